@@ -1,0 +1,33 @@
+//! PostgreSQL, for installations that run several `ferry serve` and `ferry worker` processes.
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::Postgres;
+
+use crate::Result;
+use crate::shared::{HasDatabase, impl_store, job_columns};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(url: &str) -> Result<Self> {
+        let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
+        Ok(PgStore { pool })
+    }
+}
+
+impl HasDatabase for PgStore {
+    type Database = Postgres;
+}
+
+impl_store! {
+    store: PgStore,
+    backend: crate::Backend::Postgres,
+    migrator: MIGRATOR,
+    begin_write: "BEGIN",
+    // Concurrent workers pass over a job another one is claiming instead of queueing behind it.
+    skip_locked: "FOR UPDATE SKIP LOCKED",
+}

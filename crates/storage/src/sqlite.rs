@@ -1,0 +1,49 @@
+//! The embedded default: one SQLite file in WAL mode.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool};
+
+use crate::Result;
+use crate::shared::{HasDatabase, impl_store, job_columns};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if missing) the database file a `sqlite://PATH` URL names.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            // Several processes (server, workers) may share the file; a writer waits its turn.
+            .busy_timeout(Duration::from_secs(30));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { pool })
+    }
+}
+
+impl HasDatabase for SqliteStore {
+    type Database = Sqlite;
+}
+
+impl_store! {
+    store: SqliteStore,
+    backend: crate::Backend::Sqlite,
+    migrator: MIGRATOR,
+    // Take the write lock up front: a deferred transaction that reads first cannot upgrade
+    // once another connection has written, whatever the busy timeout.
+    begin_write: "BEGIN IMMEDIATE",
+    // SQLite has one writer at a time; the claiming UPDATE is atomic on its own.
+    skip_locked: "",
+}
