@@ -77,7 +77,10 @@ mod tests {
 
     #[test]
     fn offer_ids_compare_without_case() {
-        assert_eq!(OfferId::parse(" cfq7ttc0lf8q:0001"), OfferId::parse("CFQ7TTC0LF8Q:0001"));
+        assert_eq!(
+            OfferId::parse(" cfq7ttc0lf8q:0001"),
+            OfferId::parse("CFQ7TTC0LF8Q:0001")
+        );
         assert!(OfferId::parse("").is_err());
         assert!(OfferId::parse("a b").is_err());
     }

@@ -68,7 +68,17 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["", "ada", "@example.com", "ada@", "ada@example", "a b@example.com", "a@b@c.com", "ada@.com", "ada@example..com"] {
+        for bad in [
+            "",
+            "ada",
+            "@example.com",
+            "ada@",
+            "ada@example",
+            "a b@example.com",
+            "a@b@c.com",
+            "ada@.com",
+            "ada@example..com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad}");
         }
     }

@@ -84,7 +84,10 @@ mod tests {
     #[test]
     fn slugs_from_names() {
         let slug = |n| Slug::from_name(n).map(|s| s.as_str().to_owned());
-        assert_eq!(slug("Contoso Cloud (EU)").as_deref(), Some("contoso-cloud-eu"));
+        assert_eq!(
+            slug("Contoso Cloud (EU)").as_deref(),
+            Some("contoso-cloud-eu")
+        );
         assert_eq!(slug("  --Fabrikam--  ").as_deref(), Some("fabrikam"));
         assert_eq!(slug("東京"), None);
         assert_eq!(slug(&"a".repeat(100)).map(|s| s.len()), Some(63));

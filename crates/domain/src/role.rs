@@ -34,7 +34,10 @@ mod tests {
 
     #[test]
     fn roles_parse_case_insensitively() {
-        assert_eq!("Marketplace-Manager".parse::<Role>(), Ok(Role::MarketplaceManager));
+        assert_eq!(
+            "Marketplace-Manager".parse::<Role>(),
+            Ok(Role::MarketplaceManager)
+        );
         assert!("admin".parse::<Role>().is_err());
         assert!(!Role::PlatformAdmin.is_marketplace_scoped());
     }

@@ -49,28 +49,116 @@ impl From<sqlx::Error> for StoreError {
 /// index name) and by what SQLite reports (`table.column, table.column`), with the words an
 /// operator understands.
 const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
-    ("uq_marketplaces_slug", "marketplaces.slug", "marketplace slug"),
-    ("uq_platform_admins_email", "platform_admins.email", "platform admin email"),
-    ("uq_companies_external_id", "companies.marketplace_id, companies.external_id", "company external id"),
-    ("uq_contacts_kind", "contacts.company_id, contacts.kind", "company contact"),
-    ("uq_users_external_id", "users.marketplace_id, users.external_id", "user external id"),
-    ("uq_users_email", "users.marketplace_id, users.email", "user email"),
-    ("user_roles_pkey", "user_roles.user_id, user_roles.role", "user role"),
-    ("memberships_pkey", "memberships.user_id, memberships.company_id", "membership"),
-    ("reseller_associations_pkey", "reseller_associations.company_id", "reseller association"),
-    ("uq_products_name", "products.marketplace_id, products.name", "product name"),
-    ("uq_editions_code", "editions.product_id, editions.code", "edition code"),
-    ("uq_editions_pricing_plan_id", "editions.marketplace_id, editions.pricing_plan_id", "edition pricing plan id"),
-    ("uq_editions_channel_sku", "editions.marketplace_id, editions.channel_sku", "edition channel SKU"),
-    ("edition_offers_pkey", "edition_offers.edition_id, edition_offers.offer_id", "edition offer id"),
-    ("uq_edition_offers_offer_id", "edition_offers.marketplace_id, edition_offers.offer_id", "offer id mapping (an offer id maps to one active edition)"),
-    ("uq_subscriptions_external_id", "subscriptions.marketplace_id, subscriptions.external_id", "subscription external id"),
-    ("uq_subscriptions_vendor_subscription_id", "subscriptions.marketplace_id, subscriptions.vendor_subscription_id", "vendor subscription id"),
-    ("seat_assignments_pkey", "seat_assignments.subscription_id, seat_assignments.user_id", "seat assignment"),
-    ("uq_partner_center_instances_name", "partner_center_instances.marketplace_id, partner_center_instances.name", "Partner Center instance name"),
-    ("uq_tenant_links_tenant", "tenant_links.marketplace_id, tenant_links.instance_id, tenant_links.tenant_id", "Microsoft tenant link (a tenant maps to one company per instance)"),
-    ("uq_tenant_links_company", "tenant_links.instance_id, tenant_links.company_id", "company tenant link (a company links to one tenant per instance)"),
-    ("uq_api_tokens_token_hash", "api_tokens.token_hash", "API token"),
+    (
+        "uq_marketplaces_slug",
+        "marketplaces.slug",
+        "marketplace slug",
+    ),
+    (
+        "uq_platform_admins_email",
+        "platform_admins.email",
+        "platform admin email",
+    ),
+    (
+        "uq_companies_external_id",
+        "companies.marketplace_id, companies.external_id",
+        "company external id",
+    ),
+    (
+        "uq_contacts_kind",
+        "contacts.company_id, contacts.kind",
+        "company contact",
+    ),
+    (
+        "uq_users_external_id",
+        "users.marketplace_id, users.external_id",
+        "user external id",
+    ),
+    (
+        "uq_users_email",
+        "users.marketplace_id, users.email",
+        "user email",
+    ),
+    (
+        "user_roles_pkey",
+        "user_roles.user_id, user_roles.role",
+        "user role",
+    ),
+    (
+        "memberships_pkey",
+        "memberships.user_id, memberships.company_id",
+        "membership",
+    ),
+    (
+        "reseller_associations_pkey",
+        "reseller_associations.company_id",
+        "reseller association",
+    ),
+    (
+        "uq_products_name",
+        "products.marketplace_id, products.name",
+        "product name",
+    ),
+    (
+        "uq_editions_code",
+        "editions.product_id, editions.code",
+        "edition code",
+    ),
+    (
+        "uq_editions_pricing_plan_id",
+        "editions.marketplace_id, editions.pricing_plan_id",
+        "edition pricing plan id",
+    ),
+    (
+        "uq_editions_channel_sku",
+        "editions.marketplace_id, editions.channel_sku",
+        "edition channel SKU",
+    ),
+    (
+        "edition_offers_pkey",
+        "edition_offers.edition_id, edition_offers.offer_id",
+        "edition offer id",
+    ),
+    (
+        "uq_edition_offers_offer_id",
+        "edition_offers.marketplace_id, edition_offers.offer_id",
+        "offer id mapping (an offer id maps to one active edition)",
+    ),
+    (
+        "uq_subscriptions_external_id",
+        "subscriptions.marketplace_id, subscriptions.external_id",
+        "subscription external id",
+    ),
+    (
+        "uq_subscriptions_vendor_subscription_id",
+        "subscriptions.marketplace_id, subscriptions.vendor_subscription_id",
+        "vendor subscription id",
+    ),
+    (
+        "seat_assignments_pkey",
+        "seat_assignments.subscription_id, seat_assignments.user_id",
+        "seat assignment",
+    ),
+    (
+        "uq_partner_center_instances_name",
+        "partner_center_instances.marketplace_id, partner_center_instances.name",
+        "Partner Center instance name",
+    ),
+    (
+        "uq_tenant_links_tenant",
+        "tenant_links.marketplace_id, tenant_links.instance_id, tenant_links.tenant_id",
+        "Microsoft tenant link (a tenant maps to one company per instance)",
+    ),
+    (
+        "uq_tenant_links_company",
+        "tenant_links.instance_id, tenant_links.company_id",
+        "company tenant link (a company links to one tenant per instance)",
+    ),
+    (
+        "uq_api_tokens_token_hash",
+        "api_tokens.token_hash",
+        "API token",
+    ),
 ];
 
 fn unique_key(constraint: Option<&str>, message: &str) -> Option<&'static str> {
@@ -88,9 +176,15 @@ mod tests {
 
     #[test]
     fn names_keys_from_either_backend() {
-        assert_eq!(unique_key(Some("uq_users_email"), "duplicate key value"), Some("user email"));
         assert_eq!(
-            unique_key(None, "UNIQUE constraint failed: users.marketplace_id, users.email"),
+            unique_key(Some("uq_users_email"), "duplicate key value"),
+            Some("user email")
+        );
+        assert_eq!(
+            unique_key(
+                None,
+                "UNIQUE constraint failed: users.marketplace_id, users.email"
+            ),
             Some("user email")
         );
         assert_eq!(unique_key(None, "something else"), None);

@@ -19,6 +19,7 @@ mod shared;
 
 pub mod postgres;
 pub mod sqlite;
+pub mod testing;
 
 use std::sync::Arc;
 
@@ -30,8 +31,8 @@ use ferry_domain::{
 
 pub use error::{Result, StoreError};
 pub use records::{
-    AuditEntry, Checkpoint, Company, Credentials, Job, JobOutcome, Lease, LeaseStatus,
-    Marketplace, NewAuditEntry, NewInstance, NewJob, NewMarketplace, Subject, User,
+    AuditEntry, Checkpoint, Company, Credentials, Job, JobOutcome, Lease, LeaseStatus, Marketplace,
+    NewAuditEntry, NewInstance, NewJob, NewMarketplace, Subject, User,
 };
 
 /// Which database a store runs on.
@@ -118,8 +119,12 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Option<Company>>;
     async fn count_companies(&self, marketplace_id: i64) -> Result<i64>;
     /// Sets a company's primary or bill-to contact, replacing the one it had.
-    async fn set_contact(&self, marketplace_id: i64, company_id: i64, contact: &Contact)
-    -> Result<()>;
+    async fn set_contact(
+        &self,
+        marketplace_id: i64,
+        company_id: i64,
+        contact: &Contact,
+    ) -> Result<()>;
     async fn create_user(&self, marketplace_id: i64, user: &NewUser) -> Result<i64>;
     async fn user_by_email(&self, marketplace_id: i64, email: &Email) -> Result<Option<User>>;
     async fn count_users(&self, marketplace_id: i64) -> Result<i64>;
@@ -151,15 +156,23 @@ pub trait Store: Send + Sync + 'static {
         marketplace_id: i64,
         subscription: &NewSubscription,
     ) -> Result<i64>;
-    async fn assign_seat(&self, marketplace_id: i64, subscription_id: i64, user_id: i64)
-    -> Result<()>;
+    async fn assign_seat(
+        &self,
+        marketplace_id: i64,
+        subscription_id: i64,
+        user_id: i64,
+    ) -> Result<()>;
 
     // --- Partner Center -----------------------------------------------------------------
 
     async fn create_instance(&self, marketplace_id: i64, instance: &NewInstance) -> Result<i64>;
     /// Links a company to a Microsoft tenant as seen through one instance.
-    async fn link_tenant(&self, marketplace_id: i64, company_id: i64, link: &TenantLink)
-    -> Result<()>;
+    async fn link_tenant(
+        &self,
+        marketplace_id: i64,
+        company_id: i64,
+        link: &TenantLink,
+    ) -> Result<()>;
 
     // --- Audit log ----------------------------------------------------------------------
 

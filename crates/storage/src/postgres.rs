@@ -1,7 +1,7 @@
 //! PostgreSQL, for installations that run several `ferry serve` and `ferry worker` processes.
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Postgres;
+use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::Result;
 use crate::shared::{HasDatabase, impl_store, job_columns};
@@ -14,7 +14,10 @@ pub struct PgStore {
 
 impl PgStore {
     pub async fn connect(url: &str) -> Result<Self> {
-        let pool = PgPoolOptions::new().max_connections(16).connect(url).await?;
+        let pool = PgPoolOptions::new()
+            .max_connections(16)
+            .connect(url)
+            .await?;
         Ok(PgStore { pool })
     }
 }

@@ -223,9 +223,14 @@ pub struct Checkpoint {
 pub enum JobOutcome {
     Succeeded,
     /// Failed for good.
-    Failed { error: String },
+    Failed {
+        error: String,
+    },
     /// Failed this time; queue it again at `run_at` (the checkpoint is kept).
-    Retry { error: String, run_at: Timestamp },
+    Retry {
+        error: String,
+        run_at: Timestamp,
+    },
     Cancelled,
 }
 

@@ -1,0 +1,603 @@
+//! The storage suite: every test runs on SQLite and on PostgreSQL (`sqlite::…` and
+//! `postgres::…` in the output).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use ferry_domain::{
+    CompanyRoles, Connector, Email, JobState, MarketplaceKind, NewCompany, NewEdition, NewProduct,
+    NewSubscription, NewUser, OfferId, Origin, PricingUnit, Progress, Slug, SubscriptionStatus,
+    TenantLink,
+};
+use ferry_storage::{
+    Checkpoint, JobOutcome, Lease, Marketplace, NewAuditEntry, NewInstance, NewJob, NewMarketplace,
+    Store, StoreError,
+};
+use serde_json::json;
+
+/// Declares each test once per backend, each on a fresh, migrated database.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let store = super::open(&ferry_storage::testing::sqlite_url(dir.path())).await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let url = ferry_storage::testing::postgres_url().await;
+                    let store = super::open(&url).await;
+                    super::$name(store).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    migrations_apply_once,
+    company_external_ids_are_unique_per_marketplace,
+    user_emails_and_external_ids_are_unique_per_marketplace,
+    an_offer_id_maps_to_one_active_edition,
+    a_tenant_maps_to_one_company_per_instance,
+    marketplaces_do_not_see_each_other,
+    subscriptions_and_seats,
+    a_lapsed_lease_passes_the_job_to_another_worker,
+    concurrent_workers_never_share_a_job,
+    cancelling_jobs,
+);
+
+async fn open(url: &str) -> Arc<dyn Store> {
+    let store = ferry_storage::connect(url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+async fn marketplace(store: &Arc<dyn Store>, slug: &str) -> Marketplace {
+    store
+        .create_marketplace(&NewMarketplace {
+            slug: Slug::parse(slug).expect("slug"),
+            name: slug.to_uppercase(),
+            kind: MarketplaceKind::Distributor,
+            parent_id: None,
+        })
+        .await
+        .expect("marketplace")
+}
+
+fn company(external_id: &str) -> NewCompany {
+    NewCompany {
+        external_id: Some(external_id.to_owned()),
+        ..NewCompany::named(format!("Company {external_id}"), Origin::Manual)
+    }
+}
+
+fn user(email: &str, external_id: &str) -> NewUser {
+    NewUser {
+        external_id: Some(external_id.to_owned()),
+        ..NewUser::with_email(Email::parse(email).expect("email"), Origin::Manual)
+    }
+}
+
+fn edition(product_id: i64, code: &str, offers: &[&str], active: bool) -> NewEdition {
+    NewEdition {
+        product_id,
+        code: code.to_owned(),
+        name: code.to_owned(),
+        pricing_plan_id: format!("plan-{code}"),
+        channel_sku: None,
+        pricing_unit: PricingUnit::User,
+        included_units: 1,
+        billing_cycles: vec!["MONTHLY".into()],
+        terms: vec!["P1M".into()],
+        connector: Connector::None,
+        offer_ids: offers
+            .iter()
+            .map(|o| OfferId::parse(o).expect("offer"))
+            .collect(),
+        active,
+    }
+}
+
+fn instance(name: &str) -> NewInstance {
+    NewInstance {
+        name: name.to_owned(),
+        model: "direct".into(),
+        partner_tenant_id: "partner".into(),
+        application_id: "app".into(),
+        secret_encrypted: Some(vec![1, 2, 3]),
+        refresh_token_encrypted: None,
+        mpn_id: None,
+        api_base_url: "http://127.0.0.1:1".into(),
+        login_base_url: "http://127.0.0.1:1".into(),
+    }
+}
+
+fn link(instance_id: i64, tenant: &str) -> TenantLink {
+    TenantLink {
+        instance_id,
+        tenant_id: tenant.to_owned(),
+        domain_prefix: None,
+        reseller_mpn_id: None,
+    }
+}
+
+fn assert_conflict<T: std::fmt::Debug>(result: Result<T, StoreError>, key: &str) {
+    match result {
+        Err(StoreError::Conflict { key: k }) => {
+            assert!(k.starts_with(key), "conflict names '{k}', expected '{key}'");
+            let message = StoreError::Conflict { key: k }.to_string();
+            assert!(
+                message.contains(key),
+                "message '{message}' does not name the key"
+            );
+        }
+        other => panic!("expected a conflict on {key}, got {other:?}"),
+    }
+}
+
+async fn migrations_apply_once(store: Arc<dyn Store>) {
+    // `open` applied them; a second run finds nothing to do.
+    assert_eq!(store.migrate().await.expect("migrate again"), 0);
+    assert_eq!(store.pending_migrations().await.expect("pending"), 0);
+}
+
+async fn company_external_ids_are_unique_per_marketplace(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let b = marketplace(&store, "b").await;
+    store
+        .create_company(a.id, &company("C-1"))
+        .await
+        .expect("first");
+    assert_conflict(
+        store.create_company(a.id, &company("C-1")).await,
+        "company external id",
+    );
+    store
+        .create_company(b.id, &company("C-1"))
+        .await
+        .expect("same id, other marketplace");
+    // Companies without an external id do not collide.
+    let unnamed = NewCompany::named("No id", Origin::Manual);
+    store.create_company(a.id, &unnamed).await.expect("no id 1");
+    store.create_company(a.id, &unnamed).await.expect("no id 2");
+    assert_eq!(store.count_companies(a.id).await.expect("count"), 3);
+}
+
+async fn user_emails_and_external_ids_are_unique_per_marketplace(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let b = marketplace(&store, "b").await;
+    store
+        .create_user(a.id, &user("ada@example.com", "U-1"))
+        .await
+        .expect("first");
+    assert_conflict(
+        store
+            .create_user(a.id, &user("ADA@Example.com", "U-2"))
+            .await,
+        "user email",
+    );
+    assert_conflict(
+        store
+            .create_user(a.id, &user("grace@example.com", "U-1"))
+            .await,
+        "user external id",
+    );
+    store
+        .create_user(b.id, &user("ada@example.com", "U-1"))
+        .await
+        .expect("other marketplace");
+    let found = store
+        .user_by_email(a.id, &Email::parse("Ada@EXAMPLE.com").expect("email"))
+        .await
+        .expect("lookup")
+        .expect("found");
+    assert_eq!(found.external_id.as_deref(), Some("U-1"));
+    assert_eq!(found.origin().expect("origin"), Origin::Manual);
+}
+
+async fn an_offer_id_maps_to_one_active_edition(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let product = NewProduct {
+        name: "Microsoft 365".into(),
+        vendor: "Microsoft".into(),
+    };
+    let product = store.create_product(a.id, &product).await.expect("product");
+    let basic = store
+        .create_edition(
+            a.id,
+            &edition(product, "basic", &["CFQ7TTC0LH18:0001"], true),
+        )
+        .await
+        .expect("edition");
+    assert_conflict(
+        store
+            .create_edition(
+                a.id,
+                &edition(product, "basic-2", &["cfq7ttc0lh18:0001"], true),
+            )
+            .await,
+        "offer id mapping",
+    );
+    // The failed edition was not half-written.
+    let same_code = NewEdition {
+        pricing_plan_id: "another-plan".into(),
+        ..edition(product, "basic", &[], true)
+    };
+    assert_conflict(store.create_edition(a.id, &same_code).await, "edition code");
+    // A retired edition may keep the same offer id on record.
+    store
+        .create_edition(
+            a.id,
+            &edition(product, "basic-old", &["CFQ7TTC0LH18:0001"], false),
+        )
+        .await
+        .expect("inactive edition");
+    let offer = OfferId::parse("cfq7ttc0lh18:0001").expect("offer");
+    assert_eq!(
+        store.edition_for_offer(a.id, &offer).await.expect("lookup"),
+        Some(basic)
+    );
+}
+
+async fn a_tenant_maps_to_one_company_per_instance(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let first = store
+        .create_instance(a.id, &instance("first"))
+        .await
+        .expect("instance");
+    let second = store
+        .create_instance(a.id, &instance("second"))
+        .await
+        .expect("instance");
+    let c1 = store
+        .create_company(a.id, &company("C-1"))
+        .await
+        .expect("c1");
+    let c2 = store
+        .create_company(a.id, &company("C-2"))
+        .await
+        .expect("c2");
+    let tenant = "0f4c2b7e-1d2a-4f7e-9a51-7b4e1c0d2e3f";
+    store
+        .link_tenant(a.id, c1, &link(first, tenant))
+        .await
+        .expect("link");
+    assert_conflict(
+        store
+            .link_tenant(a.id, c2, &link(first, &tenant.to_uppercase()))
+            .await,
+        "Microsoft tenant link",
+    );
+    assert_conflict(
+        store
+            .link_tenant(a.id, c1, &link(first, "another-tenant"))
+            .await,
+        "company tenant link",
+    );
+    store
+        .link_tenant(a.id, c2, &link(second, tenant))
+        .await
+        .expect("other instance");
+}
+
+async fn marketplaces_do_not_see_each_other(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let b = marketplace(&store, "b").await;
+    let company_a = store
+        .create_company(a.id, &company("C-1"))
+        .await
+        .expect("company");
+    let user_b = store
+        .create_user(b.id, &user("bob@example.com", "U-1"))
+        .await
+        .expect("user");
+    assert!(
+        store
+            .company(b.id, company_a)
+            .await
+            .expect("lookup")
+            .is_none()
+    );
+    assert!(
+        store
+            .company(a.id, company_a)
+            .await
+            .expect("lookup")
+            .is_some()
+    );
+    let roles = CompanyRoles {
+        company_admin: true,
+        ..CompanyRoles::default()
+    };
+    assert!(matches!(
+        store.set_membership(a.id, user_b, company_a, roles).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.set_membership(b.id, user_b, company_a, roles).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.set_password(a.id, user_b, Some("x")).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+async fn subscriptions_and_seats(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let b = marketplace(&store, "b").await;
+    let product = NewProduct {
+        name: "Exchange".into(),
+        vendor: "Microsoft".into(),
+    };
+    let product = store.create_product(a.id, &product).await.expect("product");
+    let edition = store
+        .create_edition(a.id, &edition(product, "p1", &[], true))
+        .await
+        .expect("edition");
+    let company_id = store
+        .create_company(a.id, &company("C-1"))
+        .await
+        .expect("company");
+    let ada = store
+        .create_user(a.id, &user("ada@example.com", "U-1"))
+        .await
+        .expect("user");
+    let stranger = store
+        .create_user(b.id, &user("eve@example.com", "U-9"))
+        .await
+        .expect("user");
+    store
+        .set_membership(a.id, ada, company_id, CompanyRoles::default())
+        .await
+        .expect("membership");
+    let date = |s| {
+        time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+            .expect("date")
+    };
+    let mut sub = NewSubscription {
+        external_id: Some("S-1".into()),
+        company_id,
+        edition_id: edition,
+        purchased_by: Some(ada),
+        units: 5,
+        start_date: Some(date("2024-03-01")),
+        billing_start_date: Some(date("2024-04-01")),
+        end_date: None,
+        billing_cycle: Some("MONTHLY".into()),
+        term: Some("P1M".into()),
+        auto_renew: true,
+        status: SubscriptionStatus::Active,
+        vendor_subscription_id: Some("a1b2".into()),
+        custom_attributes: [("PO".to_owned(), "42".to_owned())].into(),
+        origin: Origin::Dataset(7),
+    };
+    let id = store
+        .create_subscription(a.id, &sub)
+        .await
+        .expect("subscription");
+    store.assign_seat(a.id, id, ada).await.expect("seat");
+    assert_conflict(store.assign_seat(a.id, id, ada).await, "seat assignment");
+    assert!(matches!(
+        store.assign_seat(a.id, id, stranger).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    sub.vendor_subscription_id = Some("c3d4".into());
+    assert_conflict(
+        store.create_subscription(a.id, &sub).await,
+        "subscription external id",
+    );
+    sub.vendor_subscription_id = Some("a1b2".into());
+    sub.external_id = Some("S-2".into());
+    assert_conflict(
+        store.create_subscription(a.id, &sub).await,
+        "vendor subscription id",
+    );
+    sub.vendor_subscription_id = None;
+    sub.purchased_by = Some(stranger);
+    assert!(matches!(
+        store.create_subscription(a.id, &sub).await,
+        Err(StoreError::NotFound { .. })
+    ));
+}
+
+fn probe_job() -> NewJob {
+    NewJob {
+        marketplace_id: None,
+        kind: "probe".into(),
+        payload: json!({"steps": 3}),
+        max_attempts: 3,
+    }
+}
+
+fn step(job_id: i64, n: i64) -> Checkpoint {
+    Checkpoint {
+        data: json!({ "next": n }),
+        progress: Progress {
+            done: n,
+            total: Some(3),
+            message: None,
+        },
+        audit: Some(NewAuditEntry {
+            marketplace_id: None,
+            actor: "test".into(),
+            action: format!("step {n}"),
+            entity_type: "job".into(),
+            entity_id: Some(job_id),
+            changes: json!({}),
+        }),
+    }
+}
+
+async fn a_lapsed_lease_passes_the_job_to_another_worker(store: Arc<dyn Store>) {
+    let id = store.enqueue_job(&probe_job()).await.expect("enqueue");
+    // Worker A takes the job with a lease that has already lapsed, as if it had died.
+    let job = store
+        .claim_job("worker-a", -1_000)
+        .await
+        .expect("claim")
+        .expect("a job");
+    assert_eq!(
+        (job.id, job.attempts, job.state),
+        (id, 1, JobState::Running)
+    );
+    let a = Lease {
+        job_id: id,
+        owner: "worker-a".into(),
+    };
+    store
+        .checkpoint(&a, &step(id, 1))
+        .await
+        .expect("checkpoint while still owner");
+
+    let job = store
+        .claim_job("worker-b", 60_000)
+        .await
+        .expect("claim")
+        .expect("lapsed job");
+    assert_eq!((job.id, job.attempts), (id, 2));
+    assert_eq!(
+        job.checkpoint,
+        Some(json!({ "next": 1 })),
+        "resumes from the checkpoint"
+    );
+    assert_eq!(job.progress_done, 1);
+    assert!(
+        store
+            .claim_job("worker-c", 60_000)
+            .await
+            .expect("claim")
+            .is_none(),
+        "leased to b"
+    );
+
+    // A, back from the dead, can no longer touch the job; nothing it tries is written.
+    assert!(matches!(
+        store.checkpoint(&a, &step(id, 2)).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        store.heartbeat(&a, 1_000).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+    assert!(matches!(
+        store.finish_job(&a, &JobOutcome::Succeeded).await,
+        Err(StoreError::LeaseLost { .. })
+    ));
+
+    let b = Lease {
+        job_id: id,
+        owner: "worker-b".into(),
+    };
+    store
+        .checkpoint(&b, &step(id, 2))
+        .await
+        .expect("b checkpoints");
+    store
+        .finish_job(&b, &JobOutcome::Succeeded)
+        .await
+        .expect("b finishes");
+    let job = store.job(id).await.expect("get").expect("job");
+    assert_eq!(job.state, JobState::Succeeded);
+    assert_eq!(job.lease_owner.as_deref(), Some("worker-b"));
+    let steps = store.audit_trail("job", id).await.expect("audit");
+    let steps: Vec<&str> = steps.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        steps,
+        ["step 1", "step 2"],
+        "the refused step left no trace"
+    );
+}
+
+async fn concurrent_workers_never_share_a_job(store: Arc<dyn Store>) {
+    let mut ids = HashSet::new();
+    for _ in 0..40 {
+        ids.insert(store.enqueue_job(&probe_job()).await.expect("enqueue"));
+    }
+    let mut workers = tokio::task::JoinSet::new();
+    for w in 0..4 {
+        let store = store.clone();
+        workers.spawn(async move {
+            let owner = format!("worker-{w}");
+            let mut claimed = Vec::new();
+            while let Some(job) = store.claim_job(&owner, 60_000).await.expect("claim") {
+                let lease = Lease {
+                    job_id: job.id,
+                    owner: owner.clone(),
+                };
+                store
+                    .finish_job(&lease, &JobOutcome::Succeeded)
+                    .await
+                    .expect("finish");
+                claimed.push(job.id);
+            }
+            claimed
+        });
+    }
+    let mut seen = Vec::new();
+    while let Some(claimed) = workers.join_next().await {
+        seen.extend(claimed.expect("worker"));
+    }
+    seen.sort_unstable();
+    let mut expected: Vec<i64> = ids.into_iter().collect();
+    expected.sort_unstable();
+    assert_eq!(seen, expected, "every job claimed exactly once");
+}
+
+async fn cancelling_jobs(store: Arc<dyn Store>) {
+    let queued = store.enqueue_job(&probe_job()).await.expect("enqueue");
+    assert_eq!(
+        store.cancel_job(queued).await.expect("cancel"),
+        Some(JobState::Cancelled)
+    );
+    assert!(
+        store.claim_job("w", 60_000).await.expect("claim").is_none(),
+        "cancelled jobs never run"
+    );
+
+    let running = store.enqueue_job(&probe_job()).await.expect("enqueue");
+    store
+        .claim_job("w", 60_000)
+        .await
+        .expect("claim")
+        .expect("job");
+    let lease = Lease {
+        job_id: running,
+        owner: "w".into(),
+    };
+    assert!(
+        !store
+            .heartbeat(&lease, 60_000)
+            .await
+            .expect("beat")
+            .cancel_requested
+    );
+    assert_eq!(
+        store.cancel_job(running).await.expect("cancel"),
+        Some(JobState::Running)
+    );
+    assert!(
+        store
+            .heartbeat(&lease, 60_000)
+            .await
+            .expect("beat")
+            .cancel_requested
+    );
+    store
+        .finish_job(&lease, &JobOutcome::Cancelled)
+        .await
+        .expect("stop");
+    assert_eq!(
+        store.job(running).await.expect("get").map(|j| j.state),
+        Some(JobState::Cancelled)
+    );
+    assert_eq!(store.cancel_job(999_999).await.expect("cancel"), None);
+}
