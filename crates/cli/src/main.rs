@@ -1,1 +1,91 @@
-fn main() {}
+//! `ferry`: the one binary — server, workers, migrations, administration and the demo.
+
+mod admin;
+mod config;
+mod demo;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ferry",
+    version,
+    about = "Bring a marketplace's customers in and keep them in sync with Microsoft Partner Center."
+)]
+struct Cli {
+    /// A TOML configuration file (default: ./ferry.toml when it exists).
+    #[arg(long, global = true, env = "FERRY_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the web UI and API, and run background workers.
+    Serve,
+    /// Run background workers only.
+    Worker,
+    /// Apply database migrations that have not been applied yet.
+    Migrate,
+    /// Create marketplaces, users and API tokens, directly in the database.
+    #[command(subcommand)]
+    Admin(admin::AdminCommand),
+    /// Start a ready-to-use demo on this machine: data, a manager login, the server.
+    Demo(demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            // One line, with the causes: scripts show it as it is.
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(&config);
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Serve => run::serve(&config).await,
+            Command::Worker => run::workers_only(&config).await,
+            Command::Migrate => run::migrate(&config).await,
+            Command::Admin(command) => admin::run(&config, command).await,
+            Command::Demo(args) => demo::run(config, args).await,
+        }
+    })
+}
+
+/// Logs go to standard error, so standard output stays for what scripts capture.
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(&config.log))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+}

@@ -20,7 +20,7 @@ pub use company::{Address, CompanyStatus, Contact, ContactKind, NewCompany, Tena
 pub use country::CountryCode;
 pub use email::Email;
 pub use job::{JobState, Progress};
-pub use marketplace::{MarketplaceKind, Slug};
+pub use marketplace::{HierarchyError, MarketplaceKind, Slug};
 pub use role::{CompanyRoles, Role};
 pub use subscription::{NewSubscription, SubscriptionStatus};
 pub use time::Timestamp;

@@ -17,6 +17,32 @@ impl MarketplaceKind {
     pub fn inherits_instances(self) -> bool {
         self == MarketplaceKind::CountryTenant
     }
+
+    /// Checks where a marketplace of this kind may sit: a distributor is a root, a country
+    /// tenant sits under a distributor, and a simple tenant under any marketplace.
+    pub fn check_parent(self, parent: Option<MarketplaceKind>) -> Result<(), HierarchyError> {
+        match (self, parent) {
+            (MarketplaceKind::Distributor, None)
+            | (MarketplaceKind::CountryTenant, Some(MarketplaceKind::Distributor))
+            | (MarketplaceKind::SimpleTenant, Some(_)) => Ok(()),
+            (MarketplaceKind::Distributor, Some(_)) => Err(HierarchyError::DistributorHasParent),
+            (_, None) => Err(HierarchyError::TenantWithoutParent),
+            (MarketplaceKind::CountryTenant, Some(_)) => {
+                Err(HierarchyError::CountryTenantOutsideDistributor)
+            }
+        }
+    }
+}
+
+/// A marketplace placed where the hierarchy does not allow it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum HierarchyError {
+    #[error("a distributor is a root marketplace and has no parent")]
+    DistributorHasParent,
+    #[error("a tenant marketplace needs a parent")]
+    TenantWithoutParent,
+    #[error("a country tenant's parent must be a distributor")]
+    CountryTenantOutsideDistributor,
 }
 
 /// A marketplace's short name in URLs and on the command line: lower-case ASCII letters, digits
@@ -115,5 +141,25 @@ mod tests {
         }
         assert!(MarketplaceKind::CountryTenant.inherits_instances());
         assert!(!MarketplaceKind::SimpleTenant.inherits_instances());
+    }
+
+    #[test]
+    fn hierarchy_rules() {
+        use MarketplaceKind::*;
+        assert_eq!(Distributor.check_parent(None), Ok(()));
+        assert_eq!(CountryTenant.check_parent(Some(Distributor)), Ok(()));
+        assert_eq!(SimpleTenant.check_parent(Some(CountryTenant)), Ok(()));
+        assert_eq!(
+            Distributor.check_parent(Some(Distributor)),
+            Err(HierarchyError::DistributorHasParent)
+        );
+        assert_eq!(
+            SimpleTenant.check_parent(None),
+            Err(HierarchyError::TenantWithoutParent)
+        );
+        assert_eq!(
+            CountryTenant.check_parent(Some(SimpleTenant)),
+            Err(HierarchyError::CountryTenantOutsideDistributor)
+        );
     }
 }

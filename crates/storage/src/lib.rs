@@ -126,6 +126,14 @@ pub trait Store: Send + Sync + 'static {
         contact: &Contact,
     ) -> Result<()>;
     async fn create_user(&self, marketplace_id: i64, user: &NewUser) -> Result<i64>;
+    /// Creates a user who signs in with a password and holds a staff role, all or nothing.
+    async fn create_staff(
+        &self,
+        marketplace_id: i64,
+        user: &NewUser,
+        password_hash: &str,
+        role: Role,
+    ) -> Result<i64>;
     async fn user_by_email(&self, marketplace_id: i64, email: &Email) -> Result<Option<User>>;
     async fn count_users(&self, marketplace_id: i64) -> Result<i64>;
     /// Makes a user a member of a company with the given roles (or changes the roles).

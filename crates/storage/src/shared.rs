@@ -304,30 +304,27 @@ macro_rules! impl_store {
             async fn create_user(
                 &self,
                 marketplace_id: i64,
-                u: &ferry_domain::NewUser,
+                user: &ferry_domain::NewUser,
             ) -> $crate::Result<i64> {
-                Ok(sqlx::query_scalar(
-                    "INSERT INTO users (marketplace_id, external_id, email, first_name, last_name,
-                        locale, phone, allow_login, status, custom_attributes, origin_kind,
-                        origin_ref, created_at, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
-                     RETURNING id",
-                )
-                .bind(marketplace_id)
-                .bind(&u.external_id)
-                .bind(u.email.as_str())
-                .bind(&u.first_name)
-                .bind(&u.last_name)
-                .bind(&u.locale)
-                .bind(&u.phone)
-                .bind(u.allow_login)
-                .bind(u.status.as_str())
-                .bind(sqlx::types::Json(&u.custom_attributes))
-                .bind(u.origin.kind())
-                .bind(u.origin.reference())
-                .bind($crate::now().millis())
-                .fetch_one(&self.pool)
-                .await?)
+                insert_user(&self.pool, marketplace_id, user, None).await
+            }
+
+            async fn create_staff(
+                &self,
+                marketplace_id: i64,
+                user: &ferry_domain::NewUser,
+                password_hash: &str,
+                role: ferry_domain::Role,
+            ) -> $crate::Result<i64> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let id = insert_user(&mut *tx, marketplace_id, user, Some(password_hash)).await?;
+                sqlx::query("INSERT INTO user_roles (user_id, role) VALUES ($1, $2)")
+                    .bind(id)
+                    .bind(role.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(id)
             }
 
             async fn user_by_email(
@@ -775,6 +772,40 @@ macro_rules! impl_store {
                     Err(e) => Err(e.into()),
                 }
             }
+        }
+
+        async fn insert_user<'e, E>(
+            executor: E,
+            marketplace_id: i64,
+            u: &ferry_domain::NewUser,
+            password_hash: Option<&str>,
+        ) -> $crate::Result<i64>
+        where
+            E: sqlx::Executor<'e, Database = <$store as $crate::shared::HasDatabase>::Database>,
+        {
+            Ok(sqlx::query_scalar(
+                "INSERT INTO users (marketplace_id, external_id, email, first_name, last_name,
+                    locale, phone, allow_login, status, password_hash, custom_attributes,
+                    origin_kind, origin_ref, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
+                 RETURNING id",
+            )
+            .bind(marketplace_id)
+            .bind(&u.external_id)
+            .bind(u.email.as_str())
+            .bind(&u.first_name)
+            .bind(&u.last_name)
+            .bind(&u.locale)
+            .bind(&u.phone)
+            .bind(u.allow_login)
+            .bind(u.status.as_str())
+            .bind(password_hash)
+            .bind(sqlx::types::Json(&u.custom_attributes))
+            .bind(u.origin.kind())
+            .bind(u.origin.reference())
+            .bind($crate::now().millis())
+            .fetch_one(executor)
+            .await?)
         }
 
         async fn insert_audit<'e, E>(executor: E, entry: &$crate::NewAuditEntry) -> $crate::Result<()>

@@ -1,0 +1,234 @@
+//! `ferry admin …`: local administration, straight against the database.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Subcommand, ValueEnum};
+use ferry_domain::{Email, MarketplaceKind, NewUser, Origin, Role, Slug, UserStatus};
+use ferry_jobs::Probe;
+use ferry_storage::{Marketplace, NewJob, NewMarketplace, Store, StoreError};
+use serde_json::json;
+
+use crate::config::Config;
+use crate::run::open_migrated;
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create a marketplace and print its slug.
+    CreateMarketplace {
+        #[arg(long)]
+        name: String,
+        /// The slug to use instead of one derived from the name.
+        #[arg(long)]
+        slug: Option<String>,
+        /// The parent marketplace's slug, for a tenant.
+        #[arg(long, requires = "kind")]
+        parent: Option<String>,
+        /// What kind of tenant this is (with --parent).
+        #[arg(long, value_enum, requires = "parent")]
+        kind: Option<TenantKind>,
+    },
+    /// Create a user who can sign in. The password comes from FERRY_PASSWORD, or is asked for.
+    CreateUser {
+        /// The marketplace's slug (not needed for a platform admin).
+        #[arg(long)]
+        marketplace: Option<String>,
+        #[arg(long)]
+        email: String,
+        /// platform-admin, marketplace-manager, sales-support, customer-support or reseller.
+        #[arg(long)]
+        role: Role,
+        #[arg(long)]
+        first_name: Option<String>,
+        #[arg(long)]
+        last_name: Option<String>,
+    },
+    /// Create an API token and print it, alone, on standard output.
+    CreateToken {
+        #[arg(long)]
+        marketplace: String,
+        #[arg(long)]
+        role: Role,
+        /// What the token is for, to recognise it later.
+        #[arg(long, default_value = "API token")]
+        name: String,
+    },
+    /// Queue a probe job (N steps, one audit line each) and print its id: a way to see that
+    /// workers run and survive restarts.
+    Probe {
+        #[arg(long, default_value_t = 10)]
+        steps: u32,
+        #[arg(long, default_value_t = 500)]
+        step_ms: u32,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TenantKind {
+    Country,
+    Simple,
+}
+
+impl From<TenantKind> for MarketplaceKind {
+    fn from(kind: TenantKind) -> Self {
+        match kind {
+            TenantKind::Country => MarketplaceKind::CountryTenant,
+            TenantKind::Simple => MarketplaceKind::SimpleTenant,
+        }
+    }
+}
+
+pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
+    let store = open_migrated(config).await?;
+    match command {
+        AdminCommand::CreateMarketplace {
+            name,
+            slug,
+            parent,
+            kind,
+        } => {
+            let parent = match parent {
+                Some(slug) => Some(find_marketplace(&store, &slug).await?),
+                None => None,
+            };
+            let kind = kind.map_or(MarketplaceKind::Distributor, MarketplaceKind::from);
+            let slug = slug.as_deref().map(Slug::parse).transpose()?;
+            let created = create_marketplace(&store, &name, slug, kind, parent.as_ref()).await?;
+            println!("{}", created.slug);
+        }
+        AdminCommand::CreateUser {
+            marketplace,
+            email,
+            role,
+            first_name,
+            last_name,
+        } => {
+            let email = Email::parse(&email)?;
+            let password = read_password()?;
+            let hash =
+                tokio::task::spawn_blocking(move || ferry_server::auth::hash_password(&password))
+                    .await??;
+            if role == Role::PlatformAdmin {
+                store
+                    .create_platform_admin(&email, &hash)
+                    .await
+                    .map_err(|e| explain_conflict(e, &email))?;
+            } else {
+                let Some(slug) = marketplace else {
+                    bail!("--marketplace is required for the {role} role");
+                };
+                let marketplace = find_marketplace(&store, &slug).await?;
+                let user = NewUser {
+                    first_name,
+                    last_name,
+                    status: UserStatus::Active,
+                    ..NewUser::with_email(email.clone(), Origin::Manual)
+                };
+                store
+                    .create_staff(marketplace.id, &user, &hash, role)
+                    .await
+                    .map_err(|e| explain_conflict(e, &email))?;
+            }
+            eprintln!("Created {role} {email}.");
+        }
+        AdminCommand::CreateToken {
+            marketplace,
+            role,
+            name,
+        } => {
+            if role == Role::PlatformAdmin {
+                bail!("API tokens act in one marketplace; choose a marketplace role");
+            }
+            let marketplace = find_marketplace(&store, &marketplace).await?;
+            let (token, hash) = ferry_server::auth::new_api_token();
+            store
+                .create_api_token(marketplace.id, &name, role, &hash)
+                .await?;
+            println!("{token}");
+        }
+        AdminCommand::Probe { steps, step_ms } => {
+            let id = store
+                .enqueue_job(&NewJob {
+                    marketplace_id: None,
+                    kind: Probe::KIND.into(),
+                    payload: json!({ "steps": steps, "step_ms": step_ms }),
+                    max_attempts: 5,
+                })
+                .await?;
+            println!("{id}");
+        }
+    }
+    Ok(())
+}
+
+pub async fn find_marketplace(store: &Arc<dyn Store>, slug: &str) -> anyhow::Result<Marketplace> {
+    store
+        .marketplace_by_slug(slug)
+        .await?
+        .with_context(|| format!("no marketplace has the slug '{slug}'"))
+}
+
+/// Creates a marketplace, deriving its slug from the name (with a numeric suffix when taken)
+/// unless one is given.
+pub async fn create_marketplace(
+    store: &Arc<dyn Store>,
+    name: &str,
+    slug: Option<Slug>,
+    kind: MarketplaceKind,
+    parent: Option<&Marketplace>,
+) -> anyhow::Result<Marketplace> {
+    kind.check_parent(parent.map(|p| p.kind))?;
+    let name = name.trim();
+    if name.is_empty() {
+        bail!("the marketplace needs a name");
+    }
+    let chosen = slug.is_some();
+    let base = match slug {
+        Some(slug) => slug,
+        None => Slug::from_name(name)
+            .with_context(|| format!("cannot derive a slug from '{name}'; pass --slug"))?,
+    };
+    for attempt in 1..100 {
+        let slug = if attempt == 1 {
+            base.clone()
+        } else {
+            base.with_suffix(attempt)
+        };
+        let new = NewMarketplace {
+            slug,
+            name: name.to_owned(),
+            kind,
+            parent_id: parent.map(|p| p.id),
+        };
+        match store.create_marketplace(&new).await {
+            Err(StoreError::Conflict { .. }) if !chosen => continue,
+            Err(StoreError::Conflict { .. }) => {
+                bail!("the slug '{base}' is taken by another marketplace")
+            }
+            other => return Ok(other?),
+        }
+    }
+    bail!("no free slug near '{base}'; pass --slug")
+}
+
+fn explain_conflict(error: StoreError, email: &Email) -> anyhow::Error {
+    match error {
+        StoreError::Conflict { .. } => {
+            anyhow::anyhow!("a user with the email {email} already exists")
+        }
+        other => other.into(),
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(password) = std::env::var("FERRY_PASSWORD") {
+        return Ok(password);
+    }
+    let password = rpassword::prompt_password("Password: ")
+        .context("no FERRY_PASSWORD and no terminal to ask for the password")?;
+    let again = rpassword::prompt_password("Password (again): ")?;
+    if password != again {
+        bail!("the two passwords differ");
+    }
+    Ok(password)
+}

@@ -1,0 +1,252 @@
+//! Configuration: defaults, then a TOML file, then `FERRY_*` environment variables, each later
+//! source overriding the earlier.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The settings a `ferry` process runs with.
+#[derive(Clone)]
+pub struct Config {
+    /// `sqlite://PATH` or `postgres://…`; by default an SQLite file in the data directory.
+    pub database_url: String,
+    pub listen: SocketAddr,
+    /// Where uploaded files, reports and (by default) the database live.
+    pub data_dir: PathBuf,
+    /// Background workers per `serve` or `worker` process.
+    pub workers: usize,
+    /// How long a worker's claim on a job holds without a heartbeat.
+    pub job_lease: Duration,
+    /// A `tracing` filter, such as `info` or `ferry=debug`.
+    pub log: String,
+}
+
+/// The TOML file; every key may be left out. The same names, upper-cased and prefixed with
+/// `FERRY_`, are the environment variables.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    database_url: Option<String>,
+    listen: Option<String>,
+    data_dir: Option<PathBuf>,
+    workers: Option<usize>,
+    job_lease_seconds: Option<u64>,
+    log: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid configuration file {path}: {message}")]
+    Toml { path: PathBuf, message: String },
+    #[error("invalid {name}: '{value}' ({why})")]
+    Invalid {
+        name: &'static str,
+        value: String,
+        why: &'static str,
+    },
+}
+
+impl Config {
+    /// Reads the file named by `--config` or `FERRY_CONFIG` (or `./ferry.toml` when it exists),
+    /// then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let file = file
+            .map(Path::to_path_buf)
+            .or_else(|| env("FERRY_CONFIG").map(PathBuf::from))
+            .or_else(|| Some(PathBuf::from("ferry.toml")).filter(|p| p.exists()));
+        let text = match &file {
+            Some(path) => {
+                Some(
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                        path: path.clone(),
+                        source,
+                    })?,
+                )
+            }
+            None => None,
+        };
+        Self::from_sources(text.as_deref().zip(file.as_deref()), env)
+    }
+
+    fn from_sources(
+        file: Option<(&str, &Path)>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ConfigError> {
+        let mut s: Settings = match file {
+            Some((text, path)) => toml::from_str(text).map_err(|e| ConfigError::Toml {
+                path: path.to_path_buf(),
+                message: e.message().to_owned(),
+            })?,
+            None => Settings::default(),
+        };
+        if let Some(v) = env("FERRY_DATABASE_URL") {
+            s.database_url = Some(v);
+        }
+        if let Some(v) = env("FERRY_LISTEN") {
+            s.listen = Some(v);
+        }
+        if let Some(v) = env("FERRY_DATA_DIR") {
+            s.data_dir = Some(v.into());
+        }
+        if let Some(v) = env("FERRY_WORKERS") {
+            s.workers = Some(parse_number("FERRY_WORKERS", &v)?);
+        }
+        if let Some(v) = env("FERRY_JOB_LEASE_SECONDS") {
+            s.job_lease_seconds = Some(parse_number("FERRY_JOB_LEASE_SECONDS", &v)?);
+        }
+        if let Some(v) = env("FERRY_LOG") {
+            s.log = Some(v);
+        }
+
+        let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("ferry-data"));
+        let database_url = s
+            .database_url
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("ferry.db").display()));
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
+            return Err(ConfigError::Invalid {
+                name: "database URL",
+                value: redact_url(&database_url),
+                why: "it must start with sqlite:// or postgres://",
+            });
+        }
+        let listen = s.listen.as_deref().unwrap_or("127.0.0.1:8080");
+        let listen = listen.parse().map_err(|_| ConfigError::Invalid {
+            name: "listen address",
+            value: listen.to_owned(),
+            why: "expected ADDRESS:PORT, such as 127.0.0.1:8080",
+        })?;
+        let lease_seconds = s.job_lease_seconds.unwrap_or(30);
+        if lease_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                name: "job lease",
+                value: "0".into(),
+                why: "it must be at least one second",
+            });
+        }
+        Ok(Config {
+            database_url,
+            listen,
+            data_dir,
+            workers: s.workers.unwrap_or(2),
+            job_lease: Duration::from_secs(lease_seconds),
+            log: s.log.unwrap_or_else(|| "info".into()),
+        })
+    }
+
+    /// The database URL as it may be shown: with any password masked.
+    pub fn database_url_redacted(&self) -> String {
+        redact_url(&self.database_url)
+    }
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("database_url", &self.database_url_redacted())
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field("workers", &self.workers)
+            .field("job_lease", &self.job_lease)
+            .field("log", &self.log)
+            .finish()
+    }
+}
+
+fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| ConfigError::Invalid {
+        name,
+        value: value.to_owned(),
+        why: "expected a whole number",
+    })
+}
+
+/// Masks the password of `scheme://user:password@host/…`.
+fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, _)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or("");
+            let host_and_path = &rest[userinfo.len()..];
+            format!("{scheme}://{user}:***{host_and_path}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn load(file: Option<&str>, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_sources(file.map(|t| (t, Path::new("ferry.toml"))), |k| {
+            env.get(k).cloned()
+        })
+    }
+
+    #[test]
+    fn defaults_keep_everything_in_the_data_dir() {
+        let config = load(None, &[]).expect("config");
+        assert_eq!(config.database_url, "sqlite://ferry-data/ferry.db");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.job_lease, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let file = "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/ferry\"\nworkers = 4\n";
+        let config = load(Some(file), &[("FERRY_LISTEN", "127.0.0.1:9001")]).expect("config");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9001");
+        assert_eq!(config.database_url, "sqlite:///srv/ferry/ferry.db");
+        assert_eq!(config.workers, 4);
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let error = load(None, &[("FERRY_LISTEN", "localhost")]).expect_err("bad listen");
+        assert!(error.to_string().contains("listen address"), "{error}");
+        let error = load(Some("databse_url = 'x'"), &[]).expect_err("typo");
+        assert!(error.to_string().contains("databse_url"), "{error}");
+        let error =
+            load(None, &[("FERRY_DATABASE_URL", "mysql://u:secret@h/db")]).expect_err("mysql");
+        assert!(!error.to_string().contains("secret"), "{error}");
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let config = load(
+            None,
+            &[(
+                "FERRY_DATABASE_URL",
+                "postgres://ferry:hunter2@db:5432/ferry",
+            )],
+        )
+        .expect("config");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            shown.contains("postgres://ferry:***@db:5432/ferry"),
+            "{shown}"
+        );
+        assert_eq!(
+            redact_url("postgres://ferry@db/ferry"),
+            "postgres://ferry@db/ferry"
+        );
+    }
+}

@@ -1,0 +1,319 @@
+//! `ferry demo`: everything on one machine with no setup.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use ferry_domain::{
+    Address, CompanyRoles, CompanyStatus, Connector, Contact, ContactKind, CountryCode, Email,
+    MarketplaceKind, NewCompany, NewEdition, NewProduct, NewSubscription, NewUser, OfferId, Origin,
+    PricingUnit, Role, Slug, SubscriptionStatus, UserStatus,
+};
+use ferry_storage::{Marketplace, Store};
+
+use crate::admin::create_marketplace;
+use crate::config::Config;
+use crate::run::{open_migrated, serve_store};
+
+/// The demo takes its settings like `serve` does: FERRY_DATA_DIR, FERRY_LISTEN, a ferry.toml.
+#[derive(Debug, Args)]
+pub struct DemoArgs {}
+
+const SLUG: &str = "demo";
+const MANAGER: &str = "manager@demo.example";
+
+pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
+    let store = open_migrated(&config).await?;
+    let marketplace = match store.marketplace_by_slug(SLUG).await? {
+        Some(existing) => existing,
+        None => seed(&store).await.context("cannot create the demo data")?,
+    };
+    let password = new_password();
+    set_manager_password(&store, &marketplace, &password).await?;
+    let data = config.data_dir.display().to_string();
+    let backend = store.backend().name();
+    serve_store(&config, store, |url| {
+        println!("Ferry demo is running.\n");
+        println!("  URL:       {url}");
+        println!("  Sign in:   {MANAGER}");
+        println!("  Password:  {password}");
+        println!("  Data:      {data} ({backend})\n");
+        println!("Stop it with Ctrl-C. Run `ferry demo` again to get a new password.");
+    })
+    .await
+}
+
+/// A fresh password on every start, so none is ever written down in the data directory.
+fn new_password() -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut bytes = [0u8; 16];
+    rand::fill(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
+}
+
+async fn set_manager_password(
+    store: &Arc<dyn Store>,
+    marketplace: &Marketplace,
+    password: &str,
+) -> anyhow::Result<()> {
+    let password = password.to_owned();
+    let hash =
+        tokio::task::spawn_blocking(move || ferry_server::auth::hash_password(&password)).await??;
+    let email = Email::parse(MANAGER)?;
+    match store.user_by_email(marketplace.id, &email).await? {
+        Some(user) => {
+            store
+                .set_password(marketplace.id, user.id, Some(&hash))
+                .await?;
+        }
+        None => {
+            let user = NewUser {
+                first_name: Some("Morgan".into()),
+                last_name: Some("Manager".into()),
+                status: UserStatus::Active,
+                ..NewUser::with_email(email, Origin::Demo)
+            };
+            store
+                .create_staff(marketplace.id, &user, &hash, Role::MarketplaceManager)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Microsoft editions of the demo catalog: code, name, included units, offer id.
+const EDITIONS: &[(&str, &str, i64, &str)] = &[
+    (
+        "M365-BASIC",
+        "Microsoft 365 Business Basic",
+        1,
+        "CFQ7TTC0LH18:0001",
+    ),
+    (
+        "M365-STANDARD",
+        "Microsoft 365 Business Standard",
+        1,
+        "CFQ7TTC0LDPB:0001",
+    ),
+    (
+        "M365-PREMIUM",
+        "Microsoft 365 Business Premium",
+        1,
+        "CFQ7TTC0LCHC:0002",
+    ),
+    ("O365-E3", "Office 365 E3", 1, "CFQ7TTC0LF8Q:0001"),
+    ("EXO-P1", "Exchange Online (Plan 1)", 1, "CFQ7TTC0LH16:0001"),
+    (
+        "TEAMS-ESS",
+        "Microsoft Teams Essentials",
+        1,
+        "CFQ7TTC0RM8K:0001",
+    ),
+];
+
+/// Demo customers: name, city, country, domain.
+const COMPANIES: &[(&str, &str, &str, &str)] = &[
+    (
+        "Alpine Dental Group",
+        "Innsbruck",
+        "AT",
+        "alpinedental.example",
+    ),
+    (
+        "Brightwater Logistics",
+        "Rotterdam",
+        "NL",
+        "brightwater.example",
+    ),
+    ("Café Lumière", "Lyon", "FR", "cafelumiere.example"),
+    ("Daintree Architects", "Cairns", "AU", "daintree.example"),
+    (
+        "Elbe Maschinenbau GmbH",
+        "Hamburg",
+        "DE",
+        "elbe-maschinenbau.example",
+    ),
+    (
+        "Fjord Analytics AS",
+        "Bergen",
+        "NO",
+        "fjordanalytics.example",
+    ),
+    ("Granite Peak Legal", "Denver", "US", "granitepeak.example"),
+    (
+        "Harbourside Clinic",
+        "Auckland",
+        "NZ",
+        "harbourside.example",
+    ),
+    ("Iberia Solar S.L.", "Sevilla", "ES", "iberiasolar.example"),
+    (
+        "Juniper Schools Trust",
+        "Leeds",
+        "GB",
+        "juniperschools.example",
+    ),
+    ("Kiri Design Studio", "Kyoto", "JP", "kiridesign.example"),
+    ("Lakeside Veterinary", "Zürich", "CH", "lakesidevet.example"),
+];
+
+const PEOPLE: &[(&str, &str)] = &[
+    ("Amelia", "Berg"),
+    ("Bruno", "Costa"),
+    ("Chloé", "Durand"),
+    ("Daniel", "Evans"),
+    ("Emma", "Fischer"),
+    ("Felix", "García"),
+    ("Grace", "Hughes"),
+    ("Hiro", "Ito"),
+    ("Isla", "Jensen"),
+    ("Jonas", "Keller"),
+    ("Kaia", "Larsen"),
+    ("Liam", "Moreau"),
+];
+
+async fn seed(store: &Arc<dyn Store>) -> anyhow::Result<Marketplace> {
+    let slug = |s: &str| Slug::parse(s).map(Some);
+    let marketplace = create_marketplace(
+        store,
+        "Demo Marketplace",
+        slug(SLUG)?,
+        MarketplaceKind::Distributor,
+        None,
+    )
+    .await?;
+    create_marketplace(
+        store,
+        "Demo Marketplace Germany",
+        slug("demo-de")?,
+        MarketplaceKind::CountryTenant,
+        Some(&marketplace),
+    )
+    .await?;
+    create_marketplace(
+        store,
+        "Northwind Storefront",
+        slug("northwind")?,
+        MarketplaceKind::SimpleTenant,
+        Some(&marketplace),
+    )
+    .await?;
+    let m = marketplace.id;
+
+    let product = NewProduct {
+        name: "Microsoft 365".into(),
+        vendor: "Microsoft".into(),
+    };
+    let product = store.create_product(m, &product).await?;
+    let mut editions = Vec::new();
+    for (code, name, included, offer) in EDITIONS {
+        let edition = NewEdition {
+            product_id: product,
+            code: (*code).into(),
+            name: (*name).into(),
+            pricing_plan_id: format!("demo-{}", code.to_lowercase()),
+            channel_sku: Some(format!("SKU-{code}")),
+            pricing_unit: PricingUnit::User,
+            included_units: *included,
+            billing_cycles: vec!["MONTHLY".into(), "ANNUAL".into()],
+            terms: vec!["P1M".into(), "P1Y".into()],
+            connector: Connector::Microsoft,
+            offer_ids: vec![OfferId::parse(offer)?],
+            active: true,
+        };
+        editions.push(store.create_edition(m, &edition).await?);
+    }
+
+    let reseller = NewCompany {
+        external_id: Some("DEMO-RESELLER".into()),
+        email: Some(Email::parse("partners@contoso-reseller.example")?),
+        status: CompanyStatus::Active,
+        ..NewCompany::named("Contoso Reseller", Origin::Demo)
+    };
+    let reseller = store.create_company(m, &reseller).await?;
+
+    for (i, (name, city, country, domain)) in COMPANIES.iter().enumerate() {
+        let company = NewCompany {
+            external_id: Some(format!("DEMO-C{:03}", i + 1)),
+            address: Address {
+                city: Some((*city).into()),
+                country: Some(CountryCode::parse(country)?),
+                ..Address::default()
+            },
+            email: Some(Email::parse(&format!("info@{domain}"))?),
+            website: Some(format!("https://www.{domain}")),
+            status: if i % 4 == 3 {
+                CompanyStatus::Pending
+            } else {
+                CompanyStatus::Active
+            },
+            ..NewCompany::named(*name, Origin::Demo)
+        };
+        let company = store.create_company(m, &company).await?;
+        let (first, last) = PEOPLE[i % PEOPLE.len()];
+        let email = Email::parse(&format!(
+            "{}.{}@{domain}",
+            ascii_lower(first),
+            ascii_lower(last)
+        ))?;
+        let user = NewUser {
+            external_id: Some(format!("DEMO-U{:03}", i + 1)),
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            ..NewUser::with_email(email.clone(), Origin::Demo)
+        };
+        let user = store.create_user(m, &user).await?;
+        let admin = CompanyRoles {
+            company_admin: true,
+            billing_admin: true,
+            ..CompanyRoles::default()
+        };
+        store.set_membership(m, user, company, admin).await?;
+        let contact = Contact {
+            kind: ContactKind::Primary,
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            email: Some(email),
+            phone: None,
+        };
+        store.set_contact(m, company, &contact).await?;
+        if i % 3 == 0 {
+            store.set_reseller(m, company, reseller).await?;
+        }
+        let subscription = NewSubscription {
+            external_id: Some(format!("DEMO-S{:03}", i + 1)),
+            company_id: company,
+            edition_id: editions[i % editions.len()],
+            purchased_by: Some(user),
+            units: i64::try_from(5 + i * 3)?,
+            start_date: None,
+            billing_start_date: None,
+            end_date: None,
+            billing_cycle: Some("MONTHLY".into()),
+            term: Some("P1Y".into()),
+            auto_renew: true,
+            status: SubscriptionStatus::Active,
+            vendor_subscription_id: None,
+            custom_attributes: Default::default(),
+            origin: Origin::Demo,
+        };
+        let subscription = store.create_subscription(m, &subscription).await?;
+        store.assign_seat(m, subscription, user).await?;
+    }
+    Ok(marketplace)
+}
+
+/// "Chloé" → "chloe", for e-mail addresses.
+fn ascii_lower(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            'é' | 'è' => 'e',
+            'í' => 'i',
+            'á' => 'a',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
+}

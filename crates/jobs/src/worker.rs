@@ -1,0 +1,185 @@
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use ferry_domain::Timestamp;
+use ferry_storage::{Job, JobOutcome, Lease, Store, StoreError};
+use tokio::sync::watch;
+
+use crate::{JobContext, JobError, JobHandler};
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// How long a claim holds without a heartbeat; a dead worker's job waits this long.
+    pub lease: Duration,
+    /// How long an idle worker waits before looking for work again.
+    pub poll_interval: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            lease: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(500),
+        }
+    }
+}
+
+/// Claims jobs one at a time and runs them with the handler registered for their kind.
+pub struct Worker {
+    id: String,
+    store: Arc<dyn Store>,
+    handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+    config: WorkerConfig,
+}
+
+impl Worker {
+    /// A worker named `id`, which must be unique among the workers sharing the database.
+    pub fn new(id: String, store: Arc<dyn Store>, config: WorkerConfig) -> Self {
+        Worker {
+            id,
+            store,
+            handlers: HashMap::new(),
+            config,
+        }
+    }
+
+    pub fn with_handler(mut self, handler: impl JobHandler) -> Self {
+        self.handlers.insert(handler.kind(), Arc::new(handler));
+        self
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Runs jobs until `shutdown` turns true. The job in hand, if any, is finished first.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        tracing::info!(worker = %self.id, "worker started");
+        while !*shutdown.borrow() {
+            let idle = match self.run_next().await {
+                Ok(ran) => !ran,
+                Err(error) => {
+                    tracing::warn!(worker = %self.id, %error, "could not claim a job");
+                    true
+                }
+            };
+            if idle {
+                tokio::select! {
+                    _ = tokio::time::sleep(self.config.poll_interval) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
+        }
+        tracing::info!(worker = %self.id, "worker stopped");
+    }
+
+    /// Claims and runs one job. Returns whether there was one.
+    pub async fn run_next(&self) -> Result<bool, StoreError> {
+        let lease_ms = millis(self.config.lease);
+        let Some(job) = self.store.claim_job(&self.id, lease_ms).await? else {
+            return Ok(false);
+        };
+        let lease = Lease {
+            job_id: job.id,
+            owner: self.id.clone(),
+        };
+        let span =
+            tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
+        let _entered = span.enter();
+        let outcome = self.run_claimed(job, &lease).await;
+        match self.store.finish_job(&lease, &outcome).await {
+            Ok(()) => log_outcome(&outcome),
+            Err(StoreError::LeaseLost { .. }) => {
+                tracing::warn!("the job was taken over by another worker before it finished");
+            }
+            Err(error) => return Err(error),
+        }
+        Ok(true)
+    }
+
+    async fn run_claimed(&self, job: Job, lease: &Lease) -> JobOutcome {
+        if job.attempts > job.max_attempts {
+            return JobOutcome::Failed {
+                error: format!("gave up after {} attempts", job.max_attempts),
+            };
+        }
+        let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
+            return JobOutcome::Failed {
+                error: format!("no handler for jobs of kind '{}'", job.kind),
+            };
+        };
+        let attempts = job.attempts;
+        let cancel_requested = Arc::new(AtomicBool::new(job.cancel_requested));
+        let ctx = JobContext {
+            store: self.store.clone(),
+            job,
+            lease: lease.clone(),
+            cancel_requested: cancel_requested.clone(),
+        };
+        let heartbeat = self.keep_alive(lease.clone(), cancel_requested);
+        // A panicking handler must not take the worker down: run it as its own task.
+        let mut run = tokio::spawn(async move { handler.run(&ctx).await });
+        let result = tokio::select! {
+            result = &mut run => result,
+            () = heartbeat => {
+                run.abort();
+                return JobOutcome::Failed { error: "lease lost".into() };
+            }
+        };
+        match result {
+            Ok(Ok(())) => JobOutcome::Succeeded,
+            Ok(Err(JobError::Cancelled)) => JobOutcome::Cancelled,
+            Ok(Err(JobError::Failed(error))) => JobOutcome::Failed { error },
+            Ok(Err(JobError::LeaseLost)) => JobOutcome::Failed {
+                error: "lease lost".into(),
+            },
+            Ok(Err(JobError::Retry(error))) => retry(error, attempts),
+            Err(panic) => retry(format!("the job panicked: {panic}"), attempts),
+        }
+    }
+
+    /// Extends the lease every third of its length, and notes a cancel request. Returns only
+    /// when the lease is lost, which ends the run.
+    async fn keep_alive(&self, lease: Lease, cancel_requested: Arc<AtomicBool>) {
+        let lease_ms = millis(self.config.lease);
+        let mut interval = tokio::time::interval(self.config.lease / 3);
+        interval.tick().await;
+        loop {
+            interval.tick().await;
+            match self.store.heartbeat(&lease, lease_ms).await {
+                Ok(status) => {
+                    if status.cancel_requested {
+                        cancel_requested.store(true, Ordering::Relaxed);
+                    }
+                }
+                Err(StoreError::LeaseLost { .. }) => return,
+                // A missed beat is not fatal while the lease still runs; the next may succeed.
+                Err(error) => tracing::warn!(%error, "heartbeat failed"),
+            }
+        }
+    }
+}
+
+/// Queues the job again after an exponential backoff (2 s, 4 s, 8 s … at most 5 minutes).
+fn retry(error: String, attempts: i32) -> JobOutcome {
+    let delay_ms = 1_000_i64 << attempts.clamp(1, 8);
+    JobOutcome::Retry {
+        error,
+        run_at: Timestamp(ferry_storage::now().millis() + delay_ms.min(300_000)),
+    }
+}
+
+fn log_outcome(outcome: &JobOutcome) {
+    match outcome {
+        JobOutcome::Succeeded => tracing::info!("job succeeded"),
+        JobOutcome::Cancelled => tracing::info!("job cancelled"),
+        JobOutcome::Failed { error } => tracing::warn!(%error, "job failed"),
+        JobOutcome::Retry { error, .. } => tracing::warn!(%error, "job will be retried"),
+    }
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
