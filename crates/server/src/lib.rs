@@ -8,6 +8,7 @@
 
 pub mod auth;
 mod health;
+mod home;
 
 use std::sync::Arc;
 
@@ -22,7 +23,10 @@ pub struct AppState {
 
 /// All of Ferry's routes.
 pub fn router(state: AppState) -> Router {
-    health::routes().with_state(state)
+    Router::new()
+        .merge(home::routes())
+        .merge(health::routes())
+        .with_state(state)
 }
 
 /// Serves Ferry on a bound listener until `shutdown` completes, then lets requests in flight

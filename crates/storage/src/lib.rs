@@ -204,3 +204,42 @@ pub trait Store: Send + Sync + 'static {
     /// afterwards, or `None` when there is no such job.
     async fn cancel_job(&self, id: i64) -> Result<Option<JobState>>;
 }
+
+#[cfg(test)]
+mod tests {
+    /// Applied migrations are never edited: each one's checksum is recorded in
+    /// `migrations/CHECKSUMS` when it is added, and must stay what it was.
+    #[test]
+    fn migrations_are_never_edited() {
+        let recorded = include_str!("../migrations/CHECKSUMS");
+        let mut known = Vec::new();
+        for (backend, migrator) in [
+            ("postgres", &crate::postgres::MIGRATOR),
+            ("sqlite", &crate::sqlite::MIGRATOR),
+        ] {
+            for migration in migrator.iter() {
+                let hex: String = migration
+                    .checksum
+                    .iter()
+                    .map(|b| format!("{b:02x}"))
+                    .collect();
+                let line = format!("{backend} {} {hex}", migration.version);
+                assert!(
+                    recorded.lines().any(|l| l == line),
+                    "{backend} migration {} ({}) is new or was edited. A released migration \
+                     must never change: write a new one instead. For a new migration, add this \
+                     line to migrations/CHECKSUMS:\n{line}",
+                    migration.version,
+                    migration.description,
+                );
+                known.push(line);
+            }
+        }
+        for line in recorded
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        {
+            assert!(known.iter().any(|k| k == line), "migration removed: {line}");
+        }
+    }
+}

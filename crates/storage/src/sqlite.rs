@@ -9,7 +9,7 @@ use sqlx::{Sqlite, SqlitePool};
 use crate::Result;
 use crate::shared::{HasDatabase, impl_store, job_columns};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 pub struct SqliteStore {
     pool: SqlitePool,

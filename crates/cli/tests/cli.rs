@@ -1,0 +1,435 @@
+//! The `ferry` binary, driven as operators and scripts drive it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use ferry_domain::{JobState, MarketplaceKind};
+use ferry_jobs::Probe;
+use ferry_storage::{NewJob, Store};
+use serde_json::json;
+
+/// A `ferry` command with a clean environment pointing at `database_url`.
+fn ferry(dir: &Path, database_url: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    command
+        .current_dir(dir)
+        .env_remove("FERRY_CONFIG")
+        .env_remove("RUST_LOG")
+        .env("FERRY_DATA_DIR", dir.join("data"))
+        .env("FERRY_DATABASE_URL", database_url)
+        .env("FERRY_LOG", "warn");
+    command
+}
+
+fn run(command: &mut Command) -> Output {
+    command.stdin(Stdio::null()).output().expect("ferry runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "ferry failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout.clone()).expect("utf-8")
+}
+
+/// Asserts a failure with exactly one line on standard error that says `why`.
+fn fails_with(output: &Output, why: &str) {
+    assert!(!output.status.success(), "expected a failure");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains(why), "'{why}' not in: {stderr}");
+}
+
+#[tokio::test]
+async fn admin_commands_print_what_they_create() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = ferry_storage::testing::sqlite_url(dir.path());
+    let admin = |args: &[&str]| {
+        let mut command = ferry(dir.path(), &url);
+        command
+            .arg("admin")
+            .args(args)
+            .env("FERRY_PASSWORD", "a long enough password");
+        run(&mut command)
+    };
+
+    let created = admin(&["create-marketplace", "--name", "Contoso Cloud"]);
+    assert_eq!(stdout(&created), "contoso-cloud\n");
+    let again = admin(&["create-marketplace", "--name", "Contoso Cloud"]);
+    assert_eq!(stdout(&again), "contoso-cloud-2\n");
+    let child = admin(&[
+        "create-marketplace",
+        "--name",
+        "Contoso DE",
+        "--parent",
+        "contoso-cloud",
+        "--kind",
+        "country",
+    ]);
+    assert_eq!(stdout(&child), "contoso-de\n");
+    fails_with(
+        &admin(&[
+            "create-marketplace",
+            "--name",
+            "X",
+            "--parent",
+            "contoso-de",
+            "--kind",
+            "country",
+        ]),
+        "a country tenant's parent must be a distributor",
+    );
+    fails_with(
+        &admin(&[
+            "create-marketplace",
+            "--name",
+            "X",
+            "--parent",
+            "nowhere",
+            "--kind",
+            "simple",
+        ]),
+        "no marketplace has the slug 'nowhere'",
+    );
+
+    let user = [
+        "create-user",
+        "--marketplace",
+        "contoso-cloud",
+        "--email",
+        "Mia@Contoso.example",
+        "--role",
+        "marketplace-manager",
+    ];
+    stdout(&admin(&user));
+    fails_with(
+        &admin(&user),
+        "a user with the email mia@contoso.example already exists",
+    );
+    fails_with(
+        &admin(&[
+            "create-user",
+            "--marketplace",
+            "contoso-cloud",
+            "--email",
+            "not-an-email",
+            "--role",
+            "sales-support",
+        ]),
+        "invalid email address",
+    );
+    stdout(&admin(&[
+        "create-user",
+        "--email",
+        "root@ferry.example",
+        "--role",
+        "platform-admin",
+    ]));
+
+    let token = stdout(&admin(&[
+        "create-token",
+        "--marketplace",
+        "contoso-cloud",
+        "--role",
+        "sales-support",
+    ]));
+    let token = token.strip_suffix('\n').expect("one line");
+    assert!(
+        token.starts_with("ferry_") && !token.contains(char::is_whitespace),
+        "{token}"
+    );
+    fails_with(
+        &admin(&[
+            "create-token",
+            "--marketplace",
+            "contoso-cloud",
+            "--role",
+            "platform-admin",
+        ]),
+        "choose a marketplace role",
+    );
+
+    let store = ferry_storage::connect(&url).await.expect("connect");
+    let marketplaces = store.marketplaces().await.expect("list");
+    let kinds: Vec<_> = marketplaces
+        .iter()
+        .map(|m| (m.slug.as_str(), m.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("contoso-cloud", MarketplaceKind::Distributor),
+            ("contoso-cloud-2", MarketplaceKind::Distributor),
+            ("contoso-de", MarketplaceKind::CountryTenant),
+        ]
+    );
+    assert_eq!(marketplaces[2].parent_id, Some(marketplaces[0].id));
+}
+
+#[test]
+fn migrate_twice_changes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = ferry_storage::testing::sqlite_url(dir.path());
+    let first = stdout(&run(ferry(dir.path(), &url).arg("migrate")));
+    assert!(first.starts_with("Applied "), "{first}");
+    let second = stdout(&run(ferry(dir.path(), &url).arg("migrate")));
+    assert_eq!(second, "The database is up to date.\n");
+}
+
+#[test]
+fn bad_configuration_is_one_clear_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = run(ferry(dir.path(), "mysql://ferry:secret@db/ferry").arg("migrate"));
+    fails_with(&output, "must start with sqlite:// or postgres://");
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("secret"));
+    let output = run(ferry(dir.path(), "sqlite://x.db")
+        .env("FERRY_LISTEN", "nowhere")
+        .arg("serve"));
+    fails_with(&output, "invalid listen address: 'nowhere'");
+}
+
+/// A running `ferry serve` or `ferry demo`, stopped when dropped.
+struct Running {
+    child: Child,
+    url: String,
+    printed: String,
+}
+
+impl Running {
+    /// Starts the command on a free port and reads what it prints up to the line that holds
+    /// `last`, taking the URL it announces on the way.
+    fn start(mut command: Command, last: &str) -> Running {
+        let mut child = command
+            .env("FERRY_LISTEN", "127.0.0.1:0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut printed = String::new();
+        let mut url = None;
+        loop {
+            let mut line = String::new();
+            if out.read_line(&mut line).expect("read") == 0 {
+                let mut err = String::new();
+                child.stderr.take().map(|mut e| e.read_to_string(&mut err));
+                panic!("ferry exited before printing its URL: {printed}{err}");
+            }
+            printed.push_str(&line);
+            if let Some(at) = line.find("http://") {
+                url = Some(line[at..].trim().to_owned());
+            }
+            if line.contains(last) {
+                break;
+            }
+        }
+        let url = url.expect("an announced URL");
+        // Keep reading so the child never blocks on a full pipe.
+        std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+        Running {
+            child,
+            url,
+            printed,
+        }
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let address = self.url.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(address).expect("connect");
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).expect("receive");
+        let status = response
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .expect("status line");
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn serve_answers_health_and_readiness() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = ferry_storage::testing::sqlite_url(dir.path());
+    let mut command = ferry(dir.path(), &url);
+    command.arg("serve");
+    let server = Running::start(command, "listening on");
+    assert!(
+        server
+            .printed
+            .starts_with("Ferry is listening on http://127.0.0.1:")
+    );
+    assert_eq!(server.get("/healthz").0, 200);
+    let (status, body) = server.get("/");
+    assert_eq!((status, body.contains("SQLite")), (200, true), "{body}");
+    assert_eq!(server.get("/no-such-page").0, 404);
+    let (status, body) = server.get("/readyz");
+    assert_eq!((status, body.contains("ready")), (200, true), "{body}");
+}
+
+#[tokio::test]
+async fn demo_starts_with_data_and_a_login() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The demo's defaults: an SQLite database inside the data directory.
+    let mut command = ferry(dir.path(), "");
+    command.env_remove("FERRY_DATABASE_URL").arg("demo");
+    let demo = Running::start(command, "Stop it with Ctrl-C");
+    assert_eq!(demo.get("/healthz").0, 200);
+    assert_eq!(demo.get("/readyz").0, 200);
+    let password = demo
+        .printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Password:"))
+        .map(str::trim)
+        .expect("a printed password");
+    let url = format!("sqlite://{}", dir.path().join("data/ferry.db").display());
+    let store = ferry_storage::connect(&url).await.expect("connect");
+    let marketplace = store
+        .marketplace_by_slug("demo")
+        .await
+        .expect("get")
+        .expect("demo");
+    assert!(store.count_companies(marketplace.id).await.expect("count") >= 10);
+    let manager = ferry_domain::Email::parse("manager@demo.example").expect("email");
+    assert!(
+        store
+            .user_by_email(marketplace.id, &manager)
+            .await
+            .expect("get")
+            .is_some()
+    );
+    assert!(
+        password.len() >= ferry_server::auth::MIN_PASSWORD_LEN,
+        "{password}"
+    );
+}
+
+/// The worker-crash guarantee, on PostgreSQL with real processes: a worker is killed in the
+/// middle of a job, another finishes it from the checkpoint, and no step is done twice.
+#[tokio::test]
+async fn a_killed_workers_job_is_finished_by_another_from_its_checkpoint() {
+    const STEPS: i64 = 40;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = ferry_storage::testing::postgres_url().await;
+    stdout(&run(ferry(dir.path(), &url).arg("migrate")));
+    let store = ferry_storage::connect(&url).await.expect("connect");
+    let job_id = store
+        .enqueue_job(&NewJob {
+            marketplace_id: None,
+            kind: Probe::KIND.into(),
+            payload: json!({ "steps": STEPS, "step_ms": 50 }),
+            max_attempts: 5,
+        })
+        .await
+        .expect("enqueue");
+
+    let worker = || {
+        let mut command = ferry(dir.path(), &url);
+        command
+            .arg("worker")
+            .env("FERRY_WORKERS", "1")
+            .env("FERRY_JOB_LEASE_SECONDS", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command.spawn().expect("spawn worker")
+    };
+    let mut first = worker();
+    let first_pid = first.id().to_string();
+    let job = wait_for(&store, job_id, |job| job.progress_done >= 10).await;
+    assert!(
+        owner_pid(job.lease_owner.as_deref()) == first_pid,
+        "the first worker runs it"
+    );
+
+    let mut second = worker();
+    first.kill().expect("kill the first worker");
+    first.wait().expect("reap");
+    let job = wait_for(&store, job_id, |job| job.state.is_finished()).await;
+    second.kill().expect("stop the second worker");
+    second.wait().expect("reap");
+
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.last_error);
+    assert_eq!(job.attempts, 2, "claimed once by each worker");
+    let finisher = owner_pid(job.lease_owner.as_deref());
+    assert_eq!(
+        finisher,
+        second.id().to_string(),
+        "the second worker finished it"
+    );
+
+    let steps = store.audit_trail("job", job_id).await.expect("audit");
+    let done: Vec<(i64, String)> = steps
+        .iter()
+        .map(|e| {
+            let step = e.changes["step"].as_i64().expect("step");
+            let worker = e.changes["worker"].as_str().expect("worker");
+            (step, owner_pid(Some(worker)))
+        })
+        .collect();
+    let numbers: Vec<i64> = done.iter().map(|(step, _)| *step).collect();
+    assert_eq!(
+        numbers,
+        (0..STEPS).collect::<Vec<_>>(),
+        "every step exactly once, in order"
+    );
+    let handover = done
+        .iter()
+        .position(|(_, pid)| *pid == finisher)
+        .expect("second worked");
+    assert!(
+        handover >= 10,
+        "the second worker resumed from the checkpoint, not from the start"
+    );
+    assert!(done[..handover].iter().all(|(_, pid)| *pid == first_pid));
+    assert!(done[handover..].iter().all(|(_, pid)| *pid == finisher));
+}
+
+/// The process id inside a worker id (`host:pid:slot`).
+fn owner_pid(owner: Option<&str>) -> String {
+    owner
+        .and_then(|o| o.split(':').nth(1))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn wait_for(
+    store: &std::sync::Arc<dyn Store>,
+    job_id: i64,
+    done: impl Fn(&ferry_storage::Job) -> bool,
+) -> ferry_storage::Job {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = store.job(job_id).await.expect("get").expect("job");
+        if done(&job) {
+            return job;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting; the job is {job:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
