@@ -4,6 +4,7 @@
 //! (emails, country codes, slugs, role names) are parsed into types that cannot hold an invalid
 //! value, so the layers above never re-check them.
 
+mod access;
 mod catalog;
 mod company;
 mod country;
@@ -15,6 +16,7 @@ mod subscription;
 mod time;
 mod user;
 
+pub use access::{Permission, SignInFailures, SignInThrottle, allowed};
 pub use catalog::{Connector, NewEdition, NewProduct, OfferId, PricingUnit};
 pub use company::{Address, CompanyStatus, Contact, ContactKind, NewCompany, TenantLink};
 pub use country::CountryCode;

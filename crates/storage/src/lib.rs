@@ -26,13 +26,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferry_domain::{
     CompanyRoles, Contact, Email, JobState, NewCompany, NewEdition, NewProduct, NewSubscription,
-    NewUser, OfferId, Role, TenantLink, Timestamp,
+    NewUser, OfferId, Role, SignInFailures, TenantLink, Timestamp, UserStatus,
 };
 
 pub use error::{Result, StoreError};
 pub use records::{
-    AuditEntry, Checkpoint, Company, Credentials, Job, JobOutcome, Lease, LeaseStatus, Marketplace,
-    NewAuditEntry, NewInstance, NewJob, NewMarketplace, Subject, User,
+    Account, ApiToken, AuditEntry, Checkpoint, Company, CompanyKey, CompanyQuery, ContactRow,
+    Credentials, Edition, Job, JobOutcome, Lease, LeaseStatus, LinkPurpose, Marketplace,
+    Membership, NewAuditEntry, NewEmail, NewInstance, NewJob, NewMarketplace, OutboxEmail, Product,
+    Subject, SubscriptionRow, TenantLinkRow, User, UserQuery,
 };
 
 /// Which database a store runs on.
@@ -108,7 +110,106 @@ pub trait Store: Send + Sync + 'static {
         token_hash: &[u8],
     ) -> Result<i64>;
 
+    // --- Sign-in ------------------------------------------------------------------------
+
+    /// Everyone who may sign in with this e-mail address: a platform admin, and active users
+    /// with a password and login allowed, in any marketplace.
+    async fn credentials_by_email(&self, email: &Email) -> Result<Vec<Credentials>>;
+    /// The account behind a subject, or `None` when it no longer may sign in.
+    async fn account(&self, subject: Subject) -> Result<Option<Account>>;
+    async fn create_session(
+        &self,
+        id_hash: &[u8],
+        subject: Subject,
+        expires_at: Timestamp,
+    ) -> Result<()>;
+    /// The subject of a session that has not expired at `now`.
+    async fn session_subject(&self, id_hash: &[u8], now: Timestamp) -> Result<Option<Subject>>;
+    async fn delete_session(&self, id_hash: &[u8]) -> Result<()>;
+    async fn sign_in_failures(&self, account: &str) -> Result<Option<SignInFailures>>;
+    /// Records the failures of an account (`None` forgets them).
+    async fn set_sign_in_failures(
+        &self,
+        account: &str,
+        state: Option<&SignInFailures>,
+    ) -> Result<()>;
+    /// Stores a one-time link (by the hash of its token) for a user.
+    async fn create_user_link(
+        &self,
+        token_hash: &[u8],
+        user_id: i64,
+        purpose: LinkPurpose,
+        expires_at: Timestamp,
+    ) -> Result<()>;
+    /// The user a valid, unused link is for.
+    async fn link_user(
+        &self,
+        token_hash: &[u8],
+        purpose: LinkPurpose,
+        now: Timestamp,
+    ) -> Result<Option<User>>;
+    /// Uses a link: sets the user's password and activates the user, and the user's companies
+    /// that were waiting for their first active user; signs the user out everywhere else. All
+    /// or nothing; `None` when the link is invalid, used or expired.
+    async fn redeem_link(
+        &self,
+        token_hash: &[u8],
+        purpose: LinkPurpose,
+        password_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<User>>;
+    /// An API token that is not revoked, by the hash of its secret; notes its use.
+    async fn api_token(&self, token_hash: &[u8]) -> Result<Option<ApiToken>>;
+    async fn api_tokens(&self, marketplace_id: i64) -> Result<Vec<ApiToken>>;
+    async fn revoke_api_token(&self, marketplace_id: i64, id: i64) -> Result<()>;
+
     // --- Companies and users ------------------------------------------------------------
+
+    /// A page of companies in name order (see [`CompanyQuery`]).
+    async fn companies(&self, marketplace_id: i64, query: &CompanyQuery) -> Result<Vec<Company>>;
+    /// Replaces a company's editable fields and records the audit line, atomically.
+    async fn update_company(
+        &self,
+        marketplace_id: i64,
+        id: i64,
+        company: &NewCompany,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    async fn contacts(&self, marketplace_id: i64, company_id: i64) -> Result<Vec<ContactRow>>;
+    async fn memberships_of_company(
+        &self,
+        marketplace_id: i64,
+        company_id: i64,
+    ) -> Result<Vec<Membership>>;
+    async fn memberships_of_user(
+        &self,
+        marketplace_id: i64,
+        user_id: i64,
+    ) -> Result<Vec<Membership>>;
+    async fn subscriptions_of_company(
+        &self,
+        marketplace_id: i64,
+        company_id: i64,
+    ) -> Result<Vec<SubscriptionRow>>;
+    async fn tenant_links(
+        &self,
+        marketplace_id: i64,
+        company_id: i64,
+    ) -> Result<Vec<TenantLinkRow>>;
+    /// A page of users in e-mail order (see [`UserQuery`]).
+    async fn users(&self, marketplace_id: i64, query: &UserQuery) -> Result<Vec<User>>;
+    async fn user(&self, marketplace_id: i64, id: i64) -> Result<Option<User>>;
+    /// Replaces a user's profile (not status or password) and records the audit line.
+    async fn update_user(
+        &self,
+        marketplace_id: i64,
+        id: i64,
+        user: &NewUser,
+        audit: &NewAuditEntry,
+    ) -> Result<()>;
+    /// Changes a user's status; suspending one also ends their sessions.
+    async fn set_user_status(&self, marketplace_id: i64, id: i64, status: UserStatus)
+    -> Result<()>;
 
     async fn create_company(&self, marketplace_id: i64, company: &NewCompany) -> Result<i64>;
     async fn company(&self, marketplace_id: i64, id: i64) -> Result<Option<Company>>;
@@ -171,6 +272,9 @@ pub trait Store: Send + Sync + 'static {
         user_id: i64,
     ) -> Result<()>;
 
+    /// The catalog: products with their editions and offer ids.
+    async fn products(&self, marketplace_id: i64) -> Result<Vec<Product>>;
+
     // --- Partner Center -----------------------------------------------------------------
 
     async fn create_instance(&self, marketplace_id: i64, instance: &NewInstance) -> Result<i64>;
@@ -188,10 +292,20 @@ pub trait Store: Send + Sync + 'static {
     /// The audit lines of one record, oldest first.
     async fn audit_trail(&self, entity_type: &str, entity_id: i64) -> Result<Vec<AuditEntry>>;
 
+    // --- E-mail -------------------------------------------------------------------------
+
+    async fn queue_email(&self, email: &NewEmail) -> Result<i64>;
+    /// E-mail not (yet) sent, newest first; `None` for every marketplace's.
+    async fn outbox(&self, marketplace_id: Option<i64>, limit: i64) -> Result<Vec<OutboxEmail>>;
+    async fn mark_email_sent(&self, id: i64) -> Result<()>;
+    async fn mark_email_failed(&self, id: i64, error: &str) -> Result<()>;
+
     // --- Jobs ---------------------------------------------------------------------------
 
     async fn enqueue_job(&self, job: &NewJob) -> Result<i64>;
     async fn job(&self, id: i64) -> Result<Option<Job>>;
+    /// The newest jobs of a marketplace (`None`: of every marketplace and none).
+    async fn jobs(&self, marketplace_id: Option<i64>, limit: i64) -> Result<Vec<Job>>;
     /// Takes the oldest job that is due, or whose worker's lease has lapsed, and leases it to
     /// `owner` for `lease_ms`. Two workers never receive the same job while a lease holds.
     async fn claim_job(&self, owner: &str, lease_ms: i64) -> Result<Option<Job>>;

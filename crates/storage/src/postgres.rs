@@ -4,7 +4,9 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::Result;
-use crate::shared::{HasDatabase, impl_store, job_columns};
+use crate::shared::{
+    HasDatabase, company_columns, impl_store, job_columns, membership_columns, user_columns,
+};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 
 use ferry_domain::{
-    CompanyStatus, Email, JobState, MarketplaceKind, Origin, Progress, Role, Timestamp, UserStatus,
+    CompanyStatus, ContactKind, Email, JobState, MarketplaceKind, Origin, Progress, Role,
+    SubscriptionStatus, Timestamp, UserStatus,
 };
 use serde_json::Value;
 
@@ -36,8 +37,19 @@ pub struct Company {
     pub marketplace_id: i64,
     pub external_id: Option<String>,
     pub name: String,
+    pub street1: Option<String>,
+    pub street2: Option<String>,
     pub city: Option<String>,
+    pub state: Option<String>,
+    pub zip: Option<String>,
     pub country: Option<String>,
+    pub billing_street1: Option<String>,
+    pub billing_street2: Option<String>,
+    pub billing_city: Option<String>,
+    pub billing_state: Option<String>,
+    pub billing_zip: Option<String>,
+    pub billing_country: Option<String>,
+    pub phone: Option<String>,
     pub email: Option<String>,
     pub website: Option<String>,
     pub allow_login: bool,
@@ -53,6 +65,91 @@ pub struct Company {
     pub updated_at: Timestamp,
 }
 
+/// Which companies to list: a page of at most `limit`, after the `after` key of the previous
+/// page, in name order.
+#[derive(Debug, Clone, Default)]
+pub struct CompanyQuery {
+    /// Matches part of the name or the e-mail address, or the whole external id.
+    pub search: Option<String>,
+    pub status: Option<CompanyStatus>,
+    pub origin_kind: Option<String>,
+    pub after: Option<CompanyKey>,
+    pub limit: i64,
+}
+
+/// Where a page of companies ends: the sort key of its last row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompanyKey {
+    pub name: String,
+    pub id: i64,
+}
+
+impl Company {
+    pub fn key(&self) -> CompanyKey {
+        CompanyKey {
+            name: self.name.to_lowercase(),
+            id: self.id,
+        }
+    }
+}
+
+/// A company's contact as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ContactRow {
+    #[sqlx(try_from = "String")]
+    pub kind: ContactKind,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+}
+
+/// A user's membership in a company, seen from either side.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Membership {
+    pub user_id: i64,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub user_status: UserStatus,
+    pub company_id: i64,
+    pub company_name: String,
+    pub company_admin: bool,
+    pub billing_admin: bool,
+    pub sales_support: bool,
+    pub restricted_sales_support: bool,
+}
+
+/// A subscription with the names a person reads.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SubscriptionRow {
+    pub id: i64,
+    pub external_id: Option<String>,
+    pub product_name: String,
+    pub edition_name: String,
+    pub units: i64,
+    #[sqlx(try_from = "String")]
+    pub status: SubscriptionStatus,
+    pub start_date: Option<time::Date>,
+    pub billing_start_date: Option<time::Date>,
+    pub end_date: Option<time::Date>,
+    pub billing_cycle: Option<String>,
+    pub term: Option<String>,
+    pub vendor_subscription_id: Option<String>,
+    pub origin_kind: String,
+}
+
+/// A company's link to a Microsoft tenant, with the instance's name.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TenantLinkRow {
+    pub instance_id: i64,
+    pub instance_name: String,
+    pub tenant_id: String,
+    pub domain_prefix: Option<String>,
+    pub reseller_mpn_id: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct User {
     pub id: i64,
@@ -62,13 +159,45 @@ pub struct User {
     pub email: Email,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
+    pub locale: Option<String>,
+    pub phone: Option<String>,
     pub allow_login: bool,
     #[sqlx(try_from = "String")]
     pub status: UserStatus,
+    #[sqlx(json)]
+    pub custom_attributes: BTreeMap<String, String>,
     pub origin_kind: String,
     pub origin_ref: Option<i64>,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
+    #[sqlx(try_from = "i64")]
+    pub updated_at: Timestamp,
+}
+
+impl User {
+    /// "First Last", or the e-mail address when the user has no name.
+    pub fn display_name(&self) -> String {
+        let name = [self.first_name.as_deref(), self.last_name.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if name.trim().is_empty() {
+            self.email.to_string()
+        } else {
+            name
+        }
+    }
+}
+
+/// Which users to list: a page in e-mail order after `after`.
+#[derive(Debug, Clone, Default)]
+pub struct UserQuery {
+    /// Matches part of the e-mail address or name, or the whole external id.
+    pub search: Option<String>,
+    pub status: Option<UserStatus>,
+    pub after: Option<String>,
+    pub limit: i64,
 }
 
 /// Rebuilds a stored origin, for both companies and users.
@@ -91,12 +220,11 @@ impl User {
     }
 }
 
-/// Someone who can sign in with a password, and the roles that lets them use.
+/// Someone who can sign in with a password.
 #[derive(Debug, Clone)]
 pub struct Credentials {
     pub subject: Subject,
     pub password_hash: String,
-    pub roles: Vec<Role>,
 }
 
 /// Who a sign-in or an API token acts as.
@@ -104,6 +232,104 @@ pub struct Credentials {
 pub enum Subject {
     PlatformAdmin { id: i64 },
     User { id: i64, marketplace_id: i64 },
+}
+
+/// A signed-in person as requests see them: loaded afresh for every request, so a suspension
+/// or a role change takes effect at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub subject: Subject,
+    pub email: String,
+    pub display_name: String,
+    pub roles: Vec<Role>,
+}
+
+impl Account {
+    /// The marketplace the account belongs to; `None` for a platform admin.
+    pub fn marketplace_id(&self) -> Option<i64> {
+        match self.subject {
+            Subject::PlatformAdmin { .. } => None,
+            Subject::User { marketplace_id, .. } => Some(marketplace_id),
+        }
+    }
+}
+
+/// A stored API token (its secret is never stored).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ApiToken {
+    pub id: i64,
+    pub marketplace_id: i64,
+    pub name: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
+    #[sqlx(try_from = "i64")]
+    pub created_at: Timestamp,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// What a one-time link sent by e-mail is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkPurpose {
+    Invitation,
+    PasswordReset,
+}
+
+impl LinkPurpose {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkPurpose::Invitation => "invitation",
+            LinkPurpose::PasswordReset => "password_reset",
+        }
+    }
+}
+
+/// An e-mail about to be sent (or kept in the outbox).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEmail {
+    pub marketplace_id: Option<i64>,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OutboxEmail {
+    pub id: i64,
+    pub marketplace_id: Option<i64>,
+    pub to_address: String,
+    pub subject: String,
+    pub body: String,
+    #[sqlx(try_from = "i64")]
+    pub created_at: Timestamp,
+    pub sent_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// A product of the catalog with its editions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Product {
+    pub id: i64,
+    pub name: String,
+    pub vendor: String,
+    pub editions: Vec<Edition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Edition {
+    pub id: i64,
+    pub product_id: i64,
+    pub code: String,
+    pub name: String,
+    pub pricing_plan_id: String,
+    pub channel_sku: Option<String>,
+    pub pricing_unit: String,
+    pub included_units: i64,
+    pub connector: String,
+    pub active: bool,
+    /// The Microsoft offer ids it maps to, comma-separated.
+    #[sqlx(default)]
+    pub offer_ids: Option<String>,
 }
 
 /// A Partner Center connection about to be created; secrets arrive already encrypted.

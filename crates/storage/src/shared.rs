@@ -240,10 +240,8 @@ macro_rules! impl_store {
                 id: i64,
             ) -> $crate::Result<Option<$crate::Company>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, marketplace_id, external_id, name, city, country, email, website,
-                        allow_login, status, custom_attributes, origin_kind, origin_ref,
-                        created_at, updated_at
-                     FROM companies WHERE marketplace_id = $1 AND id = $2",
+                    concat!("SELECT ", company_columns!(), " FROM companies
+                     WHERE marketplace_id = $1 AND id = $2"),
                 )
                 .bind(marketplace_id)
                 .bind(id)
@@ -257,10 +255,8 @@ macro_rules! impl_store {
                 external_id: &str,
             ) -> $crate::Result<Option<$crate::Company>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, marketplace_id, external_id, name, city, country, email, website,
-                        allow_login, status, custom_attributes, origin_kind, origin_ref,
-                        created_at, updated_at
-                     FROM companies WHERE marketplace_id = $1 AND external_id = $2",
+                    concat!("SELECT ", company_columns!(), " FROM companies
+                     WHERE marketplace_id = $1 AND external_id = $2"),
                 )
                 .bind(marketplace_id)
                 .bind(external_id)
@@ -333,9 +329,8 @@ macro_rules! impl_store {
                 email: &ferry_domain::Email,
             ) -> $crate::Result<Option<$crate::User>> {
                 Ok(sqlx::query_as(
-                    "SELECT id, marketplace_id, external_id, email, first_name, last_name,
-                        allow_login, status, origin_kind, origin_ref, created_at
-                     FROM users WHERE marketplace_id = $1 AND email = $2",
+                    concat!("SELECT ", user_columns!(), " FROM users
+                     WHERE marketplace_id = $1 AND email = $2"),
                 )
                 .bind(marketplace_id)
                 .bind(email.as_str())
@@ -613,6 +608,686 @@ macro_rules! impl_store {
                 .await?)
             }
 
+            async fn credentials_by_email(
+                &self,
+                email: &ferry_domain::Email,
+            ) -> $crate::Result<Vec<$crate::Credentials>> {
+                let rows: Vec<(Option<i64>, i64, String)> = sqlx::query_as(
+                    "SELECT NULL, id, password_hash FROM platform_admins WHERE email = $1
+                     UNION ALL
+                     SELECT marketplace_id, id, password_hash FROM users
+                     WHERE email = $1 AND password_hash IS NOT NULL AND allow_login
+                       AND status = 'active'",
+                )
+                .bind(email.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(marketplace_id, id, password_hash)| $crate::Credentials {
+                        subject: match marketplace_id {
+                            None => $crate::Subject::PlatformAdmin { id },
+                            Some(marketplace_id) => $crate::Subject::User { id, marketplace_id },
+                        },
+                        password_hash,
+                    })
+                    .collect())
+            }
+
+            async fn account(
+                &self,
+                subject: $crate::Subject,
+            ) -> $crate::Result<Option<$crate::Account>> {
+                match subject {
+                    $crate::Subject::PlatformAdmin { id } => {
+                        let email: Option<String> =
+                            sqlx::query_scalar("SELECT email FROM platform_admins WHERE id = $1")
+                                .bind(id)
+                                .fetch_optional(&self.pool)
+                                .await?;
+                        Ok(email.map(|email| $crate::Account {
+                            subject,
+                            display_name: email.clone(),
+                            email,
+                            roles: vec![ferry_domain::Role::PlatformAdmin],
+                        }))
+                    }
+                    $crate::Subject::User { id, marketplace_id } => {
+                        let Some(user) = $crate::Store::user(self, marketplace_id, id).await? else {
+                            return Ok(None);
+                        };
+                        if user.status != ferry_domain::UserStatus::Active || !user.allow_login {
+                            return Ok(None);
+                        }
+                        let roles: Vec<String> =
+                            sqlx::query_scalar("SELECT role FROM user_roles WHERE user_id = $1 ORDER BY role")
+                                .bind(id)
+                                .fetch_all(&self.pool)
+                                .await?;
+                        let roles = roles
+                            .into_iter()
+                            .map(|r| r.parse().map_err(|e: ferry_domain::ParseError| {
+                                $crate::StoreError::Corrupt { what: "role", value: e.value }
+                            }))
+                            .collect::<$crate::Result<Vec<_>>>()?;
+                        Ok(Some($crate::Account {
+                            subject,
+                            display_name: user.display_name(),
+                            email: user.email.to_string(),
+                            roles,
+                        }))
+                    }
+                }
+            }
+
+            async fn create_session(
+                &self,
+                id_hash: &[u8],
+                subject: $crate::Subject,
+                expires_at: ferry_domain::Timestamp,
+            ) -> $crate::Result<()> {
+                let (kind, id) = subject_parts(subject);
+                sqlx::query(
+                    "INSERT INTO sessions (id_hash, subject_kind, subject_id, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(id_hash)
+                .bind(kind)
+                .bind(id)
+                .bind($crate::now().millis())
+                .bind(expires_at.millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn session_subject(
+                &self,
+                id_hash: &[u8],
+                now: ferry_domain::Timestamp,
+            ) -> $crate::Result<Option<$crate::Subject>> {
+                let row: Option<(String, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT s.subject_kind, s.subject_id, u.marketplace_id
+                     FROM sessions s
+                     LEFT JOIN users u ON s.subject_kind = 'user' AND u.id = s.subject_id
+                     WHERE s.id_hash = $1 AND s.expires_at > $2",
+                )
+                .bind(id_hash)
+                .bind(now.millis())
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.and_then(|(kind, id, marketplace_id)| match (kind.as_str(), marketplace_id) {
+                    ("platform_admin", _) => Some($crate::Subject::PlatformAdmin { id }),
+                    ("user", Some(marketplace_id)) => Some($crate::Subject::User { id, marketplace_id }),
+                    _ => None,
+                }))
+            }
+
+            async fn delete_session(&self, id_hash: &[u8]) -> $crate::Result<()> {
+                sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn sign_in_failures(
+                &self,
+                account: &str,
+            ) -> $crate::Result<Option<ferry_domain::SignInFailures>> {
+                let row: Option<(i32, i64, Option<i64>)> = sqlx::query_as(
+                    "SELECT failures, first_failure, locked_until FROM sign_in_failures
+                     WHERE account = $1",
+                )
+                .bind(account)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(failures, first, locked)| ferry_domain::SignInFailures {
+                    failures,
+                    first_failure: ferry_domain::Timestamp(first),
+                    locked_until: locked.map(ferry_domain::Timestamp),
+                }))
+            }
+
+            async fn set_sign_in_failures(
+                &self,
+                account: &str,
+                state: Option<&ferry_domain::SignInFailures>,
+            ) -> $crate::Result<()> {
+                match state {
+                    None => {
+                        sqlx::query("DELETE FROM sign_in_failures WHERE account = $1")
+                            .bind(account)
+                            .execute(&self.pool)
+                            .await?;
+                    }
+                    Some(state) => {
+                        sqlx::query(
+                            "INSERT INTO sign_in_failures (account, failures, first_failure, locked_until)
+                             VALUES ($1, $2, $3, $4)
+                             ON CONFLICT (account) DO UPDATE SET failures = excluded.failures,
+                                first_failure = excluded.first_failure,
+                                locked_until = excluded.locked_until",
+                        )
+                        .bind(account)
+                        .bind(state.failures)
+                        .bind(state.first_failure.millis())
+                        .bind(state.locked_until.map(|t| t.millis()))
+                        .execute(&self.pool)
+                        .await?;
+                    }
+                }
+                Ok(())
+            }
+
+            async fn create_user_link(
+                &self,
+                token_hash: &[u8],
+                user_id: i64,
+                purpose: $crate::LinkPurpose,
+                expires_at: ferry_domain::Timestamp,
+            ) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO user_links (token_hash, user_id, purpose, created_at, expires_at)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(token_hash)
+                .bind(user_id)
+                .bind(purpose.as_str())
+                .bind($crate::now().millis())
+                .bind(expires_at.millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn link_user(
+                &self,
+                token_hash: &[u8],
+                purpose: $crate::LinkPurpose,
+                now: ferry_domain::Timestamp,
+            ) -> $crate::Result<Option<$crate::User>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ", user_columns!(), " FROM users WHERE id = (
+                        SELECT user_id FROM user_links
+                        WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL
+                          AND expires_at > $3)"
+                ))
+                .bind(token_hash)
+                .bind(purpose.as_str())
+                .bind(now.millis())
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn redeem_link(
+                &self,
+                token_hash: &[u8],
+                purpose: $crate::LinkPurpose,
+                password_hash: &str,
+                now: ferry_domain::Timestamp,
+            ) -> $crate::Result<Option<$crate::User>> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let user_id: Option<i64> = sqlx::query_scalar(
+                    "UPDATE user_links SET used_at = $3
+                     WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3
+                     RETURNING user_id",
+                )
+                .bind(token_hash)
+                .bind(purpose.as_str())
+                .bind(now.millis())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some(user_id) = user_id else {
+                    return Ok(None);
+                };
+                sqlx::query(
+                    "UPDATE users SET password_hash = $2, status = 'active', updated_at = $3
+                     WHERE id = $1 AND status <> 'suspended'",
+                )
+                .bind(user_id)
+                .bind(password_hash)
+                .bind(now.millis())
+                .execute(&mut *tx)
+                .await?;
+                // A company becomes active when its first user activates.
+                sqlx::query(
+                    "UPDATE companies SET status = 'active', updated_at = $2
+                     WHERE status = 'pending'
+                       AND id IN (SELECT company_id FROM memberships WHERE user_id = $1)",
+                )
+                .bind(user_id)
+                .bind(now.millis())
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM sessions WHERE subject_kind = 'user' AND subject_id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let user = sqlx::query_as(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"))
+                    .bind(user_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(Some(user))
+            }
+
+            async fn api_token(&self, token_hash: &[u8]) -> $crate::Result<Option<$crate::ApiToken>> {
+                Ok(sqlx::query_as(
+                    "UPDATE api_tokens SET last_used_at = $2
+                     WHERE token_hash = $1 AND revoked_at IS NULL
+                     RETURNING id, marketplace_id, name, role, created_at, last_used_at, revoked_at",
+                )
+                .bind(token_hash)
+                .bind($crate::now().millis())
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn api_tokens(&self, marketplace_id: i64) -> $crate::Result<Vec<$crate::ApiToken>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, marketplace_id, name, role, created_at, last_used_at, revoked_at
+                     FROM api_tokens WHERE marketplace_id = $1 ORDER BY id DESC",
+                )
+                .bind(marketplace_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn revoke_api_token(&self, marketplace_id: i64, id: i64) -> $crate::Result<()> {
+                let done = sqlx::query(
+                    "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, $3)
+                     WHERE marketplace_id = $1 AND id = $2",
+                )
+                .bind(marketplace_id)
+                .bind(id)
+                .bind($crate::now().millis())
+                .execute(&self.pool)
+                .await?;
+                found(done.rows_affected(), "API token")
+            }
+
+            async fn companies(
+                &self,
+                marketplace_id: i64,
+                query: &$crate::CompanyQuery,
+            ) -> $crate::Result<Vec<$crate::Company>> {
+                let mut sql = sqlx::QueryBuilder::new(concat!(
+                    "SELECT ", company_columns!(), " FROM companies WHERE marketplace_id = "
+                ));
+                sql.push_bind(marketplace_id);
+                if let Some(search) = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                    let pattern = format!("%{}%", like_escape(&search.to_lowercase()));
+                    sql.push(" AND (lower(name) LIKE ")
+                        .push_bind(pattern.clone())
+                        .push(" ESCAPE '\\' OR lower(email) LIKE ")
+                        .push_bind(pattern)
+                        .push(" ESCAPE '\\' OR external_id = ")
+                        .push_bind(search.to_owned())
+                        .push(")");
+                }
+                if let Some(status) = query.status {
+                    sql.push(" AND status = ").push_bind(status.as_str());
+                }
+                if let Some(origin) = &query.origin_kind {
+                    sql.push(" AND origin_kind = ").push_bind(origin.clone());
+                }
+                if let Some(after) = &query.after {
+                    sql.push(" AND (lower(name) > ")
+                        .push_bind(after.name.clone())
+                        .push(" OR (lower(name) = ")
+                        .push_bind(after.name.clone())
+                        .push(" AND id > ")
+                        .push_bind(after.id)
+                        .push("))");
+                }
+                sql.push(" ORDER BY lower(name), id LIMIT ").push_bind(query.limit);
+                Ok(sql.build_query_as().fetch_all(&self.pool).await?)
+            }
+
+            async fn update_company(
+                &self,
+                marketplace_id: i64,
+                id: i64,
+                c: &ferry_domain::NewCompany,
+                audit: &$crate::NewAuditEntry,
+            ) -> $crate::Result<()> {
+                let billing = c.billing_address.clone().unwrap_or_default();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let done = sqlx::query(
+                    "UPDATE companies SET external_id = $3, name = $4, street1 = $5, street2 = $6,
+                        city = $7, state = $8, zip = $9, country = $10, billing_street1 = $11,
+                        billing_street2 = $12, billing_city = $13, billing_state = $14,
+                        billing_zip = $15, billing_country = $16, phone = $17, email = $18,
+                        website = $19, allow_login = $20, status = $21, custom_attributes = $22,
+                        updated_at = $23
+                     WHERE marketplace_id = $1 AND id = $2",
+                )
+                .bind(marketplace_id)
+                .bind(id)
+                .bind(&c.external_id)
+                .bind(&c.name)
+                .bind(&c.address.street1)
+                .bind(&c.address.street2)
+                .bind(&c.address.city)
+                .bind(&c.address.state)
+                .bind(&c.address.zip)
+                .bind(c.address.country.map(|x| x.to_string()))
+                .bind(&billing.street1)
+                .bind(&billing.street2)
+                .bind(&billing.city)
+                .bind(&billing.state)
+                .bind(&billing.zip)
+                .bind(billing.country.map(|x| x.to_string()))
+                .bind(&c.phone)
+                .bind(c.email.as_ref().map(|e| e.as_str()))
+                .bind(&c.website)
+                .bind(c.allow_login)
+                .bind(c.status.as_str())
+                .bind(sqlx::types::Json(&c.custom_attributes))
+                .bind($crate::now().millis())
+                .execute(&mut *tx)
+                .await?;
+                found(done.rows_affected(), "company")?;
+                insert_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn contacts(
+                &self,
+                marketplace_id: i64,
+                company_id: i64,
+            ) -> $crate::Result<Vec<$crate::ContactRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT k.kind, k.first_name, k.last_name, k.email, k.phone
+                     FROM contacts k JOIN companies c ON c.id = k.company_id
+                     WHERE c.marketplace_id = $1 AND c.id = $2 ORDER BY k.kind DESC",
+                )
+                .bind(marketplace_id)
+                .bind(company_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn memberships_of_company(
+                &self,
+                marketplace_id: i64,
+                company_id: i64,
+            ) -> $crate::Result<Vec<$crate::Membership>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ", membership_columns!(), " WHERE c.marketplace_id = $1 AND c.id = $2
+                     ORDER BY u.email"
+                ))
+                .bind(marketplace_id)
+                .bind(company_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn memberships_of_user(
+                &self,
+                marketplace_id: i64,
+                user_id: i64,
+            ) -> $crate::Result<Vec<$crate::Membership>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ", membership_columns!(), " WHERE u.marketplace_id = $1 AND u.id = $2
+                     ORDER BY lower(c.name)"
+                ))
+                .bind(marketplace_id)
+                .bind(user_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn subscriptions_of_company(
+                &self,
+                marketplace_id: i64,
+                company_id: i64,
+            ) -> $crate::Result<Vec<$crate::SubscriptionRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT s.id, s.external_id, p.name AS product_name, e.name AS edition_name,
+                        s.units, s.status, s.start_date, s.billing_start_date, s.end_date,
+                        s.billing_cycle, s.term, s.vendor_subscription_id, s.origin_kind
+                     FROM subscriptions s
+                     JOIN editions e ON e.id = s.edition_id
+                     JOIN products p ON p.id = e.product_id
+                     WHERE s.marketplace_id = $1 AND s.company_id = $2 ORDER BY s.id",
+                )
+                .bind(marketplace_id)
+                .bind(company_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn tenant_links(
+                &self,
+                marketplace_id: i64,
+                company_id: i64,
+            ) -> $crate::Result<Vec<$crate::TenantLinkRow>> {
+                Ok(sqlx::query_as(
+                    "SELECT t.instance_id, i.name AS instance_name, t.tenant_id, t.domain_prefix,
+                        t.reseller_mpn_id
+                     FROM tenant_links t JOIN partner_center_instances i ON i.id = t.instance_id
+                     WHERE t.marketplace_id = $1 AND t.company_id = $2 ORDER BY i.name",
+                )
+                .bind(marketplace_id)
+                .bind(company_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn users(
+                &self,
+                marketplace_id: i64,
+                query: &$crate::UserQuery,
+            ) -> $crate::Result<Vec<$crate::User>> {
+                let mut sql = sqlx::QueryBuilder::new(concat!(
+                    "SELECT ", user_columns!(), " FROM users WHERE marketplace_id = "
+                ));
+                sql.push_bind(marketplace_id);
+                if let Some(search) = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+                    let pattern = format!("%{}%", like_escape(&search.to_lowercase()));
+                    sql.push(" AND (email LIKE ")
+                        .push_bind(pattern.clone())
+                        .push(" ESCAPE '\\' OR lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) LIKE ")
+                        .push_bind(pattern)
+                        .push(" ESCAPE '\\' OR external_id = ")
+                        .push_bind(search.to_owned())
+                        .push(")");
+                }
+                if let Some(status) = query.status {
+                    sql.push(" AND status = ").push_bind(status.as_str());
+                }
+                if let Some(after) = &query.after {
+                    sql.push(" AND email > ").push_bind(after.clone());
+                }
+                sql.push(" ORDER BY email LIMIT ").push_bind(query.limit);
+                Ok(sql.build_query_as().fetch_all(&self.pool).await?)
+            }
+
+            async fn user(&self, marketplace_id: i64, id: i64) -> $crate::Result<Option<$crate::User>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ", user_columns!(), " FROM users WHERE marketplace_id = $1 AND id = $2"
+                ))
+                .bind(marketplace_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn update_user(
+                &self,
+                marketplace_id: i64,
+                id: i64,
+                u: &ferry_domain::NewUser,
+                audit: &$crate::NewAuditEntry,
+            ) -> $crate::Result<()> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let done = sqlx::query(
+                    "UPDATE users SET external_id = $3, email = $4, first_name = $5, last_name = $6,
+                        locale = $7, phone = $8, allow_login = $9, custom_attributes = $10,
+                        updated_at = $11
+                     WHERE marketplace_id = $1 AND id = $2",
+                )
+                .bind(marketplace_id)
+                .bind(id)
+                .bind(&u.external_id)
+                .bind(u.email.as_str())
+                .bind(&u.first_name)
+                .bind(&u.last_name)
+                .bind(&u.locale)
+                .bind(&u.phone)
+                .bind(u.allow_login)
+                .bind(sqlx::types::Json(&u.custom_attributes))
+                .bind($crate::now().millis())
+                .execute(&mut *tx)
+                .await?;
+                found(done.rows_affected(), "user")?;
+                insert_audit(&mut *tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn set_user_status(
+                &self,
+                marketplace_id: i64,
+                id: i64,
+                status: ferry_domain::UserStatus,
+            ) -> $crate::Result<()> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let done = sqlx::query(
+                    "UPDATE users SET status = $3, updated_at = $4 WHERE marketplace_id = $1 AND id = $2",
+                )
+                .bind(marketplace_id)
+                .bind(id)
+                .bind(status.as_str())
+                .bind($crate::now().millis())
+                .execute(&mut *tx)
+                .await?;
+                found(done.rows_affected(), "user")?;
+                if status == ferry_domain::UserStatus::Suspended {
+                    sqlx::query("DELETE FROM sessions WHERE subject_kind = 'user' AND subject_id = $1")
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn products(&self, marketplace_id: i64) -> $crate::Result<Vec<$crate::Product>> {
+                let products: Vec<(i64, String, String)> = sqlx::query_as(
+                    "SELECT id, name, vendor FROM products WHERE marketplace_id = $1 ORDER BY name",
+                )
+                .bind(marketplace_id)
+                .fetch_all(&self.pool)
+                .await?;
+                let editions: Vec<$crate::Edition> = sqlx::query_as(
+                    "SELECT id, product_id, code, name, pricing_plan_id, channel_sku, pricing_unit,
+                        included_units, connector, active
+                     FROM editions WHERE marketplace_id = $1 ORDER BY name",
+                )
+                .bind(marketplace_id)
+                .fetch_all(&self.pool)
+                .await?;
+                let offers: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT edition_id, offer_id FROM edition_offers
+                     WHERE marketplace_id = $1 ORDER BY offer_id",
+                )
+                .bind(marketplace_id)
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(products
+                    .into_iter()
+                    .map(|(id, name, vendor)| $crate::Product {
+                        id,
+                        name,
+                        vendor,
+                        editions: editions
+                            .iter()
+                            .filter(|e| e.product_id == id)
+                            .map(|e| {
+                                let ids: Vec<&str> = offers
+                                    .iter()
+                                    .filter(|(edition, _)| *edition == e.id)
+                                    .map(|(_, offer)| offer.as_str())
+                                    .collect();
+                                $crate::Edition {
+                                    offer_ids: (!ids.is_empty()).then(|| ids.join(", ")),
+                                    ..e.clone()
+                                }
+                            })
+                            .collect(),
+                    })
+                    .collect())
+            }
+
+            async fn queue_email(&self, email: &$crate::NewEmail) -> $crate::Result<i64> {
+                Ok(sqlx::query_scalar(
+                    "INSERT INTO outbox (marketplace_id, to_address, subject, body, created_at)
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(email.marketplace_id)
+                .bind(&email.to)
+                .bind(&email.subject)
+                .bind(&email.body)
+                .bind($crate::now().millis())
+                .fetch_one(&self.pool)
+                .await?)
+            }
+
+            async fn outbox(
+                &self,
+                marketplace_id: Option<i64>,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::OutboxEmail>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, marketplace_id, to_address, subject, body, created_at, sent_at,
+                        last_error
+                     FROM outbox
+                     WHERE sent_at IS NULL AND ($1 IS NULL OR marketplace_id = $1)
+                     ORDER BY id DESC LIMIT $2",
+                )
+                .bind(marketplace_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn mark_email_sent(&self, id: i64) -> $crate::Result<()> {
+                sqlx::query("UPDATE outbox SET sent_at = $2, last_error = NULL WHERE id = $1")
+                    .bind(id)
+                    .bind($crate::now().millis())
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn mark_email_failed(&self, id: i64, error: &str) -> $crate::Result<()> {
+                sqlx::query("UPDATE outbox SET last_error = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(error)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn jobs(
+                &self,
+                marketplace_id: Option<i64>,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::Job>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ", job_columns!(), " FROM jobs
+                     WHERE $1 IS NULL OR marketplace_id = $1 ORDER BY id DESC LIMIT $2"
+                ))
+                .bind(marketplace_id)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn enqueue_job(&self, job: &$crate::NewJob) -> $crate::Result<i64> {
                 let now = $crate::now().millis();
                 Ok(sqlx::query_scalar(
@@ -829,6 +1504,18 @@ macro_rules! impl_store {
             Ok(())
         }
 
+        fn subject_parts(subject: $crate::Subject) -> (&'static str, i64) {
+            match subject {
+                $crate::Subject::PlatformAdmin { id } => ("platform_admin", id),
+                $crate::Subject::User { id, .. } => ("user", id),
+            }
+        }
+
+        /// Escapes `%`, `_` and `\` so a search term matches literally in `LIKE … ESCAPE '\'`.
+        fn like_escape(term: &str) -> String {
+            term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+        }
+
         /// Turns "no row matched" into the error naming what was missing.
         fn found(rows: u64, what: &'static str) -> $crate::Result<()> {
             if rows == 0 {
@@ -837,6 +1524,36 @@ macro_rules! impl_store {
                 Ok(())
             }
         }
+    };
+}
+
+/// The columns of [`crate::Company`].
+macro_rules! company_columns {
+    () => {
+        "id, marketplace_id, external_id, name, street1, street2, city, state, zip, country,
+         billing_street1, billing_street2, billing_city, billing_state, billing_zip,
+         billing_country, phone, email, website, allow_login, status, custom_attributes,
+         origin_kind, origin_ref, created_at, updated_at"
+    };
+}
+
+/// The columns of [`crate::User`].
+macro_rules! user_columns {
+    () => {
+        "id, marketplace_id, external_id, email, first_name, last_name, locale, phone,
+         allow_login, status, custom_attributes, origin_kind, origin_ref, created_at, updated_at"
+    };
+}
+
+/// The columns of [`crate::Membership`] and the join they come from.
+macro_rules! membership_columns {
+    () => {
+        "u.id AS user_id, u.email, u.first_name, u.last_name, u.status AS user_status,
+         c.id AS company_id, c.name AS company_name, m.company_admin, m.billing_admin,
+         m.sales_support, m.restricted_sales_support
+         FROM memberships m
+         JOIN users u ON u.id = m.user_id
+         JOIN companies c ON c.id = m.company_id"
     };
 }
 
@@ -849,7 +1566,7 @@ macro_rules! job_columns {
     };
 }
 
-pub(crate) use {impl_store, job_columns};
+pub(crate) use {company_columns, impl_store, job_columns, membership_columns, user_columns};
 
 /// Names the sqlx database type a store runs on, so shared helpers can be generic over it.
 pub(crate) trait HasDatabase {

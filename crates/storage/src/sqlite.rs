@@ -7,7 +7,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool};
 
 use crate::Result;
-use crate::shared::{HasDatabase, impl_store, job_columns};
+use crate::shared::{
+    HasDatabase, company_columns, impl_store, job_columns, membership_columns, user_columns,
+};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 

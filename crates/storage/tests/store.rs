@@ -9,9 +9,10 @@ use ferry_domain::{
     NewSubscription, NewUser, OfferId, Origin, PricingUnit, Progress, Slug, SubscriptionStatus,
     TenantLink,
 };
+use ferry_domain::{CompanyStatus, Role, Timestamp, UserStatus};
 use ferry_storage::{
-    Checkpoint, JobOutcome, Lease, Marketplace, NewAuditEntry, NewInstance, NewJob, NewMarketplace,
-    Store, StoreError,
+    Checkpoint, CompanyQuery, JobOutcome, Lease, LinkPurpose, Marketplace, NewAuditEntry,
+    NewInstance, NewJob, NewMarketplace, Store, StoreError, Subject, UserQuery,
 };
 use serde_json::json;
 
@@ -52,6 +53,10 @@ on_both_backends!(
     a_lapsed_lease_passes_the_job_to_another_worker,
     concurrent_workers_never_share_a_job,
     cancelling_jobs,
+    company_pages_follow_name_order_and_search,
+    an_invitation_activates_the_user_and_their_company_once,
+    sessions_expire_and_suspension_signs_out,
+    revoked_api_tokens_stop_working,
 );
 
 async fn open(url: &str) -> Arc<dyn Store> {
@@ -600,4 +605,245 @@ async fn cancelling_jobs(store: Arc<dyn Store>) {
         Some(JobState::Cancelled)
     );
     assert_eq!(store.cancel_job(999_999).await.expect("cancel"), None);
+}
+
+async fn company_pages_follow_name_order_and_search(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let b = marketplace(&store, "b").await;
+    for (i, name) in ["delta", "Alpha", "charlie", "Bravo", "echo", "alpha"]
+        .iter()
+        .enumerate()
+    {
+        let company = NewCompany {
+            external_id: Some(format!("C-{i}")),
+            ..NewCompany::named(*name, Origin::Manual)
+        };
+        store.create_company(a.id, &company).await.expect("company");
+    }
+    store
+        .create_company(b.id, &company("B-1"))
+        .await
+        .expect("other marketplace");
+    let mut query = CompanyQuery {
+        limit: 4,
+        ..CompanyQuery::default()
+    };
+    let first = store.companies(a.id, &query).await.expect("page 1");
+    let names: Vec<&str> = first.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["Alpha", "alpha", "Bravo", "charlie"]);
+    query.after = first.last().map(|c| c.key());
+    let second = store.companies(a.id, &query).await.expect("page 2");
+    let names: Vec<&str> = second.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["delta", "echo"]);
+
+    let search = |term: &str| CompanyQuery {
+        search: Some(term.into()),
+        limit: 10,
+        ..CompanyQuery::default()
+    };
+    let found = store
+        .companies(a.id, &search("HARL"))
+        .await
+        .expect("search");
+    assert_eq!(found.len(), 1);
+    assert_eq!(
+        store.companies(a.id, &search("C-4")).await.expect("by id")[0].name,
+        "echo"
+    );
+    assert!(
+        store
+            .companies(a.id, &search("%"))
+            .await
+            .expect("literal")
+            .is_empty()
+    );
+    let pending = CompanyQuery {
+        status: Some(CompanyStatus::Active),
+        limit: 10,
+        ..CompanyQuery::default()
+    };
+    assert!(
+        store
+            .companies(a.id, &pending)
+            .await
+            .expect("filter")
+            .is_empty()
+    );
+}
+
+async fn an_invitation_activates_the_user_and_their_company_once(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let company_id = store
+        .create_company(a.id, &company("C-1"))
+        .await
+        .expect("company");
+    let ada = store
+        .create_user(a.id, &user("ada@example.com", "U-1"))
+        .await
+        .expect("user");
+    store
+        .set_membership(a.id, ada, company_id, CompanyRoles::default())
+        .await
+        .expect("member");
+    let now = Timestamp(1_000);
+    store
+        .create_user_link(
+            b"token-hash",
+            ada,
+            LinkPurpose::Invitation,
+            Timestamp(2_000),
+        )
+        .await
+        .expect("link");
+    let shown = store
+        .link_user(b"token-hash", LinkPurpose::Invitation, now)
+        .await
+        .expect("peek");
+    assert_eq!(shown.map(|u| u.id), Some(ada));
+    assert!(
+        store
+            .link_user(b"token-hash", LinkPurpose::PasswordReset, now)
+            .await
+            .expect("peek")
+            .is_none()
+    );
+    let redeemed = store
+        .redeem_link(b"token-hash", LinkPurpose::Invitation, "hash", now)
+        .await
+        .expect("redeem")
+        .expect("valid link");
+    assert_eq!(redeemed.status, UserStatus::Active);
+    let company = store
+        .company(a.id, company_id)
+        .await
+        .expect("get")
+        .expect("company");
+    assert_eq!(company.status, CompanyStatus::Active);
+    assert!(
+        store
+            .redeem_link(b"token-hash", LinkPurpose::Invitation, "x", now)
+            .await
+            .expect("again")
+            .is_none()
+    );
+    let account = store
+        .account(Subject::User {
+            id: ada,
+            marketplace_id: a.id,
+        })
+        .await
+        .expect("account");
+    assert!(account.is_some());
+    let credentials = store
+        .credentials_by_email(&Email::parse("ada@example.com").expect("email"))
+        .await
+        .expect("creds");
+    assert_eq!(credentials.len(), 1);
+    assert_eq!(credentials[0].password_hash, "hash");
+    // An expired link is refused.
+    store
+        .create_user_link(b"old", ada, LinkPurpose::PasswordReset, Timestamp(500))
+        .await
+        .expect("link");
+    assert!(
+        store
+            .redeem_link(b"old", LinkPurpose::PasswordReset, "y", now)
+            .await
+            .expect("late")
+            .is_none()
+    );
+}
+
+async fn sessions_expire_and_suspension_signs_out(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let staff = NewUser {
+        status: UserStatus::Active,
+        ..user("sam@example.com", "U-1")
+    };
+    let sam = store
+        .create_staff(a.id, &staff, "hash", Role::SalesSupport)
+        .await
+        .expect("staff");
+    let subject = Subject::User {
+        id: sam,
+        marketplace_id: a.id,
+    };
+    store
+        .create_session(b"s1", subject, Timestamp(10_000))
+        .await
+        .expect("session");
+    assert_eq!(
+        store
+            .session_subject(b"s1", Timestamp(9_999))
+            .await
+            .expect("get"),
+        Some(subject)
+    );
+    assert_eq!(
+        store
+            .session_subject(b"s1", Timestamp(10_000))
+            .await
+            .expect("get"),
+        None
+    );
+    let account = store
+        .account(subject)
+        .await
+        .expect("account")
+        .expect("active");
+    assert_eq!(account.roles, [Role::SalesSupport]);
+    store
+        .set_user_status(a.id, sam, UserStatus::Suspended)
+        .await
+        .expect("suspend");
+    assert_eq!(
+        store
+            .session_subject(b"s1", Timestamp(9_999))
+            .await
+            .expect("get"),
+        None
+    );
+    assert!(store.account(subject).await.expect("account").is_none());
+    let listed = store
+        .users(
+            a.id,
+            &UserQuery {
+                limit: 10,
+                ..UserQuery::default()
+            },
+        )
+        .await
+        .expect("users");
+    assert_eq!(listed[0].status, UserStatus::Suspended);
+}
+
+async fn revoked_api_tokens_stop_working(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let id = store
+        .create_api_token(a.id, "ci", Role::SalesSupport, b"secret-hash")
+        .await
+        .expect("token");
+    let token = store
+        .api_token(b"secret-hash")
+        .await
+        .expect("get")
+        .expect("active");
+    assert_eq!(
+        (token.id, token.role, token.marketplace_id),
+        (id, Role::SalesSupport, a.id)
+    );
+    assert!(token.last_used_at.is_some());
+    store.revoke_api_token(a.id, id).await.expect("revoke");
+    assert!(
+        store
+            .api_token(b"secret-hash")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    let b = marketplace(&store, "b").await;
+    assert!(matches!(
+        store.revoke_api_token(b.id, id).await,
+        Err(StoreError::NotFound { .. })
+    ));
 }
