@@ -21,6 +21,10 @@ pub struct Config {
     pub job_lease: Duration,
     /// A `tracing` filter, such as `info` or `ferry=debug`.
     pub log: String,
+    /// The address people reach Ferry at, for links in e-mail; by default the listen address.
+    pub public_url: Option<String>,
+    /// Mark cookies `Secure`: set it when Ferry is served over HTTPS.
+    pub secure_cookies: bool,
 }
 
 /// The TOML file; every key may be left out. The same names, upper-cased and prefixed with
@@ -34,6 +38,8 @@ struct Settings {
     workers: Option<usize>,
     job_lease_seconds: Option<u64>,
     log: Option<String>,
+    public_url: Option<String>,
+    secure_cookies: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +111,22 @@ impl Config {
         if let Some(v) = env("FERRY_LOG") {
             s.log = Some(v);
         }
+        if let Some(v) = env("FERRY_PUBLIC_URL") {
+            s.public_url = Some(v);
+        }
+        if let Some(v) = env("FERRY_SECURE_COOKIES") {
+            s.secure_cookies = Some(match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(ConfigError::Invalid {
+                        name: "FERRY_SECURE_COOKIES",
+                        value: v,
+                        why: "expected true or false",
+                    });
+                }
+            });
+        }
 
         let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("ferry-data"));
         let database_url = s
@@ -138,6 +160,8 @@ impl Config {
             workers: s.workers.unwrap_or(2),
             job_lease: Duration::from_secs(lease_seconds),
             log: s.log.unwrap_or_else(|| "info".into()),
+            public_url: s.public_url.map(|u| u.trim_end_matches('/').to_owned()),
+            secure_cookies: s.secure_cookies.unwrap_or(false),
         })
     }
 
@@ -156,6 +180,8 @@ impl std::fmt::Debug for Config {
             .field("workers", &self.workers)
             .field("job_lease", &self.job_lease)
             .field("log", &self.log)
+            .field("public_url", &self.public_url)
+            .field("secure_cookies", &self.secure_cookies)
             .finish()
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use ferry_jobs::{Probe, Worker, WorkerConfig};
-use ferry_server::AppState;
+use ferry_server::{AppState, InviteUsers};
 use ferry_storage::Store;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -72,11 +72,18 @@ pub async fn serve_store(
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let address = listener.local_addr()?;
-    announce(&format!("http://{address}"));
+    let url = format!("http://{address}");
+    announce(&url);
+    let public_url = config.public_url.clone().unwrap_or(url);
 
     let (stop, stopped) = watch::channel(false);
-    let mut workers = spawn_workers(config, &store, &stopped);
-    ferry_server::serve(listener, AppState { store }, shutdown_signal()).await?;
+    let mut workers = spawn_workers(config, &store, &stopped, &public_url);
+    let state = AppState {
+        store,
+        public_url,
+        secure_cookies: config.secure_cookies,
+    };
+    ferry_server::serve(listener, state, shutdown_signal()).await?;
     stop.send_replace(true);
     while workers.join_next().await.is_some() {}
     Ok(())
@@ -85,7 +92,11 @@ pub async fn serve_store(
 pub async fn workers_only(config: &Config) -> anyhow::Result<()> {
     let store = open_migrated(config).await?;
     let (stop, stopped) = watch::channel(false);
-    let mut workers = spawn_workers(config, &store, &stopped);
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let mut workers = spawn_workers(config, &store, &stopped, &public_url);
     tracing::info!(count = config.workers, "workers running; stop with Ctrl-C");
     shutdown_signal().await;
     stop.send_replace(true);
@@ -97,6 +108,7 @@ fn spawn_workers(
     config: &Config,
     store: &Arc<dyn Store>,
     stopped: &watch::Receiver<bool>,
+    public_url: &str,
 ) -> JoinSet<()> {
     let settings = WorkerConfig {
         lease: config.job_lease,
@@ -106,7 +118,11 @@ fn spawn_workers(
     for n in 0..config.workers {
         // Unique across every process sharing the database: host, process and slot.
         let id = format!("{}:{}:{n}", host_name(), std::process::id());
-        let worker = Worker::new(id, store.clone(), settings.clone()).with_handler(Probe);
+        let worker = Worker::new(id, store.clone(), settings.clone())
+            .with_handler(Probe)
+            .with_handler(InviteUsers {
+                public_url: public_url.to_owned(),
+            });
         let stopped = stopped.clone();
         set.spawn(async move { worker.run(stopped).await });
     }

@@ -54,10 +54,14 @@ mod tests {
 
     async fn status(store: Arc<dyn Store>, path: &str) -> u16 {
         let request = Request::get(path).body(Body::empty()).expect("request");
-        let response = router(AppState { store })
-            .oneshot(request)
-            .await
-            .expect("response");
+        let response = router(AppState {
+            store,
+            public_url: "http://127.0.0.1".into(),
+            secure_cookies: false,
+        })
+        .oneshot(request)
+        .await
+        .expect("response");
         response.status().as_u16()
     }
 

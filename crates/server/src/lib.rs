@@ -1,31 +1,49 @@
-//! Ferry over HTTP.
+//! Ferry over HTTP: the web pages, the JSON API under `/api/v1`, and the health endpoints.
 //!
-//! For now: the health endpoints every deployment needs (`/healthz`, `/readyz`) and the
-//! credentials code (password hashing, API tokens). The JSON API and the web pages are added
-//! here, as thin handlers over the domain and the store.
-//!
-//! Invariant: this is the only crate that knows HTTP.
+//! Invariants:
+//! - The only crate that knows HTTP. Handlers are thin: parse, authorise, call the domain and
+//!   the store, render.
+//! - Every page under `/m/{slug}` and every API route goes through [`web::Scope`] or
+//!   [`api::ApiScope`], which check the marketplace; each handler then checks its permission.
+//!   A record of another marketplace answers 404, as if it did not exist.
+//! - Every state-changing form carries a CSRF token, checked by one middleware for all pages.
+//! - The API accepts bearer tokens only, never the session cookie.
 
+mod api;
+mod assets;
 pub mod auth;
+mod error;
 mod health;
-mod home;
+mod invitations;
+mod pages;
+mod web;
 
 use std::sync::Arc;
 
 use axum::Router;
 use ferry_storage::Store;
 
+pub use api::openapi_document;
+pub use invitations::{InviteUsers, invite_user};
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    /// The address people reach Ferry at, for links in e-mail (`http://127.0.0.1:8080`).
+    pub public_url: String,
+    /// Whether cookies are marked `Secure` (when Ferry is served over HTTPS).
+    pub secure_cookies: bool,
 }
 
 /// All of Ferry's routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .merge(home::routes())
+        .merge(pages::routes(state.clone()))
+        .merge(api::routes())
         .merge(health::routes())
+        .merge(assets::routes())
+        .fallback(error::not_found)
         .with_state(state)
 }
 

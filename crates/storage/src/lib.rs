@@ -32,9 +32,9 @@ use ferry_domain::{
 pub use error::{Result, StoreError};
 pub use records::{
     Account, ApiToken, AuditEntry, Checkpoint, Company, CompanyKey, CompanyQuery, ContactRow,
-    Credentials, Edition, Job, JobOutcome, Lease, LeaseStatus, LinkPurpose, Marketplace,
-    Membership, NewAuditEntry, NewEmail, NewInstance, NewJob, NewMarketplace, OutboxEmail, Product,
-    Subject, SubscriptionRow, TenantLinkRow, User, UserQuery,
+    Credentials, Edition, InstanceSummary, Job, JobOutcome, Lease, LeaseStatus, LinkPurpose,
+    Marketplace, Membership, NewAuditEntry, NewEmail, NewInstance, NewJob, NewMarketplace,
+    OutboxEmail, Product, Subject, SubscriptionRow, TenantLinkRow, User, UserQuery,
 };
 
 /// Which database a store runs on.
@@ -278,6 +278,8 @@ pub trait Store: Send + Sync + 'static {
     // --- Partner Center -----------------------------------------------------------------
 
     async fn create_instance(&self, marketplace_id: i64, instance: &NewInstance) -> Result<i64>;
+    /// The marketplace's own instances (not inherited ones).
+    async fn instances(&self, marketplace_id: i64) -> Result<Vec<InstanceSummary>>;
     /// Links a company to a Microsoft tenant as seen through one instance.
     async fn link_tenant(
         &self,

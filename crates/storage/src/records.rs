@@ -164,6 +164,8 @@ pub struct User {
     pub allow_login: bool,
     #[sqlx(try_from = "String")]
     pub status: UserStatus,
+    /// Whether the user has chosen a password (by invitation or reset).
+    pub has_password: bool,
     #[sqlx(json)]
     pub custom_attributes: BTreeMap<String, String>,
     pub origin_kind: String,
@@ -344,6 +346,16 @@ pub struct NewInstance {
     pub mpn_id: Option<String>,
     pub api_base_url: String,
     pub login_base_url: String,
+}
+
+/// A Partner Center connection as lists show it (never its secrets).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct InstanceSummary {
+    pub id: i64,
+    pub marketplace_id: i64,
+    pub name: String,
+    pub model: String,
+    pub partner_tenant_id: String,
 }
 
 impl std::fmt::Debug for NewInstance {

@@ -562,6 +562,19 @@ macro_rules! impl_store {
                 .await?)
             }
 
+            async fn instances(
+                &self,
+                marketplace_id: i64,
+            ) -> $crate::Result<Vec<$crate::InstanceSummary>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, marketplace_id, name, model, partner_tenant_id
+                     FROM partner_center_instances WHERE marketplace_id = $1 ORDER BY name",
+                )
+                .bind(marketplace_id)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
             async fn link_tenant(
                 &self,
                 marketplace_id: i64,
@@ -1541,7 +1554,8 @@ macro_rules! company_columns {
 macro_rules! user_columns {
     () => {
         "id, marketplace_id, external_id, email, first_name, last_name, locale, phone,
-         allow_login, status, custom_attributes, origin_kind, origin_ref, created_at, updated_at"
+         allow_login, status, (password_hash IS NOT NULL) AS has_password, custom_attributes,
+         origin_kind, origin_ref, created_at, updated_at"
     };
 }
 

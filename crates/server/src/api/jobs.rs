@@ -1,0 +1,81 @@
+//! Background jobs of the token's marketplace.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use ferry_domain::Permission;
+use ferry_storage::Job;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{ApiResult, ApiScope, rfc3339};
+use crate::AppState;
+use crate::error::ApiError;
+
+#[derive(Serialize, ToSchema)]
+pub struct ProgressOut {
+    done: i64,
+    /// Unknown until the job has counted its work.
+    total: Option<i64>,
+    message: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct JobOut {
+    id: i64,
+    kind: String,
+    /// queued, running, succeeded, failed or cancelled.
+    state: String,
+    progress: ProgressOut,
+    attempts: i32,
+    last_error: Option<String>,
+    created_at: String,
+    started_at: Option<String>,
+    finished_at: Option<String>,
+}
+
+impl From<Job> for JobOut {
+    fn from(job: Job) -> Self {
+        JobOut {
+            id: job.id,
+            kind: job.kind,
+            state: job.state.as_str().into(),
+            progress: ProgressOut {
+                done: job.progress_done,
+                total: job.progress_total,
+                message: job.progress_message,
+            },
+            attempts: job.attempts,
+            last_error: job.last_error,
+            created_at: job.created_at.to_rfc3339(),
+            started_at: job.started_at.map(rfc3339),
+            finished_at: job.finished_at.map(rfc3339),
+        }
+    }
+}
+
+/// The newest jobs, newest first.
+#[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
+    responses((status = 200, body = Vec<JobOut>), (status = 403, body = super::ErrorEnvelope)))]
+pub async fn list(State(state): State<AppState>, scope: ApiScope) -> ApiResult<Vec<JobOut>> {
+    scope.require(Permission::ReadJobs)?;
+    let jobs = state.store.jobs(Some(scope.id()), 100).await?;
+    Ok(Json(jobs.into_iter().map(JobOut::from).collect()))
+}
+
+/// One job, with its progress: poll it after a `202 Accepted`.
+#[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)),
+    responses((status = 200, body = JobOut), (status = 404, body = super::ErrorEnvelope)))]
+pub async fn get(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Path(id): Path<i64>,
+) -> ApiResult<JobOut> {
+    let job = state
+        .store
+        .job(id)
+        .await?
+        .filter(|job| job.marketplace_id == Some(scope.id()))
+        .ok_or(ApiError::NotFound("job"))?;
+    // Whoever started a job may follow it, even without the jobs page.
+    Ok(Json(job.into()))
+}

@@ -1,0 +1,129 @@
+//! The token's marketplace, its catalog, and its outbox.
+
+use axum::Json;
+use axum::extract::State;
+use ferry_domain::Permission;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{ApiResult, ApiScope};
+use crate::AppState;
+
+#[derive(Serialize, ToSchema)]
+pub struct MarketplaceOut {
+    id: i64,
+    slug: String,
+    name: String,
+    /// distributor, country_tenant or simple_tenant.
+    kind: String,
+    parent_id: Option<i64>,
+    /// The role the calling token holds here.
+    role: String,
+}
+
+/// The marketplace the token belongs to.
+#[utoipa::path(get, path = "/api/v1/marketplace", tag = "marketplace",
+    responses((status = 200, body = MarketplaceOut), (status = 401, body = super::ErrorEnvelope)))]
+pub async fn current(scope: ApiScope) -> ApiResult<MarketplaceOut> {
+    let m = &scope.marketplace;
+    Ok(Json(MarketplaceOut {
+        id: m.id,
+        slug: m.slug.clone(),
+        name: m.name.clone(),
+        kind: m.kind.as_str().into(),
+        parent_id: m.parent_id,
+        role: scope.role.as_str().into(),
+    }))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProductOut {
+    id: i64,
+    name: String,
+    vendor: String,
+    editions: Vec<EditionOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EditionOut {
+    id: i64,
+    code: String,
+    name: String,
+    pricing_plan_id: String,
+    channel_sku: Option<String>,
+    pricing_unit: String,
+    included_units: i64,
+    connector: String,
+    active: bool,
+    /// The Microsoft offer ids this edition stands for.
+    offer_ids: Vec<String>,
+}
+
+/// The catalog: products, editions and their Microsoft offer ids.
+#[utoipa::path(get, path = "/api/v1/catalog", tag = "catalog",
+    responses((status = 200, body = Vec<ProductOut>), (status = 403, body = super::ErrorEnvelope)))]
+pub async fn catalog(State(state): State<AppState>, scope: ApiScope) -> ApiResult<Vec<ProductOut>> {
+    scope.require(Permission::ReadCatalog)?;
+    let products = state.store.products(scope.id()).await?;
+    Ok(Json(
+        products
+            .into_iter()
+            .map(|p| ProductOut {
+                id: p.id,
+                name: p.name,
+                vendor: p.vendor,
+                editions: p
+                    .editions
+                    .into_iter()
+                    .map(|e| EditionOut {
+                        id: e.id,
+                        code: e.code,
+                        name: e.name,
+                        pricing_plan_id: e.pricing_plan_id,
+                        channel_sku: e.channel_sku,
+                        pricing_unit: e.pricing_unit,
+                        included_units: e.included_units,
+                        connector: e.connector,
+                        active: e.active,
+                        offer_ids: e
+                            .offer_ids
+                            .map(|ids| ids.split(", ").map(str::to_owned).collect())
+                            .unwrap_or_default(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmailOut {
+    id: i64,
+    to: String,
+    subject: String,
+    body: String,
+    created_at: String,
+    /// Why SMTP refused it, when it did.
+    last_error: Option<String>,
+}
+
+/// E-mail not sent by SMTP, newest first.
+#[utoipa::path(get, path = "/api/v1/outbox", tag = "marketplace",
+    responses((status = 200, body = Vec<EmailOut>), (status = 403, body = super::ErrorEnvelope)))]
+pub async fn outbox(State(state): State<AppState>, scope: ApiScope) -> ApiResult<Vec<EmailOut>> {
+    scope.require(Permission::ReadOutbox)?;
+    let emails = state.store.outbox(Some(scope.id()), 500).await?;
+    Ok(Json(
+        emails
+            .into_iter()
+            .map(|e| EmailOut {
+                id: e.id,
+                to: e.to_address,
+                subject: e.subject,
+                body: e.body,
+                created_at: e.created_at.to_rfc3339(),
+                last_error: e.last_error,
+            })
+            .collect(),
+    ))
+}

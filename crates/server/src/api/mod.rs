@@ -1,0 +1,187 @@
+//! The JSON API under `/api/v1`, described by the OpenAPI document it serves at
+//! `/api/v1/openapi.json`. Every route takes a bearer API token, which fixes the marketplace and
+//! the role.
+
+mod companies;
+mod jobs;
+mod marketplace;
+mod users;
+
+use std::sync::LazyLock;
+
+use axum::Json;
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use ferry_domain::{Permission, Role};
+use ferry_storage::Marketplace;
+use serde::{Deserialize, Serialize};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Ferry API",
+        description = "Companies, users, catalog and background jobs of one marketplace. \
+                       Authenticate with `Authorization: Bearer <token>`; the token decides the \
+                       marketplace and the role. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`.",
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = [])),
+    components(schemas(ErrorEnvelope, ErrorBody)),
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The error envelope every failed request answers with.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    error: ErrorBody,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: unauthenticated, forbidden, not_found, invalid, conflict, internal.
+    code: String,
+    /// What went wrong, for a person.
+    message: String,
+    details: Option<serde_json::Value>,
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(openapi_json))
+        .routes(routes!(marketplace::current))
+        .routes(routes!(marketplace::catalog))
+        .routes(routes!(marketplace::outbox))
+        .routes(routes!(companies::list, companies::create))
+        .routes(routes!(companies::get, companies::update))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update))
+        .routes(routes!(users::suspend))
+        .routes(routes!(users::reactivate))
+        .routes(routes!(users::invite))
+        .routes(routes!(users::invite_many))
+        .routes(routes!(jobs::list))
+        .routes(routes!(jobs::get))
+}
+
+static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> =
+    LazyLock::new(|| api_router().split_for_parts().1);
+
+/// The OpenAPI document of the API, as served at `/api/v1/openapi.json`.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    DOCUMENT.clone()
+}
+
+pub fn routes() -> axum::Router<AppState> {
+    api_router().split_for_parts().0
+}
+
+/// This document.
+#[utoipa::path(get, path = "/api/v1/openapi.json", tag = "meta", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json")))]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    Json(openapi_document())
+}
+
+/// The marketplace and role an API token acts in.
+pub struct ApiScope {
+    pub marketplace: Marketplace,
+    pub role: Role,
+    pub token_id: i64,
+}
+
+impl FromRequestParts<AppState> for ApiScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .ok_or(ApiError::Unauthenticated)?;
+        let stored = state
+            .store
+            .api_token(&crate::auth::api_token_hash(token))
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        let marketplace = state
+            .store
+            .marketplace(stored.marketplace_id)
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        Ok(ApiScope {
+            marketplace,
+            role: stored.role,
+            token_id: stored.id,
+        })
+    }
+}
+
+impl ApiScope {
+    pub fn id(&self) -> i64 {
+        self.marketplace.id
+    }
+
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if self.role.allows(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    /// How the audit log names the token.
+    pub fn actor(&self) -> String {
+        format!("api-token:{}", self.token_id)
+    }
+}
+
+/// Paging parameters shared by every list.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// At most this many items (1 to 500, default 50).
+    pub limit: Option<i64>,
+    /// The `next` cursor of the previous page.
+    pub after: Option<String>,
+}
+
+impl PageParams {
+    pub fn limit(&self) -> i64 {
+        self.limit.unwrap_or(50).clamp(1, 500)
+    }
+}
+
+/// RFC 3339 text of a stored time.
+pub fn rfc3339(millis: i64) -> String {
+    ferry_domain::Timestamp(millis).to_rfc3339()
+}
+
+/// An accepted piece of long work: follow it at `GET /api/v1/jobs/{job_id}`.
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    pub job_id: i64,
+}
+
+pub type ApiResult<T> = Result<Json<T>, ApiError>;

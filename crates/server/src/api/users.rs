@@ -1,0 +1,351 @@
+//! Users over the API, with invitations (one at once, or many as a background job).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use ferry_domain::{Email, NewUser, Origin, Permission, UserStatus};
+use ferry_storage::{NewAuditEntry, NewJob, User, UserQuery};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::{Accepted, ApiResult, ApiScope, PageParams};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::invitations::{InviteError, InviteUsers, invite_user};
+
+#[derive(Serialize, ToSchema)]
+pub struct UserOut {
+    id: i64,
+    external_id: Option<String>,
+    email: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    locale: Option<String>,
+    phone: Option<String>,
+    /// false for a managed user: no sign-in, no e-mail.
+    allow_login: bool,
+    /// created, invited, active or suspended.
+    status: String,
+    custom_attributes: BTreeMap<String, String>,
+    origin: String,
+    created_at: String,
+    updated_at: String,
+}
+
+impl From<User> for UserOut {
+    fn from(u: User) -> Self {
+        UserOut {
+            id: u.id,
+            external_id: u.external_id,
+            email: u.email.to_string(),
+            first_name: u.first_name,
+            last_name: u.last_name,
+            locale: u.locale,
+            phone: u.phone,
+            allow_login: u.allow_login,
+            status: u.status.as_str().into(),
+            custom_attributes: u.custom_attributes,
+            origin: u.origin_kind,
+            created_at: u.created_at.to_rfc3339(),
+            updated_at: u.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserPage {
+    items: Vec<UserOut>,
+    /// Pass as `after` for the next page; absent on the last page.
+    next: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UserFilters {
+    /// Part of the email or name, or the whole external id.
+    q: Option<String>,
+    /// created, invited, active or suspended.
+    status: Option<String>,
+}
+
+/// Users in email order, a page at a time.
+#[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserFilters, PageParams),
+    responses((status = 200, body = UserPage), (status = 403, body = super::ErrorEnvelope)))]
+pub async fn list(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Query(filters): Query<UserFilters>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<UserPage> {
+    scope.require(Permission::ReadUsers)?;
+    let status = filters
+        .status
+        .as_deref()
+        .map(str::parse::<UserStatus>)
+        .transpose()?;
+    let limit = page.limit();
+    let users = state
+        .store
+        .users(
+            scope.id(),
+            &UserQuery {
+                search: filters.q,
+                status,
+                after: page.after,
+                limit,
+            },
+        )
+        .await?;
+    let next = (i64::try_from(users.len()).unwrap_or(0) == limit)
+        .then(|| users.last().map(|u| u.email.to_string()))
+        .flatten();
+    Ok(Json(UserPage {
+        items: users.into_iter().map(UserOut::from).collect(),
+        next,
+    }))
+}
+
+/// The fields of a user to create or change; on update, absent fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct UserIn {
+    email: Option<String>,
+    external_id: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    locale: Option<String>,
+    phone: Option<String>,
+    allow_login: Option<bool>,
+    custom_attributes: Option<BTreeMap<String, String>>,
+}
+
+impl UserIn {
+    /// The user this input describes on top of `base`.
+    fn over(self, base: NewUser) -> Result<NewUser, ApiError> {
+        let text = |new: Option<String>, old: Option<String>| match new {
+            Some(v) if v.trim().is_empty() => None,
+            Some(v) => Some(v.trim().to_owned()),
+            None => old,
+        };
+        let email = match self.email {
+            Some(email) => Email::parse(&email)?,
+            None => base.email.clone(),
+        };
+        Ok(NewUser {
+            email,
+            external_id: text(self.external_id, base.external_id),
+            first_name: text(self.first_name, base.first_name),
+            last_name: text(self.last_name, base.last_name),
+            locale: text(self.locale, base.locale),
+            phone: text(self.phone, base.phone),
+            allow_login: self.allow_login.unwrap_or(base.allow_login),
+            custom_attributes: self.custom_attributes.unwrap_or(base.custom_attributes),
+            ..base
+        })
+    }
+}
+
+fn audit(scope: &ApiScope, action: &str, id: i64, changes: serde_json::Value) -> NewAuditEntry {
+    NewAuditEntry {
+        marketplace_id: Some(scope.id()),
+        actor: scope.actor(),
+        action: action.into(),
+        entity_type: "user".into(),
+        entity_id: Some(id),
+        changes,
+    }
+}
+
+async fn load(state: &AppState, scope: &ApiScope, id: i64) -> Result<User, ApiError> {
+    state
+        .store
+        .user(scope.id(), id)
+        .await?
+        .ok_or(ApiError::NotFound("user"))
+}
+
+/// Creates a user. Like every user Ferry creates, they get no e-mail until invited.
+#[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserIn,
+    responses((status = 201, body = UserOut), (status = 409, body = super::ErrorEnvelope),
+              (status = 422, body = super::ErrorEnvelope)))]
+pub async fn create(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Json(input): Json<UserIn>,
+) -> Result<(StatusCode, Json<UserOut>), ApiError> {
+    scope.require(Permission::WriteUsers)?;
+    let Some(email) = input.email.as_deref() else {
+        return Err(ApiError::Invalid("email is required".into()));
+    };
+    let base = NewUser::with_email(Email::parse(email)?, Origin::Manual);
+    let user = input.over(base)?;
+    let id = state.store.create_user(scope.id(), &user).await?;
+    state
+        .store
+        .record_audit(&audit(
+            &scope,
+            "user.created",
+            id,
+            json!({ "email": user.email.as_str() }),
+        ))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(load(&state, &scope, id).await?.into()),
+    ))
+}
+
+/// One user.
+#[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserOut), (status = 404, body = super::ErrorEnvelope)))]
+pub async fn get(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Path(id): Path<i64>,
+) -> ApiResult<UserOut> {
+    scope.require(Permission::ReadUsers)?;
+    Ok(Json(load(&state, &scope, id).await?.into()))
+}
+
+/// Changes the fields given; the others stay.
+#[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
+    request_body = UserIn,
+    responses((status = 200, body = UserOut), (status = 404, body = super::ErrorEnvelope),
+              (status = 409, body = super::ErrorEnvelope), (status = 422, body = super::ErrorEnvelope)))]
+pub async fn update(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Path(id): Path<i64>,
+    Json(input): Json<UserIn>,
+) -> ApiResult<UserOut> {
+    scope.require(Permission::WriteUsers)?;
+    let existing = load(&state, &scope, id).await?;
+    let base = NewUser {
+        external_id: existing.external_id.clone(),
+        first_name: existing.first_name.clone(),
+        last_name: existing.last_name.clone(),
+        locale: existing.locale.clone(),
+        phone: existing.phone.clone(),
+        allow_login: existing.allow_login,
+        status: existing.status,
+        custom_attributes: existing.custom_attributes.clone(),
+        ..NewUser::with_email(existing.email.clone(), existing.origin()?)
+    };
+    let user = input.over(base)?;
+    let changes = json!({ "email": user.email.as_str(), "external_id": user.external_id });
+    state
+        .store
+        .update_user(
+            scope.id(),
+            id,
+            &user,
+            &audit(&scope, "user.updated", id, changes),
+        )
+        .await?;
+    Ok(Json(load(&state, &scope, id).await?.into()))
+}
+
+async fn change_status(
+    state: &AppState,
+    scope: &ApiScope,
+    id: i64,
+    action: &str,
+    next: impl FnOnce(&User) -> UserStatus,
+) -> ApiResult<UserOut> {
+    scope.require(Permission::WriteUsers)?;
+    let user = load(state, scope, id).await?;
+    let status = next(&user);
+    state.store.set_user_status(scope.id(), id, status).await?;
+    let changes = json!({ "status": { "from": user.status.as_str(), "to": status.as_str() } });
+    state
+        .store
+        .record_audit(&audit(scope, action, id, changes))
+        .await?;
+    Ok(Json(load(state, scope, id).await?.into()))
+}
+
+/// Suspends a user, who is signed out at once.
+#[utoipa::path(post, path = "/api/v1/users/{id}/suspend", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserOut), (status = 404, body = super::ErrorEnvelope)))]
+pub async fn suspend(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Path(id): Path<i64>,
+) -> ApiResult<UserOut> {
+    change_status(&state, &scope, id, "user.suspended", |_| {
+        UserStatus::Suspended
+    })
+    .await
+}
+
+/// Lifts a suspension: active again with a password, otherwise back to not yet invited.
+#[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserOut), (status = 404, body = super::ErrorEnvelope)))]
+pub async fn reactivate(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Path(id): Path<i64>,
+) -> ApiResult<UserOut> {
+    change_status(&state, &scope, id, "user.reactivated", |u| {
+        if u.has_password {
+            UserStatus::Active
+        } else {
+            UserStatus::Created
+        }
+    })
+    .await
+}
+
+/// Sends (or sends again) a user's invitation e-mail.
+#[utoipa::path(post, path = "/api/v1/users/{id}/invitation", tag = "users", params(("id" = i64, Path)),
+    responses((status = 200, body = UserOut), (status = 404, body = super::ErrorEnvelope),
+              (status = 422, body = super::ErrorEnvelope)))]
+pub async fn invite(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Path(id): Path<i64>,
+) -> ApiResult<UserOut> {
+    scope.require(Permission::WriteUsers)?;
+    let user = load(&state, &scope, id).await?;
+    match invite_user(
+        state.store.as_ref(),
+        &state.public_url,
+        &scope.marketplace,
+        &user,
+    )
+    .await
+    {
+        Ok(()) => Ok(Json(load(&state, &scope, id).await?.into())),
+        Err(InviteError::Store(e)) => Err(e.into()),
+        Err(refused) => Err(ApiError::Invalid(refused.to_string())),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct InvitationsIn {
+    /// The users to invite; managed and suspended users are passed over.
+    user_ids: Vec<i64>,
+}
+
+/// Invites many users in the background.
+#[utoipa::path(post, path = "/api/v1/invitations", tag = "users", request_body = InvitationsIn,
+    responses((status = 202, body = Accepted), (status = 403, body = super::ErrorEnvelope)))]
+pub async fn invite_many(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Json(input): Json<InvitationsIn>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    scope.require(Permission::WriteUsers)?;
+    let job_id = state
+        .store
+        .enqueue_job(&NewJob {
+            marketplace_id: Some(scope.id()),
+            kind: InviteUsers::KIND.into(),
+            payload: json!({ "marketplace_id": scope.id(), "user_ids": input.user_ids }),
+            max_attempts: 5,
+        })
+        .await?;
+    Ok((StatusCode::ACCEPTED, Json(Accepted { job_id })))
+}

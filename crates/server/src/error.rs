@@ -1,0 +1,173 @@
+//! How failures reach people: an HTML page for the web UI, a JSON envelope for the API.
+
+use askama::Template;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use ferry_storage::StoreError;
+use serde_json::json;
+
+use crate::web::Chrome;
+
+/// A failed page request.
+#[derive(Debug)]
+pub enum PageError {
+    /// Not signed in: go to the sign-in page, then come back to `next`.
+    SignIn {
+        next: String,
+    },
+    Forbidden,
+    NotFound,
+    /// A form posted without its CSRF token, or with another one.
+    Csrf,
+    Internal(String),
+}
+
+impl From<StoreError> for PageError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound { .. } => PageError::NotFound,
+            other => PageError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<askama::Error> for PageError {
+    fn from(error: askama::Error) -> Self {
+        PageError::Internal(format!("template: {error}"))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorPage {
+    chrome: Chrome,
+    heading: &'static str,
+    text: &'static str,
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let (status, heading, text) = match self {
+            PageError::SignIn { next } => {
+                let target = format!("/sign-in?next={}", crate::web::url_encode(&next));
+                return Redirect::to(&target).into_response();
+            }
+            PageError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "Not allowed",
+                "Your role does not allow this page. Ask a Marketplace Manager if you need it.",
+            ),
+            PageError::NotFound => (
+                StatusCode::NOT_FOUND,
+                "Page not found",
+                "There is nothing here. The link may be old, or the record was removed.",
+            ),
+            PageError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "The form has expired",
+                "The form was sent without its security token, or from another site. Go back, \
+                 reload the page and try again.",
+            ),
+            PageError::Internal(cause) => {
+                tracing::error!(%cause, "page failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Ferry could not complete this request. It has been logged; try again later.",
+                )
+            }
+        };
+        let page = ErrorPage {
+            chrome: Chrome::bare(),
+            heading,
+            text,
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, heading).into_response(),
+        }
+    }
+}
+
+/// The answer for a path no route knows.
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        ApiError::NotFound("no such API route").into_response()
+    } else {
+        PageError::NotFound.into_response()
+    }
+}
+
+/// A failed API request, answered as `{"error": {"code", "message", "details"}}`. Each code has
+/// one HTTP status.
+#[derive(Debug)]
+pub enum ApiError {
+    /// No bearer token, or one that is unknown or revoked.
+    Unauthenticated,
+    Forbidden,
+    NotFound(&'static str),
+    /// The request body or a parameter is wrong; the message says which and why.
+    Invalid(String),
+    /// A unique key is taken.
+    Conflict(String),
+    Internal(String),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ApiError::Unauthenticated => (
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "send a valid API token as 'Authorization: Bearer <token>'".into(),
+            ),
+            ApiError::Forbidden => (
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the token's role does not allow this".into(),
+            ),
+            ApiError::NotFound(what) => (
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("{what} not found"),
+            ),
+            ApiError::Invalid(message) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "invalid", message.clone())
+            }
+            ApiError::Conflict(message) => (StatusCode::CONFLICT, "conflict", message.clone()),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the request could not be completed; it has been logged".into(),
+            ),
+        }
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound { what } => ApiError::NotFound(what),
+            StoreError::Conflict { .. } => ApiError::Conflict(error.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ferry_domain::ParseError> for ApiError {
+    fn from(error: ferry_domain::ParseError) -> Self {
+        ApiError::Invalid(error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(cause) = &self {
+            tracing::error!(%cause, "API request failed");
+        }
+        let (status, code, message) = self.parts();
+        let body = json!({ "error": { "code": code, "message": message, "details": null } });
+        (status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,167 @@
+//! E-mailed one-time links: invitations (activate an account) and password resets.
+
+use async_trait::async_trait;
+use ferry_domain::{Timestamp, UserStatus};
+use ferry_jobs::{JobContext, JobError, JobHandler};
+use ferry_storage::{LinkPurpose, Marketplace, NewEmail, Store, StoreError, User};
+
+use crate::web::{random_token, token_hash};
+
+const INVITATION_LIFETIME_MS: i64 = 7 * 24 * 60 * 60 * 1000;
+const RESET_LIFETIME_MS: i64 = 2 * 60 * 60 * 1000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum InviteError {
+    #[error("{0} is a managed user: managed users cannot sign in and get no e-mail")]
+    ManagedUser(String),
+    #[error("{0} is suspended; reactivate the user first")]
+    Suspended(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Sends a user an invitation to choose a password, and marks them invited.
+pub async fn invite_user(
+    store: &dyn Store,
+    public_url: &str,
+    marketplace: &Marketplace,
+    user: &User,
+) -> Result<(), InviteError> {
+    if !user.allow_login {
+        return Err(InviteError::ManagedUser(user.email.to_string()));
+    }
+    if user.status == UserStatus::Suspended {
+        return Err(InviteError::Suspended(user.email.to_string()));
+    }
+    let token = random_token();
+    let now = ferry_storage::now();
+    store
+        .create_user_link(
+            &token_hash(&token),
+            user.id,
+            LinkPurpose::Invitation,
+            now.plus_millis(INVITATION_LIFETIME_MS),
+        )
+        .await?;
+    let body = format!(
+        "Hello {name},\n\n{marketplace} has an account for you. Choose your password to sign in \
+         (the link works for 7 days):\n\n{public_url}/invitations/{token}\n\nIf you did not \
+         expect this e-mail, you can ignore it.\n",
+        name = user.display_name(),
+        marketplace = marketplace.name,
+    );
+    store
+        .queue_email(&NewEmail {
+            marketplace_id: Some(marketplace.id),
+            to: user.email.to_string(),
+            subject: format!("Your account at {}", marketplace.name),
+            body,
+        })
+        .await?;
+    if user.status == UserStatus::Created {
+        store
+            .set_user_status(marketplace.id, user.id, UserStatus::Invited)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Sends a user a link to choose a new password.
+pub async fn send_password_reset(
+    store: &dyn Store,
+    public_url: &str,
+    marketplace: &Marketplace,
+    user: &User,
+    now: Timestamp,
+) -> Result<(), StoreError> {
+    let token = random_token();
+    store
+        .create_user_link(
+            &token_hash(&token),
+            user.id,
+            LinkPurpose::PasswordReset,
+            now.plus_millis(RESET_LIFETIME_MS),
+        )
+        .await?;
+    let body = format!(
+        "Hello {name},\n\nSomeone asked to reset the password of your account at {marketplace}. \
+         Choose a new one here (the link works for 2 hours):\n\n{public_url}/reset-password/{token}\n\n\
+         If it was not you, ignore this e-mail: your password stays as it is.\n",
+        name = user.display_name(),
+        marketplace = marketplace.name,
+    );
+    store
+        .queue_email(&NewEmail {
+            marketplace_id: Some(marketplace.id),
+            to: user.email.to_string(),
+            subject: format!("Reset your password at {}", marketplace.name),
+            body,
+        })
+        .await?;
+    Ok(())
+}
+
+/// The job behind bulk invitations. Payload: `{"marketplace_id": M, "user_ids": [..]}`.
+/// Managed and suspended users are passed over and counted in the final message.
+pub struct InviteUsers {
+    pub public_url: String,
+}
+
+impl InviteUsers {
+    pub const KIND: &'static str = "invite_users";
+}
+
+#[async_trait]
+impl JobHandler for InviteUsers {
+    fn kind(&self) -> &'static str {
+        Self::KIND
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
+        let payload = ctx.payload();
+        let marketplace_id = payload["marketplace_id"]
+            .as_i64()
+            .ok_or_else(|| JobError::Failed("the payload has no marketplace_id".into()))?;
+        let ids: Vec<i64> = payload["user_ids"]
+            .as_array()
+            .map(|ids| ids.iter().filter_map(serde_json::Value::as_i64).collect())
+            .unwrap_or_default();
+        let store = ctx.store().as_ref();
+        let marketplace = store
+            .marketplace(marketplace_id)
+            .await?
+            .ok_or_else(|| JobError::Failed("the marketplace no longer exists".into()))?;
+        let first = ctx
+            .resume_from()
+            .and_then(|c| c["next"].as_u64())
+            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
+        let mut passed_over = ctx
+            .resume_from()
+            .and_then(|c| c["passed_over"].as_i64())
+            .unwrap_or(0);
+        let total = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+        for (index, id) in ids.iter().enumerate().skip(first) {
+            match store.user(marketplace_id, *id).await? {
+                Some(user) => match invite_user(store, &self.public_url, &marketplace, &user).await
+                {
+                    Ok(()) => {}
+                    Err(InviteError::Store(e)) => return Err(e.into()),
+                    Err(_) => passed_over += 1,
+                },
+                None => passed_over += 1,
+            }
+            let done = i64::try_from(index + 1).unwrap_or(i64::MAX);
+            let progress = ferry_domain::Progress {
+                done,
+                total: Some(total),
+                message: Some(format!(
+                    "{} invited, {passed_over} passed over",
+                    done - passed_over
+                )),
+            };
+            let checkpoint = serde_json::json!({ "next": index + 1, "passed_over": passed_over });
+            ctx.checkpoint(checkpoint, progress, None).await?;
+        }
+        Ok(())
+    }
+}

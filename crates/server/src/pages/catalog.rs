@@ -1,0 +1,327 @@
+//! The catalog, the jobs page, the outbox, and the marketplace's settings pages.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use ferry_domain::{JobState, MarketplaceKind, Permission, Role};
+use ferry_storage::Job;
+use serde::Deserialize;
+
+use super::{NoticeQuery, page, see_other};
+use crate::AppState;
+use crate::error::PageError;
+use crate::web::{Chrome, Scope, TOKEN_ROLES, or_dash, when};
+
+struct EditionView {
+    name: String,
+    code: String,
+    pricing_plan_id: String,
+    channel_sku: String,
+    unit: String,
+    included: i64,
+    connector: String,
+    offers: String,
+    status: &'static str,
+}
+
+struct ProductView {
+    name: String,
+    vendor: String,
+    editions: Vec<EditionView>,
+}
+
+#[derive(Template)]
+#[template(path = "catalog.html")]
+struct CatalogPage {
+    chrome: Chrome,
+    products: Vec<ProductView>,
+}
+
+pub async fn catalog(State(state): State<AppState>, scope: Scope) -> Result<Response, PageError> {
+    scope.require(Permission::ReadCatalog)?;
+    let products = state.store.products(scope.id()).await?;
+    page(&CatalogPage {
+        chrome: scope.chrome("Catalog"),
+        products: products
+            .into_iter()
+            .map(|p| ProductView {
+                name: p.name,
+                vendor: p.vendor,
+                editions: p
+                    .editions
+                    .into_iter()
+                    .map(|e| EditionView {
+                        name: e.name,
+                        code: e.code,
+                        pricing_plan_id: e.pricing_plan_id,
+                        channel_sku: or_dash(e.channel_sku.as_deref()),
+                        unit: e.pricing_unit,
+                        included: e.included_units,
+                        connector: e.connector,
+                        offers: or_dash(e.offer_ids.as_deref()),
+                        status: if e.active { "active" } else { "retired" },
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+struct JobView {
+    id: i64,
+    kind: String,
+    state: &'static str,
+    progress: String,
+    percent: i64,
+    message: String,
+    attempts: i32,
+    created: String,
+}
+
+#[derive(Template)]
+#[template(path = "job_rows.html")]
+struct JobRows {
+    jobs: Vec<JobView>,
+    all_finished: bool,
+}
+
+#[derive(Template)]
+#[template(path = "jobs.html")]
+struct JobsPage {
+    chrome: Chrome,
+    base: String,
+    rows: String,
+}
+
+fn job_view(job: Job) -> JobView {
+    let percent = match (job.progress_total, job.state) {
+        (_, JobState::Succeeded) => 100,
+        (Some(total), _) if total > 0 => (job.progress_done * 100 / total).clamp(0, 100),
+        _ => 0,
+    };
+    let progress = match job.progress_total {
+        Some(total) => format!("{} / {total}", job.progress_done),
+        None => job.progress_done.to_string(),
+    };
+    let message = match (&job.last_error, job.state) {
+        (Some(error), JobState::Failed | JobState::Queued) => error.clone(),
+        _ => or_dash(job.progress_message.as_deref()),
+    };
+    JobView {
+        id: job.id,
+        kind: job.kind,
+        state: job.state.as_str(),
+        progress,
+        percent,
+        message,
+        attempts: job.attempts,
+        created: when(job.created_at),
+    }
+}
+
+async fn rows(state: &AppState, scope: &Scope) -> Result<JobRows, PageError> {
+    scope.require(Permission::ReadJobs)?;
+    let jobs = state.store.jobs(Some(scope.id()), 100).await?;
+    let all_finished = jobs.iter().all(|j| j.state.is_finished());
+    Ok(JobRows {
+        jobs: jobs.into_iter().map(job_view).collect(),
+        all_finished,
+    })
+}
+
+pub async fn jobs(State(state): State<AppState>, scope: Scope) -> Result<Response, PageError> {
+    let rows = rows(&state, &scope).await?.render()?;
+    page(&JobsPage {
+        chrome: scope.chrome("Jobs"),
+        base: scope.base(),
+        rows,
+    })
+}
+
+/// The table of the jobs page alone, which the page fetches again while jobs run.
+pub async fn job_rows(State(state): State<AppState>, scope: Scope) -> Result<Response, PageError> {
+    page(&rows(&state, &scope).await?)
+}
+
+struct EmailView {
+    created: String,
+    to: String,
+    subject: String,
+    body: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "outbox.html")]
+struct OutboxPage {
+    chrome: Chrome,
+    explanation: &'static str,
+    emails: Vec<EmailView>,
+}
+
+pub async fn outbox(State(state): State<AppState>, scope: Scope) -> Result<Response, PageError> {
+    scope.require(Permission::ReadOutbox)?;
+    let emails = state.store.outbox(Some(scope.id()), 200).await?;
+    page(&OutboxPage {
+        chrome: scope.chrome("Outbox"),
+        explanation: "E-mail that was not sent by SMTP: all of it while no SMTP server is \
+                      configured, and messages the server refused. Newest first.",
+        emails: emails
+            .into_iter()
+            .map(|e| EmailView {
+                created: when(e.created_at),
+                to: e.to_address,
+                subject: e.subject,
+                body: e.body,
+                error: e.last_error,
+            })
+            .collect(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "partner_center.html")]
+struct PartnerCenterPage {
+    chrome: Chrome,
+    instances: Vec<(String, String, String, String)>,
+}
+
+pub async fn partner_center(
+    State(state): State<AppState>,
+    scope: Scope,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let mut instances: Vec<(String, String, String, String)> = state
+        .store
+        .instances(scope.id())
+        .await?
+        .into_iter()
+        .map(|i| {
+            (
+                i.name,
+                i.model,
+                i.partner_tenant_id,
+                "This marketplace".into(),
+            )
+        })
+        .collect();
+    // A country tenant uses its parent's instances live (PRODUCT.md §2).
+    if scope.marketplace.kind == MarketplaceKind::CountryTenant
+        && let Some(parent_id) = scope.marketplace.parent_id
+        && let Some(parent) = state.store.marketplace(parent_id).await?
+    {
+        for i in state.store.instances(parent_id).await? {
+            instances.push((
+                i.name,
+                i.model,
+                i.partner_tenant_id,
+                format!("Inherited from {}", parent.name),
+            ));
+        }
+    }
+    page(&PartnerCenterPage {
+        chrome: scope.chrome("Partner Center"),
+        instances,
+    })
+}
+
+struct TokenView {
+    id: i64,
+    name: String,
+    role: &'static str,
+    created: String,
+    last_used: String,
+    status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "api_tokens.html")]
+struct TokensPage {
+    chrome: Chrome,
+    base: String,
+    tokens: Vec<TokenView>,
+    roles: Vec<&'static str>,
+    new_token: Option<String>,
+}
+
+async fn tokens_page(
+    state: &AppState,
+    scope: &Scope,
+    notice: Option<&str>,
+    new_token: Option<String>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManageApiTokens)?;
+    let tokens = state.store.api_tokens(scope.id()).await?;
+    page(&TokensPage {
+        chrome: scope.chrome("API tokens").notice(notice),
+        base: scope.base(),
+        tokens: tokens
+            .into_iter()
+            .map(|t| TokenView {
+                id: t.id,
+                name: t.name,
+                role: t.role.as_str(),
+                created: when(t.created_at),
+                last_used: t
+                    .last_used_at
+                    .map_or("never".into(), |at| when(ferry_domain::Timestamp(at))),
+                status: if t.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                },
+            })
+            .collect(),
+        roles: TOKEN_ROLES.iter().map(|r| r.as_str()).collect(),
+        new_token,
+    })
+}
+
+pub async fn api_tokens(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    tokens_page(&state, &scope, query.notice.as_deref(), None).await
+}
+
+#[derive(Deserialize)]
+pub struct NewTokenForm {
+    name: String,
+    role: String,
+}
+
+pub async fn create_api_token(
+    State(state): State<AppState>,
+    scope: Scope,
+    Form(form): Form<NewTokenForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManageApiTokens)?;
+    let role: Role = form.role.parse().map_err(|_| PageError::Forbidden)?;
+    if !TOKEN_ROLES.contains(&role) {
+        return Err(PageError::Forbidden);
+    }
+    let name = Some(form.name.trim())
+        .filter(|n| !n.is_empty())
+        .unwrap_or("API token");
+    let (token, hash) = crate::auth::new_api_token();
+    state
+        .store
+        .create_api_token(scope.id(), name, role, &hash)
+        .await?;
+    tokens_page(&state, &scope, Some("created"), Some(token)).await
+}
+
+pub async fn revoke_api_token(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManageApiTokens)?;
+    state.store.revoke_api_token(scope.id(), id).await?;
+    Ok(see_other(
+        &format!("{}/settings/api-tokens", scope.base()),
+        "revoked",
+    ))
+}

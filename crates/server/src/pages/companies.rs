@@ -1,0 +1,631 @@
+//! Companies: list with search, filters and keyset paging; detail; create and edit.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use ferry_domain::{Address, CompanyStatus, CountryCode, Email, NewCompany, Origin, Permission};
+use ferry_storage::{AuditEntry, Company, CompanyKey, CompanyQuery, NewAuditEntry, StoreError};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{NoticeQuery, page, see_other};
+use crate::AppState;
+use crate::error::PageError;
+use crate::web::{Chrome, Scope, or_dash, url_encode, when};
+
+pub const PAGE_SIZE: i64 = 50;
+const ORIGINS: [&str; 5] = ["manual", "dataset", "import", "sync", "demo"];
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    origin: String,
+    after_name: Option<String>,
+    after_id: Option<i64>,
+}
+
+struct CompanyRow {
+    id: i64,
+    name: String,
+    external_id: String,
+    country: String,
+    email: String,
+    status: &'static str,
+    origin: String,
+}
+
+#[derive(Template)]
+#[template(path = "companies.html")]
+struct ListPage {
+    chrome: Chrome,
+    base: String,
+    can_write: bool,
+    q: String,
+    statuses: Vec<(&'static str, bool)>,
+    origins: Vec<(&'static str, bool)>,
+    rows: Vec<CompanyRow>,
+    filtered: bool,
+    first_page: bool,
+    filter_query: String,
+    next: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ReadCompanies)?;
+    let status = query.status.parse::<CompanyStatus>().ok();
+    let origin = ORIGINS.iter().find(|o| **o == query.origin).copied();
+    let after = query
+        .after_name
+        .clone()
+        .zip(query.after_id)
+        .map(|(name, id)| CompanyKey { name, id });
+    let first_page = after.is_none();
+    let companies = state
+        .store
+        .companies(
+            scope.id(),
+            &CompanyQuery {
+                search: Some(query.q.clone()).filter(|q| !q.trim().is_empty()),
+                status,
+                origin_kind: origin.map(str::to_owned),
+                after,
+                limit: PAGE_SIZE,
+            },
+        )
+        .await?;
+    let filter_query = format!(
+        "q={}&status={}&origin={}",
+        url_encode(&query.q),
+        status.map_or("", |s| s.as_str()),
+        origin.unwrap_or("")
+    );
+    let next = (companies.len() == usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX))
+        .then(|| companies.last().map(Company::key))
+        .flatten()
+        .map(|key| {
+            format!(
+                "{filter_query}&after_name={}&after_id={}",
+                url_encode(&key.name),
+                key.id
+            )
+        });
+    page(&ListPage {
+        chrome: scope.chrome("Companies"),
+        base: scope.base(),
+        can_write: scope.principal.allows(Permission::WriteCompanies),
+        q: query.q.clone(),
+        statuses: CompanyStatus::ALL
+            .iter()
+            .map(|s| (s.as_str(), Some(*s) == status))
+            .collect(),
+        origins: ORIGINS.iter().map(|o| (*o, Some(*o) == origin)).collect(),
+        filtered: !query.q.trim().is_empty() || status.is_some() || origin.is_some(),
+        rows: companies
+            .into_iter()
+            .map(|c| CompanyRow {
+                id: c.id,
+                external_id: or_dash(c.external_id.as_deref()),
+                country: or_dash(c.country.as_deref()),
+                email: or_dash(c.email.as_deref()),
+                status: c.status.as_str(),
+                origin: c.origin_kind.clone(),
+                name: c.name,
+            })
+            .collect(),
+        first_page,
+        filter_query,
+        next,
+    })
+}
+
+struct Member {
+    id: i64,
+    name: String,
+    email: String,
+    roles: String,
+    status: &'static str,
+}
+
+struct SubscriptionView {
+    product: String,
+    edition: String,
+    units: i64,
+    status: &'static str,
+    start: String,
+    billing_start: String,
+    cycle: String,
+    vendor_id: String,
+}
+
+#[derive(Template)]
+#[template(path = "company.html")]
+struct DetailPage {
+    chrome: Chrome,
+    base: String,
+    can_write: bool,
+    can_read_users: bool,
+    c: Company,
+    facts: Vec<(&'static str, String)>,
+    contacts: Vec<(&'static str, String, String, String)>,
+    members: Vec<Member>,
+    subscriptions: Vec<SubscriptionView>,
+    tenants: Vec<(String, String, String, String)>,
+    attributes: Vec<(String, String)>,
+    history: Vec<(String, String, String, String)>,
+}
+
+/// "Company admin, Billing admin", from a membership's flags.
+pub fn company_roles(flags: [(bool, &str); 4]) -> String {
+    let roles: Vec<&str> = flags
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, n)| *n)
+        .collect();
+    if roles.is_empty() {
+        "Member".into()
+    } else {
+        roles.join(", ")
+    }
+}
+
+pub fn history(entries: Vec<AuditEntry>) -> Vec<(String, String, String, String)> {
+    entries
+        .into_iter()
+        .rev()
+        .map(|e| (when(e.at), e.actor, e.action, e.changes.to_string()))
+        .collect()
+}
+
+fn address(lines: [&Option<String>; 6]) -> String {
+    let parts: Vec<&str> = lines
+        .iter()
+        .filter_map(|l| l.as_deref())
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    if parts.is_empty() {
+        "—".into()
+    } else {
+        parts.join(", ")
+    }
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ReadCompanies)?;
+    let m = scope.id();
+    let c = state
+        .store
+        .company(m, id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let store = &state.store;
+    let contacts = store.contacts(m, id).await?;
+    let members = store.memberships_of_company(m, id).await?;
+    let subscriptions = store.subscriptions_of_company(m, id).await?;
+    let tenants = store.tenant_links(m, id).await?;
+    let audit = store.audit_trail("company", id).await?;
+    let origin = match c.origin_ref {
+        Some(reference) => format!("{} #{reference}", c.origin_kind),
+        None => c.origin_kind.clone(),
+    };
+    let facts = vec![
+        ("External id", or_dash(c.external_id.as_deref())),
+        ("Corporate email", or_dash(c.email.as_deref())),
+        ("Phone", or_dash(c.phone.as_deref())),
+        ("Website", or_dash(c.website.as_deref())),
+        (
+            "Address",
+            address([
+                &c.street1, &c.street2, &c.city, &c.state, &c.zip, &c.country,
+            ]),
+        ),
+        (
+            "Billing address",
+            address([
+                &c.billing_street1,
+                &c.billing_street2,
+                &c.billing_city,
+                &c.billing_state,
+                &c.billing_zip,
+                &c.billing_country,
+            ]),
+        ),
+        (
+            "Users may sign in",
+            if c.allow_login { "Yes" } else { "No" }.into(),
+        ),
+        ("Origin", origin),
+        ("Created", when(c.created_at)),
+        ("Updated", when(c.updated_at)),
+    ];
+    let date = |d: Option<time::Date>| d.map_or("—".to_owned(), |d| d.to_string());
+    page(&DetailPage {
+        chrome: scope.chrome("Companies").notice(query.notice.as_deref()),
+        base: scope.base(),
+        can_write: scope.principal.allows(Permission::WriteCompanies),
+        can_read_users: scope.principal.allows(Permission::ReadUsers),
+        facts,
+        contacts: contacts
+            .into_iter()
+            .map(|k| {
+                let name = [k.first_name.as_deref(), k.last_name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let role = match k.kind {
+                    ferry_domain::ContactKind::Primary => "Primary",
+                    ferry_domain::ContactKind::BillTo => "Bill-to",
+                };
+                (
+                    role,
+                    or_dash(Some(&name)),
+                    or_dash(k.email.as_deref()),
+                    or_dash(k.phone.as_deref()),
+                )
+            })
+            .collect(),
+        members: members
+            .into_iter()
+            .map(|m| Member {
+                id: m.user_id,
+                name: [m.first_name.as_deref(), m.last_name.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                roles: company_roles([
+                    (m.company_admin, "Company admin"),
+                    (m.billing_admin, "Billing admin"),
+                    (m.sales_support, "Sales support"),
+                    (m.restricted_sales_support, "Restricted sales support"),
+                ]),
+                status: m.user_status.as_str(),
+                email: m.email,
+            })
+            .collect(),
+        subscriptions: subscriptions
+            .into_iter()
+            .map(|s| SubscriptionView {
+                product: s.product_name,
+                edition: s.edition_name,
+                units: s.units,
+                status: s.status.as_str(),
+                start: date(s.start_date),
+                billing_start: date(s.billing_start_date),
+                cycle: format!(
+                    "{} / {}",
+                    s.billing_cycle.as_deref().unwrap_or("—"),
+                    s.term.as_deref().unwrap_or("—")
+                ),
+                vendor_id: or_dash(s.vendor_subscription_id.as_deref()),
+            })
+            .collect(),
+        tenants: tenants
+            .into_iter()
+            .map(|t| {
+                (
+                    t.instance_name,
+                    t.tenant_id,
+                    t.domain_prefix
+                        .map_or("—".into(), |d| format!("{d}.onmicrosoft.com")),
+                    or_dash(t.reseller_mpn_id.as_deref()),
+                )
+            })
+            .collect(),
+        attributes: c.custom_attributes.clone().into_iter().collect(),
+        history: history(audit),
+        c,
+    })
+}
+
+/// The fields of the company form, as typed.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
+pub struct CompanyForm {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub external_id: String,
+    #[serde(default)]
+    pub email: String,
+    #[serde(default)]
+    pub phone: String,
+    #[serde(default)]
+    pub website: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(default)]
+    pub street1: String,
+    #[serde(default)]
+    pub street2: String,
+    #[serde(default)]
+    pub city: String,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub zip: String,
+    #[serde(default)]
+    pub country: String,
+    #[serde(default)]
+    pub allow_login: bool,
+}
+
+impl CompanyForm {
+    pub fn from_company(c: &Company) -> Self {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        CompanyForm {
+            name: c.name.clone(),
+            external_id: text(&c.external_id),
+            email: text(&c.email),
+            phone: text(&c.phone),
+            website: text(&c.website),
+            status: c.status.as_str().into(),
+            street1: text(&c.street1),
+            street2: text(&c.street2),
+            city: text(&c.city),
+            state: text(&c.state),
+            zip: text(&c.zip),
+            country: text(&c.country),
+            allow_login: c.allow_login,
+        }
+    }
+
+    /// The company the form describes, on top of `base` (which keeps what the form does not
+    /// show), or the first problem in words.
+    pub fn apply(&self, base: NewCompany) -> Result<NewCompany, String> {
+        let optional = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+        let name = self.name.trim();
+        if name.is_empty() {
+            return Err("The company needs a name.".into());
+        }
+        let email = optional(&self.email)
+            .map(|e| Email::parse(&e))
+            .transpose()
+            .map_err(|_| format!("'{}' is not a valid email address.", self.email.trim()))?;
+        let country = optional(&self.country)
+            .map(|c| CountryCode::parse(&c))
+            .transpose()
+            .map_err(|_| {
+                format!(
+                    "'{}' is not an ISO 3166 country code (two letters, such as DE or US).",
+                    self.country.trim()
+                )
+            })?;
+        let status = match optional(&self.status) {
+            Some(s) => s
+                .parse()
+                .map_err(|_| format!("'{s}' is not a company status."))?,
+            None => base.status,
+        };
+        Ok(NewCompany {
+            external_id: optional(&self.external_id),
+            name: name.to_owned(),
+            address: Address {
+                street1: optional(&self.street1),
+                street2: optional(&self.street2),
+                city: optional(&self.city),
+                state: optional(&self.state),
+                zip: optional(&self.zip),
+                country,
+            },
+            phone: optional(&self.phone),
+            email,
+            website: optional(&self.website),
+            allow_login: self.allow_login,
+            status,
+            ..base
+        })
+    }
+
+    /// What changed between two versions of the form, for the audit log.
+    pub fn changes(&self, new: &CompanyForm) -> serde_json::Value {
+        let (old, new) = (json!(self), json!(new));
+        let mut changed = serde_json::Map::new();
+        if let (Some(old), Some(new)) = (old.as_object(), new.as_object()) {
+            for (field, value) in new {
+                if old.get(field) != Some(value) {
+                    changed.insert(field.clone(), json!({ "from": old[field], "to": value }));
+                }
+            }
+        }
+        serde_json::Value::Object(changed)
+    }
+}
+
+/// A company record as the base of an edit: keeps its billing address, attributes and origin.
+pub fn stored_as_new(c: &Company) -> NewCompany {
+    let billing = Address {
+        street1: c.billing_street1.clone(),
+        street2: c.billing_street2.clone(),
+        city: c.billing_city.clone(),
+        state: c.billing_state.clone(),
+        zip: c.billing_zip.clone(),
+        country: c
+            .billing_country
+            .as_deref()
+            .and_then(|x| CountryCode::parse(x).ok()),
+    };
+    NewCompany {
+        billing_address: (billing != Address::default()).then_some(billing),
+        custom_attributes: c.custom_attributes.clone(),
+        status: c.status,
+        ..NewCompany::named(c.name.clone(), c.origin().unwrap_or(Origin::Manual))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "company_form.html")]
+struct FormPage {
+    chrome: Chrome,
+    heading: String,
+    action: String,
+    submit: &'static str,
+    cancel: String,
+    f: CompanyForm,
+    statuses: Vec<(&'static str, bool)>,
+    error: Option<String>,
+}
+
+fn form_page(
+    scope: &Scope,
+    existing: Option<&Company>,
+    f: CompanyForm,
+    error: Option<String>,
+) -> FormPage {
+    let base = scope.base();
+    let statuses = CompanyStatus::ALL
+        .iter()
+        .map(|s| (s.as_str(), s.as_str() == f.status))
+        .collect();
+    match existing {
+        None => FormPage {
+            chrome: scope.chrome("Companies"),
+            heading: "New company".into(),
+            action: format!("{base}/companies"),
+            submit: "Create company",
+            cancel: format!("{base}/companies"),
+            f,
+            statuses,
+            error,
+        },
+        Some(c) => FormPage {
+            chrome: scope.chrome("Companies"),
+            heading: format!("Edit {}", c.name),
+            action: format!("{base}/companies/{}", c.id),
+            submit: "Save changes",
+            cancel: format!("{base}/companies/{}", c.id),
+            f,
+            statuses,
+            error,
+        },
+    }
+}
+
+fn rejected(template: &FormPage) -> Result<Response, PageError> {
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(template.render()?)).into_response())
+}
+
+pub async fn new_form(scope: Scope) -> Result<Response, PageError> {
+    scope.require(Permission::WriteCompanies)?;
+    let f = CompanyForm {
+        status: "pending".into(),
+        allow_login: true,
+        ..CompanyForm::default()
+    };
+    page(&form_page(&scope, None, f, None))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    scope: Scope,
+    Form(f): Form<CompanyForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteCompanies)?;
+    let company = match f.apply(NewCompany::named("", Origin::Manual)) {
+        Ok(company) => company,
+        Err(problem) => return rejected(&form_page(&scope, None, f, Some(problem))),
+    };
+    let id = match state.store.create_company(scope.id(), &company).await {
+        Ok(id) => id,
+        Err(StoreError::Conflict { .. }) => {
+            let problem = format!(
+                "Another company already has the external id '{}'.",
+                f.external_id.trim()
+            );
+            return rejected(&form_page(&scope, None, f, Some(problem)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    state
+        .store
+        .record_audit(&NewAuditEntry {
+            marketplace_id: Some(scope.id()),
+            actor: scope.actor(),
+            action: "company.created".into(),
+            entity_type: "company".into(),
+            entity_id: Some(id),
+            changes: json!(f),
+        })
+        .await?;
+    Ok(see_other(
+        &format!("{}/companies/{id}", scope.base()),
+        "created",
+    ))
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteCompanies)?;
+    let c = state
+        .store
+        .company(scope.id(), id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    page(&form_page(
+        &scope,
+        Some(&c),
+        CompanyForm::from_company(&c),
+        None,
+    ))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+    Form(f): Form<CompanyForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteCompanies)?;
+    let c = state
+        .store
+        .company(scope.id(), id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let company = match f.apply(stored_as_new(&c)) {
+        Ok(company) => company,
+        Err(problem) => return rejected(&form_page(&scope, Some(&c), f, Some(problem))),
+    };
+    let audit = NewAuditEntry {
+        marketplace_id: Some(scope.id()),
+        actor: scope.actor(),
+        action: "company.updated".into(),
+        entity_type: "company".into(),
+        entity_id: Some(id),
+        changes: CompanyForm::from_company(&c).changes(&f),
+    };
+    match state
+        .store
+        .update_company(scope.id(), id, &company, &audit)
+        .await
+    {
+        Ok(()) => Ok(see_other(
+            &format!("{}/companies/{id}", scope.base()),
+            "saved",
+        )),
+        Err(StoreError::Conflict { .. }) => {
+            let problem = format!(
+                "Another company already has the external id '{}'.",
+                f.external_id.trim()
+            );
+            rejected(&form_page(&scope, Some(&c), f, Some(problem)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

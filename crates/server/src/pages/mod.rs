@@ -1,0 +1,95 @@
+//! The web UI: server-rendered pages, readable without JavaScript.
+
+mod account;
+mod catalog;
+pub(crate) mod companies;
+mod marketplaces;
+mod users;
+
+use askama::Template;
+use axum::Router;
+use axum::middleware::from_fn_with_state;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::AppState;
+use crate::error::PageError;
+use crate::web::csrf_guard;
+
+pub fn routes(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/", get(account::home))
+        .route(
+            "/sign-in",
+            get(account::sign_in_form).post(account::sign_in),
+        )
+        .route("/sign-out", post(account::sign_out))
+        .route(
+            "/forgot-password",
+            get(account::forgot_form).post(account::forgot),
+        )
+        .route(
+            "/reset-password/{token}",
+            get(account::reset_form).post(account::reset),
+        )
+        .route(
+            "/invitations/{token}",
+            get(account::invitation_form).post(account::accept_invitation),
+        )
+        .route(
+            "/marketplaces",
+            get(marketplaces::list).post(marketplaces::create),
+        )
+        .route("/m/{slug}", get(marketplaces::overview))
+        .route(
+            "/m/{slug}/companies",
+            get(companies::list).post(companies::create),
+        )
+        .route("/m/{slug}/companies/new", get(companies::new_form))
+        .route(
+            "/m/{slug}/companies/{id}",
+            get(companies::show).post(companies::update),
+        )
+        .route("/m/{slug}/companies/{id}/edit", get(companies::edit_form))
+        .route("/m/{slug}/users", get(users::list).post(users::create))
+        .route("/m/{slug}/users/new", get(users::new_form))
+        .route("/m/{slug}/users/{id}", get(users::show).post(users::update))
+        .route("/m/{slug}/users/{id}/edit", get(users::edit_form))
+        .route("/m/{slug}/users/{id}/suspend", post(users::suspend))
+        .route("/m/{slug}/users/{id}/reactivate", post(users::reactivate))
+        .route("/m/{slug}/users/{id}/invitation", post(users::invite))
+        .route("/m/{slug}/my-company", get(users::my_company))
+        .route("/m/{slug}/catalog", get(catalog::catalog))
+        .route("/m/{slug}/jobs", get(catalog::jobs))
+        .route("/m/{slug}/jobs/rows", get(catalog::job_rows))
+        .route("/m/{slug}/outbox", get(catalog::outbox))
+        .route(
+            "/m/{slug}/settings/partner-center",
+            get(catalog::partner_center),
+        )
+        .route(
+            "/m/{slug}/settings/api-tokens",
+            get(catalog::api_tokens).post(catalog::create_api_token),
+        )
+        .route(
+            "/m/{slug}/settings/api-tokens/{id}/revoke",
+            post(catalog::revoke_api_token),
+        )
+        .layer(from_fn_with_state(state, csrf_guard))
+}
+
+/// Renders a page template as a 200 response.
+fn page(template: &impl Template) -> Result<Response, PageError> {
+    Ok(Html(template.render()?).into_response())
+}
+
+/// Redirects after a successful form, with a notice code for the next page.
+fn see_other(path: &str, notice: &str) -> Response {
+    axum::response::Redirect::to(&format!("{path}?notice={notice}")).into_response()
+}
+
+/// The `?notice=` of a page that follows a form.
+#[derive(Debug, Default, serde::Deserialize)]
+pub(crate) struct NoticeQuery {
+    notice: Option<String>,
+}

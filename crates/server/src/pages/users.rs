@@ -1,0 +1,626 @@
+//! Users: list, detail, create, edit, suspend and reactivate, invitations; and the page a
+//! company user sees of their own company.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use ferry_domain::{CompanyRoles, Email, NewUser, Origin, Permission, UserStatus};
+use ferry_storage::{NewAuditEntry, StoreError, Subject, User, UserQuery};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::companies::{PAGE_SIZE, company_roles, history};
+use super::{NoticeQuery, page, see_other};
+use crate::AppState;
+use crate::error::PageError;
+use crate::invitations::{InviteError, invite_user};
+use crate::web::{Chrome, Scope, or_dash, url_encode, when};
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    after: Option<String>,
+}
+
+struct UserRow {
+    id: i64,
+    email: String,
+    name: String,
+    external_id: String,
+    status: &'static str,
+    login: &'static str,
+    origin: String,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct ListPage {
+    chrome: Chrome,
+    base: String,
+    can_write: bool,
+    q: String,
+    statuses: Vec<(&'static str, bool)>,
+    rows: Vec<UserRow>,
+    filtered: bool,
+    first_page: bool,
+    filter_query: String,
+    next: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(query): Query<ListQuery>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ReadUsers)?;
+    let status = query.status.parse::<UserStatus>().ok();
+    let users = state
+        .store
+        .users(
+            scope.id(),
+            &UserQuery {
+                search: Some(query.q.clone()).filter(|q| !q.trim().is_empty()),
+                status,
+                after: query.after.clone(),
+                limit: PAGE_SIZE,
+            },
+        )
+        .await?;
+    let filter_query = format!(
+        "q={}&status={}",
+        url_encode(&query.q),
+        status.map_or("", |s| s.as_str())
+    );
+    let next = (users.len() == usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX))
+        .then(|| users.last())
+        .flatten()
+        .map(|u| format!("{filter_query}&after={}", url_encode(u.email.as_str())));
+    page(&ListPage {
+        chrome: scope.chrome("Users"),
+        base: scope.base(),
+        can_write: scope.principal.allows(Permission::WriteUsers),
+        q: query.q.clone(),
+        statuses: UserStatus::ALL
+            .iter()
+            .map(|s| (s.as_str(), Some(*s) == status))
+            .collect(),
+        filtered: !query.q.trim().is_empty() || status.is_some(),
+        first_page: query.after.is_none(),
+        rows: users
+            .into_iter()
+            .map(|u| UserRow {
+                id: u.id,
+                name: or_dash(Some(&full_name(&u))),
+                external_id: or_dash(u.external_id.as_deref()),
+                status: u.status.as_str(),
+                login: if u.allow_login { "Yes" } else { "Managed" },
+                origin: u.origin_kind.clone(),
+                email: u.email.to_string(),
+            })
+            .collect(),
+        filter_query,
+        next,
+    })
+}
+
+fn full_name(u: &User) -> String {
+    [u.first_name.as_deref(), u.last_name.as_deref()]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+struct UserView {
+    id: i64,
+    name: String,
+    status: &'static str,
+}
+
+struct MembershipView {
+    id: i64,
+    name: String,
+    roles: String,
+}
+
+#[derive(Template)]
+#[template(path = "user.html")]
+struct DetailPage {
+    chrome: Chrome,
+    base: String,
+    can_write: bool,
+    can_invite: bool,
+    invite_label: &'static str,
+    suspended: bool,
+    u: UserView,
+    facts: Vec<(&'static str, String)>,
+    memberships: Vec<MembershipView>,
+    history: Vec<(String, String, String, String)>,
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ReadUsers)?;
+    let u = state
+        .store
+        .user(scope.id(), id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let memberships = state.store.memberships_of_user(scope.id(), id).await?;
+    let audit = state.store.audit_trail("user", id).await?;
+    let origin = match u.origin_ref {
+        Some(reference) => format!("{} #{reference}", u.origin_kind),
+        None => u.origin_kind.clone(),
+    };
+    let facts = vec![
+        ("Email", u.email.to_string()),
+        ("External id", or_dash(u.external_id.as_deref())),
+        ("Phone", or_dash(u.phone.as_deref())),
+        ("Locale", or_dash(u.locale.as_deref())),
+        (
+            "Sign-in",
+            if u.allow_login {
+                "Allowed"
+            } else {
+                "Managed user: no sign-in, no e-mail"
+            }
+            .into(),
+        ),
+        (
+            "Password chosen",
+            if u.has_password { "Yes" } else { "Not yet" }.into(),
+        ),
+        ("Origin", origin),
+        ("Created", when(u.created_at)),
+    ];
+    let invitable = u.allow_login && matches!(u.status, UserStatus::Created | UserStatus::Invited);
+    page(&DetailPage {
+        chrome: scope.chrome("Users").notice(query.notice.as_deref()),
+        base: scope.base(),
+        can_write: scope.principal.allows(Permission::WriteUsers),
+        can_invite: invitable,
+        invite_label: if u.status == UserStatus::Invited {
+            "Resend invitation"
+        } else {
+            "Send invitation"
+        },
+        suspended: u.status == UserStatus::Suspended,
+        u: UserView {
+            id: u.id,
+            name: or_dash(Some(&full_name(&u))).replace('—', u.email.as_str()),
+            status: u.status.as_str(),
+        },
+        facts,
+        memberships: memberships
+            .into_iter()
+            .map(|m| MembershipView {
+                id: m.company_id,
+                name: m.company_name,
+                roles: company_roles([
+                    (m.company_admin, "Company admin"),
+                    (m.billing_admin, "Billing admin"),
+                    (m.sales_support, "Sales support"),
+                    (m.restricted_sales_support, "Restricted sales support"),
+                ]),
+            })
+            .collect(),
+        history: history(audit),
+    })
+}
+
+/// The fields of the user form, as typed.
+#[derive(Debug, Default, Clone, Deserialize, serde::Serialize)]
+pub struct UserForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    external_id: String,
+    #[serde(default)]
+    first_name: String,
+    #[serde(default)]
+    last_name: String,
+    #[serde(default)]
+    phone: String,
+    #[serde(default)]
+    locale: String,
+    #[serde(default)]
+    allow_login: bool,
+    /// On creation: the external id of a company to add the user to.
+    #[serde(default, skip_serializing)]
+    company: String,
+    #[serde(default, skip_serializing)]
+    company_admin: bool,
+    #[serde(default, skip_serializing)]
+    invite: bool,
+}
+
+impl UserForm {
+    fn from_user(u: &User) -> Self {
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        UserForm {
+            email: u.email.to_string(),
+            external_id: text(&u.external_id),
+            first_name: text(&u.first_name),
+            last_name: text(&u.last_name),
+            phone: text(&u.phone),
+            locale: text(&u.locale),
+            allow_login: u.allow_login,
+            ..UserForm::default()
+        }
+    }
+
+    fn apply(&self, base: NewUser) -> Result<NewUser, String> {
+        let optional = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
+        let email = Email::parse(&self.email)
+            .map_err(|_| format!("'{}' is not a valid email address.", self.email.trim()))?;
+        Ok(NewUser {
+            external_id: optional(&self.external_id),
+            email,
+            first_name: optional(&self.first_name),
+            last_name: optional(&self.last_name),
+            locale: optional(&self.locale),
+            phone: optional(&self.phone),
+            allow_login: self.allow_login,
+            ..base
+        })
+    }
+}
+
+#[derive(Template)]
+#[template(path = "user_form.html")]
+struct FormPage {
+    chrome: Chrome,
+    heading: String,
+    action: String,
+    submit: &'static str,
+    cancel: String,
+    creating: bool,
+    f: UserForm,
+    error: Option<String>,
+}
+
+fn form_page(
+    scope: &Scope,
+    existing: Option<&User>,
+    f: UserForm,
+    error: Option<String>,
+) -> FormPage {
+    let base = scope.base();
+    let (heading, action, submit, cancel) = match existing {
+        None => (
+            "New user".to_owned(),
+            format!("{base}/users"),
+            "Create user",
+            format!("{base}/users"),
+        ),
+        Some(u) => (
+            format!("Edit {}", u.email),
+            format!("{base}/users/{}", u.id),
+            "Save changes",
+            format!("{base}/users/{}", u.id),
+        ),
+    };
+    FormPage {
+        chrome: scope.chrome("Users"),
+        heading,
+        action,
+        submit,
+        cancel,
+        creating: existing.is_none(),
+        f,
+        error,
+    }
+}
+
+fn rejected(template: &FormPage) -> Result<Response, PageError> {
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(template.render()?)).into_response())
+}
+
+fn conflict_message(f: &UserForm) -> String {
+    format!(
+        "Another user already has the email {} or the external id '{}'.",
+        f.email.trim(),
+        f.external_id.trim()
+    )
+}
+
+pub async fn new_form(scope: Scope) -> Result<Response, PageError> {
+    scope.require(Permission::WriteUsers)?;
+    let f = UserForm {
+        allow_login: true,
+        ..UserForm::default()
+    };
+    page(&form_page(&scope, None, f, None))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    scope: Scope,
+    Form(f): Form<UserForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteUsers)?;
+    let placeholder = Email::parse("placeholder@ferry.invalid")
+        .map_err(|e| PageError::Internal(e.to_string()))?;
+    let user = match f.apply(NewUser::with_email(placeholder, Origin::Manual)) {
+        Ok(user) => user,
+        Err(problem) => return rejected(&form_page(&scope, None, f, Some(problem))),
+    };
+    let company = match f.company.trim() {
+        "" => None,
+        external_id => match state
+            .store
+            .company_by_external_id(scope.id(), external_id)
+            .await?
+        {
+            Some(company) => Some(company),
+            None => {
+                let problem = format!("No company has the external id '{external_id}'.");
+                return rejected(&form_page(&scope, None, f, Some(problem)));
+            }
+        },
+    };
+    let id = match state.store.create_user(scope.id(), &user).await {
+        Ok(id) => id,
+        Err(StoreError::Conflict { .. }) => {
+            let problem = conflict_message(&f);
+            return rejected(&form_page(&scope, None, f, Some(problem)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(company) = &company {
+        let roles = CompanyRoles {
+            company_admin: f.company_admin,
+            ..CompanyRoles::default()
+        };
+        state
+            .store
+            .set_membership(scope.id(), id, company.id, roles)
+            .await?;
+    }
+    state
+        .store
+        .record_audit(&NewAuditEntry {
+            marketplace_id: Some(scope.id()),
+            actor: scope.actor(),
+            action: "user.created".into(),
+            entity_type: "user".into(),
+            entity_id: Some(id),
+            changes: json!(f),
+        })
+        .await?;
+    let mut notice = "created";
+    if f.invite && f.allow_login {
+        let created = state
+            .store
+            .user(scope.id(), id)
+            .await?
+            .ok_or(PageError::NotFound)?;
+        send_invitation(&state, &scope, &created).await?;
+        notice = "invited";
+    }
+    Ok(see_other(&format!("{}/users/{id}", scope.base()), notice))
+}
+
+pub async fn edit_form(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteUsers)?;
+    let u = state
+        .store
+        .user(scope.id(), id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    page(&form_page(&scope, Some(&u), UserForm::from_user(&u), None))
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+    Form(f): Form<UserForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteUsers)?;
+    let u = state
+        .store
+        .user(scope.id(), id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let base = NewUser {
+        status: u.status,
+        custom_attributes: u.custom_attributes.clone(),
+        ..NewUser::with_email(u.email.clone(), u.origin().unwrap_or(Origin::Manual))
+    };
+    let user = match f.apply(base) {
+        Ok(user) => user,
+        Err(problem) => return rejected(&form_page(&scope, Some(&u), f, Some(problem))),
+    };
+    let (before, after) = (json!(UserForm::from_user(&u)), json!(f));
+    let mut changes = serde_json::Map::new();
+    if let (Some(before), Some(after)) = (before.as_object(), after.as_object()) {
+        for (field, value) in after {
+            if before.get(field) != Some(value) {
+                changes.insert(field.clone(), json!({ "from": before[field], "to": value }));
+            }
+        }
+    }
+    let audit = NewAuditEntry {
+        marketplace_id: Some(scope.id()),
+        actor: scope.actor(),
+        action: "user.updated".into(),
+        entity_type: "user".into(),
+        entity_id: Some(id),
+        changes: serde_json::Value::Object(changes),
+    };
+    match state.store.update_user(scope.id(), id, &user, &audit).await {
+        Ok(()) => Ok(see_other(&format!("{}/users/{id}", scope.base()), "saved")),
+        Err(StoreError::Conflict { .. }) => {
+            let problem = conflict_message(&f);
+            rejected(&form_page(&scope, Some(&u), f, Some(problem)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn set_status(
+    state: &AppState,
+    scope: &Scope,
+    id: i64,
+    action: &str,
+    status: impl FnOnce(&User) -> UserStatus,
+) -> Result<(), PageError> {
+    scope.require(Permission::WriteUsers)?;
+    let u = state
+        .store
+        .user(scope.id(), id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    let next = status(&u);
+    state.store.set_user_status(scope.id(), id, next).await?;
+    state
+        .store
+        .record_audit(&NewAuditEntry {
+            marketplace_id: Some(scope.id()),
+            actor: scope.actor(),
+            action: action.into(),
+            entity_type: "user".into(),
+            entity_id: Some(id),
+            changes: json!({ "status": { "from": u.status.as_str(), "to": next.as_str() } }),
+        })
+        .await?;
+    Ok(())
+}
+
+pub async fn suspend(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    set_status(&state, &scope, id, "user.suspended", |_| {
+        UserStatus::Suspended
+    })
+    .await?;
+    Ok(see_other(
+        &format!("{}/users/{id}", scope.base()),
+        "suspended",
+    ))
+}
+
+pub async fn reactivate(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    // Back to where the user stood before: active with a password, otherwise not yet invited.
+    set_status(&state, &scope, id, "user.reactivated", |u| {
+        if u.has_password {
+            UserStatus::Active
+        } else {
+            UserStatus::Created
+        }
+    })
+    .await?;
+    Ok(see_other(
+        &format!("{}/users/{id}", scope.base()),
+        "reactivated",
+    ))
+}
+
+pub async fn invite(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteUsers)?;
+    let u = state
+        .store
+        .user(scope.id(), id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    send_invitation(&state, &scope, &u).await?;
+    Ok(see_other(
+        &format!("{}/users/{id}", scope.base()),
+        "invited",
+    ))
+}
+
+async fn send_invitation(state: &AppState, scope: &Scope, user: &User) -> Result<(), PageError> {
+    match invite_user(
+        state.store.as_ref(),
+        &state.public_url,
+        &scope.marketplace,
+        user,
+    )
+    .await
+    {
+        Ok(()) => Ok(()),
+        Err(InviteError::Store(e)) => Err(e.into()),
+        Err(_) => Err(PageError::Forbidden),
+    }
+}
+
+struct OwnCompany {
+    name: String,
+    status: &'static str,
+    members: Vec<(String, String, &'static str)>,
+    subscriptions: Vec<(String, String, i64, &'static str)>,
+}
+
+#[derive(Template)]
+#[template(path = "my_company.html")]
+struct MyCompanyPage {
+    chrome: Chrome,
+    companies: Vec<OwnCompany>,
+}
+
+/// What a company user sees: their companies, with their users and subscriptions.
+pub async fn my_company(
+    State(state): State<AppState>,
+    scope: Scope,
+) -> Result<Response, PageError> {
+    let Subject::User { id, .. } = scope.principal.account.subject else {
+        return Err(PageError::NotFound);
+    };
+    let m = scope.id();
+    let mut companies = Vec::new();
+    for membership in state.store.memberships_of_user(m, id).await? {
+        let Some(company) = state.store.company(m, membership.company_id).await? else {
+            continue;
+        };
+        let members = state.store.memberships_of_company(m, company.id).await?;
+        let subscriptions = state.store.subscriptions_of_company(m, company.id).await?;
+        companies.push(OwnCompany {
+            name: company.name,
+            status: company.status.as_str(),
+            members: members
+                .into_iter()
+                .map(|x| {
+                    let name = [x.first_name.as_deref(), x.last_name.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    (or_dash(Some(&name)), x.email, x.user_status.as_str())
+                })
+                .collect(),
+            subscriptions: subscriptions
+                .into_iter()
+                .map(|s| (s.product_name, s.edition_name, s.units, s.status.as_str()))
+                .collect(),
+        });
+    }
+    page(&MyCompanyPage {
+        chrome: scope.chrome("My company"),
+        companies,
+    })
+}

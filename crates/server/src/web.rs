@@ -1,0 +1,404 @@
+//! What every page shares: cookies, the CSRF guard, who is signed in, the marketplace a page
+//! belongs to, and the page chrome (navigation).
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use ferry_domain::{Permission, Role, Timestamp};
+use ferry_storage::{Account, Marketplace, Subject};
+use sha2::{Digest, Sha256};
+
+use crate::AppState;
+use crate::error::PageError;
+
+pub const SESSION_COOKIE: &str = "ferry_session";
+const CSRF_COOKIE: &str = "ferry_csrf";
+/// How long a sign-in lasts.
+pub const SESSION_LIFETIME_MS: i64 = 12 * 60 * 60 * 1000;
+/// The largest form the CSRF guard reads; file uploads carry their token in a header instead.
+const MAX_FORM_BYTES: usize = 256 * 1024;
+
+/// The value of one cookie of the request.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A `Set-Cookie` value; `max_age_s` of 0 removes the cookie.
+pub fn set_cookie(name: &str, value: &str, max_age_s: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let same_site = if name == CSRF_COOKIE { "Strict" } else { "Lax" };
+    let text = format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age_s}{secure}"
+    );
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// A new random secret, as 64 hex digits.
+pub fn random_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What is stored of a secret token (session id, e-mailed link): its SHA-256.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Percent-encodes a query parameter value.
+pub fn url_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The CSRF token of this request (double-submit: a cookie, echoed by every form).
+#[derive(Debug, Clone)]
+pub struct CsrfToken(pub String);
+
+/// Refuses any state-changing page request whose form (or `X-CSRF-Token` header) does not carry
+/// the token of the `ferry_csrf` cookie, and gives a cookie to browsers that have none.
+pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let existing = cookie(request.headers(), CSRF_COOKIE)
+        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_owned);
+    let fresh = existing.is_none();
+    let token = existing.unwrap_or_else(random_token);
+
+    let mut request = request;
+    if !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        let header_token = request
+            .headers()
+            .get("x-csrf-token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let (parts, body) = request.into_parts();
+        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
+            return PageError::Csrf.into_response();
+        };
+        let form_token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
+            .ok()
+            .and_then(|fields| {
+                fields
+                    .into_iter()
+                    .find(|(k, _)| k == "csrf")
+                    .map(|(_, v)| v)
+            });
+        let submitted = header_token.or(form_token);
+        if fresh || submitted.as_deref() != Some(token.as_str()) {
+            return PageError::Csrf.into_response();
+        }
+        request = Request::from_parts(parts, Body::from(bytes));
+    }
+    request.extensions_mut().insert(CsrfToken(token.clone()));
+    let mut response = next.run(request).await;
+    if fresh {
+        // A year: the token protects forms, it grants nothing by itself.
+        let value = set_cookie(CSRF_COOKIE, &token, 365 * 24 * 3600, state.secure_cookies);
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// A signed-in person.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub account: Account,
+}
+
+impl Principal {
+    pub fn is_platform_admin(&self) -> bool {
+        matches!(self.account.subject, Subject::PlatformAdmin { .. })
+    }
+
+    pub fn allows(&self, permission: Permission) -> bool {
+        ferry_domain::allowed(&self.account.roles, permission)
+    }
+
+    /// Whether this person may act in `marketplace` at all.
+    pub fn may_enter(&self, marketplace: &Marketplace) -> bool {
+        self.is_platform_admin() || self.account.marketplace_id() == Some(marketplace.id)
+    }
+
+    /// How the audit log names this person.
+    pub fn actor(&self) -> String {
+        match self.account.subject {
+            Subject::PlatformAdmin { id } => format!("platform-admin:{id} {}", self.account.email),
+            Subject::User { id, .. } => format!("user:{id} {}", self.account.email),
+        }
+    }
+
+    /// Whether this person holds no staff role: a company user.
+    pub fn is_company_user(&self) -> bool {
+        self.account.roles.is_empty()
+    }
+}
+
+/// Who is signed in, if anyone, and the CSRF token for forms.
+pub struct Visitor {
+    pub principal: Option<Principal>,
+    pub csrf: String,
+}
+
+impl FromRequestParts<AppState> for Visitor {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let csrf = parts
+            .extensions
+            .get::<CsrfToken>()
+            .map(|t| t.0.clone())
+            .unwrap_or_default();
+        let principal = match cookie(&parts.headers, SESSION_COOKIE) {
+            None => None,
+            Some(session) => {
+                let now = ferry_storage::now();
+                match state
+                    .store
+                    .session_subject(&token_hash(session), now)
+                    .await?
+                {
+                    None => None,
+                    Some(subject) => state
+                        .store
+                        .account(subject)
+                        .await?
+                        .map(|account| Principal { account }),
+                }
+            }
+        };
+        Ok(Visitor { principal, csrf })
+    }
+}
+
+/// A signed-in person; anyone else is sent to the sign-in page.
+pub struct SignedIn {
+    pub principal: Principal,
+    pub csrf: String,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let visitor = Visitor::from_request_parts(parts, state).await?;
+        match visitor.principal {
+            Some(principal) => Ok(SignedIn {
+                principal,
+                csrf: visitor.csrf,
+            }),
+            None => Err(PageError::SignIn {
+                next: parts.uri.path().to_owned(),
+            }),
+        }
+    }
+}
+
+/// A page of one marketplace (`/m/{slug}/…`) requested by someone allowed in it. Anyone else
+/// gets 404, so marketplaces cannot even be discovered.
+pub struct Scope {
+    pub marketplace: Marketplace,
+    pub principal: Principal,
+    pub csrf: String,
+}
+
+impl FromRequestParts<AppState> for Scope {
+    type Rejection = PageError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
+        let SignedIn { principal, csrf } = SignedIn::from_request_parts(parts, state).await?;
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| PageError::NotFound)?;
+        let slug = params.get("slug").ok_or(PageError::NotFound)?;
+        let marketplace = state
+            .store
+            .marketplace_by_slug(slug)
+            .await?
+            .filter(|m| principal.may_enter(m))
+            .ok_or(PageError::NotFound)?;
+        Ok(Scope {
+            marketplace,
+            principal,
+            csrf,
+        })
+    }
+}
+
+impl Scope {
+    pub fn id(&self) -> i64 {
+        self.marketplace.id
+    }
+
+    pub fn require(&self, permission: Permission) -> Result<(), PageError> {
+        if self.principal.allows(permission) {
+            Ok(())
+        } else {
+            Err(PageError::Forbidden)
+        }
+    }
+
+    /// The path every page of this marketplace starts with.
+    pub fn base(&self) -> String {
+        format!("/m/{}", self.marketplace.slug)
+    }
+
+    /// The chrome of a page of this marketplace, with `current` marked in the navigation.
+    pub fn chrome(&self, current: &str) -> Chrome {
+        let base = self.base();
+        let mut nav = Vec::new();
+        let mut add = |label: &'static str, path: &str| {
+            nav.push(NavItem {
+                label,
+                href: format!("{base}{path}"),
+                current: label == current,
+            });
+        };
+        add("Overview", "");
+        let p = &self.principal;
+        for (permission, label, path) in [
+            (Permission::ReadCompanies, "Companies", "/companies"),
+            (Permission::ReadUsers, "Users", "/users"),
+            (Permission::ReadCatalog, "Catalog", "/catalog"),
+            (Permission::ReadJobs, "Jobs", "/jobs"),
+            (Permission::ReadOutbox, "Outbox", "/outbox"),
+            (
+                Permission::ManagePartnerCenter,
+                "Partner Center",
+                "/settings/partner-center",
+            ),
+            (
+                Permission::ManageApiTokens,
+                "API tokens",
+                "/settings/api-tokens",
+            ),
+        ] {
+            if p.allows(permission) {
+                add(label, path);
+            }
+        }
+        if p.is_company_user() {
+            add("My company", "/my-company");
+        }
+        if p.is_platform_admin() {
+            nav.push(NavItem {
+                label: "Marketplaces",
+                href: "/marketplaces".into(),
+                current: false,
+            });
+        }
+        Chrome {
+            marketplace: Some(MarketplaceRef {
+                name: self.marketplace.name.clone(),
+            }),
+            nav,
+            who: Some(p.account.display_name.clone()),
+            csrf: self.csrf.clone(),
+            notice: None,
+        }
+    }
+
+    pub fn actor(&self) -> String {
+        self.principal.actor()
+    }
+}
+
+/// The frame around every page: navigation, who is signed in, a notice.
+pub struct Chrome {
+    pub marketplace: Option<MarketplaceRef>,
+    pub nav: Vec<NavItem>,
+    pub who: Option<String>,
+    pub csrf: String,
+    pub notice: Option<&'static str>,
+}
+
+pub struct MarketplaceRef {
+    pub name: String,
+}
+
+pub struct NavItem {
+    pub label: &'static str,
+    pub href: String,
+    pub current: bool,
+}
+
+impl Chrome {
+    /// The chrome of pages outside any marketplace (sign-in, errors).
+    pub fn bare() -> Self {
+        Chrome {
+            marketplace: None,
+            nav: Vec::new(),
+            who: None,
+            csrf: String::new(),
+            notice: None,
+        }
+    }
+
+    pub fn with_csrf(csrf: &str) -> Self {
+        Chrome {
+            csrf: csrf.to_owned(),
+            ..Chrome::bare()
+        }
+    }
+
+    /// Shows the message for a notice code from the query string. Only known codes show, so a
+    /// link cannot put words on the page.
+    pub fn notice(mut self, code: Option<&str>) -> Self {
+        self.notice = match code {
+            Some("created") => Some("Created."),
+            Some("saved") => Some("Saved."),
+            Some("invited") => Some("The invitation e-mail is on its way."),
+            Some("suspended") => Some("The user is suspended and was signed out."),
+            Some("reactivated") => Some("The user is active again."),
+            Some("revoked") => Some("The token is revoked."),
+            _ => None,
+        };
+        self
+    }
+}
+
+/// The roles a platform admin may hand to an API token, in the order forms list them.
+pub const TOKEN_ROLES: [Role; 4] = [
+    Role::MarketplaceManager,
+    Role::SalesSupport,
+    Role::CustomerSupport,
+    Role::Reseller,
+];
+
+/// "2026-11-21 05:20 UTC".
+pub fn when(at: Timestamp) -> String {
+    let text = at.to_rfc3339();
+    match (text.get(..10), text.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => text,
+    }
+}
+
+/// Shows a missing value as a dash.
+pub fn or_dash(value: Option<&str>) -> String {
+    match value {
+        Some(v) if !v.trim().is_empty() => v.to_owned(),
+        _ => "—".to_owned(),
+    }
+}
