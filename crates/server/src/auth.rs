@@ -37,15 +37,21 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 
 /// A new API token: the secret to hand to its owner once, and the hash to store.
 pub fn new_api_token() -> (String, Vec<u8>) {
-    let mut secret = [0u8; 32];
-    rand::fill(&mut secret);
-    let token = format!("ferry_{}", hex(&secret));
-    let hash = api_token_hash(&token);
+    let token = format!("ferry_{}", random_secret());
+    let hash = secret_hash(&token);
     (token, hash)
 }
 
-/// The stored form of an API token. Tokens are random and long, so a plain SHA-256 suffices.
-pub fn api_token_hash(token: &str) -> Vec<u8> {
+/// A new random secret (session id, e-mailed link token), as 64 hex digits.
+pub fn random_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    hex(&bytes)
+}
+
+/// The stored form of a secret token — API token, session id, e-mailed link. The secrets are
+/// random and long, so a plain SHA-256 suffices where passwords need Argon2.
+pub fn secret_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
@@ -75,6 +81,6 @@ mod tests {
         let (b, _) = new_api_token();
         assert_ne!(a, b);
         assert_eq!(a.len(), "ferry_".len() + 64);
-        assert_eq!(api_token_hash(&a), hash_a);
+        assert_eq!(secret_hash(&a), hash_a);
     }
 }

@@ -5,7 +5,7 @@ use ferry_domain::{Timestamp, UserStatus};
 use ferry_jobs::{JobContext, JobError, JobHandler};
 use ferry_storage::{LinkPurpose, Marketplace, NewEmail, Store, StoreError, User};
 
-use crate::web::{random_token, token_hash};
+use crate::auth::{random_secret, secret_hash};
 
 const INVITATION_LIFETIME_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 const RESET_LIFETIME_MS: i64 = 2 * 60 * 60 * 1000;
@@ -33,11 +33,11 @@ pub async fn invite_user(
     if user.status == UserStatus::Suspended {
         return Err(InviteError::Suspended(user.email.to_string()));
     }
-    let token = random_token();
+    let token = random_secret();
     let now = ferry_storage::now();
     store
         .create_user_link(
-            &token_hash(&token),
+            &secret_hash(&token),
             user.id,
             LinkPurpose::Invitation,
             now.plus_millis(INVITATION_LIFETIME_MS),
@@ -74,10 +74,10 @@ pub async fn send_password_reset(
     user: &User,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    let token = random_token();
+    let token = random_secret();
     store
         .create_user_link(
-            &token_hash(&token),
+            &secret_hash(&token),
             user.id,
             LinkPurpose::PasswordReset,
             now.plus_millis(RESET_LIFETIME_MS),

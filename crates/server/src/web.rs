@@ -11,9 +11,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use ferry_domain::{Permission, Role, Timestamp};
 use ferry_storage::{Account, Marketplace, Subject};
-use sha2::{Digest, Sha256};
 
 use crate::AppState;
+use crate::auth::{random_secret, secret_hash};
 use crate::error::PageError;
 
 pub const SESSION_COOKIE: &str = "ferry_session";
@@ -45,18 +45,6 @@ pub fn set_cookie(name: &str, value: &str, max_age_s: i64, secure: bool) -> Head
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// A new random secret, as 64 hex digits.
-pub fn random_token() -> String {
-    let mut bytes = [0u8; 32];
-    rand::fill(&mut bytes);
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// What is stored of a secret token (session id, e-mailed link): its SHA-256.
-pub fn token_hash(token: &str) -> Vec<u8> {
-    Sha256::digest(token.as_bytes()).to_vec()
-}
-
 /// Percent-encodes a query parameter value.
 pub fn url_encode(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
@@ -81,7 +69,7 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
         .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_owned);
     let fresh = existing.is_none();
-    let token = existing.unwrap_or_else(random_token);
+    let token = existing.unwrap_or_else(random_secret);
 
     let mut request = request;
     if !matches!(
@@ -176,7 +164,7 @@ impl FromRequestParts<AppState> for Visitor {
                 let now = ferry_storage::now();
                 match state
                     .store
-                    .session_subject(&token_hash(session), now)
+                    .session_subject(&secret_hash(session), now)
                     .await?
                 {
                     None => None,

@@ -86,8 +86,8 @@ pub struct CompanyFilters {
 
 /// Companies in name order, a page at a time.
 #[utoipa::path(get, path = "/api/v1/companies", tag = "companies", params(CompanyFilters, PageParams),
-    responses((status = 200, body = CompanyPage), (status = 403, body = super::ErrorEnvelope)))]
-pub async fn list(
+    responses((status = 200, description = "OK", body = CompanyPage), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope)))]
+pub async fn list_companies(
     State(state): State<AppState>,
     scope: ApiScope,
     Query(filters): Query<CompanyFilters>,
@@ -201,9 +201,9 @@ fn audit(scope: &ApiScope, action: &str, id: i64, changes: serde_json::Value) ->
 
 /// Creates a company.
 #[utoipa::path(post, path = "/api/v1/companies", tag = "companies", request_body = CompanyIn,
-    responses((status = 201, body = CompanyOut), (status = 409, body = super::ErrorEnvelope),
-              (status = 422, body = super::ErrorEnvelope)))]
-pub async fn create(
+    responses((status = 201, description = "Created", body = CompanyOut), (status = 409, description = "A unique key is taken", body = super::ErrorEnvelope),
+              (status = 422, description = "The input is invalid", body = super::ErrorEnvelope)))]
+pub async fn create_company(
     State(state): State<AppState>,
     scope: ApiScope,
     Json(input): Json<CompanyIn>,
@@ -234,8 +234,8 @@ pub async fn create(
 
 /// One company.
 #[utoipa::path(get, path = "/api/v1/companies/{id}", tag = "companies", params(("id" = i64, Path)),
-    responses((status = 200, body = CompanyOut), (status = 404, body = super::ErrorEnvelope)))]
-pub async fn get(
+    responses((status = 200, description = "OK", body = CompanyOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope)))]
+pub async fn get_company(
     State(state): State<AppState>,
     scope: ApiScope,
     Path(id): Path<i64>,
@@ -252,9 +252,9 @@ pub async fn get(
 /// Changes the fields given; the others stay.
 #[utoipa::path(patch, path = "/api/v1/companies/{id}", tag = "companies", params(("id" = i64, Path)),
     request_body = CompanyIn,
-    responses((status = 200, body = CompanyOut), (status = 404, body = super::ErrorEnvelope),
-              (status = 409, body = super::ErrorEnvelope), (status = 422, body = super::ErrorEnvelope)))]
-pub async fn update(
+    responses((status = 200, description = "OK", body = CompanyOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope),
+              (status = 409, description = "A unique key is taken", body = super::ErrorEnvelope), (status = 422, description = "The input is invalid", body = super::ErrorEnvelope)))]
+pub async fn update_company(
     State(state): State<AppState>,
     scope: ApiScope,
     Path(id): Path<i64>,

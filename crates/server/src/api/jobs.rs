@@ -55,8 +55,8 @@ impl From<Job> for JobOut {
 
 /// The newest jobs, newest first.
 #[utoipa::path(get, path = "/api/v1/jobs", tag = "jobs",
-    responses((status = 200, body = Vec<JobOut>), (status = 403, body = super::ErrorEnvelope)))]
-pub async fn list(State(state): State<AppState>, scope: ApiScope) -> ApiResult<Vec<JobOut>> {
+    responses((status = 200, description = "OK", body = Vec<JobOut>), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope)))]
+pub async fn list_jobs(State(state): State<AppState>, scope: ApiScope) -> ApiResult<Vec<JobOut>> {
     scope.require(Permission::ReadJobs)?;
     let jobs = state.store.jobs(Some(scope.id()), 100).await?;
     Ok(Json(jobs.into_iter().map(JobOut::from).collect()))
@@ -64,8 +64,8 @@ pub async fn list(State(state): State<AppState>, scope: ApiScope) -> ApiResult<V
 
 /// One job, with its progress: poll it after a `202 Accepted`.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)),
-    responses((status = 200, body = JobOut), (status = 404, body = super::ErrorEnvelope)))]
-pub async fn get(
+    responses((status = 200, description = "OK", body = JobOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope)))]
+pub async fn get_job(
     State(state): State<AppState>,
     scope: ApiScope,
     Path(id): Path<i64>,

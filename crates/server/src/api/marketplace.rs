@@ -23,8 +23,8 @@ pub struct MarketplaceOut {
 
 /// The marketplace the token belongs to.
 #[utoipa::path(get, path = "/api/v1/marketplace", tag = "marketplace",
-    responses((status = 200, body = MarketplaceOut), (status = 401, body = super::ErrorEnvelope)))]
-pub async fn current(scope: ApiScope) -> ApiResult<MarketplaceOut> {
+    responses((status = 200, description = "OK", body = MarketplaceOut), (status = 401, description = "No valid API token", body = super::ErrorEnvelope)))]
+pub async fn get_marketplace(scope: ApiScope) -> ApiResult<MarketplaceOut> {
     let m = &scope.marketplace;
     Ok(Json(MarketplaceOut {
         id: m.id,
@@ -61,8 +61,11 @@ pub struct EditionOut {
 
 /// The catalog: products, editions and their Microsoft offer ids.
 #[utoipa::path(get, path = "/api/v1/catalog", tag = "catalog",
-    responses((status = 200, body = Vec<ProductOut>), (status = 403, body = super::ErrorEnvelope)))]
-pub async fn catalog(State(state): State<AppState>, scope: ApiScope) -> ApiResult<Vec<ProductOut>> {
+    responses((status = 200, description = "OK", body = Vec<ProductOut>), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope)))]
+pub async fn get_catalog(
+    State(state): State<AppState>,
+    scope: ApiScope,
+) -> ApiResult<Vec<ProductOut>> {
     scope.require(Permission::ReadCatalog)?;
     let products = state.store.products(scope.id()).await?;
     Ok(Json(
@@ -109,8 +112,11 @@ pub struct EmailOut {
 
 /// E-mail not sent by SMTP, newest first.
 #[utoipa::path(get, path = "/api/v1/outbox", tag = "marketplace",
-    responses((status = 200, body = Vec<EmailOut>), (status = 403, body = super::ErrorEnvelope)))]
-pub async fn outbox(State(state): State<AppState>, scope: ApiScope) -> ApiResult<Vec<EmailOut>> {
+    responses((status = 200, description = "OK", body = Vec<EmailOut>), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope)))]
+pub async fn list_outbox(
+    State(state): State<AppState>,
+    scope: ApiScope,
+) -> ApiResult<Vec<EmailOut>> {
     scope.require(Permission::ReadOutbox)?;
     let emails = state.store.outbox(Some(scope.id()), 500).await?;
     Ok(Json(

@@ -68,19 +68,22 @@ pub struct ErrorBody {
 fn api_router() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(openapi_json))
-        .routes(routes!(marketplace::current))
-        .routes(routes!(marketplace::catalog))
-        .routes(routes!(marketplace::outbox))
-        .routes(routes!(companies::list, companies::create))
-        .routes(routes!(companies::get, companies::update))
-        .routes(routes!(users::list, users::create))
-        .routes(routes!(users::get, users::update))
-        .routes(routes!(users::suspend))
-        .routes(routes!(users::reactivate))
-        .routes(routes!(users::invite))
-        .routes(routes!(users::invite_many))
-        .routes(routes!(jobs::list))
-        .routes(routes!(jobs::get))
+        .routes(routes!(marketplace::get_marketplace))
+        .routes(routes!(marketplace::get_catalog))
+        .routes(routes!(marketplace::list_outbox))
+        .routes(routes!(
+            companies::list_companies,
+            companies::create_company
+        ))
+        .routes(routes!(companies::get_company, companies::update_company))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(users::get_user, users::update_user))
+        .routes(routes!(users::suspend_user))
+        .routes(routes!(users::reactivate_user))
+        .routes(routes!(users::send_invitation))
+        .routes(routes!(users::send_invitations))
+        .routes(routes!(jobs::list_jobs))
+        .routes(routes!(jobs::get_job))
 }
 
 static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> =
@@ -122,7 +125,7 @@ impl FromRequestParts<AppState> for ApiScope {
             .ok_or(ApiError::Unauthenticated)?;
         let stored = state
             .store
-            .api_token(&crate::auth::api_token_hash(token))
+            .api_token(&crate::auth::secret_hash(token))
             .await?
             .ok_or(ApiError::Unauthenticated)?;
         let marketplace = state

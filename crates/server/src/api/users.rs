@@ -73,8 +73,8 @@ pub struct UserFilters {
 
 /// Users in email order, a page at a time.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserFilters, PageParams),
-    responses((status = 200, body = UserPage), (status = 403, body = super::ErrorEnvelope)))]
-pub async fn list(
+    responses((status = 200, description = "OK", body = UserPage), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope)))]
+pub async fn list_users(
     State(state): State<AppState>,
     scope: ApiScope,
     Query(filters): Query<UserFilters>,
@@ -168,9 +168,9 @@ async fn load(state: &AppState, scope: &ApiScope, id: i64) -> Result<User, ApiEr
 
 /// Creates a user. Like every user Ferry creates, they get no e-mail until invited.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserIn,
-    responses((status = 201, body = UserOut), (status = 409, body = super::ErrorEnvelope),
-              (status = 422, body = super::ErrorEnvelope)))]
-pub async fn create(
+    responses((status = 201, description = "Created", body = UserOut), (status = 409, description = "A unique key is taken", body = super::ErrorEnvelope),
+              (status = 422, description = "The input is invalid", body = super::ErrorEnvelope)))]
+pub async fn create_user(
     State(state): State<AppState>,
     scope: ApiScope,
     Json(input): Json<UserIn>,
@@ -199,8 +199,8 @@ pub async fn create(
 
 /// One user.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
-    responses((status = 200, body = UserOut), (status = 404, body = super::ErrorEnvelope)))]
-pub async fn get(
+    responses((status = 200, description = "OK", body = UserOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope)))]
+pub async fn get_user(
     State(state): State<AppState>,
     scope: ApiScope,
     Path(id): Path<i64>,
@@ -212,9 +212,9 @@ pub async fn get(
 /// Changes the fields given; the others stay.
 #[utoipa::path(patch, path = "/api/v1/users/{id}", tag = "users", params(("id" = i64, Path)),
     request_body = UserIn,
-    responses((status = 200, body = UserOut), (status = 404, body = super::ErrorEnvelope),
-              (status = 409, body = super::ErrorEnvelope), (status = 422, body = super::ErrorEnvelope)))]
-pub async fn update(
+    responses((status = 200, description = "OK", body = UserOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope),
+              (status = 409, description = "A unique key is taken", body = super::ErrorEnvelope), (status = 422, description = "The input is invalid", body = super::ErrorEnvelope)))]
+pub async fn update_user(
     State(state): State<AppState>,
     scope: ApiScope,
     Path(id): Path<i64>,
@@ -268,8 +268,8 @@ async fn change_status(
 
 /// Suspends a user, who is signed out at once.
 #[utoipa::path(post, path = "/api/v1/users/{id}/suspend", tag = "users", params(("id" = i64, Path)),
-    responses((status = 200, body = UserOut), (status = 404, body = super::ErrorEnvelope)))]
-pub async fn suspend(
+    responses((status = 200, description = "OK", body = UserOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope)))]
+pub async fn suspend_user(
     State(state): State<AppState>,
     scope: ApiScope,
     Path(id): Path<i64>,
@@ -282,8 +282,8 @@ pub async fn suspend(
 
 /// Lifts a suspension: active again with a password, otherwise back to not yet invited.
 #[utoipa::path(post, path = "/api/v1/users/{id}/reactivate", tag = "users", params(("id" = i64, Path)),
-    responses((status = 200, body = UserOut), (status = 404, body = super::ErrorEnvelope)))]
-pub async fn reactivate(
+    responses((status = 200, description = "OK", body = UserOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope)))]
+pub async fn reactivate_user(
     State(state): State<AppState>,
     scope: ApiScope,
     Path(id): Path<i64>,
@@ -300,9 +300,9 @@ pub async fn reactivate(
 
 /// Sends (or sends again) a user's invitation e-mail.
 #[utoipa::path(post, path = "/api/v1/users/{id}/invitation", tag = "users", params(("id" = i64, Path)),
-    responses((status = 200, body = UserOut), (status = 404, body = super::ErrorEnvelope),
-              (status = 422, body = super::ErrorEnvelope)))]
-pub async fn invite(
+    responses((status = 200, description = "OK", body = UserOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope),
+              (status = 422, description = "The input is invalid", body = super::ErrorEnvelope)))]
+pub async fn send_invitation(
     State(state): State<AppState>,
     scope: ApiScope,
     Path(id): Path<i64>,
@@ -331,8 +331,8 @@ pub struct InvitationsIn {
 
 /// Invites many users in the background.
 #[utoipa::path(post, path = "/api/v1/invitations", tag = "users", request_body = InvitationsIn,
-    responses((status = 202, body = Accepted), (status = 403, body = super::ErrorEnvelope)))]
-pub async fn invite_many(
+    responses((status = 202, description = "Accepted: follow the job", body = Accepted), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope)))]
+pub async fn send_invitations(
     State(state): State<AppState>,
     scope: ApiScope,
     Json(input): Json<InvitationsIn>,

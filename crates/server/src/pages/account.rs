@@ -13,13 +13,10 @@ use serde::Deserialize;
 
 use super::page;
 use crate::AppState;
-use crate::auth::{MIN_PASSWORD_LEN, hash_password, verify_password};
+use crate::auth::{MIN_PASSWORD_LEN, hash_password, random_secret, secret_hash, verify_password};
 use crate::error::PageError;
 use crate::invitations::send_password_reset;
-use crate::web::{
-    Chrome, SESSION_COOKIE, SESSION_LIFETIME_MS, Visitor, cookie, random_token, set_cookie,
-    token_hash, when,
-};
+use crate::web::{Chrome, SESSION_COOKIE, SESSION_LIFETIME_MS, Visitor, cookie, set_cookie, when};
 
 /// Checked when an e-mail address has no account, so that both cases take as long.
 static DUMMY_HASH: LazyLock<String> =
@@ -186,11 +183,11 @@ async fn start_session(
     subject: Subject,
     target: &str,
 ) -> Result<Response, PageError> {
-    let session = random_token();
+    let session = random_secret();
     let expires = ferry_storage::now().plus_millis(SESSION_LIFETIME_MS);
     state
         .store
-        .create_session(&token_hash(&session), subject, expires)
+        .create_session(&secret_hash(&session), subject, expires)
         .await?;
     let cookie = set_cookie(
         SESSION_COOKIE,
@@ -213,7 +210,7 @@ pub async fn sign_out(
     headers: axum::http::HeaderMap,
 ) -> Result<Response, PageError> {
     if let Some(session) = cookie(&headers, SESSION_COOKIE) {
-        state.store.delete_session(&token_hash(session)).await?;
+        state.store.delete_session(&secret_hash(session)).await?;
     }
     let mut response = Redirect::to("/sign-in").into_response();
     response.headers_mut().append(
@@ -354,7 +351,7 @@ async fn link_form(
     let now = ferry_storage::now();
     match state
         .store
-        .link_user(&token_hash(&token), purpose, now)
+        .link_user(&secret_hash(&token), purpose, now)
         .await?
     {
         Some(user) => page(&link_page(
@@ -376,7 +373,7 @@ async fn redeem(
     purpose: LinkPurpose,
 ) -> Result<Response, PageError> {
     let now = ferry_storage::now();
-    let hash = token_hash(&token);
+    let hash = secret_hash(&token);
     let Some(user) = state.store.link_user(&hash, purpose, now).await? else {
         return expired_link(&visitor.csrf);
     };

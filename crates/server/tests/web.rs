@@ -1,0 +1,754 @@
+//! The web UI and the API, driven over HTTP in-process: the role × route matrix, CSRF,
+//! sign-in, invitations, the API's envelopes and the OpenAPI document. Every test runs on SQLite
+//! and on PostgreSQL; the browser journeys are in `browser.rs`.
+
+#[path = "web/browser.rs"]
+mod browser;
+#[path = "web/harness.rs"]
+mod harness;
+
+use axum::http::StatusCode;
+use ferry_domain::{Role, UserStatus};
+use harness::{App, Who};
+use serde_json::json;
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let app = super::App::start(&ferry_storage::testing::sqlite_url(dir.path())).await;
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let app = super::App::start(&ferry_storage::testing::postgres_url().await).await;
+                    super::$name(app).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    every_page_checks_role_and_marketplace,
+    every_api_route_checks_role_and_marketplace,
+    forms_without_their_csrf_token_are_refused,
+    sign_in_works_and_slows_down_guessing,
+    an_invitation_sets_a_password_and_activates_the_company,
+    api_errors_use_one_envelope,
+    the_openapi_document_lists_every_api_route,
+);
+
+/// Who may use a route, spelled out from PRODUCT.md §1 rather than derived from the code:
+/// M = Marketplace Manager, S = Sales Support, C = Customer Support, R = Reseller,
+/// U = company user. Platform admins may use every marketplace route.
+struct Route {
+    method: &'static str,
+    /// `{m}` is the marketplace slug; `{company}`, `{user}`, `{token}` ids of its records.
+    path: &'static str,
+    allowed: &'static str,
+    /// The form or JSON body a successful request needs.
+    body: &'static str,
+}
+
+const PAGES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/m/{m}",
+        allowed: "MSCRU",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/companies",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/companies/new",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/companies",
+        allowed: "MS",
+        body: "name=Matrix+Co&status=pending",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/companies/{company}",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/companies/{company}/edit",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/companies/{company}",
+        allowed: "MS",
+        body: "name=Renamed&status=active",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/users",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/users/new",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/users",
+        allowed: "MS",
+        body: "email=new-{n}%40example.com&allow_login=true",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/users/{user}",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/users/{user}/edit",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/users/{user}",
+        allowed: "MS",
+        body: "email=target%40example.com&allow_login=true",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/users/{user}/suspend",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/users/{user}/reactivate",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/users/{user}/invitation",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/my-company",
+        allowed: "MSCRU",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/catalog",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/jobs",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/jobs/rows",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/outbox",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/settings/partner-center",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/settings/api-tokens",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/settings/api-tokens",
+        allowed: "M",
+        body: "name=matrix&role=sales-support",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/settings/api-tokens/{token}/revoke",
+        allowed: "M",
+        body: "",
+    },
+];
+
+const API: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/api/v1/marketplace",
+        allowed: "MSCR",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/catalog",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/outbox",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/companies",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/companies",
+        allowed: "MS",
+        body: r#"{"name": "API {n}"}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/companies/{company}",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/v1/companies/{company}",
+        allowed: "MS",
+        body: r#"{"city": "Oslo"}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/users",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/users",
+        allowed: "MS",
+        body: r#"{"email": "api-{n}@example.com"}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/users/{user}",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/v1/users/{user}",
+        allowed: "MS",
+        body: r#"{"first_name": "Tess"}"#,
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/users/{user}/suspend",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/users/{user}/reactivate",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/users/{user}/invitation",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/invitations",
+        allowed: "MS",
+        body: r#"{"user_ids": [{user}]}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/jobs",
+        allowed: "MS",
+        body: "",
+    },
+];
+
+fn role_letter(who: Who) -> char {
+    match who {
+        Who::Staff(Role::MarketplaceManager) => 'M',
+        Who::Staff(Role::SalesSupport) => 'S',
+        Who::Staff(Role::CustomerSupport) => 'C',
+        Who::Staff(Role::Reseller) => 'R',
+        Who::CompanyUser => 'U',
+        Who::Staff(Role::PlatformAdmin) | Who::PlatformAdmin | Who::Anonymous => '*',
+    }
+}
+
+async fn every_page_checks_role_and_marketplace(app: App) {
+    let mut n = 0;
+    for route in PAGES {
+        for who in Who::ALL {
+            // Own marketplace, own records; then another marketplace; then own slug with the
+            // ids of another marketplace's records (guessed ids).
+            for (slug, ids, variant) in [
+                (&app.a.slug, &app.a, "own"),
+                (&app.b.slug, &app.b, "foreign"),
+                (&app.a.slug, &app.b, "guessed"),
+            ] {
+                n += 1;
+                let path = app.fill(route.path, slug, ids, n);
+                let body = app.fill(route.body, slug, ids, n);
+                let status = app.page(who, route.method, &path, &body).await;
+                let allowed = match who {
+                    Who::Anonymous => false,
+                    Who::PlatformAdmin => route.path != "/m/{m}/my-company",
+                    _ => route.allowed.contains(role_letter(who)),
+                };
+                let reaches_marketplace = who == Who::PlatformAdmin || variant != "foreign";
+                let has_ids = route.path.contains("{company}")
+                    || route.path.contains("{user}")
+                    || route.path.contains("{token}");
+                let expected = match (who, reaches_marketplace, allowed) {
+                    (Who::Anonymous, _, _) => vec![StatusCode::SEE_OTHER],
+                    (_, false, _) => vec![StatusCode::NOT_FOUND],
+                    (_, true, false) if who == Who::PlatformAdmin => vec![StatusCode::NOT_FOUND],
+                    (_, true, false) => vec![StatusCode::FORBIDDEN],
+                    (_, true, true) if variant == "guessed" && has_ids => {
+                        vec![StatusCode::NOT_FOUND]
+                    }
+                    (_, true, true) if route.method == "GET" => vec![StatusCode::OK],
+                    (_, true, true) => vec![StatusCode::SEE_OTHER, StatusCode::OK],
+                };
+                assert!(
+                    expected.contains(&status),
+                    "{who:?} {} {path} ({variant}): got {status}, expected {expected:?}",
+                    route.method
+                );
+            }
+        }
+    }
+    // The hierarchy pages belong to platform admins alone.
+    for who in Who::ALL {
+        let status = app.page(who, "GET", "/marketplaces", "").await;
+        let expected = match who {
+            Who::Anonymous => StatusCode::SEE_OTHER,
+            Who::PlatformAdmin => StatusCode::OK,
+            _ => StatusCode::FORBIDDEN,
+        };
+        assert_eq!(status, expected, "{who:?} GET /marketplaces");
+        let status = app
+            .page(
+                who,
+                "POST",
+                "/marketplaces",
+                "name=Tenant&kind=simple_tenant&parent=alpha",
+            )
+            .await;
+        let expected = match who {
+            Who::Anonymous => StatusCode::SEE_OTHER,
+            Who::PlatformAdmin => StatusCode::SEE_OTHER,
+            _ => StatusCode::FORBIDDEN,
+        };
+        assert_eq!(status, expected, "{who:?} POST /marketplaces");
+    }
+}
+
+async fn every_api_route_checks_role_and_marketplace(app: App) {
+    let mut n = 0;
+    for route in API {
+        for role in [
+            Role::MarketplaceManager,
+            Role::SalesSupport,
+            Role::CustomerSupport,
+            Role::Reseller,
+        ] {
+            for (ids, variant) in [(&app.a, "own"), (&app.b, "foreign")] {
+                n += 1;
+                let path = app.fill(route.path, &app.a.slug, ids, n);
+                let body = app.fill(route.body, &app.a.slug, ids, n);
+                let (status, answer) = app.api(Some(role), route.method, &path, &body).await;
+                let allowed = route.allowed.contains(role_letter(Who::Staff(role)));
+                let touches_ids = route.path.contains("{company}") || route.path.contains("{user}");
+                let expected = match (allowed, variant) {
+                    (false, _) => vec![StatusCode::FORBIDDEN],
+                    (true, "foreign") if touches_ids && route.path != "/api/v1/invitations" => {
+                        vec![StatusCode::NOT_FOUND]
+                    }
+                    (true, _) if route.method == "POST" && !route.path.contains("{user}/") => {
+                        vec![StatusCode::CREATED, StatusCode::ACCEPTED]
+                    }
+                    (true, _) => vec![StatusCode::OK],
+                };
+                assert!(
+                    expected.contains(&status),
+                    "{role} {} {path} ({variant}): got {status} {answer}, expected {expected:?}",
+                    route.method
+                );
+            }
+        }
+        let (status, answer) = app
+            .api(None, route.method, &app.fill(route.path, "", &app.a, 0), "")
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "no token {}: {answer}",
+            route.path
+        );
+        assert_eq!(answer["error"]["code"], "unauthenticated");
+    }
+    // Another marketplace's job is not found either.
+    let job = app.foreign_job().await;
+    let (status, _) = app
+        .api(
+            Some(Role::MarketplaceManager),
+            "GET",
+            &format!("/api/v1/jobs/{job}"),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+async fn forms_without_their_csrf_token_are_refused(app: App) {
+    let who = Who::Staff(Role::MarketplaceManager);
+    let path = format!("/m/{}/companies", app.a.slug);
+    let (status, html) = app
+        .page_raw(who, "POST", &path, "name=No+token", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("The form has expired"), "{html}");
+    let (status, _) = app
+        .page_raw(who, "POST", &path, "name=Wrong&csrf=0000", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let before = app.companies(&app.a).await;
+    let (status, _) = app
+        .page_raw(who, "POST", &path, "name=Right", Some(harness::CSRF))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.companies(&app.a).await,
+        before + 1,
+        "only the form with its token wrote"
+    );
+}
+
+async fn sign_in_works_and_slows_down_guessing(app: App) {
+    let (status, cookie) = app
+        .sign_in("manager@alpha.example", harness::PASSWORD)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(cookie.is_some(), "a session cookie");
+    let (status, _) = app
+        .sign_in("manager@alpha.example", "not the password")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .sign_in("nobody@alpha.example", "not the password")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for attempt in 1..=5 {
+        let (status, _) = app.sign_in("sales@alpha.example", "wrong password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let (status, _) = app.sign_in("sales@alpha.example", harness::PASSWORD).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked after five failures"
+    );
+    let (status, _) = app
+        .sign_in("manager@alpha.example", harness::PASSWORD)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "other accounts are not affected"
+    );
+}
+
+async fn an_invitation_sets_a_password_and_activates_the_company(app: App) {
+    let manager = Some(Role::MarketplaceManager);
+    let (status, user) = app
+        .api(
+            manager,
+            "POST",
+            "/api/v1/users",
+            r#"{"email": "new.admin@alpha.example", "first_name": "Nia"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let id = user["id"].as_i64().expect("id");
+    assert_eq!(user["status"], "created");
+    assert!(
+        app.outbox(&app.a).await.is_empty(),
+        "creating a user sends no e-mail"
+    );
+    app.add_member(&app.a, id, app.a.pending_company).await;
+    let (status, user) = app
+        .api(
+            manager,
+            "POST",
+            &format!("/api/v1/users/{id}/invitation"),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(user["status"], "invited");
+
+    let mail = app.outbox(&app.a).await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].to_address, "new.admin@alpha.example");
+    let link = mail[0]
+        .body
+        .split_whitespace()
+        .find(|w| w.contains("/invitations/"))
+        .expect("a link in the e-mail");
+    let path = &link[link.find("/invitations/").expect("path")..];
+    let (status, html) = app.page_raw(Who::Anonymous, "GET", path, "", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("new.admin@alpha.example"));
+    let (status, _) = app
+        .page_raw(
+            Who::Anonymous,
+            "POST",
+            path,
+            "password=short&confirm=short",
+            Some(harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let form = "password=a+good+long+password&confirm=a+good+long+password";
+    let (status, _) = app
+        .page_raw(Who::Anonymous, "POST", path, form, Some(harness::CSRF))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let user = app.user(&app.a, "new.admin@alpha.example").await;
+    assert_eq!(user.status, UserStatus::Active);
+    let company = app
+        .store
+        .company(app.a.id, app.a.pending_company)
+        .await
+        .expect("get")
+        .expect("company");
+    assert_eq!(
+        company.status.as_str(),
+        "active",
+        "the first active user activates the company"
+    );
+    let (status, _) = app
+        .page_raw(Who::Anonymous, "POST", path, form, Some(harness::CSRF))
+        .await;
+    assert_eq!(status, StatusCode::GONE, "a link works once");
+    let (status, _) = app
+        .sign_in("new.admin@alpha.example", "a good long password")
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+async fn api_errors_use_one_envelope(app: App) {
+    let manager = Some(Role::MarketplaceManager);
+    let (status, body) = app
+        .api(
+            manager,
+            "POST",
+            "/api/v1/companies",
+            r#"{"name": "Dup", "external_id": "DUP-1"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .api(
+            manager,
+            "POST",
+            "/api/v1/companies",
+            r#"{"name": "Dup 2", "external_id": "DUP-1"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "conflict");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("company external id")
+    );
+    let (status, body) = app
+        .api(
+            manager,
+            "POST",
+            "/api/v1/companies",
+            r#"{"name": "X", "country": "XX"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("'XX'"),
+        "{body}"
+    );
+    let (status, body) = app
+        .api(manager, "GET", "/api/v1/companies/999999", "")
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, body) = app.api(manager, "GET", "/api/v1/nothing-here", "").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+
+    // Paging walks every company once.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let query = match &after {
+            Some(cursor) => format!("?limit=2&after={}", urlencode(cursor)),
+            None => "?limit=2".into(),
+        };
+        let (status, page) = app
+            .api(manager, "GET", &format!("/api/v1/companies{query}"), "")
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|c| c["id"].as_i64()),
+        );
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let total = usize::try_from(app.companies(&app.a).await).expect("count");
+    assert_eq!(seen.len(), total);
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), total, "no company twice");
+
+    // Long work answers 202 and a job to follow.
+    let (status, accepted) = app
+        .api(
+            manager,
+            "POST",
+            "/api/v1/invitations",
+            &json!({ "user_ids": [app.a.user] }).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let job = accepted["job_id"].as_i64().expect("job id");
+    let (status, job) = app
+        .api(manager, "GET", &format!("/api/v1/jobs/{job}"), "")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(job["state"], "queued");
+    assert_eq!(job["kind"], "invite_users");
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn the_openapi_document_lists_every_api_route(app: App) {
+    let (status, doc) = app.api(None, "GET", "/api/v1/openapi.json", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut documented: Vec<String> = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    documented.sort();
+    let mut expected: Vec<String> = API
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.method,
+                r.path
+                    .replace("{company}", "{id}")
+                    .replace("{user}", "{id}")
+            )
+        })
+        .chain([
+            "GET /api/v1/openapi.json".to_owned(),
+            "GET /api/v1/jobs/{id}".to_owned(),
+        ])
+        .collect();
+    expected.sort();
+    assert_eq!(
+        documented, expected,
+        "the document and the routes the server has"
+    );
+    // Every documented route exists on the server (answers something other than 404/405
+    // for a path that has no id).
+    for entry in &documented {
+        let (method, path) = entry.split_once(' ').expect("entry");
+        if path.contains('{') {
+            continue;
+        }
+        let (status, _) = app
+            .api(Some(Role::MarketplaceManager), method, path, "{}")
+            .await;
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{entry} answered {status}"
+        );
+    }
+    harness::check_snapshot(
+        "openapi.json",
+        &serde_json::to_string_pretty(&doc).expect("json"),
+    );
+}

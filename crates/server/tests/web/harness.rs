@@ -1,0 +1,383 @@
+//! A Ferry server in-process with two marketplaces and someone of every role.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use ferry_domain::{
+    CompanyRoles, CompanyStatus, Email, MarketplaceKind, NewCompany, NewUser, Origin, Role, Slug,
+    UserStatus,
+};
+use ferry_server::AppState;
+use ferry_server::auth::{hash_password, new_api_token, secret_hash};
+use ferry_storage::{NewJob, NewMarketplace, OutboxEmail, Store, Subject, User};
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const PASSWORD: &str = "a password for tests";
+/// The CSRF token every test browser holds (as cookie and form field).
+pub const CSRF: &str = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Who {
+    Anonymous,
+    PlatformAdmin,
+    Staff(Role),
+    /// A member of a company, with no staff role.
+    CompanyUser,
+}
+
+impl Who {
+    pub const ALL: [Who; 7] = [
+        Who::Anonymous,
+        Who::PlatformAdmin,
+        Who::Staff(Role::MarketplaceManager),
+        Who::Staff(Role::SalesSupport),
+        Who::Staff(Role::CustomerSupport),
+        Who::Staff(Role::Reseller),
+        Who::CompanyUser,
+    ];
+}
+
+/// One marketplace of the test world and the ids of its records.
+pub struct World {
+    pub id: i64,
+    pub slug: String,
+    pub company: i64,
+    pub pending_company: i64,
+    /// A user the tests change (suspend, invite, edit); nobody signs in as them.
+    pub user: i64,
+    /// A token the tests revoke.
+    pub token: i64,
+}
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    router: Router,
+    pub a: World,
+    pub b: World,
+    sessions: HashMap<Who, String>,
+    tokens: HashMap<Role, String>,
+}
+
+const STAFF: [(Role, &str); 4] = [
+    (Role::MarketplaceManager, "manager"),
+    (Role::SalesSupport, "sales"),
+    (Role::CustomerSupport, "support"),
+    (Role::Reseller, "reseller"),
+];
+
+impl App {
+    pub async fn start(url: &str) -> App {
+        let store = ferry_storage::connect(url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let hash = hash_password(PASSWORD).expect("hash");
+        let a = world(&store, "alpha").await;
+        let b = world(&store, "beta").await;
+
+        let mut sessions = HashMap::new();
+        let mut subjects = Vec::new();
+        let admin = store
+            .create_platform_admin(&email("root@ferry.example"), &hash)
+            .await
+            .expect("admin");
+        subjects.push((Who::PlatformAdmin, Subject::PlatformAdmin { id: admin }));
+        for (role, name) in STAFF {
+            let user = NewUser {
+                status: UserStatus::Active,
+                ..NewUser::with_email(email(&format!("{name}@alpha.example")), Origin::Manual)
+            };
+            let id = store
+                .create_staff(a.id, &user, &hash, role)
+                .await
+                .expect("staff");
+            subjects.push((
+                Who::Staff(role),
+                Subject::User {
+                    id,
+                    marketplace_id: a.id,
+                },
+            ));
+        }
+        let member = NewUser {
+            status: UserStatus::Active,
+            ..NewUser::with_email(email("member@alpha.example"), Origin::Manual)
+        };
+        let member = store.create_user(a.id, &member).await.expect("member");
+        store
+            .set_password(a.id, member, Some(&hash))
+            .await
+            .expect("password");
+        store
+            .set_membership(a.id, member, a.company, CompanyRoles::default())
+            .await
+            .expect("membership");
+        subjects.push((
+            Who::CompanyUser,
+            Subject::User {
+                id: member,
+                marketplace_id: a.id,
+            },
+        ));
+        let expires = ferry_storage::now().plus_millis(3_600_000);
+        for (who, subject) in subjects {
+            let session = format!("session-{who:?}");
+            store
+                .create_session(&secret_hash(&session), subject, expires)
+                .await
+                .expect("session");
+            sessions.insert(who, session);
+        }
+        let mut tokens = HashMap::new();
+        for (role, _) in STAFF {
+            let (token, hash) = new_api_token();
+            store
+                .create_api_token(a.id, role.as_str(), role, &hash)
+                .await
+                .expect("token");
+            tokens.insert(role, token);
+        }
+        let router = ferry_server::router(AppState {
+            store: store.clone(),
+            public_url: "http://ferry.test".into(),
+            secure_cookies: false,
+        });
+        App {
+            store,
+            router,
+            a,
+            b,
+            sessions,
+            tokens,
+        }
+    }
+
+    /// A template path or body with the world's values: `{m}`, `{company}`, `{user}`,
+    /// `{token}`, and `{n}` (a number unique to the request).
+    pub fn fill(&self, template: &str, slug: &str, ids: &World, n: usize) -> String {
+        template
+            .replace("{m}", slug)
+            .replace("{company}", &ids.company.to_string())
+            .replace("{user}", &ids.user.to_string())
+            .replace("{token}", &ids.token.to_string())
+            .replace("{n}", &n.to_string())
+    }
+
+    /// A page request as a browser of `who` sends it, with the CSRF token.
+    pub async fn page(&self, who: Who, method: &str, path: &str, body: &str) -> StatusCode {
+        self.page_raw(who, method, path, body, Some(CSRF)).await.0
+    }
+
+    /// A page request; `csrf` is added to the form when given (the cookie is always sent).
+    pub async fn page_raw(
+        &self,
+        who: Who,
+        method: &str,
+        path: &str,
+        body: &str,
+        csrf: Option<&str>,
+    ) -> (StatusCode, String) {
+        let mut cookie = format!("ferry_csrf={CSRF}");
+        if let Some(session) = self.sessions.get(&who) {
+            cookie.push_str(&format!("; ferry_session={session}"));
+        }
+        let body = match (method, csrf) {
+            ("GET", _) | (_, None) => body.to_owned(),
+            (_, Some(token)) if body.is_empty() => format!("csrf={token}"),
+            (_, Some(token)) => format!("{body}&csrf={token}"),
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::COOKIE, cookie)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// An API request with the token of `role` in marketplace A (or none).
+    pub async fn api(
+        &self,
+        role: Option<Role>,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> (StatusCode, Value) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(role) = role {
+            request = request.header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.tokens[&role]),
+            );
+        }
+        let request = request
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (status, value)
+    }
+
+    /// Posts the sign-in form; returns the status and the session cookie set, if any.
+    pub async fn sign_in(&self, email: &str, password: &str) -> (StatusCode, Option<String>) {
+        let body = format!(
+            "email={}&password={}&csrf={CSRF}",
+            email.replace('@', "%40"),
+            password.replace(' ', "+")
+        );
+        let request = Request::post("/sign-in")
+            .header(header::COOKIE, format!("ferry_csrf={CSRF}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response");
+        let cookie = response
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("ferry_session="))
+            .map(str::to_owned);
+        (response.status(), cookie)
+    }
+
+    pub async fn companies(&self, world: &World) -> i64 {
+        self.store.count_companies(world.id).await.expect("count")
+    }
+
+    pub async fn outbox(&self, world: &World) -> Vec<OutboxEmail> {
+        self.store
+            .outbox(Some(world.id), 100)
+            .await
+            .expect("outbox")
+    }
+
+    pub async fn user(&self, world: &World, address: &str) -> User {
+        self.store
+            .user_by_email(world.id, &email(address))
+            .await
+            .expect("get")
+            .expect("user")
+    }
+
+    pub async fn add_member(&self, world: &World, user: i64, company: i64) {
+        let roles = CompanyRoles {
+            company_admin: true,
+            ..CompanyRoles::default()
+        };
+        self.store
+            .set_membership(world.id, user, company, roles)
+            .await
+            .expect("membership");
+    }
+
+    /// A job of marketplace B.
+    pub async fn foreign_job(&self) -> i64 {
+        let job = NewJob {
+            marketplace_id: Some(self.b.id),
+            kind: "probe".into(),
+            payload: serde_json::json!({ "steps": 1 }),
+            max_attempts: 1,
+        };
+        self.store.enqueue_job(&job).await.expect("job")
+    }
+}
+
+fn email(address: &str) -> Email {
+    Email::parse(address).expect("email")
+}
+
+async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
+    let marketplace = store
+        .create_marketplace(&NewMarketplace {
+            slug: Slug::parse(slug).expect("slug"),
+            name: format!("{slug} marketplace"),
+            kind: MarketplaceKind::Distributor,
+            parent_id: None,
+        })
+        .await
+        .expect("marketplace");
+    let m = marketplace.id;
+    let company = NewCompany {
+        external_id: Some("C-1".into()),
+        status: CompanyStatus::Active,
+        ..NewCompany::named("Acme", Origin::Manual)
+    };
+    let company = store.create_company(m, &company).await.expect("company");
+    let pending = NewCompany {
+        external_id: Some("C-2".into()),
+        ..NewCompany::named("Pending Co", Origin::Manual)
+    };
+    let pending_company = store.create_company(m, &pending).await.expect("company");
+    let user = NewUser::with_email(email("target@example.com"), Origin::Manual);
+    let user = store.create_user(m, &user).await.expect("user");
+    store
+        .set_membership(m, user, company, CompanyRoles::default())
+        .await
+        .expect("membership");
+    let (_, hash) = new_api_token();
+    let token = store
+        .create_api_token(m, "to revoke", Role::SalesSupport, &hash)
+        .await
+        .expect("token");
+    World {
+        id: m,
+        slug: slug.to_owned(),
+        company,
+        pending_company,
+        user,
+        token,
+    }
+}
+
+/// Compares `content` with the committed snapshot `tests/snapshots/NAME`; with
+/// `FERRY_UPDATE_SNAPSHOTS=1` writes it instead.
+pub fn check_snapshot(name: &str, content: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/snapshots")
+        .join(name);
+    if std::env::var("FERRY_UPDATE_SNAPSHOTS").is_ok_and(|v| v == "1") {
+        std::fs::write(&path, content).expect("write snapshot");
+        return;
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "no snapshot {}: run the test with FERRY_UPDATE_SNAPSHOTS=1 and review it",
+            path.display()
+        )
+    });
+    assert!(
+        committed == content,
+        "{} changed. If the change is intended, run the test with FERRY_UPDATE_SNAPSHOTS=1 and \
+         review the difference before committing it.",
+        path.display()
+    );
+}
