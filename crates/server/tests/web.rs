@@ -46,6 +46,14 @@ on_both_backends!(
     the_openapi_document_lists_every_api_route,
 );
 
+/// The browser journeys run once, on SQLite: the matrix above already covers both backends.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_journeys() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let app = App::start(&ferry_storage::testing::sqlite_url(dir.path())).await;
+    browser::journeys(app).await;
+}
+
 /// Who may use a route, spelled out from PRODUCT.md §1 rather than derived from the code:
 /// M = Marketplace Manager, S = Sales Support, C = Customer Support, R = Reseller,
 /// U = company user. Platform admins may use every marketplace route.

@@ -178,11 +178,37 @@ pub fn company_roles(flags: [(bool, &str); 4]) -> String {
     }
 }
 
+/// Audit lines newest first, each change as "field: old → new" on a line of its own.
 pub fn history(entries: Vec<AuditEntry>) -> Vec<(String, String, String, String)> {
+    let show = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) if s.is_empty() => "—".to_owned(),
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "—".to_owned(),
+        other => other.to_string(),
+    };
     entries
         .into_iter()
         .rev()
-        .map(|e| (when(e.at), e.actor, e.action, e.changes.to_string()))
+        .map(|e| {
+            let changes = e
+                .changes
+                .as_object()
+                .map(|fields| {
+                    fields
+                        .iter()
+                        .filter(|(_, v)| !(v.is_string() && v.as_str() == Some("")))
+                        .map(|(field, v)| match (v.get("from"), v.get("to")) {
+                            (Some(from), Some(to)) => {
+                                format!("{field}: {} → {}", show(from), show(to))
+                            }
+                            _ => format!("{field}: {}", show(v)),
+                        })
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                })
+                .unwrap_or_default();
+            (when(e.at), e.actor, e.action, changes)
+        })
         .collect()
 }
 

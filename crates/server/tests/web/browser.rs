@@ -1,1 +1,337 @@
-// placeholder
+//! Journeys through the web UI in headless Chromium, driven over WebDriver by chromedriver
+//! (Debian's `chromium` and `chromium-driver`, which `scripts/test` installs when missing).
+//! Screenshots of the main pages are saved to a folder the run prints.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::harness::{App, PASSWORD};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+pub async fn journeys(app: App) {
+    let site = app.serve().await;
+    let shots = screenshot_dir();
+    let browser = Browser::start().await;
+
+    // A Marketplace Manager signs in, creates a company, finds it, opens it and signs out.
+    browser.goto(&format!("{site}/")).await;
+    assert!(
+        browser.url().await.ends_with("/sign-in"),
+        "anonymous visitors land on sign-in"
+    );
+    browser.shot(&shots, "01-sign-in").await;
+    sign_in(&browser, "manager@alpha.example").await;
+    assert!(
+        browser.url().await.ends_with("/m/alpha"),
+        "{}",
+        browser.url().await
+    );
+    browser.shot(&shots, "02-overview").await;
+    browser.click("nav a[href='/m/alpha/companies']").await;
+    browser.shot(&shots, "03-companies").await;
+    browser.click("a[href='/m/alpha/companies/new']").await;
+    browser.type_into("#name", "Harbour Lights Ltd").await;
+    browser.type_into("#external_id", "HL-001").await;
+    browser
+        .type_into("#email", "office@harbourlights.example")
+        .await;
+    browser.type_into("#country", "ie").await;
+    browser.shot(&shots, "04-new-company").await;
+    browser.click("form.card button[type=submit]").await;
+    assert!(browser.text("h1").await.contains("Harbour Lights Ltd"));
+    assert!(browser.text(".notice").await.contains("Created"));
+    browser.shot(&shots, "05-company").await;
+
+    browser.click("nav a[href='/m/alpha/companies']").await;
+    browser.type_into("#q", "harbour").await;
+    browser.click("form.filters button").await;
+    let rows = browser.source().await;
+    browser.shot(&shots, "03b-search").await;
+    assert!(
+        rows.contains("Harbour Lights Ltd") && !rows.contains(">Acme<"),
+        "search narrows the list"
+    );
+    browser.click("table a").await;
+    assert!(browser.text("h1").await.contains("Harbour Lights Ltd"));
+    assert!(
+        browser.source().await.contains("IE"),
+        "the country was stored upper-case"
+    );
+
+    browser.click("nav a[href='/m/alpha/users']").await;
+    browser.shot(&shots, "06-users").await;
+    browser.click("nav a[href='/m/alpha/catalog']").await;
+    browser.shot(&shots, "07-catalog").await;
+    browser.click("nav a[href='/m/alpha/jobs']").await;
+    browser.shot(&shots, "08-jobs").await;
+    browser.click("nav a[href='/m/alpha/outbox']").await;
+    browser.shot(&shots, "09-outbox").await;
+    browser
+        .click("nav a[href='/m/alpha/settings/api-tokens']")
+        .await;
+    browser.shot(&shots, "10-api-tokens").await;
+
+    // A form whose CSRF token was removed is refused, and nothing is written.
+    let before = app.companies(&app.a).await;
+    browser.goto(&format!("{site}/m/alpha/companies/new")).await;
+    browser.type_into("#name", "Forged Co").await;
+    browser
+        .execute("document.querySelector('form.card input[name=csrf]').remove()")
+        .await;
+    browser.click("form.card button[type=submit]").await;
+    assert!(browser.text("h1").await.contains("The form has expired"));
+    browser.shot(&shots, "11-csrf-refused").await;
+    assert_eq!(
+        app.companies(&app.a).await,
+        before,
+        "the forged form wrote nothing"
+    );
+
+    browser.goto(&format!("{site}/m/alpha")).await;
+    browser.click(".who button").await;
+    assert!(browser.url().await.ends_with("/sign-in"), "signed out");
+    browser.goto(&format!("{site}/m/alpha/companies")).await;
+    assert!(
+        browser.url().await.contains("/sign-in"),
+        "pages need a session again"
+    );
+
+    // A Sales Support Rep cannot open the Partner Center settings, and is not offered them.
+    sign_in(&browser, "sales@alpha.example").await;
+    assert!(!browser.source().await.contains("/settings/partner-center"));
+    browser
+        .goto(&format!("{site}/m/alpha/settings/partner-center"))
+        .await;
+    assert!(browser.text("h1").await.contains("Not allowed"));
+    browser.shot(&shots, "12-not-allowed").await;
+    browser.goto(&format!("{site}/m/beta")).await;
+    assert!(
+        browser.text("h1").await.contains("Page not found"),
+        "another marketplace stays hidden"
+    );
+    browser.shot(&shots, "13-not-found").await;
+    println!("screenshots of the main pages: {}", shots.display());
+}
+
+async fn sign_in(browser: &Browser, email: &str) {
+    browser
+        .goto(&format!("{}/sign-in", browser.site_of_current().await))
+        .await;
+    browser.type_into("#email", email).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("button[type=submit]").await;
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
+    let dir = target.join("screenshots");
+    std::fs::create_dir_all(&dir).expect("screenshot folder");
+    dir.canonicalize().unwrap_or(dir)
+}
+
+/// A headless Chromium session behind chromedriver.
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+    driver: Child,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        let chromedriver =
+            std::env::var("FERRY_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+        let chromium =
+            std::env::var("FERRY_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+        assert!(
+            Path::new(&chromium).exists(),
+            "Chromium is not installed at {chromium}: the browser tests need Debian's chromium and \
+             chromium-driver, which scripts/test installs"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new(&chromedriver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {chromedriver} ({e}): install Debian's chromium-driver (scripts/test does)")
+            });
+        let http = reqwest::Client::new();
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while http.get(format!("{base}/status")).send().await.is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not start on port {port}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": chromium,
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-background-networking", "--disable-component-update",
+                    "--no-first-run", "--disable-sync", "--disable-quic", "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+        }}});
+        let answer: Value = http
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("session answer");
+        let session = answer["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("chromedriver refused the session: {answer}"))
+            .to_owned();
+        Browser {
+            http,
+            session: format!("{base}/session/{session}"),
+            driver,
+            _profile: profile,
+        }
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.http.request(method, format!("{}{path}", self.session));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let answer: Value = request
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("json");
+        if answer["value"]["error"].is_string() {
+            panic!("webdriver {path}: {}", answer["value"]);
+        }
+        answer["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn url(&self) -> String {
+        self.call(reqwest::Method::GET, "/url", None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// `http://host:port` of the page shown.
+    async fn site_of_current(&self) -> String {
+        let url = self.url().await;
+        let after_scheme = url.find("://").map_or(0, |i| i + 3);
+        let end = url[after_scheme..]
+            .find('/')
+            .map_or(url.len(), |i| i + after_scheme);
+        url[..end].to_owned()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await;
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element {css}: {found}"))
+            .to_owned()
+    }
+
+    /// Clicks a link or button and waits for the page it leads to (every click here navigates).
+    async fn click(&self, css: &str) {
+        self.execute("window.__ferryLeaving = true").await;
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let arrived = "return !window.__ferryLeaving && document.readyState === 'complete'";
+        while self.execute(arrived).await != Value::Bool(true) {
+            assert!(Instant::now() < deadline, "clicking {css} led nowhere");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.find(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let element = self.find(css).await;
+        let text = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{element}/text"),
+                None,
+            )
+            .await;
+        text.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn source(&self) -> String {
+        let source = self.call(reqwest::Method::GET, "/source", None).await;
+        source.as_str().unwrap_or_default().to_owned()
+    }
+
+    async fn execute(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
+    async fn shot(&self, dir: &Path, name: &str) {
+        let png = self.call(reqwest::Method::GET, "/screenshot", None).await;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(png.as_str().unwrap_or_default())
+            .expect("png");
+        std::fs::write(dir.join(format!("{name}.png")), bytes).expect("write screenshot");
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}

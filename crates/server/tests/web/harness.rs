@@ -154,6 +154,17 @@ impl App {
         }
     }
 
+    /// Serves the app on a free loopback port and returns its address.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let router = self.router.clone();
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        format!("http://{address}")
+    }
+
     /// A template path or body with the world's values: `{m}`, `{company}`, `{user}`,
     /// `{token}`, and `{n}` (a number unique to the request).
     pub fn fill(&self, template: &str, slug: &str, ids: &World, n: usize) -> String {
