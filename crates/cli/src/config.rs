@@ -25,6 +25,11 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Mark cookies `Secure`: set it when Ferry is served over HTTPS.
     pub secure_cookies: bool,
+    /// The SMTP server e-mail leaves through (`smtp://…`, `smtps://…`); without one, e-mail
+    /// stays in the outbox.
+    pub smtp_url: Option<String>,
+    /// The sender of Ferry's e-mail.
+    pub smtp_from: String,
 }
 
 /// The TOML file; every key may be left out. The same names, upper-cased and prefixed with
@@ -40,6 +45,8 @@ struct Settings {
     log: Option<String>,
     public_url: Option<String>,
     secure_cookies: Option<bool>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -114,6 +121,12 @@ impl Config {
         if let Some(v) = env("FERRY_PUBLIC_URL") {
             s.public_url = Some(v);
         }
+        if let Some(v) = env("FERRY_SMTP_URL") {
+            s.smtp_url = Some(v);
+        }
+        if let Some(v) = env("FERRY_SMTP_FROM") {
+            s.smtp_from = Some(v);
+        }
         if let Some(v) = env("FERRY_SECURE_COOKIES") {
             s.secure_cookies = Some(match v.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" => true,
@@ -162,6 +175,10 @@ impl Config {
             log: s.log.unwrap_or_else(|| "info".into()),
             public_url: s.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             secure_cookies: s.secure_cookies.unwrap_or(false),
+            smtp_url: s.smtp_url,
+            smtp_from: s
+                .smtp_from
+                .unwrap_or_else(|| "Ferry <ferry@localhost>".into()),
         })
     }
 
@@ -182,6 +199,8 @@ impl std::fmt::Debug for Config {
             .field("log", &self.log)
             .field("public_url", &self.public_url)
             .field("secure_cookies", &self.secure_cookies)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("smtp_from", &self.smtp_from)
             .finish()
     }
 }
@@ -265,7 +284,10 @@ mod tests {
         )
         .expect("config");
         let shown = format!("{config:?}");
-        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("hunter3"),
+            "{shown}"
+        );
         assert!(
             shown.contains("postgres://ferry:***@db:5432/ferry"),
             "{shown}"

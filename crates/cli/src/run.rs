@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use anyhow::Context;
-use ferry_jobs::{Probe, Worker, WorkerConfig};
+use ferry_integrations::mail::SmtpMailer;
+use ferry_jobs::{DeliverEmail, Probe, Worker, WorkerConfig};
 use ferry_server::{AppState, InviteUsers};
 use ferry_storage::Store;
 use tokio::sync::watch;
@@ -77,7 +78,7 @@ pub async fn serve_store(
     let public_url = config.public_url.clone().unwrap_or(url);
 
     let (stop, stopped) = watch::channel(false);
-    let mut workers = spawn_workers(config, &store, &stopped, &public_url);
+    let mut workers = spawn_workers(config, &store, &stopped, &public_url)?;
     let state = AppState {
         store,
         public_url,
@@ -96,7 +97,7 @@ pub async fn workers_only(config: &Config) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
-    let mut workers = spawn_workers(config, &store, &stopped, &public_url);
+    let mut workers = spawn_workers(config, &store, &stopped, &public_url)?;
     tracing::info!(count = config.workers, "workers running; stop with Ctrl-C");
     shutdown_signal().await;
     stop.send_replace(true);
@@ -109,10 +110,16 @@ fn spawn_workers(
     store: &Arc<dyn Store>,
     stopped: &watch::Receiver<bool>,
     public_url: &str,
-) -> JoinSet<()> {
+) -> anyhow::Result<JoinSet<()>> {
     let settings = WorkerConfig {
         lease: config.job_lease,
         ..WorkerConfig::default()
+    };
+    let mailer = match &config.smtp_url {
+        Some(url) => Some(Arc::new(
+            SmtpMailer::new(url, &config.smtp_from).context("cannot use the SMTP settings")?,
+        )),
+        None => None,
     };
     let mut set = JoinSet::new();
     for n in 0..config.workers {
@@ -122,11 +129,14 @@ fn spawn_workers(
             .with_handler(Probe)
             .with_handler(InviteUsers {
                 public_url: public_url.to_owned(),
+            })
+            .with_handler(DeliverEmail {
+                mailer: mailer.clone(),
             });
         let stopped = stopped.clone();
         set.spawn(async move { worker.run(stopped).await });
     }
-    set
+    Ok(set)
 }
 
 fn host_name() -> String {

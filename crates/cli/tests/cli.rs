@@ -240,11 +240,18 @@ impl Running {
     }
 
     fn get(&self, path: &str) -> (u16, String) {
+        self.request("GET", path, "", "")
+    }
+
+    /// One HTTP/1.1 request; `extra` holds more header lines, each ending in CRLF.
+    fn request(&self, method: &str, path: &str, extra: &str, body: &str) -> (u16, String) {
         let address = self.url.trim_start_matches("http://");
         let mut stream = TcpStream::connect(address).expect("connect");
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n{extra}\
+             Content-Length: {}\r\n\r\n{body}",
+            body.len()
         )
         .expect("send");
         let mut response = String::new();
@@ -431,5 +438,118 @@ async fn wait_for(
             "timed out waiting; the job is {job:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// With an SMTP server configured, an invitation leaves by SMTP and leaves the outbox; the
+/// server here is a real SMTP sink (aiosmtpd, which scripts/test installs from PyPI).
+#[tokio::test]
+async fn invitations_leave_by_smtp_when_a_server_is_configured() {
+    let python = std::env::var("FERRY_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "FERRY_TEST_PYTHON is not set: this test needs the Python with aiosmtpd that \
+             scripts/test installs. Run the suite with scripts/test."
+        )
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    let maildir = dir.path().join("mail");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let mut sink = Command::new(&python)
+        .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+        .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        .arg(&maildir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start aiosmtpd");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the SMTP sink did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let url = ferry_storage::testing::sqlite_url(dir.path());
+    let slug = stdout(&run(ferry(dir.path(), &url).args([
+        "admin",
+        "create-marketplace",
+        "--name",
+        "Mail",
+    ])));
+    let token = stdout(&run(ferry(dir.path(), &url).args([
+        "admin",
+        "create-token",
+        "--marketplace",
+        slug.trim(),
+        "--role",
+        "marketplace-manager",
+    ])));
+    let mut command = ferry(dir.path(), &url);
+    command
+        .arg("serve")
+        .env("FERRY_SMTP_URL", format!("smtp://127.0.0.1:{port}"))
+        .env("FERRY_SMTP_FROM", "Mail Marketplace <noreply@mail.example>");
+    let server = Running::start(command, "listening on");
+    let auth = format!(
+        "Authorization: Bearer {}\r\nContent-Type: application/json\r\n",
+        token.trim()
+    );
+    let (status, created) = server.request(
+        "POST",
+        "/api/v1/users",
+        &auth,
+        r#"{"email": "ivy@mail.example"}"#,
+    );
+    assert_eq!(status, 201, "{created}");
+    let id = serde_json::from_str::<serde_json::Value>(&created).expect("json")["id"]
+        .as_i64()
+        .expect("id");
+    let (status, _) = server.request("POST", &format!("/api/v1/users/{id}/invitation"), &auth, "");
+    assert_eq!(status, 200);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let message = loop {
+        let delivered = std::fs::read_dir(maildir.join("new"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .find_map(|entry| std::fs::read_to_string(entry.path()).ok());
+        if let Some(message) = delivered {
+            break message;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no message reached the SMTP sink"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    sink.kill().expect("stop the sink");
+    sink.wait().expect("reap");
+    assert!(message.contains("ivy@mail.example"), "{message}");
+    assert!(message.contains("noreply@mail.example"), "{message}");
+    assert!(
+        message.contains("/invitations/"),
+        "the link is in the message: {message}"
+    );
+    let store = ferry_storage::connect(&url).await.expect("connect");
+    let marketplace = store
+        .marketplace_by_slug(slug.trim())
+        .await
+        .expect("get")
+        .expect("marketplace");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !store
+        .outbox(Some(marketplace.id), 10)
+        .await
+        .expect("outbox")
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the sent message is still in the outbox"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -11,6 +11,7 @@
 //!   worker still holds the lease, so a step is never recorded twice.
 //! - Cancellation is cooperative: a handler learns of it at its next checkpoint.
 
+mod mail;
 mod probe;
 mod worker;
 
@@ -22,6 +23,7 @@ use ferry_domain::Progress;
 use ferry_storage::{Checkpoint, Job, Lease, NewAuditEntry, Store, StoreError};
 use serde_json::Value;
 
+pub use mail::{DeliverEmail, send_email};
 pub use probe::Probe;
 pub use worker::{Worker, WorkerConfig};
 

@@ -50,14 +50,16 @@ pub async fn invite_user(
         name = user.display_name(),
         marketplace = marketplace.name,
     );
-    store
-        .queue_email(&NewEmail {
+    ferry_jobs::send_email(
+        store,
+        &NewEmail {
             marketplace_id: Some(marketplace.id),
             to: user.email.to_string(),
             subject: format!("Your account at {}", marketplace.name),
             body,
-        })
-        .await?;
+        },
+    )
+    .await?;
     if user.status == UserStatus::Created {
         store
             .set_user_status(marketplace.id, user.id, UserStatus::Invited)
@@ -90,14 +92,16 @@ pub async fn send_password_reset(
         name = user.display_name(),
         marketplace = marketplace.name,
     );
-    store
-        .queue_email(&NewEmail {
+    ferry_jobs::send_email(
+        store,
+        &NewEmail {
             marketplace_id: Some(marketplace.id),
             to: user.email.to_string(),
             subject: format!("Reset your password at {}", marketplace.name),
             body,
-        })
-        .await?;
+        },
+    )
+    .await?;
     Ok(())
 }
 

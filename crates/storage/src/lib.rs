@@ -299,6 +299,7 @@ pub trait Store: Send + Sync + 'static {
     async fn queue_email(&self, email: &NewEmail) -> Result<i64>;
     /// E-mail not (yet) sent, newest first; `None` for every marketplace's.
     async fn outbox(&self, marketplace_id: Option<i64>, limit: i64) -> Result<Vec<OutboxEmail>>;
+    async fn email(&self, id: i64) -> Result<Option<OutboxEmail>>;
     async fn mark_email_sent(&self, id: i64) -> Result<()>;
     async fn mark_email_failed(&self, id: i64, error: &str) -> Result<()>;
 

@@ -1268,6 +1268,17 @@ macro_rules! impl_store {
                 .await?)
             }
 
+            async fn email(&self, id: i64) -> $crate::Result<Option<$crate::OutboxEmail>> {
+                Ok(sqlx::query_as(
+                    "SELECT id, marketplace_id, to_address, subject, body, created_at, sent_at,
+                        last_error
+                     FROM outbox WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             async fn mark_email_sent(&self, id: i64) -> $crate::Result<()> {
                 sqlx::query("UPDATE outbox SET sent_at = $2, last_error = NULL WHERE id = $1")
                     .bind(id)
