@@ -289,8 +289,13 @@ fn serve_answers_health_and_readiness() {
             .starts_with("Ferry is listening on http://127.0.0.1:")
     );
     assert_eq!(server.get("/healthz").0, 200);
-    let (status, body) = server.get("/");
-    assert_eq!((status, body.contains("SQLite")), (200, true), "{body}");
+    assert_eq!(
+        server.get("/").0,
+        303,
+        "anonymous visitors are sent to sign in"
+    );
+    let (status, body) = server.get("/sign-in");
+    assert_eq!((status, body.contains("Sign in")), (200, true), "{body}");
     assert_eq!(server.get("/no-such-page").0, 404);
     let (status, body) = server.get("/readyz");
     assert_eq!((status, body.contains("ready")), (200, true), "{body}");

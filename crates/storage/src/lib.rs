@@ -212,6 +212,8 @@ pub trait Store: Send + Sync + 'static {
     -> Result<()>;
 
     async fn create_company(&self, marketplace_id: i64, company: &NewCompany) -> Result<i64>;
+    /// Creates many companies in one transaction, with multi-row inserts: all or nothing.
+    async fn insert_companies(&self, marketplace_id: i64, companies: &[NewCompany]) -> Result<u64>;
     async fn company(&self, marketplace_id: i64, id: i64) -> Result<Option<Company>>;
     async fn company_by_external_id(
         &self,

@@ -234,6 +234,58 @@ macro_rules! impl_store {
                 .await?)
             }
 
+            async fn insert_companies(
+                &self,
+                marketplace_id: i64,
+                companies: &[ferry_domain::NewCompany],
+            ) -> $crate::Result<u64> {
+                // 25 parameters a row: 500 rows stay well under both backends' limits.
+                const ROWS_PER_STATEMENT: usize = 500;
+                let now = $crate::now().millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut inserted = 0;
+                for chunk in companies.chunks(ROWS_PER_STATEMENT) {
+                    let mut sql = sqlx::QueryBuilder::new(
+                        "INSERT INTO companies (marketplace_id, external_id, name, street1, street2,
+                            city, state, zip, country, billing_street1, billing_street2,
+                            billing_city, billing_state, billing_zip, billing_country, phone,
+                            email, website, allow_login, status, custom_attributes, origin_kind,
+                            origin_ref, created_at, updated_at) ",
+                    );
+                    sql.push_values(chunk, |mut row, c| {
+                        let billing = c.billing_address.clone().unwrap_or_default();
+                        row.push_bind(marketplace_id)
+                            .push_bind(c.external_id.clone())
+                            .push_bind(c.name.clone())
+                            .push_bind(c.address.street1.clone())
+                            .push_bind(c.address.street2.clone())
+                            .push_bind(c.address.city.clone())
+                            .push_bind(c.address.state.clone())
+                            .push_bind(c.address.zip.clone())
+                            .push_bind(c.address.country.map(|x| x.to_string()))
+                            .push_bind(billing.street1)
+                            .push_bind(billing.street2)
+                            .push_bind(billing.city)
+                            .push_bind(billing.state)
+                            .push_bind(billing.zip)
+                            .push_bind(billing.country.map(|x| x.to_string()))
+                            .push_bind(c.phone.clone())
+                            .push_bind(c.email.as_ref().map(|e| e.as_str().to_owned()))
+                            .push_bind(c.website.clone())
+                            .push_bind(c.allow_login)
+                            .push_bind(c.status.as_str())
+                            .push_bind(sqlx::types::Json(c.custom_attributes.clone()))
+                            .push_bind(c.origin.kind())
+                            .push_bind(c.origin.reference())
+                            .push_bind(now)
+                            .push_bind(now);
+                    });
+                    inserted += sql.build().execute(&mut *tx).await?.rows_affected();
+                }
+                tx.commit().await?;
+                Ok(inserted)
+            }
+
             async fn company(
                 &self,
                 marketplace_id: i64,

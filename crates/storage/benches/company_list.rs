@@ -1,0 +1,113 @@
+//! How fast the company list answers with a million companies, on SQLite and PostgreSQL.
+//!
+//!     cargo bench -p ferry-storage --bench company_list            # SQLite
+//!     FERRY_TEST_POSTGRES_URL=postgres://… cargo bench -p ferry-storage --bench company_list
+//!
+//! `FERRY_BENCH_COMPANIES` changes the count (default 1,000,000). Each query runs 21 times; the
+//! median is printed.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ferry_domain::{CompanyStatus, MarketplaceKind, NewCompany, Origin, Slug};
+use ferry_storage::{CompanyKey, CompanyQuery, NewMarketplace, Store};
+
+const FIRST: &[&str] = &[
+    "Alpine", "Blue", "Cedar", "Delta", "Elm", "Fjord", "Granite", "Harbour", "Iron", "Juniper",
+    "Kestrel", "Lake", "Maple", "North", "Oak", "Pine", "Quartz", "River", "Summit", "Tidal",
+];
+const SECOND: &[&str] = &[
+    "Analytics", "Bakery", "Clinic", "Dental", "Energy", "Foods", "Group", "Holdings", "Insurance",
+    "Joinery", "Logistics", "Media", "Networks", "Optics", "Partners", "Realty", "Systems",
+];
+
+#[tokio::main]
+async fn main() {
+    let count: usize = std::env::var("FERRY_BENCH_COMPANIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut backends = vec![ferry_storage::testing::sqlite_url(dir.path())];
+    if std::env::var("FERRY_TEST_POSTGRES_URL").is_ok() {
+        backends.push(ferry_storage::testing::postgres_url().await);
+    }
+    for url in backends {
+        let store = ferry_storage::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        run(&store, count).await;
+    }
+}
+
+async fn run(store: &Arc<dyn Store>, count: usize) {
+    let marketplace = store
+        .create_marketplace(&NewMarketplace {
+            slug: Slug::parse("bench").expect("slug"),
+            name: "Bench".into(),
+            kind: MarketplaceKind::Distributor,
+            parent_id: None,
+        })
+        .await
+        .expect("marketplace");
+    let m = marketplace.id;
+    let started = Instant::now();
+    for batch in (0..count).collect::<Vec<_>>().chunks(50_000) {
+        let companies: Vec<NewCompany> = batch.iter().map(|i| company(*i)).collect();
+        store.insert_companies(m, &companies).await.expect("insert");
+    }
+    let seeded = started.elapsed();
+    println!(
+        "\n{}: {count} companies seeded in {:.1} s ({:.0} rows/s)",
+        store.backend().name(),
+        seeded.as_secs_f64(),
+        count as f64 / seeded.as_secs_f64()
+    );
+    let page = |search: Option<&str>, status: Option<CompanyStatus>, after: Option<CompanyKey>| CompanyQuery {
+        search: search.map(str::to_owned),
+        status,
+        origin_kind: None,
+        after,
+        limit: 50,
+    };
+    let middle = CompanyKey { name: "maple".into(), id: 0 };
+    let cases = [
+        ("first page", page(None, None, None)),
+        ("a page in the middle (keyset)", page(None, None, Some(middle))),
+        ("search 'harbour sys' (part of the name)", page(Some("harbour sys"), None, None)),
+        ("search an external id", page(Some("EXT-0777777"), None, None)),
+        ("filter status = suspended", page(None, Some(CompanyStatus::Suspended), None)),
+    ];
+    println!("{:<44} {:>12} {:>6}", "query (50 rows a page)", "median", "rows");
+    for (name, query) in cases {
+        let mut times = Vec::new();
+        let mut rows = 0;
+        for _ in 0..21 {
+            let started = Instant::now();
+            rows = store.companies(m, &query).await.expect("query").len();
+            times.push(started.elapsed());
+        }
+        times.sort();
+        println!("{name:<44} {:>9.2} ms {rows:>6}", ms(times[times.len() / 2]));
+    }
+    let started = Instant::now();
+    let total = store.count_companies(m).await.expect("count");
+    println!("{:<44} {:>9.2} ms {total:>6}", "count (overview page)", ms(started.elapsed()));
+}
+
+fn company(i: usize) -> NewCompany {
+    let name = format!(
+        "{} {} {}",
+        FIRST[i % FIRST.len()],
+        SECOND[(i / FIRST.len()) % SECOND.len()],
+        i
+    );
+    NewCompany {
+        external_id: Some(format!("EXT-{i:07}")),
+        status: if i % 100 == 0 { CompanyStatus::Suspended } else { CompanyStatus::Active },
+        ..NewCompany::named(name, Origin::Manual)
+    }
+}
+
+fn ms(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
