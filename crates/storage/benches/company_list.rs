@@ -17,8 +17,23 @@ const FIRST: &[&str] = &[
     "Kestrel", "Lake", "Maple", "North", "Oak", "Pine", "Quartz", "River", "Summit", "Tidal",
 ];
 const SECOND: &[&str] = &[
-    "Analytics", "Bakery", "Clinic", "Dental", "Energy", "Foods", "Group", "Holdings", "Insurance",
-    "Joinery", "Logistics", "Media", "Networks", "Optics", "Partners", "Realty", "Systems",
+    "Analytics",
+    "Bakery",
+    "Clinic",
+    "Dental",
+    "Energy",
+    "Foods",
+    "Group",
+    "Holdings",
+    "Insurance",
+    "Joinery",
+    "Logistics",
+    "Media",
+    "Networks",
+    "Optics",
+    "Partners",
+    "Realty",
+    "Systems",
 ];
 
 #[tokio::main]
@@ -62,22 +77,42 @@ async fn run(store: &Arc<dyn Store>, count: usize) {
         seeded.as_secs_f64(),
         count as f64 / seeded.as_secs_f64()
     );
-    let page = |search: Option<&str>, status: Option<CompanyStatus>, after: Option<CompanyKey>| CompanyQuery {
-        search: search.map(str::to_owned),
-        status,
-        origin_kind: None,
-        after,
-        limit: 50,
+    let page = |search: Option<&str>, status: Option<CompanyStatus>, after: Option<CompanyKey>| {
+        CompanyQuery {
+            search: search.map(str::to_owned),
+            status,
+            origin_kind: None,
+            after,
+            limit: 50,
+        }
     };
-    let middle = CompanyKey { name: "maple".into(), id: 0 };
+    let middle = CompanyKey {
+        name: "maple".into(),
+        id: 0,
+    };
     let cases = [
         ("first page", page(None, None, None)),
-        ("a page in the middle (keyset)", page(None, None, Some(middle))),
-        ("search 'harbour sys' (part of the name)", page(Some("harbour sys"), None, None)),
-        ("search an external id", page(Some("EXT-0777777"), None, None)),
-        ("filter status = suspended", page(None, Some(CompanyStatus::Suspended), None)),
+        (
+            "a page in the middle (keyset)",
+            page(None, None, Some(middle)),
+        ),
+        (
+            "search 'harbour sys' (part of the name)",
+            page(Some("harbour sys"), None, None),
+        ),
+        (
+            "search an external id",
+            page(Some("EXT-0777777"), None, None),
+        ),
+        (
+            "filter status = suspended",
+            page(None, Some(CompanyStatus::Suspended), None),
+        ),
     ];
-    println!("{:<44} {:>12} {:>6}", "query (50 rows a page)", "median", "rows");
+    println!(
+        "{:<44} {:>12} {:>6}",
+        "query (50 rows a page)", "median", "rows"
+    );
     for (name, query) in cases {
         let mut times = Vec::new();
         let mut rows = 0;
@@ -87,11 +122,18 @@ async fn run(store: &Arc<dyn Store>, count: usize) {
             times.push(started.elapsed());
         }
         times.sort();
-        println!("{name:<44} {:>9.2} ms {rows:>6}", ms(times[times.len() / 2]));
+        println!(
+            "{name:<44} {:>9.2} ms {rows:>6}",
+            ms(times[times.len() / 2])
+        );
     }
     let started = Instant::now();
     let total = store.count_companies(m).await.expect("count");
-    println!("{:<44} {:>9.2} ms {total:>6}", "count (overview page)", ms(started.elapsed()));
+    println!(
+        "{:<44} {:>9.2} ms {total:>6}",
+        "count (overview page)",
+        ms(started.elapsed())
+    );
 }
 
 fn company(i: usize) -> NewCompany {
@@ -103,7 +145,11 @@ fn company(i: usize) -> NewCompany {
     );
     NewCompany {
         external_id: Some(format!("EXT-{i:07}")),
-        status: if i % 100 == 0 { CompanyStatus::Suspended } else { CompanyStatus::Active },
+        status: if i.is_multiple_of(100) {
+            CompanyStatus::Suspended
+        } else {
+            CompanyStatus::Active
+        },
         ..NewCompany::named(name, Origin::Manual)
     }
 }
