@@ -97,8 +97,16 @@ async fn run(store: &Arc<dyn Store>, count: usize) {
             page(None, None, Some(middle)),
         ),
         (
-            "search 'harbour sys' (part of the name)",
-            page(Some("harbour sys"), None, None),
+            "search 'harbour' (start of 50,000 names)",
+            page(Some("harbour"), None, None),
+        ),
+        (
+            "search 'summit realty 9' (start of a few names)",
+            page(Some("summit realty 9"), None, None),
+        ),
+        (
+            "search a name that does not exist",
+            page(Some("zzz"), None, None),
         ),
         (
             "search an external id",

@@ -69,7 +69,7 @@ pub struct Company {
 /// page, in name order.
 #[derive(Debug, Clone, Default)]
 pub struct CompanyQuery {
-    /// Matches part of the name or the e-mail address, or the whole external id.
+    /// Matches the start of the name, or the whole external id or e-mail address.
     pub search: Option<String>,
     pub status: Option<CompanyStatus>,
     pub origin_kind: Option<String>,

@@ -977,37 +977,25 @@ macro_rules! impl_store {
                 marketplace_id: i64,
                 query: &$crate::CompanyQuery,
             ) -> $crate::Result<Vec<$crate::Company>> {
-                let mut sql = sqlx::QueryBuilder::new(concat!(
-                    "SELECT ", company_columns!(), " FROM companies WHERE marketplace_id = "
-                ));
-                sql.push_bind(marketplace_id);
-                if let Some(search) = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-                    let pattern = format!("%{}%", like_escape(&search.to_lowercase()));
-                    sql.push(" AND (lower(name) LIKE ")
-                        .push_bind(pattern.clone())
-                        .push(" ESCAPE '\\' OR lower(email) LIKE ")
-                        .push_bind(pattern)
-                        .push(" ESCAPE '\\' OR external_id = ")
-                        .push_bind(search.to_owned())
-                        .push(")");
+                let Some(term) = query.search.as_deref().map(str::trim).filter(|s| !s.is_empty())
+                else {
+                    return company_page(&self.pool, marketplace_id, query, None).await;
+                };
+                // A search is three index lookups — the name starts with the term, or the
+                // whole external id or e-mail address is the term — merged in name order. One
+                // query with OR would read every row of a large marketplace.
+                let mut rows = Vec::new();
+                for branch in [
+                    CompanySearch::NamePrefix(term.to_lowercase()),
+                    CompanySearch::ExternalId(term.to_owned()),
+                    CompanySearch::Email(term.to_lowercase()),
+                ] {
+                    rows.extend(company_page(&self.pool, marketplace_id, query, Some(branch)).await?);
                 }
-                if let Some(status) = query.status {
-                    sql.push(" AND status = ").push_bind(status.as_str());
-                }
-                if let Some(origin) = &query.origin_kind {
-                    sql.push(" AND origin_kind = ").push_bind(origin.clone());
-                }
-                if let Some(after) = &query.after {
-                    sql.push(" AND (lower(name) > ")
-                        .push_bind(after.name.clone())
-                        .push(" OR (lower(name) = ")
-                        .push_bind(after.name.clone())
-                        .push(" AND id > ")
-                        .push_bind(after.id)
-                        .push("))");
-                }
-                sql.push(" ORDER BY lower(name), id LIMIT ").push_bind(query.limit);
-                Ok(sql.build_query_as().fetch_all(&self.pool).await?)
+                rows.sort_by_key(|c: &$crate::Company| (c.key().name, c.id));
+                rows.dedup_by_key(|c| c.id);
+                rows.truncate(usize::try_from(query.limit).unwrap_or(0));
+                Ok(rows)
             }
 
             async fn update_company(
@@ -1525,6 +1513,68 @@ macro_rules! impl_store {
             }
         }
 
+        /// One page of companies in name order, optionally narrowed by one search branch.
+        async fn company_page(
+            pool: &sqlx::Pool<<$store as $crate::shared::HasDatabase>::Database>,
+            marketplace_id: i64,
+            query: &$crate::CompanyQuery,
+            search: Option<CompanySearch>,
+        ) -> $crate::Result<Vec<$crate::Company>> {
+            let mut sql = sqlx::QueryBuilder::new(concat!(
+                "SELECT ", company_columns!(), " FROM companies WHERE marketplace_id = "
+            ));
+            sql.push_bind(marketplace_id);
+            let exact = matches!(
+                search,
+                Some(CompanySearch::ExternalId(_) | CompanySearch::Email(_))
+            );
+            match search {
+                None => {}
+                Some(CompanySearch::NamePrefix(term)) => {
+                    // The range narrows through the index; LIKE keeps the match exact whatever
+                    // the database's collation.
+                    sql.push(" AND lower(name) >= ")
+                        .push_bind(term.clone())
+                        .push(" AND lower(name) < ")
+                        .push_bind(prefix_end(&term))
+                        .push(" AND lower(name) LIKE ")
+                        .push_bind(format!("{}%", like_escape(&term)))
+                        .push(" ESCAPE '\\'");
+                }
+                Some(CompanySearch::ExternalId(id)) => {
+                    sql.push(" AND external_id = ").push_bind(id);
+                }
+                Some(CompanySearch::Email(email)) => {
+                    sql.push(" AND lower(email) = ").push_bind(email);
+                }
+            }
+            if let Some(status) = query.status {
+                sql.push(" AND status = ").push_bind(status.as_str());
+            }
+            if let Some(origin) = &query.origin_kind {
+                sql.push(" AND origin_kind = ").push_bind(origin.clone());
+            }
+            if let Some(after) = &query.after {
+                // Spelled out rather than as a row value, so SQLite seeks the index too.
+                sql.push(" AND lower(name) >= ")
+                    .push_bind(after.name.clone())
+                    .push(" AND (lower(name) > ")
+                    .push_bind(after.name.clone())
+                    .push(" OR id > ")
+                    .push_bind(after.id)
+                    .push(")");
+            }
+            // An exact match finds a row or two, sorted by the caller; asking the database
+            // to sort them would tempt SQLite to walk the name index instead.
+            if exact {
+                sql.push(" LIMIT ");
+            } else {
+                sql.push(" ORDER BY lower(name), id LIMIT ");
+            }
+            sql.push_bind(query.limit);
+            Ok(sql.build_query_as().fetch_all(pool).await?)
+        }
+
         async fn insert_user<'e, E>(
             executor: E,
             marketplace_id: i64,
@@ -1592,6 +1642,18 @@ macro_rules! impl_store {
             term.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
         }
 
+        /// The smallest string greater than every string that starts with `prefix`.
+        fn prefix_end(prefix: &str) -> String {
+            let mut chars: Vec<char> = prefix.chars().collect();
+            while let Some(last) = chars.pop() {
+                if let Some(next) = char::from_u32(u32::from(last) + 1) {
+                    chars.push(next);
+                    return chars.into_iter().collect();
+                }
+            }
+            String::from(char::MAX)
+        }
+
         /// Turns "no row matched" into the error naming what was missing.
         fn found(rows: u64, what: &'static str) -> $crate::Result<()> {
             if rows == 0 {
@@ -1601,6 +1663,13 @@ macro_rules! impl_store {
             }
         }
     };
+}
+
+/// One way a company search matches.
+pub(crate) enum CompanySearch {
+    NamePrefix(String),
+    ExternalId(String),
+    Email(String),
 }
 
 /// The columns of [`crate::Company`].

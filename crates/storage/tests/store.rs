@@ -642,10 +642,18 @@ async fn company_pages_follow_name_order_and_search(store: Arc<dyn Store>) {
         ..CompanyQuery::default()
     };
     let found = store
-        .companies(a.id, &search("HARL"))
+        .companies(a.id, &search("CHAR"))
         .await
         .expect("search");
     assert_eq!(found.len(), 1);
+    assert!(
+        store
+            .companies(a.id, &search("harl"))
+            .await
+            .expect("search")
+            .is_empty(),
+        "names match from their start"
+    );
     assert_eq!(
         store.companies(a.id, &search("C-4")).await.expect("by id")[0].name,
         "echo"

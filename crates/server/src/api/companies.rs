@@ -76,7 +76,7 @@ pub struct CompanyPage {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CompanyFilters {
-    /// Part of the name or email, or the whole external id.
+    /// The start of the name, or the whole external id or email.
     q: Option<String>,
     /// pending, active or suspended.
     status: Option<String>,

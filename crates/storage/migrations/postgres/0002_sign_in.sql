@@ -41,3 +41,5 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_marketplace ON outbox (marketplace_id, id);
 
 CREATE INDEX jobs_marketplace ON jobs (marketplace_id, id);
+-- Company search looks an address up whole.
+CREATE INDEX companies_email ON companies (marketplace_id, lower(email));
