@@ -3,6 +3,7 @@
 mod admin;
 mod config;
 mod demo;
+mod emulator;
 mod run;
 
 use std::path::PathBuf;
@@ -39,6 +40,9 @@ enum Command {
     Admin(admin::AdminCommand),
     /// Start a ready-to-use demo on this machine: data, a manager login, the server.
     Demo(demo::DemoArgs),
+    /// Run a local emulator of Partner Center or the Google Directory API.
+    #[command(subcommand)]
+    Emulator(emulator::EmulatorCommand),
 }
 
 fn main() -> ExitCode {
@@ -64,6 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Migrate => run::migrate(&config).await,
             Command::Admin(command) => admin::run(&config, command).await,
             Command::Demo(args) => demo::run(config, args).await,
+            Command::Emulator(command) => emulator::run(command).await,
         }
     })
 }

@@ -2,10 +2,15 @@
 //! byte-order mark on bodies; and the request counters tests read to judge a client.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
 use crate::rng::Rng;
@@ -179,6 +184,119 @@ impl Dice {
             self.next.fetch_add(1, Ordering::Relaxed),
         )
     }
+}
+
+/// How one service answers when it fails on purpose.
+pub trait Service {
+    /// The throttled answer, carrying `Retry-After`.
+    fn throttled(retry_after: u64) -> Response;
+    /// A server error.
+    fn server_error(rng: &mut Rng) -> Response;
+    /// The partner+customer (or customer) a request is about, for per-customer throttling.
+    fn customer_key(request: &Request) -> Option<String>;
+    /// The name of a request's route, ids left out, for the counters.
+    fn route_name(request: &Request) -> String;
+}
+
+/// Everything an emulator needs to fail on purpose and to count what it was asked.
+pub struct Injector {
+    faults: RwLock<Faults>,
+    throttle: Throttle,
+    pub counters: Counters,
+    pub dice: Dice,
+    /// The throttling key of the whole account (the partner tenant, the Google customer).
+    account: String,
+}
+
+impl Injector {
+    pub fn new(faults: Faults, seed: u64, account: String) -> Self {
+        Injector {
+            faults: RwLock::new(faults),
+            throttle: Throttle::default(),
+            counters: Counters::default(),
+            dice: Dice::new(seed),
+            account,
+        }
+    }
+
+    pub fn faults(&self) -> Faults {
+        self.faults
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        *self
+            .faults
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = faults;
+    }
+
+    /// Waits the configured latency.
+    pub async fn wait(&self, rng: &mut Rng) {
+        if let Some(delay) = delay(&self.faults(), rng) {
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// Around one API call: count it, wait, throttle, fail on purpose, or pass it on; then
+    /// prepend a byte-order mark to JSON when asked.
+    pub async fn around<S: Service>(&self, request: Request, next: Next) -> Response {
+        let faults = self.faults();
+        let mut rng = self.dice.roll();
+        self.counters.request(&S::route_name(&request));
+        self.wait(&mut rng).await;
+        let mut keys = Vec::new();
+        if let Some(limit) = faults.throttle_per_minute {
+            keys.push((self.account.clone(), limit));
+        }
+        if let (Some(limit), Some(customer)) = (
+            faults.customer_throttle_per_minute,
+            S::customer_key(&request),
+        ) {
+            keys.push((format!("{}/{customer}", self.account), limit));
+        }
+        for (key, limit) in &keys {
+            if let Err(retry_after) = self.throttle.take(key, *limit) {
+                self.counters.throttled(key);
+                return S::throttled(retry_after);
+            }
+        }
+        for (key, _) in &keys {
+            self.counters.passed(key);
+        }
+        if faults.fault_5xx_rate > 0.0 && rng.chance(faults.fault_5xx_rate) {
+            self.counters.server_error();
+            return S::server_error(&mut rng);
+        }
+        let response = next.run(request).await;
+        if faults.bom && is_json(&response) {
+            let (mut parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .unwrap_or_default();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            return Response::from_parts(parts, Body::from(with_bom(&bytes)));
+        }
+        response
+    }
+}
+
+/// Sets `Retry-After` on a throttled answer.
+pub fn retry_after(mut response: Response, seconds: u64) -> Response {
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn is_json(response: &Response) -> bool {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
 }
 
 /// The delay `faults` add to one answer.

@@ -1,1 +1,446 @@
-pub mod placeholder {}
+//! The Google Directory emulator: `users.list` of the Admin SDK Directory API (spec §8.1),
+//! with the same faults and an admin API. Its Workspace customers are tenants of the Partner
+//! Center world built from the same seed, under those tenants' custom domains, so one customer
+//! can be synced from both.
+
+use std::sync::{Arc, RwLock};
+
+use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::faults::{self, Faults, Injector, Service};
+use crate::partner_center::World;
+use crate::rng::Rng;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub seed: u64,
+    /// The size of the Partner Center world the Workspace customers come from.
+    pub customers: usize,
+    pub resellers: usize,
+    pub faults: Faults,
+    /// The bearer token callers must send; generated from the seed when not given.
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Name {
+    pub given_name: String,
+    pub family_name: String,
+    pub full_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DirectoryUser {
+    pub id: String,
+    pub primary_email: String,
+    pub name: Name,
+    pub is_admin: bool,
+    pub suspended: bool,
+    pub archived: bool,
+    pub org_unit_path: String,
+    pub creation_time: String,
+    pub last_login_time: String,
+    /// Set on deleted users, which only `showDeleted=true` lists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_time: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkspaceCustomer {
+    /// The Workspace customer id (`C0…`).
+    pub customer_id: String,
+    pub domain: String,
+    /// The Partner Center tenant it is, for tests that sync one customer from both.
+    pub tenant_id: String,
+    pub users: Vec<DirectoryUser>,
+}
+
+/// Every fourth tenant with a custom domain is also a Workspace customer.
+pub fn workspace_customers(world: &World, seed: u64) -> Vec<WorkspaceCustomer> {
+    world
+        .customers
+        .iter()
+        .enumerate()
+        .filter_map(|(n, c)| {
+            let domain = c
+                .custom_domains
+                .iter()
+                .find(|d| !d.ends_with(".onmicrosoft.com"))?;
+            (n % 4 == 0).then_some((n, c, domain))
+        })
+        .map(|(n, c, domain)| {
+            let mut rng = Rng::derive(seed ^ 0x6006, n as u64);
+            let customer_id = format!("C0{:07x}", rng.below(0x0fff_ffff));
+            let users = c
+                .users
+                .iter()
+                .enumerate()
+                .map(|(i, u)| {
+                    let local = u.user_principal_name.split('@').next().unwrap_or("user");
+                    let deleted = u.state == "inactive";
+                    DirectoryUser {
+                        id: format!("1{:020}", rng.below(u64::MAX / 10)),
+                        primary_email: format!("{local}@{domain}"),
+                        name: Name {
+                            given_name: u.first_name.clone(),
+                            family_name: u.last_name.clone(),
+                            full_name: u.display_name.clone(),
+                        },
+                        is_admin: i == 0,
+                        suspended: !deleted && rng.chance(0.1),
+                        archived: false,
+                        org_unit_path: if i == 0 { "/".into() } else { "/Staff".into() },
+                        creation_time: "2021-08-30T12:04:11.000Z".into(),
+                        last_login_time: "2025-01-08T07:55:02.000Z".into(),
+                        deletion_time: deleted.then(|| "2025-01-03T17:20:44.000Z".into()),
+                    }
+                })
+                .collect();
+            WorkspaceCustomer {
+                customer_id,
+                domain: domain.clone(),
+                tenant_id: c.id.clone(),
+                users,
+            }
+        })
+        .collect()
+}
+
+struct Shared {
+    customers: RwLock<Vec<WorkspaceCustomer>>,
+    token: String,
+    injector: Injector,
+}
+
+/// A built emulator; serve [`Emulator::router`] on any listener.
+#[derive(Clone)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+}
+
+impl Emulator {
+    pub fn new(options: Options) -> Emulator {
+        let world = World::generate(options.seed, options.customers, options.resellers);
+        let token = options.token.unwrap_or_else(|| {
+            format!(
+                "ya29.{}",
+                Rng::new(options.seed ^ 0x70C3).guid().replace('-', "")
+            )
+        });
+        Emulator {
+            shared: Arc::new(Shared {
+                customers: RwLock::new(workspace_customers(&world, options.seed)),
+                token,
+                injector: Injector::new(options.faults, options.seed, "google".into()),
+            }),
+        }
+    }
+
+    pub fn token(&self) -> String {
+        self.shared.token.clone()
+    }
+
+    pub fn customers(&self) -> Vec<WorkspaceCustomer> {
+        self.shared
+            .customers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn router(&self) -> Router {
+        let api = Router::new()
+            .route("/admin/directory/v1/users", get(list_users))
+            .layer(from_fn_with_state(self.shared.clone(), inject_faults));
+        let admin = Router::new()
+            .route("/stats", get(stats))
+            .route("/stats/reset", post(reset_stats))
+            .route("/faults", put(set_faults))
+            .route("/customers", get(customers))
+            .route("/customers/{customer}/users", post(add_user))
+            .route("/customers/{customer}/users/{user}", delete(remove_user));
+        Router::new()
+            .merge(api)
+            .nest("/_admin", admin)
+            .fallback(|| async { google_error(StatusCode::NOT_FOUND, "notFound", "Not Found") })
+            .with_state(self.shared.clone())
+    }
+}
+
+/// Google's error envelope.
+fn google_error(status: StatusCode, reason: &str, message: &str) -> Response {
+    let status_name = match status.as_u16() {
+        400 => "INVALID_ARGUMENT",
+        401 => "UNAUTHENTICATED",
+        403 => "PERMISSION_DENIED",
+        404 => "NOT_FOUND",
+        429 => "RESOURCE_EXHAUSTED",
+        _ => "INTERNAL",
+    };
+    let body = json!({ "error": {
+        "code": status.as_u16(),
+        "message": message,
+        "errors": [ { "domain": "global", "reason": reason, "message": message } ],
+        "status": status_name,
+    }});
+    (status, Json(body)).into_response()
+}
+
+struct Google;
+
+impl Service for Google {
+    fn throttled(retry_after: u64) -> Response {
+        let response = google_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rateLimitExceeded",
+            "Quota exceeded for quota metric 'Queries'.",
+        );
+        faults::retry_after(response, retry_after)
+    }
+
+    fn server_error(_: &mut Rng) -> Response {
+        google_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backendError",
+            "Backend Error",
+        )
+    }
+
+    fn customer_key(request: &Request) -> Option<String> {
+        let query = request.uri().query()?;
+        serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .ok()?
+            .into_iter()
+            .find(|(k, _)| k == "customer" || k == "domain")
+            .map(|(_, v)| v)
+    }
+
+    fn route_name(request: &Request) -> String {
+        request.uri().path().to_owned()
+    }
+}
+
+async fn inject_faults(
+    State(shared): State<Arc<Shared>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    shared.injector.around::<Google>(request, next).await
+}
+
+struct Authorized;
+
+impl FromRequestParts<Arc<Shared>> for Authorized {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, Response> {
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        if token.map(str::trim) == Some(shared.token.as_str()) {
+            Ok(Authorized)
+        } else {
+            Err(google_error(
+                StatusCode::UNAUTHORIZED,
+                "authError",
+                "Invalid Credentials",
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ListQuery {
+    customer: Option<String>,
+    domain: Option<String>,
+    max_results: Option<usize>,
+    page_token: Option<String>,
+    show_deleted: Option<String>,
+}
+
+/// Where a listing stands, carried in the page token.
+#[derive(Debug, Serialize, Deserialize)]
+struct PageToken {
+    c: String,
+    o: usize,
+}
+
+fn encode(token: &PageToken) -> String {
+    serde_json::to_vec(token)
+        .unwrap_or_default()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode(text: &str) -> Option<PageToken> {
+    let bytes = (0..text.len())
+        .step_by(2)
+        .map(|i| {
+            text.get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+async fn list_users(
+    State(shared): State<Arc<Shared>>,
+    _: Authorized,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let customers = shared
+        .customers
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let found = match (&query.customer, &query.domain) {
+        (Some(id), _) if id != "my_customer" => customers.iter().find(|c| &c.customer_id == id),
+        (_, Some(domain)) => customers
+            .iter()
+            .find(|c| c.domain.eq_ignore_ascii_case(domain)),
+        (Some(_), None) => customers.first(),
+        (None, None) => {
+            return google_error(
+                StatusCode::BAD_REQUEST,
+                "badRequest",
+                "Bad Request: customer or domain is required",
+            );
+        }
+    };
+    let Some(customer) = found else {
+        return google_error(StatusCode::NOT_FOUND, "notFound", "Domain not found.");
+    };
+    let size = query.max_results.unwrap_or(100).clamp(1, 500);
+    let offset = match &query.page_token {
+        None => 0,
+        Some(text) => match decode(text).filter(|t| t.c == customer.customer_id) {
+            Some(token) => token.o,
+            None => {
+                return google_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid",
+                    "Invalid Input: pageToken",
+                );
+            }
+        },
+    };
+    let show_deleted = query.show_deleted.as_deref() == Some("true");
+    let users: Vec<&DirectoryUser> = customer
+        .users
+        .iter()
+        .filter(|u| u.deletion_time.is_some() == show_deleted)
+        .collect();
+    let page: Vec<Value> = users
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(|u| {
+            let mut value = json!(u);
+            value["kind"] = json!("admin#directory#user");
+            value["customerId"] = json!(customer.customer_id);
+            value["isDelegatedAdmin"] = json!(false);
+            value["isEnrolledIn2Sv"] = json!(u.is_admin);
+            value["aliases"] = json!([]);
+            value
+        })
+        .collect();
+    let mut body =
+        json!({ "kind": "admin#directory#users", "etag": "\"emulator\"", "users": page });
+    if offset + size < users.len() {
+        body["nextPageToken"] = json!(encode(&PageToken {
+            c: customer.customer_id.clone(),
+            o: offset + size
+        }));
+    }
+    Json(body).into_response()
+}
+
+async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.injector.counters.stats()).into_response()
+}
+
+async fn reset_stats(State(shared): State<Arc<Shared>>) -> StatusCode {
+    shared.injector.counters.reset();
+    StatusCode::NO_CONTENT
+}
+
+async fn set_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults>) -> StatusCode {
+    shared.injector.set_faults(faults);
+    StatusCode::NO_CONTENT
+}
+
+async fn customers(State(shared): State<Arc<Shared>>) -> Response {
+    let customers = shared
+        .customers
+        .read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    Json(&*customers).into_response()
+}
+
+async fn add_user(
+    State(shared): State<Arc<Shared>>,
+    Path(customer): Path<String>,
+    Json(user): Json<DirectoryUser>,
+) -> StatusCode {
+    let mut customers = shared
+        .customers
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match customers.iter_mut().find(|c| c.customer_id == customer) {
+        Some(c) => {
+            c.users.push(user);
+            StatusCode::CREATED
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+async fn remove_user(
+    State(shared): State<Arc<Shared>>,
+    Path((customer, user)): Path<(String, String)>,
+) -> StatusCode {
+    let mut customers = shared
+        .customers
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    match customers.iter_mut().find(|c| c.customer_id == customer) {
+        Some(c) if c.users.iter().any(|u| u.id == user) => {
+            c.users.retain(|u| u.id != user);
+            StatusCode::NO_CONTENT
+        }
+        _ => StatusCode::NOT_FOUND,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workspace_customers_are_tenants_of_the_same_world() {
+        let world = World::generate(5, 80, 2);
+        let customers = workspace_customers(&world, 5);
+        assert!(!customers.is_empty());
+        for c in &customers {
+            let tenant = world
+                .customer(&c.tenant_id)
+                .expect("a Partner Center tenant");
+            assert!(tenant.custom_domains.contains(&c.domain));
+            assert!(c.users.iter().all(|u| u.primary_email.ends_with(&c.domain)));
+        }
+    }
+}

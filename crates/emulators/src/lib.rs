@@ -13,3 +13,12 @@ pub mod partner_center;
 mod rng;
 
 pub use faults::Faults;
+
+/// Serves an emulator's router on a bound listener until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router).with_graceful_shutdown(shutdown).await
+}

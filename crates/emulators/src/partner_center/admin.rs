@@ -60,11 +60,11 @@ fn with_world<T>(shared: &Shared, f: impl FnOnce(&mut super::World) -> T) -> T {
 }
 
 async fn stats(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.counters.stats()).into_response()
+    Json(shared.injector.counters.stats()).into_response()
 }
 
 async fn reset_stats(State(shared): State<Arc<Shared>>) -> StatusCode {
-    shared.counters.reset();
+    shared.injector.counters.reset();
     StatusCode::NO_CONTENT
 }
 
@@ -81,10 +81,7 @@ async fn faults(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn set_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults>) -> StatusCode {
-    *shared
-        .faults
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = faults;
+    shared.injector.set_faults(faults);
     StatusCode::NO_CONTENT
 }
 

@@ -11,14 +11,13 @@ pub mod world;
 use std::sync::{Arc, Mutex, RwLock};
 
 use axum::Router;
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::faults::{self, Counters, Dice, Faults, Throttle};
+use crate::faults::{self, Faults, Injector, Service};
 use crate::rng::Rng;
 pub use world::World;
 
@@ -68,18 +67,12 @@ pub(crate) struct Shared {
     credentials: Credentials,
     tokens: Mutex<auth::Tokens>,
     token_lifetime_s: u64,
-    faults: RwLock<Faults>,
-    throttle: Throttle,
-    counters: Counters,
-    dice: Dice,
+    injector: Injector,
 }
 
 impl Shared {
     fn faults(&self) -> Faults {
-        self.faults
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.injector.faults()
     }
 }
 
@@ -112,13 +105,14 @@ impl Emulator {
         Emulator {
             shared: Arc::new(Shared {
                 world: RwLock::new(world),
-                credentials,
                 tokens: Mutex::new(tokens),
                 token_lifetime_s: options.token_lifetime_s,
-                faults: RwLock::new(options.faults),
-                throttle: Throttle::default(),
-                counters: Counters::default(),
-                dice: Dice::new(options.seed),
+                injector: Injector::new(
+                    options.faults,
+                    options.seed,
+                    credentials.partner_tenant_id.clone(),
+                ),
+                credentials,
             }),
         }
     }
@@ -155,26 +149,20 @@ async fn gateway_not_found() -> Response {
 }
 
 async fn add_latency(State(shared): State<Arc<Shared>>, request: Request, next: Next) -> Response {
-    if let Some(delay) = faults::delay(&shared.faults(), &mut shared.dice.roll()) {
-        tokio::time::sleep(delay).await;
-    }
+    shared.injector.wait(&mut shared.injector.dice.roll()).await;
     next.run(request).await
 }
 
-/// Around every API call: count it, wait, throttle, fail on purpose, echo the correlation
-/// headers, and prepend a byte-order mark when asked.
+/// Around every API call: the faults, then the correlation headers the service echoes.
 async fn inject_faults(
     State(shared): State<Arc<Shared>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let faults = shared.faults();
-    let mut rng = shared.dice.roll();
-    let route = wire::route_name(request.uri().path());
-    shared.counters.request(&route);
+    let mut rng = shared.injector.dice.roll();
     let request_id = header_or(&request, "ms-requestid", &mut rng);
     let correlation_id = header_or(&request, "ms-correlationid", &mut rng);
-    let mut response = answer(&shared, &faults, &mut rng, request, next).await;
+    let mut response = shared.injector.around::<PartnerCenter>(request, next).await;
     let headers = response.headers_mut();
     for (name, value) in [
         ("ms-requestid", request_id),
@@ -186,52 +174,26 @@ async fn inject_faults(
             headers.insert(name, value);
         }
     }
-    if faults.bom && is_json(&response) {
-        let (parts, body) = response.into_parts();
-        let bytes = axum::body::to_bytes(body, usize::MAX)
-            .await
-            .unwrap_or_default();
-        response = Response::from_parts(parts, Body::from(faults::with_bom(&bytes)));
-        response.headers_mut().remove(header::CONTENT_LENGTH);
-    }
     response
 }
 
-async fn answer(
-    shared: &Shared,
-    faults: &Faults,
-    rng: &mut Rng,
-    request: Request,
-    next: Next,
-) -> Response {
-    if let Some(delay) = faults::delay(faults, rng) {
-        tokio::time::sleep(delay).await;
+struct PartnerCenter;
+
+impl Service for PartnerCenter {
+    /// The gateway's 429: not the ApiFault shape.
+    fn throttled(retry_after: u64) -> Response {
+        let body = json!({
+            "statusCode": 429,
+            "message": format!("Rate limit is exceeded. Try again in {retry_after} seconds."),
+        });
+        faults::retry_after(
+            (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response(),
+            retry_after,
+        )
     }
-    let mut keys = Vec::new();
-    if let Some(limit) = faults.throttle_per_minute {
-        keys.push((shared.credentials.partner_tenant_id.clone(), limit));
-    }
-    if let (Some(limit), Some(customer)) = (
-        faults.customer_throttle_per_minute,
-        wire::customer_in_path(request.uri().path()),
-    ) {
-        keys.push((
-            format!("{}/{customer}", shared.credentials.partner_tenant_id),
-            limit,
-        ));
-    }
-    for (key, limit) in &keys {
-        if let Err(retry_after) = shared.throttle.take(key, *limit) {
-            shared.counters.throttled(key);
-            return throttled(retry_after);
-        }
-    }
-    for (key, _) in &keys {
-        shared.counters.passed(key);
-    }
-    if faults.fault_5xx_rate > 0.0 && rng.chance(faults.fault_5xx_rate) {
-        shared.counters.server_error();
-        return if rng.chance(0.5) {
+
+    fn server_error(rng: &mut Rng) -> Response {
+        if rng.chance(0.5) {
             StatusCode::SERVICE_UNAVAILABLE.into_response()
         } else {
             wire::fault(
@@ -239,22 +201,16 @@ async fn answer(
                 800_003,
                 "Unexpected service error.",
             )
-        };
+        }
     }
-    next.run(request).await
-}
 
-/// The gateway's 429: not the ApiFault shape, with `Retry-After` in seconds.
-fn throttled(retry_after: u64) -> Response {
-    let body = json!({
-        "statusCode": 429,
-        "message": format!("Rate limit is exceeded. Try again in {retry_after} seconds."),
-    });
-    let mut response = (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
+    fn customer_key(request: &Request) -> Option<String> {
+        wire::customer_in_path(request.uri().path())
     }
-    response
+
+    fn route_name(request: &Request) -> String {
+        wire::route_name(request.uri().path())
+    }
 }
 
 fn header_or(request: &Request, name: &str, rng: &mut Rng) -> String {
@@ -263,12 +219,4 @@ fn header_or(request: &Request, name: &str, rng: &mut Rng) -> String {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .map_or_else(|| rng.guid(), str::to_owned)
-}
-
-fn is_json(response: &Response) -> bool {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"))
 }
