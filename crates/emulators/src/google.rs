@@ -83,6 +83,7 @@ pub fn workspace_customers(world: &World, seed: u64) -> Vec<WorkspaceCustomer> {
             let mut rng = Rng::derive(seed ^ 0x6006, n as u64);
             let customer_id = format!("C0{:07x}", rng.below(0x0fff_ffff));
             let users = c
+                .full()
                 .users
                 .iter()
                 .enumerate()

@@ -106,7 +106,7 @@ async fn customer(State(shared): State<Arc<Shared>>, Path(id): Path<String>) -> 
         .read()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     match world.customer(&id) {
-        Some(c) => Json(c).into_response(),
+        Some(c) => Json(&*c).into_response(),
         None => not_found("customer"),
     }
 }

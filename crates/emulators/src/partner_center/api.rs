@@ -1,6 +1,7 @@
 //! The Partner Center routes (spec §0): customers C1–C6, relationships R1–R3, subscriptions
 //! S1–S7, users U1–U2.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Json;
@@ -10,11 +11,11 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Shared;
 use super::auth::{AppUser, Caller, Kind};
-use super::wire::{Fault, Render, fault};
+use super::wire::{Collection, Fault, Render, fault};
 use super::world::{Customer, World};
 
 pub fn routes() -> Router<Arc<Shared>> {
@@ -90,7 +91,7 @@ fn is_guid(id: &str) -> bool {
 }
 
 /// Finds the customer of a path: 400 for an id that is not a GUID, 404 for an unknown one.
-fn find<'w>(world: &'w World, id: &str) -> Result<&'w Customer, Fault> {
+fn find<'w>(world: &'w World, id: &str) -> Result<Cow<'w, Customer>, Fault> {
     if !is_guid(id) {
         return Err(Fault::new(
             StatusCode::BAD_REQUEST,
@@ -197,7 +198,13 @@ fn cursor(
 
 /// The page at the cursor, out of `total` items, as a collection with a `next` link while
 /// more remain.
-fn page(render: &Render, window: Vec<Value>, total: usize, cursor: Cursor, path: &str) -> Value {
+fn page<T: Serialize>(
+    render: &Render,
+    window: Vec<T>,
+    total: usize,
+    cursor: Cursor,
+    path: &str,
+) -> Collection<T> {
     let end = (cursor.o + cursor.s).min(total);
     let self_uri = format!("{path}?size={}", cursor.s);
     let next = (end < total).then(|| {
@@ -282,7 +289,7 @@ async fn customer(
 ) -> Response {
     let world = world(&shared);
     match find(&world, &id) {
-        Ok(c) => Json(render(&shared).customer(c)).into_response(),
+        Ok(ref c) => Json(render(&shared).customer(c)).into_response(),
         Err(fault) => fault.into_response(),
     }
 }
@@ -294,7 +301,7 @@ async fn company_profile(
 ) -> Response {
     let world = world(&shared);
     match find(&world, &id) {
-        Ok(c) => Json(render(&shared).company_profile(c)).into_response(),
+        Ok(ref c) => Json(render(&shared).company_profile(c)).into_response(),
         Err(fault) => fault.into_response(),
     }
 }
@@ -306,7 +313,7 @@ async fn billing_profile(
 ) -> Response {
     let world = world(&shared);
     match find(&world, &id) {
-        Ok(c) => Json(render(&shared).billing_profile(c)).into_response(),
+        Ok(ref c) => Json(render(&shared).billing_profile(c)).into_response(),
         Err(fault) => fault.into_response(),
     }
 }
@@ -322,7 +329,7 @@ async fn custom_domains(
 ) -> Response {
     let world = world(&shared);
     match find(&world, &id) {
-        Ok(c) => needs_delegated_access(c)
+        Ok(ref c) => needs_delegated_access(c)
             .unwrap_or_else(|| Json(json!(c.custom_domains)).into_response()),
         Err(fault) => fault.into_response(),
     }
@@ -335,7 +342,7 @@ async fn organization(
 ) -> Response {
     let world = world(&shared);
     match find(&world, &id) {
-        Ok(c) => needs_delegated_access(c).unwrap_or_else(|| {
+        Ok(ref c) => needs_delegated_access(c).unwrap_or_else(|| {
             Json(json!([{
                 "street": c.address.address_line1,
                 "countryLetterCode": c.address.country,
@@ -359,7 +366,7 @@ async fn customer_relationships(
     let world = world(&shared);
     let render = render(&shared);
     match find(&world, &id) {
-        Ok(c) => {
+        Ok(ref c) => {
             let items = c
                 .associated_partner_id
                 .as_deref()
@@ -389,7 +396,7 @@ async fn subscriptions(
     let world = world(&shared);
     let render = render(&shared);
     match find(&world, &id) {
-        Ok(c) => {
+        Ok(ref c) => {
             let items = c
                 .subscriptions
                 .iter()
@@ -431,8 +438,13 @@ async fn subscription(
     Path((id, sid)): Path<(String, String)>,
 ) -> Response {
     let world = world(&shared);
-    match find(&world, &id).and_then(|c| find_subscription(c, &sid).map(|s| (c, s))) {
-        Ok((c, s)) => Json(render(&shared).subscription(c, s)).into_response(),
+    let c = match find(&world, &id) {
+        Ok(c) => c,
+        Err(fault) => return fault.into_response(),
+    };
+    let c = &*c;
+    match find_subscription(c, &sid) {
+        Ok(s) => Json(render(&shared).subscription(c, s)).into_response(),
         Err(fault) => fault.into_response(),
     }
 }
@@ -444,8 +456,13 @@ async fn addons(
 ) -> Response {
     let world = world(&shared);
     let render = render(&shared);
-    match find(&world, &id).and_then(|c| find_subscription(c, &sid).map(|s| (c, s))) {
-        Ok((c, s)) => {
+    let c = match find(&world, &id) {
+        Ok(c) => c,
+        Err(fault) => return fault.into_response(),
+    };
+    let c = &*c;
+    match find_subscription(c, &sid) {
+        Ok(s) => {
             let items = c
                 .subscriptions
                 .iter()
@@ -470,8 +487,13 @@ async fn entitlements(
 ) -> Response {
     let world = world(&shared);
     let render = render(&shared);
-    match find(&world, &id).and_then(|c| find_subscription(c, &sid).map(|s| (c, s))) {
-        Ok((c, s)) => {
+    let c = match find(&world, &id) {
+        Ok(c) => c,
+        Err(fault) => return fault.into_response(),
+    };
+    let c = &*c;
+    match find_subscription(c, &sid) {
+        Ok(s) => {
             let items = s
                 .azure_entitlements
                 .iter()
@@ -493,8 +515,13 @@ async fn entitlement(
     Path((id, sid, eid)): Path<(String, String, String)>,
 ) -> Response {
     let world = world(&shared);
-    match find(&world, &id).and_then(|c| find_subscription(c, &sid).map(|s| (c, s))) {
-        Ok((c, s)) => match s
+    let c = match find(&world, &id) {
+        Ok(c) => c,
+        Err(fault) => return fault.into_response(),
+    };
+    let c = &*c;
+    match find_subscription(c, &sid) {
+        Ok(s) => match s
             .azure_entitlements
             .iter()
             .find(|e| e.id.eq_ignore_ascii_case(&eid))
@@ -533,7 +560,7 @@ async fn users(
     let world = world(&shared);
     let render = render(&shared);
     match find(&world, &id) {
-        Ok(c) => {
+        Ok(ref c) => {
             let wanted = if inactive { "inactive" } else { "active" };
             let matching: Vec<_> = c.users.iter().filter(|u| u.state == wanted).collect();
             let window = matching
@@ -556,7 +583,7 @@ async fn user(
 ) -> Response {
     let world = world(&shared);
     match find(&world, &id) {
-        Ok(c) => match c.users.iter().find(|u| u.id.eq_ignore_ascii_case(&uid)) {
+        Ok(ref c) => match c.users.iter().find(|u| u.id.eq_ignore_ascii_case(&uid)) {
             Some(u) => Json(render(&shared).user(c, u)).into_response(),
             None => fault(StatusCode::NOT_FOUND, 60002, "User object Id is not found."),
         },

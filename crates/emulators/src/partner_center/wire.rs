@@ -4,6 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::world::{AzureEntitlement, Customer, Family, Reseller, Subscription, User};
@@ -111,50 +112,71 @@ impl Render {
         }
     }
 
-    pub fn collection(
+    /// The collection envelope (§1.5) around `items`, with the continuation token and a
+    /// `next` link carrying it while more remain.
+    pub fn collection<T: Serialize>(
         &self,
-        items: Vec<Value>,
+        items: Vec<T>,
         self_uri: &str,
         next: Option<(String, String)>,
-    ) -> Value {
-        let mut links = json!({ "self": link(&self.list_uri(self_uri)) });
-        let mut body = json!({
-            "totalCount": items.len(),
-            "items": items,
-            "attributes": { "objectType": "Collection" },
-        });
-        if let Some((uri, token)) = next {
-            links["next"] = json!({
-                "uri": self.list_uri(&uri),
-                "method": "GET",
-                "headers": [ { "key": "MS-ContinuationToken", "value": token } ],
-            });
-            body["continuationToken"] = json!(token);
+    ) -> Collection<T> {
+        let (next_link, continuation_token) = match next {
+            Some((uri, token)) => (
+                Some(Link {
+                    uri: self.list_uri(&uri),
+                    method: "GET",
+                    headers: vec![HeaderPair {
+                        key: "MS-ContinuationToken",
+                        value: token.clone(),
+                    }],
+                }),
+                Some(token),
+            ),
+            None => (None, None),
+        };
+        Collection {
+            total_count: items.len(),
+            items,
+            continuation_token,
+            links: CollectionLinks {
+                this: Link::get(self.list_uri(self_uri)),
+                next: next_link,
+            },
+            attributes: Attributes {
+                object_type: "Collection",
+            },
         }
-        body["links"] = links;
-        body
     }
 
-    /// A customer as lists show it: id, a reduced company profile, the relationship.
-    pub fn customer_item(&self, c: &Customer) -> Value {
-        json!({
-            "id": c.id,
-            "companyProfile": {
-                "tenantId": c.id,
-                "domain": c.domain,
-                "companyName": c.company_name,
-                "links": { "self": link(&format!("/customers/{}/profiles/company", c.id)) },
-                "attributes": { "objectType": "CustomerCompanyProfile" },
+    /// A customer as lists show it: id, a reduced company profile, the relationship. Typed
+    /// rather than built as JSON values: lists of customers are the emulator's busiest answer.
+    pub fn customer_item<'c>(&self, c: &'c Customer) -> CustomerItem<'c> {
+        CustomerItem {
+            id: &c.id,
+            company_profile: CompanyProfileItem {
+                tenant_id: &c.id,
+                domain: &c.domain,
+                company_name: &c.company_name,
+                links: SelfLink {
+                    this: Link::get(format!("/customers/{}/profiles/company", c.id)),
+                },
+                attributes: Attributes {
+                    object_type: "CustomerCompanyProfile",
+                },
             },
-            "relationshipToPartner": self.enum_value("reseller"),
-            "links": { "self": link(&format!("/customers/{}", c.id)) },
-            "attributes": { "objectType": "Customer" },
-        })
+            relationship_to_partner: self.enum_value("reseller"),
+            links: SelfLink {
+                this: Link::get(format!("/customers/{}", c.id)),
+            },
+            attributes: Attributes {
+                object_type: "Customer",
+            },
+        }
     }
 
     /// A customer by id: everything, less what needs delegated access when there is none.
     pub fn customer(&self, c: &Customer) -> Value {
-        let mut value = self.customer_item(c);
+        let mut value = json!(self.customer_item(c));
         value["commerceId"] = json!(c.commerce_id);
         value["companyProfile"] = self.company_profile(c);
         value["billingProfile"] = self.billing_profile(c);
@@ -302,6 +324,80 @@ impl Render {
 
 pub fn link(uri: &str) -> Value {
     json!({ "uri": uri, "method": "GET", "headers": [] })
+}
+
+#[derive(Serialize)]
+pub struct Link {
+    uri: String,
+    method: &'static str,
+    headers: Vec<HeaderPair>,
+}
+
+impl Link {
+    fn get(uri: String) -> Self {
+        Link {
+            uri,
+            method: "GET",
+            headers: Vec::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+pub struct HeaderPair {
+    key: &'static str,
+    value: String,
+}
+
+#[derive(Serialize)]
+pub struct Attributes {
+    #[serde(rename = "objectType")]
+    object_type: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct SelfLink {
+    #[serde(rename = "self")]
+    this: Link,
+}
+
+#[derive(Serialize)]
+pub struct CollectionLinks {
+    #[serde(rename = "self")]
+    this: Link,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    next: Option<Link>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Collection<T> {
+    total_count: usize,
+    items: Vec<T>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    continuation_token: Option<String>,
+    links: CollectionLinks,
+    attributes: Attributes,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompanyProfileItem<'c> {
+    tenant_id: &'c str,
+    domain: &'c str,
+    company_name: &'c str,
+    links: SelfLink,
+    attributes: Attributes,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerItem<'c> {
+    id: &'c str,
+    company_profile: CompanyProfileItem<'c>,
+    relationship_to_partner: String,
+    links: SelfLink,
+    attributes: Attributes,
 }
 
 /// An opaque etag, stable for a record.

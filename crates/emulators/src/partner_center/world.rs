@@ -1,9 +1,11 @@
 //! What the Partner Center emulator knows: the partner, its indirect resellers, its customers
 //! with their billing profiles, subscriptions and users — built deterministically from a seed.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::rng::Rng;
 
@@ -135,6 +137,36 @@ pub struct Customer {
     pub subscriptions: Vec<Subscription>,
     #[serde(default)]
     pub users: Vec<User>,
+    /// For a generated customer, how to generate its subscriptions and users again: they are
+    /// not kept, which keeps a world of 100,000 customers small.
+    #[serde(skip)]
+    lazy: Option<Lazy>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Lazy {
+    seed: u64,
+    n: usize,
+    resellers: Arc<[Reseller]>,
+}
+
+impl Customer {
+    /// The customer with its subscriptions and users.
+    pub fn full(&self) -> Cow<'_, Customer> {
+        match &self.lazy {
+            None => Cow::Borrowed(self),
+            Some(lazy) => Cow::Owned(customer_at(lazy.seed, lazy.n, &lazy.resellers)),
+        }
+    }
+
+    /// Keeps the subscriptions and users from now on, so they can be changed.
+    fn materialize(&mut self) {
+        if let Some(lazy) = self.lazy.take() {
+            let full = customer_at(lazy.seed, lazy.n, &lazy.resellers);
+            self.subscriptions = full.subscriptions;
+            self.users = full.users;
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -153,21 +185,31 @@ pub struct Reseller {
 pub struct World {
     pub partner_tenant_id: String,
     pub resellers: Vec<Reseller>,
+    #[serde(serialize_with = "serialize_full")]
     pub customers: Vec<Customer>,
     #[serde(skip)]
     index: HashMap<String, usize>,
 }
 
+/// Customers as the world holds them, subscriptions and users included.
+fn serialize_full<S: Serializer>(customers: &[Customer], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(customers.iter().map(|c| c.full()))
+}
+
 impl World {
-    pub fn customer(&self, id: &str) -> Option<&Customer> {
+    /// A customer with its subscriptions and users.
+    pub fn customer(&self, id: &str) -> Option<Cow<'_, Customer>> {
         self.index
             .get(&id.to_ascii_lowercase())
-            .map(|i| &self.customers[*i])
+            .map(|i| self.customers[*i].full())
     }
 
+    /// A customer to change, subscriptions and users included.
     pub fn customer_mut(&mut self, id: &str) -> Option<&mut Customer> {
         let i = *self.index.get(&id.to_ascii_lowercase())?;
-        Some(&mut self.customers[i])
+        let customer = &mut self.customers[i];
+        customer.materialize();
+        Some(customer)
     }
 
     pub fn reseller(&self, id: &str) -> Option<&Reseller> {
@@ -220,27 +262,39 @@ impl World {
                 }
             })
             .collect();
-        // The last reseller, when there are several, has no customers at all.
-        let serving = if resellers.len() > 1 {
-            resellers.len() - 1
-        } else {
-            resellers.len()
-        };
+        let resellers: Arc<[Reseller]> = resellers.into();
         let mut world = World {
             partner_tenant_id,
             customers: Vec::with_capacity(customers),
-            resellers,
+            resellers: resellers.to_vec(),
             index: HashMap::with_capacity(customers),
         };
         for n in 0..customers {
-            let mut rng = Rng::derive(seed, n as u64);
-            let reseller = (serving > 0 && rng.chance(0.5))
-                .then(|| world.resellers[rng.index(serving)].clone());
-            let customer = generate_customer(&mut rng, n, reseller.as_ref());
+            let mut customer = customer_at(seed, n, &resellers);
+            customer.subscriptions = Vec::new();
+            customer.users = Vec::new();
+            customer.lazy = Some(Lazy {
+                seed,
+                n,
+                resellers: resellers.clone(),
+            });
             world.add_customer(customer);
         }
         world
     }
+}
+
+/// Customer `n` of the world of `seed`, in full.
+fn customer_at(seed: u64, n: usize, resellers: &[Reseller]) -> Customer {
+    // The last reseller, when there are several, has no customers at all.
+    let serving = if resellers.len() > 1 {
+        resellers.len() - 1
+    } else {
+        resellers.len()
+    };
+    let mut rng = Rng::derive(seed, n as u64);
+    let reseller = (serving > 0 && rng.chance(0.5)).then(|| &resellers[rng.index(serving)]);
+    generate_customer(&mut rng, n, reseller)
 }
 
 struct Country {
@@ -602,6 +656,7 @@ fn generate_customer(rng: &mut Rng, n: usize, reseller: Option<&Reseller>) -> Cu
         associated_partner_id: reseller.map(|r| r.id.clone()),
         subscriptions,
         users,
+        lazy: None,
     }
 }
 
@@ -742,7 +797,12 @@ mod tests {
     #[test]
     fn the_world_has_every_kind_of_tenant() {
         let world = World::generate(7, 400, 4);
-        let subs = || world.customers.iter().flat_map(|c| &c.subscriptions);
+        let full: Vec<Customer> = world
+            .customers
+            .iter()
+            .map(|c| c.full().into_owned())
+            .collect();
+        let subs = || full.iter().flat_map(|c| &c.subscriptions);
         for family in [
             Family::LegacyOffice,
             Family::NewCommerce,
@@ -772,5 +832,34 @@ mod tests {
                 .any(|c| c.associated_partner_id.as_ref() == Some(last))
         );
         assert!(subs().any(|s| s.is_trial));
+    }
+}
+
+#[cfg(test)]
+mod lazy_tests {
+    use super::*;
+
+    #[test]
+    fn generated_details_come_back_the_same_and_can_be_changed() {
+        let mut world = World::generate(9, 20, 2);
+        let id = world.customers[3].id.clone();
+        let first = world.customer(&id).expect("customer").into_owned();
+        assert_eq!(world.customer(&id).expect("customer").into_owned(), first);
+        let users = first.users.len();
+        world.customer_mut(&id).expect("customer").users.pop();
+        assert_eq!(
+            world.customer(&id).expect("customer").users.len(),
+            users - 1
+        );
+        let dumped: serde_json::Value = serde_json::to_value(&world).expect("json");
+        assert_eq!(
+            dumped["customers"][3]["users"].as_array().map(Vec::len),
+            Some(users - 1)
+        );
+        assert!(
+            dumped["customers"][4]["users"]
+                .as_array()
+                .is_some_and(|u| !u.is_empty())
+        );
     }
 }
