@@ -558,3 +558,41 @@ async fn invitations_leave_by_smtp_when_a_server_is_configured() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[test]
+fn the_partner_center_emulator_prints_its_credentials_and_dumps_its_world() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let dump = dir.path().join("world.json");
+    let mut command = ferry(dir.path(), "sqlite://unused.db");
+    command
+        .args([
+            "emulator",
+            "partner-center",
+            "--customers",
+            "7",
+            "--seed",
+            "3",
+            "--dump",
+        ])
+        .arg(&dump)
+        .args(["--listen", "127.0.0.1:0"]);
+    let emulator = Running::start(command, "base_url:");
+    for key in [
+        "partner_tenant_id: ",
+        "client_id: ",
+        "client_secret: ",
+        "refresh_token: ",
+    ] {
+        assert!(
+            emulator.printed.contains(key),
+            "{key} in {}",
+            emulator.printed
+        );
+    }
+    let world: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&dump).expect("dump")).expect("json");
+    assert_eq!(world["customers"].as_array().map(Vec::len), Some(7));
+    assert!(world["customers"][0]["billingProfile"].is_object());
+    let (status, stats) = emulator.get("/_admin/stats");
+    assert_eq!(status, 200, "{stats}");
+}
