@@ -1,0 +1,510 @@
+//! A client of the Microsoft Partner Center REST API, written against the specification
+//! (`shared/docs/reference/partner-center-api.md`): the routes Ferry needs, paging by
+//! continuation token, tolerant parsing, token renewal, and good behaviour under throttling.
+
+mod auth;
+pub mod model;
+mod throttle;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+
+pub use auth::{MemoryTokenStore, RefreshTokenStore};
+use model::{
+    AzureEntitlement, BillingProfile, Collection, Customer, PartnerRelationship, Subscription, User,
+};
+use throttle::{Governor, Outcome};
+
+/// Microsoft's global cloud.
+pub const DEFAULT_API_URL: &str = "https://api.partnercenter.microsoft.com";
+pub const DEFAULT_LOGIN_URL: &str = "https://login.microsoftonline.com";
+const AUDIENCE: &str = "https://api.partnercenter.microsoft.com";
+
+/// Which Entra token endpoint to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenEndpoint {
+    V1,
+    V2,
+}
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How to reach one partner's Partner Center.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub api_base_url: String,
+    pub login_base_url: String,
+    pub tenant_id: String,
+    pub application_id: String,
+    pub secret: Secret,
+    pub token_endpoint: TokenEndpoint,
+}
+
+impl Settings {
+    /// The token audience: the API's own address on Microsoft's clouds, the global one
+    /// elsewhere (a local emulator).
+    fn audience(&self) -> String {
+        let api = self.api_base_url.trim_end_matches('/');
+        if api.starts_with("https://") && api.contains("partnercenter") {
+            api.to_owned()
+        } else {
+            AUDIENCE.to_owned()
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PcError {
+    /// A partner user must consent again (refresh token expired or revoked, MFA needed).
+    #[error("Partner Center needs a new consent: {0}")]
+    NeedsConsent(String),
+    /// The instance's settings are wrong (secret, application id, tenant id).
+    #[error("the Partner Center settings are wrong: {0}")]
+    Configuration(String),
+    /// Partner Center refused the call.
+    #[error("Partner Center answered {status} (code {code}): {message}")]
+    Api {
+        status: u16,
+        code: String,
+        message: String,
+    },
+    #[error("Partner Center could not be reached: {0}")]
+    Network(String),
+    #[error("Partner Center's answer could not be read: {0}")]
+    Decode(String),
+    #[error("the rotated refresh token could not be stored: {0}")]
+    Store(String),
+}
+
+impl PcError {
+    /// Whether this is a 404 from the service (an unknown tenant, subscription or user).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, PcError::Api { status: 404, .. })
+    }
+}
+
+/// A filter on the customer list (§1.7): a prefix, matched without regard to case.
+#[derive(Debug, Clone)]
+pub enum CustomerFilter {
+    CompanyName(String),
+    Domain(String),
+    /// The customers of one indirect reseller, by its tenant id (App+User only).
+    IndirectReseller(String),
+}
+
+/// How often a call that failed on the server or the network is tried again.
+const RETRIES: u32 = 6;
+/// How many 429 answers one call accepts before giving up.
+const THROTTLED_RETRIES: u32 = 50;
+
+pub struct Client {
+    http: reqwest::Client,
+    settings: Arc<Settings>,
+    auth: auth::Auth,
+    governor: Governor,
+    correlation_id: String,
+}
+
+impl Client {
+    pub fn new(
+        settings: Settings,
+        refresh_tokens: Arc<dyn RefreshTokenStore>,
+    ) -> Result<Self, PcError> {
+        // Ferry uses ring for TLS everywhere; installing it twice is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .timeout(Duration::from_secs(60))
+            .build()
+            .map_err(|e| PcError::Network(e.to_string()))?;
+        let settings = Arc::new(settings);
+        Ok(Client {
+            http,
+            auth: auth::Auth::new(settings.clone(), refresh_tokens),
+            settings,
+            governor: Governor::default(),
+            correlation_id: guid(),
+        })
+    }
+
+    /// Calls a route (`/v1/…` with its query) and reads the answer, retrying as §7.3 says.
+    async fn get<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        customer: Option<&str>,
+        headers: &[(String, String)],
+    ) -> Result<T, PcError> {
+        let url = format!("{}{path}", self.settings.api_base_url.trim_end_matches('/'));
+        let mut keys = vec![self.settings.tenant_id.clone()];
+        if let Some(customer) = customer {
+            keys.push(format!(
+                "{}/{}",
+                self.settings.tenant_id,
+                customer.to_ascii_lowercase()
+            ));
+        }
+        // One id for the logical call, kept on every retry so the service can tell.
+        let request_id = guid();
+        let (mut failures, mut throttled) = (0, 0);
+        let mut stale: Option<String> = None;
+        let mut refreshed = false;
+        loop {
+            let permit = self.governor.acquire(&keys).await;
+            let token = match self.auth.token(&self.http, stale.as_deref()).await {
+                Ok(token) => token,
+                Err(e) => {
+                    self.governor.release(permit, Outcome::Other);
+                    return Err(e);
+                }
+            };
+            let mut request = self
+                .http
+                .get(&url)
+                .bearer_auth(&token)
+                .header("Accept", "application/json")
+                .header("MS-RequestId", &request_id)
+                .header("MS-CorrelationId", &self.correlation_id)
+                .header("MS-Contract-Version", "v1");
+            for (name, value) in headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(error) => {
+                    self.governor.release(permit, Outcome::Other);
+                    failures += 1;
+                    if failures > RETRIES {
+                        return Err(PcError::Network(error.to_string()));
+                    }
+                    backoff(failures).await;
+                    continue;
+                }
+            };
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok());
+            let body = match response.bytes().await {
+                Ok(body) => body,
+                Err(error) => {
+                    self.governor.release(permit, Outcome::Other);
+                    failures += 1;
+                    if failures > RETRIES {
+                        return Err(PcError::Network(error.to_string()));
+                    }
+                    backoff(failures).await;
+                    continue;
+                }
+            };
+            match status {
+                200..=299 => {
+                    self.governor.release(permit, Outcome::Ok);
+                    return model::parse(&body)
+                        .map_err(|e| PcError::Decode(format!("{path}: {e}")));
+                }
+                429 => {
+                    // No Retry-After: the specification's fallback is 30 seconds.
+                    let wait = Duration::from_secs(retry_after.unwrap_or(30));
+                    self.governor.release(permit, Outcome::Throttled(wait));
+                    throttled += 1;
+                    if throttled > THROTTLED_RETRIES {
+                        return Err(api_error(status, &body));
+                    }
+                }
+                401 if !refreshed => {
+                    // The token may have expired early or been revoked: renew once, replay.
+                    self.governor.release(permit, Outcome::Other);
+                    refreshed = true;
+                    stale = Some(token);
+                }
+                500..=599 => {
+                    self.governor.release(permit, Outcome::Other);
+                    failures += 1;
+                    if failures > RETRIES {
+                        return Err(api_error(status, &body));
+                    }
+                    backoff(failures).await;
+                }
+                _ => {
+                    self.governor.release(permit, Outcome::Other);
+                    return Err(api_error(status, &body));
+                }
+            }
+        }
+    }
+
+    /// Customers (C1), page by page; with a filter, only those it matches (§1.7).
+    pub fn customers(&self, filter: Option<CustomerFilter>) -> Pager<'_, Customer> {
+        let mut path = "/v1/customers".to_owned();
+        if let Some(filter) = filter {
+            let (field, value) = match filter {
+                CustomerFilter::CompanyName(v) => ("CompanyName", v),
+                CustomerFilter::Domain(v) => ("Domain", v),
+                CustomerFilter::IndirectReseller(v) => ("IndirectReseller", v),
+            };
+            let json =
+                serde_json::json!({ "Field": field, "Value": value, "Operator": "starts_with" });
+            path.push_str(&format!(
+                "?size=0&filter={}",
+                percent_encode(&json.to_string())
+            ));
+        }
+        Pager::new(self, path, None)
+    }
+
+    /// The customers of one indirect reseller (R3), by the reseller's tenant id.
+    pub fn customers_of_reseller(&self, reseller_tenant_id: &str) -> Pager<'_, Customer> {
+        self.customers(Some(CustomerFilter::IndirectReseller(
+            reseller_tenant_id.to_owned(),
+        )))
+    }
+
+    /// One customer in full (C2).
+    pub async fn customer(&self, id: &str) -> Result<Customer, PcError> {
+        self.get(&format!("/v1/customers/{id}"), Some(id), &[])
+            .await
+    }
+
+    pub async fn billing_profile(&self, customer: &str) -> Result<BillingProfile, PcError> {
+        self.get(
+            &format!("/v1/customers/{customer}/profiles/billing"),
+            Some(customer),
+            &[],
+        )
+        .await
+    }
+
+    /// The customer's domains (C5); needs delegated access.
+    pub async fn custom_domains(&self, customer: &str) -> Result<Vec<String>, PcError> {
+        self.get(
+            &format!("/v1/customers/{customer}/customDomains"),
+            Some(customer),
+            &[],
+        )
+        .await
+    }
+
+    /// The partner's indirect resellers (R1).
+    pub async fn resellers(&self) -> Result<Vec<PartnerRelationship>, PcError> {
+        let list: Collection<PartnerRelationship> = self
+            .get(
+                "/v1/relationships?relationship_type=IsIndirectCloudSolutionProviderOf",
+                None,
+                &[],
+            )
+            .await?;
+        Ok(list.items)
+    }
+
+    /// All of a customer's subscriptions (S1): one answer, not paged.
+    pub async fn subscriptions(&self, customer: &str) -> Result<Vec<Subscription>, PcError> {
+        let list: Collection<Subscription> = self
+            .get(
+                &format!("/v1/customers/{customer}/subscriptions"),
+                Some(customer),
+                &[],
+            )
+            .await?;
+        Ok(list.items)
+    }
+
+    pub async fn addons(
+        &self,
+        customer: &str,
+        subscription: &str,
+    ) -> Result<Vec<Subscription>, PcError> {
+        let path = format!("/v1/customers/{customer}/subscriptions/{subscription}/addons");
+        let list: Collection<Subscription> = self.get(&path, Some(customer), &[]).await?;
+        Ok(list.items)
+    }
+
+    /// The Azure subscriptions under an Azure plan (S6).
+    pub async fn azure_entitlements(
+        &self,
+        customer: &str,
+        plan: &str,
+    ) -> Result<Vec<AzureEntitlement>, PcError> {
+        let path = format!("/v1/customers/{customer}/subscriptions/{plan}/azureEntitlements");
+        let list: Collection<AzureEntitlement> = self.get(&path, Some(customer), &[]).await?;
+        Ok(list.items)
+    }
+
+    /// A customer's active users (U1), page by page; App+User only.
+    pub fn users(&self, customer: &str) -> Pager<'_, User> {
+        Pager::new(
+            self,
+            format!("/v1/customers/{customer}/users"),
+            Some(customer.to_owned()),
+        )
+    }
+
+    /// Whether the settings work: a token, then one small call.
+    pub async fn check(&self) -> Result<(), PcError> {
+        let _: Collection<serde_json::Value> = self.get("/v1/customers?size=1", None, &[]).await?;
+        Ok(())
+    }
+}
+
+/// A paged list (§1.6): the first page, then each `next` link until there is none.
+pub struct Pager<'c, T> {
+    client: &'c Client,
+    next: Option<(String, Vec<(String, String)>)>,
+    customer: Option<String>,
+    _items: std::marker::PhantomData<T>,
+}
+
+impl<'c, T: DeserializeOwned> Pager<'c, T> {
+    fn new(client: &'c Client, first: String, customer: Option<String>) -> Self {
+        Pager {
+            client,
+            next: Some((first, Vec::new())),
+            customer,
+            _items: std::marker::PhantomData,
+        }
+    }
+
+    /// The next page, or `None` after the last.
+    pub async fn next_page(&mut self) -> Result<Option<Vec<T>>, PcError> {
+        let Some((path, headers)) = self.next.take() else {
+            return Ok(None);
+        };
+        let page: Collection<T> = self
+            .client
+            .get(&path, self.customer.as_deref(), &headers)
+            .await?;
+        // Stop when there is no next link, not on a short page (§1.6).
+        self.next = page.links.and_then(|l| l.next).map(|next| {
+            let headers = next.headers.into_iter().map(|h| (h.key, h.value)).collect();
+            (resolve(&next.uri), headers)
+        });
+        Ok(Some(page.items))
+    }
+}
+
+/// A `next` link's path (§1.4): as it is when it already starts with `/v1/`, else under `/v1`;
+/// an absolute link keeps only its path.
+fn resolve(uri: &str) -> String {
+    let path = match uri.find("://") {
+        Some(scheme) => uri[scheme + 3..]
+            .find('/')
+            .map_or("/", |p| &uri[scheme + 3 + p..]),
+        None => uri,
+    };
+    if path.starts_with("/v1/") {
+        path.to_owned()
+    } else if path.starts_with('/') {
+        format!("/v1{path}")
+    } else {
+        format!("/v1/{path}")
+    }
+}
+
+fn api_error(status: u16, body: &[u8]) -> PcError {
+    let fault: model::ApiFault = model::parse(body).unwrap_or_default();
+    PcError::Api {
+        status,
+        code: fault.code.unwrap_or_else(|| "none".into()),
+        message: fault
+            .description
+            .or(fault.message)
+            .unwrap_or_else(|| "no description".into()),
+    }
+}
+
+/// Exponential backoff with jitter: about 0.2 s, 0.4 s, 0.8 s … at most 10 s.
+async fn backoff(attempt: u32) {
+    let base = 200.0 * 2f64.powi(i32::try_from(attempt.min(6)).unwrap_or(6) - 1);
+    let jitter = 0.5 + f64::from(rand::random::<u16>()) / f64::from(u16::MAX);
+    tokio::time::sleep(Duration::from_millis((base * jitter).min(10_000.0) as u64)).await;
+}
+
+fn guid() -> String {
+    let b: [u8; 16] = rand::random();
+    format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-4{:01x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[0],
+        b[1],
+        b[2],
+        b[3],
+        b[4],
+        b[5],
+        b[6] & 0x0f,
+        b[7],
+        (b[8] & 0x3f) | 0x80,
+        b[9],
+        b[10],
+        b[11],
+        b[12],
+        b[13],
+        b[14],
+        b[15]
+    )
+}
+
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_links_with_or_without_v1() {
+        assert_eq!(
+            resolve("/v1/customers?size=2&seekOperation=Next"),
+            "/v1/customers?size=2&seekOperation=Next"
+        );
+        assert_eq!(
+            resolve("/customers?size=2&seekOperation=Next"),
+            "/v1/customers?size=2&seekOperation=Next"
+        );
+        assert_eq!(
+            resolve("https://api.partnercenter.microsoft.com/v1/customers"),
+            "/v1/customers"
+        );
+    }
+
+    #[test]
+    fn secrets_do_not_show() {
+        let settings = Settings {
+            api_base_url: DEFAULT_API_URL.into(),
+            login_base_url: DEFAULT_LOGIN_URL.into(),
+            tenant_id: "t".into(),
+            application_id: "a".into(),
+            secret: Secret::new("hunter2"),
+            token_endpoint: TokenEndpoint::V2,
+        };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+    }
+}

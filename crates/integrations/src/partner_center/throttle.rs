@@ -1,0 +1,201 @@
+//! Being a good citizen under throttling (spec §7): per key — the partner, and the
+//! partner+customer pair — a concurrency window that halves on 429 and grows back, a pace
+//! learned from the 429s, and a pause for as long as `Retry-After` says.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The most requests in flight on one key.
+const MAX_WINDOW: f64 = 16.0;
+
+#[derive(Debug)]
+struct KeyState {
+    /// Requests allowed in flight at once (fractional: grows by a little per success).
+    window: f64,
+    in_flight: usize,
+    /// Requests a second; `None` until the service first throttles this key.
+    pace: Option<f64>,
+    /// When the next request may leave, by the pace.
+    next_slot: Instant,
+    /// No request before this (`Retry-After`).
+    paused_until: Instant,
+    /// When recent successes happened, to estimate the rate the service allows.
+    recent: VecDeque<Instant>,
+}
+
+impl KeyState {
+    fn new(now: Instant) -> Self {
+        KeyState {
+            window: 4.0,
+            in_flight: 0,
+            pace: None,
+            next_slot: now,
+            paused_until: now,
+            recent: VecDeque::new(),
+        }
+    }
+}
+
+/// The throttling state of every key a client uses.
+#[derive(Debug, Default)]
+pub struct Governor {
+    keys: Mutex<HashMap<String, KeyState>>,
+}
+
+/// A permission to send one request on some keys; give it back with the outcome.
+#[derive(Debug)]
+pub struct Permit {
+    keys: Vec<String>,
+}
+
+/// How a request ended, for the governor to learn from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    /// 429, with the `Retry-After` the service gave.
+    Throttled(Duration),
+    /// Another failure: neither a sign to slow down nor to speed up.
+    Other,
+}
+
+impl Governor {
+    /// Waits until every key allows one more request, and takes it.
+    pub async fn acquire(&self, keys: &[String]) -> Permit {
+        loop {
+            let wait = {
+                let mut states = self
+                    .keys
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let now = Instant::now();
+                let mut wait = Duration::ZERO;
+                for key in keys {
+                    let state = states
+                        .entry(key.clone())
+                        .or_insert_with(|| KeyState::new(now));
+                    let ready = state.paused_until.max(state.next_slot);
+                    if ready > now {
+                        wait = wait.max(ready - now);
+                    } else if state.in_flight as f64 >= state.window.floor().max(1.0) {
+                        // Wait for a request in flight to come back.
+                        wait = wait.max(Duration::from_millis(2));
+                    }
+                }
+                if wait.is_zero() {
+                    for key in keys {
+                        if let Some(state) = states.get_mut(key) {
+                            state.in_flight += 1;
+                            if let Some(pace) = state.pace {
+                                state.next_slot =
+                                    state.next_slot.max(now) + Duration::from_secs_f64(1.0 / pace);
+                            }
+                        }
+                    }
+                    return Permit {
+                        keys: keys.to_vec(),
+                    };
+                }
+                wait
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Gives a permit back and learns from how its request ended.
+    pub fn release(&self, permit: Permit, outcome: Outcome) {
+        let mut states = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let blamed = match outcome {
+            Outcome::Throttled(_) => blame(&states, &permit.keys, now),
+            _ => 0,
+        };
+        for (position, key) in permit.keys.iter().enumerate() {
+            let Some(state) = states.get_mut(key) else {
+                continue;
+            };
+            state.in_flight = state.in_flight.saturating_sub(1);
+            match outcome {
+                Outcome::Ok => {
+                    state.window = (state.window + 1.0 / state.window).min(MAX_WINDOW);
+                    state.recent.push_back(now);
+                    while state
+                        .recent
+                        .front()
+                        .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(2))
+                    {
+                        state.recent.pop_front();
+                    }
+                    // Probe for more: the allowed rate may be higher than the pace.
+                    if let Some(pace) = state.pace.as_mut() {
+                        *pace += 0.02;
+                    }
+                }
+                Outcome::Throttled(_) if position < blamed => {
+                    // Not this key's doing: only the request comes back.
+                }
+                Outcome::Throttled(retry_after) => {
+                    state.window = (state.window / 2.0).max(1.0);
+                    state.paused_until = state.paused_until.max(now + retry_after);
+                    // What got through in the last second is about what the service allows.
+                    let served = state
+                        .recent
+                        .iter()
+                        .filter(|t| now.duration_since(**t) <= Duration::from_secs(1))
+                        .count()
+                        .max(1) as f64;
+                    let pace = state.pace.map_or(served, |p| p.min(served.max(p * 0.9)));
+                    state.pace = Some((pace * 0.95).max(0.5));
+                    // After the pause, the service's bucket is full again: start sending at
+                    // once, then keep the pace.
+                    state.next_slot = state.paused_until;
+                }
+                Outcome::Other => {}
+            }
+        }
+    }
+}
+
+/// From which position of `keys` a 429 is blamed. The answer does not say whether the partner
+/// or the partner+customer limit was hit: a customer answered within the last second is the
+/// likely cause, otherwise the partner is.
+fn blame(states: &HashMap<String, KeyState>, keys: &[String], now: Instant) -> usize {
+    let busy_customer = keys.len() > 1
+        && keys[1..].iter().any(|key| {
+            states.get(key).is_some_and(|s| {
+                s.recent
+                    .iter()
+                    .any(|t| now.duration_since(*t) <= Duration::from_secs(1))
+            })
+        });
+    usize::from(busy_customer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_429_pauses_the_key_and_halves_its_window() {
+        let governor = Governor::default();
+        let keys = vec!["partner".to_owned()];
+        let permit = governor.acquire(&keys).await;
+        governor.release(permit, Outcome::Throttled(Duration::from_millis(200)));
+        let started = Instant::now();
+        let permit = governor.acquire(&keys).await;
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "waited for Retry-After"
+        );
+        governor.release(permit, Outcome::Ok);
+        let other = governor.acquire(&["another".to_owned()]).await;
+        governor.release(other, Outcome::Ok);
+        let states = governor.keys.lock().expect("lock");
+        assert!(states["partner"].window < 4.0 + 1.0);
+        assert!(states["partner"].pace.is_some());
+        assert!(states["another"].pace.is_none(), "keys are independent");
+    }
+}
