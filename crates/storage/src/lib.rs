@@ -18,6 +18,7 @@ mod records;
 mod shared;
 
 pub mod postgres;
+pub mod seal;
 pub mod sqlite;
 pub mod testing;
 
@@ -32,9 +33,9 @@ use ferry_domain::{
 pub use error::{Result, StoreError};
 pub use records::{
     Account, ApiToken, AuditEntry, Checkpoint, Company, CompanyKey, CompanyQuery, ContactRow,
-    Credentials, Edition, InstanceSummary, Job, JobOutcome, Lease, LeaseStatus, LinkPurpose,
-    Marketplace, Membership, NewAuditEntry, NewEmail, NewInstance, NewJob, NewMarketplace,
-    OutboxEmail, Product, Subject, SubscriptionRow, TenantLinkRow, User, UserQuery,
+    Credentials, Edition, InstanceRecord, InstanceSummary, Job, JobOutcome, Lease, LeaseStatus,
+    LinkPurpose, Marketplace, Membership, NewAuditEntry, NewEmail, NewInstance, NewJob,
+    NewMarketplace, OutboxEmail, Product, Subject, SubscriptionRow, TenantLinkRow, User, UserQuery,
 };
 
 /// Which database a store runs on.
@@ -282,6 +283,20 @@ pub trait Store: Send + Sync + 'static {
     async fn create_instance(&self, marketplace_id: i64, instance: &NewInstance) -> Result<i64>;
     /// The marketplace's own instances (not inherited ones).
     async fn instances(&self, marketplace_id: i64) -> Result<Vec<InstanceSummary>>;
+    /// One instance of a marketplace, with its sealed secrets.
+    async fn instance(&self, marketplace_id: i64, id: i64) -> Result<Option<InstanceRecord>>;
+    /// Changes an instance; a secret or refresh token left `None` stays as it is.
+    async fn update_instance(
+        &self,
+        marketplace_id: i64,
+        id: i64,
+        instance: &NewInstance,
+    ) -> Result<()>;
+    async fn delete_instance(&self, marketplace_id: i64, id: i64) -> Result<()>;
+    /// Stores a rotated refresh token (sealed).
+    async fn store_refresh_token(&self, id: i64, sealed: &[u8]) -> Result<()>;
+    /// Records what a connection check found.
+    async fn set_instance_auth(&self, id: i64, state: &str, reason: Option<&str>) -> Result<()>;
     /// Links a company to a Microsoft tenant as seen through one instance.
     async fn link_tenant(
         &self,

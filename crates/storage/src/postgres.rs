@@ -5,8 +5,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::Result;
 use crate::shared::{
-    CompanySearch, HasDatabase, company_columns, impl_store, job_columns, membership_columns,
-    user_columns,
+    CompanySearch, HasDatabase, company_columns, impl_store, instance_columns, job_columns,
+    membership_columns, user_columns,
 };
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

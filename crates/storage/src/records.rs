@@ -356,6 +356,32 @@ pub struct InstanceSummary {
     pub name: String,
     pub model: String,
     pub partner_tenant_id: String,
+    pub application_id: String,
+    pub mpn_id: Option<String>,
+    pub api_base_url: String,
+    pub login_base_url: String,
+    pub has_refresh_token: bool,
+    /// unchecked, authenticated, expired (needs consent again) or failing.
+    pub auth_state: String,
+    pub auth_reason: Option<String>,
+    pub checked_at: Option<i64>,
+}
+
+/// A Partner Center connection with its sealed secrets, for making a client.
+#[derive(Clone, sqlx::FromRow)]
+pub struct InstanceRecord {
+    #[sqlx(flatten)]
+    pub summary: InstanceSummary,
+    pub secret_encrypted: Option<Vec<u8>>,
+    pub refresh_token_encrypted: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for InstanceRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceRecord")
+            .field("summary", &self.summary)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for NewInstance {

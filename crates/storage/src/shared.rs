@@ -618,13 +618,110 @@ macro_rules! impl_store {
                 &self,
                 marketplace_id: i64,
             ) -> $crate::Result<Vec<$crate::InstanceSummary>> {
-                Ok(sqlx::query_as(
-                    "SELECT id, marketplace_id, name, model, partner_tenant_id
-                     FROM partner_center_instances WHERE marketplace_id = $1 ORDER BY name",
-                )
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ", instance_columns!(), " FROM partner_center_instances
+                     WHERE marketplace_id = $1 ORDER BY name"
+                ))
                 .bind(marketplace_id)
                 .fetch_all(&self.pool)
                 .await?)
+            }
+
+            async fn instance(
+                &self,
+                marketplace_id: i64,
+                id: i64,
+            ) -> $crate::Result<Option<$crate::InstanceRecord>> {
+                Ok(sqlx::query_as(concat!(
+                    "SELECT ", instance_columns!(), ", secret_encrypted, refresh_token_encrypted
+                     FROM partner_center_instances WHERE marketplace_id = $1 AND id = $2"
+                ))
+                .bind(marketplace_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
+            async fn update_instance(
+                &self,
+                marketplace_id: i64,
+                id: i64,
+                i: &$crate::NewInstance,
+            ) -> $crate::Result<()> {
+                let done = sqlx::query(
+                    "UPDATE partner_center_instances SET name = $3, model = $4,
+                        partner_tenant_id = $5, application_id = $6,
+                        secret_encrypted = COALESCE($7, secret_encrypted),
+                        refresh_token_encrypted = COALESCE($8, refresh_token_encrypted),
+                        mpn_id = $9, api_base_url = $10, login_base_url = $11,
+                        auth_state = 'unchecked', auth_reason = NULL
+                     WHERE marketplace_id = $1 AND id = $2",
+                )
+                .bind(marketplace_id)
+                .bind(id)
+                .bind(&i.name)
+                .bind(&i.model)
+                .bind(&i.partner_tenant_id)
+                .bind(&i.application_id)
+                .bind(&i.secret_encrypted)
+                .bind(&i.refresh_token_encrypted)
+                .bind(&i.mpn_id)
+                .bind(&i.api_base_url)
+                .bind(&i.login_base_url)
+                .execute(&self.pool)
+                .await?;
+                found(done.rows_affected(), "Partner Center instance")
+            }
+
+            async fn delete_instance(&self, marketplace_id: i64, id: i64) -> $crate::Result<()> {
+                let linked: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM tenant_links WHERE instance_id = $1",
+                )
+                .bind(id)
+                .fetch_one(&self.pool)
+                .await?;
+                if linked > 0 {
+                    return Err($crate::StoreError::Conflict { key: "Partner Center instance with linked companies" });
+                }
+                let done = sqlx::query(
+                    "DELETE FROM partner_center_instances WHERE marketplace_id = $1 AND id = $2",
+                )
+                .bind(marketplace_id)
+                .bind(id)
+                .execute(&self.pool)
+                .await?;
+                found(done.rows_affected(), "Partner Center instance")
+            }
+
+            async fn store_refresh_token(&self, id: i64, sealed: &[u8]) -> $crate::Result<()> {
+                let done = sqlx::query(
+                    "UPDATE partner_center_instances SET refresh_token_encrypted = $2 WHERE id = $1",
+                )
+                .bind(id)
+                .bind(sealed)
+                .execute(&self.pool)
+                .await?;
+                found(done.rows_affected(), "Partner Center instance")
+            }
+
+            async fn set_instance_auth(
+                &self,
+                id: i64,
+                state: &str,
+                reason: Option<&str>,
+            ) -> $crate::Result<()> {
+                sqlx::query(
+                    "UPDATE partner_center_instances SET auth_state = $2, auth_reason = $3,
+                        checked_at = $4
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(state)
+                .bind(reason)
+                .bind($crate::now().millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
             }
 
             async fn link_tenant(
@@ -1703,6 +1800,16 @@ macro_rules! membership_columns {
     };
 }
 
+/// The columns of [`crate::InstanceSummary`].
+macro_rules! instance_columns {
+    () => {
+        "id, marketplace_id, name, model, partner_tenant_id, application_id, mpn_id,
+         api_base_url, login_base_url,
+         (refresh_token_encrypted IS NOT NULL) AS has_refresh_token,
+         auth_state, auth_reason, checked_at"
+    };
+}
+
 /// The columns of [`crate::Job`], in one place for every statement that returns a job.
 macro_rules! job_columns {
     () => {
@@ -1712,7 +1819,9 @@ macro_rules! job_columns {
     };
 }
 
-pub(crate) use {company_columns, impl_store, job_columns, membership_columns, user_columns};
+pub(crate) use {
+    company_columns, impl_store, instance_columns, job_columns, membership_columns, user_columns,
+};
 
 /// Names the sqlx database type a store runs on, so shared helpers can be generic over it.
 pub(crate) trait HasDatabase {

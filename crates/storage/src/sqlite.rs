@@ -8,8 +8,8 @@ use sqlx::{Sqlite, SqlitePool};
 
 use crate::Result;
 use crate::shared::{
-    CompanySearch, HasDatabase, company_columns, impl_store, job_columns, membership_columns,
-    user_columns,
+    CompanySearch, HasDatabase, company_columns, impl_store, instance_columns, job_columns,
+    membership_columns, user_columns,
 };
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
