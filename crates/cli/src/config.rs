@@ -30,6 +30,9 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// The sender of Ferry's e-mail.
     pub smtp_from: String,
+    /// The key that seals secrets at rest (64 hex digits); by default generated once into
+    /// `secret.key` in the data directory.
+    pub secret_key: Option<String>,
 }
 
 /// The TOML file; every key may be left out. The same names, upper-cased and prefixed with
@@ -47,6 +50,7 @@ struct Settings {
     secure_cookies: Option<bool>,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
+    secret_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -127,6 +131,9 @@ impl Config {
         if let Some(v) = env("FERRY_SMTP_FROM") {
             s.smtp_from = Some(v);
         }
+        if let Some(v) = env("FERRY_SECRET_KEY") {
+            s.secret_key = Some(v);
+        }
         if let Some(v) = env("FERRY_SECURE_COOKIES") {
             s.secure_cookies = Some(match v.trim().to_ascii_lowercase().as_str() {
                 "true" | "1" | "yes" => true,
@@ -179,7 +186,16 @@ impl Config {
             smtp_from: s
                 .smtp_from
                 .unwrap_or_else(|| "Ferry <ferry@localhost>".into()),
+            secret_key: s.secret_key,
         })
+    }
+
+    /// The sealer of secrets at rest: the configured key, or the data directory's key file.
+    pub fn sealer(&self) -> Result<ferry_storage::seal::Sealer, ferry_storage::seal::SealError> {
+        match &self.secret_key {
+            Some(hex) => ferry_storage::seal::Sealer::from_hex(hex),
+            None => ferry_storage::seal::Sealer::from_file(&self.data_dir.join("secret.key")),
+        }
     }
 
     /// The database URL as it may be shown: with any password masked.
@@ -201,6 +217,7 @@ impl std::fmt::Debug for Config {
             .field("secure_cookies", &self.secure_cookies)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("smtp_from", &self.smtp_from)
+            .field("secret_key", &self.secret_key.as_ref().map(|_| "***"))
             .finish()
     }
 }

@@ -4,6 +4,7 @@ mod admin;
 mod config;
 mod demo;
 mod emulator;
+mod remote;
 mod run;
 
 use std::path::PathBuf;
@@ -40,6 +41,13 @@ enum Command {
     Admin(admin::AdminCommand),
     /// Start a ready-to-use demo on this machine: data, a manager login, the server.
     Demo(demo::DemoArgs),
+    /// Partner Center instances of the marketplace (through a running Ferry's API).
+    Instance {
+        #[command(flatten)]
+        api: remote::Api,
+        #[command(subcommand)]
+        command: remote::InstanceCommand,
+    },
     /// Run a local emulator of Partner Center or the Google Directory API.
     #[command(subcommand)]
     Emulator(emulator::EmulatorCommand),
@@ -69,6 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Admin(command) => admin::run(&config, command).await,
             Command::Demo(args) => demo::run(config, args).await,
             Command::Emulator(command) => emulator::run(command).await,
+            Command::Instance { api, command } => remote::instance(&api, command).await,
         }
     })
 }

@@ -79,11 +79,7 @@ pub async fn serve_store(
 
     let (stop, stopped) = watch::channel(false);
     let mut workers = spawn_workers(config, &store, &stopped, &public_url)?;
-    let state = AppState {
-        store,
-        public_url,
-        secure_cookies: config.secure_cookies,
-    };
+    let state = AppState::new(store, public_url, config.secure_cookies, config.sealer()?);
     ferry_server::serve(listener, state, shutdown_signal()).await?;
     stop.send_replace(true);
     while workers.join_next().await.is_some() {}

@@ -54,11 +54,12 @@ mod tests {
 
     async fn status(store: Arc<dyn Store>, path: &str) -> u16 {
         let request = Request::get(path).body(Body::empty()).expect("request");
-        let response = router(AppState {
+        let response = router(AppState::new(
             store,
-            public_url: "http://127.0.0.1".into(),
-            secure_cookies: false,
-        })
+            "http://127.0.0.1".into(),
+            false,
+            ferry_storage::seal::Sealer::from_hex(&"0".repeat(64)).expect("key"),
+        ))
         .oneshot(request)
         .await
         .expect("response");

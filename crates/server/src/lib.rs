@@ -14,6 +14,7 @@ mod assets;
 pub mod auth;
 mod error;
 mod health;
+mod instances;
 mod invitations;
 mod pages;
 mod web;
@@ -22,8 +23,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use ferry_storage::Store;
+use ferry_storage::seal::Sealer;
 
 pub use api::openapi_document;
+pub use instances::Clients;
 pub use invitations::{InviteUsers, invite_user};
 
 /// What every handler can reach.
@@ -34,6 +37,27 @@ pub struct AppState {
     pub public_url: String,
     /// Whether cookies are marked `Secure` (when Ferry is served over HTTPS).
     pub secure_cookies: bool,
+    /// Seals and opens secrets kept in the store.
+    pub sealer: Sealer,
+    /// One Partner Center client per instance.
+    pub clients: instances::Clients,
+}
+
+impl AppState {
+    pub fn new(
+        store: Arc<dyn Store>,
+        public_url: String,
+        secure_cookies: bool,
+        sealer: Sealer,
+    ) -> Self {
+        AppState {
+            store,
+            public_url,
+            secure_cookies,
+            sealer,
+            clients: instances::Clients::default(),
+        }
+    }
 }
 
 /// All of Ferry's routes.

@@ -360,6 +360,8 @@ impl Chrome {
             Some("suspended") => Some("The user is suspended and was signed out."),
             Some("reactivated") => Some("The user is active again."),
             Some("revoked") => Some("The token is revoked."),
+            Some("checked") => Some("The connection was checked; its state is below."),
+            Some("deleted") => Some("Removed."),
             _ => None,
         };
         self

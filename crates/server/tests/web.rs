@@ -200,6 +200,18 @@ const PAGES: &[Route] = &[
         body: "",
     },
     Route {
+        method: "POST",
+        path: "/m/{m}/settings/partner-center",
+        allowed: "M",
+        body: "name=Matrix+{n}&model=direct&partner_tenant_id=t&application_id=a&secret=s",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/settings/partner-center/{instance}/check",
+        allowed: "M",
+        body: "",
+    },
+    Route {
         method: "GET",
         path: "/m/{m}/settings/api-tokens",
         allowed: "M",
@@ -316,6 +328,36 @@ const API: &[Route] = &[
         allowed: "MS",
         body: "",
     },
+    Route {
+        method: "GET",
+        path: "/api/v1/instances",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/instances",
+        allowed: "M",
+        body: r#"{"name": "API {n}", "model": "both", "partner_tenant_id": "t", "application_id": "a", "secret": "s"}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/instances/{instance}",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/v1/instances/{instance}",
+        allowed: "M",
+        body: r#"{"mpn_id": "1234567"}"#,
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/instances/{instance}/check",
+        allowed: "M",
+        body: "",
+    },
 ];
 
 fn role_letter(who: Who) -> char {
@@ -350,9 +392,9 @@ async fn every_page_checks_role_and_marketplace(app: App) {
                     _ => route.allowed.contains(role_letter(who)),
                 };
                 let reaches_marketplace = who == Who::PlatformAdmin || variant != "foreign";
-                let has_ids = route.path.contains("{company}")
-                    || route.path.contains("{user}")
-                    || route.path.contains("{token}");
+                let has_ids = ["{company}", "{user}", "{token}", "{instance}"]
+                    .iter()
+                    .any(|id| route.path.contains(id));
                 let expected = match (who, reaches_marketplace, allowed) {
                     (Who::Anonymous, _, _) => vec![StatusCode::SEE_OTHER],
                     (_, false, _) => vec![StatusCode::NOT_FOUND],
@@ -413,13 +455,19 @@ async fn every_api_route_checks_role_and_marketplace(app: App) {
                 let body = app.fill(route.body, &app.a.slug, ids, n);
                 let (status, answer) = app.api(Some(role), route.method, &path, &body).await;
                 let allowed = route.allowed.contains(role_letter(Who::Staff(role)));
-                let touches_ids = route.path.contains("{company}") || route.path.contains("{user}");
+                let touches_ids = ["{company}", "{user}", "{instance}"]
+                    .iter()
+                    .any(|id| route.path.contains(id));
                 let expected = match (allowed, variant) {
                     (false, _) => vec![StatusCode::FORBIDDEN],
                     (true, "foreign") if touches_ids && route.path != "/api/v1/invitations" => {
                         vec![StatusCode::NOT_FOUND]
                     }
-                    (true, _) if route.method == "POST" && !route.path.contains("{user}/") => {
+                    (true, _)
+                        if route.method == "POST"
+                            && !route.path.contains("{user}/")
+                            && !route.path.contains("{instance}/") =>
+                    {
                         vec![StatusCode::CREATED, StatusCode::ACCEPTED]
                     }
                     (true, _) => vec![StatusCode::OK],
@@ -728,11 +776,13 @@ async fn the_openapi_document_lists_every_api_route(app: App) {
                 r.path
                     .replace("{company}", "{id}")
                     .replace("{user}", "{id}")
+                    .replace("{instance}", "{id}")
             )
         })
         .chain([
             "GET /api/v1/openapi.json".to_owned(),
             "GET /api/v1/jobs/{id}".to_owned(),
+            "DELETE /api/v1/instances/{id}".to_owned(),
         ])
         .collect();
     expected.sort();

@@ -3,6 +3,7 @@
 //! the role.
 
 mod companies;
+mod instances;
 mod jobs;
 mod marketplace;
 mod users;
@@ -20,6 +21,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
+
+pub use instances::InstanceIn;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -82,6 +85,16 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::reactivate_user))
         .routes(routes!(users::send_invitation))
         .routes(routes!(users::send_invitations))
+        .routes(routes!(
+            instances::list_instances,
+            instances::create_instance
+        ))
+        .routes(routes!(
+            instances::get_instance,
+            instances::update_instance,
+            instances::delete_instance
+        ))
+        .routes(routes!(instances::check_instance))
         .routes(routes!(jobs::list_jobs))
         .routes(routes!(jobs::get_job))
 }

@@ -3,14 +3,18 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
 use axum::response::Response;
-use ferry_domain::{JobState, MarketplaceKind, Permission, Role};
+use ferry_domain::{JobState, Permission, Role};
+use ferry_integrations::partner_center::{DEFAULT_API_URL, DEFAULT_LOGIN_URL};
 use ferry_storage::Job;
 use serde::Deserialize;
 
 use super::{NoticeQuery, page, see_other};
 use crate::AppState;
+use crate::api::InstanceIn;
 use crate::error::PageError;
+use crate::instances;
 use crate::web::{Chrome, Scope, TOKEN_ROLES, or_dash, when};
 
 struct EditionView {
@@ -180,50 +184,199 @@ pub async fn outbox(State(state): State<AppState>, scope: Scope) -> Result<Respo
     })
 }
 
+struct InstanceView {
+    id: i64,
+    name: String,
+    api: String,
+    model: String,
+    app_user: bool,
+    tenant: String,
+    state: &'static str,
+    badge: &'static str,
+    reason: Option<String>,
+    checked: String,
+    owner: String,
+    own: bool,
+}
+
 #[derive(Template)]
 #[template(path = "partner_center.html")]
 struct PartnerCenterPage {
     chrome: Chrome,
-    instances: Vec<(String, String, String, String)>,
+    base: String,
+    instances: Vec<InstanceView>,
+    error: Option<String>,
+    default_api: &'static str,
+    default_login: &'static str,
+}
+
+async fn partner_center_page(
+    state: &AppState,
+    scope: &Scope,
+    notice: Option<&str>,
+    error: Option<String>,
+) -> Result<PartnerCenterPage, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let visible = instances::visible(state.store.as_ref(), &scope.marketplace).await?;
+    Ok(PartnerCenterPage {
+        chrome: scope.chrome("Partner Center").notice(notice),
+        base: scope.base(),
+        instances: visible
+            .into_iter()
+            .map(|v| {
+                let s = v.record.summary;
+                let (label, badge) = match s.auth_state.as_str() {
+                    "authenticated" => ("authenticated", "active"),
+                    "expired" => ("expired: consent again", "suspended"),
+                    "failing" => ("failing", "failed"),
+                    _ => ("not checked yet", "pending"),
+                };
+                InstanceView {
+                    id: s.id,
+                    name: s.name,
+                    api: s.api_base_url,
+                    model: s.model,
+                    app_user: s.has_refresh_token,
+                    tenant: s.partner_tenant_id,
+                    state: label,
+                    badge,
+                    reason: s.auth_reason,
+                    checked: s.checked_at.map_or(String::new(), |at| {
+                        format!("checked {}", when(ferry_domain::Timestamp(at)))
+                    }),
+                    owner: v
+                        .inherited_from
+                        .as_ref()
+                        .map_or("This marketplace".into(), |p| {
+                            format!("Inherited from {}", p.name)
+                        }),
+                    own: v.inherited_from.is_none(),
+                }
+            })
+            .collect(),
+        error,
+        default_api: DEFAULT_API_URL,
+        default_login: DEFAULT_LOGIN_URL,
+    })
 }
 
 pub async fn partner_center(
     State(state): State<AppState>,
     scope: Scope,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    page(&partner_center_page(&state, &scope, query.notice.as_deref(), None).await?)
+}
+
+#[derive(Deserialize)]
+pub struct InstanceForm {
+    name: String,
+    model: String,
+    partner_tenant_id: String,
+    application_id: String,
+    secret: String,
+    #[serde(default)]
+    refresh_token: String,
+    #[serde(default)]
+    mpn_id: String,
+    #[serde(default)]
+    api_base_url: String,
+    #[serde(default)]
+    login_base_url: String,
+}
+
+pub async fn create_instance(
+    State(state): State<AppState>,
+    scope: Scope,
+    Form(form): Form<InstanceForm>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManagePartnerCenter)?;
-    let mut instances: Vec<(String, String, String, String)> = state
-        .store
-        .instances(scope.id())
+    let input = InstanceIn {
+        name: Some(form.name),
+        model: Some(form.model),
+        partner_tenant_id: Some(form.partner_tenant_id),
+        application_id: Some(form.application_id),
+        secret: Some(form.secret),
+        refresh_token: Some(form.refresh_token),
+        mpn_id: Some(form.mpn_id),
+        api_base_url: Some(form.api_base_url),
+        login_base_url: Some(form.login_base_url),
+    };
+    let problem = match input.build(&state, None) {
+        Ok(instance) => match state.store.create_instance(scope.id(), &instance).await {
+            Ok(_) => {
+                return Ok(see_other(
+                    &format!("{}/settings/partner-center", scope.base()),
+                    "created",
+                ));
+            }
+            Err(ferry_storage::StoreError::Conflict { .. }) => {
+                "Another instance of this marketplace has that name.".to_owned()
+            }
+            Err(e) => return Err(e.into()),
+        },
+        Err(problem) => problem,
+    };
+    let html = partner_center_page(&state, &scope, None, Some(problem))
         .await?
-        .into_iter()
-        .map(|i| {
-            (
-                i.name,
-                i.model,
-                i.partner_tenant_id,
-                "This marketplace".into(),
-            )
-        })
-        .collect();
-    // A country tenant uses its parent's instances live (PRODUCT.md §2).
-    if scope.marketplace.kind == MarketplaceKind::CountryTenant
-        && let Some(parent_id) = scope.marketplace.parent_id
-        && let Some(parent) = state.store.marketplace(parent_id).await?
-    {
-        for i in state.store.instances(parent_id).await? {
-            instances.push((
-                i.name,
-                i.model,
-                i.partner_tenant_id,
-                format!("Inherited from {}", parent.name),
-            ));
-        }
+        .render()?;
+    Ok((
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        axum::response::Html(html),
+    )
+        .into_response())
+}
+
+pub async fn check_instance(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let visible = instances::find(state.store.as_ref(), &scope.marketplace, id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    instances::check(&state.store, &state.sealer, &state.clients, &visible.record).await?;
+    Ok(see_other(
+        &format!("{}/settings/partner-center", scope.base()),
+        "checked",
+    ))
+}
+
+pub async fn delete_instance(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let visible = instances::find(state.store.as_ref(), &scope.marketplace, id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    if visible.inherited_from.is_some() {
+        return Err(PageError::Forbidden);
     }
-    page(&PartnerCenterPage {
-        chrome: scope.chrome("Partner Center"),
-        instances,
-    })
+    match state.store.delete_instance(scope.id(), id).await {
+        Ok(()) => {}
+        Err(ferry_storage::StoreError::Conflict { .. }) => {
+            let html = partner_center_page(
+                &state,
+                &scope,
+                None,
+                Some("Companies are linked through this instance; it cannot be removed.".into()),
+            )
+            .await?
+            .render()?;
+            return Ok(
+                (axum::http::StatusCode::CONFLICT, axum::response::Html(html)).into_response(),
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state.clients.forget(id);
+    Ok(see_other(
+        &format!("{}/settings/partner-center", scope.base()),
+        "deleted",
+    ))
 }
 
 struct TokenView {

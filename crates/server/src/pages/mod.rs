@@ -65,7 +65,15 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/m/{slug}/outbox", get(catalog::outbox))
         .route(
             "/m/{slug}/settings/partner-center",
-            get(catalog::partner_center),
+            get(catalog::partner_center).post(catalog::create_instance),
+        )
+        .route(
+            "/m/{slug}/settings/partner-center/{id}/check",
+            post(catalog::check_instance),
+        )
+        .route(
+            "/m/{slug}/settings/partner-center/{id}/delete",
+            post(catalog::delete_instance),
         )
         .route(
             "/m/{slug}/settings/api-tokens",

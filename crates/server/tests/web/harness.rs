@@ -12,7 +12,7 @@ use ferry_domain::{
 };
 use ferry_server::AppState;
 use ferry_server::auth::{hash_password, new_api_token, secret_hash};
-use ferry_storage::{NewJob, NewMarketplace, OutboxEmail, Store, Subject, User};
+use ferry_storage::{NewInstance, NewJob, NewMarketplace, OutboxEmail, Store, Subject, User};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -51,6 +51,8 @@ pub struct World {
     pub user: i64,
     /// A token the tests revoke.
     pub token: i64,
+    /// A Partner Center instance whose sign-in address answers nothing.
+    pub instance: i64,
 }
 
 pub struct App {
@@ -139,11 +141,13 @@ impl App {
                 .expect("token");
             tokens.insert(role, token);
         }
-        let router = ferry_server::router(AppState {
-            store: store.clone(),
-            public_url: "http://ferry.test".into(),
-            secure_cookies: false,
-        });
+        let sealer = ferry_storage::seal::Sealer::from_hex(&"5e".repeat(32)).expect("key");
+        let router = ferry_server::router(AppState::new(
+            store.clone(),
+            "http://ferry.test".into(),
+            false,
+            sealer,
+        ));
         App {
             store,
             router,
@@ -173,6 +177,7 @@ impl App {
             .replace("{company}", &ids.company.to_string())
             .replace("{user}", &ids.user.to_string())
             .replace("{token}", &ids.token.to_string())
+            .replace("{instance}", &ids.instance.to_string())
             .replace("{n}", &n.to_string())
     }
 
@@ -322,6 +327,11 @@ impl App {
     }
 }
 
+/// The key every test app seals secrets with.
+pub fn sealer() -> ferry_storage::seal::Sealer {
+    ferry_storage::seal::Sealer::from_hex(&"5e".repeat(32)).expect("key")
+}
+
 fn email(address: &str) -> Email {
     Email::parse(address).expect("email")
 }
@@ -359,6 +369,23 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
         .create_api_token(m, "to revoke", Role::SalesSupport, &hash)
         .await
         .expect("token");
+    let instance = store
+        .create_instance(
+            m,
+            &NewInstance {
+                name: "Unreachable".into(),
+                model: "direct".into(),
+                partner_tenant_id: "partner".into(),
+                application_id: "app".into(),
+                secret_encrypted: Some(sealer().seal("secret")),
+                refresh_token_encrypted: None,
+                mpn_id: None,
+                api_base_url: "http://127.0.0.1:9".into(),
+                login_base_url: "http://127.0.0.1:9".into(),
+            },
+        )
+        .await
+        .expect("instance");
     World {
         id: m,
         slug: slug.to_owned(),
@@ -366,6 +393,7 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
         pending_company,
         user,
         token,
+        instance,
     }
 }
 

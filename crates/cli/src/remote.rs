@@ -1,0 +1,166 @@
+//! Data commands: clients of a running Ferry's API (`--server`, `--token`, or `FERRY_SERVER`,
+//! `FERRY_TOKEN`).
+
+use anyhow::{Context, bail};
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+
+#[derive(Debug, Args)]
+pub struct Api {
+    /// The address of a running Ferry.
+    #[arg(
+        long,
+        env = "FERRY_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    server: String,
+    /// An API token (`ferry admin create-token`).
+    #[arg(long, env = "FERRY_TOKEN", global = true, hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl Api {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let token = self
+            .token
+            .as_deref()
+            .context("no API token: pass --token or set FERRY_TOKEN")?;
+        let url = format!("{}/api/v1{path}", self.server.trim_end_matches('/'));
+        let mut request = reqwest::Client::new()
+            .request(method, &url)
+            .bearer_auth(token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("cannot reach Ferry at {}", self.server))?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let message = answer["error"]["message"].as_str().unwrap_or("no message");
+            bail!("{message} ({})", status.as_u16());
+        }
+        Ok(answer)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    /// Connect a Partner Center account; secrets are read from environment variables.
+    Add(AddInstance),
+    /// List the Partner Center instances this marketplace may use.
+    List,
+    /// Check an instance's connection; exits 0 only when it is authenticated.
+    Check {
+        /// The instance's name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddInstance {
+    #[arg(long)]
+    name: String,
+    /// direct, indirect or both.
+    #[arg(long)]
+    model: String,
+    #[arg(long)]
+    tenant_id: String,
+    #[arg(long)]
+    app_id: String,
+    /// The environment variable that holds the application secret.
+    #[arg(long, default_value = "FERRY_PC_SECRET")]
+    secret_env: String,
+    /// The environment variable that holds a refresh token (App+User).
+    #[arg(long)]
+    refresh_token_env: Option<String>,
+    #[arg(long)]
+    mpn_id: Option<String>,
+    #[arg(long)]
+    api_url: Option<String>,
+    #[arg(long)]
+    login_url: Option<String>,
+}
+
+pub async fn instance(api: &Api, command: InstanceCommand) -> anyhow::Result<()> {
+    match command {
+        InstanceCommand::Add(a) => {
+            let secret = std::env::var(&a.secret_env).with_context(|| {
+                format!(
+                    "the secret is read from ${}, which is not set",
+                    a.secret_env
+                )
+            })?;
+            let refresh_token = match &a.refresh_token_env {
+                Some(var) => Some(std::env::var(var).with_context(|| {
+                    format!("the refresh token is read from ${var}, which is not set")
+                })?),
+                None => None,
+            };
+            let body = json!({
+                "name": a.name, "model": a.model, "partner_tenant_id": a.tenant_id,
+                "application_id": a.app_id, "secret": secret, "refresh_token": refresh_token,
+                "mpn_id": a.mpn_id, "api_base_url": a.api_url, "login_base_url": a.login_url,
+            });
+            let created = api
+                .call(reqwest::Method::POST, "/instances", Some(body))
+                .await?;
+            println!("{}", created["id"]);
+        }
+        InstanceCommand::List => {
+            let all = api.call(reqwest::Method::GET, "/instances", None).await?;
+            println!(
+                "{:<6} {:<24} {:<9} {:<16} OWNER",
+                "ID", "NAME", "MODEL", "STATE"
+            );
+            for i in all.as_array().into_iter().flatten() {
+                let owner = i["inherited_from"]
+                    .as_str()
+                    .map_or("this marketplace".to_owned(), |p| {
+                        format!("inherited from {p}")
+                    });
+                println!(
+                    "{:<6} {:<24} {:<9} {:<16} {owner}",
+                    i["id"],
+                    i["name"].as_str().unwrap_or(""),
+                    i["model"].as_str().unwrap_or(""),
+                    i["auth_state"].as_str().unwrap_or(""),
+                );
+            }
+        }
+        InstanceCommand::Check { name } => {
+            let all = api.call(reqwest::Method::GET, "/instances", None).await?;
+            let found = all
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|i| i["name"] == name.as_str())
+                .with_context(|| format!("no Partner Center instance is named '{name}' here"))?;
+            let id = found["id"].as_i64().context("the instance has no id")?;
+            let checked = api
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/instances/{id}/check"),
+                    None,
+                )
+                .await?;
+            let state = checked["auth_state"].as_str().unwrap_or("unknown");
+            match checked["auth_reason"].as_str() {
+                Some(reason) => println!("{name}: {state}: {reason}"),
+                None => println!("{name}: {state}"),
+            }
+            if state != "authenticated" {
+                bail!("the instance '{name}' is not authenticated");
+            }
+        }
+    }
+    Ok(())
+}

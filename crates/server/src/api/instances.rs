@@ -1,0 +1,256 @@
+//! Partner Center instances over the API. Secrets go in, never come out.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use ferry_domain::Permission;
+use ferry_integrations::partner_center::{DEFAULT_API_URL, DEFAULT_LOGIN_URL};
+use ferry_storage::{InstanceRecord, NewInstance};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::{ApiResult, ApiScope};
+use crate::AppState;
+use crate::error::ApiError;
+use crate::instances::{self, Visible};
+
+#[derive(Serialize, ToSchema)]
+pub struct InstanceOut {
+    id: i64,
+    name: String,
+    /// direct, indirect or both.
+    model: String,
+    partner_tenant_id: String,
+    application_id: String,
+    mpn_id: Option<String>,
+    api_base_url: String,
+    login_base_url: String,
+    /// Whether a refresh token (App+User) is stored.
+    has_refresh_token: bool,
+    /// unchecked, authenticated, expired (a partner user must consent again) or failing.
+    auth_state: String,
+    auth_reason: Option<String>,
+    checked_at: Option<String>,
+    /// The parent marketplace's slug, for an instance inherited by a country tenant.
+    inherited_from: Option<String>,
+}
+
+impl From<&Visible> for InstanceOut {
+    fn from(v: &Visible) -> Self {
+        let s = &v.record.summary;
+        InstanceOut {
+            id: s.id,
+            name: s.name.clone(),
+            model: s.model.clone(),
+            partner_tenant_id: s.partner_tenant_id.clone(),
+            application_id: s.application_id.clone(),
+            mpn_id: s.mpn_id.clone(),
+            api_base_url: s.api_base_url.clone(),
+            login_base_url: s.login_base_url.clone(),
+            has_refresh_token: s.has_refresh_token,
+            auth_state: s.auth_state.clone(),
+            auth_reason: s.auth_reason.clone(),
+            checked_at: s.checked_at.map(super::rfc3339),
+            inherited_from: v.inherited_from.as_ref().map(|m| m.slug.clone()),
+        }
+    }
+}
+
+/// An instance to create or change. On a change, absent fields stay; secrets are never
+/// returned.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct InstanceIn {
+    pub name: Option<String>,
+    pub model: Option<String>,
+    pub partner_tenant_id: Option<String>,
+    pub application_id: Option<String>,
+    /// The application's client secret.
+    pub secret: Option<String>,
+    /// A refresh token for App+User calls (from a partner user's consent).
+    pub refresh_token: Option<String>,
+    pub mpn_id: Option<String>,
+    pub api_base_url: Option<String>,
+    pub login_base_url: Option<String>,
+}
+
+impl InstanceIn {
+    /// The instance to store, on top of an existing one when changing it.
+    pub fn build(
+        self,
+        state: &AppState,
+        existing: Option<&InstanceRecord>,
+    ) -> Result<NewInstance, String> {
+        let old = existing.map(|r| &r.summary);
+        let pick = |new: Option<String>, old: Option<&String>, default: Option<&str>| {
+            new.map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .or_else(|| old.cloned())
+                .or_else(|| default.map(str::to_owned))
+        };
+        let name =
+            pick(self.name, old.map(|o| &o.name), None).ok_or("the instance needs a name")?;
+        let model = pick(self.model, old.map(|o| &o.model), None)
+            .ok_or("the model is required: direct, indirect or both")?;
+        if !matches!(model.as_str(), "direct" | "indirect" | "both") {
+            return Err(format!(
+                "'{model}' is not a model: use direct, indirect or both"
+            ));
+        }
+        let partner_tenant_id = pick(
+            self.partner_tenant_id,
+            old.map(|o| &o.partner_tenant_id),
+            None,
+        )
+        .ok_or("the partner tenant id is required")?;
+        let application_id = pick(self.application_id, old.map(|o| &o.application_id), None)
+            .ok_or("the application id is required")?;
+        let api_base_url = pick(
+            self.api_base_url,
+            old.map(|o| &o.api_base_url),
+            Some(DEFAULT_API_URL),
+        )
+        .unwrap_or_default();
+        let login_base_url = pick(
+            self.login_base_url,
+            old.map(|o| &o.login_base_url),
+            Some(DEFAULT_LOGIN_URL),
+        )
+        .unwrap_or_default();
+        for url in [&api_base_url, &login_base_url] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(format!("'{url}' is not an http(s) address"));
+            }
+        }
+        let secret = self.secret.filter(|s| !s.is_empty());
+        if existing.is_none() && secret.is_none() {
+            return Err("the application secret is required".into());
+        }
+        Ok(NewInstance {
+            name,
+            model,
+            partner_tenant_id,
+            application_id,
+            secret_encrypted: secret.map(|s| state.sealer.seal(&s)),
+            refresh_token_encrypted: self
+                .refresh_token
+                .filter(|t| !t.is_empty())
+                .map(|t| state.sealer.seal(&t)),
+            mpn_id: pick(self.mpn_id, old.and_then(|o| o.mpn_id.as_ref()), None),
+            api_base_url: api_base_url.trim_end_matches('/').to_owned(),
+            login_base_url: login_base_url.trim_end_matches('/').to_owned(),
+        })
+    }
+}
+
+async fn visible_one(state: &AppState, scope: &ApiScope, id: i64) -> Result<Visible, ApiError> {
+    instances::find(state.store.as_ref(), &scope.marketplace, id)
+        .await?
+        .ok_or(ApiError::NotFound("Partner Center instance"))
+}
+
+/// The marketplace's instances, and its parent's for a country tenant.
+#[utoipa::path(get, path = "/api/v1/instances", tag = "partner-center",
+    responses((status = 200, description = "OK", body = Vec<InstanceOut>), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope)))]
+pub async fn list_instances(
+    State(state): State<AppState>,
+    scope: ApiScope,
+) -> ApiResult<Vec<InstanceOut>> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let all = instances::visible(state.store.as_ref(), &scope.marketplace).await?;
+    Ok(Json(all.iter().map(InstanceOut::from).collect()))
+}
+
+/// Connects the marketplace to a Partner Center account. Secrets are stored sealed.
+#[utoipa::path(post, path = "/api/v1/instances", tag = "partner-center", request_body = InstanceIn,
+    responses((status = 201, description = "Created", body = InstanceOut), (status = 409, description = "A unique key is taken", body = super::ErrorEnvelope),
+              (status = 422, description = "The input is invalid", body = super::ErrorEnvelope)))]
+pub async fn create_instance(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Json(input): Json<InstanceIn>,
+) -> Result<(StatusCode, Json<InstanceOut>), ApiError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let instance = input.build(&state, None).map_err(ApiError::Invalid)?;
+    let id = state.store.create_instance(scope.id(), &instance).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(InstanceOut::from(&visible_one(&state, &scope, id).await?)),
+    ))
+}
+
+/// One instance.
+#[utoipa::path(get, path = "/api/v1/instances/{id}", tag = "partner-center", params(("id" = i64, Path)),
+    responses((status = 200, description = "OK", body = InstanceOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope)))]
+pub async fn get_instance(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Path(id): Path<i64>,
+) -> ApiResult<InstanceOut> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    Ok(Json(InstanceOut::from(
+        &visible_one(&state, &scope, id).await?,
+    )))
+}
+
+/// Changes an instance of this marketplace (an inherited one belongs to the parent).
+#[utoipa::path(patch, path = "/api/v1/instances/{id}", tag = "partner-center", params(("id" = i64, Path)), request_body = InstanceIn,
+    responses((status = 200, description = "OK", body = InstanceOut), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope),
+              (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope), (status = 422, description = "The input is invalid", body = super::ErrorEnvelope)))]
+pub async fn update_instance(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Path(id): Path<i64>,
+    Json(input): Json<InstanceIn>,
+) -> ApiResult<InstanceOut> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let current = visible_one(&state, &scope, id).await?;
+    if current.inherited_from.is_some() {
+        return Err(ApiError::Forbidden);
+    }
+    let instance = input
+        .build(&state, Some(&current.record))
+        .map_err(ApiError::Invalid)?;
+    state
+        .store
+        .update_instance(scope.id(), id, &instance)
+        .await?;
+    state.clients.forget(id);
+    Ok(Json(InstanceOut::from(
+        &visible_one(&state, &scope, id).await?,
+    )))
+}
+
+/// Removes an instance of this marketplace that no company is linked through.
+#[utoipa::path(delete, path = "/api/v1/instances/{id}", tag = "partner-center", params(("id" = i64, Path)),
+    responses((status = 204, description = "Removed"), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope),
+              (status = 409, description = "Companies are linked through it", body = super::ErrorEnvelope)))]
+pub async fn delete_instance(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Path(id): Path<i64>,
+) -> Result<StatusCode, ApiError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let current = visible_one(&state, &scope, id).await?;
+    if current.inherited_from.is_some() {
+        return Err(ApiError::Forbidden);
+    }
+    state.store.delete_instance(scope.id(), id).await?;
+    state.clients.forget(id);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Checks the connection: a token, then one small call. The answer carries the state found.
+#[utoipa::path(post, path = "/api/v1/instances/{id}/check", tag = "partner-center", params(("id" = i64, Path)),
+    responses((status = 200, description = "OK", body = InstanceOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope)))]
+pub async fn check_instance(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Path(id): Path<i64>,
+) -> ApiResult<InstanceOut> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let current = visible_one(&state, &scope, id).await?;
+    instances::check(&state.store, &state.sealer, &state.clients, &current.record).await?;
+    Ok(Json(InstanceOut::from(
+        &visible_one(&state, &scope, id).await?,
+    )))
+}

@@ -1,0 +1,187 @@
+//! Partner Center instances as a marketplace sees them: its own, and — for a country tenant —
+//! its parent's, used live with the parent's credentials (PRODUCT.md §2). Clients are kept per
+//! instance, so a token renewed through one marketplace serves the other at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use ferry_domain::MarketplaceKind;
+use ferry_integrations::partner_center::{
+    Client, PcError, RefreshTokenStore, Secret, Settings, TokenEndpoint,
+};
+use ferry_storage::seal::Sealer;
+use ferry_storage::{InstanceRecord, Marketplace, Store, StoreError};
+
+/// An instance a marketplace may use, and whose it is.
+pub struct Visible {
+    pub record: InstanceRecord,
+    /// The parent marketplace, when the instance is inherited.
+    pub inherited_from: Option<Marketplace>,
+}
+
+/// The marketplaces whose instances `marketplace` may use: its own, and its parent for a
+/// country tenant.
+async fn owners(
+    store: &dyn Store,
+    marketplace: &Marketplace,
+) -> Result<Vec<(Marketplace, bool)>, StoreError> {
+    let mut owners = vec![(marketplace.clone(), false)];
+    if marketplace.kind == MarketplaceKind::CountryTenant
+        && let Some(parent_id) = marketplace.parent_id
+        && let Some(parent) = store.marketplace(parent_id).await?
+    {
+        owners.push((parent, true));
+    }
+    Ok(owners)
+}
+
+/// Every instance the marketplace may use, own first.
+pub async fn visible(
+    store: &dyn Store,
+    marketplace: &Marketplace,
+) -> Result<Vec<Visible>, StoreError> {
+    let mut out = Vec::new();
+    for (owner, inherited) in owners(store, marketplace).await? {
+        for summary in store.instances(owner.id).await? {
+            if let Some(record) = store.instance(owner.id, summary.id).await? {
+                out.push(Visible {
+                    record,
+                    inherited_from: inherited.then(|| owner.clone()),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One instance the marketplace may use, or `None` (another marketplace's answers the same).
+pub async fn find(
+    store: &dyn Store,
+    marketplace: &Marketplace,
+    id: i64,
+) -> Result<Option<Visible>, StoreError> {
+    for (owner, inherited) in owners(store, marketplace).await? {
+        if let Some(record) = store.instance(owner.id, id).await? {
+            return Ok(Some(Visible {
+                record,
+                inherited_from: inherited.then_some(owner),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// The refresh token of one instance, read from and written back to the store, sealed.
+struct StoredRefreshToken {
+    store: Arc<dyn Store>,
+    sealer: Sealer,
+    marketplace_id: i64,
+    instance_id: i64,
+}
+
+#[async_trait]
+impl RefreshTokenStore for StoredRefreshToken {
+    async fn current(&self) -> Result<Option<String>, String> {
+        let record = self
+            .store
+            .instance(self.marketplace_id, self.instance_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        match record.and_then(|r| r.refresh_token_encrypted) {
+            Some(sealed) => self
+                .sealer
+                .open(&sealed)
+                .map(Some)
+                .map_err(|e| e.to_string()),
+            None => Ok(None),
+        }
+    }
+
+    async fn store(&self, token: &str) -> Result<(), String> {
+        self.store
+            .store_refresh_token(self.instance_id, &self.sealer.seal(token))
+            .await
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// One client per instance for the whole process.
+#[derive(Clone, Default)]
+pub struct Clients(Arc<Mutex<HashMap<i64, Arc<Client>>>>);
+
+impl Clients {
+    /// The client of an instance, made on first use.
+    pub fn get(
+        &self,
+        store: &Arc<dyn Store>,
+        sealer: &Sealer,
+        record: &InstanceRecord,
+    ) -> Result<Arc<Client>, PcError> {
+        let mut clients = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(client) = clients.get(&record.summary.id) {
+            return Ok(client.clone());
+        }
+        let secret = match &record.secret_encrypted {
+            Some(sealed) => sealer
+                .open(sealed)
+                .map_err(|e| PcError::Configuration(e.to_string()))?,
+            None => String::new(),
+        };
+        let s = &record.summary;
+        let settings = Settings {
+            api_base_url: s.api_base_url.clone(),
+            login_base_url: s.login_base_url.clone(),
+            tenant_id: s.partner_tenant_id.clone(),
+            application_id: s.application_id.clone(),
+            secret: Secret::new(secret),
+            token_endpoint: TokenEndpoint::V2,
+        };
+        let tokens = Arc::new(StoredRefreshToken {
+            store: store.clone(),
+            sealer: sealer.clone(),
+            marketplace_id: s.marketplace_id,
+            instance_id: s.id,
+        });
+        let client = Arc::new(Client::new(settings, tokens)?);
+        clients.insert(s.id, client.clone());
+        Ok(client)
+    }
+
+    /// Forgets an instance's client, after its settings changed.
+    pub fn forget(&self, id: i64) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&id);
+    }
+}
+
+/// Checks an instance's connection and records what was found: authenticated, expired (a
+/// partner user must consent again) or failing, with the reason.
+pub async fn check(
+    store: &Arc<dyn Store>,
+    sealer: &Sealer,
+    clients: &Clients,
+    record: &InstanceRecord,
+) -> Result<(&'static str, Option<String>), StoreError> {
+    let outcome = match clients.get(store, sealer, record) {
+        Ok(client) => client.check().await,
+        Err(e) => Err(e),
+    };
+    let (state, reason) = match outcome {
+        Ok(()) => ("authenticated", None),
+        Err(e @ PcError::NeedsConsent(_)) => ("expired", Some(e.to_string())),
+        Err(e) => ("failing", Some(e.to_string())),
+    };
+    if let Some(reason) = &reason {
+        tracing::warn!(instance = record.summary.id, %reason, "Partner Center connection check failed");
+    }
+    store
+        .set_instance_auth(record.summary.id, state, reason.as_deref())
+        .await?;
+    Ok((state, reason))
+}
