@@ -41,6 +41,12 @@ impl Who {
     ];
 }
 
+/// A tenant marketplace with its own server.
+pub struct Tenant {
+    token: String,
+    router: Router,
+}
+
 /// One marketplace of the test world and the ids of its records.
 pub struct World {
     pub id: i64,
@@ -255,6 +261,64 @@ impl App {
             .expect("body");
         let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         (status, value)
+    }
+
+    /// A tenant of marketplace A with a Marketplace Manager token, served by a second server on
+    /// the same database (as another process would be).
+    pub async fn child(&self, kind: MarketplaceKind, slug: &str) -> Tenant {
+        let marketplace = self
+            .store
+            .create_marketplace(&NewMarketplace {
+                slug: Slug::parse(slug).expect("slug"),
+                name: slug.to_owned(),
+                kind,
+                parent_id: Some(self.a.id),
+            })
+            .await
+            .expect("tenant");
+        let (token, hash) = new_api_token();
+        self.store
+            .create_api_token(marketplace.id, "tenant", Role::MarketplaceManager, &hash)
+            .await
+            .expect("token");
+        let router = ferry_server::router(AppState::new(
+            self.store.clone(),
+            "http://ferry.test".into(),
+            false,
+            sealer(),
+        ));
+        Tenant { token, router }
+    }
+
+    /// An API request to a tenant's own server with its token.
+    pub async fn api_as(
+        &self,
+        tenant: &Tenant,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> (StatusCode, Value) {
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::AUTHORIZATION, format!("Bearer {}", tenant.token))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_owned()))
+            .expect("request");
+        let response = tenant
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
     }
 
     /// Posts the sign-in form; returns the status and the session cookie set, if any.
