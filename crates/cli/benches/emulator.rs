@@ -18,6 +18,7 @@ use serde_json::Value;
 async fn main() {
     let customers: u64 = env_number("FERRY_BENCH_CUSTOMERS", 100_000);
     let seconds: u64 = env_number("FERRY_BENCH_SECONDS", 10);
+    ferry_integrations::install_tls();
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args([

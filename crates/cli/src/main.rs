@@ -54,6 +54,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    ferry_integrations::install_tls();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,

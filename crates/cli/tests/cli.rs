@@ -203,12 +203,17 @@ struct Running {
 impl Running {
     /// Starts the command on a free port and reads what it prints up to the line that holds
     /// `last`, taking the URL it announces on the way.
-    fn start(mut command: Command, last: &str) -> Running {
+    fn start(command: Command, last: &str) -> Running {
+        Running::launch(command, last, Stdio::piped())
+    }
+
+    /// Like `start`, with standard error (the logs) going to `stderr`.
+    fn launch(mut command: Command, last: &str, stderr: Stdio) -> Running {
         let mut child = command
             .env("FERRY_LISTEN", "127.0.0.1:0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(stderr)
             .spawn()
             .expect("spawn");
         let mut out = BufReader::new(child.stdout.take().expect("stdout"));
@@ -595,4 +600,122 @@ fn the_partner_center_emulator_prints_its_credentials_and_dumps_its_world() {
     assert!(world["customers"][0]["billingProfile"].is_object());
     let (status, stats) = emulator.get("/_admin/stats");
     assert_eq!(status, 200, "{stats}");
+}
+
+/// `ferry instance add | list | check` through a running server, against the Partner Center
+/// emulator: the country tenant's parent works, a simple tenant sees nothing of it, and no
+/// secret reaches the server's logs even at debug level.
+#[tokio::test]
+async fn instances_through_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = ferry_storage::testing::sqlite_url(dir.path());
+    let mut emulator = ferry(dir.path(), &url);
+    emulator.args([
+        "emulator",
+        "partner-center",
+        "--customers",
+        "5",
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    let emulator = Running::start(emulator, "base_url:");
+    let value = |key: &str| {
+        emulator
+            .printed
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}: ")))
+            .map(str::to_owned)
+            .expect("printed")
+    };
+    let (secret, refresh) = (value("client_secret"), value("refresh_token"));
+    let admin = |args: &[&str]| stdout(&run(ferry(dir.path(), &url).arg("admin").args(args)));
+    let parent = admin(&["create-marketplace", "--name", "Parent"])
+        .trim()
+        .to_owned();
+    let shop = admin(&[
+        "create-marketplace",
+        "--name",
+        "Shop",
+        "--parent",
+        &parent,
+        "--kind",
+        "simple",
+    ])
+    .trim()
+    .to_owned();
+    let token = |slug: &str| {
+        admin(&[
+            "create-token",
+            "--marketplace",
+            slug,
+            "--role",
+            "marketplace-manager",
+        ])
+        .trim()
+        .to_owned()
+    };
+    let (parent_token, shop_token) = (token(&parent), token(&shop));
+
+    let log = dir.path().join("server.log");
+    let mut server = ferry(dir.path(), &url);
+    server.arg("serve").env("FERRY_LOG", "debug");
+    let log_file = Stdio::from(std::fs::File::create(&log).expect("log file"));
+    let server = Running::launch(server, "listening on", log_file);
+    let client = |token: &str| {
+        let mut command = ferry(dir.path(), &url);
+        command
+            .env("FERRY_SERVER", &server.url)
+            .env("FERRY_TOKEN", token)
+            .env("PC_SECRET", &secret)
+            .env("PC_REFRESH", &refresh);
+        command
+    };
+    let added = run(client(&parent_token).args([
+        "instance",
+        "add",
+        "--name",
+        "Contoso CSP",
+        "--model",
+        "both",
+        "--tenant-id",
+        &value("partner_tenant_id"),
+        "--app-id",
+        &value("client_id"),
+        "--secret-env",
+        "PC_SECRET",
+        "--refresh-token-env",
+        "PC_REFRESH",
+        "--api-url",
+        &emulator.url,
+        "--login-url",
+        &emulator.url,
+    ]));
+    assert!(stdout(&added).trim().parse::<i64>().is_ok());
+    let checked = stdout(&run(client(&parent_token).args([
+        "instance",
+        "check",
+        "Contoso CSP",
+    ])));
+    assert_eq!(checked.trim(), "Contoso CSP: authenticated");
+    let listed = stdout(&run(client(&parent_token).args(["instance", "list"])));
+    assert!(
+        listed.contains("Contoso CSP") && listed.contains("authenticated"),
+        "{listed}"
+    );
+    let listed = stdout(&run(client(&shop_token).args(["instance", "list"])));
+    assert!(
+        !listed.contains("Contoso CSP"),
+        "a simple tenant does not see it: {listed}"
+    );
+    fails_with(
+        &run(client(&shop_token).args(["instance", "check", "Contoso CSP"])),
+        "no Partner Center instance is named 'Contoso CSP'",
+    );
+    drop(server);
+    let logs = std::fs::read_to_string(&log).expect("logs");
+    assert!(logs.contains("DEBUG"), "debug logging was on");
+    assert!(
+        !logs.contains(&secret) && !logs.contains(&refresh),
+        "a secret reached the logs"
+    );
 }

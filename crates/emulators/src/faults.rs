@@ -92,6 +92,9 @@ struct Detail {
     /// 429s answered in a row, per throttling key, and the longest such run.
     consecutive_429: HashMap<String, u64>,
     max_consecutive_429: u64,
+    /// 429s answered in a row to one logical call (one `MS-RequestId`, kept on retries).
+    call_429: HashMap<String, u64>,
+    max_call_429: u64,
 }
 
 /// The counters as `GET /_admin/stats` shows them.
@@ -101,8 +104,10 @@ pub struct Stats {
     pub throttled: u64,
     pub server_errors: u64,
     pub per_route: BTreeMap<String, u64>,
-    /// The most 429 answers any one throttling key got in a row.
+    /// The most 429 answers any one throttling key got in a row, across all calls.
     pub max_consecutive_429: u64,
+    /// The most 429 answers one call (one `MS-RequestId`) got in a row, over its retries.
+    pub max_consecutive_429_per_call: u64,
 }
 
 impl Counters {
@@ -115,15 +120,18 @@ impl Counters {
         *detail.per_route.entry(route.to_owned()).or_default() += 1;
     }
 
-    pub fn passed(&self, key: &str) {
+    pub fn passed(&self, key: &str, call: Option<&str>) {
         let mut detail = self
             .detail
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         detail.consecutive_429.remove(key);
+        if let Some(call) = call {
+            detail.call_429.remove(call);
+        }
     }
 
-    pub fn throttled(&self, key: &str) {
+    pub fn throttled(&self, key: &str, call: Option<&str>) {
         self.throttled.fetch_add(1, Ordering::Relaxed);
         let mut detail = self
             .detail
@@ -133,6 +141,12 @@ impl Counters {
         *run += 1;
         let run = *run;
         detail.max_consecutive_429 = detail.max_consecutive_429.max(run);
+        if let Some(call) = call {
+            let run = detail.call_429.entry(call.to_owned()).or_default();
+            *run += 1;
+            let run = *run;
+            detail.max_call_429 = detail.max_call_429.max(run);
+        }
     }
 
     pub fn server_error(&self) {
@@ -150,6 +164,7 @@ impl Counters {
             server_errors: self.server_errors.load(Ordering::Relaxed),
             per_route: detail.per_route.clone(),
             max_consecutive_429: detail.max_consecutive_429,
+            max_consecutive_429_per_call: detail.max_call_429,
         }
     }
 
@@ -246,6 +261,11 @@ impl Injector {
         let faults = self.faults();
         let mut rng = self.dice.roll();
         self.counters.request(&S::route_name(&request));
+        let call = request
+            .headers()
+            .get("ms-requestid")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         self.wait(&mut rng).await;
         let mut keys = Vec::new();
         if let Some(limit) = faults.throttle_per_minute {
@@ -259,12 +279,12 @@ impl Injector {
         }
         for (key, limit) in &keys {
             if let Err(retry_after) = self.throttle.take(key, *limit) {
-                self.counters.throttled(key);
+                self.counters.throttled(key, call.as_deref());
                 return S::throttled(retry_after);
             }
         }
         for (key, _) in &keys {
-            self.counters.passed(key);
+            self.counters.passed(key, call.as_deref());
         }
         if faults.fault_5xx_rate > 0.0 && rng.chance(faults.fault_5xx_rate) {
             self.counters.server_error();
@@ -335,10 +355,12 @@ mod tests {
     #[test]
     fn counters_keep_the_longest_run_of_429() {
         let counters = Counters::default();
-        counters.throttled("a");
-        counters.throttled("a");
-        counters.passed("a");
-        counters.throttled("a");
-        assert_eq!(counters.stats().max_consecutive_429, 2);
+        counters.throttled("a", Some("call-1"));
+        counters.throttled("a", Some("call-2"));
+        counters.passed("a", Some("call-2"));
+        counters.throttled("a", Some("call-1"));
+        let stats = counters.stats();
+        assert_eq!(stats.max_consecutive_429, 2);
+        assert_eq!(stats.max_consecutive_429_per_call, 2);
     }
 }

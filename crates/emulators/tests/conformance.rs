@@ -19,7 +19,13 @@ struct Pc {
     http: reqwest::Client,
 }
 
+/// The HTTP client here is reqwest without a TLS provider of its own: give it ring.
+fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 async fn start(options: Options) -> Pc {
+    install_tls();
     let emulator = Emulator::new(options);
     let credentials = emulator.credentials();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -882,6 +888,7 @@ async fn the_admin_api_changes_the_world() {
 
 #[tokio::test]
 async fn google_directory_lists_users_page_by_page() {
+    install_tls();
     let emulator = google::Emulator::new(google::Options {
         seed: 11,
         customers: 200,

@@ -93,7 +93,11 @@ async fn main() {
     println!("{:<36} {:>10}", "429 answers", stats["throttled"]);
     println!(
         "{:<36} {:>10}",
-        "most 429s in a row on one key", stats["max_consecutive_429"]
+        "most 429s in a row, one call", stats["max_consecutive_429_per_call"]
+    );
+    println!(
+        "{:<36} {:>10}",
+        "most 429s in a row, one key", stats["max_consecutive_429"]
     );
     println!("{:<36} {elapsed:>10.1} s", "elapsed");
     println!("{:<36} {floor:>10.1} s", "floor (calls ÷ allowed rate)");

@@ -6,3 +6,9 @@
 
 pub mod mail;
 pub mod partner_center;
+
+/// Makes ring the TLS provider of every HTTP client in the process (Ferry builds reqwest without
+/// one of its own). Installing it again is harmless.
+pub fn install_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

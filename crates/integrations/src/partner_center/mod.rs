@@ -130,8 +130,7 @@ impl Client {
         settings: Settings,
         refresh_tokens: Arc<dyn RefreshTokenStore>,
     ) -> Result<Self, PcError> {
-        // Ferry uses ring for TLS everywhere; installing it twice is harmless.
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        crate::install_tls();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))

@@ -129,9 +129,11 @@ impl Governor {
                     {
                         state.recent.pop_front();
                     }
-                    // Probe for more: the allowed rate may be higher than the pace.
+                    // Probe for more, growing by about a tenth a second at full speed: the
+                    // allowed rate may be higher than the pace, and a 429 costs little while
+                    // the service's bucket refills during the pause.
                     if let Some(pace) = state.pace.as_mut() {
-                        *pace += 0.02;
+                        *pace *= 1.0001;
                     }
                 }
                 Outcome::Throttled(_) if position < blamed => {

@@ -79,6 +79,7 @@ const STAFF: [(Role, &str); 4] = [
 
 impl App {
     pub async fn start(url: &str) -> App {
+        ferry_integrations::install_tls();
         let store = ferry_storage::connect(url).await.expect("connect");
         store.migrate().await.expect("migrate");
         let hash = hash_password(PASSWORD).expect("hash");
