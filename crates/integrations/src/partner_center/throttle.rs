@@ -22,6 +22,21 @@ struct KeyState {
     paused_until: Instant,
     /// When recent successes happened, to estimate the rate the service allows.
     recent: VecDeque<Instant>,
+    /// How long a request takes, smoothed.
+    latency: Duration,
+}
+
+impl KeyState {
+    /// Requests allowed in flight now. Once the service has throttled the key, no more than the
+    /// pace needs over one request's time (plus one): requests already on their way when the
+    /// limit is reached are the ones answered 429 together.
+    fn allowed_in_flight(&self) -> usize {
+        let window = self.window.floor().max(1.0);
+        let needed = self.pace.map_or(window, |pace| {
+            (pace * self.latency.as_secs_f64()).ceil() + 1.0
+        });
+        window.min(needed) as usize
+    }
 }
 
 impl KeyState {
@@ -33,6 +48,7 @@ impl KeyState {
             next_slot: now,
             paused_until: now,
             recent: VecDeque::new(),
+            latency: Duration::from_millis(100),
         }
     }
 }
@@ -47,6 +63,7 @@ pub struct Governor {
 #[derive(Debug)]
 pub struct Permit {
     keys: Vec<String>,
+    sent: Instant,
 }
 
 /// How a request ended, for the governor to learn from.
@@ -77,7 +94,7 @@ impl Governor {
                     let ready = state.paused_until.max(state.next_slot);
                     if ready > now {
                         wait = wait.max(ready - now);
-                    } else if state.in_flight as f64 >= state.window.floor().max(1.0) {
+                    } else if state.in_flight >= state.allowed_in_flight() {
                         // Wait for a request in flight to come back.
                         wait = wait.max(Duration::from_millis(2));
                     }
@@ -94,6 +111,7 @@ impl Governor {
                     }
                     return Permit {
                         keys: keys.to_vec(),
+                        sent: now,
                     };
                 }
                 wait
@@ -118,6 +136,8 @@ impl Governor {
                 continue;
             };
             state.in_flight = state.in_flight.saturating_sub(1);
+            let took = now.duration_since(permit.sent);
+            state.latency = (state.latency * 7 + took) / 8;
             match outcome {
                 Outcome::Ok => {
                     state.window = (state.window + 1.0 / state.window).min(MAX_WINDOW);
