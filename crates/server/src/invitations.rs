@@ -33,32 +33,16 @@ pub async fn invite_user(
     if user.status == UserStatus::Suspended {
         return Err(InviteError::Suspended(user.email.to_string()));
     }
-    let token = random_secret();
-    let now = ferry_storage::now();
-    store
-        .create_user_link(
-            &secret_hash(&token),
-            user.id,
-            LinkPurpose::Invitation,
-            now.plus_millis(INVITATION_LIFETIME_MS),
+    let name = user.display_name();
+    let subject = format!("Your account at {}", marketplace.name);
+    email_link(store, marketplace, user, LinkPurpose::Invitation, ferry_storage::now(), subject, |token| {
+        format!(
+            "Hello {name},\n\n{marketplace} has an account for you. Choose your password to sign in \
+             (the link works for 7 days):\n\n{public_url}/invitations/{token}\n\nIf you did not \
+             expect this e-mail, you can ignore it.\n",
+            marketplace = marketplace.name,
         )
-        .await?;
-    let body = format!(
-        "Hello {name},\n\n{marketplace} has an account for you. Choose your password to sign in \
-         (the link works for 7 days):\n\n{public_url}/invitations/{token}\n\nIf you did not \
-         expect this e-mail, you can ignore it.\n",
-        name = user.display_name(),
-        marketplace = marketplace.name,
-    );
-    ferry_jobs::send_email(
-        store,
-        &NewEmail {
-            marketplace_id: Some(marketplace.id),
-            to: user.email.to_string(),
-            subject: format!("Your account at {}", marketplace.name),
-            body,
-        },
-    )
+    })
     .await?;
     if user.status == UserStatus::Created {
         store
@@ -76,32 +60,50 @@ pub async fn send_password_reset(
     user: &User,
     now: Timestamp,
 ) -> Result<(), StoreError> {
+    let name = user.display_name();
+    let subject = format!("Reset your password at {}", marketplace.name);
+    email_link(store, marketplace, user, LinkPurpose::PasswordReset, now, subject, |token| {
+        format!(
+            "Hello {name},\n\nSomeone asked to reset the password of your account at {marketplace}. \
+             Choose a new one here (the link works for 2 hours):\n\n{public_url}/reset-password/{token}\n\n\
+             If it was not you, ignore this e-mail: your password stays as it is.\n",
+            marketplace = marketplace.name,
+        )
+    })
+    .await
+}
+
+/// Stores a one-time link for `user` and e-mails it; `body` writes the message around the
+/// link's token.
+async fn email_link(
+    store: &dyn Store,
+    marketplace: &Marketplace,
+    user: &User,
+    purpose: LinkPurpose,
+    now: Timestamp,
+    subject: String,
+    body: impl FnOnce(&str) -> String,
+) -> Result<(), StoreError> {
+    let lifetime = match purpose {
+        LinkPurpose::Invitation => INVITATION_LIFETIME_MS,
+        LinkPurpose::PasswordReset => RESET_LIFETIME_MS,
+    };
     let token = random_secret();
     store
         .create_user_link(
             &secret_hash(&token),
             user.id,
-            LinkPurpose::PasswordReset,
-            now.plus_millis(RESET_LIFETIME_MS),
+            purpose,
+            now.plus_millis(lifetime),
         )
         .await?;
-    let body = format!(
-        "Hello {name},\n\nSomeone asked to reset the password of your account at {marketplace}. \
-         Choose a new one here (the link works for 2 hours):\n\n{public_url}/reset-password/{token}\n\n\
-         If it was not you, ignore this e-mail: your password stays as it is.\n",
-        name = user.display_name(),
-        marketplace = marketplace.name,
-    );
-    ferry_jobs::send_email(
-        store,
-        &NewEmail {
-            marketplace_id: Some(marketplace.id),
-            to: user.email.to_string(),
-            subject: format!("Reset your password at {}", marketplace.name),
-            body,
-        },
-    )
-    .await?;
+    let email = NewEmail {
+        marketplace_id: Some(marketplace.id),
+        to: user.email.to_string(),
+        subject,
+        body: body(&token),
+    };
+    ferry_jobs::send_email(store, &email).await?;
     Ok(())
 }
 

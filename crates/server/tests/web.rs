@@ -45,6 +45,7 @@ on_both_backends!(
     api_errors_use_one_envelope,
     the_openapi_document_lists_every_api_route,
     instances_follow_the_marketplace_hierarchy,
+    a_forgotten_password_is_reset_by_e_mail,
 );
 
 /// The browser journeys run once, on SQLite: the matrix above already covers both backends.
@@ -1016,4 +1017,64 @@ async fn admin_call(base: &str, path: &str) {
         .await
         .expect("admin");
     assert!(response.status().is_success());
+}
+
+async fn a_forgotten_password_is_reset_by_e_mail(app: App) {
+    let form = "email=support%40alpha.example";
+    let (status, html) = app
+        .page_raw(
+            Who::Anonymous,
+            "POST",
+            "/forgot-password",
+            form,
+            Some(harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Check your e-mail"));
+    let (status, same) = app
+        .page_raw(
+            Who::Anonymous,
+            "POST",
+            "/forgot-password",
+            "email=nobody%40alpha.example",
+            Some(harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        same.contains("Check your e-mail"),
+        "the same answer whether or not the account exists"
+    );
+    let mail = app.outbox(&app.a).await;
+    assert_eq!(mail.len(), 1);
+    let link = mail[0]
+        .body
+        .split_whitespace()
+        .find(|w| w.contains("/reset-password/"))
+        .expect("a link");
+    let path = &link[link.find("/reset-password/").expect("path")..];
+    let new_password = "password=a+new+long+password&confirm=a+new+long+password";
+    let (status, _) = app
+        .page_raw(
+            Who::Anonymous,
+            "POST",
+            path,
+            new_password,
+            Some(harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.sign_in("support@alpha.example", harness::PASSWORD)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.sign_in("support@alpha.example", "a new long password")
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
 }

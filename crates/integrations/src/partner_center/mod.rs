@@ -187,27 +187,21 @@ impl Client {
             for (name, value) in headers {
                 request = request.header(name.as_str(), value.as_str());
             }
-            let response = match request.send().await {
-                Ok(response) => response,
+            let answer = async {
+                let response = request.send().await?;
+                let status = response.status().as_u16();
+                let retry_after = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                Ok::<_, reqwest::Error>((status, retry_after, response.bytes().await?))
+            }
+            .await;
+            let (status, retry_after, body) = match answer {
+                Ok(answer) => answer,
                 Err(error) => {
-                    self.governor.release(permit, Outcome::Other);
-                    failures += 1;
-                    if failures > RETRIES {
-                        return Err(PcError::Network(error.to_string()));
-                    }
-                    backoff(failures).await;
-                    continue;
-                }
-            };
-            let status = response.status().as_u16();
-            let retry_after = response
-                .headers()
-                .get("retry-after")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok());
-            let body = match response.bytes().await {
-                Ok(body) => body,
-                Err(error) => {
+                    // Timeouts and broken connections: try again, with the same request id.
                     self.governor.release(permit, Outcome::Other);
                     failures += 1;
                     if failures > RETRIES {
