@@ -1,6 +1,7 @@
 //! Being a good citizen under throttling (spec §7): per key — the partner, and the
-//! partner+customer pair — a concurrency window that halves on 429 and grows back, a pace
-//! learned from the 429s, and a pause for as long as `Retry-After` says.
+//! partner+customer pair — a concurrency window that halves on 429 and grows back, a pace that
+//! starts modest and doubles quickly until the first 429 and then follows what the service
+//! allowed, and a pause for as long as `Retry-After` says.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -8,14 +9,21 @@ use std::time::{Duration, Instant};
 
 /// The most requests in flight on one key.
 const MAX_WINDOW: f64 = 16.0;
+/// The pace of a key the service has not throttled yet, in requests a second.
+const INITIAL_PACE: f64 = 100.0;
+/// A pace that is as good as none.
+const MAX_PACE: f64 = 100_000.0;
 
 #[derive(Debug)]
 struct KeyState {
     /// Requests allowed in flight at once (fractional: grows by a little per success).
     window: f64,
     in_flight: usize,
-    /// Requests a second; `None` until the service first throttles this key.
-    pace: Option<f64>,
+    /// Requests a second. It starts low and doubles quickly (slow start) until the service
+    /// first throttles the key; from then on it follows what the service allows.
+    pace: f64,
+    /// Whether the service has throttled this key yet.
+    learned: bool,
     /// When the next request may leave, by the pace.
     next_slot: Instant,
     /// No request before this (`Retry-After`).
@@ -32,9 +40,7 @@ impl KeyState {
     /// limit is reached are the ones answered 429 together.
     fn allowed_in_flight(&self) -> usize {
         let window = self.window.floor().max(1.0);
-        let needed = self.pace.map_or(window, |pace| {
-            (pace * self.latency.as_secs_f64()).ceil() + 1.0
-        });
+        let needed = (self.pace * self.latency.as_secs_f64()).ceil() + 1.0;
         window.min(needed) as usize
     }
 }
@@ -44,7 +50,8 @@ impl KeyState {
         KeyState {
             window: 4.0,
             in_flight: 0,
-            pace: None,
+            pace: INITIAL_PACE,
+            learned: false,
             next_slot: now,
             paused_until: now,
             recent: VecDeque::new(),
@@ -103,10 +110,8 @@ impl Governor {
                     for key in keys {
                         if let Some(state) = states.get_mut(key) {
                             state.in_flight += 1;
-                            if let Some(pace) = state.pace {
-                                state.next_slot =
-                                    state.next_slot.max(now) + Duration::from_secs_f64(1.0 / pace);
-                            }
+                            state.next_slot = state.next_slot.max(now)
+                                + Duration::from_secs_f64(1.0 / state.pace);
                         }
                     }
                     return Permit {
@@ -152,9 +157,8 @@ impl Governor {
                     // Probe for more, growing by about a tenth a second at full speed: the
                     // allowed rate may be higher than the pace, and a 429 costs little while
                     // the service's bucket refills during the pause.
-                    if let Some(pace) = state.pace.as_mut() {
-                        *pace *= 1.0001;
-                    }
+                    let growth = if state.learned { 1.0001 } else { 1.003 };
+                    state.pace = (state.pace * growth).min(MAX_PACE);
                 }
                 Outcome::Throttled(_) if position < blamed => {
                     // Not this key's doing: only the request comes back.
@@ -169,8 +173,9 @@ impl Governor {
                         .filter(|t| now.duration_since(**t) <= Duration::from_secs(1))
                         .count()
                         .max(1) as f64;
-                    let pace = state.pace.map_or(served, |p| p.min(served.max(p * 0.9)));
-                    state.pace = Some((pace * 0.95).max(0.5));
+                    let pace = state.pace.min(served.max(state.pace * 0.9));
+                    state.pace = (pace * 0.95).max(0.5);
+                    state.learned = true;
                     // After the pause, the service's bucket is full again: start sending at
                     // once, then keep the pace.
                     state.next_slot = state.paused_until;
@@ -217,7 +222,7 @@ mod tests {
         governor.release(other, Outcome::Ok);
         let states = governor.keys.lock().expect("lock");
         assert!(states["partner"].window < 4.0 + 1.0);
-        assert!(states["partner"].pace.is_some());
-        assert!(states["another"].pace.is_none(), "keys are independent");
+        assert!(states["partner"].learned);
+        assert!(!states["another"].learned, "keys are independent");
     }
 }
