@@ -214,6 +214,12 @@ const PAGES: &[Route] = &[
         body: "",
     },
     Route {
+        method: "POST",
+        path: "/m/{m}/settings/partner-center/{instance}",
+        allowed: "M",
+        body: "name=Edited+{n}&model=indirect&partner_tenant_id=t&application_id=a",
+    },
+    Route {
         method: "GET",
         path: "/m/{m}/settings/api-tokens",
         allowed: "M",

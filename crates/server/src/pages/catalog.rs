@@ -188,6 +188,9 @@ struct InstanceView {
     id: i64,
     name: String,
     api: String,
+    login: String,
+    app: String,
+    mpn: String,
     model: String,
     app_user: bool,
     tenant: String,
@@ -208,6 +211,7 @@ struct PartnerCenterPage {
     error: Option<String>,
     default_api: &'static str,
     default_login: &'static str,
+    models: [&'static str; 3],
 }
 
 async fn partner_center_page(
@@ -235,6 +239,9 @@ async fn partner_center_page(
                     id: s.id,
                     name: s.name,
                     api: s.api_base_url,
+                    login: s.login_base_url,
+                    app: s.application_id,
+                    mpn: s.mpn_id.unwrap_or_default(),
                     model: s.model,
                     app_user: s.has_refresh_token,
                     tenant: s.partner_tenant_id,
@@ -257,6 +264,7 @@ async fn partner_center_page(
         error,
         default_api: DEFAULT_API_URL,
         default_login: DEFAULT_LOGIN_URL,
+        models: ["direct", "indirect", "both"],
     })
 }
 
@@ -274,6 +282,7 @@ pub struct InstanceForm {
     model: String,
     partner_tenant_id: String,
     application_id: String,
+    #[serde(default)]
     secret: String,
     #[serde(default)]
     refresh_token: String,
@@ -285,24 +294,69 @@ pub struct InstanceForm {
     login_base_url: String,
 }
 
+impl InstanceForm {
+    fn into_input(self) -> InstanceIn {
+        InstanceIn {
+            name: Some(self.name),
+            model: Some(self.model),
+            partner_tenant_id: Some(self.partner_tenant_id),
+            application_id: Some(self.application_id),
+            secret: Some(self.secret),
+            refresh_token: Some(self.refresh_token),
+            mpn_id: Some(self.mpn_id),
+            api_base_url: Some(self.api_base_url),
+            login_base_url: Some(self.login_base_url),
+        }
+    }
+}
+
+/// Saves an edit of one of the marketplace's own instances; blank secrets stay as they were.
+pub async fn update_instance(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+    Form(form): Form<InstanceForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let visible = instances::find(state.store.as_ref(), &scope.marketplace, id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    if visible.inherited_from.is_some() {
+        return Err(PageError::Forbidden);
+    }
+    let problem = match form.into_input().build(&state, Some(&visible.record)) {
+        Ok(instance) => match state.store.update_instance(scope.id(), id, &instance).await {
+            Ok(()) => {
+                state.clients.forget(id);
+                return Ok(see_other(
+                    &format!("{}/settings/partner-center", scope.base()),
+                    "saved",
+                ));
+            }
+            Err(ferry_storage::StoreError::Conflict { .. }) => {
+                "Another instance of this marketplace has that name.".to_owned()
+            }
+            Err(e) => return Err(e.into()),
+        },
+        Err(problem) => problem,
+    };
+    let html = partner_center_page(&state, &scope, None, Some(problem))
+        .await?
+        .render()?;
+    Ok((
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        axum::response::Html(html),
+    )
+        .into_response())
+}
+
 pub async fn create_instance(
     State(state): State<AppState>,
     scope: Scope,
     Form(form): Form<InstanceForm>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManagePartnerCenter)?;
-    let input = InstanceIn {
-        name: Some(form.name),
-        model: Some(form.model),
-        partner_tenant_id: Some(form.partner_tenant_id),
-        application_id: Some(form.application_id),
-        secret: Some(form.secret),
-        refresh_token: Some(form.refresh_token),
-        mpn_id: Some(form.mpn_id),
-        api_base_url: Some(form.api_base_url),
-        login_base_url: Some(form.login_base_url),
-    };
-    let problem = match input.build(&state, None) {
+    let problem = match form.into_input().build(&state, None) {
         Ok(instance) => match state.store.create_instance(scope.id(), &instance).await {
             Ok(_) => {
                 return Ok(see_other(

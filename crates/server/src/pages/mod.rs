@@ -68,6 +68,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(catalog::partner_center).post(catalog::create_instance),
         )
         .route(
+            "/m/{slug}/settings/partner-center/{id}",
+            post(catalog::update_instance),
+        )
+        .route(
             "/m/{slug}/settings/partner-center/{id}/check",
             post(catalog::check_instance),
         )
