@@ -324,30 +324,15 @@ pub async fn update_instance(
     if visible.inherited_from.is_some() {
         return Err(PageError::Forbidden);
     }
-    let problem = match form.into_input().build(&state, Some(&visible.record)) {
-        Ok(instance) => match state.store.update_instance(scope.id(), id, &instance).await {
-            Ok(()) => {
-                state.clients.forget(id);
-                return Ok(see_other(
-                    &format!("{}/settings/partner-center", scope.base()),
-                    "saved",
-                ));
-            }
-            Err(ferry_storage::StoreError::Conflict { .. }) => {
-                "Another instance of this marketplace has that name.".to_owned()
-            }
-            Err(e) => return Err(e.into()),
-        },
-        Err(problem) => problem,
+    let saved = match form.into_input().build(&state, Some(&visible.record)) {
+        Ok(instance) => state
+            .store
+            .update_instance(scope.id(), id, &instance)
+            .await
+            .map(|()| state.clients.forget(id)),
+        Err(problem) => return instance_rejected(&state, &scope, problem).await,
     };
-    let html = partner_center_page(&state, &scope, None, Some(problem))
-        .await?
-        .render()?;
-    Ok((
-        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-        axum::response::Html(html),
-    )
-        .into_response())
+    instance_saved(&state, &scope, saved, "saved").await
 }
 
 pub async fn create_instance(
@@ -356,22 +341,43 @@ pub async fn create_instance(
     Form(form): Form<InstanceForm>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManagePartnerCenter)?;
-    let problem = match form.into_input().build(&state, None) {
-        Ok(instance) => match state.store.create_instance(scope.id(), &instance).await {
-            Ok(_) => {
-                return Ok(see_other(
-                    &format!("{}/settings/partner-center", scope.base()),
-                    "created",
-                ));
-            }
-            Err(ferry_storage::StoreError::Conflict { .. }) => {
-                "Another instance of this marketplace has that name.".to_owned()
-            }
-            Err(e) => return Err(e.into()),
-        },
-        Err(problem) => problem,
+    let saved = match form.into_input().build(&state, None) {
+        Ok(instance) => state
+            .store
+            .create_instance(scope.id(), &instance)
+            .await
+            .map(|_| ()),
+        Err(problem) => return instance_rejected(&state, &scope, problem).await,
     };
-    let html = partner_center_page(&state, &scope, None, Some(problem))
+    instance_saved(&state, &scope, saved, "created").await
+}
+
+/// After a create or an edit: back to the page, or the page again with what went wrong.
+async fn instance_saved(
+    state: &AppState,
+    scope: &Scope,
+    saved: Result<(), ferry_storage::StoreError>,
+    notice: &str,
+) -> Result<Response, PageError> {
+    match saved {
+        Ok(()) => Ok(see_other(
+            &format!("{}/settings/partner-center", scope.base()),
+            notice,
+        )),
+        Err(ferry_storage::StoreError::Conflict { .. }) => {
+            let problem = "Another instance of this marketplace has that name.".to_owned();
+            instance_rejected(state, scope, problem).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn instance_rejected(
+    state: &AppState,
+    scope: &Scope,
+    problem: String,
+) -> Result<Response, PageError> {
+    let html = partner_center_page(state, scope, None, Some(problem))
         .await?
         .render()?;
     Ok((
