@@ -432,21 +432,32 @@ fn find_subscription<'w>(
         })
 }
 
+/// Runs `answer` on a customer's subscription, or answers the fault of the first one missing.
+fn with_subscription(
+    shared: &Shared,
+    id: &str,
+    sid: &str,
+    answer: impl FnOnce(&Render, &Customer, &super::world::Subscription) -> Response,
+) -> Response {
+    let world = world(shared);
+    let c = match find(&world, id) {
+        Ok(c) => c,
+        Err(fault) => return fault.into_response(),
+    };
+    match find_subscription(&c, sid) {
+        Ok(s) => answer(&render(shared), &c, s),
+        Err(fault) => fault.into_response(),
+    }
+}
+
 async fn subscription(
     State(shared): State<Arc<Shared>>,
     _: Caller,
     Path((id, sid)): Path<(String, String)>,
 ) -> Response {
-    let world = world(&shared);
-    let c = match find(&world, &id) {
-        Ok(c) => c,
-        Err(fault) => return fault.into_response(),
-    };
-    let c = &*c;
-    match find_subscription(c, &sid) {
-        Ok(s) => Json(render(&shared).subscription(c, s)).into_response(),
-        Err(fault) => fault.into_response(),
-    }
+    with_subscription(&shared, &id, &sid, |render, c, s| {
+        Json(render.subscription(c, s)).into_response()
+    })
 }
 
 async fn addons(
@@ -454,30 +465,20 @@ async fn addons(
     _: Caller,
     Path((id, sid)): Path<(String, String)>,
 ) -> Response {
-    let world = world(&shared);
-    let render = render(&shared);
-    let c = match find(&world, &id) {
-        Ok(c) => c,
-        Err(fault) => return fault.into_response(),
-    };
-    let c = &*c;
-    match find_subscription(c, &sid) {
-        Ok(s) => {
-            let items = c
-                .subscriptions
-                .iter()
-                .filter(|a| {
-                    a.parent_subscription_id
-                        .as_deref()
-                        .is_some_and(|p| p.eq_ignore_ascii_case(&s.id))
-                })
-                .map(|a| render.subscription(c, a))
-                .collect();
-            let path = format!("/customers/{}/subscriptions/{}/addons", c.id, s.id);
-            Json(render.collection(items, &path, None)).into_response()
-        }
-        Err(fault) => fault.into_response(),
-    }
+    with_subscription(&shared, &id, &sid, |render, c, s| {
+        let items = c
+            .subscriptions
+            .iter()
+            .filter(|a| {
+                a.parent_subscription_id
+                    .as_deref()
+                    .is_some_and(|p| p.eq_ignore_ascii_case(&s.id))
+            })
+            .map(|a| render.subscription(c, a))
+            .collect();
+        let path = format!("/customers/{}/subscriptions/{}/addons", c.id, s.id);
+        Json(render.collection(items, &path, None)).into_response()
+    })
 }
 
 async fn entitlements(
@@ -485,28 +486,18 @@ async fn entitlements(
     _: Caller,
     Path((id, sid)): Path<(String, String)>,
 ) -> Response {
-    let world = world(&shared);
-    let render = render(&shared);
-    let c = match find(&world, &id) {
-        Ok(c) => c,
-        Err(fault) => return fault.into_response(),
-    };
-    let c = &*c;
-    match find_subscription(c, &sid) {
-        Ok(s) => {
-            let items = s
-                .azure_entitlements
-                .iter()
-                .map(|e| render.entitlement(c, s, e))
-                .collect();
-            let path = format!(
-                "/customers/{}/subscriptions/{}/azureEntitlements",
-                c.id, s.id
-            );
-            Json(render.collection(items, &path, None)).into_response()
-        }
-        Err(fault) => fault.into_response(),
-    }
+    with_subscription(&shared, &id, &sid, |render, c, s| {
+        let items = s
+            .azure_entitlements
+            .iter()
+            .map(|e| render.entitlement(c, s, e))
+            .collect();
+        let path = format!(
+            "/customers/{}/subscriptions/{}/azureEntitlements",
+            c.id, s.id
+        );
+        Json(render.collection(items, &path, None)).into_response()
+    })
 }
 
 async fn entitlement(
@@ -514,27 +505,20 @@ async fn entitlement(
     _: Caller,
     Path((id, sid, eid)): Path<(String, String, String)>,
 ) -> Response {
-    let world = world(&shared);
-    let c = match find(&world, &id) {
-        Ok(c) => c,
-        Err(fault) => return fault.into_response(),
-    };
-    let c = &*c;
-    match find_subscription(c, &sid) {
-        Ok(s) => match s
+    with_subscription(&shared, &id, &sid, |render, c, s| {
+        match s
             .azure_entitlements
             .iter()
             .find(|e| e.id.eq_ignore_ascii_case(&eid))
         {
-            Some(e) => Json(render(&shared).entitlement(c, s, e)).into_response(),
+            Some(e) => Json(render.entitlement(c, s, e)).into_response(),
             None => fault(
                 StatusCode::NOT_FOUND,
                 800_111,
                 &format!("Azure entitlement with ID {eid} isn't found."),
             ),
-        },
-        Err(fault) => fault.into_response(),
-    }
+        }
+    })
 }
 
 async fn users(

@@ -239,29 +239,8 @@ impl App {
         path: &str,
         body: &str,
     ) -> (StatusCode, Value) {
-        let mut request = Request::builder().method(method).uri(path);
-        if let Some(role) = role {
-            request = request.header(
-                header::AUTHORIZATION,
-                format!("Bearer {}", self.tokens[&role]),
-            );
-        }
-        let request = request
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_owned()))
-            .expect("request");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("response");
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        (status, value)
+        let token = role.map(|role| self.tokens[&role].as_str());
+        json_call(&self.router, token, method, path, body).await
     }
 
     /// A tenant of marketplace A with a Marketplace Manager token, served by a second server on
@@ -299,27 +278,7 @@ impl App {
         path: &str,
         body: &str,
     ) -> (StatusCode, Value) {
-        let request = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::AUTHORIZATION, format!("Bearer {}", tenant.token))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::from(body.to_owned()))
-            .expect("request");
-        let response = tenant
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("response");
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        json_call(&tenant.router, Some(&tenant.token), method, path, body).await
     }
 
     /// Posts the sign-in form; returns the status and the session cookie set, if any.
@@ -390,6 +349,33 @@ impl App {
         };
         self.store.enqueue_job(&job).await.expect("job")
     }
+}
+
+/// A JSON request to `router`, with a bearer token when given; the answer parsed (or null).
+async fn json_call(
+    router: &Router,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        request = request.header(header::AUTHORIZATION, format!("Bearer {token}"));
+    }
+    let request = request
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_owned()))
+        .expect("request");
+    let response = router.clone().oneshot(request).await.expect("response");
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 /// The key every test app seals secrets with.
