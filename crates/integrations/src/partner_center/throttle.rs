@@ -1,7 +1,10 @@
 //! Being a good citizen under throttling (spec §7): per key — the partner, and the
 //! partner+customer pair — a concurrency window that halves on 429 and grows back, a pace that
-//! starts modest and doubles quickly until the first 429 and then follows what the service
-//! allowed, and a pause for as long as `Retry-After` says.
+//! starts modest and grows by half each second until the first 429, then steps down and probes
+//! slowly, and a pause for as long as `Retry-After` says. The pace grows with time, not with
+//! successes, and only while it holds requests back, so when the service's bucket runs dry the
+//! pace is close to what it allows and few requests in flight find it empty: a key is rarely
+//! answered 429 twice in a row.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -11,15 +14,18 @@ use std::time::{Duration, Instant};
 const MAX_WINDOW: f64 = 16.0;
 /// The pace of a key the service has not throttled yet, in requests a second.
 const INITIAL_PACE: f64 = 100.0;
-/// A pace that is as good as none.
-const MAX_PACE: f64 = 100_000.0;
+/// How far behind its pace a key may fall and catch up.
+const TIMER_SLACK: Duration = Duration::from_millis(5);
+/// How much the pace of a key grows a second before its first 429, and after.
+const SLOW_START_GROWTH: f64 = 1.5;
+const LEARNED_GROWTH: f64 = 1.01;
 
 #[derive(Debug)]
 struct KeyState {
     /// Requests allowed in flight at once (fractional: grows by a little per success).
     window: f64,
     in_flight: usize,
-    /// Requests a second. It starts low and doubles quickly (slow start) until the service
+    /// Requests a second. It starts low and grows quickly (slow start) until the service
     /// first throttles the key; from then on it follows what the service allows.
     pace: f64,
     /// Whether the service has throttled this key yet.
@@ -32,6 +38,11 @@ struct KeyState {
     recent: VecDeque<Instant>,
     /// How long a request takes, smoothed.
     latency: Duration,
+    /// When the pace last grew.
+    grown: Instant,
+    /// Whether a request waited for the pace since then: only a pace that holds requests back
+    /// grows, so it never runs far ahead of what is really sent.
+    paced: bool,
 }
 
 impl KeyState {
@@ -46,6 +57,14 @@ impl KeyState {
 }
 
 impl KeyState {
+    /// Successes in the last second.
+    fn recent_rate(&self, now: Instant) -> f64 {
+        self.recent
+            .iter()
+            .filter(|t| now.duration_since(**t) <= Duration::from_secs(1))
+            .count() as f64
+    }
+
     fn new(now: Instant) -> Self {
         KeyState {
             window: 4.0,
@@ -56,6 +75,8 @@ impl KeyState {
             paused_until: now,
             recent: VecDeque::new(),
             latency: Duration::from_millis(100),
+            grown: now,
+            paced: false,
         }
     }
 }
@@ -100,6 +121,7 @@ impl Governor {
                         .or_insert_with(|| KeyState::new(now));
                     let ready = state.paused_until.max(state.next_slot);
                     if ready > now {
+                        state.paced |= state.next_slot > now;
                         wait = wait.max(ready - now);
                     } else if state.in_flight >= state.allowed_in_flight() {
                         // Wait for a request in flight to come back.
@@ -110,7 +132,10 @@ impl Governor {
                     for key in keys {
                         if let Some(state) = states.get_mut(key) {
                             state.in_flight += 1;
-                            state.next_slot = state.next_slot.max(now)
+                            // A request that woke late does not push the next one later:
+                            // timers are coarser than the gaps at a high pace.
+                            let behind = now.checked_sub(TIMER_SLACK).unwrap_or(now);
+                            state.next_slot = state.next_slot.max(behind)
                                 + Duration::from_secs_f64(1.0 / state.pace);
                         }
                     }
@@ -154,31 +179,38 @@ impl Governor {
                     {
                         state.recent.pop_front();
                     }
-                    // Probe for more, growing by about a tenth a second at full speed: the
-                    // allowed rate may be higher than the pace, and a 429 costs little while
-                    // the service's bucket refills during the pause.
-                    let growth = if state.learned { 1.0001 } else { 1.003 };
-                    state.pace = (state.pace * growth).min(MAX_PACE);
+                    // Grow with time, not with successes, so the pace is barely above what the
+                    // service allows when its bucket runs dry: then only a request or two in
+                    // flight finds it empty. Once throttled, probe slowly in case it allows more.
+                    let per_second = if state.learned {
+                        LEARNED_GROWTH
+                    } else {
+                        SLOW_START_GROWTH
+                    };
+                    if state.paced {
+                        let elapsed = now.duration_since(state.grown).as_secs_f64();
+                        let sent = state.recent_rate(now);
+                        let grown = state.pace * per_second.powf(elapsed);
+                        state.pace = grown.min((sent * 1.5).max(state.pace));
+                        state.paced = false;
+                    }
+                    state.grown = now;
                 }
-                Outcome::Throttled(_) if position < blamed => {
-                    // Not this key's doing: only the request comes back.
+                Outcome::Throttled(_) if position < blamed || state.paused_until > now => {
+                    // Not this key's doing, or a request sent before the key was paused:
+                    // only the request comes back.
                 }
                 Outcome::Throttled(retry_after) => {
                     state.window = (state.window / 2.0).max(1.0);
                     state.paused_until = state.paused_until.max(now + retry_after);
-                    // What got through in the last second is about what the service allows.
-                    let served = state
-                        .recent
-                        .iter()
-                        .filter(|t| now.duration_since(**t) <= Duration::from_secs(1))
-                        .count()
-                        .max(1) as f64;
-                    let pace = state.pace.min(served.max(state.pace * 0.9));
-                    state.pace = (pace * 0.95).max(0.5);
+                    // The pace was above what the service allows: halve it the first time (slow
+                    // start overshoots), then step down gently.
+                    state.pace = (state.pace * if state.learned { 0.9 } else { 0.5 }).max(0.5);
                     state.learned = true;
                     // After the pause, the service's bucket is full again: start sending at
                     // once, then keep the pace.
                     state.next_slot = state.paused_until;
+                    state.grown = state.paused_until;
                 }
                 Outcome::Other => {}
             }
