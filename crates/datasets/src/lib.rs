@@ -1,0 +1,11 @@
+//! Datasets: bulk CSV migration (PRODUCT.md §4). This crate holds what is decided without a
+//! database — the columns of each data type, reading files, checking each row — and the
+//! pipeline that stages rows, validates them against the marketplace, plans and activates.
+
+pub mod columns;
+pub mod read;
+pub mod rows;
+
+pub use columns::{Column, DataType, Format, Need, template, template_guide};
+pub use read::{CsvFile, EncodingSniffer, FileError, Header, RawRow, TextEncoding};
+pub use rows::{Finding, Layout, Severity, StagedRow};
