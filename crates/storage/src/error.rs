@@ -17,6 +17,9 @@ pub enum StoreError {
     /// A stored value that does not parse; the database was changed behind Ferry's back.
     #[error("stored {what} is invalid: '{value}'")]
     Corrupt { what: &'static str, value: String },
+    /// A table or column name that is not a plain identifier (a programming error).
+    #[error("not a table or column name: {0:?}")]
+    Identifier(String),
     #[error("unsupported database URL: it must start with sqlite:// or postgres://")]
     UnsupportedUrl,
     #[error("database migration failed: {0}")]
@@ -153,6 +156,11 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
         "uq_tenant_links_company",
         "tenant_links.instance_id, tenant_links.company_id",
         "company tenant link (a company links to one tenant per instance)",
+    ),
+    (
+        "uq_datasets_validating",
+        "datasets.marketplace_id",
+        "dataset in validation",
     ),
     (
         "uq_api_tokens_token_hash",

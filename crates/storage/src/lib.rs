@@ -13,6 +13,7 @@
 //!   [`StoreError::Conflict`] naming the key.
 //! - Job writes are fenced by the [`Lease`]: a worker that lost its job can no longer touch it.
 
+pub mod datasets;
 mod error;
 mod records;
 mod shared;
@@ -30,6 +31,9 @@ use ferry_domain::{
     NewUser, OfferId, Role, SignInFailures, TenantLink, Timestamp, UserStatus,
 };
 
+pub use datasets::{
+    Dataset, DatasetFile, DatasetFinding, DatasetStore, NewDataset, StageRow, StagedRows,
+};
 pub use error::{Result, StoreError};
 pub use records::{
     Account, ApiToken, AuditEntry, Checkpoint, Company, CompanyKey, CompanyQuery, ContactRow,
@@ -75,7 +79,7 @@ pub fn now() -> Timestamp {
 
 /// Everything Ferry keeps, behind one interface for both backends.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: DatasetStore + Send + Sync + 'static {
     fn backend(&self) -> Backend;
 
     // --- Schema -------------------------------------------------------------------------

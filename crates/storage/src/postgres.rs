@@ -4,6 +4,7 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::Result;
+use crate::datasets::dataset_columns;
 use crate::shared::{
     CompanySearch, HasDatabase, company_columns, impl_store, instance_columns, job_columns,
     membership_columns, user_columns,
@@ -36,4 +37,9 @@ impl_store! {
     begin_write: "BEGIN",
     // Concurrent workers pass over a job another one is claiming instead of queueing behind it.
     skip_locked: "FOR UPDATE SKIP LOCKED",
+}
+
+crate::datasets::impl_dataset_store! {
+    store: PgStore,
+    begin_write: "BEGIN",
 }

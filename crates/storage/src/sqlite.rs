@@ -7,6 +7,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool};
 
 use crate::Result;
+use crate::datasets::dataset_columns;
 use crate::shared::{
     CompanySearch, HasDatabase, company_columns, impl_store, instance_columns, job_columns,
     membership_columns, user_columns,
@@ -49,4 +50,9 @@ impl_store! {
     begin_write: "BEGIN IMMEDIATE",
     // SQLite has one writer at a time; the claiming UPDATE is atomic on its own.
     skip_locked: "",
+}
+
+crate::datasets::impl_dataset_store! {
+    store: SqliteStore,
+    begin_write: "BEGIN IMMEDIATE",
 }

@@ -5,15 +5,16 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use ferry_domain::{
-    CompanyRoles, Connector, Email, JobState, MarketplaceKind, NewCompany, NewEdition, NewProduct,
-    NewSubscription, NewUser, OfferId, Origin, PricingUnit, Progress, Slug, SubscriptionStatus,
-    TenantLink,
+    CompanyRoles, Connector, DatasetKind, DatasetState, Email, JobState, MarketplaceKind,
+    NewCompany, NewEdition, NewProduct, NewSubscription, NewUser, OfferId, Origin, PricingUnit,
+    Progress, Slug, SubscriptionStatus, TenantLink,
 };
 use ferry_domain::{CompanyStatus, Role, Timestamp, UserStatus};
 use ferry_storage::{
     Checkpoint, CompanyQuery, JobOutcome, Lease, LinkPurpose, Marketplace, NewAuditEntry,
     NewInstance, NewJob, NewMarketplace, Store, StoreError, Subject, UserQuery,
 };
+use ferry_storage::{DatasetFinding, NewDataset, StageRow, StagedRows};
 use serde_json::json;
 
 /// Declares each test once per backend, each on a fresh, migrated database.
@@ -57,6 +58,7 @@ on_both_backends!(
     an_invitation_activates_the_user_and_their_company_once,
     sessions_expire_and_suspension_signs_out,
     revoked_api_tokens_stop_working,
+    a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted,
 );
 
 async fn open(url: &str) -> Arc<dyn Store> {
@@ -854,4 +856,167 @@ async fn revoked_api_tokens_stop_working(store: Arc<dyn Store>) {
         store.revoke_api_token(b.id, id).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+async fn a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted(store: Arc<dyn Store>) {
+    let market = marketplace(&store, "north").await;
+    let new = NewDataset {
+        marketplace_id: market.id,
+        kind: DatasetKind::Migration,
+        name: "Spring import".to_owned(),
+        provision: false,
+        review: true,
+        created_by_user: None,
+        created_by_company: None,
+        creator: "ops@north.example".to_owned(),
+    };
+    let dataset = store.create_dataset(&new).await.expect("create");
+    assert_eq!(dataset.state, DatasetState::Created);
+    assert!(dataset.review && !dataset.provision);
+    // One dataset validates at a time per marketplace.
+    assert!(matches!(
+        store.create_dataset(&new).await,
+        Err(StoreError::Conflict {
+            key: "dataset in validation"
+        })
+    ));
+    let other = marketplace(&store, "south").await;
+    let elsewhere = NewDataset {
+        marketplace_id: other.id,
+        ..new.clone()
+    };
+    store
+        .create_dataset(&elsewhere)
+        .await
+        .expect("another marketplace is independent");
+    assert_eq!(
+        store
+            .dataset_in_validation(market.id)
+            .await
+            .expect("in validation")
+            .map(|d| d.id),
+        Some(dataset.id)
+    );
+
+    store
+        .add_dataset_file(dataset.id, "users", "users.csv")
+        .await
+        .expect("file");
+    store
+        .append_dataset_chunk(dataset.id, "users", 0, b"EXTERNAL_ID,EMAIL_ADDRESS\n")
+        .await
+        .expect("chunk");
+    store
+        .append_dataset_chunk(dataset.id, "users", 1, b"u-1,a@north.example\n")
+        .await
+        .expect("chunk");
+    store
+        .finish_dataset_file(dataset.id, "users", "utf8", 45)
+        .await
+        .expect("finish");
+    let files = store.dataset_files(dataset.id).await.expect("files");
+    assert_eq!(
+        (files.len(), files[0].bytes, files[0].file_name.as_str()),
+        (1, 45, "users.csv")
+    );
+    assert_eq!(
+        store
+            .dataset_chunk(dataset.id, "users", 1)
+            .await
+            .expect("chunk")
+            .as_deref(),
+        Some(&b"u-1,a@north.example\n"[..])
+    );
+    assert_eq!(
+        store
+            .dataset_chunk(dataset.id, "users", 2)
+            .await
+            .expect("chunk"),
+        None
+    );
+
+    let columns = vec!["external_id".to_owned(), "email_address".to_owned()];
+    let rows: Vec<StageRow> = (0..1_500)
+        .map(|i| StageRow {
+            line: i + 2,
+            values: vec![Some(format!("u-{i}")), Some(format!("u{i}@north.example"))],
+            custom: None,
+        })
+        .collect();
+    store
+        .stage_rows(
+            dataset.id,
+            &StagedRows {
+                table: "stage_users",
+                columns: &columns,
+                rows: &rows,
+            },
+        )
+        .await
+        .expect("stage");
+    assert!(matches!(
+        store
+            .stage_rows(
+                dataset.id,
+                &StagedRows {
+                    table: "stage_users; DROP TABLE users",
+                    columns: &columns,
+                    rows: &rows
+                }
+            )
+            .await,
+        Err(StoreError::Identifier(_))
+    ));
+    let finding = DatasetFinding {
+        data_type: "users".to_owned(),
+        line: 7,
+        external_id: Some("u-5".to_owned()),
+        severity: "error".to_owned(),
+        code: "INVALID_EMAIL_ADDRESS".to_owned(),
+        column_name: Some("EMAIL_ADDRESS".to_owned()),
+        message: "EMAIL_ADDRESS must be an e-mail address".to_owned(),
+        value: Some("nope".to_owned()),
+    };
+    store
+        .add_findings(dataset.id, std::slice::from_ref(&finding))
+        .await
+        .expect("findings");
+    assert_eq!(
+        store
+            .dataset_findings(dataset.id, 0, 10)
+            .await
+            .expect("findings"),
+        vec![finding]
+    );
+
+    store
+        .set_dataset_state(dataset.id, DatasetState::Validated, None)
+        .await
+        .expect("state");
+    store
+        .create_dataset(&new)
+        .await
+        .expect("a validated dataset no longer blocks another");
+    store
+        .delete_dataset(market.id, dataset.id)
+        .await
+        .expect("delete");
+    assert_eq!(
+        store.dataset(market.id, dataset.id).await.expect("read"),
+        None
+    );
+    assert!(
+        store
+            .dataset_files(dataset.id)
+            .await
+            .expect("files")
+            .is_empty()
+    );
+    assert!(
+        store
+            .dataset_findings(dataset.id, 0, 10)
+            .await
+            .expect("findings")
+            .is_empty()
+    );
 }
