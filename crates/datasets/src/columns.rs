@@ -483,8 +483,8 @@ pub enum DataType {
 impl DataType {
     /// Every type, in the order activation applies them (references point backwards).
     pub const ALL: [DataType; 8] = [
-        DataType::Companies,
         DataType::Users,
+        DataType::Companies,
         DataType::Memberships,
         DataType::ResellerAssociations,
         DataType::CompanyEntitlements,

@@ -5,17 +5,39 @@
 use std::io::{self, BufRead, BufReader, Read};
 
 use encoding_rs::{Decoder, UTF_8, UTF_16BE, UTF_16LE, WINDOWS_1252};
-use serde::{Deserialize, Serialize};
 
 /// How a file's bytes are to be read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TextEncoding {
     Utf8,
     Utf16Le,
     Utf16Be,
     /// The bytes were not valid UTF-8: read as Windows-1252, with a warning.
     Windows1252,
+}
+
+impl TextEncoding {
+    const NAMES: [(TextEncoding, &'static str); 4] = [
+        (TextEncoding::Utf8, "utf8"),
+        (TextEncoding::Utf16Le, "utf16_le"),
+        (TextEncoding::Utf16Be, "utf16_be"),
+        (TextEncoding::Windows1252, "windows1252"),
+    ];
+
+    /// The name it is stored under.
+    pub fn as_str(self) -> &'static str {
+        Self::NAMES
+            .iter()
+            .find(|(e, _)| *e == self)
+            .map_or("utf8", |(_, name)| name)
+    }
+
+    pub fn from_name(name: &str) -> Option<TextEncoding> {
+        Self::NAMES
+            .iter()
+            .find(|(_, n)| *n == name)
+            .map(|(e, _)| *e)
+    }
 }
 
 /// Finds a file's encoding as its bytes go by (while it is stored), without keeping them.

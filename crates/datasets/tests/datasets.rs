@@ -274,3 +274,346 @@ fn every_template_reads_back_without_a_finding() {
         assert_eq!((staged.len(), codes), (1, vec![]), "{}", data_type.label());
     }
 }
+
+/// The pipeline, on each backend: upload, validate, plan, activate, report, re-run.
+mod pipeline {
+    use std::sync::Arc;
+
+    use ferry_datasets::{
+        ActivateDataset, DataType, FileUpload, ValidateDataset, activation_job, validation_job,
+    };
+    use ferry_domain::{
+        Connector, DatasetKind, DatasetState, Email, MarketplaceKind, NewEdition, NewProduct,
+        NewUser, Origin, PricingUnit, Slug, UserStatus,
+    };
+    use ferry_jobs::{Worker, WorkerConfig};
+    use ferry_storage::{Dataset, NewDataset, NewMarketplace, PlanLine, Store};
+
+    macro_rules! on_both_backends {
+        ($($name:ident),* $(,)?) => {
+            mod sqlite {
+                $(
+                    #[tokio::test]
+                    async fn $name() {
+                        let dir = tempfile::tempdir().expect("temp dir");
+                        let url = ferry_storage::testing::sqlite_url(dir.path());
+                        super::$name(super::open(&url).await).await;
+                    }
+                )*
+            }
+            mod postgres {
+                $(
+                    #[tokio::test]
+                    async fn $name() {
+                        let url = ferry_storage::testing::postgres_url().await;
+                        super::$name(super::open(&url).await).await;
+                    }
+                )*
+            }
+        };
+    }
+
+    on_both_backends!(
+        a_dataset_with_errors_activates_the_rest_and_reports_every_line,
+        a_reviewed_dataset_waits_with_its_plan_and_writes_nothing_until_activated,
+    );
+
+    async fn open(url: &str) -> Arc<dyn Store> {
+        let store = ferry_storage::connect(url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    /// A marketplace with one edition (code E1, 2 included units) and one existing user.
+    async fn marketplace(store: &Arc<dyn Store>) -> i64 {
+        let market = store
+            .create_marketplace(&NewMarketplace {
+                slug: Slug::parse("north").expect("slug"),
+                name: "North".to_owned(),
+                kind: MarketplaceKind::Distributor,
+                parent_id: None,
+            })
+            .await
+            .expect("marketplace");
+        let product = store
+            .create_product(
+                market.id,
+                &NewProduct {
+                    name: "Mail".to_owned(),
+                    vendor: "Contoso".to_owned(),
+                },
+            )
+            .await
+            .expect("product");
+        store
+            .create_edition(
+                market.id,
+                &NewEdition {
+                    product_id: product,
+                    code: "E1".to_owned(),
+                    name: "Business".to_owned(),
+                    pricing_plan_id: "pp-1".to_owned(),
+                    channel_sku: None,
+                    pricing_unit: PricingUnit::User,
+                    included_units: 2,
+                    billing_cycles: vec!["MONTHLY".to_owned()],
+                    terms: vec!["P1Y".to_owned()],
+                    connector: Connector::None,
+                    offer_ids: vec![],
+                    active: true,
+                },
+            )
+            .await
+            .expect("edition");
+        store
+            .create_user(
+                market.id,
+                &NewUser {
+                    external_id: Some("old-1".to_owned()),
+                    email: Email::parse("taken@north.example").expect("email"),
+                    first_name: None,
+                    last_name: None,
+                    locale: None,
+                    phone: None,
+                    allow_login: true,
+                    status: UserStatus::Active,
+                    custom_attributes: Default::default(),
+                    origin: Origin::Manual,
+                },
+            )
+            .await
+            .expect("user");
+        market.id
+    }
+
+    const USERS: &str = "EXTERNAL_ID,EMAIL_ADDRESS,FIRST_NAME\n\
+        u-1,dana@north.example,Dana\n\
+        u-2,eli@north.example,Eli\n\
+        u-2,eli2@north.example,Eli\n\
+        u-3,taken@north.example,Fay\n";
+    const COMPANIES: &str = "EXTERNAL_ID,NAME,COUNTRY,CUSTOM:Tier\n\
+        c-1,Northwind,US,Gold\n\
+        c-2,Contoso,DE,\n";
+    const MEMBERSHIPS: &str = "USER_EXTERNAL_ID,COMPANY_EXTERNAL_ID,SYS_ADMIN\n\
+        u-1,c-1,TRUE\n\
+        u-2,c-2,FALSE\n\
+        u-3,c-1,FALSE\n\
+        u-9,c-1,FALSE\n";
+    const ENTITLEMENTS: &str = "EXTERNAL_ID,COMPANY_EXTERNAL_ID,PURCHASED_BY_EXTERNAL_ID,EDITION_CODE,UNITS\n\
+        s-1,c-1,u-1,E1,5\n\
+        s-2,c-1,u-2,E1,5\n\
+        s-3,c-2,u-2,E1,1\n\
+        s-4,c-2,u-2,NOPE,5\n";
+    const SEATS: &str = "USER_EXTERNAL_ID,COMPANY_ENTITLEMENT_EXTERNAL_ID\n\
+        u-1,s-1\n\
+        u-1,s-3\n";
+
+    async fn upload(store: &Arc<dyn Store>, market: i64, review: bool) -> Dataset {
+        let dataset = store
+            .create_dataset(&NewDataset {
+                marketplace_id: market,
+                kind: DatasetKind::Migration,
+                name: "Spring".to_owned(),
+                provision: false,
+                review,
+                created_by_user: None,
+                created_by_company: None,
+                creator: "ops@north.example".to_owned(),
+            })
+            .await
+            .expect("dataset");
+        for (data_type, text) in [
+            (DataType::Users, USERS),
+            (DataType::Companies, COMPANIES),
+            (DataType::Memberships, MEMBERSHIPS),
+            (DataType::CompanyEntitlements, ENTITLEMENTS),
+            (DataType::UserEntitlements, SEATS),
+        ] {
+            let mut file = FileUpload::start(store.clone(), dataset.id, data_type, "f.csv")
+                .await
+                .expect("start");
+            // In small pieces, as a network upload arrives.
+            for piece in text.as_bytes().chunks(7) {
+                file.write(piece).await.expect("write");
+            }
+            file.finish().await.expect("finish");
+        }
+        dataset
+    }
+
+    /// Runs queued jobs until none is left.
+    async fn work(store: &Arc<dyn Store>) {
+        let worker = Worker::new("test".to_owned(), store.clone(), WorkerConfig::default())
+            .with_handler(ValidateDataset)
+            .with_handler(ActivateDataset);
+        while worker.run_next().await.expect("run") {}
+        for job in store.jobs(None, 100).await.expect("jobs") {
+            assert!(
+                job.last_error.is_none(),
+                "job {} failed: {:?}",
+                job.kind,
+                job.last_error
+            );
+        }
+    }
+
+    fn plan(created: i64, updated: i64, unchanged: i64, skipped: i64, data_type: &str) -> PlanLine {
+        PlanLine {
+            data_type: data_type.to_owned(),
+            created,
+            updated,
+            unchanged,
+            skipped,
+        }
+    }
+
+    async fn report(store: &Arc<dyn Store>, dataset: i64) -> Vec<String> {
+        let mut lines = Vec::new();
+        for data_type in DataType::ALL {
+            let rows = store
+                .report_lines(dataset, data_type.part(), 0, i64::MAX)
+                .await
+                .expect("report");
+            lines.extend(rows.into_iter().map(|r| {
+                format!(
+                    "{} {} {} {}",
+                    data_type.part(),
+                    r.line,
+                    r.outcome,
+                    r.code.unwrap_or_default()
+                )
+            }));
+        }
+        lines
+    }
+
+    async fn a_dataset_with_errors_activates_the_rest_and_reports_every_line(
+        store: Arc<dyn Store>,
+    ) {
+        let market = marketplace(&store).await;
+        let dataset = upload(&store, market, false).await;
+        store
+            .enqueue_job(&validation_job(&dataset))
+            .await
+            .expect("enqueue");
+        work(&store).await;
+        let done = store
+            .dataset(market, dataset.id)
+            .await
+            .expect("read")
+            .expect("dataset");
+        assert_eq!(done.state, DatasetState::ActivatedWithErrors, "{done:?}");
+        assert_eq!(
+            store.staged_outcomes(dataset.id).await.expect("outcomes"),
+            vec![
+                plan(2, 0, 0, 2, "users"),
+                plan(2, 0, 0, 0, "companies"),
+                plan(2, 0, 0, 2, "memberships"),
+                plan(1, 0, 0, 3, "company_entitlements"),
+                plan(1, 0, 0, 1, "user_entitlements"),
+            ]
+        );
+        let lines = report(&store, dataset.id).await;
+        for expected in [
+            "users 2 CREATED ",
+            "users 4 ERROR DUPLICATE_RECORD",
+            "users 5 ERROR EMAIL_ALREADY_USED",
+            "memberships 4 ERROR USER_MISSING",
+            "memberships 5 ERROR USER_MISSING",
+            "company_entitlements 3 ERROR OWNER_NOT_MEMBER_OF_COMPANY",
+            "company_entitlements 4 ERROR UNITS_LESS_THAN_INCLUDED",
+            "company_entitlements 5 ERROR EDITION_PRICING_INVALID",
+            "user_entitlements 3 ERROR COMPANY_ENTITLEMENT_MISSING",
+            "user_entitlements 2 CREATED ",
+        ] {
+            assert!(
+                lines.iter().any(|l| l == expected),
+                "{expected:?} in {lines:#?}"
+            );
+        }
+        let company = store
+            .company_by_external_id(market, "c-1")
+            .await
+            .expect("read")
+            .expect("c-1 created");
+        assert_eq!(
+            company.custom_attributes.get("Tier").map(String::as_str),
+            Some("Gold")
+        );
+        assert_eq!(company.origin_kind, "dataset");
+        let user = store
+            .user_by_email(market, &Email::parse("dana@north.example").expect("email"))
+            .await
+            .expect("read")
+            .expect("u-1");
+        assert_eq!(
+            user.status,
+            UserStatus::Created,
+            "migrated users are not invited"
+        );
+
+        // The same data again: nothing to create or change.
+        let again = upload(&store, market, false).await;
+        store
+            .enqueue_job(&validation_job(&again))
+            .await
+            .expect("enqueue");
+        work(&store).await;
+        let outcomes = store.staged_outcomes(again.id).await.expect("outcomes");
+        assert!(
+            outcomes.iter().all(|p| p.created == 0 && p.updated == 0),
+            "{outcomes:?}"
+        );
+        assert_eq!(store.count_companies(market).await.expect("count"), 2);
+        assert_eq!(store.count_users(market).await.expect("count"), 3);
+    }
+
+    async fn a_reviewed_dataset_waits_with_its_plan_and_writes_nothing_until_activated(
+        store: Arc<dyn Store>,
+    ) {
+        let market = marketplace(&store).await;
+        let dataset = upload(&store, market, true).await;
+        store
+            .enqueue_job(&validation_job(&dataset))
+            .await
+            .expect("enqueue");
+        work(&store).await;
+        let validated = store
+            .dataset(market, dataset.id)
+            .await
+            .expect("read")
+            .expect("dataset");
+        assert_eq!(validated.state, DatasetState::Validated);
+        let planned: Vec<PlanLine> =
+            serde_json::from_str(validated.plan.as_deref().expect("a plan")).expect("json");
+        assert_eq!(planned[0], plan(2, 0, 0, 2, "users"));
+        assert_eq!(
+            store.count_companies(market).await.expect("count"),
+            0,
+            "the plan wrote nothing"
+        );
+        assert_eq!(store.count_users(market).await.expect("count"), 1);
+        assert!(
+            store
+                .staged_outcomes(dataset.id)
+                .await
+                .expect("outcomes")
+                .iter()
+                .all(|p| p.created == 0)
+        );
+
+        store
+            .enqueue_job(&activation_job(&validated))
+            .await
+            .expect("enqueue");
+        work(&store).await;
+        let activated = store
+            .dataset(market, dataset.id)
+            .await
+            .expect("read")
+            .expect("dataset");
+        assert_eq!(activated.state, DatasetState::ActivatedWithErrors);
+        assert_eq!(store.count_companies(market).await.expect("count"), 2);
+        assert_eq!(store.count_users(market).await.expect("count"), 3);
+    }
+}

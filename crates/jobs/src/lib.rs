@@ -84,6 +84,11 @@ impl JobContext {
         self.job.checkpoint.as_ref()
     }
 
+    /// The lease this worker holds, for a step that writes its checkpoint with its own data.
+    pub fn lease(&self) -> &Lease {
+        &self.lease
+    }
+
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
     }

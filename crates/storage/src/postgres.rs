@@ -42,4 +42,10 @@ impl_store! {
 crate::datasets::impl_dataset_store! {
     store: PgStore,
     begin_write: "BEGIN",
+    dialect: crate::datasets::Dialect {
+        distinct: "IS DISTINCT FROM",
+        json_type: "JSONB",
+        date_type: "DATE",
+        json_object: "json_build_object",
+    },
 }

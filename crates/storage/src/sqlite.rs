@@ -55,4 +55,10 @@ impl_store! {
 crate::datasets::impl_dataset_store! {
     store: SqliteStore,
     begin_write: "BEGIN IMMEDIATE",
+    dialect: crate::datasets::Dialect {
+        distinct: "IS NOT",
+        json_type: "TEXT",
+        date_type: "TEXT",
+        json_object: "json_object",
+    },
 }

@@ -2,6 +2,9 @@
 //! the staging tables rows are loaded into. Written once for both backends by
 //! [`impl_dataset_store!`], as `shared.rs` does for the rest.
 
+pub(crate) mod apply;
+pub(crate) mod rules;
+
 use ferry_domain::{DatasetKind, DatasetState, Timestamp};
 
 use crate::Result;
@@ -83,6 +86,37 @@ pub struct StageRow {
     pub custom: Option<String>,
 }
 
+/// What activation would do, or did, with the rows of one data type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlanLine {
+    pub data_type: String,
+    pub created: i64,
+    pub updated: i64,
+    pub unchanged: i64,
+    pub skipped: i64,
+}
+
+/// One line of a dataset's report.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ReportLine {
+    pub line: i64,
+    pub external_id: Option<String>,
+    /// CREATED, UPDATED, UNCHANGED, SKIPPED, ERROR or WARNING.
+    pub outcome: String,
+    pub code: Option<String>,
+    pub column_name: Option<String>,
+    pub message: Option<String>,
+    pub value: Option<String>,
+}
+
+/// The staging table of a data type (`users` → `stage_users`), for the types there are.
+pub fn staging_table(data_type: &str) -> Option<&'static str> {
+    rules::ALL
+        .iter()
+        .find(|r| r.data_type == data_type)
+        .map(|r| r.table)
+}
+
 #[async_trait::async_trait]
 pub trait DatasetStore: Send + Sync {
     /// Creates a dataset in `Created`. Fails with a conflict on `dataset in validation` while
@@ -141,6 +175,35 @@ pub trait DatasetStore: Send + Sync {
     /// Empties the staging tables and findings of a dataset, before it is validated again.
     async fn clear_staging(&self, dataset_id: i64, tables: &[&str]) -> Result<()>;
     async fn add_findings(&self, dataset_id: i64, findings: &[DatasetFinding]) -> Result<()>;
+    /// The set-level checks: a finding for every row a rule refuses, then those rows rejected.
+    async fn check_staged(&self, dataset_id: i64, marketplace_id: i64) -> Result<()>;
+    /// What activation would do, per data type: decided, counted and rolled back.
+    async fn plan_staged(&self, dataset_id: i64, marketplace_id: i64) -> Result<Vec<PlanLine>>;
+    /// What activation did, per data type.
+    async fn staged_outcomes(&self, dataset_id: i64) -> Result<Vec<PlanLine>>;
+    /// The first and last staged line of a data type, if it has rows.
+    async fn staged_lines(&self, dataset_id: i64, data_type: &str) -> Result<Option<(i64, i64)>>;
+    /// Applies lines `from..=to` of a data type and records the job's checkpoint, in one
+    /// transaction, only while the worker holds the job's lease.
+    #[allow(clippy::too_many_arguments)]
+    async fn activate_lines(
+        &self,
+        lease: &crate::Lease,
+        checkpoint: &crate::Checkpoint,
+        dataset_id: i64,
+        marketplace_id: i64,
+        data_type: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<()>;
+    /// The report's lines of a data type for lines `from..=to`: findings and outcomes.
+    async fn report_lines(
+        &self,
+        dataset_id: i64,
+        data_type: &str,
+        from: i64,
+        to: i64,
+    ) -> Result<Vec<ReportLine>>;
     /// Findings in report order (file, line), `limit` from `offset`.
     async fn dataset_findings(
         &self,
@@ -152,15 +215,36 @@ pub trait DatasetStore: Send + Sync {
 
 /// Table and column names are spliced into SQL, so only plain lower-case identifiers pass.
 pub(crate) fn identifier(name: &str) -> Result<&str> {
-    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
+    let plain = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+    if name.as_bytes().first().is_some_and(u8::is_ascii_lowercase) && name.bytes().all(plain) {
         Ok(name)
     } else {
         Err(crate::StoreError::Identifier(name.to_owned()))
     }
 }
 
+/// Fills a statement's dialect placeholders (see `apply.rs`).
+pub(crate) fn dialect(sql: &str, dialect: &Dialect) -> String {
+    sql.replace("{distinct}", dialect.distinct)
+        .replace("{json_type}", dialect.json_type)
+        .replace("{date_type}", dialect.date_type)
+        .replace("{json_object}", dialect.json_object)
+}
+
+/// How a backend spells what activation needs (see `apply.rs`).
+pub(crate) struct Dialect {
+    pub distinct: &'static str,
+    pub json_type: &'static str,
+    pub date_type: &'static str,
+    pub json_object: &'static str,
+}
+
 macro_rules! impl_dataset_store {
-    (store: $store:ty, begin_write: $begin_write:literal $(,)?) => {
+    (
+        store: $store:ty,
+        begin_write: $begin_write:literal,
+        dialect: $dialect:expr $(,)?
+    ) => {
         #[async_trait::async_trait]
         impl $crate::datasets::DatasetStore for $store {
             async fn create_dataset(
@@ -487,6 +571,138 @@ macro_rules! impl_dataset_store {
                 Ok(())
             }
 
+            async fn check_staged(&self, dataset_id: i64, marketplace_id: i64) -> $crate::Result<()> {
+                for rules in $crate::datasets::rules::ALL {
+                    let mut tx = self.pool.begin_with($begin_write).await?;
+                    for rule in rules.rules {
+                        let sql = $crate::datasets::rules::finding_statement(rules, rule);
+                        sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(dataset_id)
+                            .bind(marketplace_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    let sql = $crate::datasets::rules::reject_statement(rules);
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(dataset_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                }
+                Ok(())
+            }
+
+            async fn plan_staged(
+                &self,
+                dataset_id: i64,
+                marketplace_id: i64,
+            ) -> $crate::Result<Vec<$crate::datasets::PlanLine>> {
+                // Decide every row's outcome as activation would, count, and roll back: the
+                // plan writes nothing.
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                for apply in $crate::datasets::apply::ALL {
+                    let sql = $crate::datasets::dialect(apply.statements[0], &$dialect);
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(dataset_id)
+                        .bind(marketplace_id)
+                        .bind(i64::MIN)
+                        .bind(i64::MAX)
+                        .bind($crate::now().millis())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                let plan = outcomes(&mut *tx, dataset_id).await?;
+                tx.rollback().await?;
+                Ok(plan)
+            }
+
+            async fn staged_outcomes(
+                &self,
+                dataset_id: i64,
+            ) -> $crate::Result<Vec<$crate::datasets::PlanLine>> {
+                outcomes(&self.pool, dataset_id).await
+            }
+
+            async fn staged_lines(
+                &self,
+                dataset_id: i64,
+                data_type: &str,
+            ) -> $crate::Result<Option<(i64, i64)>> {
+                let Some(table) = $crate::datasets::staging_table(data_type) else {
+                    return Err($crate::StoreError::Identifier(data_type.to_owned()));
+                };
+                let sql = format!("SELECT MIN(line), MAX(line) FROM {table} WHERE dataset_id = $1");
+                let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(dataset_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(first.zip(last))
+            }
+
+            async fn activate_lines(
+                &self,
+                lease: &$crate::Lease,
+                checkpoint: &$crate::Checkpoint,
+                dataset_id: i64,
+                marketplace_id: i64,
+                data_type: &str,
+                from: i64,
+                to: i64,
+            ) -> $crate::Result<()> {
+                let Some(apply) = $crate::datasets::apply::ALL.iter().find(|a| a.data_type == data_type) else {
+                    return Err($crate::StoreError::Identifier(data_type.to_owned()));
+                };
+                let now = $crate::now().millis();
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                for statement in apply.statements {
+                    let sql = $crate::datasets::dialect(statement, &$dialect);
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(dataset_id)
+                        .bind(marketplace_id)
+                        .bind(from)
+                        .bind(to)
+                        .bind(now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                write_checkpoint(&mut tx, lease, checkpoint).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn report_lines(
+                &self,
+                dataset_id: i64,
+                data_type: &str,
+                from: i64,
+                to: i64,
+            ) -> $crate::Result<Vec<$crate::datasets::ReportLine>> {
+                let Some(rules) = $crate::datasets::rules::ALL.iter().find(|r| r.data_type == data_type) else {
+                    return Err($crate::StoreError::Identifier(data_type.to_owned()));
+                };
+                let sql = format!(
+                    "SELECT line, external_id, outcome, code, column_name, message, value FROM (
+                        SELECT line, external_id, upper(severity) AS outcome, code, column_name,
+                               message, value, 0 AS rank
+                        FROM dataset_findings
+                        WHERE dataset_id = $1 AND data_type = '{data_type}' AND line BETWEEN $2 AND $3
+                        UNION ALL
+                        SELECT s.line, {key}, upper(s.outcome), NULL, NULL, NULL, NULL, 1
+                        FROM {table} s
+                        WHERE s.dataset_id = $1 AND s.line BETWEEN $2 AND $3 AND s.outcome IS NOT NULL
+                     ) lines ORDER BY line, rank, code",
+                    data_type = rules.data_type,
+                    key = rules.key,
+                    table = rules.table,
+                );
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(dataset_id)
+                    .bind(from)
+                    .bind(to)
+                    .fetch_all(&self.pool)
+                    .await?)
+            }
+
             async fn dataset_findings(
                 &self,
                 dataset_id: i64,
@@ -504,6 +720,71 @@ macro_rules! impl_dataset_store {
                 .fetch_all(&self.pool)
                 .await?)
             }
+        }
+
+        /// Counts each type's rows by outcome; rejected rows are skipped.
+        async fn outcomes<'e, E>(
+            executor: E,
+            dataset_id: i64,
+        ) -> $crate::Result<Vec<$crate::datasets::PlanLine>>
+        where
+            E: sqlx::Executor<'e, Database = <$store as $crate::shared::HasDatabase>::Database>,
+        {
+            let mut sql = String::new();
+            for (i, rules) in $crate::datasets::rules::ALL.iter().enumerate() {
+                if i > 0 {
+                    sql.push_str(" UNION ALL ");
+                }
+                sql.push_str(&format!(
+                    "SELECT {i} AS position, '{data_type}' AS data_type,
+                        COALESCE(SUM(CASE WHEN outcome = 'created' THEN 1 ELSE 0 END), 0) AS created,
+                        COALESCE(SUM(CASE WHEN outcome = 'updated' THEN 1 ELSE 0 END), 0) AS updated,
+                        COALESCE(SUM(CASE WHEN outcome = 'unchanged' THEN 1 ELSE 0 END), 0) AS unchanged,
+                        COALESCE(SUM(CASE WHEN rejected THEN 1 ELSE 0 END), 0) AS skipped,
+                        COUNT(*) AS total
+                     FROM {table} WHERE dataset_id = $1",
+                    data_type = rules.data_type,
+                    table = rules.table,
+                ));
+            }
+            sql.push_str(" ORDER BY position");
+            let rows: Vec<(i32, String, i64, i64, i64, i64, i64)> =
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(dataset_id)
+                    .fetch_all(executor)
+                    .await?;
+            Ok(rows
+                .into_iter()
+                .filter(|row| row.6 > 0)
+                .map(|(_, data_type, created, updated, unchanged, skipped, _)| {
+                    $crate::datasets::PlanLine { data_type, created, updated, unchanged, skipped }
+                })
+                .collect())
+        }
+
+        /// Records a job's checkpoint inside a transaction, only while the lease is held.
+        async fn write_checkpoint(
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::shared::HasDatabase>::Database>,
+            lease: &$crate::Lease,
+            checkpoint: &$crate::Checkpoint,
+        ) -> $crate::Result<()> {
+            let done = sqlx::query(
+                "UPDATE jobs SET checkpoint = $3, progress_done = $4, progress_total = $5,
+                    progress_message = $6
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            )
+            .bind(lease.job_id)
+            .bind(&lease.owner)
+            .bind(sqlx::types::Json(&checkpoint.data))
+            .bind(checkpoint.progress.done)
+            .bind(checkpoint.progress.total)
+            .bind(&checkpoint.progress.message)
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err($crate::StoreError::LeaseLost { job_id: lease.job_id });
+            }
+            Ok(())
         }
     };
 }

@@ -1,0 +1,469 @@
+//! The life of a dataset as background jobs (PRODUCT.md §4.5): validation reads every file,
+//! checks each row and stages it, runs the set-level checks and computes the plan; activation
+//! applies the staged rows type by type in ranges of lines, each range with its checkpoint, so
+//! a worker that dies is followed by another that carries on where it stopped.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ferry_domain::{DatasetState, Progress};
+use ferry_jobs::{JobContext, JobError, JobHandler};
+use ferry_storage::{
+    Checkpoint, Dataset, DatasetFile, DatasetFinding, NewJob, StageRow, StagedRows, Store,
+    datasets::staging_table,
+};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::columns::DataType;
+use crate::read::{CsvFile, FileError, TextEncoding};
+use crate::rows::{Finding, Layout, Severity};
+
+/// Rows staged per write.
+const BATCH_ROWS: usize = 5_000;
+/// Lines applied per transaction (and checkpoint) during activation.
+const ACTIVATION_LINES: i64 = 20_000;
+
+/// Validates a dataset, then activates it unless it waits for review.
+/// Payload: `{"dataset_id": N}`.
+pub struct ValidateDataset;
+
+impl ValidateDataset {
+    pub const KIND: &'static str = "dataset.validate";
+}
+
+/// Activates a validated dataset. Payload: `{"dataset_id": N}`.
+pub struct ActivateDataset;
+
+impl ActivateDataset {
+    pub const KIND: &'static str = "dataset.activate";
+}
+
+/// The job that validates (and, without review, activates) a dataset.
+pub fn validation_job(dataset: &Dataset) -> NewJob {
+    dataset_job(ValidateDataset::KIND, dataset)
+}
+
+/// The job that activates a validated dataset.
+pub fn activation_job(dataset: &Dataset) -> NewJob {
+    dataset_job(ActivateDataset::KIND, dataset)
+}
+
+fn dataset_job(kind: &str, dataset: &Dataset) -> NewJob {
+    NewJob {
+        marketplace_id: Some(dataset.marketplace_id),
+        kind: kind.to_owned(),
+        payload: json!({ "dataset_id": dataset.id }),
+        max_attempts: 5,
+    }
+}
+
+#[async_trait]
+impl JobHandler for ValidateDataset {
+    fn kind(&self) -> &'static str {
+        Self::KIND
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
+        let dataset = dataset_of(ctx).await?;
+        let outcome = validate(ctx, &dataset).await;
+        settle(ctx, &dataset, outcome, DatasetState::UploadFailed).await
+    }
+}
+
+/// When a job gives up for good, the dataset says so, instead of staying in progress (and, in
+/// validation, blocking the marketplace's next dataset).
+async fn settle(
+    ctx: &JobContext,
+    dataset: &Dataset,
+    outcome: Result<(), JobError>,
+    failed: DatasetState,
+) -> Result<(), JobError> {
+    let last_attempt = ctx.job().attempts >= ctx.job().max_attempts;
+    let reason = match &outcome {
+        Err(JobError::Failed(reason)) => Some(reason.clone()),
+        Err(JobError::Retry(reason)) if last_attempt => Some(reason.clone()),
+        _ => None,
+    };
+    if let Some(reason) = reason {
+        ctx.store()
+            .set_dataset_state(dataset.id, failed, Some(&reason))
+            .await?;
+    }
+    outcome
+}
+
+async fn validate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
+    let store = ctx.store();
+    store
+        .set_dataset_state(dataset.id, DatasetState::Validating, None)
+        .await?;
+    let tables: Vec<&str> = DataType::ALL
+        .iter()
+        .filter_map(|t| staging_table(t.part()))
+        .collect();
+    // A validation that starts again starts from nothing.
+    store.clear_staging(dataset.id, &tables).await?;
+    let files = ordered(store.dataset_files(dataset.id).await?);
+    let total = files.len() as i64 + 2;
+    for (done, (data_type, file)) in files.iter().enumerate() {
+        progress(
+            ctx,
+            done as i64,
+            total,
+            format!("reading {}", data_type.label()),
+        )
+        .await?;
+        match stage_file(store, dataset.id, *data_type, file).await? {
+            Ok(rows) => {
+                store
+                    .set_rows_read(dataset.id, data_type.part(), rows)
+                    .await?
+            }
+            Err(error) => {
+                let finding = file_finding(*data_type, &error);
+                store.add_findings(dataset.id, &[finding]).await?;
+                let reason = format!("{}: {error}", data_type.label());
+                store
+                    .set_dataset_state(dataset.id, DatasetState::UploadFailed, Some(&reason))
+                    .await?;
+                return Ok(());
+            }
+        }
+    }
+    progress(
+        ctx,
+        total - 2,
+        total,
+        "checking references and rules".into(),
+    )
+    .await?;
+    store
+        .check_staged(dataset.id, dataset.marketplace_id)
+        .await?;
+    progress(ctx, total - 1, total, "planning".into()).await?;
+    let plan = store
+        .plan_staged(dataset.id, dataset.marketplace_id)
+        .await?;
+    let plan = serde_json::to_string(&plan).map_err(|e| JobError::Failed(e.to_string()))?;
+    store.set_dataset_plan(dataset.id, &plan).await?;
+    store
+        .set_dataset_state(dataset.id, DatasetState::Validated, None)
+        .await?;
+    if dataset.review {
+        return Ok(());
+    }
+    activate(ctx, dataset).await
+}
+
+#[async_trait]
+impl JobHandler for ActivateDataset {
+    fn kind(&self) -> &'static str {
+        Self::KIND
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
+        let dataset = dataset_of(ctx).await?;
+        // A failed activation leaves the dataset validated, to be activated again; what was
+        // applied stays, and the next run carries on from it.
+        let outcome = activate(ctx, &dataset).await;
+        settle(ctx, &dataset, outcome, DatasetState::Validated).await
+    }
+}
+
+/// Applies every staged row, type by type, from where a previous run stopped.
+async fn activate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
+    let store = ctx.store();
+    store
+        .set_dataset_state(dataset.id, DatasetState::Activating, None)
+        .await?;
+    let resume = ctx.resume_from().cloned().unwrap_or_default();
+    let (mut position, mut next_line) = (
+        resume["type"].as_u64().unwrap_or(0) as usize,
+        resume["line"].as_i64(),
+    );
+    let types: Vec<DataType> = DataType::ALL.to_vec();
+    while let Some(data_type) = types.get(position) {
+        if let Some((first, last)) = store.staged_lines(dataset.id, data_type.part()).await? {
+            let mut from = next_line.unwrap_or(first).max(first);
+            while from <= last {
+                let to = (from + ACTIVATION_LINES - 1).min(last);
+                let checkpoint = Checkpoint {
+                    data: json!({ "type": position, "line": to + 1 }),
+                    progress: Progress {
+                        done: position as i64,
+                        total: Some(types.len() as i64),
+                        message: Some(format!(
+                            "applying {}: line {to} of {last}",
+                            data_type.label()
+                        )),
+                    },
+                    audit: None,
+                };
+                store
+                    .activate_lines(
+                        ctx.lease(),
+                        &checkpoint,
+                        dataset.id,
+                        dataset.marketplace_id,
+                        data_type.part(),
+                        from,
+                        to,
+                    )
+                    .await?;
+                if ctx.is_cancel_requested() {
+                    store
+                        .set_dataset_state(dataset.id, DatasetState::Cancelled, None)
+                        .await?;
+                    return Err(JobError::Cancelled);
+                }
+                from = to + 1;
+            }
+        }
+        position += 1;
+        next_line = None;
+    }
+    let errors = store
+        .dataset_findings(dataset.id, 0, 1)
+        .await?
+        .iter()
+        .any(|f| f.severity == "error")
+        || store
+            .staged_outcomes(dataset.id)
+            .await?
+            .iter()
+            .any(|p| p.skipped > 0);
+    let state = if errors {
+        DatasetState::ActivatedWithErrors
+    } else {
+        DatasetState::Activated
+    };
+    store.set_dataset_state(dataset.id, state, None).await?;
+    Ok(())
+}
+
+async fn dataset_of(ctx: &JobContext) -> Result<Dataset, JobError> {
+    let id = ctx.payload()["dataset_id"]
+        .as_i64()
+        .ok_or_else(|| JobError::Failed("the job needs a payload with \"dataset_id\"".into()))?;
+    let marketplace = ctx
+        .job()
+        .marketplace_id
+        .ok_or_else(|| JobError::Failed("a dataset job belongs to a marketplace".into()))?;
+    ctx.store()
+        .dataset(marketplace, id)
+        .await?
+        .ok_or_else(|| JobError::Failed(format!("dataset {id} no longer exists")))
+}
+
+async fn progress(
+    ctx: &JobContext,
+    done: i64,
+    total: i64,
+    message: String,
+) -> Result<(), JobError> {
+    let progress = Progress {
+        done,
+        total: Some(total),
+        message: Some(message),
+    };
+    ctx.checkpoint(json!({}), progress, None).await
+}
+
+/// The files of a dataset in the order their types are applied.
+fn ordered(files: Vec<DatasetFile>) -> Vec<(DataType, DatasetFile)> {
+    let mut typed: Vec<(DataType, DatasetFile)> = files
+        .into_iter()
+        .filter_map(|f| DataType::from_part(&f.data_type).map(|t| (t, f)))
+        .collect();
+    typed.sort_by_key(|(t, _)| DataType::ALL.iter().position(|x| x == t));
+    typed
+}
+
+/// What a batch of parsed rows brings to the store.
+struct Batch {
+    rows: Vec<StageRow>,
+    findings: Vec<DatasetFinding>,
+}
+
+/// Reads a stored file chunk by chunk, checks its rows on a blocking thread and stages them in
+/// batches: memory holds a few chunks and batches, whatever the file's size. The outer error is
+/// the store's; the inner one says why the file could not be read.
+async fn stage_file(
+    store: &Arc<dyn Store>,
+    dataset_id: i64,
+    data_type: DataType,
+    file: &DatasetFile,
+) -> Result<Result<i64, FileError>, JobError> {
+    let encoding = TextEncoding::from_name(&file.encoding)
+        .ok_or_else(|| JobError::Failed(format!("unknown encoding {:?}", file.encoding)))?;
+    let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<u8>>(4);
+    let (batch_tx, mut batch_rx) = mpsc::channel::<Batch>(2);
+    let feeder = {
+        let (store, part) = (store.clone(), data_type.part());
+        tokio::spawn(async move {
+            let mut seq = 0;
+            while let Some(chunk) = store.dataset_chunk(dataset_id, part, seq).await? {
+                if chunk_tx.send(chunk).await.is_err() {
+                    break; // The parser stopped early: the file failed.
+                }
+                seq += 1;
+            }
+            Ok::<(), ferry_storage::StoreError>(())
+        })
+    };
+    let parser = tokio::task::spawn_blocking(move || {
+        parse(ChunkReader::new(chunk_rx), encoding, data_type, batch_tx)
+    });
+    let columns: Vec<String> = data_type.columns().iter().map(|c| c.field()).collect();
+    let table = staging_table(data_type.part())
+        .ok_or_else(|| JobError::Failed(format!("no staging table for {}", data_type.label())))?;
+    while let Some(batch) = batch_rx.recv().await {
+        if !batch.rows.is_empty() {
+            let staged = StagedRows {
+                table,
+                columns: &columns,
+                rows: &batch.rows,
+            };
+            store.stage_rows(dataset_id, &staged).await?;
+        }
+        if !batch.findings.is_empty() {
+            store.add_findings(dataset_id, &batch.findings).await?;
+        }
+    }
+    let outcome = parser
+        .await
+        .map_err(|e| JobError::Failed(format!("reading the file stopped: {e}")))?;
+    feeder
+        .await
+        .map_err(|e| JobError::Failed(format!("reading the file stopped: {e}")))??;
+    Ok(outcome)
+}
+
+/// Parses a file and sends its checked rows and findings in batches; returns the rows read.
+fn parse(
+    reader: ChunkReader,
+    encoding: TextEncoding,
+    data_type: DataType,
+    batches: mpsc::Sender<Batch>,
+) -> Result<i64, FileError> {
+    let mut file = CsvFile::open(reader, encoding)?;
+    let (layout, warnings) = Layout::new(data_type, &file.header)?;
+    let mut batch = Batch {
+        rows: Vec::with_capacity(BATCH_ROWS),
+        findings: warnings.iter().map(stored).collect(),
+    };
+    if encoding == TextEncoding::Windows1252 {
+        batch.findings.push(stored(&Finding {
+            data_type,
+            line: 1,
+            external_id: None,
+            severity: Severity::Warning,
+            code: "ENCODING_GUESSED".to_owned(),
+            column: None,
+            message: "the file is not UTF-8; it was read as Windows-1252".to_owned(),
+            value: None,
+        }));
+    }
+    let mut rows = 0;
+    while let Some(row) = file.next_row()? {
+        rows += 1;
+        match layout.check(&row) {
+            Ok(staged) => batch.rows.push(StageRow {
+                line: staged.line as i64,
+                values: staged.values,
+                custom: staged.custom,
+            }),
+            Err(findings) => batch.findings.extend(findings.iter().map(stored)),
+        }
+        if batch.rows.len() >= BATCH_ROWS || batch.findings.len() >= BATCH_ROWS {
+            let full = std::mem::replace(
+                &mut batch,
+                Batch {
+                    rows: Vec::with_capacity(BATCH_ROWS),
+                    findings: Vec::new(),
+                },
+            );
+            if batches.blocking_send(full).is_err() {
+                break;
+            }
+        }
+    }
+    let _ = batches.blocking_send(batch);
+    Ok(rows)
+}
+
+fn stored(finding: &Finding) -> DatasetFinding {
+    DatasetFinding {
+        data_type: finding.data_type.part().to_owned(),
+        line: finding.line as i64,
+        external_id: finding.external_id.clone(),
+        severity: match finding.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+        .to_owned(),
+        code: finding.code.clone(),
+        column_name: finding.column.clone(),
+        message: finding.message.clone(),
+        value: finding.value.clone(),
+    }
+}
+
+fn file_finding(data_type: DataType, error: &FileError) -> DatasetFinding {
+    let code = match error {
+        FileError::MissingColumn { column, .. } => format!("MISSING_FIELD_{column}"),
+        FileError::DuplicateColumn { .. } => "DUPLICATE_COLUMN".to_owned(),
+        _ => "FILE_UNREADABLE".to_owned(),
+    };
+    DatasetFinding {
+        data_type: data_type.part().to_owned(),
+        line: error.line() as i64,
+        external_id: None,
+        severity: "error".to_owned(),
+        code,
+        column_name: match error {
+            FileError::MissingColumn { column, .. } | FileError::DuplicateColumn { column, .. } => {
+                Some(column.clone())
+            }
+            _ => None,
+        },
+        message: error.to_string(),
+        value: None,
+    }
+}
+
+/// A `Read` over chunks arriving on a channel, for the blocking parser.
+struct ChunkReader {
+    chunks: mpsc::Receiver<Vec<u8>>,
+    current: Vec<u8>,
+    at: usize,
+}
+
+impl ChunkReader {
+    fn new(chunks: mpsc::Receiver<Vec<u8>>) -> Self {
+        ChunkReader {
+            chunks,
+            current: Vec::new(),
+            at: 0,
+        }
+    }
+}
+
+impl std::io::Read for ChunkReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.at == self.current.len() {
+            match self.chunks.blocking_recv() {
+                Some(chunk) => {
+                    self.current = chunk;
+                    self.at = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len() - self.at);
+        buf[..n].copy_from_slice(&self.current[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}

@@ -1,0 +1,106 @@
+//! Storing an uploaded file: its bytes go to the store in chunks as they arrive, while its
+//! encoding is found, so no upload is ever held whole in memory.
+
+use std::sync::Arc;
+
+use ferry_storage::{Store, StoreError};
+
+use crate::columns::DataType;
+use crate::read::EncodingSniffer;
+
+/// Bytes per stored chunk.
+const CHUNK_BYTES: usize = 1024 * 1024;
+/// The largest file accepted (PRODUCT.md §4.3).
+pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    #[error("{file} is larger than the 2 GiB a dataset file may be")]
+    TooLarge { file: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A file being stored.
+pub struct FileUpload {
+    store: Arc<dyn Store>,
+    dataset_id: i64,
+    data_type: DataType,
+    file_name: String,
+    buffer: Vec<u8>,
+    seq: i64,
+    sniffer: EncodingSniffer,
+}
+
+impl FileUpload {
+    /// Starts storing a file of `data_type`, replacing one the dataset already has.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        dataset_id: i64,
+        data_type: DataType,
+        file_name: &str,
+    ) -> Result<Self, UploadError> {
+        store
+            .add_dataset_file(dataset_id, data_type.part(), file_name)
+            .await?;
+        Ok(FileUpload {
+            store,
+            dataset_id,
+            data_type,
+            file_name: file_name.to_owned(),
+            buffer: Vec::with_capacity(CHUNK_BYTES),
+            seq: 0,
+            sniffer: EncodingSniffer::default(),
+        })
+    }
+
+    pub async fn write(&mut self, mut bytes: &[u8]) -> Result<(), UploadError> {
+        self.sniffer.feed(bytes);
+        if self.sniffer.bytes() > MAX_FILE_BYTES {
+            return Err(UploadError::TooLarge {
+                file: self.file_name.clone(),
+            });
+        }
+        while !bytes.is_empty() {
+            let take = (CHUNK_BYTES - self.buffer.len()).min(bytes.len());
+            self.buffer.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.buffer.len() == CHUNK_BYTES {
+                self.flush().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Stores the last chunk and what was found about the file; returns its size in bytes.
+    pub async fn finish(mut self) -> Result<u64, UploadError> {
+        if !self.buffer.is_empty() {
+            self.flush().await?;
+        }
+        let bytes = self.sniffer.bytes();
+        let encoding = self.sniffer.finish().as_str();
+        self.store
+            .finish_dataset_file(
+                self.dataset_id,
+                self.data_type.part(),
+                encoding,
+                bytes as i64,
+            )
+            .await?;
+        Ok(bytes)
+    }
+
+    async fn flush(&mut self) -> Result<(), UploadError> {
+        self.store
+            .append_dataset_chunk(
+                self.dataset_id,
+                self.data_type.part(),
+                self.seq,
+                &self.buffer,
+            )
+            .await?;
+        self.seq += 1;
+        self.buffer.clear();
+        Ok(())
+    }
+}

@@ -1,0 +1,423 @@
+//! The set-level checks of validation (PRODUCT.md §4.4): duplicates in the file, references
+//! resolved first inside the dataset and then against the marketplace, and business rules.
+//! Each rule is a condition on a staged row `s`; a row it holds for gets a finding. Types are
+//! checked in activation order, and a type's failing rows are rejected before the next type
+//! looks them up, so a reference to a rejected row is itself an error.
+//!
+//! Parameters: `$1` the dataset, `$2` its marketplace.
+
+pub(crate) struct Rule {
+    pub code: &'static str,
+    pub column: &'static str,
+    /// The offending value, as an SQL expression on `s`.
+    pub value: &'static str,
+    /// What the report says, as an SQL string literal.
+    pub message: &'static str,
+    pub condition: &'static str,
+}
+
+/// The checks of one data type.
+pub(crate) struct TypeRules {
+    pub data_type: &'static str,
+    pub table: &'static str,
+    /// The row's key as the report shows it, as an SQL expression on `s`.
+    pub key: &'static str,
+    pub rules: &'static [Rule],
+}
+
+macro_rules! earlier_duplicate {
+    ($table:literal, $($column:literal),+) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM ", $table, " t WHERE t.dataset_id = $1 AND t.line < s.line",
+            $(" AND t.", $column, " = s.", $column,)+
+            ")"
+        )
+    };
+}
+
+/// A user that is staged (and not rejected) or already in the marketplace.
+macro_rules! user_known {
+    ($column:literal) => {
+        concat!(
+            "(EXISTS (SELECT 1 FROM stage_users u WHERE u.dataset_id = $1 AND NOT u.rejected",
+            " AND u.external_id = s.",
+            $column,
+            ")",
+            " OR EXISTS (SELECT 1 FROM users u WHERE u.marketplace_id = $2",
+            " AND u.external_id = s.",
+            $column,
+            "))"
+        )
+    };
+}
+
+macro_rules! company_known {
+    ($column:literal) => {
+        concat!(
+            "(EXISTS (SELECT 1 FROM stage_companies c WHERE c.dataset_id = $1 AND NOT c.rejected",
+            " AND c.external_id = s.",
+            $column,
+            ")",
+            " OR EXISTS (SELECT 1 FROM companies c WHERE c.marketplace_id = $2",
+            " AND c.external_id = s.",
+            $column,
+            "))"
+        )
+    };
+}
+
+macro_rules! entitlement_known {
+    ($column:literal) => {
+        concat!(
+            "(EXISTS (SELECT 1 FROM stage_company_entitlements e WHERE e.dataset_id = $1",
+            " AND NOT e.rejected AND e.external_id = s.",
+            $column,
+            ")",
+            " OR EXISTS (SELECT 1 FROM subscriptions e WHERE e.marketplace_id = $2",
+            " AND e.external_id = s.",
+            $column,
+            "))"
+        )
+    };
+}
+
+/// Whether edition `ed` is the one a company entitlement `s` names: by pricing plan id, else
+/// channel SKU, else code.
+macro_rules! edition_match {
+    () => {
+        "(CASE WHEN s.edition_pricing_uuid IS NOT NULL THEN ed.pricing_plan_id = s.edition_pricing_uuid
+               WHEN s.channel_sku IS NOT NULL THEN ed.channel_sku = s.channel_sku
+               ELSE ed.code = s.edition_code END)"
+    };
+}
+pub(crate) use edition_match;
+
+pub(crate) const ALL: &[TypeRules] = &[
+    TypeRules {
+        data_type: "users",
+        table: "stage_users",
+        key: "s.external_id",
+        rules: &[
+            Rule {
+                code: "DUPLICATE_RECORD",
+                column: "EXTERNAL_ID",
+                value: "s.external_id",
+                message: "'this EXTERNAL_ID is on an earlier line of the file'",
+                condition: earlier_duplicate!("stage_users", "external_id"),
+            },
+            Rule {
+                code: "EMAIL_ALREADY_USED",
+                column: "EMAIL_ADDRESS",
+                value: "s.email_address",
+                message: "'another user of the file has this address'",
+                condition: "EXISTS (SELECT 1 FROM stage_users t WHERE t.dataset_id = $1
+                    AND t.email_address = s.email_address AND t.line < s.line
+                    AND t.external_id <> s.external_id)",
+            },
+            Rule {
+                code: "EMAIL_ALREADY_USED",
+                column: "EMAIL_ADDRESS",
+                value: "s.email_address",
+                message: "'another user of the marketplace has this address'",
+                condition: "EXISTS (SELECT 1 FROM users u WHERE u.marketplace_id = $2
+                    AND u.email = s.email_address
+                    AND (u.external_id IS NULL OR u.external_id <> s.external_id))",
+            },
+        ],
+    },
+    TypeRules {
+        data_type: "companies",
+        table: "stage_companies",
+        key: "s.external_id",
+        rules: &[
+            Rule {
+                code: "DUPLICATE_RECORD",
+                column: "EXTERNAL_ID",
+                value: "s.external_id",
+                message: "'this EXTERNAL_ID is on an earlier line of the file'",
+                condition: earlier_duplicate!("stage_companies", "external_id"),
+            },
+            Rule {
+                code: "USER_MISSING",
+                column: "CREATED_BY_EXTERNAL_ID",
+                value: "s.created_by_external_id",
+                message: "'no user with this external id in the dataset or the marketplace'",
+                condition: concat!(
+                    "s.created_by_external_id IS NOT NULL AND NOT ",
+                    user_known!("created_by_external_id")
+                ),
+            },
+        ],
+    },
+    TypeRules {
+        data_type: "memberships",
+        table: "stage_memberships",
+        key: "s.user_external_id || '/' || s.company_external_id",
+        rules: &[
+            Rule {
+                code: "DUPLICATE_RECORD",
+                column: "USER_EXTERNAL_ID",
+                value: "s.user_external_id",
+                message: "'this membership is on an earlier line of the file'",
+                condition: earlier_duplicate!(
+                    "stage_memberships",
+                    "user_external_id",
+                    "company_external_id"
+                ),
+            },
+            Rule {
+                code: "USER_MISSING",
+                column: "USER_EXTERNAL_ID",
+                value: "s.user_external_id",
+                message: "'no user with this external id in the dataset or the marketplace'",
+                condition: concat!("NOT ", user_known!("user_external_id")),
+            },
+            Rule {
+                code: "COMPANY_MISSING",
+                column: "COMPANY_EXTERNAL_ID",
+                value: "s.company_external_id",
+                message: "'no company with this external id in the dataset or the marketplace'",
+                condition: concat!("NOT ", company_known!("company_external_id")),
+            },
+        ],
+    },
+    TypeRules {
+        data_type: "reseller_associations",
+        table: "stage_reseller_associations",
+        key: "s.company_external_id",
+        rules: &[
+            Rule {
+                code: "DUPLICATE_RECORD",
+                column: "COMPANY_EXTERNAL_ID",
+                value: "s.company_external_id",
+                message: "'this company is on an earlier line of the file'",
+                condition: earlier_duplicate!("stage_reseller_associations", "company_external_id"),
+            },
+            Rule {
+                code: "COMPANY_MISSING",
+                column: "COMPANY_EXTERNAL_ID",
+                value: "s.company_external_id",
+                message: "'no company with this external id in the dataset or the marketplace'",
+                condition: concat!("NOT ", company_known!("company_external_id")),
+            },
+            Rule {
+                code: "COMPANY_MISSING",
+                column: "RESELLER_COMPANY_EXTERNAL_ID",
+                value: "s.reseller_company_external_id",
+                message: "'no reseller company with this external id in the dataset or the marketplace'",
+                condition: concat!("NOT ", company_known!("reseller_company_external_id")),
+            },
+            Rule {
+                code: "INVALID_RESELLER_COMPANY_EXTERNAL_ID",
+                column: "RESELLER_COMPANY_EXTERNAL_ID",
+                value: "s.reseller_company_external_id",
+                message: "'a company cannot be its own reseller'",
+                condition: "s.reseller_company_external_id = s.company_external_id",
+            },
+        ],
+    },
+    TypeRules {
+        data_type: "company_entitlements",
+        table: "stage_company_entitlements",
+        key: "s.external_id",
+        rules: &[
+            Rule {
+                code: "DUPLICATE_RECORD",
+                column: "EXTERNAL_ID",
+                value: "s.external_id",
+                message: "'this EXTERNAL_ID is on an earlier line of the file'",
+                condition: earlier_duplicate!("stage_company_entitlements", "external_id"),
+            },
+            Rule {
+                code: "COMPANY_MISSING",
+                column: "COMPANY_EXTERNAL_ID",
+                value: "s.company_external_id",
+                message: "'no company with this external id in the dataset or the marketplace'",
+                condition: concat!("NOT ", company_known!("company_external_id")),
+            },
+            Rule {
+                code: "USER_MISSING",
+                column: "PURCHASED_BY_EXTERNAL_ID",
+                value: "s.purchased_by_external_id",
+                message: "'no user with this external id in the dataset or the marketplace'",
+                condition: concat!("NOT ", user_known!("purchased_by_external_id")),
+            },
+            Rule {
+                code: "OWNER_NOT_MEMBER_OF_COMPANY",
+                column: "PURCHASED_BY_EXTERNAL_ID",
+                value: "s.purchased_by_external_id",
+                message: "'the purchasing user is not a member of the company'",
+                condition: concat!(
+                    user_known!("purchased_by_external_id"),
+                    " AND ",
+                    company_known!("company_external_id"),
+                    " AND NOT EXISTS (SELECT 1 FROM stage_memberships m WHERE m.dataset_id = $1
+                        AND NOT m.rejected AND m.user_external_id = s.purchased_by_external_id
+                        AND m.company_external_id = s.company_external_id)
+                      AND NOT EXISTS (SELECT 1 FROM memberships m
+                        JOIN users u ON u.id = m.user_id JOIN companies c ON c.id = m.company_id
+                        WHERE u.marketplace_id = $2 AND u.external_id = s.purchased_by_external_id
+                        AND c.external_id = s.company_external_id)"
+                ),
+            },
+            Rule {
+                code: "EDITION_PRICING_INVALID",
+                column: "EDITION_PRICING_UUID",
+                value: "COALESCE(s.edition_pricing_uuid, s.channel_sku, s.edition_code)",
+                message: "'no edition, or more than one, matches this pricing plan id, channel SKU or edition code'",
+                condition: concat!(
+                    "(SELECT COUNT(*) FROM editions ed WHERE ed.marketplace_id = $2 AND ed.active AND ",
+                    edition_match!(),
+                    ") <> 1"
+                ),
+            },
+            Rule {
+                code: "UNITS_LESS_THAN_INCLUDED",
+                column: "UNITS",
+                value: "s.units",
+                message: "'fewer units than the edition includes'",
+                condition: concat!(
+                    "EXISTS (SELECT 1 FROM editions ed WHERE ed.marketplace_id = $2 AND ed.active AND ",
+                    edition_match!(),
+                    " AND CAST(s.units AS BIGINT) < ed.included_units)"
+                ),
+            },
+        ],
+    },
+    TypeRules {
+        data_type: "user_entitlements",
+        table: "stage_user_entitlements",
+        key: "s.user_external_id || '/' || s.company_entitlement_external_id",
+        rules: &[
+            Rule {
+                code: "DUPLICATE_RECORD",
+                column: "USER_EXTERNAL_ID",
+                value: "s.user_external_id",
+                message: "'this seat is on an earlier line of the file'",
+                condition: earlier_duplicate!(
+                    "stage_user_entitlements",
+                    "user_external_id",
+                    "company_entitlement_external_id"
+                ),
+            },
+            Rule {
+                code: "USER_MISSING",
+                column: "USER_EXTERNAL_ID",
+                value: "s.user_external_id",
+                message: "'no user with this external id in the dataset or the marketplace'",
+                condition: concat!("NOT ", user_known!("user_external_id")),
+            },
+            Rule {
+                code: "COMPANY_ENTITLEMENT_MISSING",
+                column: "COMPANY_ENTITLEMENT_EXTERNAL_ID",
+                value: "s.company_entitlement_external_id",
+                message: "'no subscription with this external id in the dataset or the marketplace'",
+                condition: concat!(
+                    "NOT ",
+                    entitlement_known!("company_entitlement_external_id")
+                ),
+            },
+        ],
+    },
+    TypeRules {
+        data_type: "microsoft_customers",
+        table: "stage_microsoft_customers",
+        key: "s.tenant_id",
+        rules: &[
+            Rule {
+                code: "DUPLICATE_RECORD",
+                column: "TENANT_ID",
+                value: "s.tenant_id",
+                message: "'this TENANT_ID is on an earlier line of the file'",
+                condition: earlier_duplicate!("stage_microsoft_customers", "tenant_id"),
+            },
+            Rule {
+                code: "COMPANY_MISSING",
+                column: "COMPANY_EXTERNAL_ID",
+                value: "s.company_external_id",
+                message: "'no company with this external id in the dataset or the marketplace'",
+                condition: concat!("NOT ", company_known!("company_external_id")),
+            },
+            Rule {
+                code: "INSTANCE_MISSING",
+                column: "TENANT_ID",
+                value: "s.tenant_id",
+                message: "'the marketplace has no Partner Center instance to link the tenant to'",
+                condition: "NOT EXISTS (SELECT 1 FROM partner_center_instances i WHERE i.marketplace_id = $2)",
+            },
+        ],
+    },
+    TypeRules {
+        data_type: "microsoft_subscriptions",
+        table: "stage_microsoft_subscriptions",
+        key: "s.subscription_id",
+        rules: &[
+            Rule {
+                code: "DUPLICATE_RECORD",
+                column: "SUBSCRIPTION_ID",
+                value: "s.subscription_id",
+                message: "'this SUBSCRIPTION_ID is on an earlier line of the file'",
+                condition: earlier_duplicate!("stage_microsoft_subscriptions", "subscription_id"),
+            },
+            Rule {
+                code: "MICROSOFT_CUSTOMER_MISSING",
+                column: "TENANT_ID",
+                value: "s.tenant_id",
+                message: "'no Microsoft customer with this tenant id in the dataset or the marketplace'",
+                condition:
+                    "NOT EXISTS (SELECT 1 FROM stage_microsoft_customers mc WHERE mc.dataset_id = $1
+                        AND NOT mc.rejected AND mc.tenant_id = s.tenant_id)
+                    AND NOT EXISTS (SELECT 1 FROM tenant_links tl WHERE tl.marketplace_id = $2
+                        AND tl.tenant_id = s.tenant_id)",
+            },
+            Rule {
+                code: "COMPANY_ENTITLEMENT_MISSING",
+                column: "COMPANY_ENTITLEMENT_EXTERNAL_ID",
+                value: "s.company_entitlement_external_id",
+                message: "'no subscription with this external id in the dataset or the marketplace'",
+                condition: concat!(
+                    "NOT ",
+                    entitlement_known!("company_entitlement_external_id")
+                ),
+            },
+            Rule {
+                code: "INVALID_OFFER_ID",
+                column: "OFFER_ID",
+                value: "s.offer_id",
+                message: "'no active edition of the catalog stands for this offer id'",
+                condition:
+                    "NOT EXISTS (SELECT 1 FROM edition_offers eo WHERE eo.marketplace_id = $2
+                    AND eo.active AND lower(eo.offer_id) = lower(s.offer_id))",
+            },
+        ],
+    },
+];
+
+/// The statement that records the findings of one rule.
+pub(crate) fn finding_statement(rules: &TypeRules, rule: &Rule) -> String {
+    format!(
+        "INSERT INTO dataset_findings (dataset_id, data_type, line, external_id, severity, code,
+            column_name, message, value)
+         SELECT $1, '{data_type}', s.line, {key}, 'error', '{code}', '{column}', {message}, {value}
+         FROM {table} s WHERE s.dataset_id = $1 AND NOT s.rejected AND ({condition})",
+        data_type = rules.data_type,
+        key = rules.key,
+        code = rule.code,
+        column = rule.column,
+        message = rule.message,
+        value = rule.value,
+        table = rules.table,
+        condition = rule.condition,
+    )
+}
+
+/// The statement that rejects the rows of a type that have an error.
+pub(crate) fn reject_statement(rules: &TypeRules) -> String {
+    format!(
+        "UPDATE {table} SET rejected = TRUE WHERE dataset_id = $1 AND NOT rejected
+           AND line IN (SELECT line FROM dataset_findings
+                        WHERE dataset_id = $1 AND data_type = '{data_type}' AND severity = 'error')",
+        table = rules.table,
+        data_type = rules.data_type,
+    )
+}
