@@ -5,11 +5,13 @@
 pub mod columns;
 pub mod pipeline;
 pub mod read;
+pub mod report;
 pub mod rows;
 pub mod upload;
 
 pub use columns::{Column, DataType, Format, Need, template, template_guide};
 pub use pipeline::{ActivateDataset, ValidateDataset, activation_job, validation_job};
 pub use read::{CsvFile, EncodingSniffer, FileError, Header, RawRow, TextEncoding};
+pub use report::Report;
 pub use rows::{Finding, Layout, Severity, StagedRow};
 pub use upload::{FileUpload, MAX_FILE_BYTES, UploadError};

@@ -280,7 +280,8 @@ mod pipeline {
     use std::sync::Arc;
 
     use ferry_datasets::{
-        ActivateDataset, DataType, FileUpload, ValidateDataset, activation_job, validation_job,
+        ActivateDataset, DataType, FileUpload, Report, ValidateDataset, activation_job,
+        validation_job,
     };
     use ferry_domain::{
         Connector, DatasetKind, DatasetState, Email, MarketplaceKind, NewEdition, NewProduct,
@@ -429,7 +430,8 @@ mod pipeline {
             (DataType::CompanyEntitlements, ENTITLEMENTS),
             (DataType::UserEntitlements, SEATS),
         ] {
-            let mut file = FileUpload::start(store.clone(), dataset.id, data_type, "f.csv")
+            let name = format!("{}.csv", data_type.part());
+            let mut file = FileUpload::start(store.clone(), dataset.id, data_type, &name)
                 .await
                 .expect("start");
             // In small pieces, as a network upload arrives.
@@ -513,6 +515,21 @@ mod pipeline {
                 plan(1, 0, 0, 1, "user_entitlements"),
             ]
         );
+        let csv = Report::new(store.clone(), &done)
+            .await
+            .expect("report")
+            .collect()
+            .await
+            .expect("report");
+        assert!(
+            csv.starts_with("FILE,LINE,EXTERNAL_ID,OUTCOME,CODE,COLUMN,MESSAGE,VALUE\n"),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("users.csv,4,u-2,ERROR,DUPLICATE_RECORD,EXTERNAL_ID,"),
+            "{csv}"
+        );
+        assert!(csv.contains("companies.csv,2,c-1,CREATED,,,,\n"), "{csv}");
         let lines = report(&store, dataset.id).await;
         for expected in [
             "users 2 CREATED ",
@@ -616,4 +633,14 @@ mod pipeline {
         assert_eq!(store.count_companies(market).await.expect("count"), 2);
         assert_eq!(store.count_users(market).await.expect("count"), 3);
     }
+}
+
+#[test]
+fn report_cells_never_run_as_formulas() {
+    use ferry_datasets::report::neutralise;
+    for cell in ["=1+1", "+1", "-2", "@SUM(A1)", "\tx", "\rx"] {
+        assert_eq!(neutralise(cell), format!("'{cell}"));
+    }
+    assert_eq!(neutralise("Northwind"), "Northwind");
+    assert_eq!(neutralise(""), "");
 }

@@ -196,6 +196,8 @@ pub trait DatasetStore: Send + Sync {
         from: i64,
         to: i64,
     ) -> Result<()>;
+    /// The last line of a data type the report has something to say about.
+    async fn report_last_line(&self, dataset_id: i64, data_type: &str) -> Result<Option<i64>>;
     /// The report's lines of a data type for lines `from..=to`: findings and outcomes.
     async fn report_lines(
         &self,
@@ -668,6 +670,27 @@ macro_rules! impl_dataset_store {
                 write_checkpoint(&mut tx, lease, checkpoint).await?;
                 tx.commit().await?;
                 Ok(())
+            }
+
+            async fn report_last_line(
+                &self,
+                dataset_id: i64,
+                data_type: &str,
+            ) -> $crate::Result<Option<i64>> {
+                let Some(table) = $crate::datasets::staging_table(data_type) else {
+                    return Err($crate::StoreError::Identifier(data_type.to_owned()));
+                };
+                let sql = format!(
+                    "SELECT MAX(line) FROM (
+                        SELECT MAX(line) AS line FROM dataset_findings WHERE dataset_id = $1 AND data_type = $2
+                        UNION ALL SELECT MAX(line) FROM {table} WHERE dataset_id = $1) lines"
+                );
+                let (last,): (Option<i64>,) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(dataset_id)
+                    .bind(data_type)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(last)
             }
 
             async fn report_lines(

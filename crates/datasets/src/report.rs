@@ -1,0 +1,146 @@
+//! A dataset's report (PRODUCT.md §4.5): one CSV line per finding and per applied record, file
+//! by file in activation order, produced a page at a time so a report of millions of lines
+//! streams. Cells a spreadsheet would run as a formula are neutralised.
+
+use std::sync::Arc;
+
+use ferry_storage::{Dataset, Store, StoreError};
+
+use crate::columns::DataType;
+
+/// Lines of a file read from the store at a time.
+const PAGE_LINES: i64 = 10_000;
+
+pub const HEADER: [&str; 8] = [
+    "FILE",
+    "LINE",
+    "EXTERNAL_ID",
+    "OUTCOME",
+    "CODE",
+    "COLUMN",
+    "MESSAGE",
+    "VALUE",
+];
+
+/// The report's download name: `{BatchName}_{JobNumber}.csv`, with only safe characters.
+pub fn file_name(dataset: &Dataset) -> String {
+    let name: String = dataset
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let name = name.trim_matches('.');
+    let name = if name.is_empty() { "dataset" } else { name };
+    format!("{name}_{}.csv", dataset.job_id.unwrap_or(dataset.id))
+}
+
+/// A cell as a spreadsheet may show it: one starting with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return is prefixed with `'`, so it is text and never a formula.
+pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{cell}").into()
+    } else {
+        cell.into()
+    }
+}
+
+/// The report being produced, page by page.
+pub struct Report {
+    store: Arc<dyn Store>,
+    dataset_id: i64,
+    /// The files to report on, in order, with their names: (type, file name).
+    files: Vec<(DataType, String)>,
+    position: usize,
+    next_line: i64,
+    header_written: bool,
+}
+
+impl Report {
+    pub async fn new(store: Arc<dyn Store>, dataset: &Dataset) -> Result<Self, StoreError> {
+        let stored = store.dataset_files(dataset.id).await?;
+        let files = DataType::ALL
+            .into_iter()
+            .filter_map(|t| {
+                stored
+                    .iter()
+                    .find(|f| f.data_type == t.part())
+                    .map(|f| (t, f.file_name.clone()))
+            })
+            .collect();
+        Ok(Report {
+            store,
+            dataset_id: dataset.id,
+            files,
+            position: 0,
+            next_line: 0,
+            header_written: false,
+        })
+    }
+
+    /// The next piece of the CSV, or `None` when it is complete.
+    pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut out = csv::Writer::from_writer(Vec::new());
+        if !self.header_written {
+            self.header_written = true;
+            write(&mut out, HEADER);
+        }
+        while let Some((data_type, file_name)) = self.files.get(self.position) {
+            let last = self
+                .store
+                .report_last_line(self.dataset_id, data_type.part())
+                .await?
+                .unwrap_or(-1);
+            if self.next_line > last {
+                self.position += 1;
+                self.next_line = 0;
+                continue;
+            }
+            let to = self.next_line + PAGE_LINES - 1;
+            let lines = self
+                .store
+                .report_lines(self.dataset_id, data_type.part(), self.next_line, to)
+                .await?;
+            self.next_line = to + 1;
+            if lines.is_empty() {
+                continue;
+            }
+            for line in lines {
+                let number = line.line.to_string();
+                let cells = [
+                    file_name.as_str(),
+                    number.as_str(),
+                    line.external_id.as_deref().unwrap_or(""),
+                    line.outcome.as_str(),
+                    line.code.as_deref().unwrap_or(""),
+                    line.column_name.as_deref().unwrap_or(""),
+                    line.message.as_deref().unwrap_or(""),
+                    line.value.as_deref().unwrap_or(""),
+                ];
+                write(&mut out, cells);
+            }
+            break;
+        }
+        let bytes = out.into_inner().unwrap_or_default();
+        Ok((!bytes.is_empty()).then_some(bytes))
+    }
+
+    /// The whole report in memory, for tests and small datasets.
+    pub async fn collect(mut self) -> Result<String, StoreError> {
+        let mut all = Vec::new();
+        while let Some(chunk) = self.next_chunk().await? {
+            all.extend_from_slice(&chunk);
+        }
+        Ok(String::from_utf8_lossy(&all).into_owned())
+    }
+}
+
+fn write<'a>(out: &mut csv::Writer<Vec<u8>>, cells: impl IntoIterator<Item = &'a str>) {
+    // Writing to memory cannot fail.
+    let _ = out.write_record(cells.into_iter().map(|c| neutralise(c).into_owned()));
+}
