@@ -317,6 +317,7 @@ mod pipeline {
     on_both_backends!(
         a_dataset_with_errors_activates_the_rest_and_reports_every_line,
         a_reviewed_dataset_waits_with_its_plan_and_writes_nothing_until_activated,
+        undo_removes_what_a_dataset_created_and_restores_what_it_updated,
     );
 
     async fn open(url: &str) -> Arc<dyn Store> {
@@ -410,6 +411,22 @@ mod pipeline {
         u-1,s-3\n";
 
     async fn upload(store: &Arc<dyn Store>, market: i64, review: bool) -> Dataset {
+        let files = [
+            (DataType::Users, USERS),
+            (DataType::Companies, COMPANIES),
+            (DataType::Memberships, MEMBERSHIPS),
+            (DataType::CompanyEntitlements, ENTITLEMENTS),
+            (DataType::UserEntitlements, SEATS),
+        ];
+        upload_files(store, market, review, &files).await
+    }
+
+    async fn upload_files(
+        store: &Arc<dyn Store>,
+        market: i64,
+        review: bool,
+        files: &[(DataType, &str)],
+    ) -> Dataset {
         let dataset = store
             .create_dataset(&NewDataset {
                 marketplace_id: market,
@@ -423,13 +440,7 @@ mod pipeline {
             })
             .await
             .expect("dataset");
-        for (data_type, text) in [
-            (DataType::Users, USERS),
-            (DataType::Companies, COMPANIES),
-            (DataType::Memberships, MEMBERSHIPS),
-            (DataType::CompanyEntitlements, ENTITLEMENTS),
-            (DataType::UserEntitlements, SEATS),
-        ] {
+        for &(data_type, text) in files {
             let name = format!("{}.csv", data_type.part());
             let mut file = FileUpload::start(store.clone(), dataset.id, data_type, &name)
                 .await
@@ -632,6 +643,60 @@ mod pipeline {
         assert_eq!(activated.state, DatasetState::ActivatedWithErrors);
         assert_eq!(store.count_companies(market).await.expect("count"), 2);
         assert_eq!(store.count_users(market).await.expect("count"), 3);
+    }
+
+    async fn undo_removes_what_a_dataset_created_and_restores_what_it_updated(
+        store: Arc<dyn Store>,
+    ) {
+        let market = marketplace(&store).await;
+        let users = "EXTERNAL_ID,EMAIL_ADDRESS,FIRST_NAME\n\
+            old-1,taken@north.example,Olga\n\
+            u-1,dana@north.example,Dana\n";
+        let companies = "EXTERNAL_ID,NAME\nc-1,Northwind\n";
+        let memberships = "USER_EXTERNAL_ID,COMPANY_EXTERNAL_ID\nold-1,c-1\n";
+        let files = [
+            (DataType::Users, users),
+            (DataType::Companies, companies),
+            (DataType::Memberships, memberships),
+        ];
+        let dataset = upload_files(&store, market, false, &files).await;
+        store
+            .enqueue_job(&validation_job(&dataset))
+            .await
+            .expect("enqueue");
+        work(&store).await;
+        assert_eq!(
+            store.staged_outcomes(dataset.id).await.expect("outcomes")[0],
+            plan(1, 1, 0, 0, "users")
+        );
+        let taken = Email::parse("taken@north.example").expect("email");
+        let old = store
+            .user_by_email(market, &taken)
+            .await
+            .expect("read")
+            .expect("old-1");
+        assert_eq!(old.first_name.as_deref(), Some("Olga"));
+
+        store.undo_dataset(market, dataset.id).await.expect("undo");
+        let old = store
+            .user_by_email(market, &taken)
+            .await
+            .expect("read")
+            .expect("old-1 stays");
+        assert_eq!(old.first_name, None, "the update is undone");
+        assert_eq!(
+            store.count_users(market).await.expect("count"),
+            1,
+            "the created user is gone"
+        );
+        assert_eq!(store.count_companies(market).await.expect("count"), 0);
+        assert!(
+            store
+                .memberships_of_user(market, old.id)
+                .await
+                .expect("memberships")
+                .is_empty()
+        );
     }
 }
 

@@ -46,6 +46,8 @@ crate::datasets::impl_dataset_store! {
         distinct: "IS DISTINCT FROM",
         json_type: "JSONB",
         date_type: "DATE",
+        bool_type: "BOOLEAN",
+        json_get: "(CAST(d.before AS JSONB) ->> 'KEY')",
         json_object: "json_build_object",
     },
 }

@@ -59,6 +59,8 @@ crate::datasets::impl_dataset_store! {
         distinct: "IS NOT",
         json_type: "TEXT",
         date_type: "TEXT",
+        bool_type: "INTEGER",
+        json_get: "json_extract(d.before, '$.KEY')",
         json_object: "json_object",
     },
 }

@@ -4,6 +4,7 @@
 
 pub(crate) mod apply;
 pub(crate) mod rules;
+pub(crate) mod undo;
 
 use ferry_domain::{DatasetKind, DatasetState, Timestamp};
 
@@ -135,7 +136,10 @@ pub trait DatasetStore: Send + Sync {
     ) -> Result<()>;
     async fn set_dataset_plan(&self, id: i64, plan: &str) -> Result<()>;
     async fn set_dataset_job(&self, id: i64, job_id: i64) -> Result<()>;
-    async fn rename_dataset(&self, id: i64, name: &str) -> Result<()>;
+    /// Sets the name, provisioning and review of a dataset.
+    async fn edit_dataset(&self, id: i64, name: &str, provision: bool, review: bool) -> Result<()>;
+    /// Undoes what a dataset's activation did (see `undo.rs`); its records stay otherwise.
+    async fn undo_dataset(&self, marketplace_id: i64, id: i64) -> Result<()>;
     /// Removes the dataset, its files, findings and staged rows.
     async fn delete_dataset(&self, marketplace_id: i64, id: i64) -> Result<()>;
 
@@ -227,10 +231,20 @@ pub(crate) fn identifier(name: &str) -> Result<&str> {
 
 /// Fills a statement's dialect placeholders (see `apply.rs`).
 pub(crate) fn dialect(sql: &str, dialect: &Dialect) -> String {
-    sql.replace("{distinct}", dialect.distinct)
+    let mut sql = sql
+        .replace("{distinct}", dialect.distinct)
         .replace("{json_type}", dialect.json_type)
         .replace("{date_type}", dialect.date_type)
-        .replace("{json_object}", dialect.json_object)
+        .replace("{bool_type}", dialect.bool_type)
+        .replace("{json_object}", dialect.json_object);
+    while let Some(start) = sql.find("{get:") {
+        let Some(end) = sql[start..].find('}').map(|e| start + e) else {
+            break;
+        };
+        let key = sql[start + 5..end].to_owned();
+        sql.replace_range(start..=end, &dialect.json_get.replace("KEY", &key));
+    }
+    sql
 }
 
 /// How a backend spells what activation needs (see `apply.rs`).
@@ -238,7 +252,10 @@ pub(crate) struct Dialect {
     pub distinct: &'static str,
     pub json_type: &'static str,
     pub date_type: &'static str,
+    pub bool_type: &'static str,
     pub json_object: &'static str,
+    /// Reads key `KEY` of the JSON text `d.before`, as text.
+    pub json_get: &'static str,
 }
 
 macro_rules! impl_dataset_store {
@@ -362,13 +379,49 @@ macro_rules! impl_dataset_store {
                 Ok(())
             }
 
-            async fn rename_dataset(&self, id: i64, name: &str) -> $crate::Result<()> {
-                sqlx::query("UPDATE datasets SET name = $2, updated_at = $3 WHERE id = $1")
-                    .bind(id)
-                    .bind(name)
-                    .bind($crate::now().millis())
+            async fn edit_dataset(
+                &self,
+                id: i64,
+                name: &str,
+                provision: bool,
+                review: bool,
+            ) -> $crate::Result<()> {
+                sqlx::query(
+                    "UPDATE datasets SET name = $2, provision = $3, review = $4, updated_at = $5
+                     WHERE id = $1",
+                )
+                .bind(id)
+                .bind(name)
+                .bind(provision)
+                .bind(review)
+                .bind($crate::now().millis())
                     .execute(&self.pool)
                     .await?;
+                Ok(())
+            }
+
+            async fn undo_dataset(&self, marketplace_id: i64, id: i64) -> $crate::Result<()> {
+                let activated: Option<(Option<i64>,)> = sqlx::query_as(
+                    "SELECT activated_at FROM datasets WHERE marketplace_id = $1 AND id = $2",
+                )
+                .bind(marketplace_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((Some(activated_at),)) = activated else {
+                    return Ok(()); // Never activated: nothing to undo.
+                };
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                for statement in $crate::datasets::undo::STATEMENTS {
+                    let sql = $crate::datasets::dialect(statement, &$dialect);
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(id)
+                        .bind(marketplace_id)
+                        .bind(activated_at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 
