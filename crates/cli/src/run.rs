@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use anyhow::Context;
+use ferry_datasets::{ActivateDataset, ValidateDataset};
 use ferry_integrations::mail::SmtpMailer;
 use ferry_jobs::{DeliverEmail, Probe, Worker, WorkerConfig};
 use ferry_server::{AppState, InviteUsers};
@@ -123,6 +124,8 @@ fn spawn_workers(
         let id = format!("{}:{}:{n}", host_name(), std::process::id());
         let worker = Worker::new(id, store.clone(), settings.clone())
             .with_handler(Probe)
+            .with_handler(ValidateDataset)
+            .with_handler(ActivateDataset)
             .with_handler(InviteUsers {
                 public_url: public_url.to_owned(),
             })

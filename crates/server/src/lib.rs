@@ -12,6 +12,7 @@
 mod api;
 mod assets;
 pub mod auth;
+mod datasets;
 mod error;
 mod health;
 mod instances;

@@ -46,6 +46,7 @@ on_both_backends!(
     the_openapi_document_lists_every_api_route,
     instances_follow_the_marketplace_hierarchy,
     a_forgotten_password_is_reset_by_e_mail,
+    datasets_through_the_api,
 );
 
 /// The browser journeys run once, on SQLite: the matrix above already covers both backends.
@@ -366,6 +367,30 @@ const API: &[Route] = &[
         allowed: "M",
         body: "",
     },
+    Route {
+        method: "GET",
+        path: "/api/v1/datasets",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/datasets/{dataset}",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/datasets/{dataset}/report",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/dataset-templates/users",
+        allowed: "MS",
+        body: "",
+    },
 ];
 
 fn role_letter(who: Who) -> char {
@@ -463,7 +488,7 @@ async fn every_api_route_checks_role_and_marketplace(app: App) {
                 let body = app.fill(route.body, &app.a.slug, ids, n);
                 let (status, answer) = app.api(Some(role), route.method, &path, &body).await;
                 let allowed = route.allowed.contains(role_letter(Who::Staff(role)));
-                let touches_ids = ["{company}", "{user}", "{instance}"]
+                let touches_ids = ["{company}", "{user}", "{instance}", "{dataset}"]
                     .iter()
                     .any(|id| route.path.contains(id));
                 let expected = match (allowed, variant) {
@@ -785,12 +810,19 @@ async fn the_openapi_document_lists_every_api_route(app: App) {
                     .replace("{company}", "{id}")
                     .replace("{user}", "{id}")
                     .replace("{instance}", "{id}")
+                    .replace("{dataset}", "{id}")
+                    .replace("/dataset-templates/users", "/dataset-templates/{type}")
             )
         })
         .chain([
             "GET /api/v1/openapi.json".to_owned(),
             "GET /api/v1/jobs/{id}".to_owned(),
             "DELETE /api/v1/instances/{id}".to_owned(),
+            // Uploads and the dataset actions change state: `datasets_through_the_api`.
+            "POST /api/v1/datasets".to_owned(),
+            "POST /api/v1/datasets/{id}/activate".to_owned(),
+            "POST /api/v1/datasets/{id}/deny".to_owned(),
+            "DELETE /api/v1/datasets/{id}".to_owned(),
         ])
         .collect();
     expected.sort();
@@ -1083,4 +1115,201 @@ async fn a_forgotten_password_is_reset_by_e_mail(app: App) {
             .0,
         StatusCode::SEE_OTHER
     );
+}
+
+async fn datasets_through_the_api(app: App) {
+    let manager = Role::MarketplaceManager;
+    let users = "EXTERNAL_ID,EMAIL_ADDRESS\nu-1,dana@alpha.example\nu-1,again@alpha.example\n";
+    let companies = "EXTERNAL_ID,NAME\nc-10,Northwind\nc-11,=HYPERLINK(\"x\")\n";
+    let memberships = "USER_EXTERNAL_ID,COMPANY_EXTERNAL_ID\nu-1,c-10\n";
+    // The seeded dataset is validated: it does not block a new one.
+    let (status, created) = app
+        .upload(
+            manager,
+            "/api/v1/datasets",
+            &[
+                ("name", None, "Spring import"),
+                ("review", None, "true"),
+                ("users", Some("users.csv"), users),
+                ("companies", Some("companies.csv"), companies),
+                ("memberships", Some("memberships.csv"), memberships),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let id = created["dataset_id"].as_i64().expect("dataset id");
+    assert!(created["job_id"].as_i64().is_some());
+
+    // One dataset validates at a time: the next is refused, naming the one in progress.
+    let (status, busy) = app
+        .upload(
+            manager,
+            "/api/v1/datasets",
+            &[("name", None, "Second"), ("users", Some("u.csv"), users)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{busy}");
+    assert!(
+        busy["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Spring import"),
+        "{busy}"
+    );
+
+    app.run_dataset_jobs().await;
+    let (status, dataset) = app
+        .api(Some(manager), "GET", &format!("/api/v1/datasets/{id}"), "")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(dataset["state"], "validated", "{dataset}");
+    assert_eq!(dataset["plan"][0]["data_type"], "users");
+    assert_eq!(dataset["plan"][0]["created"], 1);
+    assert_eq!(dataset["plan"][0]["skipped"], 1);
+    assert_eq!(dataset["files"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        app.store.count_companies(app.a.id).await.expect("count"),
+        2,
+        "the plan wrote nothing"
+    );
+
+    let (status, started) = app
+        .api(
+            Some(manager),
+            "POST",
+            &format!("/api/v1/datasets/{id}/activate"),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    app.run_dataset_jobs().await;
+    let (_, dataset) = app
+        .api(Some(manager), "GET", &format!("/api/v1/datasets/{id}"), "")
+        .await;
+    assert_eq!(dataset["state"], "activated_with_errors", "{dataset}");
+    assert_eq!(dataset["outcome"][1]["created"], 2, "{dataset}");
+    assert_eq!(app.store.count_companies(app.a.id).await.expect("count"), 4);
+
+    let (status, csv, disposition) = app
+        .api_text(manager, &format!("/api/v1/datasets/{id}/report"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        disposition.as_deref(),
+        Some(
+            format!(
+                "attachment; filename=\"Spring_import_{}.csv\"",
+                started["job_id"]
+            )
+            .as_str()
+        )
+    );
+    assert!(
+        csv.contains("users.csv,3,u-1,ERROR,DUPLICATE_RECORD,EXTERNAL_ID,"),
+        "{csv}"
+    );
+    assert!(csv.contains("companies.csv,2,c-10,CREATED,,,,"), "{csv}");
+    let (status, _) = app
+        .api(
+            Some(manager),
+            "POST",
+            &format!("/api/v1/datasets/{id}/deny"),
+            "",
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "an activated dataset cannot be denied"
+    );
+
+    let (status, _) = app
+        .api(
+            Some(manager),
+            "DELETE",
+            &format!("/api/v1/datasets/{id}?undo=true"),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.store.count_companies(app.a.id).await.expect("count"),
+        2,
+        "undo removed what it created"
+    );
+    let (status, _) = app
+        .api(Some(manager), "GET", &format!("/api/v1/datasets/{id}"), "")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    // Bad uploads leave nothing behind.
+    let (_, before) = app.api(Some(manager), "GET", "/api/v1/datasets", "").await;
+    for (parts, needle) in [
+        (
+            vec![("name", None, "Odd"), ("invoices", Some("i.csv"), "A\n1\n")],
+            "not a data type",
+        ),
+        (vec![("name", None, "Empty")], "at least one file"),
+        (vec![("users", Some("u.csv"), users)], "needs a name"),
+    ] {
+        let (status, answer) = app.upload(manager, "/api/v1/datasets", &parts).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains(needle),
+            "{answer}"
+        );
+    }
+    let (_, after) = app.api(Some(manager), "GET", "/api/v1/datasets", "").await;
+    assert_eq!(before, after);
+
+    // A file that cannot be read fails the upload with its line.
+    let (status, created) = app
+        .upload(
+            manager,
+            "/api/v1/datasets",
+            &[
+                ("name", None, "Broken"),
+                (
+                    "users",
+                    Some("u.csv"),
+                    "EXTERNAL_ID,EMAIL_ADDRESS\nu-1,\"open\n",
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    app.run_dataset_jobs().await;
+    let (_, dataset) = app
+        .api(
+            Some(manager),
+            "GET",
+            &format!("/api/v1/datasets/{}", created["dataset_id"]),
+            "",
+        )
+        .await;
+    assert_eq!(dataset["state"], "upload_failed", "{dataset}");
+    assert!(
+        dataset["failure"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("USERS: line 2"),
+        "{dataset}"
+    );
+
+    let (status, template, _) = app
+        .api_text(Role::SalesSupport, "/api/v1/dataset-templates/users")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(template.starts_with("EXTERNAL_ID,EMAIL_ADDRESS,"));
+    let (status, _) = app
+        .upload(
+            Role::Reseller,
+            "/api/v1/datasets",
+            &[("name", None, "R"), ("users", Some("u.csv"), users)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -3,6 +3,7 @@
 //! the role.
 
 mod companies;
+mod datasets;
 mod instances;
 mod jobs;
 mod marketplace;
@@ -31,7 +32,7 @@ use crate::error::ApiError;
 #[openapi(
     info(
         title = "Ferry API",
-        description = "Companies, users, catalog and background jobs of one marketplace. \
+        description = "Companies, users, catalog, datasets and background jobs of one marketplace. \
                        Authenticate with `Authorization: Bearer <token>`; the token decides the \
                        marketplace and the role. Errors are `{\"error\": {\"code\", \"message\", \"details\"}}`.",
     ),
@@ -95,8 +96,29 @@ fn api_router() -> OpenApiRouter<AppState> {
             instances::delete_instance
         ))
         .routes(routes!(instances::check_instance))
+        .routes(uploads(routes!(
+            datasets::list_datasets,
+            datasets::create_dataset
+        )))
+        .routes(routes!(datasets::get_dataset, datasets::delete_dataset))
+        .routes(routes!(datasets::activate_dataset))
+        .routes(routes!(datasets::deny_dataset))
+        .routes(routes!(datasets::get_report))
+        .routes(routes!(datasets::get_template))
         .routes(routes!(jobs::list_jobs))
         .routes(routes!(jobs::get_job))
+}
+
+/// Lifts the request size limit for routes that receive dataset files, which stream to the
+/// store and are limited per file (2 GiB).
+fn uploads(
+    (schemas, paths, router): utoipa_axum::router::UtoipaMethodRouter<AppState>,
+) -> utoipa_axum::router::UtoipaMethodRouter<AppState> {
+    (
+        schemas,
+        paths,
+        router.layer(axum::extract::DefaultBodyLimit::disable()),
+    )
 }
 
 static DOCUMENT: LazyLock<utoipa::openapi::OpenApi> =

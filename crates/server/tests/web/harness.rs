@@ -7,12 +7,14 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use ferry_domain::{
-    CompanyRoles, CompanyStatus, Email, MarketplaceKind, NewCompany, NewUser, Origin, Role, Slug,
-    UserStatus,
+    CompanyRoles, CompanyStatus, DatasetKind, DatasetState, Email, MarketplaceKind, NewCompany,
+    NewUser, Origin, Role, Slug, UserStatus,
 };
 use ferry_server::AppState;
 use ferry_server::auth::{hash_password, new_api_token, secret_hash};
-use ferry_storage::{NewInstance, NewJob, NewMarketplace, OutboxEmail, Store, Subject, User};
+use ferry_storage::{
+    NewDataset, NewInstance, NewJob, NewMarketplace, OutboxEmail, Store, Subject, User,
+};
 use serde_json::Value;
 use tower::ServiceExt;
 
@@ -59,6 +61,8 @@ pub struct World {
     pub token: i64,
     /// A Partner Center instance whose sign-in address answers nothing.
     pub instance: i64,
+    /// A validated dataset.
+    pub dataset: i64,
 }
 
 pub struct App {
@@ -185,6 +189,7 @@ impl App {
             .replace("{user}", &ids.user.to_string())
             .replace("{token}", &ids.token.to_string())
             .replace("{instance}", &ids.instance.to_string())
+            .replace("{dataset}", &ids.dataset.to_string())
             .replace("{n}", &n.to_string())
     }
 
@@ -351,6 +356,102 @@ impl App {
     }
 }
 
+impl App {
+    /// A multipart upload to the API: `(part, file name, content)`, text fields without a name.
+    pub async fn upload(
+        &self,
+        role: Role,
+        path: &str,
+        parts: &[(&str, Option<&str>, &str)],
+    ) -> (StatusCode, Value) {
+        const BOUNDARY: &str = "ferry-test-boundary";
+        let mut body = String::new();
+        for (name, file_name, content) in parts {
+            body.push_str(&format!(
+                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\""
+            ));
+            if let Some(file_name) = file_name {
+                body.push_str(&format!(
+                    "; filename=\"{file_name}\"\r\nContent-Type: text/csv"
+                ));
+            }
+            body.push_str(&format!("\r\n\r\n{content}\r\n"));
+        }
+        body.push_str(&format!("--{BOUNDARY}--\r\n"));
+        let request = Request::builder()
+            .method("POST")
+            .uri(path)
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.tokens[&role]),
+            )
+            .header(
+                header::CONTENT_TYPE,
+                format!("multipart/form-data; boundary={BOUNDARY}"),
+            )
+            .body(Body::from(body))
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// A GET to the API answered with text (a CSV).
+    pub async fn api_text(&self, role: Role, path: &str) -> (StatusCode, String, Option<String>) {
+        let request = Request::builder()
+            .uri(path)
+            .header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", self.tokens[&role]),
+            )
+            .body(Body::empty())
+            .expect("request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("response");
+        let status = response.status();
+        let disposition = response
+            .headers()
+            .get(header::CONTENT_DISPOSITION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (
+            status,
+            String::from_utf8_lossy(&bytes).into_owned(),
+            disposition,
+        )
+    }
+
+    /// Runs the queued dataset jobs until none is left, as a worker would.
+    pub async fn run_dataset_jobs(&self) {
+        let worker = ferry_jobs::Worker::new(
+            "test".into(),
+            self.store.clone(),
+            ferry_jobs::WorkerConfig::default(),
+        )
+        .with_handler(ferry_datasets::ValidateDataset)
+        .with_handler(ferry_datasets::ActivateDataset);
+        while worker.run_next().await.expect("run") {}
+    }
+}
+
 /// A JSON request to `router`, with a bearer token when given; the answer parsed (or null).
 async fn json_call(
     router: &Router,
@@ -437,6 +538,23 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
         )
         .await
         .expect("instance");
+    let dataset = store
+        .create_dataset(&NewDataset {
+            marketplace_id: m,
+            kind: DatasetKind::Migration,
+            name: "Seeded".into(),
+            provision: false,
+            review: true,
+            created_by_user: None,
+            created_by_company: None,
+            creator: "seed".into(),
+        })
+        .await
+        .expect("dataset");
+    store
+        .set_dataset_state(dataset.id, DatasetState::Validated, None)
+        .await
+        .expect("validated");
     World {
         id: m,
         slug: slug.to_owned(),
@@ -445,6 +563,7 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
         user,
         token,
         instance,
+        dataset: dataset.id,
     }
 }
 

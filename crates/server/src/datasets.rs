@@ -1,0 +1,276 @@
+//! Datasets over HTTP, shared by the API and the pages (PRODUCT.md §4): receiving an upload
+//! file by file into the store, and the actions on a dataset with the states they need.
+
+use axum::extract::Multipart;
+use ferry_datasets::{DataType, FileUpload, UploadError, activation_job, validation_job};
+use ferry_domain::{DatasetKind, DatasetState};
+use ferry_storage::{Dataset, NewDataset, StoreError};
+
+use crate::AppState;
+
+/// Who uploads a dataset.
+pub struct Creator {
+    pub user_id: Option<i64>,
+    /// The reseller company whose members see the dataset.
+    pub company_id: Option<i64>,
+    /// How the pages show them: an e-mail address or an API token.
+    pub label: String,
+}
+
+/// Why a dataset could not be created or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    /// Another dataset of the marketplace waits for or runs validation.
+    #[error(
+        "the dataset \"{}\" (id {}) is being validated; a new one can be uploaded when it has finished",
+        .0.name,
+        .0.id
+    )]
+    Busy(Box<Dataset>),
+    /// The dataset is not in a state that allows this.
+    #[error("the dataset is {}: {}", .state.label(), .why)]
+    State {
+        state: DatasetState,
+        why: &'static str,
+    },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for DatasetError {
+    fn from(error: StoreError) -> Self {
+        DatasetError::Store(error)
+    }
+}
+
+impl From<UploadError> for DatasetError {
+    fn from(error: UploadError) -> Self {
+        match error {
+            UploadError::TooLarge { .. } => DatasetError::Invalid(error.to_string()),
+            UploadError::Store(e) => DatasetError::Store(e),
+        }
+    }
+}
+
+/// The settings sent with an upload.
+#[derive(Default)]
+struct Settings {
+    name: Option<String>,
+    provision: bool,
+    review: bool,
+}
+
+/// Receives a multipart upload: `name`, `provision`, `review` and one file part per data type
+/// (named by the type in lower case). Files go to the store as they arrive. On any failure the
+/// dataset is removed, so nothing half-uploaded remains. Returns the dataset and its job.
+pub async fn receive(
+    state: &AppState,
+    marketplace_id: i64,
+    creator: Creator,
+    mut multipart: Multipart,
+) -> Result<(Dataset, i64), DatasetError> {
+    let mut settings = Settings::default();
+    let mut dataset: Option<Dataset> = None;
+    let outcome: Result<usize, DatasetError> = async {
+        let mut files = 0;
+        while let Some(mut field) = next_field(&mut multipart).await? {
+            let part = field.name().unwrap_or_default().to_owned();
+            match part.as_str() {
+                "name" => settings.name = Some(text(field).await?),
+                "provision" => settings.provision = flag(&text(field).await?),
+                "review" => settings.review = flag(&text(field).await?),
+                "csrf" => {}
+                "orders" => {
+                    return Err(DatasetError::Invalid(
+                        "order datasets (an `orders` file) are not accepted yet; upload a migration dataset"
+                            .into(),
+                    ));
+                }
+                _ => {
+                    let data_type = DataType::from_part(&part).ok_or_else(|| {
+                        DatasetError::Invalid(format!(
+                            "`{part}` is not a data type; file parts are named {}",
+                            DataType::ALL.map(DataType::part).join(", ")
+                        ))
+                    })?;
+                    let file_name = field
+                        .file_name()
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or(data_type.part())
+                        .to_owned();
+                    if dataset.is_none() {
+                        dataset = Some(create(state, marketplace_id, &creator, &settings).await?);
+                    }
+                    let id = dataset.as_ref().map_or(0, |d| d.id);
+                    let mut upload =
+                        FileUpload::start(state.store.clone(), id, data_type, &file_name).await?;
+                    while let Some(bytes) = field
+                        .chunk()
+                        .await
+                        .map_err(|e| DatasetError::Invalid(format!("the upload broke off: {e}")))?
+                    {
+                        upload.write(&bytes).await?;
+                    }
+                    upload.finish().await?;
+                    files += 1;
+                }
+            }
+        }
+        Ok(files)
+    }
+    .await;
+    let files = match outcome {
+        Ok(files) => files,
+        Err(error) => {
+            if let Some(dataset) = &dataset {
+                state
+                    .store
+                    .delete_dataset(marketplace_id, dataset.id)
+                    .await?;
+            }
+            return Err(error);
+        }
+    };
+    let Some(mut dataset) = dataset.filter(|_| files > 0) else {
+        return Err(DatasetError::Invalid(
+            "a dataset needs at least one file, in a part named by its data type".into(),
+        ));
+    };
+    let name = settings.name.clone().unwrap_or_default();
+    if name.trim().is_empty() {
+        state
+            .store
+            .delete_dataset(marketplace_id, dataset.id)
+            .await?;
+        return Err(DatasetError::Invalid("the dataset needs a name".into()));
+    }
+    if name != dataset.name
+        || settings.provision != dataset.provision
+        || settings.review != dataset.review
+    {
+        state
+            .store
+            .edit_dataset(dataset.id, name.trim(), settings.provision, settings.review)
+            .await?;
+        dataset.name = name.trim().to_owned();
+        dataset.provision = settings.provision;
+        dataset.review = settings.review;
+    }
+    let job_id = state.store.enqueue_job(&validation_job(&dataset)).await?;
+    state.store.set_dataset_job(dataset.id, job_id).await?;
+    dataset.job_id = Some(job_id);
+    Ok((dataset, job_id))
+}
+
+async fn create(
+    state: &AppState,
+    marketplace_id: i64,
+    creator: &Creator,
+    settings: &Settings,
+) -> Result<Dataset, DatasetError> {
+    let new = NewDataset {
+        marketplace_id,
+        kind: DatasetKind::Migration,
+        name: settings
+            .name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "Dataset".to_owned()),
+        provision: settings.provision,
+        review: settings.review,
+        created_by_user: creator.user_id,
+        created_by_company: creator.company_id,
+        creator: creator.label.clone(),
+    };
+    match state.store.create_dataset(&new).await {
+        Err(StoreError::Conflict { .. }) => {
+            let busy = state.store.dataset_in_validation(marketplace_id).await?;
+            Err(busy.map_or_else(
+                || DatasetError::Invalid("another dataset is being validated; try again".into()),
+                |d| DatasetError::Busy(Box::new(d)),
+            ))
+        }
+        other => Ok(other?),
+    }
+}
+
+async fn next_field<'a>(
+    multipart: &'a mut Multipart,
+) -> Result<Option<axum::extract::multipart::Field<'a>>, DatasetError> {
+    multipart.next_field().await.map_err(|e| {
+        DatasetError::Invalid(format!("the upload is not a valid multipart form: {e}"))
+    })
+}
+
+async fn text(field: axum::extract::multipart::Field<'_>) -> Result<String, DatasetError> {
+    field
+        .text()
+        .await
+        .map_err(|e| DatasetError::Invalid(format!("a form field could not be read: {e}")))
+}
+
+fn flag(value: &str) -> bool {
+    matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "true" | "1" | "on" | "yes"
+    )
+}
+
+/// Starts the activation of a validated dataset; returns its job.
+pub async fn activate(state: &AppState, dataset: &Dataset) -> Result<i64, DatasetError> {
+    if dataset.state != DatasetState::Validated {
+        return Err(DatasetError::State {
+            state: dataset.state,
+            why: "only a validated dataset can be activated",
+        });
+    }
+    let job_id = state.store.enqueue_job(&activation_job(dataset)).await?;
+    state.store.set_dataset_job(dataset.id, job_id).await?;
+    state
+        .store
+        .set_dataset_state(dataset.id, DatasetState::Activating, None)
+        .await?;
+    Ok(job_id)
+}
+
+/// Refuses a validated dataset: it will not be activated.
+pub async fn deny(state: &AppState, dataset: &Dataset) -> Result<(), DatasetError> {
+    if dataset.state != DatasetState::Validated {
+        return Err(DatasetError::State {
+            state: dataset.state,
+            why: "only a validated dataset can be denied",
+        });
+    }
+    state
+        .store
+        .set_dataset_state(dataset.id, DatasetState::Denied, None)
+        .await?;
+    Ok(())
+}
+
+/// Deletes a dataset, its files and report; with `undo`, first removes what it created and has
+/// not been changed since, and restores what it updated.
+pub async fn delete(state: &AppState, dataset: &Dataset, undo: bool) -> Result<(), DatasetError> {
+    if matches!(
+        dataset.state,
+        DatasetState::Validating | DatasetState::Activating
+    ) {
+        return Err(DatasetError::State {
+            state: dataset.state,
+            why: "wait until it has finished",
+        });
+    }
+    if undo {
+        state
+            .store
+            .undo_dataset(dataset.marketplace_id, dataset.id)
+            .await?;
+    }
+    state
+        .store
+        .delete_dataset(dataset.marketplace_id, dataset.id)
+        .await?;
+    Ok(())
+}
