@@ -1,8 +1,11 @@
 //! Datasets over HTTP, shared by the API and the pages (PRODUCT.md §4): receiving an upload
 //! file by file into the store, and the actions on a dataset with the states they need.
 
+use axum::body::Body;
 use axum::extract::Multipart;
-use ferry_datasets::{DataType, FileUpload, UploadError, activation_job, validation_job};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use ferry_datasets::{DataType, FileUpload, Report, UploadError, activation_job, validation_job};
 use ferry_domain::{DatasetKind, DatasetState};
 use ferry_storage::{Dataset, NewDataset, StoreError};
 
@@ -88,6 +91,8 @@ pub async fn receive(
                             .into(),
                     ));
                 }
+                // A file input left empty in a browser form.
+                _ if field.file_name() == Some("") => {}
                 _ => {
                     let data_type = DataType::from_part(&part).ok_or_else(|| {
                         DatasetError::Invalid(format!(
@@ -273,4 +278,37 @@ pub async fn delete(state: &AppState, dataset: &Dataset, undo: bool) -> Result<(
         .delete_dataset(dataset.marketplace_id, dataset.id)
         .await?;
     Ok(())
+}
+
+/// A dataset's report as a CSV download, streamed a page at a time.
+pub async fn report_response(state: &AppState, dataset: &Dataset) -> Result<Response, StoreError> {
+    let report = Report::new(state.store.clone(), dataset).await?;
+    let stream = futures_util::stream::unfold(Some(report), |report| async move {
+        let mut report = report?;
+        match report.next_chunk().await {
+            Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(chunk), Some(report))),
+            Ok(None) => None,
+            Err(error) => {
+                tracing::error!(%error, "the report stopped");
+                Some((Err(std::io::Error::other(error.to_string())), None))
+            }
+        }
+    });
+    let name = ferry_datasets::report::file_name(dataset);
+    Ok(csv_download(&name, Body::from_stream(stream)))
+}
+
+/// A CSV file to download under `name` (made of safe characters by the caller).
+pub fn csv_download(name: &str, body: impl Into<Body>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{name}\""),
+            ),
+        ],
+        body.into(),
+    )
+        .into_response()
 }

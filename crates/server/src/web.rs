@@ -81,6 +81,27 @@ pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: N
             .get("x-csrf-token")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
+        let multipart = request
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("multipart/form-data"));
+        if multipart {
+            // File uploads stream through: their form carries the token in its address.
+            let query_token = request.uri().query().and_then(|q| {
+                serde_urlencoded::from_str::<Vec<(String, String)>>(q)
+                    .ok()?
+                    .into_iter()
+                    .find(|(k, _)| k == "csrf")
+                    .map(|(_, v)| v)
+            });
+            let submitted = header_token.or(query_token);
+            if fresh || submitted.as_deref() != Some(token.as_str()) {
+                return PageError::Csrf.into_response();
+            }
+            request.extensions_mut().insert(CsrfToken(token));
+            return next.run(request).await;
+        }
         let (parts, body) = request.into_parts();
         let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
             return PageError::Csrf.into_response();
@@ -269,6 +290,7 @@ impl Scope {
             (Permission::ReadCompanies, "Companies", "/companies"),
             (Permission::ReadUsers, "Users", "/users"),
             (Permission::ReadCatalog, "Catalog", "/catalog"),
+            (Permission::ManageDatasets, "Data Migration", "/datasets"),
             (Permission::ReadJobs, "Jobs", "/jobs"),
             (Permission::ReadOutbox, "Outbox", "/outbox"),
             (
@@ -362,6 +384,9 @@ impl Chrome {
             Some("revoked") => Some("The token is revoked."),
             Some("checked") => Some("The connection was checked; its state is below."),
             Some("deleted") => Some("Removed."),
+            Some("uploaded") => Some("Uploaded. Validation has started; this page follows it."),
+            Some("activating") => Some("Activation has started; this page follows it."),
+            Some("denied") => Some("The dataset is denied: it will not be activated."),
             _ => None,
         };
         self

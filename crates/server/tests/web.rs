@@ -238,6 +238,48 @@ const PAGES: &[Route] = &[
         allowed: "M",
         body: "",
     },
+    Route {
+        method: "GET",
+        path: "/m/{m}/datasets",
+        allowed: "MSR",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/datasets/rows",
+        allowed: "MSR",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/datasets/templates/users",
+        allowed: "MSR",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/datasets/{dataset}",
+        allowed: "MSR",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/datasets/{dataset}/summary",
+        allowed: "MSR",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/datasets/{dataset}/report",
+        allowed: "MSR",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/datasets/{dataset}",
+        allowed: "MSR",
+        body: "name=Seeded",
+    },
 ];
 
 const API: &[Route] = &[
@@ -425,7 +467,7 @@ async fn every_page_checks_role_and_marketplace(app: App) {
                     _ => route.allowed.contains(role_letter(who)),
                 };
                 let reaches_marketplace = who == Who::PlatformAdmin || variant != "foreign";
-                let has_ids = ["{company}", "{user}", "{token}", "{instance}"]
+                let has_ids = ["{company}", "{user}", "{token}", "{instance}", "{dataset}"]
                     .iter()
                     .any(|id| route.path.contains(id));
                 let expected = match (who, reaches_marketplace, allowed) {

@@ -2,11 +2,10 @@
 //! report, activate, deny, delete (with undo), and the templates.
 
 use axum::Json;
-use axum::body::Body;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use ferry_datasets::{DataType, Report, template};
+use axum::http::StatusCode;
+use axum::response::Response;
+use ferry_datasets::{DataType, template};
 use ferry_domain::{Permission, Role};
 use ferry_storage::{Dataset, PlanLine};
 use serde::{Deserialize, Serialize};
@@ -305,38 +304,10 @@ pub async fn get_report(
     Path(id): Path<i64>,
 ) -> Result<Response, ApiError> {
     let dataset = find(&state, &scope, id).await?;
-    report_response(&state, &dataset).await
-}
-
-/// A dataset's report as a CSV download, streamed.
-pub async fn report_response(state: &AppState, dataset: &Dataset) -> Result<Response, ApiError> {
     if !dataset.state.has_report() {
         return Err(ApiError::NotFound("report (validation has not started)"));
     }
-    let report = Report::new(state.store.clone(), dataset).await?;
-    let stream = futures_util::stream::unfold(Some(report), |report| async move {
-        let mut report = report?;
-        match report.next_chunk().await {
-            Ok(Some(chunk)) => Some((Ok::<_, std::io::Error>(chunk), Some(report))),
-            Ok(None) => None,
-            Err(error) => {
-                tracing::error!(%error, "the report stopped");
-                Some((Err(std::io::Error::other(error.to_string())), None))
-            }
-        }
-    });
-    let disposition = format!(
-        "attachment; filename=\"{}\"",
-        ferry_datasets::report::file_name(dataset)
-    );
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (header::CONTENT_DISPOSITION, disposition),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(datasets::report_response(&state, &dataset).await?)
 }
 
 /// A data type's template: its header and an example row. `type` is the lower-case data type.
@@ -348,15 +319,8 @@ pub async fn get_template(
 ) -> Result<Response, ApiError> {
     require(&scope)?;
     let data_type = DataType::from_part(&data_type).ok_or(ApiError::NotFound("data type"))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{}.csv\"", data_type.part()),
-            ),
-        ],
+    Ok(datasets::csv_download(
+        &format!("{}.csv", data_type.part()),
         template(data_type),
-    )
-        .into_response())
+    ))
 }

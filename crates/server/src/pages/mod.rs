@@ -3,11 +3,13 @@
 mod account;
 mod catalog;
 pub(crate) mod companies;
+mod datasets;
 mod marketplaces;
 mod users;
 
 use askama::Template;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::middleware::from_fn_with_state;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -60,6 +62,29 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/m/{slug}/users/{id}/invitation", post(users::invite))
         .route("/m/{slug}/my-company", get(users::my_company))
         .route("/m/{slug}/catalog", get(catalog::catalog))
+        .route(
+            "/m/{slug}/datasets",
+            get(datasets::list)
+                .post(datasets::upload)
+                .layer(DefaultBodyLimit::disable()),
+        )
+        .route("/m/{slug}/datasets/rows", get(datasets::list_rows))
+        .route(
+            "/m/{slug}/datasets/templates/{type}",
+            get(datasets::download_template),
+        )
+        .route(
+            "/m/{slug}/datasets/{id}",
+            get(datasets::show).post(datasets::edit),
+        )
+        .route(
+            "/m/{slug}/datasets/{id}/summary",
+            get(datasets::show_summary),
+        )
+        .route("/m/{slug}/datasets/{id}/report", get(datasets::report))
+        .route("/m/{slug}/datasets/{id}/activate", post(datasets::activate))
+        .route("/m/{slug}/datasets/{id}/deny", post(datasets::deny))
+        .route("/m/{slug}/datasets/{id}/delete", post(datasets::delete))
         .route("/m/{slug}/jobs", get(catalog::jobs))
         .route("/m/{slug}/jobs/rows", get(catalog::job_rows))
         .route("/m/{slug}/outbox", get(catalog::outbox))

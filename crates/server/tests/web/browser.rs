@@ -76,6 +76,52 @@ pub async fn journeys(app: App) {
         .await;
     browser.shot(&shots, "10-api-tokens").await;
 
+    // A dataset with errors is uploaded, reaches Activated with Errors while the page follows
+    // it, and its report lists the rows it refused.
+    let worker = app.dataset_worker();
+    let files = tempfile::tempdir().expect("temp dir");
+    let users = files.path().join("users.csv");
+    std::fs::write(
+        &users,
+        "EXTERNAL_ID,EMAIL_ADDRESS,FIRST_NAME\nb-1,bea@alpha.example,Bea\nb-1,twice@alpha.example,Bea\n",
+    )
+    .expect("users file");
+    let companies = files.path().join("companies.csv");
+    std::fs::write(&companies, "EXTERNAL_ID,NAME\nbc-1,Bay Traders\n").expect("companies file");
+    browser.click("nav a[href='/m/alpha/datasets']").await;
+    browser.type_into("#name", "Browser batch").await;
+    browser
+        .type_into("#file-users", &users.display().to_string())
+        .await;
+    browser
+        .type_into("#file-companies", &companies.display().to_string())
+        .await;
+    browser.shot(&shots, "14-upload").await;
+    browser.click("form.card button[type=submit]").await;
+    assert!(browser.text("h1").await.contains("Browser batch"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while browser.text("#dataset-state").await != "Activated with Errors" {
+        assert!(
+            Instant::now() < deadline,
+            "the dataset never finished: {}",
+            browser.source().await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    browser.shot(&shots, "15-dataset").await;
+    let report = browser
+        .execute("return fetch(document.querySelector('#report-link').href).then(r => r.text())")
+        .await;
+    let report = report.as_str().unwrap_or_default();
+    assert!(
+        report.contains("users.csv,3,b-1,ERROR,DUPLICATE_RECORD,EXTERNAL_ID,"),
+        "{report}"
+    );
+    assert!(report.contains("companies.csv,2,bc-1,CREATED,"), "{report}");
+    browser.click("nav a[href='/m/alpha/datasets']").await;
+    browser.shot(&shots, "16-datasets").await;
+    drop(worker);
+
     // A form whose CSRF token was removed is refused, and nothing is written.
     let before = app.companies(&app.a).await;
     browser.goto(&format!("{site}/m/alpha/companies/new")).await;

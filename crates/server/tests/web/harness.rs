@@ -61,7 +61,7 @@ pub struct World {
     pub token: i64,
     /// A Partner Center instance whose sign-in address answers nothing.
     pub instance: i64,
-    /// A validated dataset.
+    /// A validated dataset, created by a member of `company`.
     pub dataset: i64,
 }
 
@@ -106,6 +106,13 @@ impl App {
                 .create_staff(a.id, &user, &hash, role)
                 .await
                 .expect("staff");
+            if role == Role::Reseller {
+                // The reseller works for Acme, whose datasets they see.
+                store
+                    .set_membership(a.id, id, a.company, CompanyRoles::default())
+                    .await
+                    .expect("reseller company");
+            }
             subjects.push((
                 Who::Staff(role),
                 Subject::User {
@@ -439,6 +446,23 @@ impl App {
         )
     }
 
+    /// A worker for dataset jobs running in the background until the guard is dropped.
+    pub fn dataset_worker(&self) -> WorkerGuard {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker = ferry_jobs::Worker::new(
+            "browser".into(),
+            self.store.clone(),
+            ferry_jobs::WorkerConfig {
+                poll_interval: std::time::Duration::from_millis(100),
+                ..ferry_jobs::WorkerConfig::default()
+            },
+        )
+        .with_handler(ferry_datasets::ValidateDataset)
+        .with_handler(ferry_datasets::ActivateDataset);
+        tokio::spawn(async move { worker.run(stopped).await });
+        WorkerGuard(stop)
+    }
+
     /// Runs the queued dataset jobs until none is left, as a worker would.
     pub async fn run_dataset_jobs(&self) {
         let worker = ferry_jobs::Worker::new(
@@ -449,6 +473,15 @@ impl App {
         .with_handler(ferry_datasets::ValidateDataset)
         .with_handler(ferry_datasets::ActivateDataset);
         while worker.run_next().await.expect("run") {}
+    }
+}
+
+/// Stops a background worker when dropped.
+pub struct WorkerGuard(tokio::sync::watch::Sender<bool>);
+
+impl Drop for WorkerGuard {
+    fn drop(&mut self) {
+        let _ = self.0.send(true);
     }
 }
 
@@ -546,7 +579,7 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
             provision: false,
             review: true,
             created_by_user: None,
-            created_by_company: None,
+            created_by_company: Some(company),
             creator: "seed".into(),
         })
         .await
