@@ -2,6 +2,7 @@
 
 mod admin;
 mod config;
+mod datasets;
 mod demo;
 mod emulator;
 mod remote;
@@ -48,6 +49,13 @@ enum Command {
         #[command(subcommand)]
         command: remote::InstanceCommand,
     },
+    /// Datasets: bulk CSV migration (through a running Ferry's API).
+    Dataset {
+        #[command(flatten)]
+        api: remote::Api,
+        #[command(subcommand)]
+        command: datasets::DatasetCommand,
+    },
     /// Run a local emulator of Partner Center or the Google Directory API.
     #[command(subcommand)]
     Emulator(emulator::EmulatorCommand),
@@ -79,6 +87,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Demo(args) => demo::run(config, args).await,
             Command::Emulator(command) => emulator::run(command).await,
             Command::Instance { api, command } => remote::instance(&api, command).await,
+            Command::Dataset { api, command } => datasets::run(&api, command).await,
         }
     })
 }

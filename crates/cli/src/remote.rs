@@ -27,28 +27,54 @@ impl Api {
         path: &str,
         body: Option<Value>,
     ) -> anyhow::Result<Value> {
+        let mut request = self.request(method, path)?;
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = self.send(request).await?;
+        Ok(response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A request to the API with the token.
+    pub fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> anyhow::Result<reqwest::RequestBuilder> {
         let token = self
             .token
             .as_deref()
             .context("no API token: pass --token or set FERRY_TOKEN")?;
         let url = format!("{}/api/v1{path}", self.server.trim_end_matches('/'));
-        let mut request = reqwest::Client::new()
+        Ok(reqwest::Client::new()
             .request(method, &url)
-            .bearer_auth(token);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
+            .bearer_auth(token))
+    }
+
+    /// Sends a request; an answer that is not a success becomes its error message.
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> anyhow::Result<reqwest::Response> {
         let response = request
             .send()
             .await
             .with_context(|| format!("cannot reach Ferry at {}", self.server))?;
         let status = response.status();
-        let answer: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
             let message = answer["error"]["message"].as_str().unwrap_or("no message");
             bail!("{message} ({})", status.as_u16());
         }
-        Ok(answer)
+        Ok(response)
+    }
+
+    pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::POST, path, None).await
     }
 }
 

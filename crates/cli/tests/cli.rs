@@ -719,3 +719,114 @@ async fn instances_through_the_command_line() {
         "a secret reached the logs"
     );
 }
+
+#[test]
+fn datasets_through_the_command_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = ferry_storage::testing::sqlite_url(dir.path());
+    let admin = |args: &[&str]| stdout(&run(ferry(dir.path(), &url).arg("admin").args(args)));
+    let slug = admin(&["create-marketplace", "--name", "North"])
+        .trim()
+        .to_owned();
+    let token = admin(&[
+        "create-token",
+        "--marketplace",
+        &slug,
+        "--role",
+        "marketplace-manager",
+    ])
+    .trim()
+    .to_owned();
+    let mut serve = ferry(dir.path(), &url);
+    serve.arg("serve");
+    let server = Running::start(serve, "listening on");
+    let client = || {
+        let mut command = ferry(dir.path(), &url);
+        command
+            .env("FERRY_SERVER", &server.url)
+            .env("FERRY_TOKEN", &token)
+            .arg("dataset");
+        command
+    };
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).expect("write file");
+        path.display().to_string()
+    };
+    let users = write(
+        "users.csv",
+        "EXTERNAL_ID,EMAIL_ADDRESS\nu-1,dana@north.example\nu-1,twice@north.example\n",
+    );
+    let companies = write("companies.csv", "EXTERNAL_ID,NAME\nc-1,Northwind\n");
+
+    // Errors in some rows: the rest is activated, and the exit status says it got there.
+    let spring = stdout(&run(client().args([
+        "upload",
+        "--name",
+        "Spring",
+        "--users",
+        &users,
+        "--companies",
+        &companies,
+    ])));
+    assert!(spring.contains(": Activated with Errors"), "{spring}");
+    assert!(
+        spring.contains("outcome users")
+            && spring.contains("created 1, updated 0, unchanged 0, skipped 1"),
+        "{spring}"
+    );
+    let id: String = spring
+        .split_whitespace()
+        .nth(1)
+        .expect("dataset id")
+        .to_owned();
+    let report = dir.path().join("report.csv");
+    stdout(&run(client().args(["report", &id, "-o"]).arg(&report)));
+    let report = std::fs::read_to_string(&report).expect("report");
+    assert!(
+        report.contains("users.csv,3,u-1,ERROR,DUPLICATE_RECORD"),
+        "{report}"
+    );
+
+    // With review the upload stops at Validated, and activation follows on demand.
+    let review = stdout(&run(client().args([
+        "upload",
+        "--name",
+        "Again",
+        "--review",
+        "--companies",
+        &companies,
+    ])));
+    assert!(review.contains(": Validated"), "{review}");
+    assert!(
+        review.contains("plan companies") && review.contains("unchanged 1"),
+        "{review}"
+    );
+    let again = review.split_whitespace().nth(1).expect("id").to_owned();
+    let activated = stdout(&run(client().args(["activate", &again])));
+    assert!(activated.contains(": Activated"), "{activated}");
+    let listed = stdout(&run(client().arg("list")));
+    assert!(
+        listed.contains("Spring") && listed.contains("Again"),
+        "{listed}"
+    );
+
+    // A file that cannot be read: the upload fails, and says where.
+    let broken = write(
+        "broken.csv",
+        "EXTERNAL_ID,EMAIL_ADDRESS\nu-2,\"never closed\n",
+    );
+    let failed = run(client().args(["upload", "--name", "Broken", "--users", &broken]));
+    assert!(!failed.status.success());
+    let printed = String::from_utf8_lossy(&failed.stdout);
+    assert!(
+        printed.contains("Upload Failed") && printed.contains("USERS: line 2"),
+        "{printed}"
+    );
+
+    stdout(&run(client().args(["delete", &id, "--undo"])));
+    let listed = stdout(&run(client().arg("list")));
+    assert!(!listed.contains("Spring"), "{listed}");
+    let template = stdout(&run(client().args(["template", "company-entitlements"])));
+    assert!(template.starts_with("EXTERNAL_ID,COMPANY_EXTERNAL_ID,PURCHASED_BY_EXTERNAL_ID,"));
+}
