@@ -15,7 +15,7 @@ use crate::remote::Api;
 #[derive(Debug, Subcommand)]
 pub enum DatasetCommand {
     /// Upload a dataset, then follow its validation and activation.
-    Upload(Upload),
+    Upload(Box<Upload>),
     /// The marketplace's datasets, newest first.
     List,
     /// One dataset: its state, files, plan and counts.
@@ -106,7 +106,7 @@ impl Upload {
 
 pub async fn run(api: &Api, command: DatasetCommand) -> anyhow::Result<()> {
     match command {
-        DatasetCommand::Upload(upload) => upload_dataset(api, upload).await,
+        DatasetCommand::Upload(upload) => upload_dataset(api, *upload).await,
         DatasetCommand::List => {
             let all = api.get("/datasets").await?;
             println!(
