@@ -830,3 +830,179 @@ fn datasets_through_the_command_line() {
     let template = stdout(&run(client().args(["template", "company-entitlements"])));
     assert!(template.starts_with("EXTERNAL_ID,COMPANY_EXTERNAL_ID,PURCHASED_BY_EXTERNAL_ID,"));
 }
+
+/// A worker killed in the middle of an activation: another carries on from the last range it
+/// finished, and the marketplace ends exactly as after an uninterrupted activation.
+#[tokio::test]
+async fn an_activation_killed_midway_resumes_to_the_same_database() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let files = dir.path().join("files");
+    std::fs::create_dir_all(&files).expect("dir");
+    let (users, companies) = (60_000, 20_000);
+    let write = |name: &str, header: &str, count: usize, row: &dyn Fn(usize) -> String| {
+        let mut text = format!("{header}\n");
+        for i in 0..count {
+            text.push_str(&row(i));
+            text.push('\n');
+        }
+        std::fs::write(files.join(name), text).expect("write");
+    };
+    write(
+        "users.csv",
+        "EXTERNAL_ID,EMAIL_ADDRESS,FIRST_NAME",
+        users,
+        &|i| format!("u-{i},u{i}@example.com,F{i}"),
+    );
+    write("companies.csv", "EXTERNAL_ID,NAME,CITY", companies, &|i| {
+        format!("c-{i},Company {i},City {}", i % 7)
+    });
+    write(
+        "memberships.csv",
+        "USER_EXTERNAL_ID,COMPANY_EXTERNAL_ID,SYS_ADMIN",
+        users,
+        &|i| format!("u-{i},c-{},{}", i % companies, i % 3 == 0),
+    );
+
+    // The reference: the same dataset, activated without interruption.
+    let reference_dir = dir.path().join("reference");
+    std::fs::create_dir_all(&reference_dir).expect("dir");
+    let reference_url = ferry_storage::testing::sqlite_url(&reference_dir);
+    let (reference, dataset) = validated_dataset(&reference_url, &files).await;
+    reference
+        .enqueue_job(&ferry_datasets::activation_job(&dataset))
+        .await
+        .expect("enqueue");
+    run_dataset_jobs(&reference).await;
+
+    let url = ferry_storage::testing::sqlite_url(dir.path());
+    let (store, dataset) = validated_dataset(&url, &files).await;
+    let job_id = store
+        .enqueue_job(&ferry_datasets::activation_job(&dataset))
+        .await
+        .expect("enqueue");
+    let worker = || {
+        let mut command = ferry(dir.path(), &url);
+        command
+            .arg("worker")
+            .env("FERRY_WORKERS", "1")
+            .env("FERRY_JOB_LEASE_SECONDS", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command.spawn().expect("spawn worker")
+    };
+    let mut first = worker();
+    // Killed once the users are in and the companies under way.
+    let job = wait_for(&store, job_id, |job| {
+        job.checkpoint.as_ref().and_then(|c| c["type"].as_i64()) >= Some(1)
+    })
+    .await;
+    first.kill().expect("kill the first worker");
+    first.wait().expect("reap");
+    assert!(!job.state.is_finished(), "killed before the end: {job:?}");
+    let mut second = worker();
+    let job = wait_for(&store, job_id, |job| job.state.is_finished()).await;
+    second.kill().expect("stop the second worker");
+    second.wait().expect("reap");
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.last_error);
+    assert_eq!(job.attempts, 2, "claimed once by each worker");
+
+    let finished = store
+        .dataset(dataset.marketplace_id, dataset.id)
+        .await
+        .expect("read")
+        .expect("dataset");
+    assert_eq!(finished.state, ferry_domain::DatasetState::Activated);
+    assert_eq!(
+        store.staged_outcomes(dataset.id).await.expect("outcomes"),
+        reference
+            .staged_outcomes(dataset.id)
+            .await
+            .expect("outcomes"),
+        "every row decided once, as without the crash"
+    );
+    assert_eq!(
+        dump(&url).await,
+        dump(&reference_url).await,
+        "the same records"
+    );
+}
+
+/// A marketplace and a dataset uploaded and validated (with review) in the database at `url`.
+async fn validated_dataset(
+    url: &str,
+    files: &Path,
+) -> (std::sync::Arc<dyn Store>, ferry_storage::Dataset) {
+    use ferry_datasets::{DataType, FileUpload};
+    let store = ferry_storage::connect(url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let market = store
+        .create_marketplace(&ferry_storage::NewMarketplace {
+            slug: ferry_domain::Slug::parse("north").expect("slug"),
+            name: "North".into(),
+            kind: MarketplaceKind::Distributor,
+            parent_id: None,
+        })
+        .await
+        .expect("marketplace");
+    let dataset = store
+        .create_dataset(&ferry_storage::NewDataset {
+            marketplace_id: market.id,
+            kind: ferry_domain::DatasetKind::Migration,
+            name: "Big".into(),
+            provision: false,
+            review: true,
+            created_by_user: None,
+            created_by_company: None,
+            creator: "test".into(),
+        })
+        .await
+        .expect("dataset");
+    for data_type in [DataType::Users, DataType::Companies, DataType::Memberships] {
+        let bytes = std::fs::read(files.join(format!("{}.csv", data_type.part()))).expect("read");
+        let mut upload = FileUpload::start(store.clone(), dataset.id, data_type, data_type.part())
+            .await
+            .expect("upload");
+        upload.write(&bytes).await.expect("write");
+        upload.finish().await.expect("finish");
+    }
+    store
+        .enqueue_job(&ferry_datasets::validation_job(&dataset))
+        .await
+        .expect("enqueue");
+    run_dataset_jobs(&store).await;
+    let dataset = store
+        .dataset(market.id, dataset.id)
+        .await
+        .expect("read")
+        .expect("dataset");
+    assert_eq!(dataset.state, ferry_domain::DatasetState::Validated);
+    (store, dataset)
+}
+
+async fn run_dataset_jobs(store: &std::sync::Arc<dyn Store>) {
+    let worker = ferry_jobs::Worker::new(
+        "test".into(),
+        store.clone(),
+        ferry_jobs::WorkerConfig::default(),
+    )
+    .with_handler(ferry_datasets::ValidateDataset)
+    .with_handler(ferry_datasets::ActivateDataset);
+    while worker.run_next().await.expect("run") {}
+}
+
+/// The marketplace's records by their natural keys, without generated ids or times.
+async fn dump(url: &str) -> Vec<String> {
+    let pool = sqlx::SqlitePool::connect(url).await.expect("connect");
+    let mut rows = Vec::new();
+    for sql in [
+        "SELECT 'company|' || external_id || '|' || name || '|' || COALESCE(city, '') || '|' || status || '|' || origin_kind FROM companies ORDER BY external_id",
+        "SELECT 'user|' || external_id || '|' || email || '|' || COALESCE(first_name, '') || '|' || status FROM users ORDER BY external_id",
+        "SELECT 'member|' || u.external_id || '|' || c.external_id || '|' || m.company_admin FROM memberships m JOIN users u ON u.id = m.user_id JOIN companies c ON c.id = m.company_id ORDER BY 1",
+    ] {
+        let found: Vec<(String,)> = sqlx::query_as(sql).fetch_all(&pool).await.expect("dump");
+        rows.extend(found.into_iter().map(|(r,)| r));
+    }
+    assert!(rows.len() > 100_000, "the dump holds the records");
+    rows
+}
