@@ -22,7 +22,7 @@ use crate::rows::{Finding, Layout, Severity};
 /// Rows staged per write.
 const BATCH_ROWS: usize = 5_000;
 /// Lines applied per transaction (and checkpoint) during activation.
-const ACTIVATION_LINES: i64 = 20_000;
+const ACTIVATION_LINES: i64 = 100_000;
 
 /// Validates a dataset, then activates it unless it waits for review.
 /// Payload: `{"dataset_id": N}`.
@@ -143,7 +143,7 @@ async fn validate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
         .await?;
     progress(ctx, total - 1, total, "planning".into()).await?;
     let plan = store
-        .plan_staged(dataset.id, dataset.marketplace_id)
+        .plan_staged(dataset.id, dataset.marketplace_id, !dataset.review)
         .await?;
     let plan = serde_json::to_string(&plan).map_err(|e| JobError::Failed(e.to_string()))?;
     store.set_dataset_plan(dataset.id, &plan).await?;
@@ -220,6 +220,7 @@ async fn activate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
                 from = to + 1;
             }
         }
+        store.refresh_statistics(data_type.part()).await?;
         position += 1;
         next_line = None;
     }
@@ -373,6 +374,7 @@ fn parse(
                 line: staged.line as i64,
                 values: staged.values,
                 custom: staged.custom,
+                hash: staged.hash,
             }),
             Err(findings) => batch.findings.extend(findings.iter().map(stored)),
         }

@@ -37,6 +37,29 @@ pub struct StagedRow {
     pub values: Vec<Option<String>>,
     /// Custom attributes as a JSON object, when the file has `CUSTOM:` columns.
     pub custom: Option<String>,
+    /// A fingerprint of the row's values: equal rows have equal fingerprints.
+    pub hash: String,
+}
+
+/// The fingerprint of a row: SHA-256 over its values (each marked present or absent, so no two
+/// different rows can run together) and custom attributes, the first 16 bytes in hex.
+fn fingerprint(values: &[Option<String>], custom: Option<&str>) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for value in values.iter().map(Option::as_deref).chain([custom]) {
+        match value {
+            Some(v) => {
+                hasher.update([1]);
+                hasher.update((v.len() as u64).to_le_bytes());
+                hasher.update(v.as_bytes());
+            }
+            None => hasher.update([0]),
+        }
+    }
+    hasher.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// Where each column of a data type is in a file.
@@ -228,6 +251,7 @@ impl Layout {
         });
         Ok(StagedRow {
             line: row.line,
+            hash: fingerprint(&values, custom.as_deref()),
             values,
             custom,
         })

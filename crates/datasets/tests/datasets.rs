@@ -318,6 +318,8 @@ mod pipeline {
         a_dataset_with_errors_activates_the_rest_and_reports_every_line,
         a_reviewed_dataset_waits_with_its_plan_and_writes_nothing_until_activated,
         undo_removes_what_a_dataset_created_and_restores_what_it_updated,
+        every_error_code_has_a_row_that_triggers_it,
+        a_record_changed_by_hand_is_updated_again_by_a_rerun,
     );
 
     async fn open(url: &str) -> Arc<dyn Store> {
@@ -696,6 +698,230 @@ mod pipeline {
                 .await
                 .expect("memberships")
                 .is_empty()
+        );
+    }
+
+    async fn every_error_code_has_a_row_that_triggers_it(store: Arc<dyn Store>) {
+        let market = marketplace(&store).await;
+        // A Windows-1252 byte (é) makes the users file a guessed encoding.
+        let mut users = b"EXTERNAL_ID,EMAIL_ADDRESS,IS_ALLOW_LOGIN_USER,SHOE_SIZE\n\
+              u-1,ren\xe9@north.example,TRUE,42\n"
+            .to_vec();
+        users.extend_from_slice(
+            b"u-1,again@north.example,TRUE,\n\
+              ,nokey@north.example,TRUE,\n\
+              u-3,,TRUE,\n\
+              u-4,not-an-address,TRUE,\n\
+              u-5,fay@north.example,maybe,\n\
+              u-6,taken@north.example,TRUE,\n\
+              u-7,short@north.example\n",
+        );
+        let files: Vec<(DataType, Vec<u8>)> = vec![
+            (DataType::Users, users),
+            (
+                DataType::Companies,
+                b"EXTERNAL_ID,NAME,COUNTRY,BILLING_CITY\n\
+                  c-1,Northwind,US,\n\
+                  c-2,Contoso,USA,\n\
+                  c-3,Fabrikam,DE,Berlin\n\
+                  c-4,Tailspin,FR,\n"
+                    .to_vec(),
+            ),
+            (
+                DataType::Memberships,
+                b"USER_EXTERNAL_ID,COMPANY_EXTERNAL_ID,SYS_ADMIN\n\
+                  u-1,c-1,TRUE\n\
+                  u-9,c-1,FALSE\n\
+                  u-1,c-9,FALSE\n"
+                    .to_vec(),
+            ),
+            (
+                DataType::ResellerAssociations,
+                b"COMPANY_EXTERNAL_ID,RESELLER_COMPANY_EXTERNAL_ID\n\
+                  c-1,c-1\n\
+                  c-4,c-9\n"
+                    .to_vec(),
+            ),
+            (
+                DataType::CompanyEntitlements,
+                b"EXTERNAL_ID,COMPANY_EXTERNAL_ID,PURCHASED_BY_EXTERNAL_ID,EDITION_CODE,UNITS,START_DATE\n\
+                  s-1,c-1,u-1,E1,5,2017-3-21T00:00:00+00:00\n\
+                  s-2,c-4,u-1,E1,5,\n\
+                  s-3,c-1,u-1,E1,1,\n\
+                  s-4,c-1,u-1,NOPE,5,\n\
+                  s-5,c-1,u-1,E1,-1,\n\
+                  s-6,c-1,u-1,E1,5,01/03/2016\n\
+                  s-7,c-1,u-1,,5,\n"
+                    .to_vec(),
+            ),
+            (
+                DataType::UserEntitlements,
+                b"USER_EXTERNAL_ID,COMPANY_ENTITLEMENT_EXTERNAL_ID\nu-1,s-9\n".to_vec(),
+            ),
+            (
+                DataType::MicrosoftCustomers,
+                b"TENANT_ID,COMPANY_EXTERNAL_ID\nt-1,c-1\nt-2,c-9\n".to_vec(),
+            ),
+            (
+                DataType::MicrosoftSubscriptions,
+                b"SUBSCRIPTION_ID,TENANT_ID,COMPANY_ENTITLEMENT_EXTERNAL_ID,OFFER_ID\n\
+                  ms-1,t-9,s-1,NO-SUCH-OFFER\n"
+                    .to_vec(),
+            ),
+        ];
+        let dataset = store
+            .create_dataset(&NewDataset {
+                marketplace_id: market,
+                kind: DatasetKind::Migration,
+                name: "Every code".to_owned(),
+                provision: false,
+                review: true,
+                created_by_user: None,
+                created_by_company: None,
+                creator: "test".to_owned(),
+            })
+            .await
+            .expect("dataset");
+        for (data_type, bytes) in &files {
+            let mut file =
+                FileUpload::start(store.clone(), dataset.id, *data_type, data_type.part())
+                    .await
+                    .expect("start");
+            file.write(bytes).await.expect("write");
+            file.finish().await.expect("finish");
+        }
+        store
+            .enqueue_job(&validation_job(&dataset))
+            .await
+            .expect("enqueue");
+        work(&store).await;
+        let findings = store
+            .dataset_findings(dataset.id, 0, 1_000)
+            .await
+            .expect("findings");
+        let found: std::collections::BTreeSet<String> =
+            findings.iter().map(|f| f.code.clone()).collect();
+        let expected: std::collections::BTreeSet<String> = [
+            "ENCODING_GUESSED",
+            "UNKNOWN_COLUMN",
+            "DUPLICATE_RECORD",
+            "ROW_UNIDENTIFIABLE",
+            "MISSING_FIELD_EMAIL_ADDRESS",
+            "INVALID_EMAIL_ADDRESS",
+            "INVALID_IS_ALLOW_LOGIN_USER",
+            "EMAIL_ALREADY_USED",
+            "ROW_COLUMN_COUNT",
+            "INVALID_COUNTRY",
+            "MISSING_FIELD_CREATED_BY_EXTERNAL_ID",
+            "USER_MISSING",
+            "COMPANY_MISSING",
+            "INVALID_RESELLER_COMPANY_EXTERNAL_ID",
+            "OWNER_NOT_MEMBER_OF_COMPANY",
+            "UNITS_LESS_THAN_INCLUDED",
+            "EDITION_PRICING_INVALID",
+            "INVALID_UNITS",
+            "INVALID_START_DATE",
+            "MISSING_FIELD_EDITION_PRICING_UUID",
+            "COMPANY_ENTITLEMENT_MISSING",
+            "INSTANCE_MISSING",
+            "MICROSOFT_CUSTOMER_MISSING",
+            "INVALID_OFFER_ID",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        assert_eq!(found, expected, "{findings:#?}");
+        // Each finding names its file's line, column and value where it has them.
+        let email = findings
+            .iter()
+            .find(|f| f.code == "INVALID_EMAIL_ADDRESS")
+            .expect("finding");
+        assert_eq!(
+            (
+                email.line,
+                email.column_name.as_deref(),
+                email.value.as_deref()
+            ),
+            (6, Some("EMAIL_ADDRESS"), Some("not-an-address"))
+        );
+        let guessed = findings
+            .iter()
+            .find(|f| f.code == "ENCODING_GUESSED")
+            .expect("finding");
+        assert_eq!(guessed.severity, "warning");
+        let user = store
+            .user_by_email(market, &Email::parse("rené@north.example").expect("email"))
+            .await
+            .expect("read");
+        assert!(user.is_none(), "nothing is written before activation");
+    }
+
+    async fn a_record_changed_by_hand_is_updated_again_by_a_rerun(store: Arc<dyn Store>) {
+        let market = marketplace(&store).await;
+        let files = [(
+            DataType::Companies,
+            "EXTERNAL_ID,NAME,CITY\nc-1,Northwind,Seattle\n",
+        )];
+        let first = upload_files(&store, market, false, &files).await;
+        store
+            .enqueue_job(&validation_job(&first))
+            .await
+            .expect("enqueue");
+        work(&store).await;
+        let company = store
+            .company_by_external_id(market, "c-1")
+            .await
+            .expect("read")
+            .expect("c-1");
+        let edit = ferry_domain::NewCompany {
+            address: ferry_domain::Address {
+                city: Some("Tacoma".to_owned()),
+                ..Default::default()
+            },
+            external_id: Some("c-1".to_owned()),
+            status: company.status,
+            ..ferry_domain::NewCompany::named("Northwind", Origin::Manual)
+        };
+        let audit = ferry_storage::NewAuditEntry {
+            marketplace_id: Some(market),
+            actor: "test".to_owned(),
+            action: "company.update".to_owned(),
+            entity_type: "company".to_owned(),
+            entity_id: Some(company.id),
+            changes: serde_json::json!({}),
+        };
+        store
+            .update_company(market, company.id, &edit, &audit)
+            .await
+            .expect("edit by hand");
+
+        let again = upload_files(&store, market, false, &files).await;
+        store
+            .enqueue_job(&validation_job(&again))
+            .await
+            .expect("enqueue");
+        work(&store).await;
+        assert_eq!(
+            store.staged_outcomes(again.id).await.expect("outcomes"),
+            vec![plan(0, 1, 0, 0, "companies")],
+            "the file's values win over the edit made since"
+        );
+        let company = store
+            .company_by_external_id(market, "c-1")
+            .await
+            .expect("read")
+            .expect("c-1");
+        assert_eq!(company.city.as_deref(), Some("Seattle"));
+
+        let third = upload_files(&store, market, false, &files).await;
+        store
+            .enqueue_job(&validation_job(&third))
+            .await
+            .expect("enqueue");
+        work(&store).await;
+        assert_eq!(
+            store.staged_outcomes(third.id).await.expect("outcomes"),
+            vec![plan(0, 0, 1, 0, "companies")]
         );
     }
 }

@@ -411,6 +411,7 @@ macro_rules! impl_store {
                      FROM users u JOIN companies c ON c.marketplace_id = u.marketplace_id
                      WHERE u.marketplace_id = $1 AND u.id = $2 AND c.id = $3
                      ON CONFLICT (user_id, company_id) DO UPDATE SET
+                        import_hash = NULL,
                         company_admin = excluded.company_admin,
                         billing_admin = excluded.billing_admin,
                         sales_support = excluded.sales_support,
@@ -1110,6 +1111,7 @@ macro_rules! impl_store {
                         billing_street2 = $12, billing_city = $13, billing_state = $14,
                         billing_zip = $15, billing_country = $16, phone = $17, email = $18,
                         website = $19, allow_login = $20, status = $21, custom_attributes = $22,
+                        import_hash = NULL,
                         updated_at = $23
                      WHERE marketplace_id = $1 AND id = $2",
                 )
@@ -1277,7 +1279,7 @@ macro_rules! impl_store {
                 let done = sqlx::query(
                     "UPDATE users SET external_id = $3, email = $4, first_name = $5, last_name = $6,
                         locale = $7, phone = $8, allow_login = $9, custom_attributes = $10,
-                        updated_at = $11
+                        import_hash = NULL, updated_at = $11
                      WHERE marketplace_id = $1 AND id = $2",
                 )
                 .bind(marketplace_id)

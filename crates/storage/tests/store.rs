@@ -941,6 +941,7 @@ async fn a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted(store:
             line: i + 2,
             values: vec![Some(format!("u-{i}")), Some(format!("u{i}@north.example"))],
             custom: None,
+            hash: format!("h{i}"),
         })
         .collect();
     store

@@ -79,12 +79,14 @@ pub struct StagedRows<'a> {
     pub rows: &'a [StageRow],
 }
 
-/// One row to stage: its line, one value per column, and its custom attributes (JSON).
+/// One row to stage: its line, one value per column, its custom attributes (JSON), and the
+/// fingerprint of all that (see `check_staged`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageRow {
     pub line: i64,
     pub values: Vec<Option<String>>,
     pub custom: Option<String>,
+    pub hash: String,
 }
 
 /// What activation would do, or did, with the rows of one data type.
@@ -179,12 +181,23 @@ pub trait DatasetStore: Send + Sync {
     /// Empties the staging tables and findings of a dataset, before it is validated again.
     async fn clear_staging(&self, dataset_id: i64, tables: &[&str]) -> Result<()>;
     async fn add_findings(&self, dataset_id: i64, findings: &[DatasetFinding]) -> Result<()>;
-    /// The set-level checks: a finding for every row a rule refuses, then those rows rejected.
+    /// The set-level checks. First, rows whose record was last written by the very same row
+    /// (same fingerprint) are unchanged, and only checked for duplicates; then a finding for
+    /// every row a rule refuses, and those rows rejected.
     async fn check_staged(&self, dataset_id: i64, marketplace_id: i64) -> Result<()>;
-    /// What activation would do, per data type: decided, counted and rolled back.
-    async fn plan_staged(&self, dataset_id: i64, marketplace_id: i64) -> Result<Vec<PlanLine>>;
+    /// What activation would do, per data type. With `keep`, the decisions stay for an
+    /// activation that follows at once; otherwise they are rolled back (the plan writes nothing).
+    async fn plan_staged(
+        &self,
+        dataset_id: i64,
+        marketplace_id: i64,
+        keep: bool,
+    ) -> Result<Vec<PlanLine>>;
     /// What activation did, per data type.
     async fn staged_outcomes(&self, dataset_id: i64) -> Result<Vec<PlanLine>>;
+    /// Refreshes the planner's statistics of the tables a data type's activation wrote, so the
+    /// next type's joins are planned from what they hold now.
+    async fn refresh_statistics(&self, data_type: &str) -> Result<()>;
     /// The first and last staged line of a data type, if it has rows.
     async fn staged_lines(&self, dataset_id: i64, data_type: &str) -> Result<Option<(i64, i64)>>;
     /// Applies lines `from..=to` of a data type and records the job's checkpoint, in one
@@ -256,6 +269,9 @@ pub(crate) struct Dialect {
     pub json_object: &'static str,
     /// Reads key `KEY` of the JSON text `d.before`, as text.
     pub json_get: &'static str,
+    /// Refreshes the planner's statistics of a table just filled (PostgreSQL plans joins from
+    /// them); empty where the planner does without.
+    pub analyze: &'static str,
 }
 
 macro_rules! impl_dataset_store {
@@ -553,30 +569,8 @@ macro_rules! impl_dataset_store {
                 dataset_id: i64,
                 staged: &$crate::datasets::StagedRows<'_>,
             ) -> $crate::Result<()> {
-                let table = $crate::datasets::identifier(staged.table)?;
-                let mut head = format!("INSERT INTO {table} (dataset_id, line, custom");
-                for column in staged.columns {
-                    head.push_str(", ");
-                    head.push_str($crate::datasets::identifier(column)?);
-                }
-                head.push_str(") ");
-                // Stay under SQLite's 32,766 parameters a statement.
-                let per_statement = (30_000 / (staged.columns.len() + 3)).max(1);
-                let mut tx = self.pool.begin_with($begin_write).await?;
-                for chunk in staged.rows.chunks(per_statement) {
-                    let mut sql = sqlx::QueryBuilder::new(head.as_str());
-                    sql.push_values(chunk, |mut row, staged| {
-                        row.push_bind(dataset_id)
-                            .push_bind(staged.line)
-                            .push_bind(staged.custom.clone());
-                        for value in &staged.values {
-                            row.push_bind(value.clone());
-                        }
-                    });
-                    sql.build().execute(&mut *tx).await?;
-                }
-                tx.commit().await?;
-                Ok(())
+                // The fastest way in differs per backend (see `stage_rows_fast`).
+                self.stage_rows_fast(dataset_id, staged).await
             }
 
             async fn clear_staging(&self, dataset_id: i64, tables: &[&str]) -> $crate::Result<()> {
@@ -627,6 +621,20 @@ macro_rules! impl_dataset_store {
             }
 
             async fn check_staged(&self, dataset_id: i64, marketplace_id: i64) -> $crate::Result<()> {
+                let dialect = $dialect;
+                if !dialect.analyze.is_empty() {
+                    for rules in $crate::datasets::rules::ALL {
+                        let sql = format!("{} {}", dialect.analyze, rules.table);
+                        sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
+                    }
+                }
+                for statement in $crate::datasets::apply::UNCHANGED {
+                    sqlx::query(*statement)
+                        .bind(dataset_id)
+                        .bind(marketplace_id)
+                        .execute(&self.pool)
+                        .await?;
+                }
                 for rules in $crate::datasets::rules::ALL {
                     let mut tx = self.pool.begin_with($begin_write).await?;
                     for rule in rules.rules {
@@ -651,9 +659,9 @@ macro_rules! impl_dataset_store {
                 &self,
                 dataset_id: i64,
                 marketplace_id: i64,
+                keep: bool,
             ) -> $crate::Result<Vec<$crate::datasets::PlanLine>> {
-                // Decide every row's outcome as activation would, count, and roll back: the
-                // plan writes nothing.
+                // Decide every row's outcome as activation would, and count.
                 let mut tx = self.pool.begin_with($begin_write).await?;
                 for apply in $crate::datasets::apply::ALL {
                     let sql = $crate::datasets::dialect(apply.statements[0], &$dialect);
@@ -667,7 +675,11 @@ macro_rules! impl_dataset_store {
                         .await?;
                 }
                 let plan = outcomes(&mut *tx, dataset_id).await?;
-                tx.rollback().await?;
+                if keep {
+                    tx.commit().await?;
+                } else {
+                    tx.rollback().await?;
+                }
                 Ok(plan)
             }
 
@@ -676,6 +688,28 @@ macro_rules! impl_dataset_store {
                 dataset_id: i64,
             ) -> $crate::Result<Vec<$crate::datasets::PlanLine>> {
                 outcomes(&self.pool, dataset_id).await
+            }
+
+            async fn refresh_statistics(&self, data_type: &str) -> $crate::Result<()> {
+                let dialect = $dialect;
+                if dialect.analyze.is_empty() {
+                    return Ok(());
+                }
+                let tables: &[&str] = match data_type {
+                    "users" => &["users"],
+                    "companies" => &["companies"],
+                    "memberships" => &["memberships"],
+                    "reseller_associations" => &["reseller_associations"],
+                    "company_entitlements" => &["subscriptions"],
+                    "user_entitlements" => &["seat_assignments"],
+                    "microsoft_customers" => &["tenant_links"],
+                    _ => &[],
+                };
+                for table in tables {
+                    let sql = format!("{} {table}", dialect.analyze);
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
+                }
+                Ok(())
             }
 
             async fn staged_lines(
@@ -873,3 +907,13 @@ macro_rules! dataset_columns {
 }
 
 pub(crate) use {dataset_columns, impl_dataset_store};
+
+/// The columns a staging insert fills, in order, checked to be plain names.
+pub(crate) fn staging_columns(staged: &StagedRows<'_>) -> Result<String> {
+    let mut columns = String::from("dataset_id, line, custom, row_hash");
+    for column in staged.columns {
+        columns.push_str(", ");
+        columns.push_str(identifier(column)?);
+    }
+    Ok(columns)
+}

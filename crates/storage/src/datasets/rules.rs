@@ -25,11 +25,16 @@ pub(crate) struct TypeRules {
     pub rules: &'static [Rule],
 }
 
+/// The row's key is on an earlier line too. Keys that appear more than once are found first, in
+/// one pass over the key index, so the common case (no duplicate) costs one lookup in a small set.
 macro_rules! earlier_duplicate {
-    ($table:literal, $($column:literal),+) => {
+    ($table:literal, $first:literal $(, $column:literal)*) => {
         concat!(
-            "EXISTS (SELECT 1 FROM ", $table, " t WHERE t.dataset_id = $1 AND t.line < s.line",
-            $(" AND t.", $column, " = s.", $column,)+
+            "(s.", $first, $(", s.", $column,)* ") IN (SELECT ", $first, $(", ", $column,)*
+            " FROM ", $table, " WHERE dataset_id = $1 GROUP BY ", $first, $(", ", $column,)*
+            " HAVING COUNT(*) > 1)",
+            " AND EXISTS (SELECT 1 FROM ", $table, " t WHERE t.dataset_id = $1 AND t.line < s.line",
+            " AND t.", $first, " = s.", $first, $(" AND t.", $column, " = s.", $column,)*
             ")"
         )
     };
@@ -110,9 +115,11 @@ pub(crate) const ALL: &[TypeRules] = &[
                 column: "EMAIL_ADDRESS",
                 value: "s.email_address",
                 message: "'another user of the file has this address'",
-                condition: "EXISTS (SELECT 1 FROM stage_users t WHERE t.dataset_id = $1
-                    AND t.email_address = s.email_address AND t.line < s.line
-                    AND t.external_id <> s.external_id)",
+                condition: "s.email_address IN (SELECT email_address FROM stage_users
+                        WHERE dataset_id = $1 GROUP BY email_address HAVING COUNT(*) > 1)
+                    AND EXISTS (SELECT 1 FROM stage_users t WHERE t.dataset_id = $1
+                        AND t.email_address = s.email_address AND t.line < s.line
+                        AND t.external_id <> s.external_id)",
             },
             Rule {
                 code: "EMAIL_ALREADY_USED",
@@ -393,13 +400,19 @@ pub(crate) const ALL: &[TypeRules] = &[
     },
 ];
 
-/// The statement that records the findings of one rule.
+/// The statement that records the findings of one rule. A row already found unchanged is only
+/// checked for duplicates: its record exists as the row says.
 pub(crate) fn finding_statement(rules: &TypeRules, rule: &Rule) -> String {
+    let rows = if rule.code == "DUPLICATE_RECORD" {
+        ""
+    } else {
+        " AND s.outcome IS NULL"
+    };
     format!(
         "INSERT INTO dataset_findings (dataset_id, data_type, line, external_id, severity, code,
             column_name, message, value)
          SELECT $1, '{data_type}', s.line, {key}, 'error', '{code}', '{column}', {message}, {value}
-         FROM {table} s WHERE s.dataset_id = $1 AND NOT s.rejected AND ({condition})",
+         FROM {table} s WHERE s.dataset_id = $1 AND NOT s.rejected{rows} AND ({condition})",
         data_type = rules.data_type,
         key = rules.key,
         code = rule.code,
@@ -414,7 +427,7 @@ pub(crate) fn finding_statement(rules: &TypeRules, rule: &Rule) -> String {
 /// The statement that rejects the rows of a type that have an error.
 pub(crate) fn reject_statement(rules: &TypeRules) -> String {
     format!(
-        "UPDATE {table} SET rejected = TRUE WHERE dataset_id = $1 AND NOT rejected
+        "UPDATE {table} SET rejected = TRUE, outcome = NULL WHERE dataset_id = $1 AND NOT rejected
            AND line IN (SELECT line FROM dataset_findings
                         WHERE dataset_id = $1 AND data_type = '{data_type}' AND severity = 'error')",
         table = rules.table,

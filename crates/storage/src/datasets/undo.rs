@@ -31,7 +31,7 @@ pub(crate) const STATEMENTS: &[&str] = &[
         billing_zip = {get:billing_zip}, billing_country = {get:billing_country},
         allow_login = CAST({get:allow_login} AS {bool_type}),
         custom_attributes = CAST({get:custom_attributes} AS {json_type}),
-        updated_at = CAST({get:updated_at} AS BIGINT)
+        import_hash = NULL, updated_at = CAST({get:updated_at} AS BIGINT)
      FROM dataset_changes d
      WHERE d.dataset_id = $1 AND d.entity_type = 'company' AND d.entity_id = companies.id
        AND companies.marketplace_id = $2 AND companies.updated_at <= $3",
@@ -39,7 +39,7 @@ pub(crate) const STATEMENTS: &[&str] = &[
         last_name = {get:last_name}, phone = {get:phone}, locale = {get:locale},
         allow_login = CAST({get:allow_login} AS {bool_type}),
         custom_attributes = CAST({get:custom_attributes} AS {json_type}),
-        updated_at = CAST({get:updated_at} AS BIGINT)
+        import_hash = NULL, updated_at = CAST({get:updated_at} AS BIGINT)
      FROM dataset_changes d
      WHERE d.dataset_id = $1 AND d.entity_type = 'user' AND d.entity_id = users.id
        AND users.marketplace_id = $2 AND users.updated_at <= $3",
@@ -52,7 +52,7 @@ pub(crate) const STATEMENTS: &[&str] = &[
         auto_renew = CAST({get:auto_renew} AS {bool_type}),
         vendor_subscription_id = {get:vendor_subscription_id},
         custom_attributes = CAST({get:custom_attributes} AS {json_type}),
-        updated_at = CAST({get:updated_at} AS BIGINT)
+        import_hash = NULL, updated_at = CAST({get:updated_at} AS BIGINT)
      FROM dataset_changes d
      WHERE d.dataset_id = $1 AND d.entity_type = 'subscription' AND d.entity_id = subscriptions.id
        AND subscriptions.marketplace_id = $2 AND subscriptions.updated_at <= $3",
