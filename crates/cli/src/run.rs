@@ -1,10 +1,12 @@
 //! The long-running commands: `serve`, `worker`, and `migrate` which both rely on.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
-use ferry_datasets::{ActivateDataset, ValidateDataset};
+use ferry_datasets::{ActivateDataset, ProvisionDataset, ValidateDataset};
 use ferry_integrations::mail::SmtpMailer;
+use ferry_integrations::webhook::WebhookClient;
 use ferry_jobs::{DeliverEmail, Probe, Worker, WorkerConfig};
 use ferry_server::{AppState, InviteUsers};
 use ferry_storage::Store;
@@ -118,6 +120,9 @@ fn spawn_workers(
         )),
         None => None,
     };
+    let sealer = config.sealer()?;
+    let webhook = WebhookClient::new(Duration::from_secs(1))
+        .map_err(|e| anyhow::anyhow!("cannot make the webhook client: {e}"))?;
     let mut set = JoinSet::new();
     for n in 0..config.workers {
         // Unique across every process sharing the database: host, process and slot.
@@ -126,6 +131,10 @@ fn spawn_workers(
             .with_handler(Probe)
             .with_handler(ValidateDataset)
             .with_handler(ActivateDataset)
+            .with_handler(ProvisionDataset {
+                sealer: sealer.clone(),
+                webhook: webhook.clone(),
+            })
             .with_handler(InviteUsers {
                 public_url: public_url.to_owned(),
             })

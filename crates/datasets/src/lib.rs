@@ -10,7 +10,10 @@ pub mod rows;
 pub mod upload;
 
 pub use columns::{Column, DataType, Format, Need, template, template_guide};
-pub use pipeline::{ActivateDataset, ValidateDataset, activation_job, validation_job};
+pub use pipeline::{
+    ActivateDataset, ProvisionDataset, ValidateDataset, activation_job, provisioning_job,
+    validation_job,
+};
 pub use read::{CsvFile, EncodingSniffer, FileError, Header, RawRow, TextEncoding};
 pub use report::Report;
 pub use rows::{Finding, Layout, Severity, StagedRow};

@@ -7,10 +7,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_domain::{DatasetState, Progress};
+use ferry_integrations::webhook::WebhookClient;
 use ferry_jobs::{JobContext, JobError, JobHandler};
+use ferry_storage::seal::Sealer;
 use ferry_storage::{
-    Checkpoint, Dataset, DatasetFile, DatasetFinding, NewJob, StageRow, StagedRows, Store,
-    datasets::staging_table,
+    Checkpoint, Dataset, DatasetFile, DatasetFinding, NewJob, ProvisioningTarget, StageRow,
+    StagedRows, Store, datasets::staging_table,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -39,9 +41,129 @@ impl ActivateDataset {
     pub const KIND: &'static str = "dataset.activate";
 }
 
+/// Sends the subscriptions an activation created to their edition's connector (PRODUCT.md §9):
+/// each becomes active when the vendor takes it, failed otherwise, with the vendor's reason on
+/// the subscription and in the report. Payload: `{"dataset_id": N}`.
+pub struct ProvisionDataset {
+    /// Opens the products' webhook secrets.
+    pub sealer: Sealer,
+    pub webhook: WebhookClient,
+}
+
+impl ProvisionDataset {
+    pub const KIND: &'static str = "dataset.provision";
+}
+
+/// Subscriptions provisioned per checkpoint, and at once.
+const PROVISION_PAGE: i64 = 64;
+const PROVISION_AT_ONCE: usize = 8;
+
+#[async_trait]
+impl JobHandler for ProvisionDataset {
+    fn kind(&self) -> &'static str {
+        Self::KIND
+    }
+
+    async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
+        let dataset = dataset_of(ctx).await?;
+        let store = ctx.store();
+        let mut after = ctx
+            .resume_from()
+            .and_then(|c| c["after"].as_i64())
+            .unwrap_or(0);
+        let mut done = 0;
+        loop {
+            let page = store
+                .pending_provisioning(dataset.id, dataset.marketplace_id, after, PROVISION_PAGE)
+                .await?;
+            let Some(last) = page.last().map(|t| t.subscription_id) else {
+                break;
+            };
+            for batch in page.chunks(PROVISION_AT_ONCE) {
+                let answers = batch.iter().map(|target| self.provision(&dataset, target));
+                for (target, answer) in batch
+                    .iter()
+                    .zip(futures_util::future::join_all(answers).await)
+                {
+                    store
+                        .set_provisioned(
+                            target.subscription_id,
+                            answer.as_ref().err().map(String::as_str),
+                        )
+                        .await?;
+                    if let Err(reason) = answer {
+                        let finding = DatasetFinding {
+                            data_type: DataType::CompanyEntitlements.part().to_owned(),
+                            line: target.line.unwrap_or(0),
+                            external_id: target.external_id.clone(),
+                            severity: "error".to_owned(),
+                            code: "PROVISIONING_FAILED".to_owned(),
+                            column_name: None,
+                            message: reason,
+                            value: None,
+                        };
+                        store.add_findings(dataset.id, &[finding]).await?;
+                    }
+                }
+            }
+            after = last;
+            done += page.len() as i64;
+            let progress = Progress {
+                done,
+                total: None,
+                message: Some(format!("{done} subscriptions sent to their connectors")),
+            };
+            ctx.checkpoint(json!({ "after": after }), progress, None)
+                .await?;
+        }
+        finish(store, &dataset).await
+    }
+}
+
+impl ProvisionDataset {
+    /// Sends one subscription to its product's webhook; `Err` says why it is not provisioned.
+    async fn provision(
+        &self,
+        dataset: &Dataset,
+        target: &ProvisioningTarget,
+    ) -> Result<(), String> {
+        let url = target
+            .webhook_url
+            .as_deref()
+            .ok_or("the product has no webhook URL to provision through")?;
+        let secret = match &target.webhook_secret_encrypted {
+            Some(sealed) => self.sealer.open(sealed).map_err(
+                |_| "the product's webhook secret cannot be opened with this installation's key",
+            )?,
+            None => return Err("the product has no webhook secret to sign events with".into()),
+        };
+        let event_id = format!("ferry-subscription-{}", target.subscription_id);
+        let body = json!({
+            "type": "SUBSCRIPTION_ORDER",
+            "id": event_id,
+            "dataset": { "id": dataset.id, "name": dataset.name },
+            "subscription": {
+                "id": target.subscription_id,
+                "external_id": target.external_id,
+                "units": target.units,
+                "edition": { "code": target.edition_code, "name": target.edition_name },
+            },
+            "company": { "external_id": target.company_external_id, "name": target.company_name },
+            "user": { "external_id": target.user_external_id, "email": target.user_email },
+        });
+        let body = serde_json::to_vec(&body).map_err(|e| e.to_string())?;
+        self.webhook.deliver(url, &secret, &event_id, &body).await
+    }
+}
+
 /// The job that validates (and, without review, activates) a dataset.
 pub fn validation_job(dataset: &Dataset) -> NewJob {
     dataset_job(ValidateDataset::KIND, dataset)
+}
+
+/// The job that sends a dataset's new subscriptions to their connectors.
+pub fn provisioning_job(dataset: &Dataset) -> NewJob {
+    dataset_job(ProvisionDataset::KIND, dataset)
 }
 
 /// The job that activates a validated dataset.
@@ -80,6 +202,15 @@ async fn settle(
     failed: DatasetState,
 ) -> Result<(), JobError> {
     let last_attempt = ctx.job().attempts >= ctx.job().max_attempts;
+    // A validation job that went on to activate fails as an activation does.
+    let current = ctx
+        .store()
+        .dataset(dataset.marketplace_id, dataset.id)
+        .await?;
+    let failed = match current.map(|d| d.state) {
+        Some(DatasetState::Activating) => DatasetState::Validated,
+        _ => failed,
+    };
     let reason = match &outcome {
         Err(JobError::Failed(reason)) => Some(reason.clone()),
         Err(JobError::Retry(reason)) if last_attempt => Some(reason.clone()),
@@ -94,6 +225,11 @@ async fn settle(
 }
 
 async fn validate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
+    // A worker that died while activating is followed by one that carries on activating:
+    // validation is done, and staging again would lose what was decided.
+    if ctx.resume_from().is_some_and(|c| c.get("type").is_some()) {
+        return activate(ctx, dataset).await;
+    }
     let store = ctx.store();
     store
         .set_dataset_state(dataset.id, DatasetState::Validating, None)
@@ -224,17 +360,18 @@ async fn activate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
         position += 1;
         next_line = None;
     }
-    let errors = store
-        .dataset_findings(dataset.id, 0, 1)
-        .await?
-        .iter()
-        .any(|f| f.severity == "error")
-        || store
-            .staged_outcomes(dataset.id)
-            .await?
-            .iter()
-            .any(|p| p.skipped > 0);
-    let state = if errors {
+    if dataset.provision {
+        // The subscriptions go to their connectors next; the dataset stays Activating.
+        let job = store.enqueue_job(&provisioning_job(dataset)).await?;
+        store.set_dataset_job(dataset.id, job).await?;
+        return Ok(());
+    }
+    finish(store, dataset).await
+}
+
+/// Activated, or Activated with Errors when any row or subscription did not make it.
+async fn finish(store: &Arc<dyn Store>, dataset: &Dataset) -> Result<(), JobError> {
+    let state = if store.dataset_has_errors(dataset.id).await? {
         DatasetState::ActivatedWithErrors
     } else {
         DatasetState::Activated

@@ -280,8 +280,8 @@ mod pipeline {
     use std::sync::Arc;
 
     use ferry_datasets::{
-        ActivateDataset, DataType, FileUpload, Report, ValidateDataset, activation_job,
-        validation_job,
+        ActivateDataset, DataType, FileUpload, ProvisionDataset, Report, ValidateDataset,
+        activation_job, validation_job,
     };
     use ferry_domain::{
         Connector, DatasetKind, DatasetState, Email, MarketplaceKind, NewEdition, NewProduct,
@@ -320,6 +320,7 @@ mod pipeline {
         undo_removes_what_a_dataset_created_and_restores_what_it_updated,
         every_error_code_has_a_row_that_triggers_it,
         a_record_changed_by_hand_is_updated_again_by_a_rerun,
+        provisioning_sends_signed_events_and_records_what_vendors_answer,
     );
 
     async fn open(url: &str) -> Arc<dyn Store> {
@@ -922,6 +923,237 @@ mod pipeline {
         assert_eq!(
             store.staged_outcomes(third.id).await.expect("outcomes"),
             vec![plan(0, 0, 1, 0, "companies")]
+        );
+    }
+
+    /// What the test vendor received: (event id, signature as sent, body).
+    type Received = Arc<std::sync::Mutex<Vec<(String, String, serde_json::Value)>>>;
+
+    /// A vendor's webhook: takes `s-ok`, refuses `s-flaky` once, always refuses `s-bad`.
+    async fn vendor() -> (String, Received) {
+        use axum::http::{HeaderMap, StatusCode};
+        let received: Received = Arc::default();
+        let log = received.clone();
+        let app = axum::Router::new().route(
+            "/events",
+            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                let log = log.clone();
+                async move {
+                    let header = |name: &str| {
+                        headers
+                            .get(name)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("")
+                            .to_owned()
+                    };
+                    let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+                    let expected = format!(
+                        "sha256={}",
+                        ferry_integrations::webhook::signature("vendor-key", &body)
+                    );
+                    let mut log = log.lock().expect("log");
+                    let external = json["subscription"]["external_id"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_owned();
+                    let tries = log
+                        .iter()
+                        .filter(|(_, _, b)| b["subscription"]["external_id"] == external.as_str())
+                        .count();
+                    log.push((
+                        header("x-ferry-event"),
+                        (header("x-ferry-signature") == expected).to_string(),
+                        json,
+                    ));
+                    match (external.as_str(), tries) {
+                        ("s-bad", _) => (
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "quota exceeded for this tenant".to_owned(),
+                        ),
+                        ("s-flaky", 0) => (StatusCode::SERVICE_UNAVAILABLE, String::new()),
+                        _ => (StatusCode::OK, "{}".to_owned()),
+                    }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!("http://{}/events", listener.local_addr().expect("address"));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (url, received)
+    }
+
+    async fn provisioning_sends_signed_events_and_records_what_vendors_answer(
+        store: Arc<dyn Store>,
+    ) {
+        let market = marketplace(&store).await;
+        let sealer = ferry_storage::seal::Sealer::from_hex(&"7a".repeat(32)).expect("key");
+        let product = store
+            .create_product(
+                market,
+                &NewProduct {
+                    name: "Backup".to_owned(),
+                    vendor: "Fabrikam".to_owned(),
+                },
+            )
+            .await
+            .expect("product");
+        store
+            .create_edition(
+                market,
+                &NewEdition {
+                    product_id: product,
+                    code: "W1".to_owned(),
+                    name: "Backup Pro".to_owned(),
+                    pricing_plan_id: "pp-w1".to_owned(),
+                    channel_sku: None,
+                    pricing_unit: PricingUnit::User,
+                    included_units: 1,
+                    billing_cycles: vec![],
+                    terms: vec![],
+                    connector: Connector::Webhook,
+                    offer_ids: vec![],
+                    active: true,
+                },
+            )
+            .await
+            .expect("edition");
+        let (url, received) = vendor().await;
+        store
+            .set_product_webhook(
+                market,
+                product,
+                Some(&url),
+                Some(&sealer.seal("vendor-key")),
+            )
+            .await
+            .expect("webhook");
+        let files = [
+            (
+                DataType::Users,
+                "EXTERNAL_ID,EMAIL_ADDRESS\nu-1,dana@north.example\n",
+            ),
+            (DataType::Companies, "EXTERNAL_ID,NAME\nc-1,Northwind\n"),
+            (
+                DataType::Memberships,
+                "USER_EXTERNAL_ID,COMPANY_EXTERNAL_ID\nu-1,c-1\n",
+            ),
+            (
+                DataType::CompanyEntitlements,
+                "EXTERNAL_ID,COMPANY_EXTERNAL_ID,PURCHASED_BY_EXTERNAL_ID,EDITION_CODE,UNITS\n\
+                 s-ok,c-1,u-1,W1,5\ns-flaky,c-1,u-1,W1,5\ns-bad,c-1,u-1,W1,5\ns-none,c-1,u-1,E1,5\n",
+            ),
+        ];
+        let dataset = upload_files(&store, market, true, &files).await;
+        store
+            .edit_dataset(dataset.id, "Provisioned", true, false)
+            .await
+            .expect("provisioning on");
+        let dataset = store
+            .dataset(market, dataset.id)
+            .await
+            .expect("read")
+            .expect("dataset");
+        store
+            .enqueue_job(&validation_job(&dataset))
+            .await
+            .expect("enqueue");
+        let worker = Worker::new("test".to_owned(), store.clone(), WorkerConfig::default())
+            .with_handler(ValidateDataset)
+            .with_handler(ActivateDataset)
+            .with_handler(ProvisionDataset {
+                sealer,
+                webhook: ferry_integrations::webhook::WebhookClient::new(
+                    std::time::Duration::from_millis(5),
+                )
+                .expect("client"),
+            });
+        while worker.run_next().await.expect("run") {}
+
+        let done = store
+            .dataset(market, dataset.id)
+            .await
+            .expect("read")
+            .expect("dataset");
+        assert_eq!(done.state, DatasetState::ActivatedWithErrors, "{done:?}");
+        let company = store
+            .company_by_external_id(market, "c-1")
+            .await
+            .expect("read")
+            .expect("c-1");
+        let subscriptions = store
+            .subscriptions_of_company(market, company.id)
+            .await
+            .expect("subscriptions");
+        let state = |external: &str| {
+            let s = subscriptions
+                .iter()
+                .find(|s| s.external_id.as_deref() == Some(external))
+                .expect("subscription");
+            (s.status.as_str().to_owned(), s.provisioning_error.clone())
+        };
+        assert_eq!(state("s-ok"), ("active".to_owned(), None));
+        assert_eq!(
+            state("s-flaky"),
+            ("active".to_owned(), None),
+            "taken on the second try"
+        );
+        let (status, error) = state("s-bad");
+        assert_eq!(status, "failed");
+        assert!(
+            error
+                .as_deref()
+                .unwrap_or_default()
+                .contains("quota exceeded for this tenant"),
+            "{error:?}"
+        );
+        assert_eq!(
+            state("s-none"),
+            ("active".to_owned(), None),
+            "an edition without a connector is only recorded"
+        );
+
+        let received = received.lock().expect("log").clone();
+        assert!(
+            received.iter().all(|(_, signed, _)| signed == "true"),
+            "every event is signed"
+        );
+        assert_eq!(
+            received.len(),
+            1 + 2 + ferry_integrations::webhook::ATTEMPTS as usize,
+            "{received:#?}"
+        );
+        let flaky: Vec<&String> = received
+            .iter()
+            .filter(|(_, _, b)| b["subscription"]["external_id"] == "s-flaky")
+            .map(|(id, _, _)| id)
+            .collect();
+        assert_eq!(flaky.len(), 2);
+        assert_eq!(flaky[0], flaky[1], "a retry carries the same event id");
+        assert_eq!(received[0].2["user"]["email"], "dana@north.example");
+
+        let csv = Report::new(store.clone(), &done)
+            .await
+            .expect("report")
+            .collect()
+            .await
+            .expect("report");
+        assert!(
+            csv.contains(",s-bad,ERROR,PROVISIONING_FAILED,,the vendor answered 422"),
+            "{csv}"
+        );
+        let user = store
+            .user_by_email(market, &Email::parse("dana@north.example").expect("email"))
+            .await
+            .expect("read")
+            .expect("u-1");
+        assert!(
+            !store
+                .memberships_of_user(market, user.id)
+                .await
+                .expect("memberships")
+                .is_empty()
         );
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod mail;
 pub mod partner_center;
+pub mod webhook;
 
 /// Makes ring the TLS provider of every HTTP client in the process (Ferry builds reqwest without
 /// one of its own). Installing it again is harmless.

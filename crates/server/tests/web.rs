@@ -296,6 +296,12 @@ const API: &[Route] = &[
         body: "",
     },
     Route {
+        method: "PUT",
+        path: "/api/v1/catalog/products/{product}/webhook",
+        allowed: "M",
+        body: r#"{"url": "https://vendor.example/events", "secret": "s3cret"}"#,
+    },
+    Route {
         method: "GET",
         path: "/api/v1/outbox",
         allowed: "M",
@@ -530,9 +536,15 @@ async fn every_api_route_checks_role_and_marketplace(app: App) {
                 let body = app.fill(route.body, &app.a.slug, ids, n);
                 let (status, answer) = app.api(Some(role), route.method, &path, &body).await;
                 let allowed = route.allowed.contains(role_letter(Who::Staff(role)));
-                let touches_ids = ["{company}", "{user}", "{instance}", "{dataset}"]
-                    .iter()
-                    .any(|id| route.path.contains(id));
+                let touches_ids = [
+                    "{company}",
+                    "{user}",
+                    "{instance}",
+                    "{dataset}",
+                    "{product}",
+                ]
+                .iter()
+                .any(|id| route.path.contains(id));
                 let expected = match (allowed, variant) {
                     (false, _) => vec![StatusCode::FORBIDDEN],
                     (true, "foreign") if touches_ids && route.path != "/api/v1/invitations" => {
@@ -545,6 +557,7 @@ async fn every_api_route_checks_role_and_marketplace(app: App) {
                     {
                         vec![StatusCode::CREATED, StatusCode::ACCEPTED]
                     }
+                    (true, _) if route.method == "PUT" => vec![StatusCode::NO_CONTENT],
                     (true, _) => vec![StatusCode::OK],
                 };
                 assert!(
@@ -853,6 +866,7 @@ async fn the_openapi_document_lists_every_api_route(app: App) {
                     .replace("{user}", "{id}")
                     .replace("{instance}", "{id}")
                     .replace("{dataset}", "{id}")
+                    .replace("{product}", "{id}")
                     .replace("/dataset-templates/users", "/dataset-templates/{type}")
             )
         })

@@ -32,8 +32,8 @@ use ferry_domain::{
 };
 
 pub use datasets::{
-    Dataset, DatasetFile, DatasetFinding, DatasetStore, NewDataset, PlanLine, ReportLine, StageRow,
-    StagedRows,
+    Dataset, DatasetFile, DatasetFinding, DatasetStore, NewDataset, PlanLine, ProvisioningTarget,
+    ReportLine, StageRow, StagedRows,
 };
 pub use error::{Result, StoreError};
 pub use records::{

@@ -138,6 +138,8 @@ pub struct SubscriptionRow {
     pub term: Option<String>,
     pub vendor_subscription_id: Option<String>,
     pub origin_kind: String,
+    /// Why the vendor's connector did not take the subscription.
+    pub provisioning_error: Option<String>,
 }
 
 /// A company's link to a Microsoft tenant, with the instance's name.

@@ -1200,7 +1200,8 @@ macro_rules! impl_store {
                 Ok(sqlx::query_as(
                     "SELECT s.id, s.external_id, p.name AS product_name, e.name AS edition_name,
                         s.units, s.status, s.start_date, s.billing_start_date, s.end_date,
-                        s.billing_cycle, s.term, s.vendor_subscription_id, s.origin_kind
+                        s.billing_cycle, s.term, s.vendor_subscription_id, s.origin_kind,
+                        s.provisioning_error
                      FROM subscriptions s
                      JOIN editions e ON e.id = s.edition_id
                      JOIN products p ON p.id = e.product_id

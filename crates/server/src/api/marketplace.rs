@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::{ApiResult, ApiScope};
 use crate::AppState;
+use crate::error::ApiError;
 
 #[derive(Serialize, ToSchema)]
 pub struct MarketplaceOut {
@@ -132,4 +133,39 @@ pub async fn list_outbox(
             })
             .collect(),
     ))
+}
+
+/// Where a product's provisioning events go (PRODUCT.md §9).
+#[derive(serde::Deserialize, ToSchema)]
+pub struct WebhookIn {
+    /// The vendor's address for signed subscription events; null removes the webhook.
+    url: Option<String>,
+    /// The HMAC-SHA256 key events are signed with. Stored encrypted, never shown back.
+    secret: Option<String>,
+}
+
+/// Sets a product's provisioning webhook.
+#[utoipa::path(put, path = "/api/v1/catalog/products/{id}/webhook", tag = "catalog", params(("id" = i64, Path)),
+    request_body = WebhookIn,
+    responses((status = 204, description = "Saved"), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope), (status = 422, description = "The address is not http(s)", body = super::ErrorEnvelope)))]
+pub async fn set_webhook(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Json(input): Json<WebhookIn>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    scope.require(Permission::WriteCatalog)?;
+    if let Some(url) = &input.url
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return Err(ApiError::Invalid(
+            "url must be an http:// or https:// address".into(),
+        ));
+    }
+    let sealed = input.secret.as_deref().map(|s| state.sealer.seal(s));
+    state
+        .store
+        .set_product_webhook(scope.id(), id, input.url.as_deref(), sealed.as_deref())
+        .await?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

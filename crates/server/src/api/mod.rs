@@ -74,6 +74,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(openapi_json))
         .routes(routes!(marketplace::get_marketplace))
         .routes(routes!(marketplace::get_catalog))
+        .routes(routes!(marketplace::set_webhook))
         .routes(routes!(marketplace::list_outbox))
         .routes(routes!(
             companies::list_companies,

@@ -63,6 +63,8 @@ pub struct World {
     pub instance: i64,
     /// A validated dataset, created by a member of `company`.
     pub dataset: i64,
+    /// A product of the catalog.
+    pub product: i64,
 }
 
 pub struct App {
@@ -197,6 +199,7 @@ impl App {
             .replace("{token}", &ids.token.to_string())
             .replace("{instance}", &ids.instance.to_string())
             .replace("{dataset}", &ids.dataset.to_string())
+            .replace("{product}", &ids.product.to_string())
             .replace("{n}", &n.to_string())
     }
 
@@ -588,7 +591,18 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
         .set_dataset_state(dataset.id, DatasetState::Validated, None)
         .await
         .expect("validated");
+    let product = store
+        .create_product(
+            m,
+            &ferry_domain::NewProduct {
+                name: "Backup".into(),
+                vendor: "Fabrikam".into(),
+            },
+        )
+        .await
+        .expect("product");
     World {
+        product,
         id: m,
         slug: slug.to_owned(),
         company,

@@ -336,8 +336,14 @@ pub(crate) const ALL: &[TypeApply] = &[
                 ", pu.id, CAST(s.units AS BIGINT), CAST(s.start_date AS {date_type}),
                     CAST(s.end_date AS {date_type}), s.billing_cycle, s.term,
                     (s.auto_renew = '1'),
-                    CASE lower(COALESCE(s.order_status, 'active')) WHEN 'suspended' THEN 'suspended'
-                        WHEN 'cancelled' THEN 'cancelled' ELSE 'active' END,
+                    CASE WHEN (SELECT d.provision FROM datasets d WHERE d.id = $1)
+                              AND (SELECT ed.connector FROM editions ed WHERE ed.id = ",
+                edition_of_row!(),
+                ") = 'webhook' THEN 'pending'
+                         ELSE CASE lower(COALESCE(s.order_status, 'active'))
+                            WHEN 'suspended' THEN 'suspended' WHEN 'cancelled' THEN 'cancelled'
+                            ELSE 'active' END
+                    END,
                     s.vendor_entitlement_id, CAST(COALESCE(s.custom, '{}') AS {json_type}), 'dataset', $1, $5, $5,
                     s.row_hash
                  FROM stage_company_entitlements s",
@@ -346,6 +352,17 @@ pub(crate) const ALL: &[TypeApply] = &[
                 decided!("created"),
                 " AND NOT EXISTS (SELECT 1 FROM subscriptions e WHERE e.marketplace_id = $2 AND e.external_id = s.external_id)
                  ORDER BY s.line"
+            ),
+            // With provisioning on, the purchasing user gets a seat.
+            concat!(
+                "INSERT INTO seat_assignments (subscription_id, user_id, origin_ref)
+                 SELECT e.id, e.purchased_by, $1 FROM stage_company_entitlements s
+                 JOIN subscriptions e ON e.marketplace_id = $2 AND e.external_id = s.external_id
+                 WHERE",
+                decided!("created"),
+                " AND e.purchased_by IS NOT NULL
+                   AND (SELECT d.provision FROM datasets d WHERE d.id = $1)
+                 ON CONFLICT DO NOTHING"
             ),
             concat!(
                 "INSERT INTO dataset_changes (dataset_id, entity_type, entity_id, before)

@@ -112,6 +112,24 @@ pub struct ReportLine {
     pub value: Option<String>,
 }
 
+/// A subscription a dataset created that waits for its vendor's connector (PRODUCT.md §9).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ProvisioningTarget {
+    pub subscription_id: i64,
+    pub external_id: Option<String>,
+    /// The line of its row in the company entitlements file.
+    pub line: Option<i64>,
+    pub company_external_id: Option<String>,
+    pub company_name: String,
+    pub user_external_id: Option<String>,
+    pub user_email: Option<String>,
+    pub edition_code: String,
+    pub edition_name: String,
+    pub units: i64,
+    pub webhook_url: Option<String>,
+    pub webhook_secret_encrypted: Option<Vec<u8>>,
+}
+
 /// The staging table of a data type (`users` → `stage_users`), for the types there are.
 pub fn staging_table(data_type: &str) -> Option<&'static str> {
     rules::ALL
@@ -198,6 +216,24 @@ pub trait DatasetStore: Send + Sync {
     /// Refreshes the planner's statistics of the tables a data type's activation wrote, so the
     /// next type's joins are planned from what they hold now.
     async fn refresh_statistics(&self, data_type: &str) -> Result<()>;
+    /// Sets where a product's webhook events go and the sealed secret that signs them.
+    async fn set_product_webhook(
+        &self,
+        marketplace_id: i64,
+        product_id: i64,
+        url: Option<&str>,
+        secret_sealed: Option<&[u8]>,
+    ) -> Result<()>;
+    /// Subscriptions of a dataset waiting for their connector, by id after `after`.
+    async fn pending_provisioning(
+        &self,
+        dataset_id: i64,
+        marketplace_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<ProvisioningTarget>>;
+    /// What the vendor answered: the subscription becomes active, or failed with the reason.
+    async fn set_provisioned(&self, subscription_id: i64, error: Option<&str>) -> Result<()>;
     /// The first and last staged line of a data type, if it has rows.
     async fn staged_lines(&self, dataset_id: i64, data_type: &str) -> Result<Option<(i64, i64)>>;
     /// Applies lines `from..=to` of a data type and records the job's checkpoint, in one
@@ -223,6 +259,8 @@ pub trait DatasetStore: Send + Sync {
         from: i64,
         to: i64,
     ) -> Result<Vec<ReportLine>>;
+    /// Whether any finding of the dataset is an error.
+    async fn dataset_has_errors(&self, dataset_id: i64) -> Result<bool>;
     /// Findings in report order (file, line), `limit` from `offset`.
     async fn dataset_findings(
         &self,
@@ -690,6 +728,80 @@ macro_rules! impl_dataset_store {
                 outcomes(&self.pool, dataset_id).await
             }
 
+            async fn set_product_webhook(
+                &self,
+                marketplace_id: i64,
+                product_id: i64,
+                url: Option<&str>,
+                secret_sealed: Option<&[u8]>,
+            ) -> $crate::Result<()> {
+                let done = sqlx::query(
+                    "UPDATE products SET webhook_url = $3, webhook_secret_encrypted = $4
+                     WHERE marketplace_id = $1 AND id = $2",
+                )
+                .bind(marketplace_id)
+                .bind(product_id)
+                .bind(url)
+                .bind(secret_sealed)
+                .execute(&self.pool)
+                .await?;
+                if done.rows_affected() == 0 {
+                    return Err($crate::StoreError::NotFound { what: "product" });
+                }
+                Ok(())
+            }
+
+            async fn pending_provisioning(
+                &self,
+                dataset_id: i64,
+                marketplace_id: i64,
+                after: i64,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::datasets::ProvisioningTarget>> {
+                Ok(sqlx::query_as(
+                    "SELECT e.id AS subscription_id, e.external_id,
+                        (SELECT MIN(s.line) FROM stage_company_entitlements s
+                         WHERE s.dataset_id = $1 AND s.external_id = e.external_id) AS line,
+                        c.external_id AS company_external_id, c.name AS company_name,
+                        u.external_id AS user_external_id, u.email AS user_email,
+                        ed.code AS edition_code, ed.name AS edition_name, e.units,
+                        p.webhook_url, p.webhook_secret_encrypted
+                     FROM subscriptions e
+                     JOIN companies c ON c.id = e.company_id
+                     JOIN editions ed ON ed.id = e.edition_id
+                     JOIN products p ON p.id = ed.product_id
+                     LEFT JOIN users u ON u.id = e.purchased_by
+                     WHERE e.marketplace_id = $2 AND e.origin_kind = 'dataset' AND e.origin_ref = $1
+                       AND e.status = 'pending' AND e.id > $3
+                     ORDER BY e.id LIMIT $4",
+                )
+                .bind(dataset_id)
+                .bind(marketplace_id)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?)
+            }
+
+            async fn set_provisioned(
+                &self,
+                subscription_id: i64,
+                error: Option<&str>,
+            ) -> $crate::Result<()> {
+                sqlx::query(
+                    "UPDATE subscriptions SET provisioning_error = $2,
+                        status = CASE WHEN $2 IS NULL THEN 'active' ELSE 'failed' END,
+                        updated_at = $3
+                     WHERE id = $1 AND status = 'pending'",
+                )
+                .bind(subscription_id)
+                .bind(error)
+                .bind($crate::now().millis())
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
             async fn refresh_statistics(&self, data_type: &str) -> $crate::Result<()> {
                 let dialect = $dialect;
                 if dialect.analyze.is_empty() {
@@ -811,6 +923,17 @@ macro_rules! impl_dataset_store {
                     .bind(to)
                     .fetch_all(&self.pool)
                     .await?)
+            }
+
+            async fn dataset_has_errors(&self, dataset_id: i64) -> $crate::Result<bool> {
+                let (found,): (bool,) = sqlx::query_as(
+                    "SELECT EXISTS (SELECT 1 FROM dataset_findings
+                                    WHERE dataset_id = $1 AND severity = 'error')",
+                )
+                .bind(dataset_id)
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(found)
             }
 
             async fn dataset_findings(
