@@ -1528,25 +1528,7 @@ macro_rules! impl_store {
                 checkpoint: &$crate::Checkpoint,
             ) -> $crate::Result<()> {
                 let mut tx = self.pool.begin_with($begin_write).await?;
-                let done = sqlx::query(
-                    "UPDATE jobs SET checkpoint = $3, progress_done = $4, progress_total = $5,
-                        progress_message = $6
-                     WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-                )
-                .bind(lease.job_id)
-                .bind(&lease.owner)
-                .bind(sqlx::types::Json(&checkpoint.data))
-                .bind(checkpoint.progress.done)
-                .bind(checkpoint.progress.total)
-                .bind(&checkpoint.progress.message)
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() == 0 {
-                    return Err($crate::StoreError::LeaseLost { job_id: lease.job_id });
-                }
-                if let Some(entry) = &checkpoint.audit {
-                    insert_audit(&mut *tx, entry).await?;
-                }
+                write_checkpoint(&mut tx, lease, checkpoint).await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -1707,6 +1689,35 @@ macro_rules! impl_store {
             .bind($crate::now().millis())
             .fetch_one(executor)
             .await?)
+        }
+
+        /// Records a job's checkpoint (and its audit line) inside a transaction, only while the
+        /// lease is held: the caller's step and the checkpoint commit together or not at all.
+        async fn write_checkpoint(
+            tx: &mut sqlx::Transaction<'_, <$store as $crate::shared::HasDatabase>::Database>,
+            lease: &$crate::Lease,
+            checkpoint: &$crate::Checkpoint,
+        ) -> $crate::Result<()> {
+            let done = sqlx::query(
+                "UPDATE jobs SET checkpoint = $3, progress_done = $4, progress_total = $5,
+                    progress_message = $6
+                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
+            )
+            .bind(lease.job_id)
+            .bind(&lease.owner)
+            .bind(sqlx::types::Json(&checkpoint.data))
+            .bind(checkpoint.progress.done)
+            .bind(checkpoint.progress.total)
+            .bind(&checkpoint.progress.message)
+            .execute(&mut **tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err($crate::StoreError::LeaseLost { job_id: lease.job_id });
+            }
+            if let Some(entry) = &checkpoint.audit {
+                insert_audit(&mut **tx, entry).await?;
+            }
+            Ok(())
         }
 
         async fn insert_audit<'e, E>(executor: E, entry: &$crate::NewAuditEntry) -> $crate::Result<()>

@@ -994,31 +994,6 @@ macro_rules! impl_dataset_store {
                 })
                 .collect())
         }
-
-        /// Records a job's checkpoint inside a transaction, only while the lease is held.
-        async fn write_checkpoint(
-            tx: &mut sqlx::Transaction<'_, <$store as $crate::shared::HasDatabase>::Database>,
-            lease: &$crate::Lease,
-            checkpoint: &$crate::Checkpoint,
-        ) -> $crate::Result<()> {
-            let done = sqlx::query(
-                "UPDATE jobs SET checkpoint = $3, progress_done = $4, progress_total = $5,
-                    progress_message = $6
-                 WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
-            )
-            .bind(lease.job_id)
-            .bind(&lease.owner)
-            .bind(sqlx::types::Json(&checkpoint.data))
-            .bind(checkpoint.progress.done)
-            .bind(checkpoint.progress.total)
-            .bind(&checkpoint.progress.message)
-            .execute(&mut **tx)
-            .await?;
-            if done.rows_affected() == 0 {
-                return Err($crate::StoreError::LeaseLost { job_id: lease.job_id });
-            }
-            Ok(())
-        }
     };
 }
 
