@@ -113,7 +113,7 @@ fn report(backend: &str, rows: usize, loader: f64, figures: &Value) {
         first / loader
     );
     println!(
-        "{:<44} {rerun:>10.1} s  ({:.1}x faster, target >= 2; records written: {})",
+        "{:<44} {rerun:>10.1} s  ({:.2}x faster, target >= 2; records written: {})",
         "the same dataset again",
         first / rerun,
         figures["rerun_written"]
