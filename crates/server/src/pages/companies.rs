@@ -145,6 +145,8 @@ struct SubscriptionView {
     billing_start: String,
     cycle: String,
     vendor_id: String,
+    /// Why the vendor's connector did not take it.
+    provisioning_error: Option<String>,
 }
 
 #[derive(Template)]
@@ -339,6 +341,7 @@ pub async fn show(
                     s.term.as_deref().unwrap_or("—")
                 ),
                 vendor_id: or_dash(s.vendor_subscription_id.as_deref()),
+                provisioning_error: s.provisioning_error,
             })
             .collect(),
         tenants: tenants
