@@ -457,6 +457,15 @@ mod pipeline {
         dataset
     }
 
+    /// Queues the dataset's validation and runs it, with activation unless it waits for review.
+    async fn run_validation(store: &Arc<dyn Store>, dataset: &Dataset) {
+        store
+            .enqueue_job(&validation_job(dataset))
+            .await
+            .expect("enqueue");
+        work(store).await;
+    }
+
     /// Runs queued jobs until none is left.
     async fn work(store: &Arc<dyn Store>) {
         let worker = Worker::new("test".to_owned(), store.clone(), WorkerConfig::default())
@@ -508,11 +517,7 @@ mod pipeline {
     ) {
         let market = marketplace(&store).await;
         let dataset = upload(&store, market, false).await;
-        store
-            .enqueue_job(&validation_job(&dataset))
-            .await
-            .expect("enqueue");
-        work(&store).await;
+        run_validation(&store, &dataset).await;
         let done = store
             .dataset(market, dataset.id)
             .await
@@ -585,11 +590,7 @@ mod pipeline {
 
         // The same data again: nothing to create or change.
         let again = upload(&store, market, false).await;
-        store
-            .enqueue_job(&validation_job(&again))
-            .await
-            .expect("enqueue");
-        work(&store).await;
+        run_validation(&store, &again).await;
         let outcomes = store.staged_outcomes(again.id).await.expect("outcomes");
         assert!(
             outcomes.iter().all(|p| p.created == 0 && p.updated == 0),
@@ -604,11 +605,7 @@ mod pipeline {
     ) {
         let market = marketplace(&store).await;
         let dataset = upload(&store, market, true).await;
-        store
-            .enqueue_job(&validation_job(&dataset))
-            .await
-            .expect("enqueue");
-        work(&store).await;
+        run_validation(&store, &dataset).await;
         let validated = store
             .dataset(market, dataset.id)
             .await
@@ -663,11 +660,7 @@ mod pipeline {
             (DataType::Memberships, memberships),
         ];
         let dataset = upload_files(&store, market, false, &files).await;
-        store
-            .enqueue_job(&validation_job(&dataset))
-            .await
-            .expect("enqueue");
-        work(&store).await;
+        run_validation(&store, &dataset).await;
         assert_eq!(
             store.staged_outcomes(dataset.id).await.expect("outcomes")[0],
             plan(1, 1, 0, 0, "users")
@@ -791,11 +784,7 @@ mod pipeline {
             file.write(bytes).await.expect("write");
             file.finish().await.expect("finish");
         }
-        store
-            .enqueue_job(&validation_job(&dataset))
-            .await
-            .expect("enqueue");
-        work(&store).await;
+        run_validation(&store, &dataset).await;
         let findings = store
             .dataset_findings(dataset.id, 0, 1_000)
             .await
@@ -864,11 +853,7 @@ mod pipeline {
             "EXTERNAL_ID,NAME,CITY\nc-1,Northwind,Seattle\n",
         )];
         let first = upload_files(&store, market, false, &files).await;
-        store
-            .enqueue_job(&validation_job(&first))
-            .await
-            .expect("enqueue");
-        work(&store).await;
+        run_validation(&store, &first).await;
         let company = store
             .company_by_external_id(market, "c-1")
             .await
@@ -897,11 +882,7 @@ mod pipeline {
             .expect("edit by hand");
 
         let again = upload_files(&store, market, false, &files).await;
-        store
-            .enqueue_job(&validation_job(&again))
-            .await
-            .expect("enqueue");
-        work(&store).await;
+        run_validation(&store, &again).await;
         assert_eq!(
             store.staged_outcomes(again.id).await.expect("outcomes"),
             vec![plan(0, 1, 0, 0, "companies")],
@@ -915,11 +896,7 @@ mod pipeline {
         assert_eq!(company.city.as_deref(), Some("Seattle"));
 
         let third = upload_files(&store, market, false, &files).await;
-        store
-            .enqueue_job(&validation_job(&third))
-            .await
-            .expect("enqueue");
-        work(&store).await;
+        run_validation(&store, &third).await;
         assert_eq!(
             store.staged_outcomes(third.id).await.expect("outcomes"),
             vec![plan(0, 0, 1, 0, "companies")]
