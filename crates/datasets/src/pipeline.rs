@@ -228,7 +228,7 @@ async fn validate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
     // A worker that died while activating is followed by one that carries on activating:
     // validation is done, and staging again would lose what was decided.
     if ctx.resume_from().is_some_and(|c| c.get("type").is_some()) {
-        return activate(ctx, dataset).await;
+        return activate(ctx, dataset, true).await;
     }
     let store = ctx.store();
     store
@@ -250,7 +250,7 @@ async fn validate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
             format!("reading {}", data_type.label()),
         )
         .await?;
-        match stage_file(store, dataset.id, *data_type, file).await? {
+        match stage_file(store, dataset, *data_type, file).await? {
             Ok(rows) => {
                 store
                     .set_rows_read(dataset.id, data_type.part(), rows)
@@ -289,7 +289,7 @@ async fn validate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
     if dataset.review {
         return Ok(());
     }
-    activate(ctx, dataset).await
+    activate(ctx, dataset, true).await
 }
 
 #[async_trait]
@@ -302,18 +302,25 @@ impl JobHandler for ActivateDataset {
         let dataset = dataset_of(ctx).await?;
         // A failed activation leaves the dataset validated, to be activated again; what was
         // applied stays, and the next run carries on from it.
-        let outcome = activate(ctx, &dataset).await;
+        let outcome = activate(ctx, &dataset, false).await;
         settle(ctx, &dataset, outcome, DatasetState::Validated).await
     }
 }
 
-/// Applies every staged row, type by type, from where a previous run stopped.
-async fn activate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
+/// Applies every staged row, type by type, from where a previous run stopped. Each row's
+/// outcome is decided first, for all rows at once, unless the plan just `decided` them.
+async fn activate(ctx: &JobContext, dataset: &Dataset, decided: bool) -> Result<(), JobError> {
     let store = ctx.store();
     store
         .set_dataset_state(dataset.id, DatasetState::Activating, None)
         .await?;
     let resume = ctx.resume_from().cloned().unwrap_or_default();
+    if !decided && resume.get("type").is_none() {
+        // Only rows still undecided are decided: a run that stopped keeps its decisions.
+        store
+            .plan_staged(dataset.id, dataset.marketplace_id, true)
+            .await?;
+    }
     let (mut position, mut next_line) = (
         resume["type"].as_u64().unwrap_or(0) as usize,
         resume["line"].as_i64(),
@@ -347,6 +354,11 @@ async fn activate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
                         to,
                     )
                     .await?;
+                if from == first {
+                    // The tables written were empty or much smaller: the planner judges the
+                    // next ranges' joins by what they hold now.
+                    store.refresh_statistics(data_type.part()).await?;
+                }
                 if ctx.is_cancel_requested() {
                     store
                         .set_dataset_state(dataset.id, DatasetState::Cancelled, None)
@@ -429,10 +441,11 @@ struct Batch {
 /// the store's; the inner one says why the file could not be read.
 async fn stage_file(
     store: &Arc<dyn Store>,
-    dataset_id: i64,
+    dataset: &Dataset,
     data_type: DataType,
     file: &DatasetFile,
 ) -> Result<Result<i64, FileError>, JobError> {
+    let (dataset_id, marketplace_id) = (dataset.id, dataset.marketplace_id);
     let encoding = TextEncoding::from_name(&file.encoding)
         .ok_or_else(|| JobError::Failed(format!("unknown encoding {:?}", file.encoding)))?;
     let (chunk_tx, chunk_rx) = mpsc::channel::<Vec<u8>>(4);
@@ -459,6 +472,7 @@ async fn stage_file(
     while let Some(batch) = batch_rx.recv().await {
         if !batch.rows.is_empty() {
             let staged = StagedRows {
+                marketplace_id,
                 table,
                 columns: &columns,
                 rows: &batch.rows,

@@ -54,13 +54,26 @@ crate::datasets::impl_dataset_store! {
 }
 
 impl PgStore {
-    /// Stages rows with `COPY … FROM STDIN`, PostgreSQL's bulk path.
-    async fn stage_rows_fast(&self, dataset_id: i64, staged: &crate::StagedRows<'_>) -> Result<()> {
+    /// Stages rows with `COPY … FROM STDIN`, PostgreSQL's bulk path, into a temporary table,
+    /// and from there into the staging table with each row's outcome decided on the way in.
+    async fn stage_rows_fast(
+        tx: &mut sqlx::PgConnection,
+        dataset_id: i64,
+        staged: &crate::StagedRows<'_>,
+    ) -> Result<()> {
         let table = crate::datasets::identifier(staged.table)?;
-        let statement = format!(
-            "COPY {table} ({}) FROM STDIN WITH (FORMAT csv)",
-            crate::datasets::staging_columns(staged)?
-        );
+        let columns = crate::datasets::staging_columns(staged)?;
+        let incoming = format!("incoming_{table}");
+        for sql in [
+            format!(
+                "CREATE TEMPORARY TABLE IF NOT EXISTS {incoming} (LIKE {table} INCLUDING DEFAULTS)"
+            ),
+            format!("TRUNCATE {incoming}"),
+        ] {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&mut *tx)
+                .await?;
+        }
         let mut data = Vec::with_capacity(staged.rows.len() * 96);
         for row in staged.rows {
             data.extend_from_slice(format!("{dataset_id},{}", row.line).as_bytes());
@@ -78,10 +91,17 @@ impl PgStore {
             }
             data.push(b'\n');
         }
-        let mut connection = self.pool.acquire().await?;
-        let mut copy = connection.copy_in_raw(&statement).await?;
+        let copy = format!("COPY {incoming} ({columns}) FROM STDIN WITH (FORMAT csv)");
+        let mut copy = tx.copy_in_raw(&copy).await?;
         copy.send(data).await?;
         copy.finish().await?;
+        let outcome = crate::datasets::staged_outcome(table, staged.marketplace_id);
+        let sql = format!(
+            "INSERT INTO {table} ({columns}, outcome) SELECT {columns}, {outcome} FROM {incoming} AS s"
+        );
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *tx)
+            .await?;
         Ok(())
     }
 }

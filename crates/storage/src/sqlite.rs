@@ -66,18 +66,32 @@ crate::datasets::impl_dataset_store! {
     },
 }
 
+/// Rows a staging INSERT carries. Each connection keeps its statements prepared, and one of
+/// thousands of rows would hold megabytes; a few hundred rows stay far below SQLite's 32,766
+/// parameters a statement too.
+const ROWS_PER_INSERT: usize = 250;
+
 impl SqliteStore {
-    /// Stages rows with multi-row INSERTs in one transaction.
-    async fn stage_rows_fast(&self, dataset_id: i64, staged: &crate::StagedRows<'_>) -> Result<()> {
+    /// Stages rows with multi-row INSERTs, each row's outcome decided on the way in.
+    async fn stage_rows_fast(
+        tx: &mut sqlx::SqliteConnection,
+        dataset_id: i64,
+        staged: &crate::StagedRows<'_>,
+    ) -> Result<()> {
         let table = crate::datasets::identifier(staged.table)?;
+        let columns = crate::datasets::staging_columns(staged)?;
+        // The VALUES columns are column1, column2, …: name them as the table does.
+        let named: Vec<String> = columns
+            .split(", ")
+            .enumerate()
+            .map(|(i, column)| format!("column{} AS {column}", i + 1))
+            .collect();
+        let outcome = crate::datasets::staged_outcome(table, staged.marketplace_id);
         let head = format!(
-            "INSERT INTO {table} ({}) ",
-            crate::datasets::staging_columns(staged)?
+            "INSERT INTO {table} ({columns}, outcome) SELECT s.*, {outcome} FROM (SELECT {} FROM (",
+            named.join(", ")
         );
-        // Stay under SQLite's 32,766 parameters a statement.
-        let per_statement = (30_000 / (staged.columns.len() + 4)).max(1);
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        for chunk in staged.rows.chunks(per_statement) {
+        for chunk in staged.rows.chunks(ROWS_PER_INSERT) {
             let mut sql = sqlx::QueryBuilder::new(head.as_str());
             sql.push_values(chunk, |mut row, staged| {
                 row.push_bind(dataset_id)
@@ -88,9 +102,9 @@ impl SqliteStore {
                     row.push_bind(value.clone());
                 }
             });
+            sql.push(")) AS s");
             sql.build().execute(&mut *tx).await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 }

@@ -948,6 +948,7 @@ async fn a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted(store:
         .stage_rows(
             dataset.id,
             &StagedRows {
+                marketplace_id: market.id,
                 table: "stage_users",
                 columns: &columns,
                 rows: &rows,
@@ -960,6 +961,7 @@ async fn a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted(store:
             .stage_rows(
                 dataset.id,
                 &StagedRows {
+                    marketplace_id: market.id,
                     table: "stage_users; DROP TABLE users",
                     columns: &columns,
                     rows: &rows

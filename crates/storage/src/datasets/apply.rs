@@ -13,7 +13,18 @@ use super::rules::edition_match;
 
 pub(crate) struct TypeApply {
     pub data_type: &'static str,
+    /// The first decides each row's outcome; the others apply the decided rows.
     pub statements: &'static [&'static str],
+}
+
+impl TypeApply {
+    pub fn decide(&self) -> &'static str {
+        self.statements[0]
+    }
+
+    pub fn apply(&self) -> &'static [&'static str] {
+        &self.statements[1..]
+    }
 }
 
 /// The rows of the range still to decide.
@@ -472,30 +483,38 @@ pub(crate) const ALL: &[TypeApply] = &[
     },
 ];
 
-/// Rows whose record was last written by the same row (same fingerprint), found before the
-/// rules run: they are unchanged, and re-running a dataset spends little on them.
-/// Parameters: `$1` the dataset, `$2` its marketplace.
-pub(crate) const UNCHANGED: &[&str] = &[
-    "UPDATE stage_users AS s SET outcome = 'unchanged' WHERE s.dataset_id = $1 AND s.outcome IS NULL
-        AND EXISTS (SELECT 1 FROM users u WHERE u.marketplace_id = $2
-                    AND u.external_id = s.external_id AND u.import_hash = s.row_hash)",
-    "UPDATE stage_companies AS s SET outcome = 'unchanged' WHERE s.dataset_id = $1 AND s.outcome IS NULL
-        AND EXISTS (SELECT 1 FROM companies c WHERE c.marketplace_id = $2
-                    AND c.external_id = s.external_id AND c.import_hash = s.row_hash)",
-    concat!(
-        "UPDATE stage_memberships AS s SET outcome = 'unchanged' WHERE s.dataset_id = $1 AND s.outcome IS NULL
-            AND EXISTS (",
-        membership_of_row!(),
-        " AND m.import_hash = s.row_hash)"
+/// Rows whose record was last written by the very same row (same fingerprint): they are
+/// unchanged, and re-running a dataset spends little on them. Per staging table, a condition
+/// on its row `s`; `$2` is the marketplace. Used as rows are staged (`staging_statement`).
+pub(crate) const UNCHANGED: &[(&str, &str)] = &[
+    (
+        "stage_users",
+        "EXISTS (SELECT 1 FROM users u WHERE u.marketplace_id = $2
+                 AND u.external_id = s.external_id AND u.import_hash = s.row_hash)",
     ),
-    "UPDATE stage_company_entitlements AS s SET outcome = 'unchanged' WHERE s.dataset_id = $1
-        AND s.outcome IS NULL
-        AND EXISTS (SELECT 1 FROM subscriptions e WHERE e.marketplace_id = $2
-                    AND e.external_id = s.external_id AND e.import_hash = s.row_hash)",
-    "UPDATE stage_user_entitlements AS s SET outcome = 'unchanged' WHERE s.dataset_id = $1
-        AND s.outcome IS NULL
-        AND EXISTS (SELECT 1 FROM seat_assignments sa
-                    JOIN subscriptions e ON e.id = sa.subscription_id JOIN users u ON u.id = sa.user_id
-                    WHERE e.marketplace_id = $2 AND e.external_id = s.company_entitlement_external_id
-                      AND u.marketplace_id = $2 AND u.external_id = s.user_external_id)",
+    (
+        "stage_companies",
+        "EXISTS (SELECT 1 FROM companies c WHERE c.marketplace_id = $2
+                 AND c.external_id = s.external_id AND c.import_hash = s.row_hash)",
+    ),
+    (
+        "stage_memberships",
+        concat!(
+            "EXISTS (",
+            membership_of_row!(),
+            " AND m.import_hash = s.row_hash)"
+        ),
+    ),
+    (
+        "stage_company_entitlements",
+        "EXISTS (SELECT 1 FROM subscriptions e WHERE e.marketplace_id = $2
+                 AND e.external_id = s.external_id AND e.import_hash = s.row_hash)",
+    ),
+    (
+        "stage_user_entitlements",
+        "EXISTS (SELECT 1 FROM seat_assignments sa
+                 JOIN subscriptions e ON e.id = sa.subscription_id JOIN users u ON u.id = sa.user_id
+                 WHERE e.marketplace_id = $2 AND e.external_id = s.company_entitlement_external_id
+                   AND u.marketplace_id = $2 AND u.external_id = s.user_external_id)",
+    ),
 ];

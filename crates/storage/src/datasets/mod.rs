@@ -74,6 +74,7 @@ pub struct DatasetFinding {
 /// Rows for one staging table: `columns` name the table's value columns.
 #[derive(Debug, Clone)]
 pub struct StagedRows<'a> {
+    pub marketplace_id: i64,
     pub table: &'a str,
     pub columns: &'a [String],
     pub rows: &'a [StageRow],
@@ -194,14 +195,14 @@ pub trait DatasetStore: Send + Sync {
         seq: i64,
     ) -> Result<Option<Vec<u8>>>;
 
-    /// Loads checked rows into a staging table.
+    /// Loads checked rows into a staging table, and marks those whose record was last written
+    /// by the very same row (same fingerprint) unchanged.
     async fn stage_rows(&self, dataset_id: i64, rows: &StagedRows<'_>) -> Result<()>;
     /// Empties the staging tables and findings of a dataset, before it is validated again.
     async fn clear_staging(&self, dataset_id: i64, tables: &[&str]) -> Result<()>;
     async fn add_findings(&self, dataset_id: i64, findings: &[DatasetFinding]) -> Result<()>;
-    /// The set-level checks. First, rows whose record was last written by the very same row
-    /// (same fingerprint) are unchanged, and only checked for duplicates; then a finding for
-    /// every row a rule refuses, and those rows rejected.
+    /// The set-level checks: a finding for every row a rule refuses, and those rows rejected.
+    /// Rows found unchanged when staged (see `stage_rows`) are only checked for duplicates.
     async fn check_staged(&self, dataset_id: i64, marketplace_id: i64) -> Result<()>;
     /// What activation would do, per data type. With `keep`, the decisions stay for an
     /// activation that follows at once; otherwise they are rolled back (the plan writes nothing).
@@ -236,8 +237,8 @@ pub trait DatasetStore: Send + Sync {
     async fn set_provisioned(&self, subscription_id: i64, error: Option<&str>) -> Result<()>;
     /// The first and last staged line of a data type, if it has rows.
     async fn staged_lines(&self, dataset_id: i64, data_type: &str) -> Result<Option<(i64, i64)>>;
-    /// Applies lines `from..=to` of a data type and records the job's checkpoint, in one
-    /// transaction, only while the worker holds the job's lease.
+    /// Applies lines `from..=to` of a data type, as `plan_staged` decided them, and records the
+    /// job's checkpoint, in one transaction, only while the worker holds the job's lease.
     #[allow(clippy::too_many_arguments)]
     async fn activate_lines(
         &self,
@@ -607,8 +608,13 @@ macro_rules! impl_dataset_store {
                 dataset_id: i64,
                 staged: &$crate::datasets::StagedRows<'_>,
             ) -> $crate::Result<()> {
-                // The fastest way in differs per backend (see `stage_rows_fast`).
-                self.stage_rows_fast(dataset_id, staged).await
+                // The fastest way in differs per backend; each marks the rows whose record was
+                // last written by the very same row unchanged as they go in, which costs far
+                // less than a pass over the staged table later.
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                Self::stage_rows_fast(&mut *tx, dataset_id, staged).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn clear_staging(&self, dataset_id: i64, tables: &[&str]) -> $crate::Result<()> {
@@ -666,13 +672,6 @@ macro_rules! impl_dataset_store {
                         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
                     }
                 }
-                for statement in $crate::datasets::apply::UNCHANGED {
-                    sqlx::query(*statement)
-                        .bind(dataset_id)
-                        .bind(marketplace_id)
-                        .execute(&self.pool)
-                        .await?;
-                }
                 for rules in $crate::datasets::rules::ALL {
                     let mut tx = self.pool.begin_with($begin_write).await?;
                     for rule in rules.rules {
@@ -702,7 +701,7 @@ macro_rules! impl_dataset_store {
                 // Decide every row's outcome as activation would, and count.
                 let mut tx = self.pool.begin_with($begin_write).await?;
                 for apply in $crate::datasets::apply::ALL {
-                    let sql = $crate::datasets::dialect(apply.statements[0], &$dialect);
+                    let sql = $crate::datasets::dialect(apply.decide(), &$dialect);
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(dataset_id)
                         .bind(marketplace_id)
@@ -855,7 +854,7 @@ macro_rules! impl_dataset_store {
                 };
                 let now = $crate::now().millis();
                 let mut tx = self.pool.begin_with($begin_write).await?;
-                for statement in apply.statements {
+                for statement in apply.apply() {
                     let sql = $crate::datasets::dialect(statement, &$dialect);
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(dataset_id)
@@ -1014,4 +1013,17 @@ pub(crate) fn staging_columns(staged: &StagedRows<'_>) -> Result<String> {
         columns.push_str(identifier(column)?);
     }
     Ok(columns)
+}
+
+/// The outcome of a row `s` as it is staged: unchanged when its record was last written by the
+/// very same row (see `apply::UNCHANGED`), otherwise not decided yet.
+pub(crate) fn staged_outcome(table: &str, marketplace_id: i64) -> String {
+    match apply::UNCHANGED.iter().find(|(t, _)| *t == table) {
+        // The marketplace is an integer: written into the statement, it is safe.
+        Some((_, condition)) => format!(
+            "CASE WHEN {} THEN 'unchanged' END",
+            condition.replace("$2", &marketplace_id.to_string())
+        ),
+        None => "NULL".to_owned(),
+    }
 }
