@@ -49,6 +49,7 @@ crate::datasets::impl_dataset_store! {
         bool_type: "BOOLEAN",
         json_get: "(CAST(d.before AS JSONB) ->> 'KEY')",
         analyze: "ANALYZE",
+        vacuum: "VACUUM",
         json_object: "json_build_object",
     },
 }

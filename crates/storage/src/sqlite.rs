@@ -62,6 +62,7 @@ crate::datasets::impl_dataset_store! {
         bool_type: "INTEGER",
         json_get: "json_extract(d.before, '$.KEY')",
         analyze: "",
+        vacuum: "",
         json_object: "json_object",
     },
 }

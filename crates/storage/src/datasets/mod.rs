@@ -311,6 +311,8 @@ pub(crate) struct Dialect {
     /// Refreshes the planner's statistics of a table just filled (PostgreSQL plans joins from
     /// them); empty where the planner does without.
     pub analyze: &'static str,
+    /// Makes the room of deleted rows reusable; empty where the backend does it by itself.
+    pub vacuum: &'static str,
 }
 
 macro_rules! impl_dataset_store {
@@ -319,6 +321,23 @@ macro_rules! impl_dataset_store {
         begin_write: $begin_write:literal,
         dialect: $dialect:expr $(,)?
     ) => {
+        impl $store {
+            /// Makes the room of removed staged rows reusable, where the backend needs telling
+            /// (PostgreSQL: autovacuum is off on staging tables, see migration 0007).
+            async fn reclaim_staging(&self, tables: &[&str]) -> $crate::Result<()> {
+                let dialect = $dialect;
+                if dialect.vacuum.is_empty() {
+                    return Ok(());
+                }
+                for table in tables {
+                    let table = $crate::datasets::identifier(table)?;
+                    let sql = format!("{} {table}", dialect.vacuum);
+                    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
+                }
+                Ok(())
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::datasets::DatasetStore for $store {
             async fn create_dataset(
@@ -482,11 +501,17 @@ macro_rules! impl_dataset_store {
 
             async fn delete_dataset(&self, marketplace_id: i64, id: i64) -> $crate::Result<()> {
                 // Staging tables, findings, files and chunks go with it (ON DELETE CASCADE).
-                sqlx::query("DELETE FROM datasets WHERE marketplace_id = $1 AND id = $2")
+                let deleted = sqlx::query("DELETE FROM datasets WHERE marketplace_id = $1 AND id = $2")
                     .bind(marketplace_id)
                     .bind(id)
                     .execute(&self.pool)
-                    .await?;
+                    .await?
+                    .rows_affected();
+                if deleted > 0 {
+                    let tables: Vec<&str> =
+                        $crate::datasets::rules::ALL.iter().map(|r| r.table).collect();
+                    self.reclaim_staging(&tables).await?;
+                }
                 Ok(())
             }
 
@@ -619,20 +644,25 @@ macro_rules! impl_dataset_store {
 
             async fn clear_staging(&self, dataset_id: i64, tables: &[&str]) -> $crate::Result<()> {
                 let mut tx = self.pool.begin_with($begin_write).await?;
+                let mut removed = 0;
                 for table in tables {
                     let table = $crate::datasets::identifier(table)?;
                     // `identifier` admitted only a plain name.
                     let sql = format!("DELETE FROM {table} WHERE dataset_id = $1");
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                    removed += sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(dataset_id)
                         .execute(&mut *tx)
-                        .await?;
+                        .await?
+                        .rows_affected();
                 }
                 sqlx::query("DELETE FROM dataset_findings WHERE dataset_id = $1")
                     .bind(dataset_id)
                     .execute(&mut *tx)
                     .await?;
                 tx.commit().await?;
+                if removed > 0 {
+                    self.reclaim_staging(tables).await?;
+                }
                 Ok(())
             }
 
