@@ -11,8 +11,8 @@ use ferry_integrations::webhook::WebhookClient;
 use ferry_jobs::{JobContext, JobError, JobHandler};
 use ferry_storage::seal::Sealer;
 use ferry_storage::{
-    Checkpoint, Dataset, DatasetFile, DatasetFinding, NewJob, ProvisioningTarget, StageRow,
-    StagedRows, Store, datasets::staging_table,
+    Checkpoint, Dataset, DatasetFile, DatasetFinding, NewJob, PlanLine, ProvisioningTarget,
+    StageRow, StagedRows, Store, datasets::staging_table,
 };
 use serde_json::json;
 use tokio::sync::mpsc;
@@ -228,7 +228,7 @@ async fn validate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
     // A worker that died while activating is followed by one that carries on activating:
     // validation is done, and staging again would lose what was decided.
     if ctx.resume_from().is_some_and(|c| c.get("type").is_some()) {
-        return activate(ctx, dataset, true).await;
+        return activate(ctx, dataset, None).await;
     }
     let store = ctx.store();
     store
@@ -281,15 +281,15 @@ async fn validate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
     let plan = store
         .plan_staged(dataset.id, dataset.marketplace_id, !dataset.review)
         .await?;
-    let plan = serde_json::to_string(&plan).map_err(|e| JobError::Failed(e.to_string()))?;
-    store.set_dataset_plan(dataset.id, &plan).await?;
+    let stored = serde_json::to_string(&plan).map_err(|e| JobError::Failed(e.to_string()))?;
+    store.set_dataset_plan(dataset.id, &stored).await?;
     store
         .set_dataset_state(dataset.id, DatasetState::Validated, None)
         .await?;
     if dataset.review {
         return Ok(());
     }
-    activate(ctx, dataset, true).await
+    activate(ctx, dataset, Some(plan)).await
 }
 
 #[async_trait]
@@ -302,31 +302,50 @@ impl JobHandler for ActivateDataset {
         let dataset = dataset_of(ctx).await?;
         // A failed activation leaves the dataset validated, to be activated again; what was
         // applied stays, and the next run carries on from it.
-        let outcome = activate(ctx, &dataset, false).await;
+        let outcome = activate(ctx, &dataset, None).await;
         settle(ctx, &dataset, outcome, DatasetState::Validated).await
     }
 }
 
 /// Applies every staged row, type by type, from where a previous run stopped. Each row's
-/// outcome is decided first, for all rows at once, unless the plan just `decided` them.
-async fn activate(ctx: &JobContext, dataset: &Dataset, decided: bool) -> Result<(), JobError> {
+/// outcome is decided first, for all rows at once, unless a `plan` that kept its decisions
+/// comes with the call or a previous run decided them; types with nothing to create or update
+/// are passed over.
+async fn activate(
+    ctx: &JobContext,
+    dataset: &Dataset,
+    plan: Option<Vec<PlanLine>>,
+) -> Result<(), JobError> {
     let store = ctx.store();
     store
         .set_dataset_state(dataset.id, DatasetState::Activating, None)
         .await?;
     let resume = ctx.resume_from().cloned().unwrap_or_default();
-    if !decided && resume.get("type").is_none() {
+    let plan = match plan {
         // Only rows still undecided are decided: a run that stopped keeps its decisions.
-        store
-            .plan_staged(dataset.id, dataset.marketplace_id, true)
-            .await?;
-    }
+        None if resume.get("type").is_none() => Some(
+            store
+                .plan_staged(dataset.id, dataset.marketplace_id, true)
+                .await?,
+        ),
+        plan => plan,
+    };
     let (mut position, mut next_line) = (
         resume["type"].as_u64().unwrap_or(0) as usize,
         resume["line"].as_i64(),
     );
     let types: Vec<DataType> = DataType::ALL.to_vec();
     while let Some(data_type) = types.get(position) {
+        let nothing_to_apply = plan
+            .iter()
+            .flatten()
+            .find(|line| line.data_type == data_type.part())
+            .is_some_and(|line| line.created + line.updated == 0);
+        if nothing_to_apply {
+            position += 1;
+            next_line = None;
+            continue;
+        }
         if let Some((first, last)) = store.staged_lines(dataset.id, data_type.part()).await? {
             let mut from = next_line.unwrap_or(first).max(first);
             while from <= last {
