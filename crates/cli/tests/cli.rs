@@ -835,6 +835,19 @@ fn datasets_through_the_command_line() {
 /// finished, and the marketplace ends exactly as after an uninterrupted activation.
 #[tokio::test]
 async fn an_activation_killed_midway_resumes_to_the_same_database() {
+    killed_while_activating_resumes_to_the_same_database(true).await;
+}
+
+/// Without review, the validation job goes on to activate: killed then, it carries on
+/// activating rather than staging again.
+#[tokio::test]
+async fn a_validation_killed_while_activating_resumes_to_the_same_database() {
+    killed_while_activating_resumes_to_the_same_database(false).await;
+}
+
+/// A worker killed once the users are in is followed by another; the records end as without
+/// the crash. With `review`, the activation job is killed; otherwise the validation job.
+async fn killed_while_activating_resumes_to_the_same_database(review: bool) {
     let dir = tempfile::tempdir().expect("temp dir");
     let files = dir.path().join("files");
     std::fs::create_dir_all(&files).expect("dir");
@@ -867,19 +880,18 @@ async fn an_activation_killed_midway_resumes_to_the_same_database() {
     let reference_dir = dir.path().join("reference");
     std::fs::create_dir_all(&reference_dir).expect("dir");
     let reference_url = ferry_storage::testing::sqlite_url(&reference_dir);
-    let (reference, dataset) = validated_dataset(&reference_url, &files).await;
-    reference
-        .enqueue_job(&ferry_datasets::activation_job(&dataset))
-        .await
-        .expect("enqueue");
+    let (reference, dataset) = dataset_to_activate(&reference_url, &files, review).await;
+    let job = if review {
+        ferry_datasets::activation_job(&dataset)
+    } else {
+        ferry_datasets::validation_job(&dataset)
+    };
+    reference.enqueue_job(&job).await.expect("enqueue");
     run_dataset_jobs(&reference).await;
 
     let url = ferry_storage::testing::sqlite_url(dir.path());
-    let (store, dataset) = validated_dataset(&url, &files).await;
-    let job_id = store
-        .enqueue_job(&ferry_datasets::activation_job(&dataset))
-        .await
-        .expect("enqueue");
+    let (store, dataset) = dataset_to_activate(&url, &files, review).await;
+    let job_id = store.enqueue_job(&job).await.expect("enqueue");
     let worker = || {
         let mut command = ferry(dir.path(), &url);
         command
@@ -928,10 +940,11 @@ async fn an_activation_killed_midway_resumes_to_the_same_database() {
     );
 }
 
-/// A marketplace and a dataset uploaded and validated (with review) in the database at `url`.
-async fn validated_dataset(
+/// A marketplace and a dataset uploaded in the database at `url`; with `review`, validated too.
+async fn dataset_to_activate(
     url: &str,
     files: &Path,
+    review: bool,
 ) -> (std::sync::Arc<dyn Store>, ferry_storage::Dataset) {
     use ferry_datasets::{DataType, FileUpload};
     let store = ferry_storage::connect(url).await.expect("connect");
@@ -951,7 +964,7 @@ async fn validated_dataset(
             kind: ferry_domain::DatasetKind::Migration,
             name: "Big".into(),
             provision: false,
-            review: true,
+            review,
             created_by_user: None,
             created_by_company: None,
             creator: "test".into(),
@@ -965,6 +978,9 @@ async fn validated_dataset(
             .expect("upload");
         upload.write(&bytes).await.expect("write");
         upload.finish().await.expect("finish");
+    }
+    if !review {
+        return (store, dataset);
     }
     store
         .enqueue_job(&ferry_datasets::validation_job(&dataset))
