@@ -25,7 +25,8 @@ pub enum UploadError {
 pub struct FileUpload {
     store: Arc<dyn Store>,
     dataset_id: i64,
-    data_type: DataType,
+    /// The name the file is stored under: its data type, or a temporary name for a replacement.
+    stored_as: String,
     file_name: String,
     buffer: Vec<u8>,
     seq: i64,
@@ -40,13 +41,40 @@ impl FileUpload {
         data_type: DataType,
         file_name: &str,
     ) -> Result<Self, UploadError> {
+        Self::start_as(store, dataset_id, data_type.part().to_owned(), file_name).await
+    }
+
+    /// Starts storing a file that is to replace the dataset's file of `data_type` once every
+    /// file of the edit has arrived (see `Store::replace_dataset_files`): until then the
+    /// current file stays as it is.
+    pub async fn start_replacement(
+        store: Arc<dyn Store>,
+        dataset_id: i64,
+        data_type: DataType,
+        file_name: &str,
+    ) -> Result<Self, UploadError> {
+        Self::start_as(
+            store,
+            dataset_id,
+            ferry_storage::datasets::replacement_name(data_type.part()),
+            file_name,
+        )
+        .await
+    }
+
+    async fn start_as(
+        store: Arc<dyn Store>,
+        dataset_id: i64,
+        stored_as: String,
+        file_name: &str,
+    ) -> Result<Self, UploadError> {
         store
-            .add_dataset_file(dataset_id, data_type.part(), file_name)
+            .add_dataset_file(dataset_id, &stored_as, file_name)
             .await?;
         Ok(FileUpload {
             store,
             dataset_id,
-            data_type,
+            stored_as,
             file_name: file_name.to_owned(),
             buffer: Vec::with_capacity(CHUNK_BYTES),
             seq: 0,
@@ -80,24 +108,14 @@ impl FileUpload {
         let bytes = self.sniffer.bytes();
         let encoding = self.sniffer.finish().as_str();
         self.store
-            .finish_dataset_file(
-                self.dataset_id,
-                self.data_type.part(),
-                encoding,
-                bytes as i64,
-            )
+            .finish_dataset_file(self.dataset_id, &self.stored_as, encoding, bytes as i64)
             .await?;
         Ok(bytes)
     }
 
     async fn flush(&mut self) -> Result<(), UploadError> {
         self.store
-            .append_dataset_chunk(
-                self.dataset_id,
-                self.data_type.part(),
-                self.seq,
-                &self.buffer,
-            )
+            .append_dataset_chunk(self.dataset_id, &self.stored_as, self.seq, &self.buffer)
             .await?;
         self.seq += 1;
         self.buffer.clear();

@@ -31,6 +31,15 @@ impl DatasetState {
         }
     }
 
+    /// Whether files may be replaced or added: validation has finished, activation has not
+    /// begun.
+    pub fn takes_files(self) -> bool {
+        matches!(
+            self,
+            DatasetState::Validated | DatasetState::UploadFailed | DatasetState::Cancelled
+        )
+    }
+
     /// Whether files, provisioning and review may still change (before activation).
     pub fn editable(self) -> bool {
         matches!(

@@ -1,15 +1,19 @@
 // Progressive enhancement only: every page works without this file.
 // An element with data-refresh="URL" has its content replaced with the HTML at URL every
-// data-interval milliseconds (default 2000), until the answer carries data-final.
+// data-interval milliseconds (default 2000), until the answer carries data-final. With
+// data-reload-when-final, the page is then loaded again: its actions depend on the new state.
 (function () {
   function refresh(el) {
     var interval = parseInt(el.getAttribute("data-interval") || "2000", 10);
+    var reload = el.hasAttribute("data-reload-when-final");
+    if (reload && el.querySelector("[data-final]")) { return; }
     function tick() {
       fetch(el.getAttribute("data-refresh"), { credentials: "same-origin", headers: { "Accept": "text/html" } })
         .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
         .then(function (html) {
           el.innerHTML = html;
           if (!el.querySelector("[data-final]")) { setTimeout(tick, interval); }
+          else if (reload) { window.location.reload(); }
         })
         .catch(function () { setTimeout(tick, interval * 2); });
     }

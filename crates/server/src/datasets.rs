@@ -7,6 +7,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use ferry_datasets::{DataType, FileUpload, Report, UploadError, activation_job, validation_job};
 use ferry_domain::{DatasetKind, DatasetState};
+use ferry_storage::datasets::replacement_name;
 use ferry_storage::{Dataset, NewDataset, StoreError};
 
 use crate::AppState;
@@ -190,15 +191,103 @@ async fn create(
         creator: creator.label.clone(),
     };
     match state.store.create_dataset(&new).await {
-        Err(StoreError::Conflict { .. }) => {
-            let busy = state.store.dataset_in_validation(marketplace_id).await?;
-            Err(busy.map_or_else(
-                || DatasetError::Invalid("another dataset is being validated; try again".into()),
-                |d| DatasetError::Busy(Box::new(d)),
-            ))
-        }
+        Err(StoreError::Conflict { .. }) => Err(busy(state, marketplace_id).await),
         other => Ok(other?),
     }
+}
+
+/// Why a dataset cannot go to validation now: another of the marketplace is validating.
+async fn busy(state: &AppState, marketplace_id: i64) -> DatasetError {
+    match state.store.dataset_in_validation(marketplace_id).await {
+        Ok(Some(dataset)) => DatasetError::Busy(Box::new(dataset)),
+        Ok(None) => DatasetError::Invalid("another dataset is being validated; try again".into()),
+        Err(error) => DatasetError::Store(error),
+    }
+}
+
+/// Receives files that replace or join a dataset's files before activation (Edit, PRODUCT.md
+/// §4.5): one file part per data type, named as for an upload. Each is stored aside and put in
+/// place only once all have arrived; then the dataset is validated again. On any failure the
+/// dataset keeps its files as they were. Returns the validation job.
+pub async fn replace_files(
+    state: &AppState,
+    dataset: &Dataset,
+    mut multipart: Multipart,
+) -> Result<i64, DatasetError> {
+    if !dataset.state.takes_files() {
+        return Err(DatasetError::State {
+            state: dataset.state,
+            why: "files can be replaced once validation has finished and before activation",
+        });
+    }
+    // (temporary name, data type) of each file stored so far.
+    let mut stored: Vec<(String, String)> = Vec::new();
+    let outcome: Result<(), DatasetError> = async {
+        while let Some(mut field) = next_field(&mut multipart).await? {
+            let part = field.name().unwrap_or_default().to_owned();
+            if part == "csrf" || field.file_name() == Some("") {
+                continue;
+            }
+            let data_type = DataType::from_part(&part).ok_or_else(|| {
+                DatasetError::Invalid(format!(
+                    "`{part}` is not a data type; file parts are named {}",
+                    DataType::ALL.map(DataType::part).join(", ")
+                ))
+            })?;
+            if stored.iter().any(|(_, t)| *t == part) {
+                return Err(DatasetError::Invalid(format!(
+                    "two files were sent for {}; send one",
+                    data_type.label()
+                )));
+            }
+            let file_name = field
+                .file_name()
+                .filter(|n| !n.is_empty())
+                .unwrap_or(data_type.part())
+                .to_owned();
+            let mut upload = FileUpload::start_replacement(
+                state.store.clone(),
+                dataset.id,
+                data_type,
+                &file_name,
+            )
+            .await?;
+            stored.push((replacement_name(&part), part));
+            while let Some(bytes) = field
+                .chunk()
+                .await
+                .map_err(|e| DatasetError::Invalid(format!("the upload broke off: {e}")))?
+            {
+                upload.write(&bytes).await?;
+            }
+            upload.finish().await?;
+        }
+        if stored.is_empty() {
+            return Err(DatasetError::Invalid(
+                "choose at least one file, in a part named by its data type".into(),
+            ));
+        }
+        match state.store.replace_dataset_files(dataset.id, &stored).await {
+            Err(StoreError::Conflict { .. }) => Err(busy(state, dataset.marketplace_id).await),
+            Err(StoreError::NotFound { .. }) => Err(DatasetError::Invalid(
+                "the dataset was activated or deleted while the files arrived".into(),
+            )),
+            other => Ok(other?),
+        }
+    }
+    .await;
+    if let Err(error) = outcome {
+        for (temporary, _) in &stored {
+            state
+                .store
+                .remove_dataset_file(dataset.id, temporary)
+                .await?;
+        }
+        return Err(error);
+    }
+    let job_id = state.store.enqueue_job(&validation_job(dataset)).await?;
+    state.store.set_dataset_job(dataset.id, job_id).await?;
+    Ok(job_id)
 }
 
 async fn next_field<'a>(

@@ -385,6 +385,9 @@ impl Chrome {
             Some("checked") => Some("The connection was checked; its state is below."),
             Some("deleted") => Some("Removed."),
             Some("uploaded") => Some("Uploaded. Validation has started; this page follows it."),
+            Some("replaced") => {
+                Some("The files are in place. Validation has started again; this page follows it.")
+            }
             Some("activating") => Some("Activation has started; this page follows it."),
             Some("denied") => Some("The dataset is denied: it will not be activated."),
             _ => None,

@@ -878,6 +878,7 @@ async fn the_openapi_document_lists_every_api_route(app: App) {
             "POST /api/v1/datasets".to_owned(),
             "POST /api/v1/datasets/{id}/activate".to_owned(),
             "POST /api/v1/datasets/{id}/deny".to_owned(),
+            "POST /api/v1/datasets/{id}/files".to_owned(),
             "DELETE /api/v1/datasets/{id}".to_owned(),
         ])
         .collect();
@@ -1229,6 +1230,64 @@ async fn datasets_through_the_api(app: App) {
         "the plan wrote nothing"
     );
 
+    // Before activation a file can be replaced (or added), and the dataset is validated again.
+    // A replacement that does not wholly arrive leaves the dataset as it was.
+    let files = format!("/api/v1/datasets/{id}/files");
+    let more = "USER_EXTERNAL_ID,COMPANY_EXTERNAL_ID\nu-1,c-10\nu-1,c-11\n";
+    let (status, refused) = app
+        .upload(
+            manager,
+            &files,
+            &[
+                ("memberships", Some("memberships-2.csv"), more),
+                ("invoices", Some("i.csv"), "A\n1\n"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (_, after) = app
+        .api(Some(manager), "GET", &format!("/api/v1/datasets/{id}"), "")
+        .await;
+    assert_eq!(after["state"], "validated", "{after}");
+    assert_eq!(
+        after["files"], dataset["files"],
+        "the files are as they were"
+    );
+    let (status, _) = app
+        .upload(
+            Role::Reseller,
+            &files,
+            &[("memberships", Some("m.csv"), more)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, replaced) = app
+        .upload(
+            manager,
+            &files,
+            &[("memberships", Some("memberships-2.csv"), more)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{replaced}");
+    app.run_dataset_jobs().await;
+    let (_, dataset) = app
+        .api(Some(manager), "GET", &format!("/api/v1/datasets/{id}"), "")
+        .await;
+    assert_eq!(dataset["state"], "validated", "{dataset}");
+    assert_eq!(dataset["plan"][2]["data_type"], "memberships");
+    assert_eq!(dataset["plan"][2]["created"], 2, "{dataset}");
+    let names: Vec<&str> = dataset["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["file_name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["companies.csv", "memberships-2.csv", "users.csv"],
+        "{dataset}"
+    );
+
     let (status, started) = app
         .api(
             Some(manager),
@@ -1277,6 +1336,14 @@ async fn datasets_through_the_api(app: App) {
         status,
         StatusCode::CONFLICT,
         "an activated dataset cannot be denied"
+    );
+    let (status, _) = app
+        .upload(manager, &files, &[("users", Some("users.csv"), users)])
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "an activated dataset takes no new files"
     );
 
     let (status, _) = app

@@ -25,6 +25,14 @@ pub struct DatasetUpload {
     provision: Option<bool>,
     /// Stop at `validated` with a plan, and wait for activate or deny.
     review: Option<bool>,
+    #[serde(flatten)]
+    files: DatasetFiles,
+}
+
+/// Files that replace or join a dataset's files: one per data type.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DatasetFiles {
     #[schema(value_type = Option<String>, format = Binary)]
     users: Option<Vec<u8>>,
     #[schema(value_type = Option<String>, format = Binary)]
@@ -279,6 +287,32 @@ pub async fn activate_dataset(
     let dataset = find(&state, &scope, id).await?;
     let job_id = datasets::activate(&state, &dataset).await?;
     Ok((StatusCode::ACCEPTED, Json(ActivationStarted { job_id })))
+}
+
+/// Replaces or adds files before activation (one part per data type, as for an upload); the
+/// dataset is validated again. If any file fails to arrive, the dataset keeps its files.
+#[utoipa::path(post, path = "/api/v1/datasets/{id}/files", tag = "datasets", params(("id" = i64, Path)),
+    request_body(content = DatasetFiles, content_type = "multipart/form-data"),
+    responses(
+        (status = 202, description = "Accepted: follow the job", body = DatasetCreated),
+        (status = 404, description = "Not found in this marketplace", body = ErrorEnvelope),
+        (status = 409, description = "Not between validation and activation, or another dataset is being validated", body = ErrorEnvelope),
+        (status = 422, description = "No file, an unknown part, or a type sent twice", body = ErrorEnvelope)))]
+pub async fn replace_dataset_files(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Path(id): Path<i64>,
+    multipart: Multipart,
+) -> Result<(StatusCode, Json<DatasetCreated>), ApiError> {
+    let dataset = find(&state, &scope, id).await?;
+    let job_id = datasets::replace_files(&state, &dataset, multipart).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(DatasetCreated {
+            dataset_id: dataset.id,
+            job_id,
+        }),
+    ))
 }
 
 /// Refuses a validated dataset.

@@ -104,6 +104,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(datasets::get_dataset, datasets::delete_dataset))
         .routes(routes!(datasets::activate_dataset))
         .routes(routes!(datasets::deny_dataset))
+        .routes(routes!(datasets::replace_dataset_files))
         .routes(routes!(datasets::get_report))
         .routes(routes!(datasets::get_template))
         .routes(routes!(jobs::list_jobs))

@@ -112,9 +112,22 @@ struct DatasetPage {
     review: bool,
     validated: bool,
     editable: bool,
+    takes_files: bool,
+    types: Vec<TypeChoice>,
     busy: bool,
     summary: String,
     error: Option<String>,
+}
+
+/// The data types, for the forms' file inputs.
+fn type_choices() -> Vec<TypeChoice> {
+    DataType::ALL
+        .iter()
+        .map(|t| TypeChoice {
+            part: t.part(),
+            label: t.label(),
+        })
+        .collect()
 }
 
 /// Whether nothing more will happen to a dataset without someone acting.
@@ -206,13 +219,7 @@ async fn list_page(
         chrome: scope.chrome("Data Migration").notice(notice),
         base: scope.base(),
         rows,
-        types: DataType::ALL
-            .iter()
-            .map(|t| TypeChoice {
-                part: t.part(),
-                label: t.label(),
-            })
-            .collect(),
+        types: type_choices(),
         can_upload: !is_reseller(scope),
         error,
     })
@@ -389,6 +396,8 @@ async fn detail_page(
         review: dataset.review,
         validated: dataset.state == DatasetState::Validated,
         editable: dataset.state.editable(),
+        takes_files: dataset.state.takes_files() && !is_reseller(scope),
+        types: type_choices(),
         busy: !settled(dataset.state),
         name: dataset.name,
         summary,
@@ -493,6 +502,24 @@ pub async fn activate(
     let dataset = find(&state, &scope, id).await?;
     let outcome = datasets::activate(&state, &dataset).await.map(|_| ());
     act(&state, &scope, dataset, outcome, "activating").await
+}
+
+/// Receives the Edit form's files (multipart, its CSRF token in the address).
+pub async fn replace_files(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+    multipart: Multipart,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManageDatasets)?;
+    if is_reseller(&scope) {
+        return Err(PageError::Forbidden);
+    }
+    let dataset = find(&state, &scope, id).await?;
+    let outcome = datasets::replace_files(&state, &dataset, multipart)
+        .await
+        .map(|_| ());
+    act(&state, &scope, dataset, outcome, "replaced").await
 }
 
 pub async fn deny(

@@ -84,6 +84,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/m/{slug}/datasets/{id}/report", get(datasets::report))
         .route("/m/{slug}/datasets/{id}/activate", post(datasets::activate))
         .route("/m/{slug}/datasets/{id}/deny", post(datasets::deny))
+        .route(
+            "/m/{slug}/datasets/{id}/files",
+            post(datasets::replace_files).layer(DefaultBodyLimit::disable()),
+        )
         .route("/m/{slug}/datasets/{id}/delete", post(datasets::delete))
         .route("/m/{slug}/jobs", get(catalog::jobs))
         .route("/m/{slug}/jobs/rows", get(catalog::job_rows))

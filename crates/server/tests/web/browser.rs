@@ -118,6 +118,63 @@ pub async fn journeys(app: App) {
         "{report}"
     );
     assert!(report.contains("companies.csv,2,bc-1,CREATED,"), "{report}");
+
+    // With review, a validated dataset's file is replaced from its page; it is validated again
+    // with the new file, then activated.
+    let reviewed = files.path().join("reviewed.csv");
+    std::fs::write(
+        &reviewed,
+        "EXTERNAL_ID,EMAIL_ADDRESS\nr-1,rhea@alpha.example\nr-1,rex@alpha.example\n",
+    )
+    .expect("reviewed file");
+    let fixed = files.path().join("reviewed-fixed.csv");
+    std::fs::write(
+        &fixed,
+        "EXTERNAL_ID,EMAIL_ADDRESS\nr-1,rhea@alpha.example\nr-2,rex@alpha.example\n",
+    )
+    .expect("fixed file");
+    browser.click("nav a[href='/m/alpha/datasets']").await;
+    browser.type_into("#name", "Reviewed batch").await;
+    browser
+        .execute("document.querySelector('input[name=review]').checked = true")
+        .await;
+    browser
+        .type_into("#file-users", &reviewed.display().to_string())
+        .await;
+    browser.click("form.card button[type=submit]").await;
+    // The page loads again when the dataset settles, with the actions of its new state.
+    let once = |condition: &'static str| {
+        let browser = &browser;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while browser.execute(&format!("return {condition}")).await != Value::Bool(true) {
+                assert!(
+                    Instant::now() < deadline,
+                    "never {condition}: {}",
+                    browser.source().await
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    once("!!document.querySelector('#replace-users') && document.body.textContent.includes('reviewed.csv')").await;
+    browser
+        .type_into("#replace-users", &fixed.display().to_string())
+        .await;
+    browser.shot(&shots, "17-replace-files").await;
+    browser
+        .click("form[action*='/files'] button[type=submit]")
+        .await;
+    once("!!document.querySelector('.actions') && document.body.textContent.includes('reviewed-fixed.csv')").await;
+    browser.click(".actions button[type=submit]").await;
+    once("document.querySelector('#dataset-state')?.textContent === 'Activated'").await;
+    assert_eq!(
+        app.user(&app.a, "rex@alpha.example")
+            .await
+            .external_id
+            .as_deref(),
+        Some("r-2")
+    );
     browser.click("nav a[href='/m/alpha/datasets']").await;
     browser.shot(&shots, "16-datasets").await;
     drop(worker);

@@ -131,6 +131,12 @@ pub struct ProvisioningTarget {
     pub webhook_secret_encrypted: Option<Vec<u8>>,
 }
 
+/// The name a file that is to replace the dataset's file of `data_type` is stored under while
+/// it arrives (see `replace_dataset_files`); `dataset_files` does not list it.
+pub fn replacement_name(data_type: &str) -> String {
+    format!("{data_type}.replacement")
+}
+
 /// The staging table of a data type (`users` → `stage_users`), for the types there are.
 pub fn staging_table(data_type: &str) -> Option<&'static str> {
     rules::ALL
@@ -171,6 +177,18 @@ pub trait DatasetStore: Send + Sync {
         data_type: &str,
         file_name: &str,
     ) -> Result<()>;
+    /// Puts each file stored under a temporary name in place of the dataset's file of its type
+    /// (`(temporary, data_type)` pairs), and sends the dataset back to `Created`, to be
+    /// validated again — all in one transaction. Refused with `Conflict` while another dataset
+    /// of the marketplace waits for or runs validation, and with `NotFound` unless the dataset
+    /// is between validation and activation.
+    async fn replace_dataset_files(
+        &self,
+        dataset_id: i64,
+        files: &[(String, String)],
+    ) -> Result<()>;
+    /// Removes one stored file and its chunks.
+    async fn remove_dataset_file(&self, dataset_id: i64, data_type: &str) -> Result<()>;
     async fn append_dataset_chunk(
         &self,
         dataset_id: i64,
@@ -515,6 +533,68 @@ macro_rules! impl_dataset_store {
                 Ok(())
             }
 
+            async fn replace_dataset_files(
+                &self,
+                dataset_id: i64,
+                files: &[(String, String)],
+            ) -> $crate::Result<()> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                let remove = "DELETE FROM dataset_files WHERE dataset_id = $1 AND data_type = $2";
+                for (temporary, data_type) in files {
+                    sqlx::query(remove)
+                        .bind(dataset_id)
+                        .bind(data_type)
+                        .execute(&mut *tx)
+                        .await?;
+                    // The chunks move to a file row of the type before the temporary row goes.
+                    for sql in [
+                        "INSERT INTO dataset_files (dataset_id, data_type, file_name, encoding, bytes)
+                         SELECT dataset_id, $2, file_name, encoding, bytes FROM dataset_files
+                         WHERE dataset_id = $1 AND data_type = $3",
+                        "UPDATE dataset_file_chunks SET data_type = $2 WHERE dataset_id = $1 AND data_type = $3",
+                    ] {
+                        sqlx::query(sql)
+                            .bind(dataset_id)
+                            .bind(data_type)
+                            .bind(temporary)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    sqlx::query(remove)
+                        .bind(dataset_id)
+                        .bind(temporary)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                // Only a dataset between validation and activation takes new files
+                // (`DatasetState::takes_files`).
+                let sent_back = sqlx::query(
+                    "UPDATE datasets SET state = 'created', plan = NULL, failure = NULL, updated_at = $2
+                     WHERE id = $1 AND state IN ('validated', 'upload_failed', 'cancelled')",
+                )
+                .bind(dataset_id)
+                .bind($crate::now().millis())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if sent_back == 0 {
+                    return Err($crate::StoreError::NotFound {
+                        what: "dataset between validation and activation",
+                    });
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn remove_dataset_file(&self, dataset_id: i64, data_type: &str) -> $crate::Result<()> {
+                sqlx::query("DELETE FROM dataset_files WHERE dataset_id = $1 AND data_type = $2")
+                    .bind(dataset_id)
+                    .bind(data_type)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
             async fn add_dataset_file(
                 &self,
                 dataset_id: i64,
@@ -603,7 +683,8 @@ macro_rules! impl_dataset_store {
             ) -> $crate::Result<Vec<$crate::datasets::DatasetFile>> {
                 Ok(sqlx::query_as(
                     "SELECT dataset_id, data_type, file_name, encoding, bytes, rows_read
-                     FROM dataset_files WHERE dataset_id = $1 ORDER BY data_type",
+                     FROM dataset_files WHERE dataset_id = $1 AND data_type NOT LIKE '%.replacement'
+                     ORDER BY data_type",
                 )
                 .bind(dataset_id)
                 .fetch_all(&self.pool)
