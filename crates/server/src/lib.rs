@@ -19,6 +19,7 @@ mod instances;
 mod invitations;
 mod pages;
 mod web;
+mod webhooks;
 
 use std::sync::Arc;
 

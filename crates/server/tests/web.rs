@@ -47,6 +47,7 @@ on_both_backends!(
     instances_follow_the_marketplace_hierarchy,
     a_forgotten_password_is_reset_by_e_mail,
     datasets_through_the_api,
+    product_webhooks_are_set_from_the_catalog_page,
 );
 
 /// The browser journeys run once, on SQLite: the matrix above already covers both backends.
@@ -177,6 +178,12 @@ const PAGES: &[Route] = &[
         path: "/m/{m}/catalog",
         allowed: "MSC",
         body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/catalog/products/{product}/webhook",
+        allowed: "M",
+        body: "url=https%3A%2F%2Fvendor.example%2Fhook",
     },
     Route {
         method: "GET",
@@ -473,9 +480,16 @@ async fn every_page_checks_role_and_marketplace(app: App) {
                     _ => route.allowed.contains(role_letter(who)),
                 };
                 let reaches_marketplace = who == Who::PlatformAdmin || variant != "foreign";
-                let has_ids = ["{company}", "{user}", "{token}", "{instance}", "{dataset}"]
-                    .iter()
-                    .any(|id| route.path.contains(id));
+                let has_ids = [
+                    "{company}",
+                    "{user}",
+                    "{token}",
+                    "{instance}",
+                    "{dataset}",
+                    "{product}",
+                ]
+                .iter()
+                .any(|id| route.path.contains(id));
                 let expected = match (who, reaches_marketplace, allowed) {
                     (Who::Anonymous, _, _) => vec![StatusCode::SEE_OTHER],
                     (_, false, _) => vec![StatusCode::NOT_FOUND],
@@ -1435,4 +1449,52 @@ async fn datasets_through_the_api(app: App) {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// A product's webhook is set on the catalog page: the address shows, the secret never does,
+/// an empty secret keeps the current one, an empty address removes both, and an address that
+/// is not http(s) is refused, saying why.
+async fn product_webhooks_are_set_from_the_catalog_page(app: App) {
+    let manager = Who::Staff(Role::MarketplaceManager);
+    let catalog = &format!("/m/{}/catalog", app.a.slug);
+    let form = format!("{catalog}/products/{}/webhook", app.a.product);
+    let secret = "vendor-signing-key-3141";
+    let save = |body: String| {
+        let (app, form) = (&app, &form);
+        async move {
+            app.page_raw(manager, "POST", form, &body, Some(harness::CSRF))
+                .await
+        }
+    };
+    let (status, _) = save(format!(
+        "url=https%3A%2F%2Fvendor.example%2Fevents&secret={secret}"
+    ))
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html) = app.page_raw(manager, "GET", catalog, "", None).await;
+    assert!(
+        html.contains("https://vendor.example/events</span>, signed"),
+        "{html}"
+    );
+    assert!(!html.contains(secret), "the secret is never shown");
+
+    let (status, _) = save("url=https%3A%2F%2Fvendor.example%2Fv2&secret=".into()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html) = app.page_raw(manager, "GET", catalog, "", None).await;
+    assert!(
+        html.contains("https://vendor.example/v2</span>, signed"),
+        "the secret stayed: {html}"
+    );
+
+    let (status, html) = save("url=ftp%3A%2F%2Fvendor.example&secret=".into()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("must start with http:// or https://"),
+        "{html}"
+    );
+
+    let (status, _) = save("url=&secret=".into()).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, html) = app.page_raw(manager, "GET", catalog, "", None).await;
+    assert!(html.contains("No webhook is set."), "{html}");
 }

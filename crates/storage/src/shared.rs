@@ -1330,8 +1330,9 @@ macro_rules! impl_store {
             }
 
             async fn products(&self, marketplace_id: i64) -> $crate::Result<Vec<$crate::Product>> {
-                let products: Vec<(i64, String, String)> = sqlx::query_as(
-                    "SELECT id, name, vendor FROM products WHERE marketplace_id = $1 ORDER BY name",
+                let products: Vec<(i64, String, String, Option<String>, bool)> = sqlx::query_as(
+                    "SELECT id, name, vendor, webhook_url, webhook_secret_encrypted IS NOT NULL
+                     FROM products WHERE marketplace_id = $1 ORDER BY name",
                 )
                 .bind(marketplace_id)
                 .fetch_all(&self.pool)
@@ -1353,10 +1354,12 @@ macro_rules! impl_store {
                 .await?;
                 Ok(products
                     .into_iter()
-                    .map(|(id, name, vendor)| $crate::Product {
+                    .map(|(id, name, vendor, webhook_url, webhook_signed)| $crate::Product {
                         id,
                         name,
                         vendor,
+                        webhook_url,
+                        webhook_signed,
                         editions: editions
                             .iter()
                             .filter(|e| e.product_id == id)

@@ -140,7 +140,8 @@ pub async fn list_outbox(
 pub struct WebhookIn {
     /// The vendor's address for signed subscription events; null removes the webhook.
     url: Option<String>,
-    /// The HMAC-SHA256 key events are signed with. Stored encrypted, never shown back.
+    /// The HMAC-SHA256 key events are signed with. Stored encrypted, never shown back; when
+    /// omitted, the current key stays.
     secret: Option<String>,
 }
 
@@ -155,17 +156,22 @@ pub async fn set_webhook(
     Json(input): Json<WebhookIn>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     scope.require(Permission::WriteCatalog)?;
-    if let Some(url) = &input.url
-        && !(url.starts_with("https://") || url.starts_with("http://"))
-    {
-        return Err(ApiError::Invalid(
-            "url must be an http:// or https:// address".into(),
-        ));
+    let saved = crate::webhooks::save(
+        &state,
+        scope.id(),
+        id,
+        input.url.as_deref(),
+        input.secret.as_deref(),
+    )
+    .await;
+    match saved {
+        Err(crate::webhooks::WebhookError::NotHttp) => {
+            return Err(ApiError::Invalid(
+                "url must be an http:// or https:// address".into(),
+            ));
+        }
+        Err(crate::webhooks::WebhookError::Store(e)) => return Err(e.into()),
+        Ok(()) => {}
     }
-    let sealed = input.secret.as_deref().map(|s| state.sealer.seal(s));
-    state
-        .store
-        .set_product_webhook(scope.id(), id, input.url.as_deref(), sealed.as_deref())
-        .await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
 }

@@ -16,6 +16,7 @@ use crate::api::InstanceIn;
 use crate::error::PageError;
 use crate::instances;
 use crate::web::{Chrome, Scope, TOKEN_ROLES, or_dash, when};
+use crate::webhooks::{self, WebhookError};
 
 struct EditionView {
     name: String,
@@ -30,28 +31,46 @@ struct EditionView {
 }
 
 struct ProductView {
+    id: i64,
     name: String,
     vendor: String,
     editions: Vec<EditionView>,
+    webhook_url: String,
+    webhook_signed: bool,
 }
 
 #[derive(Template)]
 #[template(path = "catalog.html")]
 struct CatalogPage {
     chrome: Chrome,
+    base: String,
     products: Vec<ProductView>,
+    /// Whether the viewer may set webhooks.
+    can_write: bool,
+    error: Option<String>,
 }
 
-pub async fn catalog(State(state): State<AppState>, scope: Scope) -> Result<Response, PageError> {
+async fn catalog_page(
+    state: &AppState,
+    scope: &Scope,
+    notice: Option<&str>,
+    error: Option<String>,
+) -> Result<CatalogPage, PageError> {
     scope.require(Permission::ReadCatalog)?;
     let products = state.store.products(scope.id()).await?;
-    page(&CatalogPage {
-        chrome: scope.chrome("Catalog"),
+    Ok(CatalogPage {
+        chrome: scope.chrome("Catalog").notice(notice),
+        base: scope.base(),
+        can_write: scope.principal.allows(Permission::WriteCatalog),
+        error,
         products: products
             .into_iter()
             .map(|p| ProductView {
+                id: p.id,
                 name: p.name,
                 vendor: p.vendor,
+                webhook_url: p.webhook_url.unwrap_or_default(),
+                webhook_signed: p.webhook_signed,
                 editions: p
                     .editions
                     .into_iter()
@@ -70,6 +89,47 @@ pub async fn catalog(State(state): State<AppState>, scope: Scope) -> Result<Resp
             })
             .collect(),
     })
+}
+
+pub async fn catalog(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    page(&catalog_page(&state, &scope, query.notice.as_deref(), None).await?)
+}
+
+#[derive(Deserialize)]
+pub struct WebhookForm {
+    #[serde(default)]
+    url: String,
+    #[serde(default)]
+    secret: String,
+}
+
+/// Sets a product's provisioning webhook; an empty address removes it, an empty secret keeps
+/// the current one.
+pub async fn set_webhook(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+    Form(form): Form<WebhookForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteCatalog)?;
+    let url = Some(form.url.trim()).filter(|u| !u.is_empty());
+    let secret = Some(form.secret.as_str()).filter(|s| !s.is_empty());
+    match webhooks::save(&state, scope.id(), id, url, secret).await {
+        Ok(()) => Ok(see_other(&format!("{}/catalog", scope.base()), "saved")),
+        Err(WebhookError::Store(e)) => Err(e.into()),
+        Err(error) => {
+            let page = catalog_page(&state, &scope, None, Some(error.to_string())).await?;
+            Ok((
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                axum::response::Html(page.render()?),
+            )
+                .into_response())
+        }
+    }
 }
 
 struct JobView {

@@ -63,6 +63,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/m/{slug}/my-company", get(users::my_company))
         .route("/m/{slug}/catalog", get(catalog::catalog))
         .route(
+            "/m/{slug}/catalog/products/{id}/webhook",
+            post(catalog::set_webhook),
+        )
+        .route(
             "/m/{slug}/datasets",
             get(datasets::list)
                 .post(datasets::upload)

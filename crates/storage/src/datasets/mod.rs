@@ -235,7 +235,8 @@ pub trait DatasetStore: Send + Sync {
     /// Refreshes the planner's statistics of the tables a data type's activation wrote, so the
     /// next type's joins are planned from what they hold now.
     async fn refresh_statistics(&self, data_type: &str) -> Result<()>;
-    /// Sets where a product's webhook events go and the sealed secret that signs them.
+    /// Sets where a product's webhook events go and the sealed secret that signs them (without
+    /// a secret the current one stays; without an address both are removed).
     async fn set_product_webhook(
         &self,
         marketplace_id: i64,
@@ -846,7 +847,9 @@ macro_rules! impl_dataset_store {
                 secret_sealed: Option<&[u8]>,
             ) -> $crate::Result<()> {
                 let done = sqlx::query(
-                    "UPDATE products SET webhook_url = $3, webhook_secret_encrypted = $4
+                    "UPDATE products SET webhook_url = $3,
+                        webhook_secret_encrypted = CASE WHEN $3 IS NULL THEN NULL
+                                                        ELSE COALESCE($4, webhook_secret_encrypted) END
                      WHERE marketplace_id = $1 AND id = $2",
                 )
                 .bind(marketplace_id)
