@@ -3,6 +3,7 @@
 
 use axum::body::Body;
 use axum::extract::Multipart;
+use axum::extract::multipart::Field;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use ferry_datasets::{DataType, FileUpload, Report, UploadError, activation_job, validation_job};
@@ -79,7 +80,7 @@ pub async fn receive(
     let mut dataset: Option<Dataset> = None;
     let outcome: Result<usize, DatasetError> = async {
         let mut files = 0;
-        while let Some(mut field) = next_field(&mut multipart).await? {
+        while let Some(field) = next_field(&mut multipart).await? {
             let part = field.name().unwrap_or_default().to_owned();
             match part.as_str() {
                 "name" => settings.name = Some(text(field).await?),
@@ -95,31 +96,14 @@ pub async fn receive(
                 // A file input left empty in a browser form.
                 _ if field.file_name() == Some("") => {}
                 _ => {
-                    let data_type = DataType::from_part(&part).ok_or_else(|| {
-                        DatasetError::Invalid(format!(
-                            "`{part}` is not a data type; file parts are named {}",
-                            DataType::ALL.map(DataType::part).join(", ")
-                        ))
-                    })?;
-                    let file_name = field
-                        .file_name()
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or(data_type.part())
-                        .to_owned();
+                    let (data_type, file_name) = file_part(&field)?;
                     if dataset.is_none() {
                         dataset = Some(create(state, marketplace_id, &creator, &settings).await?);
                     }
                     let id = dataset.as_ref().map_or(0, |d| d.id);
-                    let mut upload =
+                    let upload =
                         FileUpload::start(state.store.clone(), id, data_type, &file_name).await?;
-                    while let Some(bytes) = field
-                        .chunk()
-                        .await
-                        .map_err(|e| DatasetError::Invalid(format!("the upload broke off: {e}")))?
-                    {
-                        upload.write(&bytes).await?;
-                    }
-                    upload.finish().await?;
+                    store_part(field, upload).await?;
                     files += 1;
                 }
             }
@@ -223,29 +207,19 @@ pub async fn replace_files(
     // (temporary name, data type) of each file stored so far.
     let mut stored: Vec<(String, String)> = Vec::new();
     let outcome: Result<(), DatasetError> = async {
-        while let Some(mut field) = next_field(&mut multipart).await? {
+        while let Some(field) = next_field(&mut multipart).await? {
             let part = field.name().unwrap_or_default().to_owned();
             if part == "csrf" || field.file_name() == Some("") {
                 continue;
             }
-            let data_type = DataType::from_part(&part).ok_or_else(|| {
-                DatasetError::Invalid(format!(
-                    "`{part}` is not a data type; file parts are named {}",
-                    DataType::ALL.map(DataType::part).join(", ")
-                ))
-            })?;
-            if stored.iter().any(|(_, t)| *t == part) {
+            let (data_type, file_name) = file_part(&field)?;
+            if stored.iter().any(|(_, t)| t == data_type.part()) {
                 return Err(DatasetError::Invalid(format!(
                     "two files were sent for {}; send one",
                     data_type.label()
                 )));
             }
-            let file_name = field
-                .file_name()
-                .filter(|n| !n.is_empty())
-                .unwrap_or(data_type.part())
-                .to_owned();
-            let mut upload = FileUpload::start_replacement(
+            let upload = FileUpload::start_replacement(
                 state.store.clone(),
                 dataset.id,
                 data_type,
@@ -253,14 +227,7 @@ pub async fn replace_files(
             )
             .await?;
             stored.push((replacement_name(&part), part));
-            while let Some(bytes) = field
-                .chunk()
-                .await
-                .map_err(|e| DatasetError::Invalid(format!("the upload broke off: {e}")))?
-            {
-                upload.write(&bytes).await?;
-            }
-            upload.finish().await?;
+            store_part(field, upload).await?;
         }
         if stored.is_empty() {
             return Err(DatasetError::Invalid(
@@ -290,15 +257,43 @@ pub async fn replace_files(
     Ok(job_id)
 }
 
-async fn next_field<'a>(
-    multipart: &'a mut Multipart,
-) -> Result<Option<axum::extract::multipart::Field<'a>>, DatasetError> {
+/// The data type a file part is named by, and the file's name.
+fn file_part(field: &Field<'_>) -> Result<(DataType, String), DatasetError> {
+    let part = field.name().unwrap_or_default();
+    let data_type = DataType::from_part(part).ok_or_else(|| {
+        DatasetError::Invalid(format!(
+            "`{part}` is not a data type; file parts are named {}",
+            DataType::ALL.map(DataType::part).join(", ")
+        ))
+    })?;
+    let file_name = field
+        .file_name()
+        .filter(|n| !n.is_empty())
+        .unwrap_or(data_type.part())
+        .to_owned();
+    Ok((data_type, file_name))
+}
+
+/// Streams a file part into the store as it arrives.
+async fn store_part(mut field: Field<'_>, mut upload: FileUpload) -> Result<(), DatasetError> {
+    while let Some(bytes) = field
+        .chunk()
+        .await
+        .map_err(|e| DatasetError::Invalid(format!("the upload broke off: {e}")))?
+    {
+        upload.write(&bytes).await?;
+    }
+    upload.finish().await?;
+    Ok(())
+}
+
+async fn next_field<'a>(multipart: &'a mut Multipart) -> Result<Option<Field<'a>>, DatasetError> {
     multipart.next_field().await.map_err(|e| {
         DatasetError::Invalid(format!("the upload is not a valid multipart form: {e}"))
     })
 }
 
-async fn text(field: axum::extract::multipart::Field<'_>) -> Result<String, DatasetError> {
+async fn text(field: Field<'_>) -> Result<String, DatasetError> {
     field
         .text()
         .await
