@@ -1,8 +1,8 @@
 //! PostgreSQL, for installations that run several `ferry serve` and `ferry worker` processes.
 
-use sqlx::Postgres;
 use std::str::FromStr;
 
+use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::Result;
@@ -71,6 +71,8 @@ impl PgStore {
         let columns = crate::datasets::staging_columns(staged)?;
         let incoming = format!("incoming_{table}");
         for sql in [
+            // The connection's table from an earlier batch is reused without a notice each time.
+            "SET LOCAL client_min_messages = warning".to_owned(),
             format!(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS {incoming} (LIKE {table} INCLUDING DEFAULTS)"
             ),
