@@ -13,7 +13,8 @@
         .then(function (html) {
           el.innerHTML = html;
           if (!el.querySelector("[data-final]")) { setTimeout(tick, interval); }
-          else if (reload) { window.location.reload(); }
+          // Without the notice of the form that led here: it told of the state just left.
+          else if (reload) { window.location.replace(window.location.pathname); }
         })
         .catch(function () { setTimeout(tick, interval * 2); });
     }
