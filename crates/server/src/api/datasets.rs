@@ -58,6 +58,14 @@ pub struct DatasetCreated {
     job_id: i64,
 }
 
+/// The answer to files received: accepted, validation follows.
+fn validating(dataset_id: i64, job_id: i64) -> (StatusCode, Json<DatasetCreated>) {
+    (
+        StatusCode::ACCEPTED,
+        Json(DatasetCreated { dataset_id, job_id }),
+    )
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct FileOut {
     data_type: String,
@@ -214,13 +222,7 @@ pub async fn create_dataset(
         label: scope.actor(),
     };
     let (dataset, job_id) = datasets::receive(&state, scope.id(), creator, multipart).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(DatasetCreated {
-            dataset_id: dataset.id,
-            job_id,
-        }),
-    ))
+    Ok(validating(dataset.id, job_id))
 }
 
 /// The marketplace's datasets, newest first.
@@ -306,13 +308,7 @@ pub async fn replace_dataset_files(
 ) -> Result<(StatusCode, Json<DatasetCreated>), ApiError> {
     let dataset = find(&state, &scope, id).await?;
     let job_id = datasets::replace_files(&state, &dataset, multipart).await?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(DatasetCreated {
-            dataset_id: dataset.id,
-            job_id,
-        }),
-    ))
+    Ok(validating(dataset.id, job_id))
 }
 
 /// Refuses a validated dataset.

@@ -156,22 +156,24 @@ pub async fn set_webhook(
     Json(input): Json<WebhookIn>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     scope.require(Permission::WriteCatalog)?;
-    let saved = crate::webhooks::save(
+    crate::webhooks::save(
         &state,
         scope.id(),
         id,
         input.url.as_deref(),
         input.secret.as_deref(),
     )
-    .await;
-    match saved {
-        Err(crate::webhooks::WebhookError::NotHttp) => {
-            return Err(ApiError::Invalid(
-                "url must be an http:// or https:// address".into(),
-            ));
-        }
-        Err(crate::webhooks::WebhookError::Store(e)) => return Err(e.into()),
-        Ok(()) => {}
-    }
+    .await?;
     Ok(axum::http::StatusCode::NO_CONTENT)
+}
+
+impl From<crate::webhooks::WebhookError> for ApiError {
+    fn from(error: crate::webhooks::WebhookError) -> Self {
+        match error {
+            crate::webhooks::WebhookError::NotHttp => {
+                ApiError::Invalid("url must be an http:// or https:// address".into())
+            }
+            crate::webhooks::WebhookError::Store(e) => e.into(),
+        }
+    }
 }
