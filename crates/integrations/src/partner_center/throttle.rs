@@ -4,7 +4,8 @@
 //! slowly, and a pause for as long as `Retry-After` says. The pace grows with time, not with
 //! successes, and only while it holds requests back, so when the service's bucket runs dry the
 //! pace is close to what it allows and few requests in flight find it empty: a key is rarely
-//! answered 429 twice in a row.
+//! answered 429 twice in a row. A 429 does not say which key's limit it met; it is put down to
+//! the customer only when that customer's own traffic could explain it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -219,23 +220,48 @@ impl Governor {
 }
 
 /// From which position of `keys` a 429 is blamed. The answer does not say whether the partner
-/// or the partner+customer limit was hit: a customer answered within the last second is the
-/// likely cause, otherwise the partner is.
+/// or the partner+customer limit was hit. The customer's own limit can only explain it when that
+/// customer carries a good share of the partner's recent traffic; otherwise the partner is the
+/// likely cause, and every key of the request slows down.
 fn blame(states: &HashMap<String, KeyState>, keys: &[String], now: Instant) -> usize {
-    let busy_customer = keys.len() > 1
-        && keys[1..].iter().any(|key| {
-            states.get(key).is_some_and(|s| {
-                s.recent
-                    .iter()
-                    .any(|t| now.duration_since(*t) <= Duration::from_secs(1))
-            })
-        });
+    let recent = |key: &String| states.get(key).map_or(0.0, |s| s.recent_rate(now));
+    let partner = recent(&keys[0]);
+    let busy_customer = keys[1..]
+        .iter()
+        .any(|key| recent(key) >= (partner / 4.0).max(1.0));
     usize::from(busy_customer)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_429_is_blamed_on_the_customer_only_when_its_traffic_explains_it() {
+        let governor = Governor::default();
+        let partner = "partner".to_owned();
+        let busy = vec![partner.clone(), "partner/busy".to_owned()];
+        let quiet = vec![partner.clone(), "partner/quiet".to_owned()];
+        for _ in 0..3 {
+            let permit = governor.acquire(&busy).await;
+            governor.release(permit, Outcome::Ok);
+        }
+        let permit = governor.acquire(&busy).await;
+        governor.release(permit, Outcome::Throttled(Duration::from_secs(1)));
+        {
+            let states = governor.keys.lock().expect("lock");
+            assert!(states["partner/busy"].learned, "the busy customer slows down");
+            assert!(!states["partner"].learned, "the partner carries on");
+        }
+        let permit = governor.acquire(&quiet).await;
+        governor.release(permit, Outcome::Throttled(Duration::from_secs(1)));
+        let states = governor.keys.lock().expect("lock");
+        assert!(
+            states["partner"].learned,
+            "a customer with no traffic of its own cannot explain a 429: the partner slows down"
+        );
+        assert!(states["partner/quiet"].learned);
+    }
 
     #[tokio::test]
     async fn a_429_pauses_the_key_and_halves_its_window() {
