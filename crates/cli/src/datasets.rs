@@ -38,7 +38,8 @@ pub enum DatasetCommand {
         #[arg(long)]
         undo: bool,
     },
-    /// Print the template of a data type (`users`, `companies`, …); `--guide` describes it.
+    /// Print the template of a data type (`users`, `companies`, …, `orders`); `--guide`
+    /// describes it.
     Template {
         data_type: String,
         #[arg(long)]
@@ -96,10 +97,10 @@ impl Upload {
                 DataType::MicrosoftSubscriptions,
                 &self.microsoft_subscriptions,
             ),
+            (DataType::Orders, &self.orders),
         ]
         .into_iter()
         .filter_map(|(t, path)| path.as_deref().map(|p| (t.part(), p)))
-        .chain(self.orders.as_deref().map(|p| ("orders", p)))
         .collect()
     }
 }
@@ -174,7 +175,10 @@ pub async fn run(api: &Api, command: DatasetCommand) -> anyhow::Result<()> {
                 DataType::from_part(&data_type.replace('-', "_")).with_context(|| {
                     format!(
                         "no data type '{data_type}': one of {}",
-                        DataType::ALL.map(DataType::part).join(", ")
+                        DataType::uploaded()
+                            .map(DataType::part)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 })?;
             if guide {

@@ -478,6 +478,9 @@ pub enum DataType {
     UserEntitlements,
     MicrosoftCustomers,
     MicrosoftSubscriptions,
+    /// An order dataset's one file, split into the records of other types
+    /// ([`crate::orders`]); not one of [`DataType::ALL`].
+    Orders,
 }
 
 impl DataType {
@@ -504,6 +507,7 @@ impl DataType {
             DataType::UserEntitlements => "user_entitlements",
             DataType::MicrosoftCustomers => "microsoft_customers",
             DataType::MicrosoftSubscriptions => "microsoft_subscriptions",
+            DataType::Orders => "orders",
         }
     }
 
@@ -512,8 +516,13 @@ impl DataType {
         self.part().to_ascii_uppercase()
     }
 
+    /// Every type a file can be uploaded as: the migration types, then orders.
+    pub fn uploaded() -> impl Iterator<Item = DataType> {
+        DataType::ALL.into_iter().chain([DataType::Orders])
+    }
+
     pub fn from_part(part: &str) -> Option<DataType> {
-        DataType::ALL.into_iter().find(|t| t.part() == part)
+        DataType::uploaded().find(|t| t.part() == part)
     }
 
     pub fn columns(self) -> &'static [Column] {
@@ -526,6 +535,7 @@ impl DataType {
             DataType::UserEntitlements => USER_ENTITLEMENTS,
             DataType::MicrosoftCustomers => MICROSOFT_CUSTOMERS,
             DataType::MicrosoftSubscriptions => MICROSOFT_SUBSCRIPTIONS,
+            DataType::Orders => &crate::orders::COLUMNS,
         }
     }
 
@@ -537,6 +547,7 @@ impl DataType {
             DataType::ResellerAssociations => &["COMPANY_EXTERNAL_ID"],
             DataType::MicrosoftCustomers => &["TENANT_ID"],
             DataType::MicrosoftSubscriptions => &["SUBSCRIPTION_ID"],
+            DataType::Orders => &["ORDER_EXTERNAL_ID"],
             _ => &["EXTERNAL_ID"],
         }
     }
@@ -552,6 +563,7 @@ impl DataType {
             DataType::UserEntitlements => "USER_ENTITLEMENT",
             DataType::MicrosoftCustomers => "MICROSOFT_CUSTOMER",
             DataType::MicrosoftSubscriptions => "MICROSOFT_SUBSCRIPTION",
+            DataType::Orders => "ORDER",
         }
     }
 }

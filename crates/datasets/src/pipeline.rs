@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ferry_domain::{DatasetState, Progress};
+use ferry_domain::{DatasetKind, DatasetState, Progress};
 use ferry_integrations::webhook::WebhookClient;
 use ferry_jobs::{JobContext, JobError, JobHandler};
 use ferry_storage::seal::Sealer;
@@ -18,8 +18,9 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::columns::DataType;
+use crate::orders::{ORDER_TYPES, OrderSplit, SHARED_TYPES};
 use crate::read::{CsvFile, FileError, TextEncoding};
-use crate::rows::{Finding, Layout, Severity};
+use crate::rows::{Finding, Layout, Severity, StagedRow};
 
 /// Rows staged per write.
 const BATCH_ROWS: usize = 5_000;
@@ -274,6 +275,19 @@ async fn validate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
         "checking references and rules".into(),
     )
     .await?;
+    if dataset.kind == DatasetKind::Orders {
+        // Orders of one company or user repeat its record: it is staged once.
+        let shared: Vec<&str> = SHARED_TYPES
+            .iter()
+            .filter_map(|t| staging_table(t.part()))
+            .collect();
+        store.merge_repeated_rows(dataset.id, &shared).await?;
+    }
+    if let Some(reseller) = dataset.created_by_company {
+        store
+            .check_reseller_scope(dataset.id, dataset.marketplace_id, reseller)
+            .await?;
+    }
     store
         .check_staged(dataset.id, dataset.marketplace_id)
         .await?;
@@ -391,6 +405,12 @@ async fn activate(
         position += 1;
         next_line = None;
     }
+    if let Some(reseller) = dataset.created_by_company {
+        // The companies a reseller brings in are its customers.
+        store
+            .associate_with_reseller(dataset.id, dataset.marketplace_id, reseller)
+            .await?;
+    }
     if dataset.provision {
         // The subscriptions go to their connectors next; the dataset stays Activating.
         let job = store.enqueue_job(&provisioning_job(dataset)).await?;
@@ -449,9 +469,10 @@ fn ordered(files: Vec<DatasetFile>) -> Vec<(DataType, DatasetFile)> {
     typed
 }
 
-/// What a batch of parsed rows brings to the store.
+/// What a batch of parsed rows brings to the store: rows of one type, or of several when
+/// orders are split.
 struct Batch {
-    rows: Vec<StageRow>,
+    rows: Vec<(DataType, StageRow)>,
     findings: Vec<DatasetFinding>,
 }
 
@@ -485,16 +506,25 @@ async fn stage_file(
     let parser = tokio::task::spawn_blocking(move || {
         parse(ChunkReader::new(chunk_rx), encoding, data_type, batch_tx)
     });
-    let columns: Vec<String> = data_type.columns().iter().map(|c| c.field()).collect();
-    let table = staging_table(data_type.part())
-        .ok_or_else(|| JobError::Failed(format!("no staging table for {}", data_type.label())))?;
     while let Some(batch) = batch_rx.recv().await {
-        if !batch.rows.is_empty() {
+        let mut left = batch.rows;
+        for staged_type in staged_types(data_type) {
+            let (these, rest): (Vec<_>, Vec<_>) =
+                left.into_iter().partition(|(t, _)| *t == staged_type);
+            left = rest;
+            let rows: Vec<StageRow> = these.into_iter().map(|(_, row)| row).collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let columns: Vec<String> = staged_type.columns().iter().map(|c| c.field()).collect();
+            let table = staging_table(staged_type.part()).ok_or_else(|| {
+                JobError::Failed(format!("no staging table for {}", staged_type.label()))
+            })?;
             let staged = StagedRows {
                 marketplace_id,
                 table,
                 columns: &columns,
-                rows: &batch.rows,
+                rows: &rows,
             };
             store.stage_rows(dataset_id, &staged).await?;
         }
@@ -536,16 +566,20 @@ fn parse(
             value: None,
         }));
     }
+    let orders = (data_type == DataType::Orders).then(OrderSplit::default);
     let mut rows = 0;
     while let Some(row) = file.next_row()? {
         rows += 1;
         match layout.check(&row) {
-            Ok(staged) => batch.rows.push(StageRow {
-                line: staged.line as i64,
-                values: staged.values,
-                custom: staged.custom,
-                hash: staged.hash,
-            }),
+            Ok(checked) => match &orders {
+                Some(orders) => batch.rows.extend(
+                    orders
+                        .split(&checked)
+                        .into_iter()
+                        .map(|(t, record)| (t, stage_row(record))),
+                ),
+                None => batch.rows.push((data_type, stage_row(checked))),
+            },
             Err(findings) => batch.findings.extend(findings.iter().map(stored)),
         }
         if batch.rows.len() >= BATCH_ROWS || batch.findings.len() >= BATCH_ROWS {
@@ -565,9 +599,35 @@ fn parse(
     Ok(rows)
 }
 
+/// The types a file's rows are staged as.
+fn staged_types(data_type: DataType) -> Vec<DataType> {
+    match data_type {
+        DataType::Orders => ORDER_TYPES.to_vec(),
+        other => vec![other],
+    }
+}
+
+fn stage_row(row: StagedRow) -> StageRow {
+    StageRow {
+        line: row.line as i64,
+        values: row.values,
+        custom: row.custom,
+        hash: row.hash,
+    }
+}
+
+/// The type a file's findings are filed under. An order's own findings go with its
+/// subscription, which carries the order's id, so the report lists them in its place.
+fn findings_type(data_type: DataType) -> DataType {
+    match data_type {
+        DataType::Orders => DataType::CompanyEntitlements,
+        other => other,
+    }
+}
+
 fn stored(finding: &Finding) -> DatasetFinding {
     DatasetFinding {
-        data_type: finding.data_type.part().to_owned(),
+        data_type: findings_type(finding.data_type).part().to_owned(),
         line: finding.line as i64,
         external_id: finding.external_id.clone(),
         severity: match finding.severity {
@@ -589,7 +649,7 @@ fn file_finding(data_type: DataType, error: &FileError) -> DatasetFinding {
         _ => "FILE_UNREADABLE".to_owned(),
     };
     DatasetFinding {
-        data_type: data_type.part().to_owned(),
+        data_type: findings_type(data_type).part().to_owned(),
         line: error.line() as i64,
         external_id: None,
         severity: "error".to_owned(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use ferry_storage::{Dataset, Store, StoreError};
 
 use crate::columns::DataType;
+use crate::orders::{ORDER_TYPES, record_name};
 
 /// Lines of a file read from the store at a time.
 const PAGE_LINES: i64 = 10_000;
@@ -54,8 +55,12 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
 pub struct Report {
     store: Arc<dyn Store>,
     dataset_id: i64,
-    /// The files to report on, in order, with their names: (type, file name).
+    /// The files to report on, in order, with their names: (type, file name). An order
+    /// dataset's file is reported once for each type its orders are split into.
     files: Vec<(DataType, String)>,
+    /// Whether applied records say what they are: in an order dataset, one line of the file
+    /// stands for several records.
+    name_records: bool,
     position: usize,
     next_line: i64,
     header_written: bool,
@@ -64,19 +69,29 @@ pub struct Report {
 impl Report {
     pub async fn new(store: Arc<dyn Store>, dataset: &Dataset) -> Result<Self, StoreError> {
         let stored = store.dataset_files(dataset.id).await?;
-        let files = DataType::ALL
-            .into_iter()
-            .filter_map(|t| {
-                stored
-                    .iter()
-                    .find(|f| f.data_type == t.part())
-                    .map(|f| (t, f.file_name.clone()))
-            })
-            .collect();
+        let orders = stored
+            .iter()
+            .find(|f| f.data_type == DataType::Orders.part());
+        let files = match orders {
+            Some(file) => ORDER_TYPES
+                .into_iter()
+                .map(|t| (t, file.file_name.clone()))
+                .collect(),
+            None => DataType::ALL
+                .into_iter()
+                .filter_map(|t| {
+                    stored
+                        .iter()
+                        .find(|f| f.data_type == t.part())
+                        .map(|f| (t, f.file_name.clone()))
+                })
+                .collect(),
+        };
         Ok(Report {
             store,
             dataset_id: dataset.id,
             files,
+            name_records: orders.is_some(),
             position: 0,
             next_line: 0,
             header_written: false,
@@ -112,6 +127,11 @@ impl Report {
             }
             for line in lines {
                 let number = line.line.to_string();
+                let message = match (&line.message, &line.code) {
+                    (Some(message), _) => message.as_str(),
+                    (None, None) if self.name_records => record_name(*data_type),
+                    (None, _) => "",
+                };
                 let cells = [
                     file_name.as_str(),
                     number.as_str(),
@@ -119,7 +139,7 @@ impl Report {
                     line.outcome.as_str(),
                     line.code.as_deref().unwrap_or(""),
                     line.column_name.as_deref().unwrap_or(""),
-                    line.message.as_deref().unwrap_or(""),
+                    message,
                     line.value.as_deref().unwrap_or(""),
                 ];
                 write(&mut out, cells);

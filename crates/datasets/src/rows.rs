@@ -43,7 +43,7 @@ pub struct StagedRow {
 
 /// The fingerprint of a row: SHA-256 over its values (each marked present or absent, so no two
 /// different rows can run together) and custom attributes, the first 16 bytes in hex.
-fn fingerprint(values: &[Option<String>], custom: Option<&str>) -> String {
+pub(crate) fn fingerprint(values: &[Option<String>], custom: Option<&str>) -> String {
     use sha2::{Digest, Sha256};
     let mut hasher = Sha256::new();
     for value in values.iter().map(Option::as_deref).chain([custom]) {
@@ -178,7 +178,7 @@ impl Layout {
         let billing = columns
             .iter()
             .enumerate()
-            .any(|(i, c)| c.name.starts_with("BILLING_") && cell(i).is_some());
+            .any(|(i, c)| is_billing_address(c.name) && cell(i).is_some());
         let mut errors = Vec::new();
         let mut values = Vec::with_capacity(columns.len());
         for (i, column) in columns.iter().enumerate() {
@@ -258,8 +258,14 @@ impl Layout {
     }
 }
 
+/// Whether a column is part of a company's billing address, in a companies file or an order.
+fn is_billing_address(name: &str) -> bool {
+    let name = name.strip_prefix("COMPANY_").unwrap_or(name);
+    name.starts_with("BILLING_") && DataType::Companies.columns().iter().any(|c| c.name == name)
+}
+
 /// A value in its stored form, or what was expected instead.
-fn normalise(format: Format, value: &str) -> Result<String, &'static str> {
+pub(crate) fn normalise(format: Format, value: &str) -> Result<String, &'static str> {
     match format {
         Format::Text => Ok(value.to_owned()),
         Format::Email => Email::parse(value)

@@ -16,7 +16,8 @@ use crate::AppState;
 /// Who uploads a dataset.
 pub struct Creator {
     pub user_id: Option<i64>,
-    /// The reseller company whose members see the dataset.
+    /// The reseller company whose members see the dataset. A reseller uploads order datasets
+    /// only, and they touch only its company and its customers.
     pub company_id: Option<i64>,
     /// How the pages show them: an e-mail address or an API token.
     pub label: String,
@@ -87,20 +88,27 @@ pub async fn receive(
                 "provision" => settings.provision = flag(&text(field).await?),
                 "review" => settings.review = flag(&text(field).await?),
                 "csrf" => {}
-                "orders" => {
-                    return Err(DatasetError::Invalid(
-                        "order datasets (an `orders` file) are not accepted yet; upload a migration dataset"
-                            .into(),
-                    ));
-                }
                 // A file input left empty in a browser form.
                 _ if field.file_name() == Some("") => {}
                 _ => {
                     let (data_type, file_name) = file_part(&field)?;
-                    if dataset.is_none() {
-                        dataset = Some(create(state, marketplace_id, &creator, &settings).await?);
+                    let kind = kind_of(data_type);
+                    if creator.company_id.is_some() && kind != DatasetKind::Orders {
+                        return Err(DatasetError::Invalid(
+                            "a reseller uploads order datasets: one `orders` file".into(),
+                        ));
                     }
-                    let id = dataset.as_ref().map_or(0, |d| d.id);
+                    let dataset = match &dataset {
+                        Some(dataset) if dataset.kind != kind => return Err(mixed_kinds()),
+                        Some(dataset) => dataset,
+                        None => dataset.insert(
+                            create(state, marketplace_id, &creator, &settings, kind).await?,
+                        ),
+                    };
+                    if kind == DatasetKind::Orders && files > 0 {
+                        return Err(mixed_kinds());
+                    }
+                    let id = dataset.id;
                     let upload =
                         FileUpload::start(state.store.clone(), id, data_type, &file_name).await?;
                     store_part(field, upload).await?;
@@ -154,15 +162,31 @@ pub async fn receive(
     Ok((dataset, job_id))
 }
 
+/// An order dataset is its `orders` file; every other part makes a migration dataset.
+fn kind_of(data_type: DataType) -> DatasetKind {
+    match data_type {
+        DataType::Orders => DatasetKind::Orders,
+        _ => DatasetKind::Migration,
+    }
+}
+
+fn mixed_kinds() -> DatasetError {
+    DatasetError::Invalid(
+        "an order dataset is one `orders` file alone; send the other types' files as a migration dataset"
+            .into(),
+    )
+}
+
 async fn create(
     state: &AppState,
     marketplace_id: i64,
     creator: &Creator,
     settings: &Settings,
+    kind: DatasetKind,
 ) -> Result<Dataset, DatasetError> {
     let new = NewDataset {
         marketplace_id,
-        kind: DatasetKind::Migration,
+        kind,
         name: settings
             .name
             .clone()
@@ -213,6 +237,9 @@ pub async fn replace_files(
                 continue;
             }
             let (data_type, file_name) = file_part(&field)?;
+            if kind_of(data_type) != dataset.kind {
+                return Err(mixed_kinds());
+            }
             if stored.iter().any(|(_, t)| t == data_type.part()) {
                 return Err(DatasetError::Invalid(format!(
                     "two files were sent for {}; send one",
@@ -263,7 +290,10 @@ fn file_part(field: &Field<'_>) -> Result<(DataType, String), DatasetError> {
     let data_type = DataType::from_part(part).ok_or_else(|| {
         DatasetError::Invalid(format!(
             "`{part}` is not a data type; file parts are named {}",
-            DataType::ALL.map(DataType::part).join(", ")
+            DataType::uploaded()
+                .map(DataType::part)
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     })?;
     let file_name = field

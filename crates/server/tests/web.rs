@@ -47,6 +47,7 @@ on_both_backends!(
     instances_follow_the_marketplace_hierarchy,
     a_forgotten_password_is_reset_by_e_mail,
     datasets_through_the_api,
+    order_datasets_through_the_api,
     product_webhooks_are_set_from_the_catalog_page,
 );
 
@@ -1449,6 +1450,156 @@ async fn datasets_through_the_api(app: App) {
         )
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+/// An order dataset is one `orders` file: each row becomes a company, a user, a membership, a
+/// subscription and a seat, reported against the file's lines. It cannot be mixed with the
+/// migration types, in the upload or in a replacement.
+async fn order_datasets_through_the_api(app: App) {
+    let manager = Role::MarketplaceManager;
+    let orders = "ORDER_EXTERNAL_ID,COMPANY_EXTERNAL_ID,COMPANY_NAME,USER_EXTERNAL_ID,USER_EMAIL_ADDRESS,EDITION_CODE,UNITS\n\
+        o-1,c-20,Tailspin,u-20,ann@tailspin.example,NONE,5\n\
+        o-2,c-20,Tailspin,u-20,ann@tailspin.example,NONE,2\n";
+    let users = "EXTERNAL_ID,EMAIL_ADDRESS\nu-1,dana@alpha.example\n";
+    let (status, mixed) = app
+        .upload(
+            manager,
+            "/api/v1/datasets",
+            &[
+                ("name", None, "Mixed"),
+                ("orders", Some("orders.csv"), orders),
+                ("users", Some("users.csv"), users),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{mixed}");
+    assert!(
+        mixed["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("one `orders` file alone"),
+        "{mixed}"
+    );
+
+    let (status, created) = app
+        .upload(
+            manager,
+            "/api/v1/datasets",
+            &[
+                ("name", None, "CRM week 47"),
+                ("review", None, "true"),
+                ("orders", Some("crm.csv"), orders),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    let id = created["dataset_id"].as_i64().expect("dataset id");
+    app.run_dataset_jobs().await;
+    let path = format!("/api/v1/datasets/{id}");
+    let (_, dataset) = app.api(Some(manager), "GET", &path, "").await;
+    assert_eq!(dataset["kind"], "orders", "{dataset}");
+    assert_eq!(dataset["state"], "validated", "{dataset}");
+    let planned: Vec<(&str, i64)> = dataset["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .map(|p| {
+            (
+                p["data_type"].as_str().unwrap_or_default(),
+                p["created"].as_i64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        planned,
+        [
+            ("users", 1),
+            ("companies", 1),
+            ("memberships", 1),
+            ("company_entitlements", 0),
+            ("user_entitlements", 0),
+        ],
+        "one company and user for two orders; no edition NONE: {dataset}"
+    );
+
+    let (status, refused) = app
+        .upload(
+            manager,
+            &format!("{path}/files"),
+            &[("users", Some("u.csv"), users)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+
+    let (status, _) = app
+        .api(Some(manager), "POST", &format!("{path}/activate"), "")
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    app.run_dataset_jobs().await;
+    let (_, dataset) = app.api(Some(manager), "GET", &path, "").await;
+    assert_eq!(dataset["state"], "activated_with_errors", "{dataset}");
+    let (_, csv, _) = app.api_text(manager, &format!("{path}/report")).await;
+    for expected in [
+        "crm.csv,2,c-20,CREATED,,,company,",
+        "crm.csv,2,u-20,CREATED,,,user,",
+        "crm.csv,3,o-2,ERROR,EDITION_PRICING_INVALID,",
+    ] {
+        assert!(csv.contains(expected), "{expected:?} in {csv}");
+    }
+
+    // A reseller uploads order datasets from the page, as its company's, and nothing else.
+    let reseller = Who::Staff(Role::Reseller);
+    let uploads = format!("/m/{}/datasets", app.a.slug);
+    let (status, page) = app
+        .page_upload(
+            reseller,
+            &uploads,
+            &[
+                ("name", None, "Reseller users"),
+                ("users", Some("u.csv"), users),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("a reseller uploads order datasets"), "{page}");
+    let reseller_orders = orders.replace("c-20,Tailspin,u-20", "c-30,Wingtip,u-30");
+    let (status, _) = app
+        .page_upload(
+            reseller,
+            &uploads,
+            &[
+                ("name", None, "Reseller orders"),
+                ("orders", Some("orders.csv"), &reseller_orders),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    app.run_dataset_jobs().await;
+    let (_, all) = app.api(Some(manager), "GET", "/api/v1/datasets", "").await;
+    let theirs = all
+        .as_array()
+        .expect("datasets")
+        .iter()
+        .find(|d| d["name"] == "Reseller orders")
+        .expect("the reseller's dataset");
+    assert_eq!(theirs["state"], "activated_with_errors", "{theirs}");
+    assert!(
+        app.store
+            .company_by_external_id(app.a.id, "c-30")
+            .await
+            .expect("read")
+            .is_some(),
+        "the reseller's new customer"
+    );
+
+    let (status, template, _) = app
+        .api_text(manager, "/api/v1/dataset-templates/orders")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        template.starts_with("ORDER_EXTERNAL_ID,COMPANY_EXTERNAL_ID,COMPANY_NAME,"),
+        "{template}"
+    );
 }
 
 /// A product's webhook is set on the catalog page: the address shows, the secret never does,

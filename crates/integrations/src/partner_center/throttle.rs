@@ -250,7 +250,10 @@ mod tests {
         governor.release(permit, Outcome::Throttled(Duration::from_secs(1)));
         {
             let states = governor.keys.lock().expect("lock");
-            assert!(states["partner/busy"].learned, "the busy customer slows down");
+            assert!(
+                states["partner/busy"].learned,
+                "the busy customer slows down"
+            );
             assert!(!states["partner"].learned, "the partner carries on");
         }
         let permit = governor.acquire(&quiet).await;

@@ -29,7 +29,7 @@ pub struct DatasetUpload {
     files: DatasetFiles,
 }
 
-/// Files that replace or join a dataset's files: one per data type.
+/// A dataset's files: one per data type, or one `orders` file alone for an order dataset.
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct DatasetFiles {
@@ -49,6 +49,9 @@ pub struct DatasetFiles {
     microsoft_customers: Option<Vec<u8>>,
     #[schema(value_type = Option<String>, format = Binary)]
     microsoft_subscriptions: Option<Vec<u8>>,
+    /// An order dataset's Bulk Data file: sent alone, it makes an order dataset.
+    #[schema(value_type = Option<String>, format = Binary)]
+    orders: Option<Vec<u8>>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -8,7 +8,7 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferry_datasets::{DataType, template};
-use ferry_domain::{DatasetState, Permission, Role};
+use ferry_domain::{DatasetKind, DatasetState, Permission, Role};
 use ferry_storage::{Dataset, PlanLine, Subject};
 use serde::Deserialize;
 
@@ -51,7 +51,8 @@ struct DatasetsPage {
     base: String,
     rows: String,
     types: Vec<TypeChoice>,
-    can_upload: bool,
+    /// Whether the migration form is shown: resellers upload order datasets only.
+    can_migrate: bool,
     error: Option<String>,
 }
 
@@ -119,9 +120,13 @@ struct DatasetPage {
     error: Option<String>,
 }
 
-/// The data types, for the forms' file inputs.
-fn type_choices() -> Vec<TypeChoice> {
-    DataType::ALL
+/// The data types a dataset of `kind` is made of, for the forms' file inputs.
+fn type_choices(kind: DatasetKind) -> Vec<TypeChoice> {
+    let types = match kind {
+        DatasetKind::Migration => DataType::ALL.to_vec(),
+        DatasetKind::Orders => vec![DataType::Orders],
+    };
+    types
         .iter()
         .map(|t| TypeChoice {
             part: t.part(),
@@ -219,8 +224,8 @@ async fn list_page(
         chrome: scope.chrome("Data Migration").notice(notice),
         base: scope.base(),
         rows,
-        types: type_choices(),
-        can_upload: !is_reseller(scope),
+        types: type_choices(DatasetKind::Migration),
+        can_migrate: !is_reseller(scope),
         error,
     })
 }
@@ -245,16 +250,23 @@ pub async fn upload(
     multipart: Multipart,
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManageDatasets)?;
-    if is_reseller(&scope) {
-        return Err(PageError::Forbidden);
-    }
+    // A reseller's datasets are its company's: without one it has nothing to upload for.
+    let company_id = if is_reseller(&scope) {
+        Some(
+            reseller_company(&state, &scope)
+                .await?
+                .ok_or(PageError::Forbidden)?,
+        )
+    } else {
+        None
+    };
     let user_id = match scope.principal.account.subject {
         Subject::User { id, .. } => Some(id),
         Subject::PlatformAdmin { .. } => None,
     };
     let creator = Creator {
         user_id,
-        company_id: None,
+        company_id,
         label: scope.principal.account.email.clone(),
     };
     match datasets::receive(&state, scope.id(), creator, multipart).await {
@@ -397,7 +409,7 @@ async fn detail_page(
         validated: dataset.state == DatasetState::Validated,
         editable: dataset.state.editable(),
         takes_files: dataset.state.takes_files() && !is_reseller(scope),
-        types: type_choices(),
+        types: type_choices(dataset.kind),
         busy: !settled(dataset.state),
         name: dataset.name,
         summary,

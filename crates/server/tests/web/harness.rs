@@ -374,47 +374,53 @@ impl App {
         path: &str,
         parts: &[(&str, Option<&str>, &str)],
     ) -> (StatusCode, Value) {
-        const BOUNDARY: &str = "ferry-test-boundary";
-        let mut body = String::new();
-        for (name, file_name, content) in parts {
-            body.push_str(&format!(
-                "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\""
-            ));
-            if let Some(file_name) = file_name {
-                body.push_str(&format!(
-                    "; filename=\"{file_name}\"\r\nContent-Type: text/csv"
-                ));
-            }
-            body.push_str(&format!("\r\n\r\n{content}\r\n"));
+        let (request, body) = multipart(path, parts);
+        let request = request.header(
+            header::AUTHORIZATION,
+            format!("Bearer {}", self.tokens[&role]),
+        );
+        let (status, bytes) = self.send(request, body).await;
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    /// A multipart form sent from a page by `who`, with the CSRF token in the address as the
+    /// pages' upload forms send it. Returns the status and the page or redirect target.
+    pub async fn page_upload(
+        &self,
+        who: Who,
+        path: &str,
+        parts: &[(&str, Option<&str>, &str)],
+    ) -> (StatusCode, String) {
+        let mut cookie = format!("ferry_csrf={CSRF}");
+        if let Some(session) = self.sessions.get(&who) {
+            cookie.push_str(&format!("; ferry_session={session}"));
         }
-        body.push_str(&format!("--{BOUNDARY}--\r\n"));
-        let request = Request::builder()
-            .method("POST")
-            .uri(path)
-            .header(
-                header::AUTHORIZATION,
-                format!("Bearer {}", self.tokens[&role]),
-            )
-            .header(
-                header::CONTENT_TYPE,
-                format!("multipart/form-data; boundary={BOUNDARY}"),
-            )
-            .body(Body::from(body))
-            .expect("request");
+        let (request, body) = multipart(&format!("{path}?csrf={CSRF}"), parts);
+        let (status, bytes) = self
+            .send(request.header(header::COOKIE, cookie), body)
+            .await;
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    async fn send(
+        &self,
+        request: axum::http::request::Builder,
+        body: String,
+    ) -> (StatusCode, Vec<u8>) {
         let response = self
             .router
             .clone()
-            .oneshot(request)
+            .oneshot(request.body(Body::from(body)).expect("request"))
             .await
             .expect("response");
         let status = response.status();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
             .await
             .expect("body");
-        (
-            status,
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-        )
+        (status, bytes.to_vec())
     }
 
     /// A GET to the API answered with text (a CSV).
@@ -636,4 +642,30 @@ pub fn check_snapshot(name: &str, content: &str) {
          review the difference before committing it.",
         path.display()
     );
+}
+
+/// A multipart POST to `path`: `(part, file name, content)`, text fields without a file name.
+fn multipart(
+    path: &str,
+    parts: &[(&str, Option<&str>, &str)],
+) -> (axum::http::request::Builder, String) {
+    const BOUNDARY: &str = "ferry-test-boundary";
+    let mut body = String::new();
+    for (name, file_name, content) in parts {
+        body.push_str(&format!(
+            "--{BOUNDARY}\r\nContent-Disposition: form-data; name=\"{name}\""
+        ));
+        if let Some(file_name) = file_name {
+            body.push_str(&format!(
+                "; filename=\"{file_name}\"\r\nContent-Type: text/csv"
+            ));
+        }
+        body.push_str(&format!("\r\n\r\n{content}\r\n"));
+    }
+    body.push_str(&format!("--{BOUNDARY}--\r\n"));
+    let request = Request::builder().method("POST").uri(path).header(
+        header::CONTENT_TYPE,
+        format!("multipart/form-data; boundary={BOUNDARY}"),
+    );
+    (request, body)
 }

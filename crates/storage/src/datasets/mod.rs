@@ -219,6 +219,26 @@ pub trait DatasetStore: Send + Sync {
     /// Empties the staging tables and findings of a dataset, before it is validated again.
     async fn clear_staging(&self, dataset_id: i64, tables: &[&str]) -> Result<()>;
     async fn add_findings(&self, dataset_id: i64, findings: &[DatasetFinding]) -> Result<()>;
+    /// Keeps one row of each set of a dataset's staged rows with the same fingerprint, the
+    /// first: rows that repeat one record (orders of one company) become that record.
+    async fn merge_repeated_rows(&self, dataset_id: i64, tables: &[&str]) -> Result<()>;
+    /// For a reseller's dataset, before `check_staged`: a finding for every row that touches a
+    /// company, user or subscription that is not the reseller's or its customers', and those
+    /// rows rejected.
+    async fn check_reseller_scope(
+        &self,
+        dataset_id: i64,
+        marketplace_id: i64,
+        reseller_company_id: i64,
+    ) -> Result<()>;
+    /// Makes the companies a reseller's dataset brought in, and that have no reseller yet, the
+    /// reseller's customers (undone with the dataset). Doing it again adds nothing.
+    async fn associate_with_reseller(
+        &self,
+        dataset_id: i64,
+        marketplace_id: i64,
+        reseller_company_id: i64,
+    ) -> Result<()>;
     /// The set-level checks: a finding for every row a rule refuses, and those rows rejected.
     /// Rows found unchanged when staged (see `stage_rows`) are only checked for duplicates.
     async fn check_staged(&self, dataset_id: i64, marketplace_id: i64) -> Result<()>;
@@ -748,6 +768,24 @@ macro_rules! impl_dataset_store {
                 Ok(())
             }
 
+            async fn merge_repeated_rows(&self, dataset_id: i64, tables: &[&str]) -> $crate::Result<()> {
+                let mut tx = self.pool.begin_with($begin_write).await?;
+                for table in tables {
+                    let table = $crate::datasets::identifier(table)?;
+                    // `identifier` admitted only a plain name.
+                    let sql = format!(
+                        "DELETE FROM {table} WHERE dataset_id = $1 AND line NOT IN
+                            (SELECT MIN(line) FROM {table} WHERE dataset_id = $1 GROUP BY row_hash)"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(dataset_id)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             async fn add_findings(
                 &self,
                 dataset_id: i64,
@@ -773,6 +811,54 @@ macro_rules! impl_dataset_store {
                     sql.build().execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
+                Ok(())
+            }
+
+            async fn check_reseller_scope(
+                &self,
+                dataset_id: i64,
+                marketplace_id: i64,
+                reseller_company_id: i64,
+            ) -> $crate::Result<()> {
+                for rules in $crate::datasets::rules::RESELLER_SCOPE {
+                    let mut tx = self.pool.begin_with($begin_write).await?;
+                    for rule in rules.rules {
+                        let sql = $crate::datasets::rules::finding_statement(rules, rule);
+                        sqlx::query(sqlx::AssertSqlSafe(sql))
+                            .bind(dataset_id)
+                            .bind(marketplace_id)
+                            .bind(reseller_company_id)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    let sql = $crate::datasets::rules::reject_statement(rules);
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(dataset_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                }
+                Ok(())
+            }
+
+            async fn associate_with_reseller(
+                &self,
+                dataset_id: i64,
+                marketplace_id: i64,
+                reseller_company_id: i64,
+            ) -> $crate::Result<()> {
+                sqlx::query(
+                    "INSERT INTO reseller_associations (company_id, reseller_company_id, origin_ref)
+                     SELECT c.id, $3, $1 FROM stage_companies s
+                     JOIN companies c ON c.marketplace_id = $2 AND c.external_id = s.external_id
+                     WHERE s.dataset_id = $1 AND NOT s.rejected AND c.id <> $3
+                       AND NOT EXISTS (SELECT 1 FROM reseller_associations ra WHERE ra.company_id = c.id)",
+                )
+                .bind(dataset_id)
+                .bind(marketplace_id)
+                .bind(reseller_company_id)
+                .execute(&self.pool)
+                .await?;
                 Ok(())
             }
 

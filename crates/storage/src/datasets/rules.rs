@@ -4,7 +4,8 @@
 //! checked in activation order, and a type's failing rows are rejected before the next type
 //! looks them up, so a reference to a rejected row is itself an error.
 //!
-//! Parameters: `$1` the dataset, `$2` its marketplace.
+//! Parameters: `$1` the dataset, `$2` its marketplace; in [`RESELLER_SCOPE`], `$3` the company
+//! of the reseller whose dataset it is.
 
 pub(crate) struct Rule {
     pub code: &'static str,
@@ -402,8 +403,133 @@ pub(crate) const ALL: &[TypeRules] = &[
 
 /// The statement that records the findings of one rule. A row already found unchanged is only
 /// checked for duplicates: its record exists as the row says.
+/// A company of the marketplace with this external id that is neither the reseller (`$3`) nor
+/// one of its customers.
+macro_rules! foreign_company {
+    ($column:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM companies c WHERE c.marketplace_id = $2 AND c.external_id = s.",
+            $column,
+            " AND c.id <> $3 AND NOT EXISTS (SELECT 1 FROM reseller_associations ra",
+            " WHERE ra.company_id = c.id AND ra.reseller_company_id = $3))"
+        )
+    };
+}
+
+/// A user of the marketplace with this external id who is a member neither of the reseller
+/// (`$3`) nor of one of its customers.
+macro_rules! foreign_user {
+    ($column:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM users u WHERE u.marketplace_id = $2 AND u.external_id = s.",
+            $column,
+            " AND NOT EXISTS (SELECT 1 FROM memberships m",
+            " LEFT JOIN reseller_associations ra ON ra.company_id = m.company_id",
+            " AND ra.reseller_company_id = $3",
+            " WHERE m.user_id = u.id AND (m.company_id = $3 OR ra.company_id IS NOT NULL)))"
+        )
+    };
+}
+
+/// A subscription of the marketplace with this external id that belongs to a company neither
+/// the reseller (`$3`) nor one of its customers.
+macro_rules! foreign_subscription {
+    ($column:literal) => {
+        concat!(
+            "EXISTS (SELECT 1 FROM subscriptions e WHERE e.marketplace_id = $2 AND e.external_id = s.",
+            $column,
+            " AND e.company_id <> $3 AND NOT EXISTS (SELECT 1 FROM reseller_associations ra",
+            " WHERE ra.company_id = e.company_id AND ra.reseller_company_id = $3))"
+        )
+    };
+}
+
+const NOT_RESELLER_CUSTOMER: &str = "NOT_RESELLER_CUSTOMER";
+
+/// What a reseller's dataset may touch (parameter `$3`, the reseller's company): only its own
+/// company, its customers, their members and their subscriptions. Checked before the other
+/// rules, so a record of another company's is never looked up as a reference either.
+pub(crate) const RESELLER_SCOPE: &[TypeRules] = &[
+    TypeRules {
+        data_type: "users",
+        table: "stage_users",
+        key: "s.external_id",
+        rules: &[Rule {
+            code: NOT_RESELLER_CUSTOMER,
+            column: "EXTERNAL_ID",
+            value: "s.external_id",
+            message: "'this user belongs to a company that is not one of your customers'",
+            condition: foreign_user!("external_id"),
+        }],
+    },
+    TypeRules {
+        data_type: "companies",
+        table: "stage_companies",
+        key: "s.external_id",
+        rules: &[Rule {
+            code: NOT_RESELLER_CUSTOMER,
+            column: "EXTERNAL_ID",
+            value: "s.external_id",
+            message: "'this company is in the marketplace and is not one of your customers'",
+            condition: foreign_company!("external_id"),
+        }],
+    },
+    TypeRules {
+        data_type: "memberships",
+        table: "stage_memberships",
+        key: "s.user_external_id || '/' || s.company_external_id",
+        rules: &[Rule {
+            code: NOT_RESELLER_CUSTOMER,
+            column: "COMPANY_EXTERNAL_ID",
+            value: "s.company_external_id",
+            message: "'the user or the company is not one of your customers'",
+            condition: concat!(
+                foreign_company!("company_external_id"),
+                " OR ",
+                foreign_user!("user_external_id")
+            ),
+        }],
+    },
+    TypeRules {
+        data_type: "company_entitlements",
+        table: "stage_company_entitlements",
+        key: "s.external_id",
+        rules: &[Rule {
+            code: NOT_RESELLER_CUSTOMER,
+            column: "EXTERNAL_ID",
+            value: "s.external_id",
+            message: "'the subscription, its company or its purchaser is not one of your customers'",
+            condition: concat!(
+                foreign_subscription!("external_id"),
+                " OR ",
+                foreign_company!("company_external_id"),
+                " OR ",
+                foreign_user!("purchased_by_external_id")
+            ),
+        }],
+    },
+    TypeRules {
+        data_type: "user_entitlements",
+        table: "stage_user_entitlements",
+        key: "s.user_external_id || '/' || s.company_entitlement_external_id",
+        rules: &[Rule {
+            code: NOT_RESELLER_CUSTOMER,
+            column: "USER_EXTERNAL_ID",
+            value: "s.user_external_id",
+            message: "'the user or the subscription is not one of your customers'",
+            condition: concat!(
+                foreign_subscription!("company_entitlement_external_id"),
+                " OR ",
+                foreign_user!("user_external_id")
+            ),
+        }],
+    },
+];
+
+/// The statement that records a rule's findings. Rows found unchanged when staged write
+/// nothing, so only the rules about the file itself and about whose records they are check them.
 pub(crate) fn finding_statement(rules: &TypeRules, rule: &Rule) -> String {
-    let rows = if rule.code == "DUPLICATE_RECORD" {
+    let rows = if matches!(rule.code, "DUPLICATE_RECORD" | NOT_RESELLER_CUSTOMER) {
         ""
     } else {
         " AND s.outcome IS NULL"
