@@ -824,6 +824,24 @@ fn datasets_through_the_command_line() {
         "{printed}"
     );
 
+    // An order dataset: one file, each row a company, user, membership, subscription and seat.
+    let orders = write(
+        "orders.csv",
+        "ORDER_EXTERNAL_ID,COMPANY_EXTERNAL_ID,COMPANY_NAME,USER_EXTERNAL_ID,USER_EMAIL_ADDRESS,EDITION_CODE,UNITS\n\
+         o-1,c-7,Tailspin,u-7,ann@tailspin.example,NONE,5\n",
+    );
+    let ordered = run(client().args(["upload", "--name", "CRM", "--orders", &orders]));
+    let printed = stdout(&ordered);
+    assert!(printed.contains(": Activated with Errors"), "{printed}");
+    assert!(
+        printed.contains("outcome companies") && printed.contains("created 1"),
+        "{printed}"
+    );
+    let mixed = run(client().args([
+        "upload", "--name", "Mixed", "--orders", &orders, "--users", &users,
+    ]));
+    fails_with(&mixed, "one `orders` file alone");
+
     stdout(&run(client().args(["delete", &id, "--undo"])));
     let listed = stdout(&run(client().arg("list")));
     assert!(!listed.contains("Spring"), "{listed}");
