@@ -89,6 +89,12 @@ pub enum InstanceCommand {
         /// The instance's name.
         name: String,
     },
+    /// Turn the checks of datasets' Microsoft records against Partner Center on or off (no
+    /// argument: print whether they are on).
+    Validation {
+        #[arg(value_parser = ["on", "off"])]
+        state: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +192,19 @@ pub async fn instance(api: &Api, command: InstanceCommand) -> anyhow::Result<()>
             if state != "authenticated" {
                 bail!("the instance '{name}' is not authenticated");
             }
+        }
+        InstanceCommand::Validation { state } => {
+            const SETTINGS: &str = "/partner-center/settings";
+            if let Some(state) = state {
+                let body = json!({ "microsoft_validation": state == "on" });
+                api.call(reqwest::Method::PUT, SETTINGS, Some(body)).await?;
+            }
+            let settings = api.call(reqwest::Method::GET, SETTINGS, None).await?;
+            let on = settings["microsoft_validation"].as_bool().unwrap_or(false);
+            println!(
+                "Microsoft records of datasets are {}checked against Partner Center",
+                if on { "" } else { "not " }
+            );
         }
     }
     Ok(())

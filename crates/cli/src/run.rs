@@ -4,11 +4,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferry_datasets::{ActivateDataset, ProvisionDataset, ValidateDataset};
+use ferry_datasets::{ActivateDataset, ProvisionDataset, TenantLookup, ValidateDataset};
 use ferry_integrations::mail::SmtpMailer;
 use ferry_integrations::webhook::WebhookClient;
 use ferry_jobs::{DeliverEmail, Probe, Worker, WorkerConfig};
-use ferry_server::{AppState, InviteUsers};
+use ferry_server::{AppState, Clients, InstanceLookup, InviteUsers};
 use ferry_storage::Store;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -81,8 +81,13 @@ pub async fn serve_store(
     let public_url = config.public_url.clone().unwrap_or(url);
 
     let (stop, stopped) = watch::channel(false);
-    let mut workers = spawn_workers(config, &store, &stopped, &public_url)?;
-    let state = AppState::new(store, public_url, config.secure_cookies, config.sealer()?);
+    // The pages and the workers share one Partner Center client per instance.
+    let clients = Clients::default();
+    let mut workers = spawn_workers(config, &store, &stopped, &public_url, &clients)?;
+    let state = AppState {
+        clients,
+        ..AppState::new(store, public_url, config.secure_cookies, config.sealer()?)
+    };
     ferry_server::serve(listener, state, shutdown_signal()).await?;
     stop.send_replace(true);
     while workers.join_next().await.is_some() {}
@@ -96,7 +101,7 @@ pub async fn workers_only(config: &Config) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", config.listen));
-    let mut workers = spawn_workers(config, &store, &stopped, &public_url)?;
+    let mut workers = spawn_workers(config, &store, &stopped, &public_url, &Clients::default())?;
     tracing::info!(count = config.workers, "workers running; stop with Ctrl-C");
     shutdown_signal().await;
     stop.send_replace(true);
@@ -109,6 +114,7 @@ fn spawn_workers(
     store: &Arc<dyn Store>,
     stopped: &watch::Receiver<bool>,
     public_url: &str,
+    clients: &Clients,
 ) -> anyhow::Result<JoinSet<()>> {
     let settings = WorkerConfig {
         lease: config.job_lease,
@@ -123,13 +129,20 @@ fn spawn_workers(
     let sealer = config.sealer()?;
     let webhook = WebhookClient::new(Duration::from_secs(1))
         .map_err(|e| anyhow::anyhow!("cannot make the webhook client: {e}"))?;
+    let microsoft: Arc<dyn TenantLookup> = Arc::new(InstanceLookup {
+        store: store.clone(),
+        sealer: sealer.clone(),
+        clients: clients.clone(),
+    });
     let mut set = JoinSet::new();
     for n in 0..config.workers {
         // Unique across every process sharing the database: host, process and slot.
         let id = format!("{}:{}:{n}", host_name(), std::process::id());
         let worker = Worker::new(id, store.clone(), settings.clone())
             .with_handler(Probe)
-            .with_handler(ValidateDataset)
+            .with_handler(ValidateDataset {
+                microsoft: Some(microsoft.clone()),
+            })
             .with_handler(ActivateDataset)
             .with_handler(ProvisionDataset {
                 sealer: sealer.clone(),

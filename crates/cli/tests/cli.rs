@@ -702,6 +702,15 @@ async fn instances_through_the_command_line() {
         listed.contains("Contoso CSP") && listed.contains("authenticated"),
         "{listed}"
     );
+    let turned = stdout(&run(client(&parent_token).args([
+        "instance",
+        "validation",
+        "on",
+    ])));
+    assert_eq!(
+        turned.trim(),
+        "Microsoft records of datasets are checked against Partner Center"
+    );
     let listed = stdout(&run(client(&shop_token).args(["instance", "list"])));
     assert!(
         !listed.contains("Contoso CSP"),
@@ -1020,7 +1029,7 @@ async fn run_dataset_jobs(store: &std::sync::Arc<dyn Store>) {
         store.clone(),
         ferry_jobs::WorkerConfig::default(),
     )
-    .with_handler(ferry_datasets::ValidateDataset)
+    .with_handler(ferry_datasets::ValidateDataset::default())
     .with_handler(ferry_datasets::ActivateDataset);
     while worker.run_next().await.expect("run") {}
 }

@@ -205,7 +205,7 @@ async fn run_dataset(store: &Arc<dyn Store>, market: i64, files: &Path, name: &s
         .await
         .expect("enqueue");
     let worker = Worker::new("bench".into(), store.clone(), WorkerConfig::default())
-        .with_handler(ValidateDataset)
+        .with_handler(ValidateDataset::default())
         .with_handler(ActivateDataset);
     while worker.run_next().await.expect("run") {}
     let done = store

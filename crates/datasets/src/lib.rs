@@ -3,6 +3,7 @@
 //! pipeline that stages rows, validates them against the marketplace, plans and activates.
 
 pub mod columns;
+pub mod microsoft;
 pub mod orders;
 pub mod pipeline;
 pub mod read;
@@ -11,6 +12,7 @@ pub mod rows;
 pub mod upload;
 
 pub use columns::{Column, DataType, Format, Need, template, template_guide};
+pub use microsoft::{SubscriptionFacts, TenantFacts, TenantLookup};
 pub use orders::OrderSplit;
 pub use pipeline::{
     ActivateDataset, ProvisionDataset, ValidateDataset, activation_job, provisioning_job,

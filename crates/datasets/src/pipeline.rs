@@ -18,6 +18,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use crate::columns::DataType;
+use crate::microsoft::{self, TenantLookup};
 use crate::orders::{ORDER_TYPES, OrderSplit, SHARED_TYPES};
 use crate::read::{CsvFile, FileError, TextEncoding};
 use crate::rows::{Finding, Layout, Severity, StagedRow};
@@ -29,7 +30,11 @@ const ACTIVATION_LINES: i64 = 100_000;
 
 /// Validates a dataset, then activates it unless it waits for review.
 /// Payload: `{"dataset_id": N}`.
-pub struct ValidateDataset;
+#[derive(Default)]
+pub struct ValidateDataset {
+    /// How Partner Center is asked about Microsoft records, for marketplaces that check them.
+    pub microsoft: Option<Arc<dyn TenantLookup>>,
+}
 
 impl ValidateDataset {
     pub const KIND: &'static str = "dataset.validate";
@@ -189,7 +194,7 @@ impl JobHandler for ValidateDataset {
 
     async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
         let dataset = dataset_of(ctx).await?;
-        let outcome = validate(ctx, &dataset).await;
+        let outcome = validate(ctx, &dataset, self.microsoft.as_deref()).await;
         settle(ctx, &dataset, outcome, DatasetState::UploadFailed).await
     }
 }
@@ -225,7 +230,11 @@ async fn settle(
     outcome
 }
 
-async fn validate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
+async fn validate(
+    ctx: &JobContext,
+    dataset: &Dataset,
+    microsoft: Option<&dyn TenantLookup>,
+) -> Result<(), JobError> {
     // A worker that died while activating is followed by one that carries on activating:
     // validation is done, and staging again would lose what was decided.
     if ctx.resume_from().is_some_and(|c| c.get("type").is_some()) {
@@ -287,6 +296,20 @@ async fn validate(ctx: &JobContext, dataset: &Dataset) -> Result<(), JobError> {
         store
             .check_reseller_scope(dataset.id, dataset.marketplace_id, reseller)
             .await?;
+    }
+    if store
+        .marketplace_settings(dataset.marketplace_id)
+        .await?
+        .microsoft_validation
+    {
+        progress(
+            ctx,
+            total - 2,
+            total,
+            "checking Microsoft records with Partner Center".into(),
+        )
+        .await?;
+        microsoft::check(&**store, microsoft, dataset.id, dataset.marketplace_id).await?;
     }
     store
         .check_staged(dataset.id, dataset.marketplace_id)

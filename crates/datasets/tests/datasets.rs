@@ -476,7 +476,7 @@ mod pipeline {
     /// Runs queued jobs until none is left.
     async fn work(store: &Arc<dyn Store>) {
         let worker = Worker::new("test".to_owned(), store.clone(), WorkerConfig::default())
-            .with_handler(ValidateDataset)
+            .with_handler(ValidateDataset::default())
             .with_handler(ActivateDataset);
         while worker.run_next().await.expect("run") {}
         for job in store.jobs(None, 100).await.expect("jobs") {
@@ -1267,7 +1267,7 @@ mod pipeline {
             .await
             .expect("enqueue");
         let worker = Worker::new("test".to_owned(), store.clone(), WorkerConfig::default())
-            .with_handler(ValidateDataset)
+            .with_handler(ValidateDataset::default())
             .with_handler(ActivateDataset)
             .with_handler(ProvisionDataset {
                 sealer,

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use ferry_datasets::{SubscriptionFacts, TenantFacts, TenantLookup};
 use ferry_domain::MarketplaceKind;
 use ferry_integrations::partner_center::{
     Client, PcError, RefreshTokenStore, Secret, Settings, TokenEndpoint,
@@ -184,4 +185,80 @@ pub async fn check(
         .set_instance_auth(record.summary.id, state, reason.as_deref())
         .await?;
     Ok((state, reason))
+}
+
+/// Partner Center's answers about customer tenants, for the checks of a dataset's Microsoft
+/// records: asked through each instance the marketplace may use, in turn, until one knows the
+/// tenant. A tenant is unknown only when every instance answered that it does not know it.
+pub struct InstanceLookup {
+    pub store: Arc<dyn Store>,
+    pub sealer: Sealer,
+    pub clients: Clients,
+}
+
+#[async_trait]
+impl TenantLookup for InstanceLookup {
+    async fn tenant(
+        &self,
+        marketplace_id: i64,
+        tenant_id: &str,
+    ) -> Result<Option<TenantFacts>, String> {
+        let marketplace = self
+            .store
+            .marketplace(marketplace_id)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or("the marketplace no longer exists")?;
+        let instances = visible(&*self.store, &marketplace)
+            .await
+            .map_err(|e| e.to_string())?;
+        if instances.is_empty() {
+            return Err("the marketplace has no Partner Center instance to ask".into());
+        }
+        let mut failure = None;
+        for instance in instances {
+            let name = &instance.record.summary.name;
+            let asked = match self
+                .clients
+                .get(&self.store, &self.sealer, &instance.record)
+            {
+                Ok(client) => match client.customer(tenant_id).await {
+                    Ok(customer) => client
+                        .subscriptions(tenant_id)
+                        .await
+                        .map(|subscriptions| (customer, subscriptions)),
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            let (customer, subscriptions) = match asked {
+                Ok(found) => found,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => {
+                    failure.get_or_insert(format!("instance {name}: {e}"));
+                    continue;
+                }
+            };
+            let profile = customer.company_profile.unwrap_or_default();
+            let country = customer
+                .billing_profile
+                .and_then(|b| b.default_address)
+                .or(profile.address)
+                .and_then(|a| a.country);
+            return Ok(Some(TenantFacts {
+                domain: profile.domain,
+                country,
+                subscriptions: subscriptions
+                    .into_iter()
+                    .map(|s| SubscriptionFacts {
+                        id: s.id,
+                        offer_id: s.offer_id,
+                        quantity: s.quantity,
+                        status: s.status.map(|x| x.as_str().to_ascii_lowercase()),
+                    })
+                    .collect(),
+            }));
+        }
+        failure.map_or(Ok(None), Err)
+    }
 }

@@ -28,7 +28,7 @@ use ferry_storage::Store;
 use ferry_storage::seal::Sealer;
 
 pub use api::openapi_document;
-pub use instances::Clients;
+pub use instances::{Clients, InstanceLookup};
 pub use invitations::{InviteUsers, invite_user};
 
 /// What every handler can reach.

@@ -48,6 +48,7 @@ on_both_backends!(
     a_forgotten_password_is_reset_by_e_mail,
     datasets_through_the_api,
     order_datasets_through_the_api,
+    microsoft_records_are_checked_against_partner_center,
     product_webhooks_are_set_from_the_catalog_page,
 );
 
@@ -221,6 +222,12 @@ const PAGES: &[Route] = &[
         path: "/m/{m}/settings/partner-center/{instance}/check",
         allowed: "M",
         body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/settings/partner-center/validation",
+        allowed: "M",
+        body: "microsoft_validation=on",
     },
     Route {
         method: "POST",
@@ -422,6 +429,18 @@ const API: &[Route] = &[
         path: "/api/v1/instances/{instance}/check",
         allowed: "M",
         body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/partner-center/settings",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/partner-center/settings",
+        allowed: "M",
+        body: r#"{"microsoft_validation": false}"#,
     },
     Route {
         method: "GET",
@@ -1600,6 +1619,167 @@ async fn order_datasets_through_the_api(app: App) {
         template.starts_with("ORDER_EXTERNAL_ID,COMPANY_EXTERNAL_ID,COMPANY_NAME,"),
         "{template}"
     );
+}
+
+/// With the checks turned on (Partner Center settings page), a dataset's Microsoft customers and
+/// subscriptions are compared with what Partner Center says through the marketplace's instance,
+/// and each difference is reported on its line.
+async fn microsoft_records_are_checked_against_partner_center(app: App) {
+    use ferry_emulators::partner_center::{Emulator, Options};
+    let emulator = Emulator::new(Options {
+        seed: 12,
+        customers: 3,
+        ..Options::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let pc = format!("http://{}", listener.local_addr().expect("address"));
+    let world: serde_json::Value = serde_json::from_str(&emulator.world_json()).expect("dump");
+    let c = emulator.credentials();
+    tokio::spawn(ferry_emulators::serve(
+        listener,
+        emulator.router(),
+        std::future::pending(),
+    ));
+    // Only an instance that answers: the seeded one points nowhere.
+    app.store
+        .delete_instance(app.a.id, app.a.instance)
+        .await
+        .expect("remove the seeded instance");
+    let body = json!({
+        "name": "Contoso CSP", "model": "both", "partner_tenant_id": c.partner_tenant_id,
+        "application_id": c.client_id, "secret": c.client_secret, "refresh_token": c.refresh_token,
+        "api_base_url": pc, "login_base_url": pc,
+    });
+    let manager = Role::MarketplaceManager;
+    let (status, _) = app
+        .api(
+            Some(manager),
+            "POST",
+            "/api/v1/instances",
+            &body.to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let settings = format!("/m/{}/settings/partner-center/validation", app.a.slug);
+    assert_eq!(
+        app.page(
+            Who::Staff(Role::SalesSupport),
+            "POST",
+            &settings,
+            "microsoft_validation=on"
+        )
+        .await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        app.page(
+            Who::Staff(manager),
+            "POST",
+            &settings,
+            "microsoft_validation=on"
+        )
+        .await,
+        StatusCode::SEE_OTHER
+    );
+    let (_, read) = app
+        .api(Some(manager), "GET", "/api/v1/partner-center/settings", "")
+        .await;
+    assert_eq!(read["microsoft_validation"], true, "{read}");
+
+    let customers = world["customers"].as_array().expect("customers");
+    let with_subscriptions: Vec<&serde_json::Value> = customers
+        .iter()
+        .filter(|c| c["subscriptions"].as_array().is_some_and(|s| !s.is_empty()))
+        .collect();
+    let (first, second) = (
+        with_subscriptions[0],
+        customers
+            .iter()
+            .find(|c| c["id"] != with_subscriptions[0]["id"])
+            .expect("another customer"),
+    );
+    let (tenant, other) = (
+        first["id"].as_str().expect("id"),
+        second["id"].as_str().expect("id"),
+    );
+    let subscription = &first["subscriptions"][0];
+    let (sub_id, offer) = (
+        subscription["id"].as_str().expect("id"),
+        subscription["offerId"].as_str().expect("offer"),
+    );
+    let quantity = subscription["quantity"].as_i64().expect("quantity");
+    let microsoft_customers = format!(
+        "TENANT_ID,COMPANY_EXTERNAL_ID,DOMAIN,COUNTRY\n\
+         {tenant},c-1,{},{}\n\
+         00000000-0000-0000-0000-00000000dead,c-1,,\n\
+         {other},c-1,wrong.onmicrosoft.com,\n",
+        first["domain"].as_str().expect("domain"),
+        first["billingProfile"]["defaultAddress"]["country"]
+            .as_str()
+            .expect("country"),
+    );
+    let entitlements = format!(
+        "EXTERNAL_ID,COMPANY_EXTERNAL_ID,PURCHASED_BY_EXTERNAL_ID,EDITION_CODE,UNITS\n\
+         s-1,c-1,u-1,E1,{quantity}\n\
+         s-2,c-1,u-1,E1,{}\n",
+        quantity + 1
+    );
+    let microsoft_subscriptions = format!(
+        "SUBSCRIPTION_ID,TENANT_ID,COMPANY_ENTITLEMENT_EXTERNAL_ID,OFFER_ID\n\
+         {sub_id},{tenant},s-1,{offer}\n\
+         00000000-0000-0000-0000-00000000beef,{tenant},s-1,{offer}\n\
+         {sub_id},{tenant},s-1,NOT:THE:OFFER\n\
+         {sub_id},{tenant},s-2,{offer}\n"
+    );
+    let (status, created) = app
+        .upload(
+            manager,
+            "/api/v1/datasets",
+            &[
+                ("name", None, "Microsoft"),
+                ("review", None, "true"),
+                (
+                    "companies",
+                    Some("companies.csv"),
+                    "EXTERNAL_ID,NAME\nc-1,Northwind\n",
+                ),
+                ("company_entitlements", Some("ce.csv"), &entitlements),
+                ("microsoft_customers", Some("mc.csv"), &microsoft_customers),
+                (
+                    "microsoft_subscriptions",
+                    Some("ms.csv"),
+                    &microsoft_subscriptions,
+                ),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{created}");
+    app.run_dataset_jobs().await;
+    let id = created["dataset_id"].as_i64().expect("id");
+    let (_, csv, _) = app
+        .api_text(manager, &format!("/api/v1/datasets/{id}/report"))
+        .await;
+    for expected in [
+        "mc.csv,3,00000000-0000-0000-0000-00000000dead,ERROR,INVALID_TENANT_ID,TENANT_ID,",
+        "mc.csv,4,{other},ERROR,INVALID_DOMAIN,DOMAIN,",
+        "ms.csv,3,00000000-0000-0000-0000-00000000beef,ERROR,INVALID_SUBSCRIPTION_ID,SUBSCRIPTION_ID,",
+        "ms.csv,4,{sub_id},ERROR,INVALID_OFFER_ID,OFFER_ID,",
+        "ms.csv,5,{sub_id},ERROR,QUANTITY_MISMATCH,COMPANY_ENTITLEMENT_EXTERNAL_ID,",
+    ] {
+        let expected = expected
+            .replace("{other}", other)
+            .replace("{sub_id}", sub_id);
+        assert!(csv.contains(&expected), "{expected:?} in {csv}");
+    }
+    for line in ["mc.csv,2,", "ms.csv,2,"] {
+        assert!(
+            !csv.lines()
+                .any(|l| l.starts_with(line) && l.contains("Partner Center")),
+            "the records Partner Center confirms have no difference: {csv}"
+        );
+    }
 }
 
 /// A product's webhook is set on the catalog page: the address shows, the secret never does,

@@ -33,14 +33,15 @@ use ferry_domain::{
 
 pub use datasets::{
     Dataset, DatasetFile, DatasetFinding, DatasetStore, NewDataset, PlanLine, ProvisioningTarget,
-    ReportLine, StageRow, StagedRows,
+    ReportLine, StageRow, StagedMicrosoftRecord, StagedRows,
 };
 pub use error::{Result, StoreError};
 pub use records::{
     Account, ApiToken, AuditEntry, Checkpoint, Company, CompanyKey, CompanyQuery, ContactRow,
     Credentials, Edition, InstanceRecord, InstanceSummary, Job, JobOutcome, Lease, LeaseStatus,
-    LinkPurpose, Marketplace, Membership, NewAuditEntry, NewEmail, NewInstance, NewJob,
-    NewMarketplace, OutboxEmail, Product, Subject, SubscriptionRow, TenantLinkRow, User, UserQuery,
+    LinkPurpose, Marketplace, MarketplaceSettings, Membership, NewAuditEntry, NewEmail,
+    NewInstance, NewJob, NewMarketplace, OutboxEmail, Product, Subject, SubscriptionRow,
+    TenantLinkRow, User, UserQuery,
 };
 
 /// Which database a store runs on.
@@ -97,6 +98,9 @@ pub trait Store: DatasetStore + Send + Sync + 'static {
     async fn marketplace_by_slug(&self, slug: &str) -> Result<Option<Marketplace>>;
     async fn marketplace(&self, id: i64) -> Result<Option<Marketplace>>;
     async fn marketplaces(&self) -> Result<Vec<Marketplace>>;
+    async fn marketplace_settings(&self, id: i64) -> Result<MarketplaceSettings>;
+    async fn set_marketplace_settings(&self, id: i64, settings: &MarketplaceSettings)
+    -> Result<()>;
     async fn create_platform_admin(&self, email: &Email, password_hash: &str) -> Result<i64>;
     /// Replaces a user's password hash (`None` removes the password).
     async fn set_password(

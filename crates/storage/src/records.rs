@@ -22,6 +22,15 @@ pub struct Marketplace {
     pub created_at: Timestamp,
 }
 
+/// What a marketplace's operators have chosen, stored as one JSON object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct MarketplaceSettings {
+    /// Datasets' Microsoft records are checked against Partner Center while they are validated
+    /// (PRODUCT.md §4.4), through the marketplace's instances.
+    pub microsoft_validation: bool,
+}
+
 /// A marketplace about to be created. A distributor has no parent; tenants have one.
 #[derive(Debug, Clone)]
 pub struct NewMarketplace {

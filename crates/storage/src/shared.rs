@@ -94,6 +94,30 @@ macro_rules! impl_store {
                 .await?)
             }
 
+            async fn marketplace_settings(&self, id: i64) -> $crate::Result<$crate::MarketplaceSettings> {
+                let settings: Option<(sqlx::types::Json<$crate::MarketplaceSettings>,)> =
+                    sqlx::query_as("SELECT settings FROM marketplaces WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                settings.map(|(s,)| s.0).ok_or($crate::StoreError::NotFound {
+                    what: "marketplace",
+                })
+            }
+
+            async fn set_marketplace_settings(
+                &self,
+                id: i64,
+                settings: &$crate::MarketplaceSettings,
+            ) -> $crate::Result<()> {
+                let done = sqlx::query("UPDATE marketplaces SET settings = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(sqlx::types::Json(settings))
+                    .execute(&self.pool)
+                    .await?;
+                found(done.rows_affected(), "marketplace")
+            }
+
             async fn marketplaces(&self) -> $crate::Result<Vec<$crate::Marketplace>> {
                 Ok(sqlx::query_as(
                     "SELECT id, slug, name, kind, parent_id, created_at

@@ -254,3 +254,42 @@ pub async fn check_instance(
         &visible_one(&state, &scope, id).await?,
     )))
 }
+
+/// How the marketplace uses Partner Center beyond its instances.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PartnerCenterSettings {
+    /// Check the Microsoft customers and subscriptions of datasets against Partner Center, through
+    /// the marketplace's instances, while they are validated.
+    microsoft_validation: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/partner-center/settings", tag = "partner-center",
+    responses((status = 200, description = "OK", body = PartnerCenterSettings)))]
+pub async fn get_partner_center_settings(
+    State(state): State<AppState>,
+    scope: ApiScope,
+) -> ApiResult<PartnerCenterSettings> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let settings = state.store.marketplace_settings(scope.id()).await?;
+    Ok(Json(PartnerCenterSettings {
+        microsoft_validation: settings.microsoft_validation,
+    }))
+}
+
+#[utoipa::path(put, path = "/api/v1/partner-center/settings", tag = "partner-center",
+    request_body = PartnerCenterSettings,
+    responses((status = 204, description = "Saved")))]
+pub async fn put_partner_center_settings(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Json(input): Json<PartnerCenterSettings>,
+) -> Result<StatusCode, ApiError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let mut settings = state.store.marketplace_settings(scope.id()).await?;
+    settings.microsoft_validation = input.microsoft_validation;
+    state
+        .store
+        .set_marketplace_settings(scope.id(), &settings)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -97,6 +97,10 @@ fn api_router() -> OpenApiRouter<AppState> {
             instances::delete_instance
         ))
         .routes(routes!(instances::check_instance))
+        .routes(routes!(
+            instances::get_partner_center_settings,
+            instances::put_partner_center_settings
+        ))
         .routes(uploads(routes!(
             datasets::list_datasets,
             datasets::create_dataset

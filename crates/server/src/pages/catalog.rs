@@ -272,6 +272,8 @@ struct PartnerCenterPage {
     default_api: &'static str,
     default_login: &'static str,
     models: [&'static str; 3],
+    /// Whether datasets' Microsoft records are checked against Partner Center.
+    microsoft_validation: bool,
 }
 
 async fn partner_center_page(
@@ -325,7 +327,36 @@ async fn partner_center_page(
         default_api: DEFAULT_API_URL,
         default_login: DEFAULT_LOGIN_URL,
         models: ["direct", "indirect", "both"],
+        microsoft_validation: state
+            .store
+            .marketplace_settings(scope.id())
+            .await?
+            .microsoft_validation,
     })
+}
+
+#[derive(Deserialize)]
+pub struct ValidationForm {
+    microsoft_validation: Option<String>,
+}
+
+/// Turns the checks of datasets' Microsoft records against Partner Center on or off.
+pub async fn set_microsoft_validation(
+    State(state): State<AppState>,
+    scope: Scope,
+    Form(form): Form<ValidationForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let mut settings = state.store.marketplace_settings(scope.id()).await?;
+    settings.microsoft_validation = form.microsoft_validation.is_some();
+    state
+        .store
+        .set_marketplace_settings(scope.id(), &settings)
+        .await?;
+    Ok(see_other(
+        &format!("{}/settings/partner-center", scope.base()),
+        "saved",
+    ))
 }
 
 pub async fn partner_center(

@@ -101,6 +101,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(catalog::partner_center).post(catalog::create_instance),
         )
         .route(
+            "/m/{slug}/settings/partner-center/validation",
+            post(catalog::set_microsoft_validation),
+        )
+        .route(
             "/m/{slug}/settings/partner-center/{id}",
             post(catalog::update_instance),
         )

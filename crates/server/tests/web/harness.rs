@@ -466,10 +466,22 @@ impl App {
                 ..ferry_jobs::WorkerConfig::default()
             },
         )
-        .with_handler(ferry_datasets::ValidateDataset)
+        .with_handler(self.validation())
         .with_handler(ferry_datasets::ActivateDataset);
         tokio::spawn(async move { worker.run(stopped).await });
         WorkerGuard(stop)
+    }
+
+    /// The validation job as Ferry's workers run it, asking Partner Center through the
+    /// marketplace's instances.
+    fn validation(&self) -> ferry_datasets::ValidateDataset {
+        ferry_datasets::ValidateDataset {
+            microsoft: Some(Arc::new(ferry_server::InstanceLookup {
+                store: self.store.clone(),
+                sealer: sealer(),
+                clients: ferry_server::Clients::default(),
+            })),
+        }
     }
 
     /// Runs the queued dataset jobs until none is left, as a worker would.
@@ -479,7 +491,7 @@ impl App {
             self.store.clone(),
             ferry_jobs::WorkerConfig::default(),
         )
-        .with_handler(ferry_datasets::ValidateDataset)
+        .with_handler(self.validation())
         .with_handler(ferry_datasets::ActivateDataset);
         while worker.run_next().await.expect("run") {}
     }

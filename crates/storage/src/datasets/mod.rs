@@ -113,6 +113,21 @@ pub struct ReportLine {
     pub value: Option<String>,
 }
 
+/// A staged Microsoft customer or subscription, with what Partner Center is asked to confirm.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StagedMicrosoftRecord {
+    pub line: i64,
+    pub tenant_id: String,
+    /// For a Microsoft subscription: its id.
+    pub subscription_id: Option<String>,
+    pub domain: Option<String>,
+    pub country: Option<String>,
+    pub offer_id: Option<String>,
+    /// For a Microsoft subscription: the units of the subscription it stands for, in the
+    /// dataset or else in the marketplace.
+    pub units: Option<i64>,
+}
+
 /// A subscription a dataset created that waits for its vendor's connector (PRODUCT.md §9).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ProvisioningTarget {
@@ -239,6 +254,15 @@ pub trait DatasetStore: Send + Sync {
         marketplace_id: i64,
         reseller_company_id: i64,
     ) -> Result<()>;
+    /// The staged rows of `microsoft_customers` or `microsoft_subscriptions` not rejected, after
+    /// `after_line`, at most `limit`, in line order.
+    async fn staged_microsoft_records(
+        &self,
+        dataset_id: i64,
+        data_type: &str,
+        after_line: i64,
+        limit: i64,
+    ) -> Result<Vec<StagedMicrosoftRecord>>;
     /// The set-level checks: a finding for every row a rule refuses, and those rows rejected.
     /// Rows found unchanged when staged (see `stage_rows`) are only checked for duplicates.
     async fn check_staged(&self, dataset_id: i64, marketplace_id: i64) -> Result<()>;
@@ -860,6 +884,45 @@ macro_rules! impl_dataset_store {
                 .execute(&self.pool)
                 .await?;
                 Ok(())
+            }
+
+            async fn staged_microsoft_records(
+                &self,
+                dataset_id: i64,
+                data_type: &str,
+                after_line: i64,
+                limit: i64,
+            ) -> $crate::Result<Vec<$crate::datasets::StagedMicrosoftRecord>> {
+                let sql = match data_type {
+                    "microsoft_customers" => {
+                        "SELECT line, tenant_id, CAST(NULL AS TEXT) AS subscription_id, domain, country,
+                                CAST(NULL AS TEXT) AS offer_id, CAST(NULL AS BIGINT) AS units
+                         FROM stage_microsoft_customers
+                         WHERE dataset_id = $1 AND NOT rejected AND line > $2 ORDER BY line LIMIT $3"
+                    }
+                    "microsoft_subscriptions" => {
+                        "SELECT s.line, s.tenant_id, s.subscription_id, CAST(NULL AS TEXT) AS domain,
+                                CAST(NULL AS TEXT) AS country, s.offer_id,
+                                COALESCE(
+                                    (SELECT CAST(e.units AS BIGINT) FROM stage_company_entitlements e
+                                     WHERE e.dataset_id = $1 AND NOT e.rejected
+                                       AND e.external_id = s.company_entitlement_external_id
+                                     ORDER BY e.line LIMIT 1),
+                                    (SELECT x.units FROM subscriptions x JOIN datasets d ON d.id = $1
+                                     WHERE x.marketplace_id = d.marketplace_id
+                                       AND x.external_id = s.company_entitlement_external_id)) AS units
+                         FROM stage_microsoft_subscriptions s
+                         WHERE s.dataset_id = $1 AND NOT s.rejected AND s.line > $2
+                         ORDER BY s.line LIMIT $3"
+                    }
+                    other => return Err($crate::StoreError::Identifier(other.to_owned())),
+                };
+                Ok(sqlx::query_as(sql)
+                    .bind(dataset_id)
+                    .bind(after_line)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?)
             }
 
             async fn check_staged(&self, dataset_id: i64, marketplace_id: i64) -> $crate::Result<()> {
