@@ -187,6 +187,20 @@ pub async fn check(
     Ok((state, reason))
 }
 
+/// Turns the checks of datasets' Microsoft records against Partner Center on or off; the
+/// marketplace's other settings stay.
+pub async fn set_microsoft_validation(
+    store: &dyn Store,
+    marketplace_id: i64,
+    on: bool,
+) -> Result<(), StoreError> {
+    let mut settings = store.marketplace_settings(marketplace_id).await?;
+    settings.microsoft_validation = on;
+    store
+        .set_marketplace_settings(marketplace_id, &settings)
+        .await
+}
+
 /// Partner Center's answers about customer tenants, for the checks of a dataset's Microsoft
 /// records: asked through each instance the marketplace may use, in turn, until one knows the
 /// tenant. A tenant is unknown only when every instance answered that it does not know it.

@@ -285,11 +285,7 @@ pub async fn put_partner_center_settings(
     Json(input): Json<PartnerCenterSettings>,
 ) -> Result<StatusCode, ApiError> {
     scope.require(Permission::ManagePartnerCenter)?;
-    let mut settings = state.store.marketplace_settings(scope.id()).await?;
-    settings.microsoft_validation = input.microsoft_validation;
-    state
-        .store
-        .set_marketplace_settings(scope.id(), &settings)
+    instances::set_microsoft_validation(&*state.store, scope.id(), input.microsoft_validation)
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -347,12 +347,12 @@ pub async fn set_microsoft_validation(
     Form(form): Form<ValidationForm>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManagePartnerCenter)?;
-    let mut settings = state.store.marketplace_settings(scope.id()).await?;
-    settings.microsoft_validation = form.microsoft_validation.is_some();
-    state
-        .store
-        .set_marketplace_settings(scope.id(), &settings)
-        .await?;
+    instances::set_microsoft_validation(
+        &*state.store,
+        scope.id(),
+        form.microsoft_validation.is_some(),
+    )
+    .await?;
     Ok(see_other(
         &format!("{}/settings/partner-center", scope.base()),
         "saved",

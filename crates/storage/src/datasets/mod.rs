@@ -399,6 +399,35 @@ macro_rules! impl_dataset_store {
                 }
                 Ok(())
             }
+
+            /// Records the findings of every rule of `types`, type by type, and rejects the
+            /// rows with errors before the next type is checked. `params` are bound after the
+            /// dataset (`$2`, `$3`…).
+            async fn run_rules(
+                &self,
+                dataset_id: i64,
+                types: &[$crate::datasets::rules::TypeRules],
+                params: &[i64],
+            ) -> $crate::Result<()> {
+                for rules in types {
+                    let mut tx = self.pool.begin_with($begin_write).await?;
+                    for rule in rules.rules {
+                        let sql = $crate::datasets::rules::finding_statement(rules, rule);
+                        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(dataset_id);
+                        for param in params {
+                            query = query.bind(*param);
+                        }
+                        query.execute(&mut *tx).await?;
+                    }
+                    let sql = $crate::datasets::rules::reject_statement(rules);
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(dataset_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                }
+                Ok(())
+            }
         }
 
         #[async_trait::async_trait]
@@ -844,25 +873,12 @@ macro_rules! impl_dataset_store {
                 marketplace_id: i64,
                 reseller_company_id: i64,
             ) -> $crate::Result<()> {
-                for rules in $crate::datasets::rules::RESELLER_SCOPE {
-                    let mut tx = self.pool.begin_with($begin_write).await?;
-                    for rule in rules.rules {
-                        let sql = $crate::datasets::rules::finding_statement(rules, rule);
-                        sqlx::query(sqlx::AssertSqlSafe(sql))
-                            .bind(dataset_id)
-                            .bind(marketplace_id)
-                            .bind(reseller_company_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    let sql = $crate::datasets::rules::reject_statement(rules);
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(dataset_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                }
-                Ok(())
+                self.run_rules(
+                    dataset_id,
+                    $crate::datasets::rules::RESELLER_SCOPE,
+                    &[marketplace_id, reseller_company_id],
+                )
+                .await
             }
 
             async fn associate_with_reseller(
@@ -933,24 +949,8 @@ macro_rules! impl_dataset_store {
                         sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&self.pool).await?;
                     }
                 }
-                for rules in $crate::datasets::rules::ALL {
-                    let mut tx = self.pool.begin_with($begin_write).await?;
-                    for rule in rules.rules {
-                        let sql = $crate::datasets::rules::finding_statement(rules, rule);
-                        sqlx::query(sqlx::AssertSqlSafe(sql))
-                            .bind(dataset_id)
-                            .bind(marketplace_id)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    let sql = $crate::datasets::rules::reject_statement(rules);
-                    sqlx::query(sqlx::AssertSqlSafe(sql))
-                        .bind(dataset_id)
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
-                }
-                Ok(())
+                self.run_rules(dataset_id, $crate::datasets::rules::ALL, &[marketplace_id])
+                    .await
             }
 
             async fn plan_staged(
