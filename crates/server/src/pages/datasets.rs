@@ -28,6 +28,8 @@ struct DatasetRow {
     created: String,
     has_report: bool,
     validated: bool,
+    /// An order dataset (one Bulk Data file).
+    orders: bool,
 }
 
 #[derive(Template)]
@@ -203,6 +205,7 @@ async fn rows(state: &AppState, scope: &Scope) -> Result<DatasetRows, PageError>
             created: when(d.created_at),
             has_report: d.state.has_report(),
             validated: d.state == DatasetState::Validated,
+            orders: d.kind == DatasetKind::Orders,
         });
     }
     Ok(DatasetRows {

@@ -175,6 +175,35 @@ pub async fn journeys(app: App) {
             .as_deref(),
         Some("r-2")
     );
+
+    // An order dataset, from the page's second form: its one row becomes a company, a user,
+    // a membership and an order (refused here: no edition NONE).
+    let orders = files.path().join("orders.csv");
+    std::fs::write(
+        &orders,
+        "ORDER_EXTERNAL_ID,COMPANY_EXTERNAL_ID,COMPANY_NAME,USER_EXTERNAL_ID,USER_EMAIL_ADDRESS,EDITION_CODE,UNITS\n\
+         o-1,oc-1,Harbor Goods,ou-1,olga@harbor.example,NONE,3\n",
+    )
+    .expect("orders file");
+    browser.click("nav a[href='/m/alpha/datasets']").await;
+    browser.type_into("#order-name", "Order batch").await;
+    browser
+        .type_into("#file-orders", &orders.display().to_string())
+        .await;
+    browser.shot(&shots, "18-order-upload").await;
+    browser
+        .click("form:has(#file-orders) button[type=submit]")
+        .await;
+    once("document.querySelector('#dataset-state')?.textContent === 'Activated with Errors'").await;
+    assert!(
+        app.store
+            .company_by_external_id(app.a.id, "oc-1")
+            .await
+            .expect("read")
+            .is_some(),
+        "the order's company"
+    );
+
     browser.click("nav a[href='/m/alpha/datasets']").await;
     browser.shot(&shots, "16-datasets").await;
     drop(worker);
