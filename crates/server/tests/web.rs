@@ -1610,6 +1610,48 @@ async fn order_datasets_through_the_api(app: App) {
             .is_some(),
         "the reseller's new customer"
     );
+    // With review, the reseller replaces its Bulk Data file before activation.
+    let (status, _) = app
+        .page_upload(
+            reseller,
+            &uploads,
+            &[
+                ("name", None, "Reseller review"),
+                ("review", None, "true"),
+                ("orders", Some("first.csv"), &reseller_orders),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    app.run_dataset_jobs().await;
+    let (_, all) = app.api(Some(manager), "GET", "/api/v1/datasets", "").await;
+    let reviewed = all
+        .as_array()
+        .expect("datasets")
+        .iter()
+        .find(|d| d["name"] == "Reseller review")
+        .expect("the reviewed dataset")["id"]
+        .as_i64()
+        .expect("id");
+    let (status, _) = app
+        .page_upload(
+            reseller,
+            &format!("{uploads}/{reviewed}/files"),
+            &[("orders", Some("second.csv"), &reseller_orders)],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    app.run_dataset_jobs().await;
+    let (_, dataset) = app
+        .api(
+            Some(manager),
+            "GET",
+            &format!("/api/v1/datasets/{reviewed}"),
+            "",
+        )
+        .await;
+    assert_eq!(dataset["state"], "validated", "{dataset}");
+    assert_eq!(dataset["files"][0]["file_name"], "second.csv", "{dataset}");
 
     let (status, template, _) = app
         .api_text(manager, "/api/v1/dataset-templates/orders")

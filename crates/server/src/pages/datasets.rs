@@ -164,6 +164,12 @@ async fn reseller_company(state: &AppState, scope: &Scope) -> Result<Option<i64>
     Ok(memberships.first().map(|m| m.company_id))
 }
 
+/// Whether this person may replace a dataset's files: staff any, a reseller those of its
+/// company's order datasets (the only kind it uploads).
+fn may_replace_files(scope: &Scope, dataset: &Dataset) -> bool {
+    !is_reseller(scope) || dataset.kind == DatasetKind::Orders
+}
+
 fn is_reseller(scope: &Scope) -> bool {
     !scope.principal.is_platform_admin() && scope.principal.account.roles == [Role::Reseller]
 }
@@ -411,7 +417,7 @@ async fn detail_page(
         review: dataset.review,
         validated: dataset.state == DatasetState::Validated,
         editable: dataset.state.editable(),
-        takes_files: dataset.state.takes_files() && !is_reseller(scope),
+        takes_files: dataset.state.takes_files() && may_replace_files(scope, &dataset),
         types: type_choices(dataset.kind),
         busy: !settled(dataset.state),
         name: dataset.name,
@@ -527,10 +533,10 @@ pub async fn replace_files(
     multipart: Multipart,
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManageDatasets)?;
-    if is_reseller(&scope) {
+    let dataset = find(&state, &scope, id).await?;
+    if !may_replace_files(&scope, &dataset) {
         return Err(PageError::Forbidden);
     }
-    let dataset = find(&state, &scope, id).await?;
     let outcome = datasets::replace_files(&state, &dataset, multipart)
         .await
         .map(|_| ());
