@@ -1,6 +1,6 @@
 //! Being a good citizen under throttling (spec §7): per key — the partner, and the
 //! partner+customer pair — a concurrency window that halves on 429 and grows back, a pace that
-//! starts modest and grows by half each second until the first 429, then steps down and probes
+//! starts modest and grows by 30% each second until the first 429, then steps down and probes
 //! slowly, and a pause for as long as `Retry-After` says. The pace grows with time, not with
 //! successes, and only while it holds requests back, so when the service's bucket runs dry the
 //! pace is close to what it allows and few requests in flight find it empty: a key is rarely
@@ -18,7 +18,7 @@ const INITIAL_PACE: f64 = 100.0;
 /// How far behind its pace a key may fall and catch up.
 const TIMER_SLACK: Duration = Duration::from_millis(5);
 /// How much the pace of a key grows a second before its first 429, and after.
-const SLOW_START_GROWTH: f64 = 1.5;
+const SLOW_START_GROWTH: f64 = 1.3;
 const LEARNED_GROWTH: f64 = 1.01;
 
 #[derive(Debug)]
