@@ -519,6 +519,16 @@ mod pipeline {
         lines
     }
 
+    /// Asserts that each `expected` line is among the report's `lines` (see `report`).
+    fn assert_reported(lines: &[String], expected: &[&str]) {
+        for expected in expected {
+            assert!(
+                lines.iter().any(|l| l == expected),
+                "{expected:?} in {lines:#?}"
+            );
+        }
+    }
+
     async fn a_dataset_with_errors_activates_the_rest_and_reports_every_line(
         store: Arc<dyn Store>,
     ) {
@@ -557,23 +567,21 @@ mod pipeline {
         );
         assert!(csv.contains("companies.csv,2,c-1,CREATED,,,,\n"), "{csv}");
         let lines = report(&store, dataset.id).await;
-        for expected in [
-            "users 2 CREATED ",
-            "users 4 ERROR DUPLICATE_RECORD",
-            "users 5 ERROR EMAIL_ALREADY_USED",
-            "memberships 4 ERROR USER_MISSING",
-            "memberships 5 ERROR USER_MISSING",
-            "company_entitlements 3 ERROR OWNER_NOT_MEMBER_OF_COMPANY",
-            "company_entitlements 4 ERROR UNITS_LESS_THAN_INCLUDED",
-            "company_entitlements 5 ERROR EDITION_PRICING_INVALID",
-            "user_entitlements 3 ERROR COMPANY_ENTITLEMENT_MISSING",
-            "user_entitlements 2 CREATED ",
-        ] {
-            assert!(
-                lines.iter().any(|l| l == expected),
-                "{expected:?} in {lines:#?}"
-            );
-        }
+        assert_reported(
+            &lines,
+            &[
+                "users 2 CREATED ",
+                "users 4 ERROR DUPLICATE_RECORD",
+                "users 5 ERROR EMAIL_ALREADY_USED",
+                "memberships 4 ERROR USER_MISSING",
+                "memberships 5 ERROR USER_MISSING",
+                "company_entitlements 3 ERROR OWNER_NOT_MEMBER_OF_COMPANY",
+                "company_entitlements 4 ERROR UNITS_LESS_THAN_INCLUDED",
+                "company_entitlements 5 ERROR EDITION_PRICING_INVALID",
+                "user_entitlements 3 ERROR COMPANY_ENTITLEMENT_MISSING",
+                "user_entitlements 2 CREATED ",
+            ],
+        );
         let company = store
             .company_by_external_id(market, "c-1")
             .await
@@ -639,23 +647,21 @@ mod pipeline {
             ]
         );
         let lines = report(&store, dataset.id).await;
-        for expected in [
-            "users 2 CREATED ",
-            "users 5 ERROR EMAIL_ALREADY_USED",
-            "companies 2 CREATED ",
-            "companies 4 ERROR DUPLICATE_RECORD",
-            "memberships 5 ERROR USER_MISSING",
-            "company_entitlements 3 CREATED ",
-            "company_entitlements 6 ERROR EDITION_PRICING_INVALID",
-            "company_entitlements 7 ERROR ROW_UNIDENTIFIABLE",
-            "company_entitlements 8 ERROR INVALID_COMPANY_COUNTRY",
-            "user_entitlements 4 CREATED ",
-        ] {
-            assert!(
-                lines.iter().any(|l| l == expected),
-                "{expected:?} in {lines:#?}"
-            );
-        }
+        assert_reported(
+            &lines,
+            &[
+                "users 2 CREATED ",
+                "users 5 ERROR EMAIL_ALREADY_USED",
+                "companies 2 CREATED ",
+                "companies 4 ERROR DUPLICATE_RECORD",
+                "memberships 5 ERROR USER_MISSING",
+                "company_entitlements 3 CREATED ",
+                "company_entitlements 6 ERROR EDITION_PRICING_INVALID",
+                "company_entitlements 7 ERROR ROW_UNIDENTIFIABLE",
+                "company_entitlements 8 ERROR INVALID_COMPANY_COUNTRY",
+                "user_entitlements 4 CREATED ",
+            ],
+        );
         let csv = Report::new(store.clone(), &done)
             .await
             .expect("report")
@@ -772,20 +778,18 @@ mod pipeline {
             o-4,n-2,New Two,xu-1,xu@stranger.example,E1,5\n";
         let dataset = reseller_orders(&store, market, reseller, orders).await;
         let lines = report(&store, dataset.id).await;
-        for expected in [
-            "companies 2 CREATED ",
-            "companies 3 ERROR NOT_RESELLER_CUSTOMER",
-            "company_entitlements 3 ERROR NOT_RESELLER_CUSTOMER",
-            "memberships 3 ERROR NOT_RESELLER_CUSTOMER",
-            "company_entitlements 4 CREATED ",
-            "users 5 ERROR NOT_RESELLER_CUSTOMER",
-            "company_entitlements 5 ERROR NOT_RESELLER_CUSTOMER",
-        ] {
-            assert!(
-                lines.iter().any(|l| l == expected),
-                "{expected:?} in {lines:#?}"
-            );
-        }
+        assert_reported(
+            &lines,
+            &[
+                "companies 2 CREATED ",
+                "companies 3 ERROR NOT_RESELLER_CUSTOMER",
+                "company_entitlements 3 ERROR NOT_RESELLER_CUSTOMER",
+                "memberships 3 ERROR NOT_RESELLER_CUSTOMER",
+                "company_entitlements 4 CREATED ",
+                "users 5 ERROR NOT_RESELLER_CUSTOMER",
+                "company_entitlements 5 ERROR NOT_RESELLER_CUSTOMER",
+            ],
+        );
         let stranger = store
             .company_by_external_id(market, "x-1")
             .await

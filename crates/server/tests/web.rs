@@ -947,31 +947,12 @@ async fn the_openapi_document_lists_every_api_route(app: App) {
 /// sharing the database, as two processes would. A simple tenant neither sees nor uses it.
 /// Wrong or revoked credentials give a clear state. Secrets never come back.
 async fn instances_follow_the_marketplace_hierarchy(app: App) {
-    use ferry_emulators::partner_center::{Emulator, Options};
-    let emulator = Emulator::new(Options {
-        seed: 9,
-        customers: 5,
-        ..Options::default()
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let pc = format!("http://{}", listener.local_addr().expect("address"));
-    let admin = emulator.clone();
-    tokio::spawn(ferry_emulators::serve(
-        listener,
-        emulator.router(),
-        std::future::pending(),
-    ));
-    let c = admin.credentials();
+    let (emulator, pc) = partner_center(9, 5).await;
+    let c = emulator.credentials();
 
     let country = app.child(MarketplaceKind::CountryTenant, "alpha-de").await;
     let simple = app.child(MarketplaceKind::SimpleTenant, "alpha-shop").await;
-    let body = json!({
-        "name": "Contoso CSP", "model": "both", "partner_tenant_id": c.partner_tenant_id,
-        "application_id": c.client_id, "secret": c.client_secret, "refresh_token": c.refresh_token,
-        "api_base_url": pc, "login_base_url": pc,
-    });
+    let body = instance_of(&c, &pc);
     let manager = Some(Role::MarketplaceManager);
     let (status, created) = app
         .api(manager, "POST", "/api/v1/instances", &body.to_string())
@@ -1594,13 +1575,7 @@ async fn order_datasets_through_the_api(app: App) {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     app.run_dataset_jobs().await;
-    let (_, all) = app.api(Some(manager), "GET", "/api/v1/datasets", "").await;
-    let theirs = all
-        .as_array()
-        .expect("datasets")
-        .iter()
-        .find(|d| d["name"] == "Reseller orders")
-        .expect("the reseller's dataset");
+    let theirs = dataset_named(&app, "Reseller orders").await;
     assert_eq!(theirs["state"], "activated_with_errors", "{theirs}");
     assert!(
         app.store
@@ -1624,13 +1599,7 @@ async fn order_datasets_through_the_api(app: App) {
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     app.run_dataset_jobs().await;
-    let (_, all) = app.api(Some(manager), "GET", "/api/v1/datasets", "").await;
-    let reviewed = all
-        .as_array()
-        .expect("datasets")
-        .iter()
-        .find(|d| d["name"] == "Reseller review")
-        .expect("the reviewed dataset")["id"]
+    let reviewed = dataset_named(&app, "Reseller review").await["id"]
         .as_i64()
         .expect("id");
     let (status, _) = app
@@ -1667,33 +1636,15 @@ async fn order_datasets_through_the_api(app: App) {
 /// subscriptions are compared with what Partner Center says through the marketplace's instance,
 /// and each difference is reported on its line.
 async fn microsoft_records_are_checked_against_partner_center(app: App) {
-    use ferry_emulators::partner_center::{Emulator, Options};
-    let emulator = Emulator::new(Options {
-        seed: 12,
-        customers: 3,
-        ..Options::default()
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let pc = format!("http://{}", listener.local_addr().expect("address"));
+    let (emulator, pc) = partner_center(12, 3).await;
     let world: serde_json::Value = serde_json::from_str(&emulator.world_json()).expect("dump");
     let c = emulator.credentials();
-    tokio::spawn(ferry_emulators::serve(
-        listener,
-        emulator.router(),
-        std::future::pending(),
-    ));
     // Only an instance that answers: the seeded one points nowhere.
     app.store
         .delete_instance(app.a.id, app.a.instance)
         .await
         .expect("remove the seeded instance");
-    let body = json!({
-        "name": "Contoso CSP", "model": "both", "partner_tenant_id": c.partner_tenant_id,
-        "application_id": c.client_id, "secret": c.client_secret, "refresh_token": c.refresh_token,
-        "api_base_url": pc, "login_base_url": pc,
-    });
+    let body = instance_of(&c, &pc);
     let manager = Role::MarketplaceManager;
     let (status, _) = app
         .api(
@@ -1870,4 +1821,55 @@ async fn product_webhooks_are_set_from_the_catalog_page(app: App) {
     assert_eq!(status, StatusCode::SEE_OTHER);
     let (_, html) = app.page_raw(manager, "GET", catalog, "", None).await;
     assert!(html.contains("No webhook is set."), "{html}");
+}
+
+/// A Partner Center emulator of `customers` customers, served on a free port: the emulator
+/// (for its credentials and world) and its base URL.
+async fn partner_center(
+    seed: u64,
+    customers: usize,
+) -> (ferry_emulators::partner_center::Emulator, String) {
+    use ferry_emulators::partner_center::{Emulator, Options};
+    let emulator = Emulator::new(Options {
+        seed,
+        customers,
+        ..Options::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(ferry_emulators::serve(
+        listener,
+        emulator.router(),
+        std::future::pending(),
+    ));
+    (emulator, url)
+}
+
+/// The dataset of marketplace A with this name, as the API lists it.
+async fn dataset_named(app: &App, name: &str) -> serde_json::Value {
+    let (_, all) = app
+        .api(
+            Some(Role::MarketplaceManager),
+            "GET",
+            "/api/v1/datasets",
+            "",
+        )
+        .await;
+    all.as_array()
+        .into_iter()
+        .flatten()
+        .find(|d| d["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no dataset named {name}: {all}"))
+}
+
+/// The API body that connects the emulator with credentials `c` at `url` as an instance.
+fn instance_of(c: &ferry_emulators::partner_center::Credentials, url: &str) -> serde_json::Value {
+    json!({
+        "name": "Contoso CSP", "model": "both", "partner_tenant_id": c.partner_tenant_id,
+        "application_id": c.client_id, "secret": c.client_secret, "refresh_token": c.refresh_token,
+        "api_base_url": url, "login_base_url": url,
+    })
 }
