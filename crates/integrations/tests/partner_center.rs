@@ -89,13 +89,13 @@ fn expected(customer: &Value) -> Value {
 /// Fetching every customer, billing profile and subscription of a 20,000-customer world under
 /// latency, throttling, 5% server errors, byte-order marks, `next` links without `/v1`, other
 /// enum casings and 60-second tokens gives exactly the emulator's world — and no call is
-/// answered 429 more than twice in a row.
+/// answered 429 more than twice in a row, for one key or one call.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetching_everything_under_faults_returns_the_world_exactly() {
     let faults = Faults {
-        latency_ms: 1,
-        jitter_ms: 4,
-        throttle_per_minute: Some(60_000),
+        latency_ms: 0,
+        jitter_ms: 2,
+        throttle_per_minute: Some(30_000),
         customer_throttle_per_minute: Some(300),
         fault_5xx_rate: 0.05,
         bom: true,
@@ -170,10 +170,13 @@ async fn fetching_everything_under_faults_returns_the_world_exactly() {
         stats["server_errors"].as_u64() > Some(0),
         "server errors were met: {stats}"
     );
-    // No call is answered 429 more than twice in a row: the client honours Retry-After, and a
-    // 429 that the customer's own traffic cannot explain slows the partner key down too.
-    // Across calls, the requests already in flight when the partner's bucket first runs dry
-    // may meet it together; `max_consecutive_429` (the longest run for one key) is printed.
+    // No key is answered 429 more than twice in a row: at most two requests of a key are in
+    // flight when the service's bucket runs dry, and the first 429 pauses the key for as long
+    // as Retry-After says. A call's own retries honour it too.
+    assert!(
+        stats["max_consecutive_429"].as_u64() <= Some(2),
+        "a key was answered 429 more than twice in a row: {stats}"
+    );
     assert!(
         stats["max_consecutive_429_per_call"].as_u64() <= Some(2),
         "a call was answered 429 more than twice in a row: {stats}"

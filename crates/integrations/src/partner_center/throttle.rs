@@ -1,18 +1,26 @@
-//! Being a good citizen under throttling (spec §7): per key — the partner, and the
-//! partner+customer pair — a concurrency window that halves on 429 and grows back, a pace that
-//! starts modest and grows by 30% each second until the first 429, then steps down and probes
-//! slowly, and a pause for as long as `Retry-After` says. The pace grows with time, not with
-//! successes, and only while it holds requests back, so when the service's bucket runs dry the
-//! pace is close to what it allows and few requests in flight find it empty: a key is rarely
-//! answered 429 twice in a row. A 429 does not say which key's limit it met; it is put down to
-//! the customer only when that customer's own traffic could explain it.
+//! Being a good citizen under throttling (spec §7), per key — the partner, and the
+//! partner+customer pair:
+//! - at most two requests in flight, one after a 429 until a request passes again. When the
+//!   service's bucket runs dry, only the requests already on their way can meet it before the
+//!   first 429 comes back and pauses the key, so no key is answered 429 more than twice in a
+//!   row, whatever the latency or the burst the service allows;
+//! - a pace that starts modest and grows by 30% each second until the first 429, then steps down
+//!   and probes slowly. It grows with time, not with successes, and only while it holds requests
+//!   back, so it stays close to what the service allows and 429s stay rare;
+//! - a pause for as long as `Retry-After` says.
+//!
+//! A 429 does not say which key's limit it met; it is put down to the customer only when that
+//! customer's own traffic could explain it.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// The most requests in flight on one key.
-const MAX_WINDOW: f64 = 16.0;
+use tokio::sync::Notify;
+
+/// The most requests in flight on one key: the most a bucket that runs dry can answer 429
+/// before the client hears of it.
+const MAX_IN_FLIGHT: usize = 2;
 /// The pace of a key the service has not throttled yet, in requests a second.
 const INITIAL_PACE: f64 = 100.0;
 /// How far behind its pace a key may fall and catch up.
@@ -23,9 +31,10 @@ const LEARNED_GROWTH: f64 = 1.01;
 
 #[derive(Debug)]
 struct KeyState {
-    /// Requests allowed in flight at once (fractional: grows by a little per success).
-    window: f64,
     in_flight: usize,
+    /// Answered 429 since its last success: then one request at a time, and a second 429
+    /// pauses the key whoever was blamed for the first.
+    throttled: bool,
     /// Requests a second. It starts low and grows quickly (slow start) until the service
     /// first throttles the key; from then on it follows what the service allows.
     pace: f64,
@@ -37,8 +46,6 @@ struct KeyState {
     paused_until: Instant,
     /// When recent successes happened, to estimate the rate the service allows.
     recent: VecDeque<Instant>,
-    /// How long a request takes, smoothed.
-    latency: Duration,
     /// When the pace last grew.
     grown: Instant,
     /// Whether a request waited for the pace since then: only a pace that holds requests back
@@ -47,17 +54,10 @@ struct KeyState {
 }
 
 impl KeyState {
-    /// Requests allowed in flight now. Once the service has throttled the key, no more than the
-    /// pace needs over one request's time (plus one): requests already on their way when the
-    /// limit is reached are the ones answered 429 together.
     fn allowed_in_flight(&self) -> usize {
-        let window = self.window.floor().max(1.0);
-        let needed = (self.pace * self.latency.as_secs_f64()).ceil() + 1.0;
-        window.min(needed) as usize
+        if self.throttled { 1 } else { MAX_IN_FLIGHT }
     }
-}
 
-impl KeyState {
     /// Successes in the last second.
     fn recent_rate(&self, now: Instant) -> f64 {
         self.recent
@@ -68,14 +68,13 @@ impl KeyState {
 
     fn new(now: Instant) -> Self {
         KeyState {
-            window: 4.0,
+            throttled: false,
             in_flight: 0,
             pace: INITIAL_PACE,
             learned: false,
             next_slot: now,
             paused_until: now,
             recent: VecDeque::new(),
-            latency: Duration::from_millis(100),
             grown: now,
             paced: false,
         }
@@ -86,13 +85,14 @@ impl KeyState {
 #[derive(Debug, Default)]
 pub struct Governor {
     keys: Mutex<HashMap<String, KeyState>>,
+    /// Wakes requests waiting for a key's request in flight to come back.
+    released: Notify,
 }
 
 /// A permission to send one request on some keys; give it back with the outcome.
 #[derive(Debug)]
 pub struct Permit {
     keys: Vec<String>,
-    sent: Instant,
 }
 
 /// How a request ended, for the governor to learn from.
@@ -105,50 +105,66 @@ pub enum Outcome {
     Other,
 }
 
+/// Why a request cannot leave yet.
+enum Wait {
+    /// For the pace or a pause, this long.
+    For(Duration),
+    /// For a request in flight to come back.
+    Release,
+}
+
 impl Governor {
     /// Waits until every key allows one more request, and takes it.
     pub async fn acquire(&self, keys: &[String]) -> Permit {
         loop {
-            let wait = {
-                let mut states = self
-                    .keys
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let now = Instant::now();
-                let mut wait = Duration::ZERO;
-                for key in keys {
-                    let state = states
-                        .entry(key.clone())
-                        .or_insert_with(|| KeyState::new(now));
-                    let ready = state.paused_until.max(state.next_slot);
-                    if ready > now {
-                        state.paced |= state.next_slot > now;
-                        wait = wait.max(ready - now);
-                    } else if state.in_flight >= state.allowed_in_flight() {
-                        // Wait for a request in flight to come back.
-                        wait = wait.max(Duration::from_millis(2));
-                    }
-                }
-                if wait.is_zero() {
-                    for key in keys {
-                        if let Some(state) = states.get_mut(key) {
-                            state.in_flight += 1;
-                            // A request that woke late does not push the next one later:
-                            // timers are coarser than the gaps at a high pace.
-                            let behind = now.checked_sub(TIMER_SLACK).unwrap_or(now);
-                            state.next_slot = state.next_slot.max(behind)
-                                + Duration::from_secs_f64(1.0 / state.pace);
-                        }
-                    }
-                    return Permit {
-                        keys: keys.to_vec(),
-                        sent: now,
-                    };
-                }
-                wait
-            };
-            tokio::time::sleep(wait).await;
+            // Registered before looking, so a release in between is not missed.
+            let released = self.released.notified();
+            match self.try_acquire(keys) {
+                Ok(permit) => return permit,
+                Err(Wait::For(wait)) => tokio::time::sleep(wait).await,
+                Err(Wait::Release) => released.await,
+            }
         }
+    }
+
+    fn try_acquire(&self, keys: &[String]) -> Result<Permit, Wait> {
+        let mut states = self
+            .keys
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = Instant::now();
+        let (mut full, mut longest) = (false, Duration::ZERO);
+        for key in keys {
+            let state = states
+                .entry(key.clone())
+                .or_insert_with(|| KeyState::new(now));
+            let ready = state.paused_until.max(state.next_slot);
+            if state.in_flight >= state.allowed_in_flight() {
+                full = true;
+            } else if ready > now {
+                state.paced |= state.next_slot > now;
+                longest = longest.max(ready - now);
+            }
+        }
+        if full {
+            return Err(Wait::Release);
+        }
+        if !longest.is_zero() {
+            return Err(Wait::For(longest));
+        }
+        for key in keys {
+            if let Some(state) = states.get_mut(key) {
+                state.in_flight += 1;
+                // A request that woke late does not push the next one later: timers are
+                // coarser than the gaps at a high pace.
+                let behind = now.checked_sub(TIMER_SLACK).unwrap_or(now);
+                state.next_slot =
+                    state.next_slot.max(behind) + Duration::from_secs_f64(1.0 / state.pace);
+            }
+        }
+        Ok(Permit {
+            keys: keys.to_vec(),
+        })
     }
 
     /// Gives a permit back and learns from how its request ended.
@@ -167,11 +183,9 @@ impl Governor {
                 continue;
             };
             state.in_flight = state.in_flight.saturating_sub(1);
-            let took = now.duration_since(permit.sent);
-            state.latency = (state.latency * 7 + took) / 8;
             match outcome {
                 Outcome::Ok => {
-                    state.window = (state.window + 1.0 / state.window).min(MAX_WINDOW);
+                    state.throttled = false;
                     state.recent.push_back(now);
                     while state
                         .recent
@@ -197,12 +211,15 @@ impl Governor {
                     }
                     state.grown = now;
                 }
-                Outcome::Throttled(_) if position < blamed || state.paused_until > now => {
-                    // Not this key's doing, or a request sent before the key was paused:
-                    // only the request comes back.
+                Outcome::Throttled(_) if state.paused_until > now => {
+                    // Sent before the key was paused: only the request comes back.
+                }
+                Outcome::Throttled(_) if position < blamed && !state.throttled => {
+                    // Likely not this key's doing; but if a second 429 follows, it was.
+                    state.throttled = true;
                 }
                 Outcome::Throttled(retry_after) => {
-                    state.window = (state.window / 2.0).max(1.0);
+                    state.throttled = true;
                     state.paused_until = state.paused_until.max(now + retry_after);
                     // The pace was above what the service allows: halve it the first time (slow
                     // start overshoots), then step down gently.
@@ -216,6 +233,8 @@ impl Governor {
                 Outcome::Other => {}
             }
         }
+        drop(states);
+        self.released.notify_waiters();
     }
 }
 
@@ -236,54 +255,95 @@ fn blame(states: &HashMap<String, KeyState>, keys: &[String], now: Instant) -> u
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_429_is_blamed_on_the_customer_only_when_its_traffic_explains_it() {
-        let governor = Governor::default();
-        let partner = "partner".to_owned();
-        let busy = vec![partner.clone(), "partner/busy".to_owned()];
-        let quiet = vec![partner.clone(), "partner/quiet".to_owned()];
-        for _ in 0..3 {
-            let permit = governor.acquire(&busy).await;
-            governor.release(permit, Outcome::Ok);
-        }
-        let permit = governor.acquire(&busy).await;
-        governor.release(permit, Outcome::Throttled(Duration::from_secs(1)));
-        {
-            let states = governor.keys.lock().expect("lock");
-            assert!(
-                states["partner/busy"].learned,
-                "the busy customer slows down"
-            );
-            assert!(!states["partner"].learned, "the partner carries on");
-        }
-        let permit = governor.acquire(&quiet).await;
-        governor.release(permit, Outcome::Throttled(Duration::from_secs(1)));
-        let states = governor.keys.lock().expect("lock");
-        assert!(
-            states["partner"].learned,
-            "a customer with no traffic of its own cannot explain a 429: the partner slows down"
-        );
-        assert!(states["partner/quiet"].learned);
+    fn learned(governor: &Governor, key: &str) -> bool {
+        governor.keys.lock().expect("lock")[key].learned
     }
 
     #[tokio::test]
-    async fn a_429_pauses_the_key_and_halves_its_window() {
+    async fn a_429_is_blamed_on_the_customer_only_when_its_traffic_explains_it() {
+        let governor = Governor::default();
+        let customer = |name: &str| vec!["partner".to_owned(), format!("partner/{name}")];
+        for name in ["busy", "also-busy"] {
+            for _ in 0..3 {
+                let permit = governor.acquire(&customer(name)).await;
+                governor.release(permit, Outcome::Ok);
+            }
+        }
+        let permit = governor.acquire(&customer("busy")).await;
+        governor.release(permit, Outcome::Throttled(Duration::from_secs(1)));
+        assert!(
+            learned(&governor, "partner/busy"),
+            "the busy customer slows down"
+        );
+        assert!(!learned(&governor, "partner"), "the partner carries on");
+        let permit = governor.acquire(&customer("also-busy")).await;
+        governor.release(permit, Outcome::Throttled(Duration::from_secs(1)));
+        assert!(
+            learned(&governor, "partner"),
+            "a second 429 in a row slows the partner down, whoever is blamed"
+        );
+
+        let governor = Governor::default();
+        let permit = governor.acquire(&customer("quiet")).await;
+        governor.release(permit, Outcome::Throttled(Duration::from_secs(1)));
+        assert!(
+            learned(&governor, "partner"),
+            "a customer with no traffic of its own cannot explain a 429: the partner slows down"
+        );
+        assert!(learned(&governor, "partner/quiet"));
+    }
+
+    #[tokio::test]
+    async fn a_key_has_two_requests_in_flight_and_one_after_a_429() {
         let governor = Governor::default();
         let keys = vec!["partner".to_owned()];
-        let permit = governor.acquire(&keys).await;
-        governor.release(permit, Outcome::Throttled(Duration::from_millis(200)));
+        let first = governor.acquire(&keys).await;
+        let second = governor.acquire(&keys).await;
+        assert!(
+            matches!(governor.try_acquire(&keys), Err(Wait::Release)),
+            "a third waits for one to come back"
+        );
+        governor.release(first, Outcome::Throttled(Duration::from_millis(200)));
+        governor.release(second, Outcome::Throttled(Duration::from_millis(200)));
         let started = Instant::now();
-        let permit = governor.acquire(&keys).await;
+        let probe = governor.acquire(&keys).await;
         assert!(
             started.elapsed() >= Duration::from_millis(150),
             "waited for Retry-After"
         );
-        governor.release(permit, Outcome::Ok);
+        assert!(
+            matches!(governor.try_acquire(&keys), Err(Wait::Release)),
+            "after a 429, one request until one passes"
+        );
+        governor.release(probe, Outcome::Ok);
+        let again = [governor.acquire(&keys).await, governor.acquire(&keys).await];
+        for permit in again {
+            governor.release(permit, Outcome::Ok);
+        }
         let other = governor.acquire(&["another".to_owned()]).await;
         governor.release(other, Outcome::Ok);
-        let states = governor.keys.lock().expect("lock");
-        assert!(states["partner"].window < 4.0 + 1.0);
-        assert!(states["partner"].learned);
-        assert!(!states["another"].learned, "keys are independent");
+        assert!(learned(&governor, "partner"));
+        assert!(!learned(&governor, "another"), "keys are independent");
+    }
+
+    #[tokio::test]
+    async fn a_request_waiting_for_its_key_leaves_when_one_comes_back() {
+        let governor = std::sync::Arc::new(Governor::default());
+        let keys = vec!["partner".to_owned()];
+        let held = [governor.acquire(&keys).await, governor.acquire(&keys).await];
+        let waiting = tokio::spawn({
+            let (governor, keys) = (governor.clone(), keys.clone());
+            async move { governor.acquire(&keys).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "both places are taken");
+        let [first, second] = held;
+        governor.release(first, Outcome::Ok);
+        let third = tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("woken by the release")
+            .expect("task");
+        governor.release(second, Outcome::Ok);
+        governor.release(third, Outcome::Ok);
     }
 }
