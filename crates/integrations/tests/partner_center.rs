@@ -95,7 +95,7 @@ async fn fetching_everything_under_faults_returns_the_world_exactly() {
     let faults = Faults {
         latency_ms: 0,
         jitter_ms: 2,
-        throttle_per_minute: Some(30_000),
+        throttle_per_minute: Some(24_000),
         customer_throttle_per_minute: Some(300),
         fault_5xx_rate: 0.05,
         bom: true,
