@@ -10,7 +10,7 @@
 //! - a pause for as long as `Retry-After` says.
 //!
 //! A 429 does not say which key's limit it met; it is put down to the customer only when that
-//! customer's own traffic could explain it.
+//! customer's own traffic could explain it, and a second 429 in a row pauses the partner anyway.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
