@@ -187,15 +187,13 @@ fn compare(record: &StagedMicrosoftRecord, answer: &Answer) -> Option<Difference
             subscription_id,
         ));
     };
-    if let (Some(given), Some(known)) = (&record.offer_id, &found.offer_id)
-        && !given.eq_ignore_ascii_case(known)
-    {
-        return Some(Difference::error(
-            "INVALID_OFFER_ID",
-            "OFFER_ID",
-            format!("Partner Center gives this subscription's offer id as {known}"),
-            given,
-        ));
+    let offer = differs(
+        ("INVALID_OFFER_ID", "OFFER_ID", "subscription's offer id"),
+        record.offer_id.as_deref(),
+        found.offer_id.as_deref(),
+    );
+    if offer.is_some() {
+        return offer;
     }
     if let (Some(units), Some(quantity)) = (record.units, found.quantity)
         && units != quantity
@@ -222,27 +220,36 @@ fn compare(record: &StagedMicrosoftRecord, answer: &Answer) -> Option<Difference
 }
 
 fn compare_customer(record: &StagedMicrosoftRecord, facts: &TenantFacts) -> Option<Difference> {
-    if let (Some(given), Some(known)) = (&record.domain, &facts.domain)
-        && !given.eq_ignore_ascii_case(known)
-    {
-        return Some(Difference::error(
-            "INVALID_DOMAIN",
-            "DOMAIN",
-            format!("Partner Center gives this tenant's domain as {known}"),
+    differs(
+        ("INVALID_DOMAIN", "DOMAIN", "tenant's domain"),
+        record.domain.as_deref(),
+        facts.domain.as_deref(),
+    )
+    .or_else(|| {
+        differs(
+            ("INVALID_COUNTRY", "COUNTRY", "tenant's country"),
+            record.country.as_deref(),
+            facts.country.as_deref(),
+        )
+    })
+}
+
+/// An error (code, column, what is compared) when the file gives a value Partner Center knows
+/// otherwise, case aside.
+fn differs(
+    (code, column, what): (&'static str, &'static str, &str),
+    given: Option<&str>,
+    known: Option<&str>,
+) -> Option<Difference> {
+    let (given, known) = given.zip(known)?;
+    (!given.eq_ignore_ascii_case(known)).then(|| {
+        Difference::error(
+            code,
+            column,
+            format!("Partner Center gives this {what} as {known}"),
             given,
-        ));
-    }
-    if let (Some(given), Some(known)) = (&record.country, &facts.country)
-        && !given.eq_ignore_ascii_case(known)
-    {
-        return Some(Difference::error(
-            "INVALID_COUNTRY",
-            "COUNTRY",
-            format!("Partner Center gives this tenant's country as {known}"),
-            given,
-        ));
-    }
-    None
+        )
+    })
 }
 
 #[cfg(test)]
