@@ -224,7 +224,7 @@ async fn settle(
     };
     if let Some(reason) = reason {
         ctx.store()
-            .set_dataset_state(dataset.id, failed, Some(&reason))
+            .set_dataset_state(dataset.marketplace_id, dataset.id, failed, Some(&reason))
             .await?;
     }
     outcome
@@ -242,7 +242,12 @@ async fn validate(
     }
     let store = ctx.store();
     store
-        .set_dataset_state(dataset.id, DatasetState::Validating, None)
+        .set_dataset_state(
+            dataset.marketplace_id,
+            dataset.id,
+            DatasetState::Validating,
+            None,
+        )
         .await?;
     let tables: Vec<&str> = DataType::ALL
         .iter()
@@ -271,7 +276,12 @@ async fn validate(
                 store.add_findings(dataset.id, &[finding]).await?;
                 let reason = format!("{}: {error}", data_type.label());
                 store
-                    .set_dataset_state(dataset.id, DatasetState::UploadFailed, Some(&reason))
+                    .set_dataset_state(
+                        dataset.marketplace_id,
+                        dataset.id,
+                        DatasetState::UploadFailed,
+                        Some(&reason),
+                    )
                     .await?;
                 return Ok(());
             }
@@ -319,9 +329,16 @@ async fn validate(
         .plan_staged(dataset.id, dataset.marketplace_id, !dataset.review)
         .await?;
     let stored = serde_json::to_string(&plan).map_err(|e| JobError::Failed(e.to_string()))?;
-    store.set_dataset_plan(dataset.id, &stored).await?;
     store
-        .set_dataset_state(dataset.id, DatasetState::Validated, None)
+        .set_dataset_plan(dataset.marketplace_id, dataset.id, &stored)
+        .await?;
+    store
+        .set_dataset_state(
+            dataset.marketplace_id,
+            dataset.id,
+            DatasetState::Validated,
+            None,
+        )
         .await?;
     if dataset.review {
         return Ok(());
@@ -355,7 +372,12 @@ async fn activate(
 ) -> Result<(), JobError> {
     let store = ctx.store();
     store
-        .set_dataset_state(dataset.id, DatasetState::Activating, None)
+        .set_dataset_state(
+            dataset.marketplace_id,
+            dataset.id,
+            DatasetState::Activating,
+            None,
+        )
         .await?;
     let resume = ctx.resume_from().cloned().unwrap_or_default();
     let plan = match plan {
@@ -417,7 +439,12 @@ async fn activate(
                 }
                 if ctx.is_cancel_requested() {
                     store
-                        .set_dataset_state(dataset.id, DatasetState::Cancelled, None)
+                        .set_dataset_state(
+                            dataset.marketplace_id,
+                            dataset.id,
+                            DatasetState::Cancelled,
+                            None,
+                        )
                         .await?;
                     return Err(JobError::Cancelled);
                 }
@@ -437,7 +464,9 @@ async fn activate(
     if dataset.provision {
         // The subscriptions go to their connectors next; the dataset stays Activating.
         let job = store.enqueue_job(&provisioning_job(dataset)).await?;
-        store.set_dataset_job(dataset.id, job).await?;
+        store
+            .set_dataset_job(dataset.marketplace_id, dataset.id, job)
+            .await?;
         return Ok(());
     }
     finish(store, dataset).await
@@ -450,7 +479,9 @@ async fn finish(store: &Arc<dyn Store>, dataset: &Dataset) -> Result<(), JobErro
     } else {
         DatasetState::Activated
     };
-    store.set_dataset_state(dataset.id, state, None).await?;
+    store
+        .set_dataset_state(dataset.marketplace_id, dataset.id, state, None)
+        .await?;
     Ok(())
 }
 

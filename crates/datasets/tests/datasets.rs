@@ -1258,7 +1258,13 @@ mod pipeline {
         ];
         let dataset = upload_files(&store, market, true, &files).await;
         store
-            .edit_dataset(dataset.id, "Provisioned", true, false)
+            .edit_dataset(
+                dataset.marketplace_id,
+                dataset.id,
+                "Provisioned",
+                true,
+                false,
+            )
             .await
             .expect("provisioning on");
         let dataset = store

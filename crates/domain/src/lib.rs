@@ -10,6 +10,7 @@ mod company;
 mod country;
 mod dataset;
 mod email;
+mod instance;
 mod job;
 mod marketplace;
 mod role;
@@ -23,6 +24,7 @@ pub use company::{Address, CompanyStatus, Contact, ContactKind, NewCompany, Tena
 pub use country::CountryCode;
 pub use dataset::{DatasetKind, DatasetState};
 pub use email::Email;
+pub use instance::InstanceAuth;
 pub use job::{JobState, Progress};
 pub use marketplace::{HierarchyError, MarketplaceKind, Slug};
 pub use role::{CompanyRoles, Role};

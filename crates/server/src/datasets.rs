@@ -150,14 +150,23 @@ pub async fn receive(
     {
         state
             .store
-            .edit_dataset(dataset.id, name.trim(), settings.provision, settings.review)
+            .edit_dataset(
+                dataset.marketplace_id,
+                dataset.id,
+                name.trim(),
+                settings.provision,
+                settings.review,
+            )
             .await?;
         dataset.name = name.trim().to_owned();
         dataset.provision = settings.provision;
         dataset.review = settings.review;
     }
     let job_id = state.store.enqueue_job(&validation_job(&dataset)).await?;
-    state.store.set_dataset_job(dataset.id, job_id).await?;
+    state
+        .store
+        .set_dataset_job(dataset.marketplace_id, dataset.id, job_id)
+        .await?;
     dataset.job_id = Some(job_id);
     Ok((dataset, job_id))
 }
@@ -280,7 +289,10 @@ pub async fn replace_files(
         return Err(error);
     }
     let job_id = state.store.enqueue_job(&validation_job(dataset)).await?;
-    state.store.set_dataset_job(dataset.id, job_id).await?;
+    state
+        .store
+        .set_dataset_job(dataset.marketplace_id, dataset.id, job_id)
+        .await?;
     Ok(job_id)
 }
 
@@ -346,10 +358,18 @@ pub async fn activate(state: &AppState, dataset: &Dataset) -> Result<i64, Datase
         });
     }
     let job_id = state.store.enqueue_job(&activation_job(dataset)).await?;
-    state.store.set_dataset_job(dataset.id, job_id).await?;
     state
         .store
-        .set_dataset_state(dataset.id, DatasetState::Activating, None)
+        .set_dataset_job(dataset.marketplace_id, dataset.id, job_id)
+        .await?;
+    state
+        .store
+        .set_dataset_state(
+            dataset.marketplace_id,
+            dataset.id,
+            DatasetState::Activating,
+            None,
+        )
         .await?;
     Ok(job_id)
 }
@@ -364,7 +384,12 @@ pub async fn deny(state: &AppState, dataset: &Dataset) -> Result<(), DatasetErro
     }
     state
         .store
-        .set_dataset_state(dataset.id, DatasetState::Denied, None)
+        .set_dataset_state(
+            dataset.marketplace_id,
+            dataset.id,
+            DatasetState::Denied,
+            None,
+        )
         .await?;
     Ok(())
 }

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use ferry_datasets::{SubscriptionFacts, TenantFacts, TenantLookup};
-use ferry_domain::MarketplaceKind;
+use ferry_domain::{InstanceAuth, MarketplaceKind};
 use ferry_integrations::partner_center::{
     Client, PcError, RefreshTokenStore, Secret, Settings, TokenEndpoint,
 };
@@ -101,7 +101,11 @@ impl RefreshTokenStore for StoredRefreshToken {
 
     async fn store(&self, token: &str) -> Result<(), String> {
         self.store
-            .store_refresh_token(self.instance_id, &self.sealer.seal(token))
+            .store_refresh_token(
+                self.marketplace_id,
+                self.instance_id,
+                &self.sealer.seal(token),
+            )
             .await
             .map_err(|e| e.to_string())
     }
@@ -168,21 +172,26 @@ pub async fn check(
     sealer: &Sealer,
     clients: &Clients,
     record: &InstanceRecord,
-) -> Result<(&'static str, Option<String>), StoreError> {
+) -> Result<(InstanceAuth, Option<String>), StoreError> {
     let outcome = match clients.get(store, sealer, record) {
         Ok(client) => client.check().await,
         Err(e) => Err(e),
     };
     let (state, reason) = match outcome {
-        Ok(()) => ("authenticated", None),
-        Err(e @ PcError::NeedsConsent(_)) => ("expired", Some(e.to_string())),
-        Err(e) => ("failing", Some(e.to_string())),
+        Ok(()) => (InstanceAuth::Authenticated, None),
+        Err(e @ PcError::NeedsConsent(_)) => (InstanceAuth::Expired, Some(e.to_string())),
+        Err(e) => (InstanceAuth::Failing, Some(e.to_string())),
     };
     if let Some(reason) = &reason {
         tracing::warn!(instance = record.summary.id, %reason, "Partner Center connection check failed");
     }
     store
-        .set_instance_auth(record.summary.id, state, reason.as_deref())
+        .set_instance_auth(
+            record.summary.marketplace_id,
+            record.summary.id,
+            state,
+            reason.as_deref(),
+        )
         .await?;
     Ok((state, reason))
 }

@@ -6,11 +6,6 @@ use sqlx::Postgres;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::Result;
-use crate::datasets::dataset_columns;
-use crate::shared::{
-    CompanySearch, HasDatabase, company_columns, impl_store, instance_columns, job_columns,
-    membership_columns, user_columns,
-};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
@@ -31,33 +26,31 @@ impl PgStore {
     }
 }
 
-impl HasDatabase for PgStore {
-    type Database = Postgres;
+// What this backend does its own way; `statements.rs` is written in terms of these.
+type This = PgStore;
+type Db = Postgres;
+const BACKEND: crate::Backend = crate::Backend::Postgres;
+const BEGIN_WRITE: &str = "BEGIN";
+// Concurrent workers pass over a job another one is claiming instead of queueing behind it.
+macro_rules! skip_locked {
+    () => {
+        "FOR UPDATE SKIP LOCKED"
+    };
 }
+/// How this backend spells what dataset activation needs.
+const DIALECT: crate::datasets::Dialect = crate::datasets::Dialect {
+    distinct: "IS DISTINCT FROM",
+    json_type: "JSONB",
+    date_type: "DATE",
+    bool_type: "BOOLEAN",
+    json_get: "(CAST(d.before AS JSONB) ->> 'KEY')",
+    analyze: "ANALYZE",
+    vacuum: "VACUUM",
+    json_object: "json_build_object",
+};
 
-impl_store! {
-    store: PgStore,
-    backend: crate::Backend::Postgres,
-    migrator: MIGRATOR,
-    begin_write: "BEGIN",
-    // Concurrent workers pass over a job another one is claiming instead of queueing behind it.
-    skip_locked: "FOR UPDATE SKIP LOCKED",
-}
-
-crate::datasets::impl_dataset_store! {
-    store: PgStore,
-    begin_write: "BEGIN",
-    dialect: crate::datasets::Dialect {
-        distinct: "IS DISTINCT FROM",
-        json_type: "JSONB",
-        date_type: "DATE",
-        bool_type: "BOOLEAN",
-        json_get: "(CAST(d.before AS JSONB) ->> 'KEY')",
-        analyze: "ANALYZE",
-        vacuum: "VACUUM",
-        json_object: "json_build_object",
-    },
-}
+#[path = "statements.rs"]
+mod statements;
 
 impl PgStore {
     /// Stages rows with `COPY … FROM STDIN`, PostgreSQL's bulk path, into a temporary table,

@@ -7,11 +7,6 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Sqlite, SqlitePool};
 
 use crate::Result;
-use crate::datasets::dataset_columns;
-use crate::shared::{
-    CompanySearch, HasDatabase, company_columns, impl_store, instance_columns, job_columns,
-    membership_columns, user_columns,
-};
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
@@ -37,35 +32,33 @@ impl SqliteStore {
     }
 }
 
-impl HasDatabase for SqliteStore {
-    type Database = Sqlite;
+// What this backend does its own way; `statements.rs` is written in terms of these.
+type This = SqliteStore;
+type Db = Sqlite;
+const BACKEND: crate::Backend = crate::Backend::Sqlite;
+// Take the write lock up front: a deferred transaction that reads first cannot upgrade
+// once another connection has written, whatever the busy timeout.
+const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+// SQLite has one writer at a time; the claiming UPDATE is atomic on its own.
+macro_rules! skip_locked {
+    () => {
+        ""
+    };
 }
+/// How this backend spells what dataset activation needs.
+const DIALECT: crate::datasets::Dialect = crate::datasets::Dialect {
+    distinct: "IS NOT",
+    json_type: "TEXT",
+    date_type: "TEXT",
+    bool_type: "INTEGER",
+    json_get: "json_extract(d.before, '$.KEY')",
+    analyze: "",
+    vacuum: "",
+    json_object: "json_object",
+};
 
-impl_store! {
-    store: SqliteStore,
-    backend: crate::Backend::Sqlite,
-    migrator: MIGRATOR,
-    // Take the write lock up front: a deferred transaction that reads first cannot upgrade
-    // once another connection has written, whatever the busy timeout.
-    begin_write: "BEGIN IMMEDIATE",
-    // SQLite has one writer at a time; the claiming UPDATE is atomic on its own.
-    skip_locked: "",
-}
-
-crate::datasets::impl_dataset_store! {
-    store: SqliteStore,
-    begin_write: "BEGIN IMMEDIATE",
-    dialect: crate::datasets::Dialect {
-        distinct: "IS NOT",
-        json_type: "TEXT",
-        date_type: "TEXT",
-        bool_type: "INTEGER",
-        json_get: "json_extract(d.before, '$.KEY')",
-        analyze: "",
-        vacuum: "",
-        json_object: "json_object",
-    },
-}
+#[path = "statements.rs"]
+mod statements;
 
 /// Rows a staging INSERT carries. Each connection keeps its statements prepared, and one of
 /// thousands of rows would hold megabytes; a few hundred rows stay far below SQLite's 32,766

@@ -993,7 +993,12 @@ async fn a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted(store:
     );
 
     store
-        .set_dataset_state(dataset.id, DatasetState::Validated, None)
+        .set_dataset_state(
+            dataset.marketplace_id,
+            dataset.id,
+            DatasetState::Validated,
+            None,
+        )
         .await
         .expect("state");
     store

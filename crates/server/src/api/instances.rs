@@ -48,7 +48,7 @@ impl From<&Visible> for InstanceOut {
             api_base_url: s.api_base_url.clone(),
             login_base_url: s.login_base_url.clone(),
             has_refresh_token: s.has_refresh_token,
-            auth_state: s.auth_state.clone(),
+            auth_state: s.auth_state.as_str().to_owned(),
             auth_reason: s.auth_reason.clone(),
             checked_at: s.checked_at.map(super::rfc3339),
             inherited_from: v.inherited_from.as_ref().map(|m| m.slug.clone()),

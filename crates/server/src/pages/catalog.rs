@@ -5,7 +5,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum::response::Response;
-use ferry_domain::{JobState, Permission, Role};
+use ferry_domain::{InstanceAuth, JobState, Permission, Role};
 use ferry_integrations::partner_center::{DEFAULT_API_URL, DEFAULT_LOGIN_URL};
 use ferry_storage::Job;
 use serde::Deserialize;
@@ -291,11 +291,11 @@ async fn partner_center_page(
             .into_iter()
             .map(|v| {
                 let s = v.record.summary;
-                let (label, badge) = match s.auth_state.as_str() {
-                    "authenticated" => ("authenticated", "active"),
-                    "expired" => ("expired: consent again", "suspended"),
-                    "failing" => ("failing", "failed"),
-                    _ => ("not checked yet", "pending"),
+                let (label, badge) = match s.auth_state {
+                    InstanceAuth::Authenticated => ("authenticated", "active"),
+                    InstanceAuth::Expired => ("expired: consent again", "suspended"),
+                    InstanceAuth::Failing => ("failing", "failed"),
+                    InstanceAuth::Unchecked => ("not checked yet", "pending"),
                 };
                 InstanceView {
                     id: s.id,

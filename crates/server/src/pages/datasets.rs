@@ -486,7 +486,7 @@ pub async fn edit(
     };
     state
         .store
-        .edit_dataset(id, name, provision, review)
+        .edit_dataset(scope.marketplace.id, id, name, provision, review)
         .await?;
     Ok(see_other(
         &format!("{}/datasets/{id}", scope.base()),

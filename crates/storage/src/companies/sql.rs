@@ -1,0 +1,404 @@
+//! The companies statements, the same for both backends: compiled once into `crate::sqlite` and
+//! once into `crate::postgres` (see `statements.rs`).
+
+use super::{BEGIN_WRITE, Db, This};
+use super::{found, insert_audit, like_escape, prefix_end};
+use crate::companies::company_columns;
+
+#[async_trait::async_trait]
+impl crate::CompanyStore for This {
+    async fn create_company(
+        &self,
+        marketplace_id: i64,
+        c: &ferry_domain::NewCompany,
+    ) -> crate::Result<i64> {
+        let billing = c.billing_address.clone().unwrap_or_default();
+        let now = crate::now().millis();
+        Ok(sqlx::query_scalar(
+            "INSERT INTO companies (marketplace_id, external_id, name,
+                street1, street2, city, state, zip, country,
+                billing_street1, billing_street2, billing_city, billing_state,
+                billing_zip, billing_country, phone, email, website, allow_login, status,
+                custom_attributes, origin_kind, origin_ref, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                $16, $17, $18, $19, $20, $21, $22, $23, $24, $24)
+             RETURNING id",
+        )
+        .bind(marketplace_id)
+        .bind(&c.external_id)
+        .bind(&c.name)
+        .bind(&c.address.street1)
+        .bind(&c.address.street2)
+        .bind(&c.address.city)
+        .bind(&c.address.state)
+        .bind(&c.address.zip)
+        .bind(c.address.country.map(|x| x.to_string()))
+        .bind(&billing.street1)
+        .bind(&billing.street2)
+        .bind(&billing.city)
+        .bind(&billing.state)
+        .bind(&billing.zip)
+        .bind(billing.country.map(|x| x.to_string()))
+        .bind(&c.phone)
+        .bind(c.email.as_ref().map(|e| e.as_str()))
+        .bind(&c.website)
+        .bind(c.allow_login)
+        .bind(c.status.as_str())
+        .bind(sqlx::types::Json(&c.custom_attributes))
+        .bind(c.origin.kind())
+        .bind(c.origin.reference())
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn insert_companies(
+        &self,
+        marketplace_id: i64,
+        companies: &[ferry_domain::NewCompany],
+    ) -> crate::Result<u64> {
+        // 25 parameters a row: 500 rows stay well under both backends' limits.
+        const ROWS_PER_STATEMENT: usize = 500;
+        let now = crate::now().millis();
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut inserted = 0;
+        for chunk in companies.chunks(ROWS_PER_STATEMENT) {
+            let mut sql = sqlx::QueryBuilder::new(
+                "INSERT INTO companies (marketplace_id, external_id, name, street1, street2,
+                    city, state, zip, country, billing_street1, billing_street2,
+                    billing_city, billing_state, billing_zip, billing_country, phone,
+                    email, website, allow_login, status, custom_attributes, origin_kind,
+                    origin_ref, created_at, updated_at) ",
+            );
+            sql.push_values(chunk, |mut row, c| {
+                let billing = c.billing_address.clone().unwrap_or_default();
+                row.push_bind(marketplace_id)
+                    .push_bind(c.external_id.clone())
+                    .push_bind(c.name.clone())
+                    .push_bind(c.address.street1.clone())
+                    .push_bind(c.address.street2.clone())
+                    .push_bind(c.address.city.clone())
+                    .push_bind(c.address.state.clone())
+                    .push_bind(c.address.zip.clone())
+                    .push_bind(c.address.country.map(|x| x.to_string()))
+                    .push_bind(billing.street1)
+                    .push_bind(billing.street2)
+                    .push_bind(billing.city)
+                    .push_bind(billing.state)
+                    .push_bind(billing.zip)
+                    .push_bind(billing.country.map(|x| x.to_string()))
+                    .push_bind(c.phone.clone())
+                    .push_bind(c.email.as_ref().map(|e| e.as_str().to_owned()))
+                    .push_bind(c.website.clone())
+                    .push_bind(c.allow_login)
+                    .push_bind(c.status.as_str())
+                    .push_bind(sqlx::types::Json(c.custom_attributes.clone()))
+                    .push_bind(c.origin.kind())
+                    .push_bind(c.origin.reference())
+                    .push_bind(now)
+                    .push_bind(now);
+            });
+            inserted += sql.build().execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(inserted)
+    }
+
+    async fn company(&self, marketplace_id: i64, id: i64) -> crate::Result<Option<crate::Company>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            company_columns!(),
+            " FROM companies
+             WHERE marketplace_id = $1 AND id = $2"
+        ))
+        .bind(marketplace_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn company_by_external_id(
+        &self,
+        marketplace_id: i64,
+        external_id: &str,
+    ) -> crate::Result<Option<crate::Company>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            company_columns!(),
+            " FROM companies
+             WHERE marketplace_id = $1 AND external_id = $2"
+        ))
+        .bind(marketplace_id)
+        .bind(external_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn count_companies(&self, marketplace_id: i64) -> crate::Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM companies WHERE marketplace_id = $1")
+                .bind(marketplace_id)
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn set_contact(
+        &self,
+        marketplace_id: i64,
+        company_id: i64,
+        contact: &ferry_domain::Contact,
+    ) -> crate::Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO contacts (company_id, kind, first_name, last_name, email, phone)
+             SELECT id, $3, $4, $5, $6, $7 FROM companies
+             WHERE id = $2 AND marketplace_id = $1
+             ON CONFLICT (company_id, kind) DO UPDATE SET
+                first_name = excluded.first_name, last_name = excluded.last_name,
+                email = excluded.email, phone = excluded.phone",
+        )
+        .bind(marketplace_id)
+        .bind(company_id)
+        .bind(contact.kind.as_str())
+        .bind(&contact.first_name)
+        .bind(&contact.last_name)
+        .bind(contact.email.as_ref().map(|e| e.as_str()))
+        .bind(&contact.phone)
+        .execute(&self.pool)
+        .await?;
+        found(done.rows_affected(), "company")
+    }
+
+    async fn set_reseller(
+        &self,
+        marketplace_id: i64,
+        company_id: i64,
+        reseller_company_id: i64,
+    ) -> crate::Result<()> {
+        let done = sqlx::query(
+            "INSERT INTO reseller_associations (company_id, reseller_company_id)
+             SELECT c.id, r.id
+             FROM companies c JOIN companies r ON r.marketplace_id = c.marketplace_id
+             WHERE c.marketplace_id = $1 AND c.id = $2 AND r.id = $3
+             ON CONFLICT (company_id) DO UPDATE SET
+                reseller_company_id = excluded.reseller_company_id",
+        )
+        .bind(marketplace_id)
+        .bind(company_id)
+        .bind(reseller_company_id)
+        .execute(&self.pool)
+        .await?;
+        found(done.rows_affected(), "company or reseller company")
+    }
+
+    async fn link_tenant(
+        &self,
+        marketplace_id: i64,
+        company_id: i64,
+        link: &ferry_domain::TenantLink,
+    ) -> crate::Result<()> {
+        // The instance may be the marketplace's own or, for a country tenant, its
+        // parent's; here it only has to exist, the caller decides which are visible.
+        let done = sqlx::query(
+            "INSERT INTO tenant_links (marketplace_id, instance_id, company_id, tenant_id,
+                domain_prefix, reseller_mpn_id, created_at)
+             SELECT c.marketplace_id, i.id, c.id, $4, $5, $6, $7
+             FROM companies c, partner_center_instances i
+             WHERE c.marketplace_id = $1 AND c.id = $2 AND i.id = $3",
+        )
+        .bind(marketplace_id)
+        .bind(company_id)
+        .bind(link.instance_id)
+        .bind(link.tenant_id.to_ascii_lowercase())
+        .bind(&link.domain_prefix)
+        .bind(&link.reseller_mpn_id)
+        .bind(crate::now().millis())
+        .execute(&self.pool)
+        .await?;
+        found(done.rows_affected(), "company or instance")
+    }
+
+    async fn companies(
+        &self,
+        marketplace_id: i64,
+        query: &crate::CompanyQuery,
+    ) -> crate::Result<Vec<crate::Company>> {
+        let Some(term) = query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        else {
+            return company_page(&self.pool, marketplace_id, query, None).await;
+        };
+        // A search is three index lookups — the name starts with the term, or the
+        // whole external id or e-mail address is the term — merged in name order. One
+        // query with OR would read every row of a large marketplace.
+        let mut rows = Vec::new();
+        for branch in [
+            CompanySearch::NamePrefix(term.to_lowercase()),
+            CompanySearch::ExternalId(term.to_owned()),
+            CompanySearch::Email(term.to_lowercase()),
+        ] {
+            rows.extend(company_page(&self.pool, marketplace_id, query, Some(branch)).await?);
+        }
+        rows.sort_by_key(|c: &crate::Company| (c.key().name, c.id));
+        rows.dedup_by_key(|c| c.id);
+        rows.truncate(usize::try_from(query.limit).unwrap_or(0));
+        Ok(rows)
+    }
+
+    async fn update_company(
+        &self,
+        marketplace_id: i64,
+        id: i64,
+        c: &ferry_domain::NewCompany,
+        audit: &crate::NewAuditEntry,
+    ) -> crate::Result<()> {
+        let billing = c.billing_address.clone().unwrap_or_default();
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let done = sqlx::query(
+            "UPDATE companies SET external_id = $3, name = $4, street1 = $5, street2 = $6,
+                city = $7, state = $8, zip = $9, country = $10, billing_street1 = $11,
+                billing_street2 = $12, billing_city = $13, billing_state = $14,
+                billing_zip = $15, billing_country = $16, phone = $17, email = $18,
+                website = $19, allow_login = $20, status = $21, custom_attributes = $22,
+                import_hash = NULL,
+                updated_at = $23
+             WHERE marketplace_id = $1 AND id = $2",
+        )
+        .bind(marketplace_id)
+        .bind(id)
+        .bind(&c.external_id)
+        .bind(&c.name)
+        .bind(&c.address.street1)
+        .bind(&c.address.street2)
+        .bind(&c.address.city)
+        .bind(&c.address.state)
+        .bind(&c.address.zip)
+        .bind(c.address.country.map(|x| x.to_string()))
+        .bind(&billing.street1)
+        .bind(&billing.street2)
+        .bind(&billing.city)
+        .bind(&billing.state)
+        .bind(&billing.zip)
+        .bind(billing.country.map(|x| x.to_string()))
+        .bind(&c.phone)
+        .bind(c.email.as_ref().map(|e| e.as_str()))
+        .bind(&c.website)
+        .bind(c.allow_login)
+        .bind(c.status.as_str())
+        .bind(sqlx::types::Json(&c.custom_attributes))
+        .bind(crate::now().millis())
+        .execute(&mut *tx)
+        .await?;
+        found(done.rows_affected(), "company")?;
+        insert_audit(&mut *tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn contacts(
+        &self,
+        marketplace_id: i64,
+        company_id: i64,
+    ) -> crate::Result<Vec<crate::ContactRow>> {
+        Ok(sqlx::query_as(
+            "SELECT k.kind, k.first_name, k.last_name, k.email, k.phone
+             FROM contacts k JOIN companies c ON c.id = k.company_id
+             WHERE c.marketplace_id = $1 AND c.id = $2 ORDER BY k.kind DESC",
+        )
+        .bind(marketplace_id)
+        .bind(company_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn tenant_links(
+        &self,
+        marketplace_id: i64,
+        company_id: i64,
+    ) -> crate::Result<Vec<crate::TenantLinkRow>> {
+        Ok(sqlx::query_as(
+            "SELECT t.instance_id, i.name AS instance_name, t.tenant_id, t.domain_prefix,
+                t.reseller_mpn_id
+             FROM tenant_links t JOIN partner_center_instances i ON i.id = t.instance_id
+             WHERE t.marketplace_id = $1 AND t.company_id = $2 ORDER BY i.name",
+        )
+        .bind(marketplace_id)
+        .bind(company_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// One way a company search matches.
+enum CompanySearch {
+    NamePrefix(String),
+    ExternalId(String),
+    Email(String),
+}
+
+/// One page of companies in name order, optionally narrowed by one search branch.
+async fn company_page(
+    pool: &sqlx::Pool<Db>,
+    marketplace_id: i64,
+    query: &crate::CompanyQuery,
+    search: Option<CompanySearch>,
+) -> crate::Result<Vec<crate::Company>> {
+    let mut sql = sqlx::QueryBuilder::new(concat!(
+        "SELECT ",
+        company_columns!(),
+        " FROM companies WHERE marketplace_id = "
+    ));
+    sql.push_bind(marketplace_id);
+    let exact = matches!(
+        search,
+        Some(CompanySearch::ExternalId(_) | CompanySearch::Email(_))
+    );
+    match search {
+        None => {}
+        Some(CompanySearch::NamePrefix(term)) => {
+            // The range narrows through the index; LIKE keeps the match exact whatever
+            // the database's collation.
+            sql.push(" AND lower(name) >= ")
+                .push_bind(term.clone())
+                .push(" AND lower(name) < ")
+                .push_bind(prefix_end(&term))
+                .push(" AND lower(name) LIKE ")
+                .push_bind(format!("{}%", like_escape(&term)))
+                .push(" ESCAPE '\\'");
+        }
+        Some(CompanySearch::ExternalId(id)) => {
+            sql.push(" AND external_id = ").push_bind(id);
+        }
+        Some(CompanySearch::Email(email)) => {
+            sql.push(" AND lower(email) = ").push_bind(email);
+        }
+    }
+    if let Some(status) = query.status {
+        sql.push(" AND status = ").push_bind(status.as_str());
+    }
+    if let Some(origin) = &query.origin_kind {
+        sql.push(" AND origin_kind = ").push_bind(origin.clone());
+    }
+    if let Some(after) = &query.after {
+        // Spelled out rather than as a row value, so SQLite seeks the index too.
+        sql.push(" AND lower(name) >= ")
+            .push_bind(after.name.clone())
+            .push(" AND (lower(name) > ")
+            .push_bind(after.name.clone())
+            .push(" OR id > ")
+            .push_bind(after.id)
+            .push(")");
+    }
+    // An exact match finds a row or two, sorted by the caller; asking the database
+    // to sort them would tempt SQLite to walk the name index instead.
+    if exact {
+        sql.push(" LIMIT ");
+    } else {
+        sql.push(" ORDER BY lower(name), id LIMIT ");
+    }
+    sql.push_bind(query.limit);
+    Ok(sql.build_query_as().fetch_all(pool).await?)
+}

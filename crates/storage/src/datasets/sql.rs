@@ -1,0 +1,377 @@
+//! The datasets statements for dataset records and files, the same for both backends: compiled once into
+//! `crate::sqlite` and once into `crate::postgres` (see `statements.rs`).
+
+use super::{BEGIN_WRITE, DIALECT, This};
+use crate::datasets::dataset_columns;
+
+#[async_trait::async_trait]
+impl crate::datasets::DatasetStore for This {
+    async fn create_dataset(
+        &self,
+        new: &crate::datasets::NewDataset,
+    ) -> crate::Result<crate::datasets::Dataset> {
+        let now = crate::now().millis();
+        Ok(sqlx::query_as(concat!(
+            "INSERT INTO datasets (marketplace_id, kind, name, state, provision, review,
+                created_by_user, created_by_company, creator, created_at, updated_at)
+             VALUES ($1, $2, $3, 'created', $4, $5, $6, $7, $8, $9, $9)
+             RETURNING ",
+            dataset_columns!()
+        ))
+        .bind(new.marketplace_id)
+        .bind(new.kind.as_str())
+        .bind(&new.name)
+        .bind(new.provision)
+        .bind(new.review)
+        .bind(new.created_by_user)
+        .bind(new.created_by_company)
+        .bind(&new.creator)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn dataset(
+        &self,
+        marketplace_id: i64,
+        id: i64,
+    ) -> crate::Result<Option<crate::datasets::Dataset>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            dataset_columns!(),
+            " FROM datasets WHERE marketplace_id = $1 AND id = $2"
+        ))
+        .bind(marketplace_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn datasets(
+        &self,
+        marketplace_id: i64,
+        company: Option<i64>,
+    ) -> crate::Result<Vec<crate::datasets::Dataset>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            dataset_columns!(),
+            " FROM datasets WHERE marketplace_id = $1
+              AND ($2 IS NULL OR created_by_company = $2) ORDER BY id DESC"
+        ))
+        .bind(marketplace_id)
+        .bind(company)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn dataset_in_validation(
+        &self,
+        marketplace_id: i64,
+    ) -> crate::Result<Option<crate::datasets::Dataset>> {
+        Ok(sqlx::query_as(concat!(
+            "SELECT ",
+            dataset_columns!(),
+            " FROM datasets WHERE marketplace_id = $1
+              AND state IN ('created', 'validating')"
+        ))
+        .bind(marketplace_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn set_dataset_state(
+        &self,
+        marketplace_id: i64,
+        id: i64,
+        state: ferry_domain::DatasetState,
+        failure: Option<&str>,
+    ) -> crate::Result<()> {
+        let now = crate::now().millis();
+        sqlx::query(
+            "UPDATE datasets SET state = $3, failure = $4, updated_at = $5,
+                activated_at = CASE WHEN $3 IN ('activated', 'activated_with_errors')
+                                    THEN $5 ELSE activated_at END
+             WHERE id = $2 AND marketplace_id = $1",
+        )
+        .bind(marketplace_id)
+        .bind(id)
+        .bind(state.as_str())
+        .bind(failure)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_dataset_plan(
+        &self,
+        marketplace_id: i64,
+        id: i64,
+        plan: &str,
+    ) -> crate::Result<()> {
+        sqlx::query("UPDATE datasets SET plan = $3 WHERE id = $2 AND marketplace_id = $1")
+            .bind(marketplace_id)
+            .bind(id)
+            .bind(plan)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn set_dataset_job(
+        &self,
+        marketplace_id: i64,
+        id: i64,
+        job_id: i64,
+    ) -> crate::Result<()> {
+        sqlx::query("UPDATE datasets SET job_id = $3 WHERE id = $2 AND marketplace_id = $1")
+            .bind(marketplace_id)
+            .bind(id)
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn edit_dataset(
+        &self,
+        marketplace_id: i64,
+        id: i64,
+        name: &str,
+        provision: bool,
+        review: bool,
+    ) -> crate::Result<()> {
+        sqlx::query(
+            "UPDATE datasets SET name = $3, provision = $4, review = $5, updated_at = $6
+             WHERE id = $2 AND marketplace_id = $1",
+        )
+        .bind(marketplace_id)
+        .bind(id)
+        .bind(name)
+        .bind(provision)
+        .bind(review)
+        .bind(crate::now().millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn undo_dataset(&self, marketplace_id: i64, id: i64) -> crate::Result<()> {
+        let activated: Option<(Option<i64>,)> = sqlx::query_as(
+            "SELECT activated_at FROM datasets WHERE marketplace_id = $1 AND id = $2",
+        )
+        .bind(marketplace_id)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((Some(activated_at),)) = activated else {
+            return Ok(()); // Never activated: nothing to undo.
+        };
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for statement in crate::datasets::undo::STATEMENTS {
+            let sql = crate::datasets::dialect(statement, &DIALECT);
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(marketplace_id)
+                .bind(activated_at)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn delete_dataset(&self, marketplace_id: i64, id: i64) -> crate::Result<()> {
+        // Staging tables, findings, files and chunks go with it (ON DELETE CASCADE).
+        let deleted = sqlx::query("DELETE FROM datasets WHERE marketplace_id = $1 AND id = $2")
+            .bind(marketplace_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        if deleted > 0 {
+            let tables: Vec<&str> = crate::datasets::rules::ALL
+                .iter()
+                .map(|r| r.table)
+                .collect();
+            self.reclaim_staging(&tables).await?;
+        }
+        Ok(())
+    }
+
+    async fn add_dataset_file(
+        &self,
+        dataset_id: i64,
+        data_type: &str,
+        file_name: &str,
+    ) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query("DELETE FROM dataset_files WHERE dataset_id = $1 AND data_type = $2")
+            .bind(dataset_id)
+            .bind(data_type)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO dataset_files (dataset_id, data_type, file_name, encoding, bytes)
+             VALUES ($1, $2, $3, 'utf8', 0)",
+        )
+        .bind(dataset_id)
+        .bind(data_type)
+        .bind(file_name)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn replace_dataset_files(
+        &self,
+        dataset_id: i64,
+        files: &[(String, String)],
+    ) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let remove = "DELETE FROM dataset_files WHERE dataset_id = $1 AND data_type = $2";
+        for (temporary, data_type) in files {
+            sqlx::query(remove)
+                .bind(dataset_id)
+                .bind(data_type)
+                .execute(&mut *tx)
+                .await?;
+            // The chunks move to a file row of the type before the temporary row goes.
+            for sql in [
+                "INSERT INTO dataset_files (dataset_id, data_type, file_name, encoding, bytes)
+                 SELECT dataset_id, $2, file_name, encoding, bytes FROM dataset_files
+                 WHERE dataset_id = $1 AND data_type = $3",
+                "UPDATE dataset_file_chunks SET data_type = $2 WHERE dataset_id = $1 AND data_type = $3",
+            ] {
+                sqlx::query(sql)
+                    .bind(dataset_id)
+                    .bind(data_type)
+                    .bind(temporary)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            sqlx::query(remove)
+                .bind(dataset_id)
+                .bind(temporary)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Only a dataset between validation and activation takes new files
+        // (`DatasetState::takes_files`).
+        let sent_back = sqlx::query(
+            "UPDATE datasets SET state = 'created', plan = NULL, failure = NULL, updated_at = $2
+             WHERE id = $1 AND state IN ('validated', 'upload_failed', 'cancelled')",
+        )
+        .bind(dataset_id)
+        .bind(crate::now().millis())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if sent_back == 0 {
+            return Err(crate::StoreError::NotFound {
+                what: "dataset between validation and activation",
+            });
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn remove_dataset_file(&self, dataset_id: i64, data_type: &str) -> crate::Result<()> {
+        sqlx::query("DELETE FROM dataset_files WHERE dataset_id = $1 AND data_type = $2")
+            .bind(dataset_id)
+            .bind(data_type)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn append_dataset_chunk(
+        &self,
+        dataset_id: i64,
+        data_type: &str,
+        seq: i64,
+        data: &[u8],
+    ) -> crate::Result<()> {
+        sqlx::query(
+            "INSERT INTO dataset_file_chunks (dataset_id, data_type, seq, data)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(dataset_id)
+        .bind(data_type)
+        .bind(seq)
+        .bind(data)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn finish_dataset_file(
+        &self,
+        dataset_id: i64,
+        data_type: &str,
+        encoding: &str,
+        bytes: i64,
+    ) -> crate::Result<()> {
+        sqlx::query(
+            "UPDATE dataset_files SET encoding = $3, bytes = $4
+             WHERE dataset_id = $1 AND data_type = $2",
+        )
+        .bind(dataset_id)
+        .bind(data_type)
+        .bind(encoding)
+        .bind(bytes)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn set_rows_read(
+        &self,
+        dataset_id: i64,
+        data_type: &str,
+        rows: i64,
+    ) -> crate::Result<()> {
+        sqlx::query(
+            "UPDATE dataset_files SET rows_read = $3 WHERE dataset_id = $1 AND data_type = $2",
+        )
+        .bind(dataset_id)
+        .bind(data_type)
+        .bind(rows)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn dataset_files(
+        &self,
+        dataset_id: i64,
+    ) -> crate::Result<Vec<crate::datasets::DatasetFile>> {
+        Ok(sqlx::query_as(
+            "SELECT dataset_id, data_type, file_name, encoding, bytes, rows_read
+             FROM dataset_files WHERE dataset_id = $1 AND data_type NOT LIKE '%.replacement'
+             ORDER BY data_type",
+        )
+        .bind(dataset_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn dataset_chunk(
+        &self,
+        dataset_id: i64,
+        data_type: &str,
+        seq: i64,
+    ) -> crate::Result<Option<Vec<u8>>> {
+        let row: Option<(Vec<u8>,)> = sqlx::query_as(
+            "SELECT data FROM dataset_file_chunks
+             WHERE dataset_id = $1 AND data_type = $2 AND seq = $3",
+        )
+        .bind(dataset_id)
+        .bind(data_type)
+        .bind(seq)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|(data,)| data))
+    }
+}

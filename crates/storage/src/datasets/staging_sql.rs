@@ -1,0 +1,383 @@
+//! The datasets statements for staging, checking, planning and activation, the same for both backends: compiled once into
+//! `crate::sqlite` and once into `crate::postgres` (see `statements.rs`).
+
+use super::write_checkpoint;
+use super::{BEGIN_WRITE, DIALECT, Db, This};
+
+#[async_trait::async_trait]
+impl crate::datasets::StagingStore for This {
+    async fn stage_rows(
+        &self,
+        dataset_id: i64,
+        staged: &crate::datasets::StagedRows<'_>,
+    ) -> crate::Result<()> {
+        // The fastest way in differs per backend; each marks the rows whose record was
+        // last written by the very same row unchanged as they go in, which costs far
+        // less than a pass over the staged table later.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        Self::stage_rows_fast(&mut tx, dataset_id, staged).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn clear_staging(&self, dataset_id: i64, tables: &[&str]) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut removed = 0;
+        for table in tables {
+            let table = crate::datasets::identifier(table)?;
+            // `identifier` admitted only a plain name.
+            let sql = format!("DELETE FROM {table} WHERE dataset_id = $1");
+            removed += sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(dataset_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        sqlx::query("DELETE FROM dataset_findings WHERE dataset_id = $1")
+            .bind(dataset_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        if removed > 0 {
+            self.reclaim_staging(tables).await?;
+        }
+        Ok(())
+    }
+
+    async fn add_findings(
+        &self,
+        dataset_id: i64,
+        findings: &[crate::datasets::DatasetFinding],
+    ) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for chunk in findings.chunks(2_000) {
+            let mut sql = sqlx::QueryBuilder::new(
+                "INSERT INTO dataset_findings (dataset_id, data_type, line, external_id,
+                    severity, code, column_name, message, value) ",
+            );
+            sql.push_values(chunk, |mut row, f| {
+                row.push_bind(dataset_id)
+                    .push_bind(f.data_type.clone())
+                    .push_bind(f.line)
+                    .push_bind(f.external_id.clone())
+                    .push_bind(f.severity.clone())
+                    .push_bind(f.code.clone())
+                    .push_bind(f.column_name.clone())
+                    .push_bind(f.message.clone())
+                    .push_bind(f.value.clone());
+            });
+            sql.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn merge_repeated_rows(&self, dataset_id: i64, tables: &[&str]) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for table in tables {
+            let table = crate::datasets::identifier(table)?;
+            // `identifier` admitted only a plain name.
+            let sql = format!(
+                "DELETE FROM {table} WHERE dataset_id = $1 AND line NOT IN
+                    (SELECT MIN(line) FROM {table} WHERE dataset_id = $1 GROUP BY row_hash)"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(dataset_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn check_reseller_scope(
+        &self,
+        dataset_id: i64,
+        marketplace_id: i64,
+        reseller_company_id: i64,
+    ) -> crate::Result<()> {
+        self.run_rules(
+            dataset_id,
+            crate::datasets::rules::RESELLER_SCOPE,
+            &[marketplace_id, reseller_company_id],
+        )
+        .await
+    }
+
+    async fn associate_with_reseller(
+        &self,
+        dataset_id: i64,
+        marketplace_id: i64,
+        reseller_company_id: i64,
+    ) -> crate::Result<()> {
+        sqlx::query(
+            "INSERT INTO reseller_associations (company_id, reseller_company_id, origin_ref)
+             SELECT c.id, $3, $1 FROM stage_companies s
+             JOIN companies c ON c.marketplace_id = $2 AND c.external_id = s.external_id
+             WHERE s.dataset_id = $1 AND NOT s.rejected AND c.id <> $3
+               AND NOT EXISTS (SELECT 1 FROM reseller_associations ra WHERE ra.company_id = c.id)",
+        )
+        .bind(dataset_id)
+        .bind(marketplace_id)
+        .bind(reseller_company_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn staged_microsoft_records(
+        &self,
+        dataset_id: i64,
+        data_type: &str,
+        after_line: i64,
+        limit: i64,
+    ) -> crate::Result<Vec<crate::datasets::StagedMicrosoftRecord>> {
+        let sql = match data_type {
+            "microsoft_customers" => {
+                "SELECT line, tenant_id, CAST(NULL AS TEXT) AS subscription_id, domain, country,
+                        CAST(NULL AS TEXT) AS offer_id, CAST(NULL AS BIGINT) AS units
+                 FROM stage_microsoft_customers
+                 WHERE dataset_id = $1 AND NOT rejected AND line > $2 ORDER BY line LIMIT $3"
+            }
+            "microsoft_subscriptions" => {
+                "SELECT s.line, s.tenant_id, s.subscription_id, CAST(NULL AS TEXT) AS domain,
+                        CAST(NULL AS TEXT) AS country, s.offer_id,
+                        COALESCE(
+                            (SELECT CAST(e.units AS BIGINT) FROM stage_company_entitlements e
+                             WHERE e.dataset_id = $1 AND NOT e.rejected
+                               AND e.external_id = s.company_entitlement_external_id
+                             ORDER BY e.line LIMIT 1),
+                            (SELECT x.units FROM subscriptions x JOIN datasets d ON d.id = $1
+                             WHERE x.marketplace_id = d.marketplace_id
+                               AND x.external_id = s.company_entitlement_external_id)) AS units
+                 FROM stage_microsoft_subscriptions s
+                 WHERE s.dataset_id = $1 AND NOT s.rejected AND s.line > $2
+                 ORDER BY s.line LIMIT $3"
+            }
+            other => return Err(crate::StoreError::Identifier(other.to_owned())),
+        };
+        Ok(sqlx::query_as(sql)
+            .bind(dataset_id)
+            .bind(after_line)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn check_staged(&self, dataset_id: i64, marketplace_id: i64) -> crate::Result<()> {
+        let dialect = DIALECT;
+        if !dialect.analyze.is_empty() {
+            for rules in crate::datasets::rules::ALL {
+                let sql = format!("{} {}", dialect.analyze, rules.table);
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+        self.run_rules(dataset_id, crate::datasets::rules::ALL, &[marketplace_id])
+            .await
+    }
+
+    async fn plan_staged(
+        &self,
+        dataset_id: i64,
+        marketplace_id: i64,
+        keep: bool,
+    ) -> crate::Result<Vec<crate::datasets::PlanLine>> {
+        // Decide every row's outcome as activation would, and count.
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for apply in crate::datasets::apply::ALL {
+            let sql = crate::datasets::dialect(apply.decide(), &DIALECT);
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(dataset_id)
+                .bind(marketplace_id)
+                .bind(i64::MIN)
+                .bind(i64::MAX)
+                .bind(crate::now().millis())
+                .execute(&mut *tx)
+                .await?;
+        }
+        let plan = outcomes(&mut *tx, dataset_id).await?;
+        if keep {
+            tx.commit().await?;
+        } else {
+            tx.rollback().await?;
+        }
+        Ok(plan)
+    }
+
+    async fn staged_outcomes(
+        &self,
+        dataset_id: i64,
+    ) -> crate::Result<Vec<crate::datasets::PlanLine>> {
+        outcomes(&self.pool, dataset_id).await
+    }
+
+    async fn refresh_statistics(&self, data_type: &str) -> crate::Result<()> {
+        let dialect = DIALECT;
+        if dialect.analyze.is_empty() {
+            return Ok(());
+        }
+        let tables: &[&str] = match data_type {
+            "users" => &["users"],
+            "companies" => &["companies"],
+            "memberships" => &["memberships"],
+            "reseller_associations" => &["reseller_associations"],
+            "company_entitlements" => &["subscriptions"],
+            "user_entitlements" => &["seat_assignments"],
+            "microsoft_customers" => &["tenant_links"],
+            _ => &[],
+        };
+        for table in tables {
+            let sql = format!("{} {table}", dialect.analyze);
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn staged_lines(
+        &self,
+        dataset_id: i64,
+        data_type: &str,
+    ) -> crate::Result<Option<(i64, i64)>> {
+        let Some(table) = crate::datasets::staging_table(data_type) else {
+            return Err(crate::StoreError::Identifier(data_type.to_owned()));
+        };
+        let sql = format!("SELECT MIN(line), MAX(line) FROM {table} WHERE dataset_id = $1");
+        let (first, last): (Option<i64>, Option<i64>) = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(dataset_id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(first.zip(last))
+    }
+
+    async fn activate_lines(
+        &self,
+        lease: &crate::Lease,
+        checkpoint: &crate::Checkpoint,
+        dataset_id: i64,
+        marketplace_id: i64,
+        data_type: &str,
+        from: i64,
+        to: i64,
+    ) -> crate::Result<()> {
+        let Some(apply) = crate::datasets::apply::ALL
+            .iter()
+            .find(|a| a.data_type == data_type)
+        else {
+            return Err(crate::StoreError::Identifier(data_type.to_owned()));
+        };
+        let now = crate::now().millis();
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for statement in apply.apply() {
+            let sql = crate::datasets::dialect(statement, &DIALECT);
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(dataset_id)
+                .bind(marketplace_id)
+                .bind(from)
+                .bind(to)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+        }
+        write_checkpoint(&mut tx, lease, checkpoint).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+impl This {
+    /// Makes the room of removed staged rows reusable, where the backend needs telling
+    /// (PostgreSQL: autovacuum is off on staging tables, see migration 0007).
+    pub(super) async fn reclaim_staging(&self, tables: &[&str]) -> crate::Result<()> {
+        let dialect = DIALECT;
+        if dialect.vacuum.is_empty() {
+            return Ok(());
+        }
+        for table in tables {
+            let table = crate::datasets::identifier(table)?;
+            let sql = format!("{} {table}", dialect.vacuum);
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records the findings of every rule of `types`, type by type, and rejects the
+    /// rows with errors before the next type is checked. `params` are bound after the
+    /// dataset (`$2`, `$3`…).
+    async fn run_rules(
+        &self,
+        dataset_id: i64,
+        types: &[crate::datasets::rules::TypeRules],
+        params: &[i64],
+    ) -> crate::Result<()> {
+        for rules in types {
+            let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+            for rule in rules.rules {
+                let sql = crate::datasets::rules::finding_statement(rules, rule);
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(dataset_id);
+                for param in params {
+                    query = query.bind(*param);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            let sql = crate::datasets::rules::reject_statement(rules);
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(dataset_id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts each type's rows by outcome; rejected rows are skipped.
+async fn outcomes<'e, E>(
+    executor: E,
+    dataset_id: i64,
+) -> crate::Result<Vec<crate::datasets::PlanLine>>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    let mut sql = String::new();
+    for (i, rules) in crate::datasets::rules::ALL.iter().enumerate() {
+        if i > 0 {
+            sql.push_str(" UNION ALL ");
+        }
+        sql.push_str(&format!(
+            "SELECT {i} AS position, '{data_type}' AS data_type,
+                COALESCE(SUM(CASE WHEN outcome = 'created' THEN 1 ELSE 0 END), 0) AS created,
+                COALESCE(SUM(CASE WHEN outcome = 'updated' THEN 1 ELSE 0 END), 0) AS updated,
+                COALESCE(SUM(CASE WHEN outcome = 'unchanged' THEN 1 ELSE 0 END), 0) AS unchanged,
+                COALESCE(SUM(CASE WHEN rejected THEN 1 ELSE 0 END), 0) AS skipped,
+                COUNT(*) AS total
+             FROM {table} WHERE dataset_id = $1",
+            data_type = rules.data_type,
+            table = rules.table,
+        ));
+    }
+    sql.push_str(" ORDER BY position");
+    let rows: Vec<(i32, String, i64, i64, i64, i64, i64)> =
+        sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(dataset_id)
+            .fetch_all(executor)
+            .await?;
+    Ok(rows
+        .into_iter()
+        .filter(|row| row.6 > 0)
+        .map(
+            |(_, data_type, created, updated, unchanged, skipped, _)| crate::datasets::PlanLine {
+                data_type,
+                created,
+                updated,
+                unchanged,
+                skipped,
+            },
+        )
+        .collect())
+}

@@ -1,0 +1,121 @@
+//! Jobs: durable background work, claimed with a lease, checkpointed and resumed.
+
+use async_trait::async_trait;
+use ferry_domain::{JobState, Progress, Timestamp};
+use serde_json::Value;
+
+use crate::{NewAuditEntry, Result};
+
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    async fn enqueue_job(&self, job: &NewJob) -> Result<i64>;
+    async fn job(&self, id: i64) -> Result<Option<Job>>;
+    /// The newest jobs of a marketplace (`None`: of every marketplace and none).
+    async fn jobs(&self, marketplace_id: Option<i64>, limit: i64) -> Result<Vec<Job>>;
+    /// Takes the oldest job that is due, or whose worker's lease has lapsed, and leases it to
+    /// `owner` for `lease_ms`. Two workers never receive the same job while a lease holds.
+    async fn claim_job(&self, owner: &str, lease_ms: i64) -> Result<Option<Job>>;
+    /// Extends the lease; fails with [`StoreError::LeaseLost`] when the job is no longer ours.
+    async fn heartbeat(&self, lease: &Lease, lease_ms: i64) -> Result<LeaseStatus>;
+    /// Records progress and where to resume from, with the step's audit line, atomically.
+    async fn checkpoint(&self, lease: &Lease, checkpoint: &Checkpoint) -> Result<()>;
+    async fn finish_job(&self, lease: &Lease, outcome: &JobOutcome) -> Result<()>;
+    /// Cancels a queued job at once, or asks a running one to stop. Returns the job's state
+    /// afterwards, or `None` when there is no such job.
+    async fn cancel_job(&self, id: i64) -> Result<Option<JobState>>;
+}
+
+/// Work to be done in the background.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub marketplace_id: Option<i64>,
+    pub kind: String,
+    pub payload: Value,
+    pub max_attempts: i32,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Job {
+    pub id: i64,
+    pub marketplace_id: Option<i64>,
+    pub kind: String,
+    #[sqlx(json)]
+    pub payload: Value,
+    #[sqlx(try_from = "String")]
+    pub state: JobState,
+    pub progress_done: i64,
+    pub progress_total: Option<i64>,
+    pub progress_message: Option<String>,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<i64>,
+    #[sqlx(json(nullable))]
+    pub checkpoint: Option<Value>,
+    pub cancel_requested: bool,
+    pub last_error: Option<String>,
+    #[sqlx(try_from = "i64")]
+    pub created_at: Timestamp,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+impl Job {
+    pub fn progress(&self) -> Progress {
+        Progress {
+            done: self.progress_done,
+            total: self.progress_total,
+            message: self.progress_message.clone(),
+        }
+    }
+}
+
+/// Proof that a worker holds a job: every write about the job names it, and is refused once
+/// another worker has taken the job over.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub job_id: i64,
+    pub owner: String,
+}
+
+/// What a worker records after finishing a step, in one transaction: where to resume from, how
+/// far it has come, and optionally an audit line for the step's effect.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub data: Value,
+    pub progress: Progress,
+    pub audit: Option<NewAuditEntry>,
+}
+
+/// How a job run ended.
+#[derive(Debug, Clone)]
+pub enum JobOutcome {
+    Succeeded,
+    /// Failed for good.
+    Failed {
+        error: String,
+    },
+    /// Failed this time; queue it again at `run_at` (the checkpoint is kept).
+    Retry {
+        error: String,
+        run_at: Timestamp,
+    },
+    Cancelled,
+}
+
+/// What a heartbeat learns about the job it keeps alive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseStatus {
+    pub cancel_requested: bool,
+}
+
+/// The columns of [`crate::Job`], in one place for every statement that returns a job.
+macro_rules! job_columns {
+    () => {
+        "id, marketplace_id, kind, payload, state, progress_done, progress_total,
+         progress_message, attempts, max_attempts, lease_owner, lease_expires_at, checkpoint,
+         cancel_requested, last_error, created_at, started_at, finished_at"
+    };
+}
+
+pub(crate) use job_columns;

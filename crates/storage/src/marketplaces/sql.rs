@@ -1,0 +1,79 @@
+//! The marketplaces statements, the same for both backends: compiled once into `crate::sqlite` and
+//! once into `crate::postgres` (see `statements.rs`).
+
+use super::This;
+use super::found;
+
+#[async_trait::async_trait]
+impl crate::MarketplaceStore for This {
+    async fn create_marketplace(
+        &self,
+        new: &crate::NewMarketplace,
+    ) -> crate::Result<crate::Marketplace> {
+        Ok(sqlx::query_as(
+            "INSERT INTO marketplaces (slug, name, kind, parent_id, created_at)
+             VALUES ($1, $2, $3, $4, $5)
+             RETURNING id, slug, name, kind, parent_id, created_at",
+        )
+        .bind(new.slug.as_str())
+        .bind(&new.name)
+        .bind(new.kind.as_str())
+        .bind(new.parent_id)
+        .bind(crate::now().millis())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn marketplace_by_slug(&self, slug: &str) -> crate::Result<Option<crate::Marketplace>> {
+        Ok(sqlx::query_as(
+            "SELECT id, slug, name, kind, parent_id, created_at
+             FROM marketplaces WHERE slug = $1",
+        )
+        .bind(slug)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn marketplace(&self, id: i64) -> crate::Result<Option<crate::Marketplace>> {
+        Ok(sqlx::query_as(
+            "SELECT id, slug, name, kind, parent_id, created_at
+             FROM marketplaces WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn marketplace_settings(&self, id: i64) -> crate::Result<crate::MarketplaceSettings> {
+        let settings: Option<(sqlx::types::Json<crate::MarketplaceSettings>,)> =
+            sqlx::query_as("SELECT settings FROM marketplaces WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        settings.map(|(s,)| s.0).ok_or(crate::StoreError::NotFound {
+            what: "marketplace",
+        })
+    }
+
+    async fn set_marketplace_settings(
+        &self,
+        id: i64,
+        settings: &crate::MarketplaceSettings,
+    ) -> crate::Result<()> {
+        let done = sqlx::query("UPDATE marketplaces SET settings = $2 WHERE id = $1")
+            .bind(id)
+            .bind(sqlx::types::Json(settings))
+            .execute(&self.pool)
+            .await?;
+        found(done.rows_affected(), "marketplace")
+    }
+
+    async fn marketplaces(&self) -> crate::Result<Vec<crate::Marketplace>> {
+        Ok(sqlx::query_as(
+            "SELECT id, slug, name, kind, parent_id, created_at
+             FROM marketplaces ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}

@@ -1,0 +1,68 @@
+//! The outbox statements, the same for both backends: compiled once into `crate::sqlite` and
+//! once into `crate::postgres` (see `statements.rs`).
+
+use super::This;
+
+#[async_trait::async_trait]
+impl crate::OutboxStore for This {
+    async fn queue_email(&self, email: &crate::NewEmail) -> crate::Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO outbox (marketplace_id, to_address, subject, body, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(email.marketplace_id)
+        .bind(&email.to)
+        .bind(&email.subject)
+        .bind(&email.body)
+        .bind(crate::now().millis())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn outbox(
+        &self,
+        marketplace_id: Option<i64>,
+        limit: i64,
+    ) -> crate::Result<Vec<crate::OutboxEmail>> {
+        Ok(sqlx::query_as(
+            "SELECT id, marketplace_id, to_address, subject, body, created_at, sent_at,
+                last_error
+             FROM outbox
+             WHERE sent_at IS NULL AND ($1 IS NULL OR marketplace_id = $1)
+             ORDER BY id DESC LIMIT $2",
+        )
+        .bind(marketplace_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn email(&self, id: i64) -> crate::Result<Option<crate::OutboxEmail>> {
+        Ok(sqlx::query_as(
+            "SELECT id, marketplace_id, to_address, subject, body, created_at, sent_at,
+                last_error
+             FROM outbox WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn mark_email_sent(&self, id: i64) -> crate::Result<()> {
+        sqlx::query("UPDATE outbox SET sent_at = $2, last_error = NULL WHERE id = $1")
+            .bind(id)
+            .bind(crate::now().millis())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn mark_email_failed(&self, id: i64, error: &str) -> crate::Result<()> {
+        sqlx::query("UPDATE outbox SET last_error = $2 WHERE id = $1")
+            .bind(id)
+            .bind(error)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
