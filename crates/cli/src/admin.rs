@@ -105,9 +105,10 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
         } => {
             let email = Email::parse(&email)?;
             let password = read_password()?;
-            let hash =
-                tokio::task::spawn_blocking(move || ferry_server::auth::hash_password(&password))
-                    .await??;
+            let hash = tokio::task::spawn_blocking(move || {
+                ferry_accounts::credentials::hash_password(&password)
+            })
+            .await??;
             if role == Role::PlatformAdmin {
                 store
                     .create_platform_admin(&email, &hash)
@@ -140,7 +141,7 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 bail!("API tokens act in one marketplace; choose a marketplace role");
             }
             let marketplace = find_marketplace(&store, &marketplace).await?;
-            let (token, hash) = ferry_server::auth::new_api_token();
+            let (token, hash) = ferry_accounts::credentials::new_api_token();
             store
                 .create_api_token(marketplace.id, &name, role, &hash)
                 .await?;

@@ -61,7 +61,8 @@ async fn set_manager_password(
 ) -> anyhow::Result<()> {
     let password = password.to_owned();
     let hash =
-        tokio::task::spawn_blocking(move || ferry_server::auth::hash_password(&password)).await??;
+        tokio::task::spawn_blocking(move || ferry_accounts::credentials::hash_password(&password))
+            .await??;
     let email = Email::parse(MANAGER)?;
     match store.user_by_email(marketplace.id, &email).await? {
         Some(user) => {

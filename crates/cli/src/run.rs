@@ -4,12 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use ferry_accounts::InviteUsers;
 use ferry_datasets::{ActivateDataset, ProvisionDataset, TenantLookup, ValidateDataset};
 use ferry_integrations::mail::SmtpMailer;
 use ferry_integrations::webhook::WebhookClient;
 use ferry_jobs::{DeliverEmail, Probe, Worker, WorkerConfig};
-use ferry_server::{AppState, Clients, InstanceLookup, InviteUsers};
+use ferry_server::AppState;
 use ferry_storage::Store;
+use ferry_tenants::{Clients, InstanceLookup};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 

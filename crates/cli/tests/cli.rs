@@ -338,7 +338,7 @@ async fn demo_starts_with_data_and_a_login() {
             .is_some()
     );
     assert!(
-        password.len() >= ferry_server::auth::MIN_PASSWORD_LEN,
+        password.len() >= ferry_accounts::credentials::MIN_PASSWORD_LEN,
         "{password}"
     );
 }

@@ -11,25 +11,20 @@
 
 mod api;
 mod assets;
-pub mod auth;
-mod datasets;
 mod error;
 mod health;
-mod instances;
-mod invitations;
 mod pages;
+mod shared;
 mod web;
-mod webhooks;
 
 use std::sync::Arc;
 
 use axum::Router;
 use ferry_storage::Store;
 use ferry_storage::seal::Sealer;
+use ferry_tenants::Clients;
 
 pub use api::openapi_document;
-pub use instances::{Clients, InstanceLookup};
-pub use invitations::{InviteUsers, invite_user};
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -42,7 +37,7 @@ pub struct AppState {
     /// Seals and opens secrets kept in the store.
     pub sealer: Sealer,
     /// One Partner Center client per instance.
-    pub clients: instances::Clients,
+    pub clients: Clients,
 }
 
 impl AppState {
@@ -57,7 +52,7 @@ impl AppState {
             public_url,
             secure_cookies,
             sealer,
-            clients: instances::Clients::default(),
+            clients: Clients::default(),
         }
     }
 }

@@ -13,8 +13,8 @@ use ferry_domain::{Permission, Role, Timestamp};
 use ferry_storage::{Account, Marketplace, Subject};
 
 use crate::AppState;
-use crate::auth::{random_secret, secret_hash};
 use crate::error::PageError;
+use ferry_accounts::credentials::{random_secret, secret_hash};
 
 pub const SESSION_COOKIE: &str = "ferry_session";
 const CSRF_COOKIE: &str = "ferry_csrf";

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiResult, ApiScope, PageParams};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::pages::companies::{CompanyForm, stored_as_new};
+use crate::shared::companies::{CompanyForm, stored_as_new};
 
 #[derive(Serialize, ToSchema)]
 pub struct CompanyOut {

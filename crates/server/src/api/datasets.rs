@@ -13,8 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiResult, ApiScope, ErrorEnvelope};
 use crate::AppState;
-use crate::datasets::{self, Creator, DatasetError};
 use crate::error::ApiError;
+use crate::shared::datasets::{self, Creator, DatasetError};
 
 /// What an upload sends: the settings, and one file per data type.
 #[derive(ToSchema)]

@@ -156,7 +156,7 @@ pub async fn set_webhook(
     Json(input): Json<WebhookIn>,
 ) -> Result<axum::http::StatusCode, ApiError> {
     scope.require(Permission::WriteCatalog)?;
-    crate::webhooks::save(
+    crate::shared::webhooks::save(
         &state,
         scope.id(),
         id,
@@ -167,13 +167,13 @@ pub async fn set_webhook(
     Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
-impl From<crate::webhooks::WebhookError> for ApiError {
-    fn from(error: crate::webhooks::WebhookError) -> Self {
+impl From<crate::shared::webhooks::WebhookError> for ApiError {
+    fn from(error: crate::shared::webhooks::WebhookError) -> Self {
         match error {
-            crate::webhooks::WebhookError::NotHttp => {
+            crate::shared::webhooks::WebhookError::NotHttp => {
                 ApiError::Invalid("url must be an http:// or https:// address".into())
             }
-            crate::webhooks::WebhookError::Store(e) => e.into(),
+            crate::shared::webhooks::WebhookError::Store(e) => e.into(),
         }
     }
 }

@@ -23,8 +23,6 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use instances::InstanceIn;
-
 use crate::AppState;
 use crate::error::ApiError;
 
@@ -166,7 +164,7 @@ impl FromRequestParts<AppState> for ApiScope {
             .ok_or(ApiError::Unauthenticated)?;
         let stored = state
             .store
-            .api_token(&crate::auth::secret_hash(token))
+            .api_token(&ferry_accounts::credentials::secret_hash(token))
             .await?
             .ok_or(ApiError::Unauthenticated)?;
         let marketplace = state

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{Accepted, ApiResult, ApiScope, PageParams};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::invitations::{InviteError, InviteUsers, invite_user};
+use ferry_accounts::{InviteError, InviteUsers, invite_user};
 
 #[derive(Serialize, ToSchema)]
 pub struct UserOut {

@@ -13,10 +13,12 @@ use serde::Deserialize;
 
 use super::page;
 use crate::AppState;
-use crate::auth::{MIN_PASSWORD_LEN, hash_password, random_secret, secret_hash, verify_password};
 use crate::error::PageError;
-use crate::invitations::send_password_reset;
 use crate::web::{Chrome, SESSION_COOKIE, SESSION_LIFETIME_MS, Visitor, cookie, set_cookie, when};
+use ferry_accounts::credentials::{
+    MIN_PASSWORD_LEN, hash_password, random_secret, secret_hash, verify_password,
+};
+use ferry_accounts::send_password_reset;
 
 /// Checked when an e-mail address has no account, so that both cases take as long.
 static DUMMY_HASH: LazyLock<String> =

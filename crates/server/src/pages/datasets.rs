@@ -14,8 +14,8 @@ use serde::Deserialize;
 
 use super::{NoticeQuery, page, see_other};
 use crate::AppState;
-use crate::datasets::{self, Creator, DatasetError};
 use crate::error::PageError;
+use crate::shared::datasets::{self, Creator, DatasetError};
 use crate::web::{Chrome, Scope, or_dash, when};
 
 struct DatasetRow {

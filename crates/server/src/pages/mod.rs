@@ -1,10 +1,14 @@
 //! The web UI: server-rendered pages, readable without JavaScript.
 
 mod account;
+mod api_tokens;
 mod catalog;
-pub(crate) mod companies;
+mod companies;
 mod datasets;
+mod jobs;
 mod marketplaces;
+mod outbox;
+mod partner_center;
 mod users;
 
 use askama::Template;
@@ -93,36 +97,36 @@ pub fn routes(state: AppState) -> Router<AppState> {
             post(datasets::replace_files).layer(DefaultBodyLimit::disable()),
         )
         .route("/m/{slug}/datasets/{id}/delete", post(datasets::delete))
-        .route("/m/{slug}/jobs", get(catalog::jobs))
-        .route("/m/{slug}/jobs/rows", get(catalog::job_rows))
-        .route("/m/{slug}/outbox", get(catalog::outbox))
+        .route("/m/{slug}/jobs", get(jobs::jobs))
+        .route("/m/{slug}/jobs/rows", get(jobs::job_rows))
+        .route("/m/{slug}/outbox", get(outbox::outbox))
         .route(
             "/m/{slug}/settings/partner-center",
-            get(catalog::partner_center).post(catalog::create_instance),
+            get(partner_center::partner_center).post(partner_center::create_instance),
         )
         .route(
             "/m/{slug}/settings/partner-center/validation",
-            post(catalog::set_microsoft_validation),
+            post(partner_center::set_microsoft_validation),
         )
         .route(
             "/m/{slug}/settings/partner-center/{id}",
-            post(catalog::update_instance),
+            post(partner_center::update_instance),
         )
         .route(
             "/m/{slug}/settings/partner-center/{id}/check",
-            post(catalog::check_instance),
+            post(partner_center::check_instance),
         )
         .route(
             "/m/{slug}/settings/partner-center/{id}/delete",
-            post(catalog::delete_instance),
+            post(partner_center::delete_instance),
         )
         .route(
             "/m/{slug}/settings/api-tokens",
-            get(catalog::api_tokens).post(catalog::create_api_token),
+            get(api_tokens::api_tokens).post(api_tokens::create_api_token),
         )
         .route(
             "/m/{slug}/settings/api-tokens/{id}/revoke",
-            post(catalog::revoke_api_token),
+            post(api_tokens::revoke_api_token),
         )
         .layer(from_fn_with_state(state, csrf_guard))
 }

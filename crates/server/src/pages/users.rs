@@ -15,8 +15,8 @@ use super::companies::{PAGE_SIZE, company_roles, history};
 use super::{NoticeQuery, page, see_other};
 use crate::AppState;
 use crate::error::PageError;
-use crate::invitations::{InviteError, invite_user};
 use crate::web::{Chrome, Scope, or_dash, url_encode, when};
+use ferry_accounts::{InviteError, invite_user};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {

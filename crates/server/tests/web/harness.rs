@@ -6,12 +6,12 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use ferry_accounts::credentials::{hash_password, new_api_token, secret_hash};
 use ferry_domain::{
     CompanyRoles, CompanyStatus, DatasetKind, DatasetState, Email, MarketplaceKind, NewCompany,
     NewUser, Origin, Role, Slug, UserStatus,
 };
 use ferry_server::AppState;
-use ferry_server::auth::{hash_password, new_api_token, secret_hash};
 use ferry_storage::{
     NewDataset, NewInstance, NewJob, NewMarketplace, OutboxEmail, Store, Subject, User,
 };
@@ -476,10 +476,10 @@ impl App {
     /// marketplace's instances.
     fn validation(&self) -> ferry_datasets::ValidateDataset {
         ferry_datasets::ValidateDataset {
-            microsoft: Some(Arc::new(ferry_server::InstanceLookup {
+            microsoft: Some(Arc::new(ferry_tenants::InstanceLookup {
                 store: self.store.clone(),
                 sealer: sealer(),
-                clients: ferry_server::Clients::default(),
+                clients: ferry_tenants::Clients::default(),
             })),
         }
     }

@@ -5,7 +5,7 @@ use ferry_domain::{Timestamp, UserStatus};
 use ferry_jobs::{JobContext, JobError, JobHandler};
 use ferry_storage::{LinkPurpose, Marketplace, NewEmail, Store, StoreError, User};
 
-use crate::auth::{random_secret, secret_hash};
+use crate::credentials::{random_secret, secret_hash};
 
 const INVITATION_LIFETIME_MS: i64 = 7 * 24 * 60 * 60 * 1000;
 const RESET_LIFETIME_MS: i64 = 2 * 60 * 60 * 1000;

@@ -1,0 +1,308 @@
+//! The Partner Center settings page: the instances the marketplace may use (its own and, for
+//! a country tenant, its parent's), adding, editing, checking and removing its own, and the
+//! Microsoft checks of datasets.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use axum::response::Response;
+use ferry_domain::{InstanceAuth, Permission};
+use ferry_integrations::partner_center::{DEFAULT_API_URL, DEFAULT_LOGIN_URL};
+use serde::Deserialize;
+
+use super::{NoticeQuery, page, see_other};
+use crate::AppState;
+use crate::error::PageError;
+use crate::shared::instances::InstanceIn;
+use crate::web::{Chrome, Scope, when};
+use ferry_tenants::instances;
+
+struct InstanceView {
+    id: i64,
+    name: String,
+    api: String,
+    login: String,
+    app: String,
+    mpn: String,
+    model: String,
+    app_user: bool,
+    tenant: String,
+    state: &'static str,
+    badge: &'static str,
+    reason: Option<String>,
+    checked: String,
+    owner: String,
+    own: bool,
+}
+
+#[derive(Template)]
+#[template(path = "partner_center.html")]
+struct PartnerCenterPage {
+    chrome: Chrome,
+    base: String,
+    instances: Vec<InstanceView>,
+    error: Option<String>,
+    default_api: &'static str,
+    default_login: &'static str,
+    models: [&'static str; 3],
+    /// Whether datasets' Microsoft records are checked against Partner Center.
+    microsoft_validation: bool,
+}
+
+async fn partner_center_page(
+    state: &AppState,
+    scope: &Scope,
+    notice: Option<&str>,
+    error: Option<String>,
+) -> Result<PartnerCenterPage, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let visible = instances::visible(state.store.as_ref(), &scope.marketplace).await?;
+    Ok(PartnerCenterPage {
+        chrome: scope.chrome("Partner Center").notice(notice),
+        base: scope.base(),
+        instances: visible
+            .into_iter()
+            .map(|v| {
+                let s = v.record.summary;
+                let (label, badge) = match s.auth_state {
+                    InstanceAuth::Authenticated => ("authenticated", "active"),
+                    InstanceAuth::Expired => ("expired: consent again", "suspended"),
+                    InstanceAuth::Failing => ("failing", "failed"),
+                    InstanceAuth::Unchecked => ("not checked yet", "pending"),
+                };
+                InstanceView {
+                    id: s.id,
+                    name: s.name,
+                    api: s.api_base_url,
+                    login: s.login_base_url,
+                    app: s.application_id,
+                    mpn: s.mpn_id.unwrap_or_default(),
+                    model: s.model,
+                    app_user: s.has_refresh_token,
+                    tenant: s.partner_tenant_id,
+                    state: label,
+                    badge,
+                    reason: s.auth_reason,
+                    checked: s.checked_at.map_or(String::new(), |at| {
+                        format!("checked {}", when(ferry_domain::Timestamp(at)))
+                    }),
+                    owner: v
+                        .inherited_from
+                        .as_ref()
+                        .map_or("This marketplace".into(), |p| {
+                            format!("Inherited from {}", p.name)
+                        }),
+                    own: v.inherited_from.is_none(),
+                }
+            })
+            .collect(),
+        error,
+        default_api: DEFAULT_API_URL,
+        default_login: DEFAULT_LOGIN_URL,
+        models: ["direct", "indirect", "both"],
+        microsoft_validation: state
+            .store
+            .marketplace_settings(scope.id())
+            .await?
+            .microsoft_validation,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct ValidationForm {
+    microsoft_validation: Option<String>,
+}
+
+/// Turns the checks of datasets' Microsoft records against Partner Center on or off.
+pub async fn set_microsoft_validation(
+    State(state): State<AppState>,
+    scope: Scope,
+    Form(form): Form<ValidationForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    instances::set_microsoft_validation(
+        &*state.store,
+        scope.id(),
+        form.microsoft_validation.is_some(),
+    )
+    .await?;
+    Ok(see_other(
+        &format!("{}/settings/partner-center", scope.base()),
+        "saved",
+    ))
+}
+
+pub async fn partner_center(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
+    page(&partner_center_page(&state, &scope, query.notice.as_deref(), None).await?)
+}
+
+#[derive(Deserialize)]
+pub struct InstanceForm {
+    name: String,
+    model: String,
+    partner_tenant_id: String,
+    application_id: String,
+    #[serde(default)]
+    secret: String,
+    #[serde(default)]
+    refresh_token: String,
+    #[serde(default)]
+    mpn_id: String,
+    #[serde(default)]
+    api_base_url: String,
+    #[serde(default)]
+    login_base_url: String,
+}
+
+impl InstanceForm {
+    fn into_input(self) -> InstanceIn {
+        InstanceIn {
+            name: Some(self.name),
+            model: Some(self.model),
+            partner_tenant_id: Some(self.partner_tenant_id),
+            application_id: Some(self.application_id),
+            secret: Some(self.secret),
+            refresh_token: Some(self.refresh_token),
+            mpn_id: Some(self.mpn_id),
+            api_base_url: Some(self.api_base_url),
+            login_base_url: Some(self.login_base_url),
+        }
+    }
+}
+
+/// Saves an edit of one of the marketplace's own instances; blank secrets stay as they were.
+pub async fn update_instance(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+    Form(form): Form<InstanceForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let visible = instances::find(state.store.as_ref(), &scope.marketplace, id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    if visible.inherited_from.is_some() {
+        return Err(PageError::Forbidden);
+    }
+    let saved = match form
+        .into_input()
+        .build(&state.sealer, Some(&visible.record))
+    {
+        Ok(instance) => state
+            .store
+            .update_instance(scope.id(), id, &instance)
+            .await
+            .map(|()| state.clients.forget(id)),
+        Err(problem) => return instance_rejected(&state, &scope, problem).await,
+    };
+    instance_saved(&state, &scope, saved, "saved").await
+}
+
+pub async fn create_instance(
+    State(state): State<AppState>,
+    scope: Scope,
+    Form(form): Form<InstanceForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let saved = match form.into_input().build(&state.sealer, None) {
+        Ok(instance) => state
+            .store
+            .create_instance(scope.id(), &instance)
+            .await
+            .map(|_| ()),
+        Err(problem) => return instance_rejected(&state, &scope, problem).await,
+    };
+    instance_saved(&state, &scope, saved, "created").await
+}
+
+/// After a create or an edit: back to the page, or the page again with what went wrong.
+async fn instance_saved(
+    state: &AppState,
+    scope: &Scope,
+    saved: Result<(), ferry_storage::StoreError>,
+    notice: &str,
+) -> Result<Response, PageError> {
+    match saved {
+        Ok(()) => Ok(see_other(
+            &format!("{}/settings/partner-center", scope.base()),
+            notice,
+        )),
+        Err(ferry_storage::StoreError::Conflict { .. }) => {
+            let problem = "Another instance of this marketplace has that name.".to_owned();
+            instance_rejected(state, scope, problem).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn instance_rejected(
+    state: &AppState,
+    scope: &Scope,
+    problem: String,
+) -> Result<Response, PageError> {
+    let html = partner_center_page(state, scope, None, Some(problem))
+        .await?
+        .render()?;
+    Ok((
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        axum::response::Html(html),
+    )
+        .into_response())
+}
+
+pub async fn check_instance(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let visible = instances::find(state.store.as_ref(), &scope.marketplace, id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    instances::check(&state.store, &state.sealer, &state.clients, &visible.record).await?;
+    Ok(see_other(
+        &format!("{}/settings/partner-center", scope.base()),
+        "checked",
+    ))
+}
+
+pub async fn delete_instance(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let visible = instances::find(state.store.as_ref(), &scope.marketplace, id)
+        .await?
+        .ok_or(PageError::NotFound)?;
+    if visible.inherited_from.is_some() {
+        return Err(PageError::Forbidden);
+    }
+    match state.store.delete_instance(scope.id(), id).await {
+        Ok(()) => {}
+        Err(ferry_storage::StoreError::Conflict { .. }) => {
+            let html = partner_center_page(
+                &state,
+                &scope,
+                None,
+                Some("Companies are linked through this instance; it cannot be removed.".into()),
+            )
+            .await?
+            .render()?;
+            return Ok(
+                (axum::http::StatusCode::CONFLICT, axum::response::Html(html)).into_response(),
+            );
+        }
+        Err(e) => return Err(e.into()),
+    }
+    state.clients.forget(id);
+    Ok(see_other(
+        &format!("{}/settings/partner-center", scope.base()),
+        "deleted",
+    ))
+}

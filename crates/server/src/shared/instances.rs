@@ -1,0 +1,94 @@
+//! A Partner Center instance as typed in, the same from the page form and from the API:
+//! checked, with defaults for the addresses, and its secrets sealed before they are stored.
+
+use ferry_integrations::partner_center::{DEFAULT_API_URL, DEFAULT_LOGIN_URL};
+use ferry_storage::seal::Sealer;
+use ferry_storage::{InstanceRecord, NewInstance};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+/// An instance to create or change. On a change, absent fields stay; secrets are never
+/// returned.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+pub struct InstanceIn {
+    pub name: Option<String>,
+    pub model: Option<String>,
+    pub partner_tenant_id: Option<String>,
+    pub application_id: Option<String>,
+    /// The application's client secret.
+    pub secret: Option<String>,
+    /// A refresh token for App+User calls (from a partner user's consent).
+    pub refresh_token: Option<String>,
+    pub mpn_id: Option<String>,
+    pub api_base_url: Option<String>,
+    pub login_base_url: Option<String>,
+}
+
+impl InstanceIn {
+    /// The instance to store, on top of an existing one when changing it.
+    pub fn build(
+        self,
+        sealer: &Sealer,
+        existing: Option<&InstanceRecord>,
+    ) -> Result<NewInstance, String> {
+        let old = existing.map(|r| &r.summary);
+        let pick = |new: Option<String>, old: Option<&String>, default: Option<&str>| {
+            new.map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+                .or_else(|| old.cloned())
+                .or_else(|| default.map(str::to_owned))
+        };
+        let name =
+            pick(self.name, old.map(|o| &o.name), None).ok_or("the instance needs a name")?;
+        let model = pick(self.model, old.map(|o| &o.model), None)
+            .ok_or("the model is required: direct, indirect or both")?;
+        if !matches!(model.as_str(), "direct" | "indirect" | "both") {
+            return Err(format!(
+                "'{model}' is not a model: use direct, indirect or both"
+            ));
+        }
+        let partner_tenant_id = pick(
+            self.partner_tenant_id,
+            old.map(|o| &o.partner_tenant_id),
+            None,
+        )
+        .ok_or("the partner tenant id is required")?;
+        let application_id = pick(self.application_id, old.map(|o| &o.application_id), None)
+            .ok_or("the application id is required")?;
+        let api_base_url = pick(
+            self.api_base_url,
+            old.map(|o| &o.api_base_url),
+            Some(DEFAULT_API_URL),
+        )
+        .unwrap_or_default();
+        let login_base_url = pick(
+            self.login_base_url,
+            old.map(|o| &o.login_base_url),
+            Some(DEFAULT_LOGIN_URL),
+        )
+        .unwrap_or_default();
+        for url in [&api_base_url, &login_base_url] {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(format!("'{url}' is not an http(s) address"));
+            }
+        }
+        let secret = self.secret.filter(|s| !s.is_empty());
+        if existing.is_none() && secret.is_none() {
+            return Err("the application secret is required".into());
+        }
+        Ok(NewInstance {
+            name,
+            model,
+            partner_tenant_id,
+            application_id,
+            secret_encrypted: secret.map(|s| sealer.seal(&s)),
+            refresh_token_encrypted: self
+                .refresh_token
+                .filter(|t| !t.is_empty())
+                .map(|t| sealer.seal(&t)),
+            mpn_id: pick(self.mpn_id, old.and_then(|o| o.mpn_id.as_ref()), None),
+            api_base_url: api_base_url.trim_end_matches('/').to_owned(),
+            login_base_url: login_base_url.trim_end_matches('/').to_owned(),
+        })
+    }
+}

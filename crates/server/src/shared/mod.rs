@@ -1,0 +1,14 @@
+//! What the two front doors share. `pages/` and `api/` never import each other: the forms,
+//! checks and multi-step actions both need live here, once.
+//!
+//! - `companies.rs`: a company's fields as typed, checked into the company to store.
+//! - `datasets.rs`: receiving an upload file by file into the store (removing the dataset if
+//!   anything fails), replacing files before activation, activate, deny, delete with undo, and
+//!   the streamed report download.
+//! - `instances.rs`: a Partner Center instance as typed in, checked and sealed.
+//! - `webhooks.rs`: setting a product's provisioning webhook (address checked, secret sealed).
+
+pub mod companies;
+pub mod datasets;
+pub mod instances;
+pub mod webhooks;

@@ -1,0 +1,14 @@
+//! Microsoft tenants, as a marketplace reaches them through Partner Center.
+//!
+//! `instances.rs`: which instances a marketplace may use (its own; a country tenant's parent's
+//! too, used live), one client per instance per process ([`Clients`]), refresh tokens read from
+//! and written back to the store sealed, connection checks, and [`InstanceLookup`], through
+//! which dataset validation asks Partner Center about tenants.
+//!
+//! Invariants:
+//! - No HTTP of its own: the pages, the API and the workers share these clients.
+//! - Secrets are opened only to build a client, and never logged.
+
+pub mod instances;
+
+pub use instances::{Clients, InstanceLookup, Visible};
