@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
 use ferry_domain::{Email, MarketplaceKind, NewUser, Origin, Role, Slug, UserStatus};
 use ferry_jobs::Probe;
-use ferry_storage::{Marketplace, NewJob, NewMarketplace, Store, StoreError};
+use ferry_storage::{Marketplace, NewJob, NewMarketplace, NewSchedule, Store, StoreError};
 use serde_json::json;
 
 use crate::config::Config;
@@ -54,12 +54,15 @@ pub enum AdminCommand {
         name: String,
     },
     /// Queue a probe job (N steps, one audit line each) and print its id: a way to see that
-    /// workers run and survive restarts.
+    /// workers run and survive restarts. With `--every-ms`, schedule one that often instead
+    /// (and `--every-ms 0` removes the schedule): a way to see the scheduler at work.
     Probe {
         #[arg(long, default_value_t = 10)]
         steps: u32,
         #[arg(long, default_value_t = 500)]
         step_ms: u32,
+        #[arg(long)]
+        every_ms: Option<u32>,
     },
 }
 
@@ -147,13 +150,42 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 .await?;
             println!("{token}");
         }
-        AdminCommand::Probe { steps, step_ms } => {
+        AdminCommand::Probe {
+            every_ms: Some(0), ..
+        } => {
+            store.remove_schedule(Probe::KIND, Probe::KIND).await?;
+            eprintln!("The probe is no longer scheduled.");
+        }
+        AdminCommand::Probe {
+            steps,
+            step_ms,
+            every_ms: Some(every),
+        } => {
+            store
+                .set_schedule(&NewSchedule {
+                    kind: Probe::KIND.into(),
+                    scope: Probe::KIND.into(),
+                    marketplace_id: None,
+                    payload: json!({ "steps": steps, "step_ms": step_ms }),
+                    every_ms: i64::from(every),
+                    max_attempts: 5,
+                    first_run_at: ferry_storage::now(),
+                })
+                .await?;
+            eprintln!("A probe is queued every {every} ms.");
+        }
+        AdminCommand::Probe {
+            steps,
+            step_ms,
+            every_ms: None,
+        } => {
             let id = store
                 .enqueue_job(&NewJob {
                     marketplace_id: None,
                     kind: Probe::KIND.into(),
                     payload: json!({ "steps": steps, "step_ms": step_ms }),
                     max_attempts: 5,
+                    run_at: None,
                 })
                 .await?;
             println!("{id}");

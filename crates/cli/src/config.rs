@@ -19,6 +19,8 @@ pub struct Config {
     pub workers: usize,
     /// How long a worker's claim on a job holds without a heartbeat.
     pub job_lease: Duration,
+    /// How often the scheduler looks for periodic work that is due.
+    pub scheduler_tick: Duration,
     /// A `tracing` filter, such as `info` or `ferry=debug`.
     pub log: String,
     /// The address people reach Ferry at, for links in e-mail; by default the listen address.
@@ -45,6 +47,7 @@ struct Settings {
     data_dir: Option<PathBuf>,
     workers: Option<usize>,
     job_lease_seconds: Option<u64>,
+    scheduler_tick_ms: Option<u64>,
     log: Option<String>,
     public_url: Option<String>,
     secure_cookies: Option<bool>,
@@ -119,6 +122,9 @@ impl Config {
         if let Some(v) = env("FERRY_JOB_LEASE_SECONDS") {
             s.job_lease_seconds = Some(parse_number("FERRY_JOB_LEASE_SECONDS", &v)?);
         }
+        if let Some(v) = env("FERRY_SCHEDULER_TICK_MS") {
+            s.scheduler_tick_ms = Some(parse_number("FERRY_SCHEDULER_TICK_MS", &v)?);
+        }
         if let Some(v) = env("FERRY_LOG") {
             s.log = Some(v);
         }
@@ -173,12 +179,21 @@ impl Config {
                 why: "it must be at least one second",
             });
         }
+        let tick_ms = s.scheduler_tick_ms.unwrap_or(1_000);
+        if tick_ms == 0 {
+            return Err(ConfigError::Invalid {
+                name: "scheduler tick",
+                value: "0".into(),
+                why: "it must be at least one millisecond",
+            });
+        }
         Ok(Config {
             database_url,
             listen,
             data_dir,
             workers: s.workers.unwrap_or(2),
             job_lease: Duration::from_secs(lease_seconds),
+            scheduler_tick: Duration::from_millis(tick_ms),
             log: s.log.unwrap_or_else(|| "info".into()),
             public_url: s.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             secure_cookies: s.secure_cookies.unwrap_or(false),
@@ -212,6 +227,7 @@ impl std::fmt::Debug for Config {
             .field("data_dir", &self.data_dir)
             .field("workers", &self.workers)
             .field("job_lease", &self.job_lease)
+            .field("scheduler_tick", &self.scheduler_tick)
             .field("log", &self.log)
             .field("public_url", &self.public_url)
             .field("secure_cookies", &self.secure_cookies)

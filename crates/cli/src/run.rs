@@ -8,7 +8,7 @@ use ferry_accounts::InviteUsers;
 use ferry_datasets::{ActivateDataset, ProvisionDataset, TenantLookup, ValidateDataset};
 use ferry_integrations::mail::SmtpMailer;
 use ferry_integrations::webhook::WebhookClient;
-use ferry_jobs::{DeliverEmail, Probe, Worker, WorkerConfig};
+use ferry_jobs::{DeliverEmail, Probe, Scheduler, SystemClock, Worker, WorkerConfig};
 use ferry_server::AppState;
 use ferry_storage::Store;
 use ferry_tenants::{Clients, InstanceLookup};
@@ -159,6 +159,9 @@ fn spawn_workers(
         let stopped = stopped.clone();
         set.spawn(async move { worker.run(stopped).await });
     }
+    let scheduler = Scheduler::new(store.clone(), Arc::new(SystemClock), config.scheduler_tick);
+    let stopped = stopped.clone();
+    set.spawn(async move { scheduler.run(stopped).await });
     Ok(set)
 }
 

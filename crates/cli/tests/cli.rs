@@ -358,6 +358,7 @@ async fn a_killed_workers_job_is_finished_by_another_from_its_checkpoint() {
             kind: Probe::KIND.into(),
             payload: json!({ "steps": STEPS, "step_ms": 50 }),
             max_attempts: 5,
+            run_at: None,
         })
         .await
         .expect("enqueue");

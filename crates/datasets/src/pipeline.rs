@@ -183,6 +183,7 @@ fn dataset_job(kind: &str, dataset: &Dataset) -> NewJob {
         kind: kind.to_owned(),
         payload: json!({ "dataset_id": dataset.id }),
         max_attempts: 5,
+        run_at: None,
     }
 }
 

@@ -290,31 +290,7 @@ mod pipeline {
     use ferry_jobs::{Worker, WorkerConfig};
     use ferry_storage::{Dataset, NewDataset, NewMarketplace, PlanLine, Store};
 
-    macro_rules! on_both_backends {
-        ($($name:ident),* $(,)?) => {
-            mod sqlite {
-                $(
-                    #[tokio::test]
-                    async fn $name() {
-                        let dir = tempfile::tempdir().expect("temp dir");
-                        let url = ferry_storage::testing::sqlite_url(dir.path());
-                        super::$name(super::open(&url).await).await;
-                    }
-                )*
-            }
-            mod postgres {
-                $(
-                    #[tokio::test]
-                    async fn $name() {
-                        let url = ferry_storage::testing::postgres_url().await;
-                        super::$name(super::open(&url).await).await;
-                    }
-                )*
-            }
-        };
-    }
-
-    on_both_backends!(
+    ferry_storage::on_both_backends!(open =>
         a_dataset_with_errors_activates_the_rest_and_reports_every_line,
         a_reviewed_dataset_waits_with_its_plan_and_writes_nothing_until_activated,
         undo_removes_what_a_dataset_created_and_restores_what_it_updated,

@@ -4,15 +4,18 @@
 //! lease, keeps the lease alive with heartbeats while the job's [`JobHandler`] runs, and
 //! finishes it. Handlers record their progress with [`JobContext::checkpoint`], which also saves
 //! where to resume from: when a worker dies, its lease lapses, another worker claims the job and
-//! the handler carries on from the last checkpoint.
+//! the handler carries on from the last checkpoint. A [`Scheduler`] queues periodic work as jobs
+//! when it is due, by the time of a [`Clock`] that tests can move.
 //!
 //! Invariants:
 //! - A handler's step and its checkpoint are written in one transaction, and only while the
 //!   worker still holds the lease, so a step is never recorded twice.
 //! - Cancellation is cooperative: a handler learns of it at its next checkpoint.
 
+mod clock;
 mod mail;
 mod probe;
+mod scheduler;
 mod worker;
 
 use std::sync::Arc;
@@ -23,8 +26,10 @@ use ferry_domain::Progress;
 use ferry_storage::{Checkpoint, Job, Lease, NewAuditEntry, Store, StoreError};
 use serde_json::Value;
 
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use mail::{DeliverEmail, send_email};
 pub use probe::Probe;
+pub use scheduler::Scheduler;
 pub use worker::{Worker, WorkerConfig};
 
 /// The work behind one kind of job.

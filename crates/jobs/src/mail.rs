@@ -20,6 +20,7 @@ pub async fn send_email(store: &dyn Store, email: &NewEmail) -> Result<i64, Stor
             kind: DeliverEmail::KIND.into(),
             payload: json!({ "email_id": id }),
             max_attempts: 6,
+            run_at: None,
         })
         .await?;
     Ok(id)

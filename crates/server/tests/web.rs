@@ -12,31 +12,7 @@ use ferry_domain::{MarketplaceKind, Role, UserStatus};
 use harness::{App, Who};
 use serde_json::json;
 
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().expect("temp dir");
-                    let app = super::App::start(&ferry_storage::testing::sqlite_url(dir.path())).await;
-                    super::$name(app).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let app = super::App::start(&ferry_storage::testing::postgres_url().await).await;
-                    super::$name(app).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+ferry_storage::on_both_backends!(App::start =>
     every_page_checks_role_and_marketplace,
     every_api_route_checks_role_and_marketplace,
     forms_without_their_csrf_token_are_refused,

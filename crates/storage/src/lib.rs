@@ -2,7 +2,7 @@
 //!
 //! [`Store`] is the one interface the rest of Ferry talks to: the composition of one small
 //! interface per area (marketplaces, access, companies, users, catalog, subscriptions,
-//! instances, audit, outbox, jobs, datasets), each in its own folder with its row types and its
+//! instances, audit, outbox, jobs, schedules, datasets), each in its own folder with its row types and its
 //! SQL (`<area>/sql.rs`). It has two implementations — [`sqlite::SqliteStore`] (the embedded
 //! default, WAL mode) and [`postgres::PgStore`] — each with its own migrations under
 //! `migrations/<backend>/`. The statements both backends share are written once and compiled
@@ -26,6 +26,7 @@ pub mod instances;
 pub mod jobs;
 pub mod marketplaces;
 pub mod outbox;
+pub mod schedules;
 pub mod subscriptions;
 pub mod users;
 
@@ -53,6 +54,7 @@ pub use instances::{InstanceRecord, InstanceStore, InstanceSummary, NewInstance}
 pub use jobs::{Checkpoint, Job, JobOutcome, JobStore, Lease, LeaseStatus, NewJob};
 pub use marketplaces::{Marketplace, MarketplaceSettings, MarketplaceStore, NewMarketplace};
 pub use outbox::{NewEmail, OutboxEmail, OutboxStore};
+pub use schedules::{NewSchedule, Schedule, ScheduleStore};
 pub use subscriptions::{SubscriptionRow, SubscriptionStore};
 pub use users::{Membership, User, UserQuery, UserStore};
 
@@ -105,6 +107,7 @@ pub trait Store:
     + AuditStore
     + OutboxStore
     + JobStore
+    + ScheduleStore
     + DatasetStore
     + StagingStore
     + ReportStore

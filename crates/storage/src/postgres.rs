@@ -24,6 +24,11 @@ impl PgStore {
             .await?;
         Ok(PgStore { pool })
     }
+
+    /// Closes every connection, waiting for those in use.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
 }
 
 // What this backend does its own way; `statements.rs` is written in terms of these.

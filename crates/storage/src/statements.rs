@@ -33,6 +33,8 @@ mod jobs;
 mod marketplaces;
 #[path = "outbox/sql.rs"]
 mod outbox;
+#[path = "schedules/sql.rs"]
+mod schedules;
 #[path = "subscriptions/sql.rs"]
 mod subscriptions;
 #[path = "users/sql.rs"]

@@ -12,38 +12,12 @@ use ferry_domain::{
 use ferry_domain::{CompanyStatus, Role, Timestamp, UserStatus};
 use ferry_storage::{
     Checkpoint, CompanyQuery, JobOutcome, Lease, LinkPurpose, Marketplace, NewAuditEntry,
-    NewInstance, NewJob, NewMarketplace, Store, StoreError, Subject, UserQuery,
+    NewInstance, NewJob, NewMarketplace, NewSchedule, Store, StoreError, Subject, UserQuery,
 };
 use ferry_storage::{DatasetFinding, NewDataset, StageRow, StagedRows};
 use serde_json::json;
 
-/// Declares each test once per backend, each on a fresh, migrated database.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let dir = tempfile::tempdir().expect("temp dir");
-                    let store = super::open(&ferry_storage::testing::sqlite_url(dir.path())).await;
-                    super::$name(store).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test]
-                async fn $name() {
-                    let url = ferry_storage::testing::postgres_url().await;
-                    let store = super::open(&url).await;
-                    super::$name(store).await;
-                }
-            )*
-        }
-    };
-}
-
-on_both_backends!(
+ferry_storage::on_both_backends!(open =>
     migrations_apply_once,
     company_external_ids_are_unique_per_marketplace,
     user_emails_and_external_ids_are_unique_per_marketplace,
@@ -54,6 +28,9 @@ on_both_backends!(
     a_lapsed_lease_passes_the_job_to_another_worker,
     concurrent_workers_never_share_a_job,
     cancelling_jobs,
+    each_due_run_is_queued_once,
+    scheduled_runs_never_pile_up,
+    concurrent_schedulers_queue_a_due_run_once,
     company_pages_follow_name_order_and_search,
     an_invitation_activates_the_user_and_their_company_once,
     sessions_expire_and_suspension_signs_out,
@@ -422,6 +399,7 @@ fn probe_job() -> NewJob {
         kind: "probe".into(),
         payload: json!({"steps": 3}),
         max_attempts: 3,
+        run_at: None,
     }
 }
 
@@ -557,6 +535,153 @@ async fn concurrent_workers_never_share_a_job(store: Arc<dyn Store>) {
     let mut expected: Vec<i64> = ids.into_iter().collect();
     expected.sort_unstable();
     assert_eq!(seen, expected, "every job claimed exactly once");
+}
+
+/// A probe every second whose first run was due an hour ago (so its jobs may be claimed now).
+fn probe_schedule() -> (NewSchedule, i64) {
+    let first = ferry_storage::now().millis() - 3_600_000;
+    let schedule = NewSchedule {
+        kind: "probe".into(),
+        scope: "test".into(),
+        marketplace_id: None,
+        payload: json!({ "steps": 0 }),
+        every_ms: 1_000,
+        max_attempts: 3,
+        first_run_at: Timestamp(first),
+    };
+    (schedule, first)
+}
+
+async fn finish(store: &Arc<dyn Store>, job_id: i64) {
+    let job = store
+        .claim_job("scheduler-test", 60_000)
+        .await
+        .expect("claim");
+    assert_eq!(
+        job.map(|j| j.id),
+        Some(job_id),
+        "the scheduled job is claimable"
+    );
+    let lease = Lease {
+        job_id,
+        owner: "scheduler-test".into(),
+    };
+    store
+        .finish_job(&lease, &JobOutcome::Succeeded)
+        .await
+        .expect("finish");
+}
+
+async fn run_at(store: &Arc<dyn Store>, job_id: i64) -> i64 {
+    let job = store.job(job_id).await.expect("job").expect("queued job");
+    assert_eq!(job.kind, "probe");
+    assert_eq!(job.payload, json!({ "steps": 0 }));
+    job.run_at.millis()
+}
+
+async fn each_due_run_is_queued_once(store: Arc<dyn Store>) {
+    let (schedule, first) = probe_schedule();
+    store.set_schedule(&schedule).await.expect("schedule");
+    let at = |ms: i64| Timestamp(first + ms);
+    assert!(
+        store.queue_due_runs(at(-1)).await.expect("tick").is_empty(),
+        "not due yet"
+    );
+
+    let queued = store.queue_due_runs(at(0)).await.expect("tick");
+    assert_eq!(queued.len(), 1, "due: queued");
+    assert_eq!(
+        run_at(&store, queued[0]).await,
+        first,
+        "the job stands for its slot"
+    );
+    assert!(
+        store.queue_due_runs(at(0)).await.expect("tick").is_empty(),
+        "queued once"
+    );
+    finish(&store, queued[0]).await;
+    assert!(
+        store
+            .queue_due_runs(at(999))
+            .await
+            .expect("tick")
+            .is_empty(),
+        "next slot not due"
+    );
+
+    let queued = store.queue_due_runs(at(1_000)).await.expect("tick");
+    assert_eq!(queued.len(), 1, "the next slot");
+    assert_eq!(run_at(&store, queued[0]).await, first + 1_000);
+
+    // Setting the schedule again changes what it runs, not when.
+    store.set_schedule(&schedule).await.expect("schedule again");
+    let schedules = store.schedules().await.expect("schedules");
+    assert_eq!(schedules.len(), 1);
+    assert_eq!(schedules[0].next_run_at.millis(), first + 2_000);
+    assert_eq!(schedules[0].last_job_id, Some(queued[0]));
+
+    store
+        .remove_schedule("probe", "test")
+        .await
+        .expect("remove");
+    finish(&store, queued[0]).await;
+    assert!(
+        store
+            .queue_due_runs(at(10_000))
+            .await
+            .expect("tick")
+            .is_empty(),
+        "removed"
+    );
+}
+
+async fn scheduled_runs_never_pile_up(store: Arc<dyn Store>) {
+    let (schedule, first) = probe_schedule();
+    store.set_schedule(&schedule).await.expect("schedule");
+    let at = |ms: i64| Timestamp(first + ms);
+    let queued = store.queue_due_runs(at(0)).await.expect("tick");
+    assert_eq!(queued.len(), 1);
+    // The run takes five intervals: nothing more is queued meanwhile.
+    for ms in [1_000, 2_500, 5_000] {
+        assert!(
+            store.queue_due_runs(at(ms)).await.expect("tick").is_empty(),
+            "a run is queued while the last one has not finished ({ms} ms)"
+        );
+    }
+    finish(&store, queued[0]).await;
+    // Once it has finished, one run for the slots missed, then the rhythm again.
+    let queued = store.queue_due_runs(at(5_500)).await.expect("tick");
+    assert_eq!(queued.len(), 1, "one run for the missed slots");
+    assert_eq!(run_at(&store, queued[0]).await, first + 1_000);
+    finish(&store, queued[0]).await;
+    assert!(
+        store
+            .queue_due_runs(at(5_900))
+            .await
+            .expect("tick")
+            .is_empty()
+    );
+    let queued = store.queue_due_runs(at(6_000)).await.expect("tick");
+    assert_eq!(
+        run_at(&store, queued[0]).await,
+        first + 6_000,
+        "back in rhythm"
+    );
+}
+
+async fn concurrent_schedulers_queue_a_due_run_once(store: Arc<dyn Store>) {
+    let (schedule, first) = probe_schedule();
+    store.set_schedule(&schedule).await.expect("schedule");
+    let mut schedulers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        schedulers.spawn(async move { store.queue_due_runs(Timestamp(first)).await });
+    }
+    let mut queued = Vec::new();
+    while let Some(result) = schedulers.join_next().await {
+        queued.extend(result.expect("scheduler").expect("tick"));
+    }
+    assert_eq!(queued.len(), 1, "one job for one due run: {queued:?}");
 }
 
 async fn cancelling_jobs(store: Arc<dyn Store>) {

@@ -345,6 +345,7 @@ pub async fn send_invitations(
             kind: InviteUsers::KIND.into(),
             payload: json!({ "marketplace_id": scope.id(), "user_ids": input.user_ids }),
             max_attempts: 5,
+            run_at: None,
         })
         .await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { job_id })))

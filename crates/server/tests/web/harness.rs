@@ -361,6 +361,7 @@ impl App {
             kind: "probe".into(),
             payload: serde_json::json!({ "steps": 1 }),
             max_attempts: 1,
+            run_at: None,
         };
         self.store.enqueue_job(&job).await.expect("job")
     }

@@ -32,6 +32,8 @@ pub struct NewJob {
     pub kind: String,
     pub payload: Value,
     pub max_attempts: i32,
+    /// When the job may start; `None` for at once.
+    pub run_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -54,6 +56,9 @@ pub struct Job {
     pub checkpoint: Option<Value>,
     pub cancel_requested: bool,
     pub last_error: Option<String>,
+    /// When the job may start (for a scheduled run, the time it was due).
+    #[sqlx(try_from = "i64")]
+    pub run_at: Timestamp,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
     pub started_at: Option<i64>,
@@ -114,7 +119,7 @@ macro_rules! job_columns {
     () => {
         "id, marketplace_id, kind, payload, state, progress_done, progress_total,
          progress_message, attempts, max_attempts, lease_owner, lease_expires_at, checkpoint,
-         cancel_requested, last_error, created_at, started_at, finished_at"
+         cancel_requested, last_error, run_at, created_at, started_at, finished_at"
     };
 }
 

@@ -29,12 +29,13 @@ impl crate::JobStore for This {
         Ok(sqlx::query_scalar(
             "INSERT INTO jobs (marketplace_id, kind, payload, state, max_attempts,
                 run_at, created_at)
-             VALUES ($1, $2, $3, 'queued', $4, $5, $5) RETURNING id",
+             VALUES ($1, $2, $3, 'queued', $4, $5, $6) RETURNING id",
         )
         .bind(job.marketplace_id)
         .bind(&job.kind)
         .bind(sqlx::types::Json(&job.payload))
         .bind(job.max_attempts)
+        .bind(job.run_at.map_or(now, |at| at.millis()))
         .bind(now)
         .fetch_one(&self.pool)
         .await?)

@@ -1,0 +1,16 @@
+-- Periodic work: one schedule per (kind, scope) — Company Sync of one marketplace, say — with
+-- the time its next run is due. A scheduler queues a due run as a job and moves next_run_at on
+-- in one write transaction, so each due run is queued exactly once.
+CREATE TABLE schedules (
+    kind            TEXT NOT NULL,
+    scope           TEXT NOT NULL,
+    marketplace_id  BIGINT REFERENCES marketplaces (id) ON DELETE CASCADE,
+    payload         TEXT NOT NULL,
+    every_ms        BIGINT NOT NULL CHECK (every_ms > 0),
+    max_attempts    INTEGER NOT NULL CHECK (max_attempts > 0),
+    next_run_at     BIGINT NOT NULL,
+    -- The job of the last run: while it is queued or running, no other run is queued.
+    last_job_id     BIGINT REFERENCES jobs (id) ON DELETE SET NULL,
+    CONSTRAINT pk_schedules PRIMARY KEY (kind, scope)
+);
+CREATE INDEX schedules_due ON schedules (next_run_at);
