@@ -1,5 +1,6 @@
 //! The `ferry` binary, driven as operators and scripts drive it.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
@@ -423,6 +424,102 @@ async fn a_killed_workers_job_is_finished_by_another_from_its_checkpoint() {
     );
     assert!(done[..handover].iter().all(|(_, pid)| *pid == first_pid));
     assert!(done[handover..].iter().all(|(_, pid)| *pid == finisher));
+}
+
+/// Two `ferry worker` processes share a PostgreSQL database in which a probe is scheduled every
+/// second: each due run is queued exactly once while both run, and after one is killed.
+#[tokio::test]
+async fn two_workers_queue_each_scheduled_run_once_even_when_one_is_killed() {
+    const EVERY: i64 = 1_000;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database = ferry_storage::testing::TestDatabase::postgres().await;
+    let url = database.url();
+    let admin = |every: &str| {
+        run(ferry(dir.path(), url).args(["admin", "probe", "--steps", "0", "--every-ms", every]))
+    };
+    assert!(
+        admin(&EVERY.to_string()).status.success(),
+        "the probe is scheduled"
+    );
+    let store = ferry_storage::connect(url).await.expect("connect");
+
+    let worker = || {
+        let mut command = ferry(dir.path(), url);
+        command
+            .arg("worker")
+            .env("FERRY_WORKERS", "1")
+            .env("FERRY_JOB_LEASE_SECONDS", "1")
+            .env("FERRY_SCHEDULER_TICK_MS", "20")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        command.spawn().expect("spawn worker")
+    };
+    let mut first = worker();
+    let mut second = worker();
+    let probes = || async {
+        let mut jobs = store.jobs(None, 1_000).await.expect("jobs");
+        jobs.retain(|job| job.kind == Probe::KIND);
+        jobs.sort_by_key(|job| job.run_at);
+        jobs
+    };
+    let wait_for_runs = |after: i64, count: usize| {
+        let probes = &probes;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                let jobs = probes().await;
+                if jobs
+                    .iter()
+                    .filter(|job| job.run_at.millis() > after)
+                    .count()
+                    >= count
+                {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "timed out; the runs: {jobs:?}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    };
+    wait_for_runs(0, 4).await;
+    first.kill().expect("kill the first worker");
+    first.wait().expect("reap");
+    let killed_at = ferry_storage::now().millis();
+    wait_for_runs(killed_at, 4).await;
+    assert!(admin("0").status.success(), "the schedule is removed");
+    second.kill().expect("stop the second worker");
+    second.wait().expect("reap");
+
+    let jobs = probes().await;
+    let slots: Vec<i64> = jobs.iter().map(|job| job.run_at.millis()).collect();
+    let distinct: HashSet<i64> = slots.iter().copied().collect();
+    assert_eq!(
+        distinct.len(),
+        slots.len(),
+        "a slot queued twice: {slots:?}"
+    );
+    let first_slot = slots[0];
+    assert!(
+        slots.iter().all(|slot| (slot - first_slot) % EVERY == 0),
+        "every run stands for a slot of the rhythm: {slots:?}"
+    );
+    assert!(
+        slots.iter().any(|slot| *slot > killed_at),
+        "the surviving worker's scheduler carried on"
+    );
+    // A slot is left out only while the run before it had not finished (runs never pile up).
+    for pair in jobs.windows(2) {
+        let (before, after) = (&pair[0], &pair[1]);
+        let next_slot = before.run_at.millis() + EVERY;
+        if after.run_at.millis() > next_slot {
+            let finished = before.finished_at.unwrap_or(i64::MAX);
+            assert!(
+                finished > next_slot,
+                "slot {next_slot} was missed although the run before it had finished: {jobs:?}"
+            );
+        }
+    }
 }
 
 /// The process id inside a worker id (`host:pid:slot`).
