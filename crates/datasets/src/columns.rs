@@ -1,4 +1,4 @@
-//! The columns of every data type (PRODUCT.md §4.2). The validator, the staging tables and the
+//! The columns of every data type (docs/datasets.md). The validator, the staging tables and the
 //! downloadable templates all read these definitions, so they never disagree.
 
 use serde::Serialize;

@@ -1,4 +1,4 @@
-//! Datasets: bulk CSV migration (PRODUCT.md §4). This crate holds what is decided without a
+//! Datasets: bulk CSV migration (docs/datasets.md). This crate holds what is decided without a
 //! database — the columns of each data type, reading files, checking each row — and the
 //! pipeline that stages rows, validates them against the marketplace, plans and activates.
 

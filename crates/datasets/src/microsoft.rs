@@ -1,4 +1,4 @@
-//! Checks of a dataset's Microsoft records against Partner Center (PRODUCT.md §4.4), for a
+//! Checks of a dataset's Microsoft records against Partner Center (docs/datasets.md), for a
 //! marketplace that has them on: each tenant id must be a customer one of the marketplace's
 //! instances knows, with the domain and country the file gives; each subscription must be one
 //! of that customer's, with the offer id the file gives and as many licences as its

@@ -1,4 +1,4 @@
-//! Order datasets (PRODUCT.md §4.1): one Bulk Data file in which each row is an order — the
+//! Order datasets (docs/datasets.md): one Bulk Data file in which each row is an order — the
 //! company, the ordering user and the subscription. Its columns are made from the other types'
 //! (company columns prefixed `COMPANY_`, user columns `USER_`), and each checked row is split
 //! into the records of those types, staged as if they had come in their own files: the user,

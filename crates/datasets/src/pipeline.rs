@@ -1,4 +1,4 @@
-//! The life of a dataset as background jobs (PRODUCT.md §4.5): validation reads every file,
+//! The life of a dataset as background jobs (docs/datasets.md): validation reads every file,
 //! checks each row and stages it, runs the set-level checks and computes the plan; activation
 //! applies the staged rows type by type in ranges of lines, each range with its checkpoint, so
 //! a worker that dies is followed by another that carries on where it stopped.
@@ -47,7 +47,7 @@ impl ActivateDataset {
     pub const KIND: &'static str = "dataset.activate";
 }
 
-/// Sends the subscriptions an activation created to their edition's connector (PRODUCT.md §9):
+/// Sends the subscriptions an activation created to their edition's connector (docs/datasets.md):
 /// each becomes active when the vendor takes it, failed otherwise, with the vendor's reason on
 /// the subscription and in the report. Payload: `{"dataset_id": N}`.
 pub struct ProvisionDataset {

@@ -1,4 +1,4 @@
-//! Reading a dataset's CSV (PRODUCT.md §4.3): the encoding is found while the file is stored,
+//! Reading a dataset's CSV (docs/datasets.md): the encoding is found while the file is stored,
 //! then the text is decoded as it streams, the delimiter sniffed from the header line, and rows
 //! handed out one at a time with their line numbers. Nothing holds the whole file.
 

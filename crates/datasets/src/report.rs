@@ -1,4 +1,4 @@
-//! A dataset's report (PRODUCT.md §4.5): one CSV line per finding and per applied record, file
+//! A dataset's report (docs/datasets.md): one CSV line per finding and per applied record, file
 //! by file in activation order, produced a page at a time so a report of millions of lines
 //! streams. Cells a spreadsheet would run as a formula are neutralised.
 

@@ -1,4 +1,4 @@
-//! Checking one row on its own (the syntax level of PRODUCT.md §4.4): keys present, required
+//! Checking one row on its own (the syntax level of docs/datasets.md): keys present, required
 //! values given, e-mail addresses, countries, dates, booleans and numbers well formed. Values
 //! are normalised on the way, so later levels compare like with like.
 

@@ -10,7 +10,7 @@ use crate::read::EncodingSniffer;
 
 /// Bytes per stored chunk.
 const CHUNK_BYTES: usize = 1024 * 1024;
-/// The largest file accepted (PRODUCT.md §4.3).
+/// The largest file accepted (docs/datasets.md).
 pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]

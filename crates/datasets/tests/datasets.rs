@@ -1,4 +1,4 @@
-//! Reading and checking dataset files: every form PRODUCT.md §4.3 allows, every way a file can
+//! Reading and checking dataset files: every form docs/datasets.md allows, every way a file can
 //! be unreadable, and every syntax-level error code.
 
 use ferry_datasets::{

@@ -1,4 +1,4 @@
-//! Who may do what (PRODUCT.md §1), and how failed sign-ins slow an account down.
+//! Who may do what (docs/marketplaces.md), and how failed sign-ins slow an account down.
 
 use crate::{Role, Timestamp};
 

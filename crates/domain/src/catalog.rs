@@ -1,7 +1,7 @@
 use crate::{ParseError, text_enum};
 
 text_enum! {
-    /// How an edition's subscriptions reach the vendor (PRODUCT.md §9).
+    /// How an edition's subscriptions reach the vendor (docs/datasets.md).
     Connector, "connector" {
         None = "none",
         Webhook = "webhook",

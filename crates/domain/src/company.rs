@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use crate::{CountryCode, Email, Origin, text_enum};
 
 text_enum! {
-    /// A company is pending until its first user activates (PRODUCT.md §3).
+    /// A company is pending until its first user activates (docs/marketplaces.md).
     CompanyStatus, "company status" {
         Pending = "pending",
         Active = "active",

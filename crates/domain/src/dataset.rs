@@ -1,7 +1,7 @@
 use crate::text_enum;
 
 text_enum! {
-    /// Where a dataset is in its life (PRODUCT.md §4.5).
+    /// Where a dataset is in its life (docs/datasets.md).
     DatasetState, "dataset state" {
         Created = "created",
         Validating = "validating",

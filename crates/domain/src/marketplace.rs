@@ -1,7 +1,7 @@
 use crate::{ParseError, text_enum};
 
 text_enum! {
-    /// Where a marketplace sits in the hierarchy (PRODUCT.md §2).
+    /// Where a marketplace sits in the hierarchy (docs/marketplaces.md).
     MarketplaceKind, "marketplace kind" {
         /// A root marketplace; it may have country tenants and simple tenants.
         Distributor = "distributor",

@@ -1,7 +1,7 @@
 use crate::text_enum;
 
 text_enum! {
-    /// What a signed-in person may do (PRODUCT.md §1). Every role but `PlatformAdmin` is held
+    /// What a signed-in person may do (docs/marketplaces.md). Every role but `PlatformAdmin` is held
     /// in one marketplace.
     Role, "role" {
         PlatformAdmin = "platform-admin",

@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use crate::{Email, Origin, text_enum};
 
 text_enum! {
-    /// Where a user stands between creation and sign-in (PRODUCT.md §3, §8).
+    /// Where a user stands between creation and sign-in (docs/marketplaces.md).
     UserStatus, "user status" {
         /// Exists but was never sent an invitation (every migrated user starts here).
         Created = "created",

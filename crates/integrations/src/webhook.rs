@@ -1,4 +1,4 @@
-//! The webhook provisioning connector (PRODUCT.md §9): a JSON event POSTed to the vendor's URL,
+//! The webhook provisioning connector (docs/datasets.md): a JSON event POSTed to the vendor's URL,
 //! signed with HMAC-SHA256 over the exact body (`X-Ferry-Signature: sha256=<hex>`), carrying an
 //! id the vendor can use to ignore a repeat (`X-Ferry-Event`). A 2xx answer is a yes; anything
 //! else is tried again with exponential backoff and jitter, and in the end the vendor's own

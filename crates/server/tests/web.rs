@@ -36,7 +36,8 @@ async fn browser_journeys() {
     browser::journeys(app).await;
 }
 
-/// Who may use a route, spelled out from PRODUCT.md §1 rather than derived from the code:
+/// Who may use a route, spelled out from the roles of docs/marketplaces.md rather than derived
+/// from the code:
 /// M = Marketplace Manager, S = Sales Support, C = Customer Support, R = Reseller,
 /// U = company user. Platform admins may use every marketplace route.
 struct Route {

@@ -54,6 +54,9 @@ const DIALECT: crate::datasets::Dialect = crate::datasets::Dialect {
     json_object: "json_build_object",
 };
 
+// The one implementation of the shared statements, compiled here for this backend as in the
+// other backend's module: the same files on purpose.
+#[allow(clippy::duplicate_mod)]
 #[path = "statements.rs"]
 mod statements;
 

@@ -1,6 +1,6 @@
 //! Partner Center instances as a marketplace sees them: its own, and — for a country tenant —
-//! its parent's, used live with the parent's credentials (PRODUCT.md §2). Clients are kept per
-//! instance, so a token renewed through one marketplace serves the other at once.
+//! its parent's, used live with the parent's credentials (docs/partner-center.md). Clients are
+//! kept per instance, so a token renewed through one marketplace serves the other at once.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

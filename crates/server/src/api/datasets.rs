@@ -1,4 +1,4 @@
-//! Datasets over the API (PRODUCT.md §4): multipart upload, state with plan and counts, the
+//! Datasets over the API (docs/datasets.md): multipart upload, state with plan and counts, the
 //! report, activate, deny, delete (with undo), and the templates.
 
 use axum::Json;

@@ -135,7 +135,7 @@ pub async fn list_outbox(
     ))
 }
 
-/// Where a product's provisioning events go (PRODUCT.md §9).
+/// Where a product's provisioning events go (docs/datasets.md).
 #[derive(serde::Deserialize, ToSchema)]
 pub struct WebhookIn {
     /// The vendor's address for signed subscription events; null removes the webhook.

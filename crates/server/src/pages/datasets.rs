@@ -1,4 +1,4 @@
-//! The Data Migration pages (PRODUCT.md §4): the datasets with their state and a gear menu,
+//! The Data Migration pages (docs/datasets.md): the datasets with their state and a gear menu,
 //! the upload form with the templates, and one dataset with its files, plan, outcome, findings
 //! and report. Pages of work in progress refresh themselves.
 

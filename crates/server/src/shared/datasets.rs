@@ -1,4 +1,4 @@
-//! Datasets over HTTP, shared by the API and the pages (PRODUCT.md §4): receiving an upload
+//! Datasets over HTTP, shared by the API and the pages (docs/datasets.md): receiving an upload
 //! file by file into the store, and the actions on a dataset with the states they need.
 
 use axum::body::Body;
@@ -222,8 +222,8 @@ async fn busy(state: &AppState, marketplace_id: i64) -> DatasetError {
     }
 }
 
-/// Receives files that replace or join a dataset's files before activation (Edit, PRODUCT.md
-/// §4.5): one file part per data type, named as for an upload. Each is stored aside and put in
+/// Receives files that replace or join a dataset's files before activation (Edit, see
+/// docs/datasets.md): one file part per data type, named as for an upload. Each is stored aside and put in
 /// place only once all have arrived; then the dataset is validated again. On any failure the
 /// dataset keeps its files as they were. Returns the validation job.
 pub async fn replace_files(

@@ -1,4 +1,4 @@
-//! Product webhooks (PRODUCT.md §9): where a product's provisioning events go, set from the
+//! Product webhooks (docs/datasets.md): where a product's provisioning events go, set from the
 //! catalog page and from the API alike.
 
 use ferry_storage::StoreError;

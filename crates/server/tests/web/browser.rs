@@ -426,16 +426,25 @@ impl Browser {
         .await;
     }
 
+    /// The text of the first element `css` matches, found and read in one script: ferry.js
+    /// replaces the jobs table while jobs run, which would leave an element found in one call
+    /// and read in the next stale.
     async fn text(&self, css: &str) -> String {
-        let element = self.find(css).await;
+        self.find(css).await;
         let text = self
             .call(
-                reqwest::Method::GET,
-                &format!("/element/{element}/text"),
-                None,
+                reqwest::Method::POST,
+                "/execute/sync",
+                Some(json!({
+                    "script": "const e = document.querySelector(arguments[0]); \
+                               return e ? e.innerText.trim() : null;",
+                    "args": [css],
+                })),
             )
             .await;
-        text.as_str().unwrap_or_default().to_owned()
+        text.as_str()
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_owned()
     }
 
     async fn source(&self) -> String {

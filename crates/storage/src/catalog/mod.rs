@@ -32,7 +32,7 @@ pub struct Product {
     pub name: String,
     pub vendor: String,
     pub editions: Vec<Edition>,
-    /// Where its provisioning events go (PRODUCT.md §9), and whether a signing secret is set.
+    /// Where its provisioning events go (docs/datasets.md), and whether a signing secret is set.
     pub webhook_url: Option<String>,
     pub webhook_signed: bool,
 }

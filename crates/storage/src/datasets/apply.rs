@@ -1,4 +1,4 @@
-//! Activation (PRODUCT.md §4.5): the staged rows of one type and one range of lines become
+//! Activation (docs/datasets.md): the staged rows of one type and one range of lines become
 //! marketplace records, set-based. Each range runs in one transaction with the job's checkpoint,
 //! and every statement is safe to run twice: a row's outcome is decided once (created, updated,
 //! unchanged), rows are inserted only where their key is still free, and updates only touch what

@@ -131,7 +131,7 @@ pub struct StagedMicrosoftRecord {
     pub units: Option<i64>,
 }
 
-/// A subscription a dataset created that waits for its vendor's connector (PRODUCT.md §9).
+/// A subscription a dataset created that waits for its vendor's connector (docs/datasets.md).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct ProvisioningTarget {
     pub subscription_id: i64,

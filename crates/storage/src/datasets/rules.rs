@@ -1,4 +1,4 @@
-//! The set-level checks of validation (PRODUCT.md §4.4): duplicates in the file, references
+//! The set-level checks of validation (docs/datasets.md): duplicates in the file, references
 //! resolved first inside the dataset and then against the marketplace, and business rules.
 //! Each rule is a condition on a staged row `s`; a row it holds for gets a finding. Types are
 //! checked in activation order, and a type's failing rows are rejected before the next type

@@ -1,4 +1,4 @@
-//! Undoing a dataset (PRODUCT.md §4.5): what it created and nobody changed since is removed,
+//! Undoing a dataset (docs/datasets.md): what it created and nobody changed since is removed,
 //! what it updated and nobody changed since gets its former values back. Links it created
 //! (memberships, reseller associations, seats, tenant links) are removed. A record still used by
 //! something the dataset did not create stays.

@@ -33,7 +33,7 @@ pub struct Marketplace {
 #[serde(default)]
 pub struct MarketplaceSettings {
     /// Datasets' Microsoft records are checked against Partner Center while they are validated
-    /// (PRODUCT.md §4.4), through the marketplace's instances.
+    /// (docs/datasets.md), through the marketplace's instances.
     pub microsoft_validation: bool,
 }
 
