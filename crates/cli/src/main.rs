@@ -7,6 +7,7 @@ mod demo;
 mod emulator;
 mod remote;
 mod run;
+mod workers;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
