@@ -151,44 +151,43 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             println!("{token}");
         }
         AdminCommand::Probe {
-            every_ms: Some(0), ..
-        } => {
-            store.remove_schedule(Probe::KIND, Probe::KIND).await?;
-            eprintln!("The probe is no longer scheduled.");
-        }
-        AdminCommand::Probe {
             steps,
             step_ms,
-            every_ms: Some(every),
+            every_ms,
         } => {
-            store
-                .set_schedule(&NewSchedule {
-                    kind: Probe::KIND.into(),
-                    scope: Probe::KIND.into(),
-                    marketplace_id: None,
-                    payload: json!({ "steps": steps, "step_ms": step_ms }),
-                    every_ms: i64::from(every),
-                    max_attempts: 5,
-                    first_run_at: ferry_storage::now(),
-                })
-                .await?;
-            eprintln!("A probe is queued every {every} ms.");
-        }
-        AdminCommand::Probe {
-            steps,
-            step_ms,
-            every_ms: None,
-        } => {
-            let id = store
-                .enqueue_job(&NewJob {
-                    marketplace_id: None,
-                    kind: Probe::KIND.into(),
-                    payload: json!({ "steps": steps, "step_ms": step_ms }),
-                    max_attempts: 5,
-                    run_at: None,
-                })
-                .await?;
-            println!("{id}");
+            let payload = json!({ "steps": steps, "step_ms": step_ms });
+            match every_ms {
+                None => {
+                    let id = store
+                        .enqueue_job(&NewJob {
+                            marketplace_id: None,
+                            kind: Probe::KIND.into(),
+                            payload,
+                            max_attempts: 5,
+                            run_at: None,
+                        })
+                        .await?;
+                    println!("{id}");
+                }
+                Some(0) => {
+                    store.remove_schedule(Probe::KIND, Probe::KIND).await?;
+                    eprintln!("The probe is no longer scheduled.");
+                }
+                Some(every) => {
+                    store
+                        .set_schedule(&NewSchedule {
+                            kind: Probe::KIND.into(),
+                            scope: Probe::KIND.into(),
+                            marketplace_id: None,
+                            payload,
+                            every_ms: i64::from(every),
+                            max_attempts: 5,
+                            first_run_at: ferry_storage::now(),
+                        })
+                        .await?;
+                    eprintln!("A probe is queued every {every} ms.");
+                }
+            }
         }
     }
     Ok(())

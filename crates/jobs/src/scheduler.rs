@@ -44,3 +44,55 @@ impl Scheduler {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use ferry_domain::Timestamp;
+    use ferry_storage::NewSchedule;
+    use ferry_storage::testing::TestDatabase;
+    use serde_json::json;
+
+    use super::Scheduler;
+    use crate::ManualClock;
+
+    #[tokio::test]
+    async fn the_scheduler_queues_by_the_time_of_its_clock() {
+        let database = TestDatabase::sqlite();
+        let store = ferry_storage::connect(database.url())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let start = Timestamp(1_000_000);
+        store
+            .set_schedule(&NewSchedule {
+                kind: "probe".into(),
+                scope: "clock".into(),
+                marketplace_id: None,
+                payload: json!({ "steps": 0 }),
+                every_ms: 60_000,
+                max_attempts: 1,
+                first_run_at: Timestamp(start.millis() + 60_000),
+            })
+            .await
+            .expect("schedule");
+        let clock = ManualClock::at(start);
+        let scheduler = Scheduler::new(store.clone(), Arc::new(clock.clone()), Duration::ZERO);
+        assert!(
+            scheduler.tick().await.expect("tick").is_empty(),
+            "not due yet"
+        );
+        clock.advance(59_999);
+        assert!(
+            scheduler.tick().await.expect("tick").is_empty(),
+            "still not due"
+        );
+        clock.advance(1);
+        let queued = scheduler.tick().await.expect("tick");
+        assert_eq!(queued.len(), 1, "due once the clock reaches it");
+        let job = store.job(queued[0]).await.expect("job").expect("queued");
+        assert_eq!(job.run_at, Timestamp(start.millis() + 60_000));
+    }
+}
