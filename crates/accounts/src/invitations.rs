@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 use ferry_domain::{Timestamp, UserStatus};
-use ferry_jobs::{JobContext, JobError, JobHandler};
+use ferry_jobs::{BackgroundJob, JobContext, JobError};
 use ferry_storage::{LinkPurpose, Marketplace, NewEmail, Store, StoreError, User};
+use serde::{Deserialize, Serialize};
 
 use crate::credentials::{random_secret, secret_hash};
 
@@ -107,49 +108,46 @@ async fn email_link(
     Ok(())
 }
 
-/// The job behind bulk invitations. Payload: `{"marketplace_id": M, "user_ids": [..]}`.
-/// Managed and suspended users are passed over and counted in the final message.
+/// Invites many users in the background. Managed and suspended users, and users no longer in
+/// the marketplace, are passed over and counted in the final message.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct InviteUsers {
-    pub public_url: String,
+    pub marketplace_id: i64,
+    pub user_ids: Vec<i64>,
 }
 
-impl InviteUsers {
-    pub const KIND: &'static str = "invite_users";
+/// How far the job has come through its list.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Invited {
+    next: usize,
+    passed_over: i64,
 }
 
 #[async_trait]
-impl JobHandler for InviteUsers {
-    fn kind(&self) -> &'static str {
-        Self::KIND
+impl BackgroundJob for InviteUsers {
+    const KIND: &'static str = "invite_users";
+    type Checkpoint = Invited;
+    /// The public URL the invitation links start with.
+    type Env = String;
+
+    fn marketplace_id(&self) -> Option<i64> {
+        Some(self.marketplace_id)
     }
 
-    async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
-        let payload = ctx.payload();
-        let marketplace_id = payload["marketplace_id"]
-            .as_i64()
-            .ok_or_else(|| JobError::Failed("the payload has no marketplace_id".into()))?;
-        let ids: Vec<i64> = payload["user_ids"]
-            .as_array()
-            .map(|ids| ids.iter().filter_map(serde_json::Value::as_i64).collect())
-            .unwrap_or_default();
+    async fn run(&self, public_url: &String, ctx: &JobContext<Invited>) -> Result<(), JobError> {
         let store = ctx.store().as_ref();
         let marketplace = store
-            .marketplace(marketplace_id)
+            .marketplace(self.marketplace_id)
             .await?
             .ok_or_else(|| JobError::Failed("the marketplace no longer exists".into()))?;
-        let first = ctx
-            .resume_from()
-            .and_then(|c| c["next"].as_u64())
-            .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX));
-        let mut passed_over = ctx
-            .resume_from()
-            .and_then(|c| c["passed_over"].as_i64())
-            .unwrap_or(0);
-        let total = i64::try_from(ids.len()).unwrap_or(i64::MAX);
-        for (index, id) in ids.iter().enumerate().skip(first) {
-            match store.user(marketplace_id, *id).await? {
-                Some(user) => match invite_user(store, &self.public_url, &marketplace, &user).await
-                {
+        let Invited {
+            next: first,
+            mut passed_over,
+        } = ctx.resume_from().copied().unwrap_or_default();
+        let total = i64::try_from(self.user_ids.len()).unwrap_or(i64::MAX);
+        for (index, id) in self.user_ids.iter().enumerate().skip(first) {
+            match store.user(self.marketplace_id, *id).await? {
+                Some(user) => match invite_user(store, public_url, &marketplace, &user).await {
                     Ok(()) => {}
                     Err(InviteError::Store(e)) => return Err(e.into()),
                     Err(_) => passed_over += 1,
@@ -165,8 +163,11 @@ impl JobHandler for InviteUsers {
                     done - passed_over
                 )),
             };
-            let checkpoint = serde_json::json!({ "next": index + 1, "passed_over": passed_over });
-            ctx.checkpoint(checkpoint, progress, None).await?;
+            let at = Invited {
+                next: index + 1,
+                passed_over,
+            };
+            ctx.checkpoint(&at, progress, None).await?;
         }
         Ok(())
     }

@@ -5,9 +5,8 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use clap::{Subcommand, ValueEnum};
 use ferry_domain::{Email, MarketplaceKind, NewUser, Origin, Role, Slug, UserStatus};
-use ferry_jobs::Probe;
-use ferry_storage::{Marketplace, NewJob, NewMarketplace, NewSchedule, Store, StoreError};
-use serde_json::json;
+use ferry_jobs::{BackgroundJob, Probe};
+use ferry_storage::{Marketplace, NewMarketplace, Store, StoreError};
 
 use crate::config::Config;
 use crate::run::open_migrated;
@@ -155,18 +154,13 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             step_ms,
             every_ms,
         } => {
-            let payload = json!({ "steps": steps, "step_ms": step_ms });
+            let probe = Probe {
+                steps,
+                step_ms: u64::from(step_ms),
+            };
             match every_ms {
                 None => {
-                    let id = store
-                        .enqueue_job(&NewJob {
-                            marketplace_id: None,
-                            kind: Probe::KIND.into(),
-                            payload,
-                            max_attempts: 5,
-                            run_at: None,
-                        })
-                        .await?;
+                    let id = store.enqueue_job(&probe.new_job()).await?;
                     println!("{id}");
                 }
                 Some(0) => {
@@ -174,17 +168,9 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                     eprintln!("The probe is no longer scheduled.");
                 }
                 Some(every) => {
-                    store
-                        .set_schedule(&NewSchedule {
-                            kind: Probe::KIND.into(),
-                            scope: Probe::KIND.into(),
-                            marketplace_id: None,
-                            payload,
-                            every_ms: i64::from(every),
-                            max_attempts: 5,
-                            first_run_at: ferry_storage::now(),
-                        })
-                        .await?;
+                    let schedule =
+                        probe.schedule(Probe::KIND, i64::from(every), ferry_storage::now());
+                    store.set_schedule(&schedule).await?;
                     eprintln!("A probe is queued every {every} ms.");
                 }
             }

@@ -1,4 +1,4 @@
-//! The background side of `serve` and `worker`: the workers with every job handler, and the
+//! The background side of `serve` and `worker`: the workers with every kind of job, and the
 //! scheduler. Built from the feature crates and `ferry-jobs` only — never from the HTTP crate.
 
 use std::sync::Arc;
@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use ferry_accounts::InviteUsers;
-use ferry_datasets::{ActivateDataset, ProvisionDataset, TenantLookup, ValidateDataset};
+use ferry_datasets::{
+    ActivateDataset, Connectors, ProvisionDataset, TenantLookup, ValidateDataset,
+};
 use ferry_integrations::mail::SmtpMailer;
 use ferry_integrations::webhook::WebhookClient;
 use ferry_jobs::{DeliverEmail, Probe, Scheduler, SystemClock, Worker, WorkerConfig};
@@ -49,21 +51,15 @@ pub fn spawn_workers(
         // Unique across every process sharing the database: host, process and slot.
         let id = format!("{}:{}:{n}", host_name(), std::process::id());
         let worker = Worker::new(id, store.clone(), settings.clone())
-            .with_handler(Probe)
-            .with_handler(ValidateDataset {
-                microsoft: Some(microsoft.clone()),
-            })
-            .with_handler(ActivateDataset)
-            .with_handler(ProvisionDataset {
+            .with_job::<Probe>(())
+            .with_job::<ValidateDataset>(Some(microsoft.clone()))
+            .with_job::<ActivateDataset>(())
+            .with_job::<ProvisionDataset>(Connectors {
                 sealer: sealer.clone(),
                 webhook: webhook.clone(),
             })
-            .with_handler(InviteUsers {
-                public_url: public_url.to_owned(),
-            })
-            .with_handler(DeliverEmail {
-                mailer: mailer.clone(),
-            });
+            .with_job::<InviteUsers>(public_url.to_owned())
+            .with_job::<DeliverEmail>(mailer.clone());
         let stopped = stopped.clone();
         set.spawn(async move { worker.run(stopped).await });
     }

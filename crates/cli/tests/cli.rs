@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use ferry_domain::{JobState, MarketplaceKind};
-use ferry_jobs::Probe;
+use ferry_jobs::{BackgroundJob, Probe};
 use ferry_storage::{NewJob, Store};
 use serde_json::json;
 
@@ -1007,9 +1007,9 @@ async fn killed_while_activating_resumes_to_the_same_database(review: bool) {
     let reference_url = ferry_storage::testing::sqlite_url(&reference_dir);
     let (reference, dataset) = dataset_to_activate(&reference_url, &files, review).await;
     let job = if review {
-        ferry_datasets::activation_job(&dataset)
+        ferry_datasets::ActivateDataset((&dataset).into()).new_job()
     } else {
-        ferry_datasets::validation_job(&dataset)
+        ferry_datasets::ValidateDataset((&dataset).into()).new_job()
     };
     reference.enqueue_job(&job).await.expect("enqueue");
     run_dataset_jobs(&reference).await;
@@ -1108,7 +1108,7 @@ async fn dataset_to_activate(
         return (store, dataset);
     }
     store
-        .enqueue_job(&ferry_datasets::validation_job(&dataset))
+        .enqueue_job(&ferry_datasets::ValidateDataset((&dataset).into()).new_job())
         .await
         .expect("enqueue");
     run_dataset_jobs(&store).await;
@@ -1127,8 +1127,8 @@ async fn run_dataset_jobs(store: &std::sync::Arc<dyn Store>) {
         store.clone(),
         ferry_jobs::WorkerConfig::default(),
     )
-    .with_handler(ferry_datasets::ValidateDataset::default())
-    .with_handler(ferry_datasets::ActivateDataset);
+    .with_job::<ferry_datasets::ValidateDataset>(None)
+    .with_job::<ferry_datasets::ActivateDataset>(());
     while worker.run_next().await.expect("run") {}
 }
 

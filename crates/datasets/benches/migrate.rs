@@ -18,11 +18,12 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferry_datasets::{ActivateDataset, DataType, FileUpload, ValidateDataset, validation_job};
+use ferry_datasets::{ActivateDataset, DataType, FileUpload, ValidateDataset};
 use ferry_domain::{
     Connector, DatasetKind, DatasetState, MarketplaceKind, NewEdition, NewProduct, PricingUnit,
     Slug,
 };
+use ferry_jobs::BackgroundJob;
 use ferry_jobs::{Worker, WorkerConfig};
 use ferry_storage::{NewDataset, NewMarketplace, Store};
 use serde_json::{Value, json};
@@ -201,12 +202,12 @@ async fn run_dataset(store: &Arc<dyn Store>, market: i64, files: &Path, name: &s
         upload.finish().await.expect("finish");
     }
     store
-        .enqueue_job(&validation_job(&dataset))
+        .enqueue_job(&ValidateDataset((&dataset).into()).new_job())
         .await
         .expect("enqueue");
     let worker = Worker::new("bench".into(), store.clone(), WorkerConfig::default())
-        .with_handler(ValidateDataset::default())
-        .with_handler(ActivateDataset);
+        .with_job::<ValidateDataset>(None)
+        .with_job::<ActivateDataset>(());
     while worker.run_next().await.expect("run") {}
     let done = store
         .dataset(market, dataset.id)

@@ -1,23 +1,21 @@
 //! Datasets: bulk CSV migration (docs/datasets.md). This crate holds what is decided without a
-//! database — the columns of each data type, reading files, checking each row — and the
-//! pipeline that stages rows, validates them against the marketplace, plans and activates.
+//! database — the columns of each data type, reading files, checking each row — and the jobs
+//! that stage rows, validate them against the marketplace, plan, activate and provision.
 
 pub mod columns;
+pub mod jobs;
 pub mod microsoft;
 pub mod orders;
-pub mod pipeline;
 pub mod read;
 pub mod report;
 pub mod rows;
+mod stage;
 pub mod upload;
 
 pub use columns::{Column, DataType, Format, Need, template, template_guide};
+pub use jobs::{ActivateDataset, Connectors, DatasetRef, ProvisionDataset, ValidateDataset};
 pub use microsoft::{SubscriptionFacts, TenantFacts, TenantLookup};
 pub use orders::OrderSplit;
-pub use pipeline::{
-    ActivateDataset, ProvisionDataset, ValidateDataset, activation_job, provisioning_job,
-    validation_job,
-};
 pub use read::{CsvFile, EncodingSniffer, FileError, Header, RawRow, TextEncoding};
 pub use report::Report;
 pub use rows::{Finding, Layout, Severity, StagedRow};

@@ -280,14 +280,14 @@ mod pipeline {
     use std::sync::Arc;
 
     use ferry_datasets::{
-        ActivateDataset, DataType, FileUpload, ProvisionDataset, Report, ValidateDataset,
-        activation_job, validation_job,
+        ActivateDataset, Connectors, DataType, FileUpload, ProvisionDataset, Report,
+        ValidateDataset,
     };
     use ferry_domain::{
         CompanyRoles, Connector, DatasetKind, DatasetState, Email, MarketplaceKind, NewCompany,
         NewEdition, NewProduct, NewUser, Origin, PricingUnit, Slug, UserStatus,
     };
-    use ferry_jobs::{Worker, WorkerConfig};
+    use ferry_jobs::{BackgroundJob, Worker, WorkerConfig};
     use ferry_storage::{Dataset, NewDataset, NewMarketplace, PlanLine, Store};
 
     ferry_storage::on_both_backends!(open =>
@@ -443,7 +443,7 @@ mod pipeline {
     /// Queues the dataset's validation and runs it, with activation unless it waits for review.
     async fn run_validation(store: &Arc<dyn Store>, dataset: &Dataset) {
         store
-            .enqueue_job(&validation_job(dataset))
+            .enqueue_job(&ValidateDataset(dataset.into()).new_job())
             .await
             .expect("enqueue");
         work(store).await;
@@ -452,8 +452,8 @@ mod pipeline {
     /// Runs queued jobs until none is left.
     async fn work(store: &Arc<dyn Store>) {
         let worker = Worker::new("test".to_owned(), store.clone(), WorkerConfig::default())
-            .with_handler(ValidateDataset::default())
-            .with_handler(ActivateDataset);
+            .with_job::<ValidateDataset>(None)
+            .with_job::<ActivateDataset>(());
         while worker.run_next().await.expect("run") {}
         for job in store.jobs(None, 100).await.expect("jobs") {
             assert!(
@@ -841,7 +841,7 @@ mod pipeline {
         );
 
         store
-            .enqueue_job(&activation_job(&validated))
+            .enqueue_job(&ActivateDataset((&validated).into()).new_job())
             .await
             .expect("enqueue");
         work(&store).await;
@@ -1249,13 +1249,13 @@ mod pipeline {
             .expect("read")
             .expect("dataset");
         store
-            .enqueue_job(&validation_job(&dataset))
+            .enqueue_job(&ValidateDataset((&dataset).into()).new_job())
             .await
             .expect("enqueue");
         let worker = Worker::new("test".to_owned(), store.clone(), WorkerConfig::default())
-            .with_handler(ValidateDataset::default())
-            .with_handler(ActivateDataset)
-            .with_handler(ProvisionDataset {
+            .with_job::<ValidateDataset>(None)
+            .with_job::<ActivateDataset>(())
+            .with_job::<ProvisionDataset>(Connectors {
                 sealer,
                 webhook: ferry_integrations::webhook::WebhookClient::new(
                     std::time::Duration::from_millis(5),

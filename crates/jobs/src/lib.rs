@@ -1,16 +1,16 @@
 //! Durable background work.
 //!
 //! A job is a row in the store (see [`ferry_storage::Job`]). A [`Worker`] claims one with a
-//! lease, keeps the lease alive with heartbeats while the job's [`JobHandler`] runs, and
-//! finishes it. Handlers record their progress with [`JobContext::checkpoint`], which also saves
+//! lease, keeps the lease alive with heartbeats while the job (a [`BackgroundJob`]) runs, and
+//! finishes it. Jobs record their progress with [`JobContext::checkpoint`], which also saves
 //! where to resume from: when a worker dies, its lease lapses, another worker claims the job and
-//! the handler carries on from the last checkpoint. A [`Scheduler`] queues periodic work as jobs
+//! the job carries on from the last checkpoint. A [`Scheduler`] queues periodic work as jobs
 //! when it is due, by the time of a [`Clock`] that tests can move.
 //!
 //! Invariants:
-//! - A handler's step and its checkpoint are written in one transaction, and only while the
+//! - A job's step and its checkpoint are written in one transaction, and only while the
 //!   worker still holds the lease, so a step is never recorded twice.
-//! - Cancellation is cooperative: a handler learns of it at its next checkpoint.
+//! - Cancellation is cooperative: a job learns of it at its next checkpoint.
 
 mod clock;
 mod mail;
@@ -22,9 +22,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use async_trait::async_trait;
-use ferry_domain::Progress;
-use ferry_storage::{Checkpoint, Job, Lease, NewAuditEntry, Store, StoreError};
-use serde_json::Value;
+use ferry_domain::{Progress, Timestamp};
+use ferry_storage::{
+    Checkpoint, Job, Lease, NewAuditEntry, NewJob, NewSchedule, Store, StoreError,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use mail::{DeliverEmail, send_email};
@@ -32,12 +35,57 @@ pub use probe::Probe;
 pub use scheduler::Scheduler;
 pub use worker::{Worker, WorkerConfig};
 
-/// The work behind one kind of job.
+/// One kind of background work. The struct is the job's payload: it is stored as the job's
+/// JSON and read back whole before the job runs, so a job never looks into JSON by key.
 #[async_trait]
-pub trait JobHandler: Send + Sync + 'static {
-    /// The `kind` of the jobs this handler runs.
-    fn kind(&self) -> &'static str;
-    async fn run(&self, ctx: &JobContext) -> Result<(), JobError>;
+pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The `kind` of this job's rows.
+    const KIND: &'static str;
+    /// How many times the job is tried before it fails for good.
+    const MAX_ATTEMPTS: i32 = 5;
+    /// Where a run that stopped carries on from; saved with every checkpoint.
+    type Checkpoint: Serialize + DeserializeOwned + Send + Sync + 'static;
+    /// What the job needs of the process that runs it (a mail server, the sealer, …), given
+    /// once to the worker.
+    type Env: Send + Sync + 'static;
+
+    /// The marketplace the job works for; `None` for the installation's own work.
+    fn marketplace_id(&self) -> Option<i64>;
+
+    async fn run(
+        &self,
+        env: &Self::Env,
+        ctx: &JobContext<Self::Checkpoint>,
+    ) -> Result<(), JobError>;
+
+    /// The row that queues this job, to run at once.
+    fn new_job(&self) -> NewJob {
+        NewJob {
+            marketplace_id: self.marketplace_id(),
+            kind: Self::KIND.into(),
+            payload: payload(self),
+            max_attempts: Self::MAX_ATTEMPTS,
+            run_at: None,
+        }
+    }
+
+    /// This job every `every_ms`, the first time at `first_run_at`; `scope` tells it apart from
+    /// other schedules of its kind.
+    fn schedule(&self, scope: &str, every_ms: i64, first_run_at: Timestamp) -> NewSchedule {
+        NewSchedule {
+            kind: Self::KIND.into(),
+            scope: scope.into(),
+            marketplace_id: self.marketplace_id(),
+            payload: payload(self),
+            every_ms,
+            max_attempts: Self::MAX_ATTEMPTS,
+            first_run_at,
+        }
+    }
+}
+
+fn payload(job: &impl Serialize) -> serde_json::Value {
+    serde_json::to_value(job).expect("a job's payload is plain data, which always serialises")
 }
 
 /// Why a job run stopped early.
@@ -67,26 +115,25 @@ impl From<StoreError> for JobError {
     }
 }
 
-/// What a running handler sees of its job.
-pub struct JobContext {
+/// What a running job sees of itself: its row, where it stopped last time, and the lease to
+/// checkpoint under.
+pub struct JobContext<C> {
     store: Arc<dyn Store>,
     job: Job,
     lease: Lease,
     cancel_requested: Arc<AtomicBool>,
+    resume: Option<C>,
 }
 
-impl JobContext {
+impl<C: Serialize> JobContext<C> {
+    /// The job's row: its id and attempts.
     pub fn job(&self) -> &Job {
         &self.job
     }
 
-    pub fn payload(&self) -> &Value {
-        &self.job.payload
-    }
-
     /// Where the previous run of this job stopped, if it ran before.
-    pub fn resume_from(&self) -> Option<&Value> {
-        self.job.checkpoint.as_ref()
+    pub fn resume_from(&self) -> Option<&C> {
+        self.resume.as_ref()
     }
 
     /// The lease this worker holds, for a step that writes its checkpoint with its own data.
@@ -102,19 +149,31 @@ impl JobContext {
         self.cancel_requested.load(Ordering::Relaxed)
     }
 
-    /// Records a finished step — where to resume, how far the job has come, and the step's audit
-    /// line — in one transaction, then tells the handler to stop if it was cancelled.
-    pub async fn checkpoint(
+    /// The stored form of a checkpoint, for a step that writes it in its own transaction.
+    pub fn stored(
         &self,
-        data: Value,
+        at: &C,
         progress: Progress,
         audit: Option<NewAuditEntry>,
-    ) -> Result<(), JobError> {
-        let checkpoint = Checkpoint {
+    ) -> Result<Checkpoint, JobError> {
+        let data = serde_json::to_value(at)
+            .map_err(|e| JobError::Failed(format!("the checkpoint cannot be stored: {e}")))?;
+        Ok(Checkpoint {
             data,
             progress,
             audit,
-        };
+        })
+    }
+
+    /// Records a finished step — where to resume, how far the job has come, and the step's audit
+    /// line — in one transaction, then tells the job to stop if it was cancelled.
+    pub async fn checkpoint(
+        &self,
+        at: &C,
+        progress: Progress,
+        audit: Option<NewAuditEntry>,
+    ) -> Result<(), JobError> {
+        let checkpoint = self.stored(at, progress, audit)?;
         self.store.checkpoint(&self.lease, &checkpoint).await?;
         if self.is_cancel_requested() {
             return Err(JobError::Cancelled);

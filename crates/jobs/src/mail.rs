@@ -6,49 +6,51 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use ferry_integrations::mail::SmtpMailer;
-use ferry_storage::{NewEmail, NewJob, Store, StoreError};
-use serde_json::json;
+use ferry_storage::{NewEmail, Store, StoreError};
+use serde::{Deserialize, Serialize};
 
-use crate::{JobContext, JobError, JobHandler};
+use crate::{BackgroundJob, JobContext, JobError};
 
 /// Stores a message in the outbox and queues its delivery.
 pub async fn send_email(store: &dyn Store, email: &NewEmail) -> Result<i64, StoreError> {
     let id = store.queue_email(email).await?;
-    store
-        .enqueue_job(&NewJob {
-            marketplace_id: email.marketplace_id,
-            kind: DeliverEmail::KIND.into(),
-            payload: json!({ "email_id": id }),
-            max_attempts: 6,
-            run_at: None,
-        })
-        .await?;
+    let delivery = DeliverEmail {
+        email_id: id,
+        marketplace_id: email.marketplace_id,
+    };
+    store.enqueue_job(&delivery.new_job()).await?;
     Ok(id)
 }
 
-/// Delivers one outbox message. Payload: `{"email_id": N}`.
+/// Delivers one outbox message.
+#[derive(Debug, Serialize, Deserialize)]
 pub struct DeliverEmail {
-    /// `None` when no SMTP server is configured: the message stays in the outbox.
-    pub mailer: Option<Arc<SmtpMailer>>,
-}
-
-impl DeliverEmail {
-    pub const KIND: &'static str = "deliver_email";
+    pub email_id: i64,
+    #[serde(default)]
+    pub marketplace_id: Option<i64>,
 }
 
 #[async_trait]
-impl JobHandler for DeliverEmail {
-    fn kind(&self) -> &'static str {
-        Self::KIND
+impl BackgroundJob for DeliverEmail {
+    const KIND: &'static str = "deliver_email";
+    const MAX_ATTEMPTS: i32 = 6;
+    type Checkpoint = ();
+    /// `None` when no SMTP server is configured: the message stays in the outbox.
+    type Env = Option<Arc<SmtpMailer>>;
+
+    fn marketplace_id(&self) -> Option<i64> {
+        self.marketplace_id
     }
 
-    async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
-        let Some(mailer) = &self.mailer else {
+    async fn run(
+        &self,
+        mailer: &Option<Arc<SmtpMailer>>,
+        ctx: &JobContext<()>,
+    ) -> Result<(), JobError> {
+        let Some(mailer) = mailer else {
             return Ok(());
         };
-        let id = ctx.payload()["email_id"]
-            .as_i64()
-            .ok_or_else(|| JobError::Failed("the payload has no email_id".into()))?;
+        let id = self.email_id;
         let store = ctx.store();
         let Some(email) = store.email(id).await? else {
             return Err(JobError::Failed(format!(

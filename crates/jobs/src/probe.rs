@@ -3,54 +3,57 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ferry_domain::Progress;
 use ferry_storage::NewAuditEntry;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::{JobContext, JobError, JobHandler};
+use crate::{BackgroundJob, JobContext, JobError};
 
 /// A job that walks through a number of steps, writing one audit line per step.
 ///
 /// Operators enqueue it with `ferry admin probe` to see that workers run, report progress and
 /// carry a job over when one of them dies; the tests use it for the same.
-/// Payload: `{"steps": N, "step_ms": M}`.
-pub struct Probe;
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Probe {
+    pub steps: u32,
+    /// The pause before each step.
+    #[serde(default)]
+    pub step_ms: u64,
+}
 
-impl Probe {
-    pub const KIND: &'static str = "probe";
+/// The next step to take.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NextStep {
+    next: u32,
 }
 
 #[async_trait]
-impl JobHandler for Probe {
-    fn kind(&self) -> &'static str {
-        Self::KIND
+impl BackgroundJob for Probe {
+    const KIND: &'static str = "probe";
+    type Checkpoint = NextStep;
+    type Env = ();
+
+    fn marketplace_id(&self) -> Option<i64> {
+        None
     }
 
-    async fn run(&self, ctx: &JobContext) -> Result<(), JobError> {
-        let number = |key: &str| ctx.payload().get(key).and_then(serde_json::Value::as_i64);
-        let steps = number("steps").filter(|n| *n >= 0).ok_or_else(|| {
-            JobError::Failed("the probe needs a payload with \"steps\": N".into())
-        })?;
-        let pause = Duration::from_millis(number("step_ms").unwrap_or(0).max(0).unsigned_abs());
-        let first = ctx
-            .resume_from()
-            .and_then(|c| c.get("next"))
-            .and_then(serde_json::Value::as_i64)
-            .unwrap_or(0);
-        for step in first..steps {
-            tokio::time::sleep(pause).await;
+    async fn run(&self, _: &(), ctx: &JobContext<NextStep>) -> Result<(), JobError> {
+        let first = ctx.resume_from().map_or(0, |at| at.next);
+        for step in first..self.steps {
+            tokio::time::sleep(Duration::from_millis(self.step_ms)).await;
             let audit = NewAuditEntry {
                 marketplace_id: ctx.job().marketplace_id,
                 actor: format!("job:{}", ctx.job().id),
                 action: "probe.step".into(),
                 entity_type: "job".into(),
                 entity_id: Some(ctx.job().id),
-                changes: json!({ "step": step, "worker": ctx.lease.owner }),
+                changes: json!({ "step": step, "worker": ctx.lease().owner }),
             };
             let progress = Progress {
-                done: step + 1,
-                total: Some(steps),
-                message: Some(format!("step {} of {steps}", step + 1)),
+                done: i64::from(step + 1),
+                total: Some(i64::from(self.steps)),
+                message: Some(format!("step {} of {}", step + 1, self.steps)),
             };
-            ctx.checkpoint(json!({ "next": step + 1 }), progress, Some(audit))
+            ctx.checkpoint(&NextStep { next: step + 1 }, progress, Some(audit))
                 .await?;
         }
         Ok(())

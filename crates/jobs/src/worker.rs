@@ -3,11 +3,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use ferry_domain::Timestamp;
 use ferry_storage::{Job, JobOutcome, Lease, Store, StoreError};
 use tokio::sync::watch;
 
-use crate::{JobContext, JobError, JobHandler};
+use crate::{BackgroundJob, JobContext, JobError};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -26,11 +27,11 @@ impl Default for WorkerConfig {
     }
 }
 
-/// Claims jobs one at a time and runs them with the handler registered for their kind.
+/// Claims jobs one at a time and runs each as the [`BackgroundJob`] registered for its kind.
 pub struct Worker {
     id: String,
     store: Arc<dyn Store>,
-    handlers: HashMap<&'static str, Arc<dyn JobHandler>>,
+    kinds: HashMap<&'static str, Arc<dyn Runner>>,
     config: WorkerConfig,
 }
 
@@ -40,13 +41,14 @@ impl Worker {
         Worker {
             id,
             store,
-            handlers: HashMap::new(),
+            kinds: HashMap::new(),
             config,
         }
     }
 
-    pub fn with_handler(mut self, handler: impl JobHandler) -> Self {
-        self.handlers.insert(handler.kind(), Arc::new(handler));
+    /// Runs jobs of `J`'s kind, giving them `env`.
+    pub fn with_job<J: BackgroundJob>(mut self, env: J::Env) -> Self {
+        self.kinds.insert(J::KIND, Arc::new(Typed::<J> { env }));
         self
     }
 
@@ -105,22 +107,18 @@ impl Worker {
                 error: format!("gave up after {} attempts", job.max_attempts),
             };
         }
-        let Some(handler) = self.handlers.get(job.kind.as_str()).cloned() else {
+        let Some(runner) = self.kinds.get(job.kind.as_str()).cloned() else {
             return JobOutcome::Failed {
-                error: format!("no handler for jobs of kind '{}'", job.kind),
+                error: format!("this worker does not run jobs of kind '{}'", job.kind),
             };
         };
         let attempts = job.attempts;
         let cancel_requested = Arc::new(AtomicBool::new(job.cancel_requested));
-        let ctx = JobContext {
-            store: self.store.clone(),
-            job,
-            lease: lease.clone(),
-            cancel_requested: cancel_requested.clone(),
-        };
-        let heartbeat = self.keep_alive(lease.clone(), cancel_requested);
-        // A panicking handler must not take the worker down: run it as its own task.
-        let mut run = tokio::spawn(async move { handler.run(&ctx).await });
+        let heartbeat = self.keep_alive(lease.clone(), cancel_requested.clone());
+        let (store, lease) = (self.store.clone(), lease.clone());
+        // A panicking job must not take the worker down: run it as its own task.
+        let mut run =
+            tokio::spawn(async move { runner.run(store, job, lease, cancel_requested).await });
         let result = tokio::select! {
             result = &mut run => result,
             () = heartbeat => {
@@ -162,6 +160,56 @@ impl Worker {
     }
 }
 
+/// A registered kind of job, whatever its payload type.
+#[async_trait]
+trait Runner: Send + Sync {
+    async fn run(
+        &self,
+        store: Arc<dyn Store>,
+        job: Job,
+        lease: Lease,
+        cancel_requested: Arc<AtomicBool>,
+    ) -> Result<(), JobError>;
+}
+
+struct Typed<J: BackgroundJob> {
+    env: J::Env,
+}
+
+#[async_trait]
+impl<J: BackgroundJob> Runner for Typed<J> {
+    /// Reads the payload and the checkpoint as `J`'s types, then runs the job. A row that does
+    /// not fit them fails at once: a retry would read the same row.
+    async fn run(
+        &self,
+        store: Arc<dyn Store>,
+        job: Job,
+        lease: Lease,
+        cancel_requested: Arc<AtomicBool>,
+    ) -> Result<(), JobError> {
+        let payload: J = serde_json::from_value(job.payload.clone()).map_err(|e| {
+            JobError::Failed(format!("the payload does not fit a {} job: {e}", J::KIND))
+        })?;
+        let resume = match job.checkpoint.clone() {
+            Some(stored) => Some(serde_json::from_value(stored).map_err(|e| {
+                JobError::Failed(format!(
+                    "the checkpoint does not fit a {} job: {e}",
+                    J::KIND
+                ))
+            })?),
+            None => None,
+        };
+        let ctx = JobContext {
+            store,
+            job,
+            lease,
+            cancel_requested,
+            resume,
+        };
+        payload.run(&self.env, &ctx).await
+    }
+}
+
 /// Queues the job again after an exponential backoff (2 s, 4 s, 8 s … at most 5 minutes).
 fn retry(error: String, attempts: i32) -> JobOutcome {
     let delay_ms = 1_000_i64 << attempts.clamp(1, 8);
@@ -182,4 +230,48 @@ fn log_outcome(outcome: &JobOutcome) {
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use ferry_domain::JobState;
+    use ferry_storage::NewJob;
+    use ferry_storage::testing::TestDatabase;
+    use serde_json::json;
+
+    use super::{Worker, WorkerConfig};
+    use crate::{BackgroundJob, Probe};
+
+    #[tokio::test]
+    async fn a_payload_that_does_not_fit_its_job_fails_at_once_and_says_why() {
+        let database = TestDatabase::sqlite();
+        let store = ferry_storage::connect(database.url())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        let id = store
+            .enqueue_job(&NewJob {
+                marketplace_id: None,
+                kind: Probe::KIND.into(),
+                payload: json!({ "steps": -1 }),
+                max_attempts: 5,
+                run_at: None,
+            })
+            .await
+            .expect("enqueue");
+        let worker = Worker::new("test".into(), store.clone(), WorkerConfig::default())
+            .with_job::<Probe>(());
+        assert!(worker.run_next().await.expect("run"));
+        let job = store.job(id).await.expect("read").expect("job");
+        assert_eq!(
+            job.state,
+            JobState::Failed,
+            "not retried: the row will not change"
+        );
+        let error = job.last_error.expect("an error");
+        assert!(
+            error.starts_with("the payload does not fit a probe job"),
+            "{error}"
+        );
+    }
 }

@@ -208,3 +208,61 @@ async fn write_checkpoint(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use ferry_domain::{MarketplaceKind, Slug};
+    use serde_json::json;
+
+    use super::{BACKEND, This};
+    use crate::testing::TestDatabase;
+    use crate::{Backend, JobStore, MarketplaceStore, NewJob, NewMarketplace, Store};
+
+    async fn database() -> TestDatabase {
+        match BACKEND {
+            Backend::Sqlite => TestDatabase::sqlite(),
+            Backend::Postgres => TestDatabase::postgres().await,
+        }
+    }
+
+    #[tokio::test]
+    async fn dataset_jobs_queued_before_migration_10_get_their_marketplace_in_the_payload() {
+        let database = database().await;
+        let store = This::connect(database.url()).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let marketplace = store
+            .create_marketplace(&NewMarketplace {
+                slug: Slug::parse("old").expect("slug"),
+                name: "Old".into(),
+                kind: MarketplaceKind::Distributor,
+                parent_id: None,
+            })
+            .await
+            .expect("marketplace");
+        // As the database stood before migration 10: undone, and a job queued the old way.
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 10")
+            .execute(&store.pool)
+            .await
+            .expect("undo 10");
+        let queued = |kind: &str| NewJob {
+            marketplace_id: Some(marketplace.id),
+            kind: kind.into(),
+            payload: json!({ "dataset_id": 7 }),
+            max_attempts: 5,
+            run_at: None,
+        };
+        let dataset_job = store
+            .enqueue_job(&queued("dataset.activate"))
+            .await
+            .expect("enqueue");
+        let other_job = store.enqueue_job(&queued("probe")).await.expect("enqueue");
+
+        assert_eq!(store.migrate().await.expect("migrate"), 1);
+        let payload = async |id| store.job(id).await.expect("read").expect("job").payload;
+        assert_eq!(
+            payload(dataset_job).await,
+            json!({ "dataset_id": 7, "marketplace_id": marketplace.id })
+        );
+        assert_eq!(payload(other_job).await, json!({ "dataset_id": 7 }));
+    }
+}

@@ -6,7 +6,8 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use ferry_domain::{Email, NewUser, Origin, Permission, UserStatus};
-use ferry_storage::{NewAuditEntry, NewJob, User, UserQuery};
+use ferry_jobs::BackgroundJob;
+use ferry_storage::{NewAuditEntry, User, UserQuery};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -340,13 +341,13 @@ pub async fn send_invitations(
     scope.require(Permission::WriteUsers)?;
     let job_id = state
         .store
-        .enqueue_job(&NewJob {
-            marketplace_id: Some(scope.id()),
-            kind: InviteUsers::KIND.into(),
-            payload: json!({ "marketplace_id": scope.id(), "user_ids": input.user_ids }),
-            max_attempts: 5,
-            run_at: None,
-        })
+        .enqueue_job(
+            &InviteUsers {
+                marketplace_id: scope.id(),
+                user_ids: input.user_ids,
+            }
+            .new_job(),
+        )
         .await?;
     Ok((StatusCode::ACCEPTED, Json(Accepted { job_id })))
 }

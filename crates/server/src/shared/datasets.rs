@@ -6,8 +6,9 @@ use axum::extract::Multipart;
 use axum::extract::multipart::Field;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use ferry_datasets::{DataType, FileUpload, Report, UploadError, activation_job, validation_job};
+use ferry_datasets::{ActivateDataset, DataType, FileUpload, Report, UploadError, ValidateDataset};
 use ferry_domain::{DatasetKind, DatasetState};
+use ferry_jobs::BackgroundJob;
 use ferry_storage::datasets::replacement_name;
 use ferry_storage::{Dataset, NewDataset, StoreError};
 
@@ -162,7 +163,10 @@ pub async fn receive(
         dataset.provision = settings.provision;
         dataset.review = settings.review;
     }
-    let job_id = state.store.enqueue_job(&validation_job(&dataset)).await?;
+    let job_id = state
+        .store
+        .enqueue_job(&ValidateDataset((&dataset).into()).new_job())
+        .await?;
     state
         .store
         .set_dataset_job(dataset.marketplace_id, dataset.id, job_id)
@@ -288,7 +292,10 @@ pub async fn replace_files(
         }
         return Err(error);
     }
-    let job_id = state.store.enqueue_job(&validation_job(dataset)).await?;
+    let job_id = state
+        .store
+        .enqueue_job(&ValidateDataset(dataset.into()).new_job())
+        .await?;
     state
         .store
         .set_dataset_job(dataset.marketplace_id, dataset.id, job_id)
@@ -357,7 +364,10 @@ pub async fn activate(state: &AppState, dataset: &Dataset) -> Result<i64, Datase
             why: "only a validated dataset can be activated",
         });
     }
-    let job_id = state.store.enqueue_job(&activation_job(dataset)).await?;
+    let job_id = state
+        .store
+        .enqueue_job(&ActivateDataset(dataset.into()).new_job())
+        .await?;
     state
         .store
         .set_dataset_job(dataset.marketplace_id, dataset.id, job_id)

@@ -467,22 +467,20 @@ impl App {
                 ..ferry_jobs::WorkerConfig::default()
             },
         )
-        .with_handler(self.validation())
-        .with_handler(ferry_datasets::ActivateDataset);
+        .with_job::<ferry_datasets::ValidateDataset>(self.tenant_lookup())
+        .with_job::<ferry_datasets::ActivateDataset>(());
         tokio::spawn(async move { worker.run(stopped).await });
         WorkerGuard(stop)
     }
 
-    /// The validation job as Ferry's workers run it, asking Partner Center through the
-    /// marketplace's instances.
-    fn validation(&self) -> ferry_datasets::ValidateDataset {
-        ferry_datasets::ValidateDataset {
-            microsoft: Some(Arc::new(ferry_tenants::InstanceLookup {
-                store: self.store.clone(),
-                sealer: sealer(),
-                clients: ferry_tenants::Clients::default(),
-            })),
-        }
+    /// What validation asks Partner Center through, as in Ferry's workers: the marketplace's
+    /// instances.
+    fn tenant_lookup(&self) -> Option<Arc<dyn ferry_datasets::TenantLookup>> {
+        Some(Arc::new(ferry_tenants::InstanceLookup {
+            store: self.store.clone(),
+            sealer: sealer(),
+            clients: ferry_tenants::Clients::default(),
+        }))
     }
 
     /// Runs the queued dataset jobs until none is left, as a worker would.
@@ -492,8 +490,8 @@ impl App {
             self.store.clone(),
             ferry_jobs::WorkerConfig::default(),
         )
-        .with_handler(self.validation())
-        .with_handler(ferry_datasets::ActivateDataset);
+        .with_job::<ferry_datasets::ValidateDataset>(self.tenant_lookup())
+        .with_job::<ferry_datasets::ActivateDataset>(());
         while worker.run_next().await.expect("run") {}
     }
 }

@@ -1,0 +1,7 @@
+-- A dataset job's payload names its marketplace as well as its dataset, so the job is read
+-- whole from its payload. Jobs queued before this carry the marketplace on their row only.
+UPDATE jobs
+SET payload = payload || jsonb_build_object('marketplace_id', marketplace_id)
+WHERE kind IN ('dataset.validate', 'dataset.activate', 'dataset.provision')
+  AND marketplace_id IS NOT NULL
+  AND payload -> 'marketplace_id' IS NULL;
