@@ -21,12 +21,14 @@ pub enum InviteError {
     Store(#[from] StoreError),
 }
 
-/// Sends a user an invitation to choose a password, and marks them invited.
+/// Sends a user an invitation to choose a password, and marks them invited. With a `once_key`,
+/// a second call with the same key sends nothing (see `NewEmail::once_key`).
 pub async fn invite_user(
     store: &dyn Store,
     public_url: &str,
     marketplace: &Marketplace,
     user: &User,
+    once_key: Option<String>,
 ) -> Result<(), InviteError> {
     if !user.allow_login {
         return Err(InviteError::ManagedUser(user.email.to_string()));
@@ -35,14 +37,17 @@ pub async fn invite_user(
         return Err(InviteError::Suspended(user.email.to_string()));
     }
     let name = user.display_name();
-    let subject = format!("Your account at {}", marketplace.name);
-    email_link(store, marketplace, user, LinkPurpose::Invitation, ferry_storage::now(), subject, |token| {
-        format!(
+    email_link(store, user, LinkPurpose::Invitation, ferry_storage::now(), |token| NewEmail {
+        marketplace_id: Some(marketplace.id),
+        to: user.email.to_string(),
+        subject: format!("Your account at {}", marketplace.name),
+        body: format!(
             "Hello {name},\n\n{marketplace} has an account for you. Choose your password to sign in \
              (the link works for 7 days):\n\n{public_url}/invitations/{token}\n\nIf you did not \
              expect this e-mail, you can ignore it.\n",
             marketplace = marketplace.name,
-        )
+        ),
+        once_key,
     })
     .await?;
     if user.status == UserStatus::Created {
@@ -62,28 +67,29 @@ pub async fn send_password_reset(
     now: Timestamp,
 ) -> Result<(), StoreError> {
     let name = user.display_name();
-    let subject = format!("Reset your password at {}", marketplace.name);
-    email_link(store, marketplace, user, LinkPurpose::PasswordReset, now, subject, |token| {
-        format!(
+    email_link(store, user, LinkPurpose::PasswordReset, now, |token| NewEmail {
+        marketplace_id: Some(marketplace.id),
+        to: user.email.to_string(),
+        subject: format!("Reset your password at {}", marketplace.name),
+        body: format!(
             "Hello {name},\n\nSomeone asked to reset the password of your account at {marketplace}. \
              Choose a new one here (the link works for 2 hours):\n\n{public_url}/reset-password/{token}\n\n\
              If it was not you, ignore this e-mail: your password stays as it is.\n",
             marketplace = marketplace.name,
-        )
+        ),
+        once_key: None,
     })
     .await
 }
 
-/// Stores a one-time link for `user` and e-mails it; `body` writes the message around the
+/// Stores a one-time link for `user` and e-mails it; `write` writes the message around the
 /// link's token.
 async fn email_link(
     store: &dyn Store,
-    marketplace: &Marketplace,
     user: &User,
     purpose: LinkPurpose,
     now: Timestamp,
-    subject: String,
-    body: impl FnOnce(&str) -> String,
+    write: impl FnOnce(&str) -> NewEmail,
 ) -> Result<(), StoreError> {
     let lifetime = match purpose {
         LinkPurpose::Invitation => INVITATION_LIFETIME_MS,
@@ -98,14 +104,15 @@ async fn email_link(
             now.plus_millis(lifetime),
         )
         .await?;
-    let email = NewEmail {
-        marketplace_id: Some(marketplace.id),
-        to: user.email.to_string(),
-        subject,
-        body: body(&token),
-    };
-    ferry_jobs::send_email(store, &email).await?;
+    // A message not stored because its key was (a job run again) leaves this link unsent and
+    // unused: only its hash is kept, and it expires.
+    ferry_jobs::send_email(store, &write(&token)).await?;
     Ok(())
+}
+
+/// The key of the invitation a bulk-invitation job sends a user.
+pub fn invitation_key(job_id: i64, user_id: i64) -> String {
+    format!("{}:{job_id}:{user_id}", InviteUsers::KIND)
 }
 
 /// Invites many users in the background. Managed and suspended users, and users no longer in
@@ -147,7 +154,17 @@ impl BackgroundJob for InviteUsers {
         let total = i64::try_from(self.user_ids.len()).unwrap_or(i64::MAX);
         for (index, id) in self.user_ids.iter().enumerate().skip(first) {
             match store.user(self.marketplace_id, *id).await? {
-                Some(user) => match invite_user(store, public_url, &marketplace, &user).await {
+                // Keyed by job and user: a run that follows one that died before its checkpoint
+                // does not invite the same user twice.
+                Some(user) => match invite_user(
+                    store,
+                    public_url,
+                    &marketplace,
+                    &user,
+                    Some(invitation_key(ctx.job().id, *id)),
+                )
+                .await
+                {
                     Ok(()) => {}
                     Err(InviteError::Store(e)) => return Err(e.into()),
                     Err(_) => passed_over += 1,
@@ -170,5 +187,88 @@ impl BackgroundJob for InviteUsers {
             ctx.checkpoint(&at, progress, None).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use ferry_domain::{Email, MarketplaceKind, NewUser, Origin, Slug};
+    use ferry_jobs::{BackgroundJob, DeliverEmail, Worker, WorkerConfig};
+    use ferry_storage::{NewMarketplace, Store};
+
+    use super::{InviteUsers, invitation_key, invite_user};
+
+    const PUBLIC_URL: &str = "https://ferry.example";
+
+    async fn open(url: &str) -> Arc<dyn Store> {
+        let store = ferry_storage::connect(url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        store
+    }
+
+    ferry_storage::on_both_backends!(open =>
+        a_job_run_again_after_dying_before_its_checkpoint_invites_each_user_once,
+    );
+
+    async fn a_job_run_again_after_dying_before_its_checkpoint_invites_each_user_once(
+        store: Arc<dyn Store>,
+    ) {
+        let marketplace = store
+            .create_marketplace(&NewMarketplace {
+                slug: Slug::parse("acme").expect("slug"),
+                name: "Acme".into(),
+                kind: MarketplaceKind::Distributor,
+                parent_id: None,
+            })
+            .await
+            .expect("marketplace");
+        let mut user_ids = Vec::new();
+        for email in ["ann@acme.test", "bob@acme.test"] {
+            let new = NewUser::with_email(Email::parse(email).expect("email"), Origin::Manual);
+            user_ids.push(store.create_user(marketplace.id, &new).await.expect("user"));
+        }
+        let job = InviteUsers {
+            marketplace_id: marketplace.id,
+            user_ids: user_ids.clone(),
+        };
+        let job_id = store.enqueue_job(&job.new_job()).await.expect("enqueue");
+        // A first run invited Ann and died before its checkpoint recorded it.
+        let ann = store
+            .user(marketplace.id, user_ids[0])
+            .await
+            .expect("read")
+            .expect("ann");
+        invite_user(
+            store.as_ref(),
+            PUBLIC_URL,
+            &marketplace,
+            &ann,
+            Some(invitation_key(job_id, ann.id)),
+        )
+        .await
+        .expect("first run");
+
+        // The next run starts from the job's last checkpoint: none.
+        let worker = Worker::new("test".into(), store.clone(), WorkerConfig::default())
+            .with_job::<InviteUsers>(PUBLIC_URL.to_owned());
+        assert!(worker.run_next().await.expect("run"));
+
+        let outbox = store
+            .outbox(Some(marketplace.id), 100)
+            .await
+            .expect("outbox");
+        let mut recipients: Vec<&str> = outbox.iter().map(|e| e.to_address.as_str()).collect();
+        recipients.sort_unstable();
+        assert_eq!(recipients, ["ann@acme.test", "bob@acme.test"]);
+        let deliveries = store
+            .jobs(Some(marketplace.id), 100)
+            .await
+            .expect("jobs")
+            .into_iter()
+            .filter(|job| job.kind == DeliverEmail::KIND)
+            .count();
+        assert_eq!(deliveries, 2, "each message has its delivery, once");
     }
 }

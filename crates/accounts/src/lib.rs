@@ -11,4 +11,4 @@
 pub mod credentials;
 mod invitations;
 
-pub use invitations::{InviteError, InviteUsers, invite_user, send_password_reset};
+pub use invitations::{InviteError, InviteUsers, invitation_key, invite_user, send_password_reset};

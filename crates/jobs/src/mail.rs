@@ -11,15 +11,18 @@ use serde::{Deserialize, Serialize};
 
 use crate::{BackgroundJob, JobContext, JobError};
 
-/// Stores a message in the outbox and queues its delivery.
-pub async fn send_email(store: &dyn Store, email: &NewEmail) -> Result<i64, StoreError> {
-    let id = store.queue_email(email).await?;
-    let delivery = DeliverEmail {
-        email_id: id,
-        marketplace_id: email.marketplace_id,
+/// Stores a message in the outbox with the job that delivers it. Returns `None` when a message
+/// with the same `once_key` was stored before: it is not sent again.
+pub async fn send_email(store: &dyn Store, email: &NewEmail) -> Result<Option<i64>, StoreError> {
+    let marketplace_id = email.marketplace_id;
+    let delivery = move |email_id| {
+        DeliverEmail {
+            email_id,
+            marketplace_id,
+        }
+        .new_job()
     };
-    store.enqueue_job(&delivery.new_job()).await?;
-    Ok(id)
+    store.queue_email(email, &delivery).await
 }
 
 /// Delivers one outbox message.

@@ -129,6 +129,26 @@ where
     .await?)
 }
 
+/// Queues a job; with `executor` a transaction, together with what the caller writes in it.
+async fn insert_job<'e, E>(executor: E, job: &crate::NewJob) -> crate::Result<i64>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    let now = crate::now().millis();
+    Ok(sqlx::query_scalar(
+        "INSERT INTO jobs (marketplace_id, kind, payload, state, max_attempts, run_at, created_at)
+         VALUES ($1, $2, $3, 'queued', $4, $5, $6) RETURNING id",
+    )
+    .bind(job.marketplace_id)
+    .bind(&job.kind)
+    .bind(sqlx::types::Json(&job.payload))
+    .bind(job.max_attempts)
+    .bind(job.run_at.map_or(now, |at| at.millis()))
+    .bind(now)
+    .fetch_one(executor)
+    .await?)
+}
+
 async fn insert_audit<'e, E>(executor: E, entry: &crate::NewAuditEntry) -> crate::Result<()>
 where
     E: sqlx::Executor<'e, Database = Db>,

@@ -315,6 +315,7 @@ pub async fn send_invitation(
         &state.public_url,
         &scope.marketplace,
         &user,
+        None,
     )
     .await
     {

@@ -560,6 +560,7 @@ async fn send_invitation(state: &AppState, scope: &Scope, user: &User) -> Result
         &state.public_url,
         &scope.marketplace,
         user,
+        None,
     )
     .await
     {

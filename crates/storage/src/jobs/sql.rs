@@ -25,20 +25,7 @@ impl crate::JobStore for This {
     }
 
     async fn enqueue_job(&self, job: &crate::NewJob) -> crate::Result<i64> {
-        let now = crate::now().millis();
-        Ok(sqlx::query_scalar(
-            "INSERT INTO jobs (marketplace_id, kind, payload, state, max_attempts,
-                run_at, created_at)
-             VALUES ($1, $2, $3, 'queued', $4, $5, $6) RETURNING id",
-        )
-        .bind(job.marketplace_id)
-        .bind(&job.kind)
-        .bind(sqlx::types::Json(&job.payload))
-        .bind(job.max_attempts)
-        .bind(job.run_at.map_or(now, |at| at.millis()))
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?)
+        super::insert_job(&self.pool, job).await
     }
 
     async fn job(&self, id: i64) -> crate::Result<Option<crate::Job>> {

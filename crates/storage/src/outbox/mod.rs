@@ -3,11 +3,18 @@
 use async_trait::async_trait;
 use ferry_domain::Timestamp;
 
-use crate::Result;
+use crate::{NewJob, Result};
 
 #[async_trait]
 pub trait OutboxStore: Send + Sync {
-    async fn queue_email(&self, email: &NewEmail) -> Result<i64>;
+    /// Stores a message and, in the same transaction, the job that delivers it (`delivery` is
+    /// given the message's id), so no message is stored without its delivery. Returns `None`,
+    /// storing nothing, when a message with the same `once_key` is already stored.
+    async fn queue_email(
+        &self,
+        email: &NewEmail,
+        delivery: &(dyn Fn(i64) -> NewJob + Send + Sync),
+    ) -> Result<Option<i64>>;
     /// E-mail not (yet) sent, newest first; `None` for every marketplace's.
     async fn outbox(&self, marketplace_id: Option<i64>, limit: i64) -> Result<Vec<OutboxEmail>>;
     async fn email(&self, id: i64) -> Result<Option<OutboxEmail>>;
@@ -22,6 +29,8 @@ pub struct NewEmail {
     pub to: String,
     pub subject: String,
     pub body: String,
+    /// For a message that must be sent once only, whatever happens to the work that writes it.
+    pub once_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

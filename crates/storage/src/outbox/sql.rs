@@ -5,18 +5,30 @@ use super::This;
 
 #[async_trait::async_trait]
 impl crate::OutboxStore for This {
-    async fn queue_email(&self, email: &crate::NewEmail) -> crate::Result<i64> {
-        Ok(sqlx::query_scalar(
-            "INSERT INTO outbox (marketplace_id, to_address, subject, body, created_at)
-             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+    async fn queue_email(
+        &self,
+        email: &crate::NewEmail,
+        delivery: &(dyn Fn(i64) -> crate::NewJob + Send + Sync),
+    ) -> crate::Result<Option<i64>> {
+        let mut tx = self.pool.begin().await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO outbox (marketplace_id, to_address, subject, body, created_at, once_key)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (once_key) DO NOTHING RETURNING id",
         )
         .bind(email.marketplace_id)
         .bind(&email.to)
         .bind(&email.subject)
         .bind(&email.body)
         .bind(crate::now().millis())
-        .fetch_one(&self.pool)
-        .await?)
+        .bind(&email.once_key)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(id) = id {
+            super::insert_job(&mut *tx, &delivery(id)).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
     }
 
     async fn outbox(

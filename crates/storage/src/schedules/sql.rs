@@ -71,19 +71,14 @@ impl crate::ScheduleStore for This {
         for schedule in due {
             let due_at = schedule.next_run_at.millis();
             // The job's run_at is the slot it stands for, so each slot is visible once.
-            let job_id: i64 = sqlx::query_scalar(
-                "INSERT INTO jobs (marketplace_id, kind, payload, state, max_attempts, run_at,
-                    created_at)
-                 VALUES ($1, $2, $3, 'queued', $4, $5, $6) RETURNING id",
-            )
-            .bind(schedule.marketplace_id)
-            .bind(&schedule.kind)
-            .bind(sqlx::types::Json(&schedule.payload))
-            .bind(schedule.max_attempts)
-            .bind(due_at)
-            .bind(now)
-            .fetch_one(&mut *tx)
-            .await?;
+            let run = crate::NewJob {
+                marketplace_id: schedule.marketplace_id,
+                kind: schedule.kind.clone(),
+                payload: schedule.payload.clone(),
+                max_attempts: schedule.max_attempts,
+                run_at: Some(schedule.next_run_at),
+            };
+            let job_id = super::insert_job(&mut *tx, &run).await?;
             sqlx::query(
                 "UPDATE schedules SET next_run_at = $3, last_job_id = $4
                  WHERE kind = $1 AND scope = $2",
