@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use ferry_accounts::InviteUsers;
 use ferry_datasets::{
-    ActivateDataset, Connectors, ProvisionDataset, TenantLookup, ValidateDataset,
+    ActivateDataset, Connectors, ProvisionDataset, ReclaimStaging, TenantLookup, ValidateDataset,
 };
 use ferry_integrations::mail::SmtpMailer;
 use ferry_integrations::webhook::WebhookClient;
@@ -58,6 +58,7 @@ pub fn spawn_workers(
                 sealer: sealer.clone(),
                 webhook: webhook.clone(),
             })
+            .with_job::<ReclaimStaging>(())
             .with_job::<InviteUsers>(public_url.to_owned())
             .with_job::<DeliverEmail>(mailer.clone());
         let stopped = stopped.clone();

@@ -13,7 +13,10 @@ mod stage;
 pub mod upload;
 
 pub use columns::{Column, DataType, Format, Need, template, template_guide};
-pub use jobs::{ActivateDataset, Connectors, DatasetRef, ProvisionDataset, ValidateDataset};
+pub use jobs::{
+    ActivateDataset, Connectors, DatasetRef, ProvisionDataset, ReclaimStaging, ValidateDataset,
+    delete_dataset,
+};
 pub use microsoft::{SubscriptionFacts, TenantFacts, TenantLookup};
 pub use orders::OrderSplit;
 pub use read::{CsvFile, EncodingSniffer, FileError, Header, RawRow, TextEncoding};

@@ -280,12 +280,12 @@ mod pipeline {
     use std::sync::Arc;
 
     use ferry_datasets::{
-        ActivateDataset, Connectors, DataType, FileUpload, ProvisionDataset, Report,
-        ValidateDataset,
+        ActivateDataset, Connectors, DataType, FileUpload, ProvisionDataset, ReclaimStaging,
+        Report, ValidateDataset, delete_dataset,
     };
     use ferry_domain::{
-        CompanyRoles, Connector, DatasetKind, DatasetState, Email, MarketplaceKind, NewCompany,
-        NewEdition, NewProduct, NewUser, Origin, PricingUnit, Slug, UserStatus,
+        CompanyRoles, Connector, DatasetKind, DatasetState, Email, JobState, MarketplaceKind,
+        NewCompany, NewEdition, NewProduct, NewUser, Origin, PricingUnit, Slug, UserStatus,
     };
     use ferry_jobs::{BackgroundJob, Worker, WorkerConfig};
     use ferry_storage::{Dataset, NewDataset, NewMarketplace, PlanLine, Store};
@@ -299,6 +299,7 @@ mod pipeline {
         provisioning_sends_signed_events_and_records_what_vendors_answer,
         an_order_dataset_splits_orders_and_shares_repeated_records,
         a_resellers_orders_touch_only_its_customers,
+        deleting_a_dataset_leaves_reclaiming_its_staged_rows_to_a_job,
     );
 
     async fn open(url: &str) -> Arc<dyn Store> {
@@ -453,7 +454,8 @@ mod pipeline {
     async fn work(store: &Arc<dyn Store>) {
         let worker = Worker::new("test".to_owned(), store.clone(), WorkerConfig::default())
             .with_job::<ValidateDataset>(None)
-            .with_job::<ActivateDataset>(());
+            .with_job::<ActivateDataset>(())
+            .with_job::<ReclaimStaging>(());
         while worker.run_next().await.expect("run") {}
         for job in store.jobs(None, 100).await.expect("jobs") {
             assert!(
@@ -853,6 +855,27 @@ mod pipeline {
         assert_eq!(activated.state, DatasetState::ActivatedWithErrors);
         assert_eq!(store.count_companies(market).await.expect("count"), 2);
         assert_eq!(store.count_users(market).await.expect("count"), 3);
+    }
+
+    async fn deleting_a_dataset_leaves_reclaiming_its_staged_rows_to_a_job(store: Arc<dyn Store>) {
+        let market = marketplace(&store).await;
+        let dataset = upload(&store, market, false).await;
+        run_validation(&store, &dataset).await;
+
+        delete_dataset(store.as_ref(), market, dataset.id)
+            .await
+            .expect("delete");
+        assert_eq!(store.dataset(market, dataset.id).await.expect("read"), None);
+        let reclaim = || async {
+            let jobs = store.jobs(None, 100).await.expect("jobs");
+            let mut reclaims = jobs.into_iter().filter(|j| j.kind == ReclaimStaging::KIND);
+            let job = reclaims.next().expect("a reclaim job");
+            assert!(reclaims.next().is_none(), "one reclaim per deletion");
+            job.state
+        };
+        assert_eq!(reclaim().await, JobState::Queued, "not done in the request");
+        work(&store).await;
+        assert_eq!(reclaim().await, JobState::Succeeded);
     }
 
     async fn undo_removes_what_a_dataset_created_and_restores_what_it_updated(

@@ -422,9 +422,7 @@ pub async fn delete(state: &AppState, dataset: &Dataset, undo: bool) -> Result<(
             .undo_dataset(dataset.marketplace_id, dataset.id)
             .await?;
     }
-    state
-        .store
-        .delete_dataset(dataset.marketplace_id, dataset.id)
+    ferry_datasets::delete_dataset(state.store.as_ref(), dataset.marketplace_id, dataset.id)
         .await?;
     Ok(())
 }

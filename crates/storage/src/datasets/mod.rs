@@ -248,6 +248,9 @@ pub trait StagingStore: Send + Sync {
     async fn stage_rows(&self, dataset_id: i64, rows: &StagedRows<'_>) -> Result<()>;
     /// Empties the staging tables and findings of a dataset, before it is validated again.
     async fn clear_staging(&self, dataset_id: i64, tables: &[&str]) -> Result<()>;
+    /// Makes the room of deleted datasets' staged rows reusable, where the backend needs
+    /// telling: PostgreSQL vacuums every staging table, which takes a while (a job's work).
+    async fn reclaim_staging(&self) -> Result<()>;
     async fn add_findings(&self, dataset_id: i64, findings: &[DatasetFinding]) -> Result<()>;
     /// Keeps one row of each set of a dataset's staged rows with the same fingerprint, the
     /// first: rows that repeat one record (orders of one company) become that record.

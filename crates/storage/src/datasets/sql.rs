@@ -182,20 +182,13 @@ impl crate::datasets::DatasetStore for This {
     }
 
     async fn delete_dataset(&self, marketplace_id: i64, id: i64) -> crate::Result<()> {
-        // Staging tables, findings, files and chunks go with it (ON DELETE CASCADE).
-        let deleted = sqlx::query("DELETE FROM datasets WHERE marketplace_id = $1 AND id = $2")
+        // Staging tables, findings, files and chunks go with it (ON DELETE CASCADE); the room
+        // of its staged rows is reclaimed later (`reclaim_staging`).
+        sqlx::query("DELETE FROM datasets WHERE marketplace_id = $1 AND id = $2")
             .bind(marketplace_id)
             .bind(id)
             .execute(&self.pool)
-            .await?
-            .rows_affected();
-        if deleted > 0 {
-            let tables: Vec<&str> = crate::datasets::rules::ALL
-                .iter()
-                .map(|r| r.table)
-                .collect();
-            self.reclaim_staging(&tables).await?;
-        }
+            .await?;
         Ok(())
     }
 

@@ -39,9 +39,17 @@ impl crate::datasets::StagingStore for This {
             .await?;
         tx.commit().await?;
         if removed > 0 {
-            self.reclaim_staging(tables).await?;
+            self.vacuum(tables).await?;
         }
         Ok(())
+    }
+
+    async fn reclaim_staging(&self) -> crate::Result<()> {
+        let tables: Vec<&str> = crate::datasets::rules::ALL
+            .iter()
+            .map(|r| r.table)
+            .collect();
+        self.vacuum(&tables).await
     }
 
     async fn add_findings(
@@ -291,7 +299,7 @@ impl crate::datasets::StagingStore for This {
 impl This {
     /// Makes the room of removed staged rows reusable, where the backend needs telling
     /// (PostgreSQL: autovacuum is off on staging tables, see migration 0007).
-    pub(super) async fn reclaim_staging(&self, tables: &[&str]) -> crate::Result<()> {
+    async fn vacuum(&self, tables: &[&str]) -> crate::Result<()> {
         let dialect = DIALECT;
         if dialect.vacuum.is_empty() {
             return Ok(());

@@ -1,0 +1,39 @@
+//! Deleting a dataset, and reclaiming afterwards the room its staged rows took.
+
+use async_trait::async_trait;
+use ferry_jobs::{BackgroundJob, JobContext, JobError};
+use ferry_storage::{Store, StoreError};
+use serde::{Deserialize, Serialize};
+
+/// Deletes a dataset with its files, findings and staged rows, and queues the reclaiming of
+/// their room, which on PostgreSQL takes too long for a request.
+pub async fn delete_dataset(
+    store: &dyn Store,
+    marketplace_id: i64,
+    dataset_id: i64,
+) -> Result<(), StoreError> {
+    store.delete_dataset(marketplace_id, dataset_id).await?;
+    store.enqueue_job(&ReclaimStaging {}.new_job()).await?;
+    Ok(())
+}
+
+/// Makes the room of deleted staged rows reusable (see `StagingStore::reclaim_staging`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ReclaimStaging {}
+
+#[async_trait]
+impl BackgroundJob for ReclaimStaging {
+    const KIND: &'static str = "dataset.reclaim_staging";
+    type Checkpoint = ();
+    type Env = ();
+
+    /// The staging tables are the installation's, shared by every marketplace.
+    fn marketplace_id(&self) -> Option<i64> {
+        None
+    }
+
+    async fn run(&self, _: &(), ctx: &JobContext<()>) -> Result<(), JobError> {
+        ctx.store().reclaim_staging().await?;
+        Ok(())
+    }
+}
