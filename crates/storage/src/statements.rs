@@ -229,25 +229,26 @@ async fn write_checkpoint(
     Ok(())
 }
 
+/// A fresh database of this backend, for the tests of the statements.
+#[cfg(test)]
+async fn test_database() -> crate::testing::TestDatabase {
+    match BACKEND {
+        crate::Backend::Sqlite => crate::testing::TestDatabase::sqlite(),
+        crate::Backend::Postgres => crate::testing::TestDatabase::postgres().await,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use ferry_domain::{MarketplaceKind, Slug};
     use serde_json::json;
 
-    use super::{BACKEND, This};
-    use crate::testing::TestDatabase;
-    use crate::{Backend, JobStore, MarketplaceStore, NewJob, NewMarketplace, Store};
-
-    async fn database() -> TestDatabase {
-        match BACKEND {
-            Backend::Sqlite => TestDatabase::sqlite(),
-            Backend::Postgres => TestDatabase::postgres().await,
-        }
-    }
+    use super::{This, test_database};
+    use crate::{JobStore, MarketplaceStore, NewJob, NewMarketplace, Store};
 
     #[tokio::test]
     async fn dataset_jobs_queued_before_migration_10_get_their_marketplace_in_the_payload() {
-        let database = database().await;
+        let database = test_database().await;
         let store = This::connect(database.url()).await.expect("connect");
         store.migrate().await.expect("migrate");
         let marketplace = store
