@@ -1045,7 +1045,7 @@ async fn killed_while_activating_resumes_to_the_same_database(review: bool) {
     assert_eq!(job.attempts, 2, "claimed once by each worker");
 
     let finished = store
-        .dataset(dataset.marketplace_id, dataset.id)
+        .dataset(dataset.key())
         .await
         .expect("read")
         .expect("dataset");
@@ -1113,7 +1113,7 @@ async fn dataset_to_activate(
         .expect("enqueue");
     run_dataset_jobs(&store).await;
     let dataset = store
-        .dataset(market.id, dataset.id)
+        .dataset(dataset.key())
         .await
         .expect("read")
         .expect("dataset");

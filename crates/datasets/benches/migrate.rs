@@ -210,7 +210,7 @@ async fn run_dataset(store: &Arc<dyn Store>, market: i64, files: &Path, name: &s
         .with_job::<ActivateDataset>(());
     while worker.run_next().await.expect("run") {}
     let done = store
-        .dataset(market, dataset.id)
+        .dataset(dataset.key())
         .await
         .expect("read")
         .expect("dataset");

@@ -514,7 +514,7 @@ mod pipeline {
         let dataset = upload(&store, market, false).await;
         run_validation(&store, &dataset).await;
         let done = store
-            .dataset(market, dataset.id)
+            .dataset(dataset.key())
             .await
             .expect("read")
             .expect("dataset");
@@ -609,7 +609,7 @@ mod pipeline {
         let dataset = upload_files(&store, market, false, &[(DataType::Orders, ORDERS)]).await;
         run_validation(&store, &dataset).await;
         let done = store
-            .dataset(market, dataset.id)
+            .dataset(dataset.key())
             .await
             .expect("read")
             .expect("dataset");
@@ -784,7 +784,7 @@ mod pipeline {
             o-5,n-1,New One Ltd,nu-1,nu1@new.example,E1,5\n";
         let again = reseller_orders(&store, market, reseller, renamed).await;
         let done = store
-            .dataset(market, again.id)
+            .dataset(again.key())
             .await
             .expect("read")
             .expect("dataset");
@@ -819,7 +819,7 @@ mod pipeline {
         let dataset = upload(&store, market, true).await;
         run_validation(&store, &dataset).await;
         let validated = store
-            .dataset(market, dataset.id)
+            .dataset(dataset.key())
             .await
             .expect("read")
             .expect("dataset");
@@ -848,7 +848,7 @@ mod pipeline {
             .expect("enqueue");
         work(&store).await;
         let activated = store
-            .dataset(market, dataset.id)
+            .dataset(dataset.key())
             .await
             .expect("read")
             .expect("dataset");
@@ -862,10 +862,10 @@ mod pipeline {
         let dataset = upload(&store, market, false).await;
         run_validation(&store, &dataset).await;
 
-        delete_dataset(store.as_ref(), market, dataset.id)
+        delete_dataset(store.as_ref(), dataset.key())
             .await
             .expect("delete");
-        assert_eq!(store.dataset(market, dataset.id).await.expect("read"), None);
+        assert_eq!(store.dataset(dataset.key()).await.expect("read"), None);
         let reclaim = || async {
             let jobs = store.jobs(None, 100).await.expect("jobs");
             let mut reclaims = jobs.into_iter().filter(|j| j.kind == ReclaimStaging::KIND);
@@ -906,7 +906,7 @@ mod pipeline {
             .expect("old-1");
         assert_eq!(old.first_name.as_deref(), Some("Olga"));
 
-        store.undo_dataset(market, dataset.id).await.expect("undo");
+        store.undo_dataset(dataset.key()).await.expect("undo");
         let old = store
             .user_by_email(market, &taken)
             .await
@@ -1257,17 +1257,11 @@ mod pipeline {
         ];
         let dataset = upload_files(&store, market, true, &files).await;
         store
-            .edit_dataset(
-                dataset.marketplace_id,
-                dataset.id,
-                "Provisioned",
-                true,
-                false,
-            )
+            .edit_dataset(dataset.key(), "Provisioned", true, false)
             .await
             .expect("provisioning on");
         let dataset = store
-            .dataset(market, dataset.id)
+            .dataset(dataset.key())
             .await
             .expect("read")
             .expect("dataset");
@@ -1288,7 +1282,7 @@ mod pipeline {
         while worker.run_next().await.expect("run") {}
 
         let done = store
-            .dataset(market, dataset.id)
+            .dataset(dataset.key())
             .await
             .expect("read")
             .expect("dataset");

@@ -115,20 +115,25 @@ impl From<StoreError> for JobError {
     }
 }
 
-/// What a running job sees of itself: its row, where it stopped last time, and the lease to
-/// checkpoint under.
-pub struct JobContext<C> {
+/// A job a worker holds, with what it runs with.
+struct Claimed {
     store: Arc<dyn Store>,
     job: Job,
     lease: Lease,
     cancel_requested: Arc<AtomicBool>,
+}
+
+/// What a running job sees of itself: its row, where it stopped last time, and the lease to
+/// checkpoint under.
+pub struct JobContext<C> {
+    claimed: Claimed,
     resume: Option<C>,
 }
 
 impl<C: Serialize> JobContext<C> {
     /// The job's row: its id and attempts.
     pub fn job(&self) -> &Job {
-        &self.job
+        &self.claimed.job
     }
 
     /// Where the previous run of this job stopped, if it ran before.
@@ -138,15 +143,15 @@ impl<C: Serialize> JobContext<C> {
 
     /// The lease this worker holds, for a step that writes its checkpoint with its own data.
     pub fn lease(&self) -> &Lease {
-        &self.lease
+        &self.claimed.lease
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        &self.claimed.store
     }
 
     pub fn is_cancel_requested(&self) -> bool {
-        self.cancel_requested.load(Ordering::Relaxed)
+        self.claimed.cancel_requested.load(Ordering::Relaxed)
     }
 
     /// The stored form of a checkpoint, for a step that writes it in its own transaction.
@@ -174,7 +179,7 @@ impl<C: Serialize> JobContext<C> {
         audit: Option<NewAuditEntry>,
     ) -> Result<(), JobError> {
         let checkpoint = self.stored(at, progress, audit)?;
-        self.store.checkpoint(&self.lease, &checkpoint).await?;
+        self.store().checkpoint(self.lease(), &checkpoint).await?;
         if self.is_cancel_requested() {
             return Err(JobError::Cancelled);
         }

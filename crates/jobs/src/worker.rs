@@ -8,7 +8,7 @@ use ferry_domain::Timestamp;
 use ferry_storage::{Job, JobOutcome, Lease, Store, StoreError};
 use tokio::sync::watch;
 
-use crate::{BackgroundJob, JobContext, JobError};
+use crate::{BackgroundJob, Claimed, JobContext, JobError};
 
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -115,10 +115,14 @@ impl Worker {
         let attempts = job.attempts;
         let cancel_requested = Arc::new(AtomicBool::new(job.cancel_requested));
         let heartbeat = self.keep_alive(lease.clone(), cancel_requested.clone());
-        let (store, lease) = (self.store.clone(), lease.clone());
+        let claimed = Claimed {
+            store: self.store.clone(),
+            job,
+            lease: lease.clone(),
+            cancel_requested,
+        };
         // A panicking job must not take the worker down: run it as its own task.
-        let mut run =
-            tokio::spawn(async move { runner.run(store, job, lease, cancel_requested).await });
+        let mut run = tokio::spawn(async move { runner.run(claimed).await });
         let result = tokio::select! {
             result = &mut run => result,
             () = heartbeat => {
@@ -163,13 +167,7 @@ impl Worker {
 /// A registered kind of job, whatever its payload type.
 #[async_trait]
 trait Runner: Send + Sync {
-    async fn run(
-        &self,
-        store: Arc<dyn Store>,
-        job: Job,
-        lease: Lease,
-        cancel_requested: Arc<AtomicBool>,
-    ) -> Result<(), JobError>;
+    async fn run(&self, claimed: Claimed) -> Result<(), JobError>;
 }
 
 struct Typed<J: BackgroundJob> {
@@ -180,13 +178,8 @@ struct Typed<J: BackgroundJob> {
 impl<J: BackgroundJob> Runner for Typed<J> {
     /// Reads the payload and the checkpoint as `J`'s types, then runs the job. A row that does
     /// not fit them fails at once: a retry would read the same row.
-    async fn run(
-        &self,
-        store: Arc<dyn Store>,
-        job: Job,
-        lease: Lease,
-        cancel_requested: Arc<AtomicBool>,
-    ) -> Result<(), JobError> {
+    async fn run(&self, claimed: Claimed) -> Result<(), JobError> {
+        let job = &claimed.job;
         let payload: J = serde_json::from_value(job.payload.clone()).map_err(|e| {
             JobError::Failed(format!("the payload does not fit a {} job: {e}", J::KIND))
         })?;
@@ -199,13 +192,7 @@ impl<J: BackgroundJob> Runner for Typed<J> {
             })?),
             None => None,
         };
-        let ctx = JobContext {
-            store,
-            job,
-            lease,
-            cancel_requested,
-            resume,
-        };
+        let ctx = JobContext { claimed, resume };
         payload.run(&self.env, &ctx).await
     }
 }

@@ -273,6 +273,11 @@ impl Scope {
         format!("/m/{}", self.marketplace.slug)
     }
 
+    /// After a form: on to the page at `path` of this marketplace, which shows `notice`.
+    pub fn see_other(&self, path: &str, notice: &str) -> axum::response::Response {
+        crate::pages::see_other(&format!("{}/{path}", self.base()), notice)
+    }
+
     /// The chrome of a page of this marketplace, with `current` marked in the navigation.
     pub fn chrome(&self, current: &str) -> Chrome {
         let base = self.base();

@@ -104,29 +104,39 @@ async fn insert_user<'e, E>(
 where
     E: sqlx::Executor<'e, Database = Db>,
 {
-    Ok(sqlx::query_scalar(
+    let insert = sqlx::query(
         "INSERT INTO users (marketplace_id, external_id, email, first_name, last_name,
             locale, phone, allow_login, status, password_hash, custom_attributes,
             origin_kind, origin_ref, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)
          RETURNING id",
     )
-    .bind(marketplace_id)
-    .bind(&u.external_id)
-    .bind(u.email.as_str())
-    .bind(&u.first_name)
-    .bind(&u.last_name)
-    .bind(&u.locale)
-    .bind(&u.phone)
-    .bind(u.allow_login)
-    .bind(u.status.as_str())
-    .bind(password_hash)
-    .bind(sqlx::types::Json(&u.custom_attributes))
-    .bind(u.origin.kind())
-    .bind(u.origin.reference())
-    .bind(crate::now().millis())
-    .fetch_one(executor)
-    .await?)
+    .bind(marketplace_id);
+    let row = bind_user_profile(insert, u)
+        .bind(u.status.as_str())
+        .bind(password_hash)
+        .bind(sqlx::types::Json(&u.custom_attributes))
+        .bind(u.origin.kind())
+        .bind(u.origin.reference())
+        .bind(crate::now().millis())
+        .fetch_one(executor)
+        .await?;
+    Ok(sqlx::Row::try_get(&row, 0)?)
+}
+
+type Query<'q> = sqlx::query::Query<'q, Db, <Db as sqlx::Database>::Arguments>;
+
+/// Binds what a user says of themself, `external_id` to `allow_login`, in the order both the
+/// insert and the update name them.
+fn bind_user_profile<'q>(query: Query<'q>, u: &ferry_domain::NewUser) -> Query<'q> {
+    query
+        .bind(&u.external_id)
+        .bind(u.email.as_str())
+        .bind(&u.first_name)
+        .bind(&u.last_name)
+        .bind(&u.locale)
+        .bind(&u.phone)
+        .bind(u.allow_login)
 }
 
 /// Queues a job; with `executor` a transaction, together with what the caller writes in it.

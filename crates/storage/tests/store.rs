@@ -1118,26 +1118,15 @@ async fn a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted(store:
     );
 
     store
-        .set_dataset_state(
-            dataset.marketplace_id,
-            dataset.id,
-            DatasetState::Validated,
-            None,
-        )
+        .set_dataset_state(dataset.key(), DatasetState::Validated, None)
         .await
         .expect("state");
     store
         .create_dataset(&new)
         .await
         .expect("a validated dataset no longer blocks another");
-    store
-        .delete_dataset(market.id, dataset.id)
-        .await
-        .expect("delete");
-    assert_eq!(
-        store.dataset(market.id, dataset.id).await.expect("read"),
-        None
-    );
+    store.delete_dataset(dataset.key()).await.expect("delete");
+    assert_eq!(store.dataset(dataset.key()).await.expect("read"), None);
     assert!(
         store
             .dataset_files(dataset.id)

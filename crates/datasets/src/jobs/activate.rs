@@ -4,10 +4,10 @@
 use async_trait::async_trait;
 use ferry_domain::{DatasetState, Progress};
 use ferry_jobs::{BackgroundJob, JobContext, JobError};
-use ferry_storage::{Dataset, PlanLine};
+use ferry_storage::{Dataset, DatasetRef, PlanLine};
 use serde::{Deserialize, Serialize};
 
-use super::{Applied, DatasetRef, ProvisionDataset, finish, settle};
+use super::{Applied, ProvisionDataset, finish, load, settle};
 use crate::columns::DataType;
 
 /// Lines applied per transaction (and checkpoint).
@@ -28,7 +28,7 @@ impl BackgroundJob for ActivateDataset {
     }
 
     async fn run(&self, _: &(), ctx: &JobContext<Applied>) -> Result<(), JobError> {
-        let dataset = self.0.load(ctx.store()).await?;
+        let dataset = load(ctx.store(), self.0).await?;
         // A failed activation leaves the dataset validated, to be activated again; what was
         // applied stays, and the next run carries on from it.
         let outcome = activate(ctx, &dataset, None).await;
@@ -47,21 +47,14 @@ pub(super) async fn activate(
 ) -> Result<(), JobError> {
     let store = ctx.store();
     store
-        .set_dataset_state(
-            dataset.marketplace_id,
-            dataset.id,
-            DatasetState::Activating,
-            None,
-        )
+        .set_dataset_state(dataset.key(), DatasetState::Activating, None)
         .await?;
     let resume = ctx.resume_from();
     let plan = match plan {
         // Only rows still undecided are decided: a run that stopped keeps its decisions.
-        None if resume.is_none_or(|at| at.position.is_none()) => Some(
-            store
-                .plan_staged(dataset.id, dataset.marketplace_id, true)
-                .await?,
-        ),
+        None if resume.is_none_or(|at| at.position.is_none()) => {
+            Some(store.plan_staged(dataset.key(), true).await?)
+        }
         plan => plan,
     };
     let (mut position, mut next_line) = (
@@ -101,8 +94,7 @@ pub(super) async fn activate(
                     .activate_lines(
                         ctx.lease(),
                         &checkpoint,
-                        dataset.id,
-                        dataset.marketplace_id,
+                        dataset.key(),
                         data_type.part(),
                         from,
                         to,
@@ -115,12 +107,7 @@ pub(super) async fn activate(
                 }
                 if ctx.is_cancel_requested() {
                     store
-                        .set_dataset_state(
-                            dataset.marketplace_id,
-                            dataset.id,
-                            DatasetState::Cancelled,
-                            None,
-                        )
+                        .set_dataset_state(dataset.key(), DatasetState::Cancelled, None)
                         .await?;
                     return Err(JobError::Cancelled);
                 }
@@ -134,7 +121,7 @@ pub(super) async fn activate(
     if let Some(reseller) = dataset.created_by_company {
         // The companies a reseller brings in are its customers.
         store
-            .associate_with_reseller(dataset.id, dataset.marketplace_id, reseller)
+            .associate_with_reseller(dataset.key(), reseller)
             .await?;
     }
     if dataset.provision {
@@ -142,9 +129,7 @@ pub(super) async fn activate(
         let job = store
             .enqueue_job(&ProvisionDataset(dataset.into()).new_job())
             .await?;
-        store
-            .set_dataset_job(dataset.marketplace_id, dataset.id, job)
-            .await?;
+        store.set_dataset_job(dataset.key(), job).await?;
         return Ok(());
     }
     finish(store, dataset).await

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use ferry_domain::{DatasetState, Progress};
 use ferry_jobs::{JobContext, JobError};
-use ferry_storage::{Dataset, Store};
+use ferry_storage::{Dataset, DatasetRef, Store};
 use serde::{Deserialize, Serialize};
 
 pub use activate::ActivateDataset;
@@ -22,31 +22,12 @@ pub use provision::{Connectors, ProvisionDataset};
 pub use reclaim::{ReclaimStaging, delete_dataset};
 pub use validate::ValidateDataset;
 
-/// The dataset a job works on: the payload of every dataset job.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DatasetRef {
-    pub marketplace_id: i64,
-    pub dataset_id: i64,
-}
-
-impl From<&Dataset> for DatasetRef {
-    fn from(dataset: &Dataset) -> Self {
-        DatasetRef {
-            marketplace_id: dataset.marketplace_id,
-            dataset_id: dataset.id,
-        }
-    }
-}
-
-impl DatasetRef {
-    async fn load(&self, store: &Arc<dyn Store>) -> Result<Dataset, JobError> {
-        store
-            .dataset(self.marketplace_id, self.dataset_id)
-            .await?
-            .ok_or_else(|| {
-                JobError::Failed(format!("dataset {} no longer exists", self.dataset_id))
-            })
-    }
+/// The dataset a job works on, which may have been deleted since the job was queued.
+async fn load(store: &Arc<dyn Store>, dataset: DatasetRef) -> Result<Dataset, JobError> {
+    store
+        .dataset(dataset)
+        .await?
+        .ok_or_else(|| JobError::Failed(format!("dataset {} no longer exists", dataset.dataset_id)))
 }
 
 /// Where an activation stopped: the type being applied (its place in `DataType::ALL`) and the
@@ -70,10 +51,7 @@ async fn settle(
 ) -> Result<(), JobError> {
     let last_attempt = ctx.job().attempts >= ctx.job().max_attempts;
     // A validation job that went on to activate fails as an activation does.
-    let current = ctx
-        .store()
-        .dataset(dataset.marketplace_id, dataset.id)
-        .await?;
+    let current = ctx.store().dataset(dataset.key()).await?;
     let failed = match current.map(|d| d.state) {
         Some(DatasetState::Activating) => DatasetState::Validated,
         _ => failed,
@@ -85,7 +63,7 @@ async fn settle(
     };
     if let Some(reason) = reason {
         ctx.store()
-            .set_dataset_state(dataset.marketplace_id, dataset.id, failed, Some(&reason))
+            .set_dataset_state(dataset.key(), failed, Some(&reason))
             .await?;
     }
     outcome
@@ -98,9 +76,7 @@ async fn finish(store: &Arc<dyn Store>, dataset: &Dataset) -> Result<(), JobErro
     } else {
         DatasetState::Activated
     };
-    store
-        .set_dataset_state(dataset.marketplace_id, dataset.id, state, None)
-        .await?;
+    store.set_dataset_state(dataset.key(), state, None).await?;
     Ok(())
 }
 

@@ -5,11 +5,11 @@ use ferry_domain::Progress;
 use ferry_integrations::webhook::WebhookClient;
 use ferry_jobs::{BackgroundJob, JobContext, JobError};
 use ferry_storage::seal::Sealer;
-use ferry_storage::{Dataset, DatasetFinding, ProvisioningTarget};
+use ferry_storage::{Dataset, DatasetFinding, DatasetRef, ProvisioningTarget};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{DatasetRef, finish};
+use super::{finish, load};
 use crate::columns::DataType;
 
 /// Subscriptions provisioned per checkpoint, and at once.
@@ -50,13 +50,13 @@ impl BackgroundJob for ProvisionDataset {
         connectors: &Connectors,
         ctx: &JobContext<Provisioned>,
     ) -> Result<(), JobError> {
-        let dataset = self.0.load(ctx.store()).await?;
+        let dataset = load(ctx.store(), self.0).await?;
         let store = ctx.store();
         let mut after = ctx.resume_from().map_or(0, |at| at.after);
         let mut done = 0;
         loop {
             let page = store
-                .pending_provisioning(dataset.id, dataset.marketplace_id, after, PROVISION_PAGE)
+                .pending_provisioning(dataset.key(), after, PROVISION_PAGE)
                 .await?;
             let Some(last) = page.last().map(|t| t.subscription_id) else {
                 break;

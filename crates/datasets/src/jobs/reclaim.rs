@@ -2,17 +2,13 @@
 
 use async_trait::async_trait;
 use ferry_jobs::{BackgroundJob, JobContext, JobError};
-use ferry_storage::{Store, StoreError};
+use ferry_storage::{DatasetRef, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
 /// Deletes a dataset with its files, findings and staged rows, and queues the reclaiming of
 /// their room, which on PostgreSQL takes too long for a request.
-pub async fn delete_dataset(
-    store: &dyn Store,
-    marketplace_id: i64,
-    dataset_id: i64,
-) -> Result<(), StoreError> {
-    store.delete_dataset(marketplace_id, dataset_id).await?;
+pub async fn delete_dataset(store: &dyn Store, dataset: DatasetRef) -> Result<(), StoreError> {
+    store.delete_dataset(dataset).await?;
     store.enqueue_job(&ReclaimStaging {}.new_job()).await?;
     Ok(())
 }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use ferry_domain::{DatasetKind, DatasetState};
 use ferry_jobs::{BackgroundJob, JobContext, JobError};
-use ferry_storage::{Dataset, datasets::staging_table};
+use ferry_storage::{Dataset, DatasetRef, datasets::staging_table};
 use serde::{Deserialize, Serialize};
 
 use super::activate::activate;
-use super::{Applied, DatasetRef, progress, settle};
+use super::{Applied, load, progress, settle};
 use crate::columns::DataType;
 use crate::microsoft::{self, TenantLookup};
 use crate::orders::SHARED_TYPES;
@@ -36,7 +36,7 @@ impl BackgroundJob for ValidateDataset {
         microsoft: &Option<Arc<dyn TenantLookup>>,
         ctx: &JobContext<Applied>,
     ) -> Result<(), JobError> {
-        let dataset = self.0.load(ctx.store()).await?;
+        let dataset = load(ctx.store(), self.0).await?;
         let outcome = validate(ctx, &dataset, microsoft.as_deref()).await;
         settle(ctx, &dataset, outcome, DatasetState::UploadFailed).await
     }
@@ -54,12 +54,7 @@ async fn validate(
     }
     let store = ctx.store();
     store
-        .set_dataset_state(
-            dataset.marketplace_id,
-            dataset.id,
-            DatasetState::Validating,
-            None,
-        )
+        .set_dataset_state(dataset.key(), DatasetState::Validating, None)
         .await?;
     let tables: Vec<&str> = DataType::ALL
         .iter()
@@ -88,12 +83,7 @@ async fn validate(
                 store.add_findings(dataset.id, &[finding]).await?;
                 let reason = format!("{}: {error}", data_type.label());
                 store
-                    .set_dataset_state(
-                        dataset.marketplace_id,
-                        dataset.id,
-                        DatasetState::UploadFailed,
-                        Some(&reason),
-                    )
+                    .set_dataset_state(dataset.key(), DatasetState::UploadFailed, Some(&reason))
                     .await?;
                 return Ok(());
             }
@@ -115,9 +105,7 @@ async fn validate(
         store.merge_repeated_rows(dataset.id, &shared).await?;
     }
     if let Some(reseller) = dataset.created_by_company {
-        store
-            .check_reseller_scope(dataset.id, dataset.marketplace_id, reseller)
-            .await?;
+        store.check_reseller_scope(dataset.key(), reseller).await?;
     }
     if store
         .marketplace_settings(dataset.marketplace_id)
@@ -133,24 +121,13 @@ async fn validate(
         .await?;
         microsoft::check(&**store, microsoft, dataset.id, dataset.marketplace_id).await?;
     }
-    store
-        .check_staged(dataset.id, dataset.marketplace_id)
-        .await?;
+    store.check_staged(dataset.key()).await?;
     progress(ctx, total - 1, total, "planning".into()).await?;
-    let plan = store
-        .plan_staged(dataset.id, dataset.marketplace_id, !dataset.review)
-        .await?;
+    let plan = store.plan_staged(dataset.key(), !dataset.review).await?;
     let stored = serde_json::to_string(&plan).map_err(|e| JobError::Failed(e.to_string()))?;
+    store.set_dataset_plan(dataset.key(), &stored).await?;
     store
-        .set_dataset_plan(dataset.marketplace_id, dataset.id, &stored)
-        .await?;
-    store
-        .set_dataset_state(
-            dataset.marketplace_id,
-            dataset.id,
-            DatasetState::Validated,
-            None,
-        )
+        .set_dataset_state(dataset.key(), DatasetState::Validated, None)
         .await?;
     if dataset.review {
         return Ok(());

@@ -224,11 +224,7 @@ pub async fn create_company(
         .store
         .record_audit(&audit(&scope, "company.created", id, json!(form)))
         .await?;
-    let created = state
-        .store
-        .company(scope.id(), id)
-        .await?
-        .ok_or(ApiError::NotFound("company"))?;
+    let created = load(&state, &scope, id).await?;
     Ok((StatusCode::CREATED, Json(created.into())))
 }
 
@@ -241,11 +237,7 @@ pub async fn get_company(
     Path(id): Path<i64>,
 ) -> ApiResult<CompanyOut> {
     scope.require(Permission::ReadCompanies)?;
-    let company = state
-        .store
-        .company(scope.id(), id)
-        .await?
-        .ok_or(ApiError::NotFound("company"))?;
+    let company = load(&state, &scope, id).await?;
     Ok(Json(company.into()))
 }
 
@@ -261,11 +253,7 @@ pub async fn update_company(
     Json(input): Json<CompanyIn>,
 ) -> ApiResult<CompanyOut> {
     scope.require(Permission::WriteCompanies)?;
-    let existing = state
-        .store
-        .company(scope.id(), id)
-        .await?
-        .ok_or(ApiError::NotFound("company"))?;
+    let existing = load(&state, &scope, id).await?;
     let before = CompanyForm::from_company(&existing);
     let (form, attributes) = input.over(before.clone());
     let mut company = form
@@ -279,10 +267,14 @@ pub async fn update_company(
         .store
         .update_company(scope.id(), id, &company, &entry)
         .await?;
-    let updated = state
+    let updated = load(&state, &scope, id).await?;
+    Ok(Json(updated.into()))
+}
+
+async fn load(state: &AppState, scope: &ApiScope, id: i64) -> Result<Company, ApiError> {
+    state
         .store
         .company(scope.id(), id)
         .await?
-        .ok_or(ApiError::NotFound("company"))?;
-    Ok(Json(updated.into()))
+        .ok_or(ApiError::NotFound("company"))
 }

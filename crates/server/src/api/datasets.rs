@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use ferry_datasets::{DataType, template};
 use ferry_domain::{Permission, Role};
-use ferry_storage::{Dataset, PlanLine};
+use ferry_storage::{Dataset, DatasetRef, PlanLine};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -200,7 +200,10 @@ async fn find(state: &AppState, scope: &ApiScope, id: i64) -> Result<Dataset, Ap
     require(scope)?;
     state
         .store
-        .dataset(scope.id(), id)
+        .dataset(DatasetRef {
+            marketplace_id: scope.id(),
+            dataset_id: id,
+        })
         .await?
         .ok_or(ApiError::NotFound("dataset"))
 }

@@ -7,7 +7,7 @@ use axum::response::Response;
 use ferry_domain::{Permission, Role};
 use serde::Deserialize;
 
-use super::{NoticeQuery, page, see_other};
+use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::web::{Chrome, Scope, TOKEN_ROLES, when};
@@ -106,8 +106,5 @@ pub async fn revoke_api_token(
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManageApiTokens)?;
     state.store.revoke_api_token(scope.id(), id).await?;
-    Ok(see_other(
-        &format!("{}/settings/api-tokens", scope.base()),
-        "revoked",
-    ))
+    Ok(scope.see_other("settings/api-tokens", "revoked"))
 }

@@ -9,7 +9,7 @@ use axum::response::Response;
 use ferry_domain::Permission;
 use serde::Deserialize;
 
-use super::{NoticeQuery, page, see_other};
+use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::shared::webhooks::{self, WebhookError};
@@ -116,7 +116,7 @@ pub async fn set_webhook(
     let url = Some(form.url.trim()).filter(|u| !u.is_empty());
     let secret = Some(form.secret.as_str()).filter(|s| !s.is_empty());
     match webhooks::save(&state, scope.id(), id, url, secret).await {
-        Ok(()) => Ok(see_other(&format!("{}/catalog", scope.base()), "saved")),
+        Ok(()) => Ok(scope.see_other("catalog", "saved")),
         Err(WebhookError::Store(e)) => Err(e.into()),
         Err(error) => {
             let page = catalog_page(&state, &scope, None, Some(error.to_string())).await?;

@@ -10,7 +10,7 @@ use ferry_storage::{AuditEntry, Company, CompanyKey, CompanyQuery, NewAuditEntry
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{NoticeQuery, page, see_other};
+use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::shared::companies::{CompanyForm, stored_as_new};
@@ -457,10 +457,7 @@ pub async fn create(
             changes: json!(f),
         })
         .await?;
-    Ok(see_other(
-        &format!("{}/companies/{id}", scope.base()),
-        "created",
-    ))
+    Ok(scope.see_other(&format!("companies/{id}"), "created"))
 }
 
 pub async fn edit_form(
@@ -469,11 +466,7 @@ pub async fn edit_form(
     Path((_, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::WriteCompanies)?;
-    let c = state
-        .store
-        .company(scope.id(), id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let c = company_of(&state, &scope, id).await?;
     page(&form_page(
         &scope,
         Some(&c),
@@ -489,11 +482,7 @@ pub async fn update(
     Form(f): Form<CompanyForm>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::WriteCompanies)?;
-    let c = state
-        .store
-        .company(scope.id(), id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let c = company_of(&state, &scope, id).await?;
     let company = match f.apply(stored_as_new(&c)) {
         Ok(company) => company,
         Err(problem) => return rejected(&form_page(&scope, Some(&c), f, Some(problem))),
@@ -511,10 +500,7 @@ pub async fn update(
         .update_company(scope.id(), id, &company, &audit)
         .await
     {
-        Ok(()) => Ok(see_other(
-            &format!("{}/companies/{id}", scope.base()),
-            "saved",
-        )),
+        Ok(()) => Ok(scope.see_other(&format!("companies/{id}"), "saved")),
         Err(StoreError::Conflict { .. }) => {
             let problem = format!(
                 "Another company already has the external id '{}'.",
@@ -524,4 +510,13 @@ pub async fn update(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The company `id` of this marketplace, or Not Found.
+async fn company_of(state: &AppState, scope: &Scope, id: i64) -> Result<Company, PageError> {
+    state
+        .store
+        .company(scope.id(), id)
+        .await?
+        .ok_or(PageError::NotFound)
 }

@@ -12,7 +12,7 @@ use ferry_domain::{DatasetKind, DatasetState, Permission, Role};
 use ferry_storage::{Dataset, PlanLine, Subject};
 use serde::Deserialize;
 
-use super::{NoticeQuery, page, see_other};
+use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::shared::datasets::{self, Creator, DatasetError};
@@ -279,10 +279,7 @@ pub async fn upload(
         label: scope.principal.account.email.clone(),
     };
     match datasets::receive(&state, scope.id(), creator, multipart).await {
-        Ok((dataset, _)) => Ok(see_other(
-            &format!("{}/datasets/{}", scope.base(), dataset.id),
-            "uploaded",
-        )),
+        Ok((dataset, _)) => Ok(scope.see_other(&format!("datasets/{}", dataset.id), "uploaded")),
         Err(error) => refused(&state, &scope, error).await,
     }
 }
@@ -486,12 +483,9 @@ pub async fn edit(
     };
     state
         .store
-        .edit_dataset(scope.marketplace.id, id, name, provision, review)
+        .edit_dataset(dataset.key(), name, provision, review)
         .await?;
-    Ok(see_other(
-        &format!("{}/datasets/{id}", scope.base()),
-        "saved",
-    ))
+    Ok(scope.see_other(&format!("datasets/{id}"), "saved"))
 }
 
 /// Runs an action on a dataset and comes back to it, or shows why it could not.
@@ -503,10 +497,7 @@ async fn act(
     notice: &str,
 ) -> Result<Response, PageError> {
     match outcome {
-        Ok(()) => Ok(see_other(
-            &format!("{}/datasets/{}", scope.base(), dataset.id),
-            notice,
-        )),
+        Ok(()) => Ok(scope.see_other(&format!("datasets/{}", dataset.id), notice)),
         Err(DatasetError::Store(e)) => Err(e.into()),
         Err(error) => {
             let page = detail_page(state, scope, dataset, None, Some(error.to_string())).await?;
@@ -567,7 +558,7 @@ pub async fn delete(
 ) -> Result<Response, PageError> {
     let dataset = find(&state, &scope, id).await?;
     match datasets::delete(&state, &dataset, form.undo.is_some()).await {
-        Ok(()) => Ok(see_other(&format!("{}/datasets", scope.base()), "deleted")),
+        Ok(()) => Ok(scope.see_other("datasets", "deleted")),
         Err(error) => act(&state, &scope, dataset, Err(error), "").await,
     }
 }

@@ -137,7 +137,7 @@ fn page(template: &impl Template) -> Result<Response, PageError> {
 }
 
 /// Redirects after a successful form, with a notice code for the next page.
-fn see_other(path: &str, notice: &str) -> Response {
+pub(crate) fn see_other(path: &str, notice: &str) -> Response {
     axum::response::Redirect::to(&format!("{path}?notice={notice}")).into_response()
 }
 

@@ -11,7 +11,7 @@ use ferry_domain::{InstanceAuth, Permission};
 use ferry_integrations::partner_center::{DEFAULT_API_URL, DEFAULT_LOGIN_URL};
 use serde::Deserialize;
 
-use super::{NoticeQuery, page, see_other};
+use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::shared::instances::InstanceIn;
@@ -127,10 +127,7 @@ pub async fn set_microsoft_validation(
         form.microsoft_validation.is_some(),
     )
     .await?;
-    Ok(see_other(
-        &format!("{}/settings/partner-center", scope.base()),
-        "saved",
-    ))
+    Ok(scope.see_other("settings/partner-center", "saved"))
 }
 
 pub async fn partner_center(
@@ -228,10 +225,7 @@ async fn instance_saved(
     notice: &str,
 ) -> Result<Response, PageError> {
     match saved {
-        Ok(()) => Ok(see_other(
-            &format!("{}/settings/partner-center", scope.base()),
-            notice,
-        )),
+        Ok(()) => Ok(scope.see_other("settings/partner-center", notice)),
         Err(ferry_storage::StoreError::Conflict { .. }) => {
             let problem = "Another instance of this marketplace has that name.".to_owned();
             instance_rejected(state, scope, problem).await
@@ -265,10 +259,7 @@ pub async fn check_instance(
         .await?
         .ok_or(PageError::NotFound)?;
     instances::check(&state.store, &state.sealer, &state.clients, &visible.record).await?;
-    Ok(see_other(
-        &format!("{}/settings/partner-center", scope.base()),
-        "checked",
-    ))
+    Ok(scope.see_other("settings/partner-center", "checked"))
 }
 
 pub async fn delete_instance(
@@ -301,8 +292,5 @@ pub async fn delete_instance(
         Err(e) => return Err(e.into()),
     }
     state.clients.forget(id);
-    Ok(see_other(
-        &format!("{}/settings/partner-center", scope.base()),
-        "deleted",
-    ))
+    Ok(scope.see_other("settings/partner-center", "deleted"))
 }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::companies::{PAGE_SIZE, company_roles, history};
-use super::{NoticeQuery, page, see_other};
+use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::web::{Chrome, Scope, or_dash, url_encode, when};
@@ -150,11 +150,7 @@ pub async fn show(
     Query(query): Query<NoticeQuery>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::ReadUsers)?;
-    let u = state
-        .store
-        .user(scope.id(), id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let u = user_of(&state, &scope, id).await?;
     let memberships = state.store.memberships_of_user(scope.id(), id).await?;
     let audit = state.store.audit_trail("user", id).await?;
     let origin = match u.origin_ref {
@@ -399,15 +395,11 @@ pub async fn create(
         .await?;
     let mut notice = "created";
     if f.invite && f.allow_login {
-        let created = state
-            .store
-            .user(scope.id(), id)
-            .await?
-            .ok_or(PageError::NotFound)?;
+        let created = user_of(&state, &scope, id).await?;
         send_invitation(&state, &scope, &created).await?;
         notice = "invited";
     }
-    Ok(see_other(&format!("{}/users/{id}", scope.base()), notice))
+    Ok(scope.see_other(&format!("users/{id}"), notice))
 }
 
 pub async fn edit_form(
@@ -416,11 +408,7 @@ pub async fn edit_form(
     Path((_, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::WriteUsers)?;
-    let u = state
-        .store
-        .user(scope.id(), id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let u = user_of(&state, &scope, id).await?;
     page(&form_page(&scope, Some(&u), UserForm::from_user(&u), None))
 }
 
@@ -431,11 +419,7 @@ pub async fn update(
     Form(f): Form<UserForm>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::WriteUsers)?;
-    let u = state
-        .store
-        .user(scope.id(), id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let u = user_of(&state, &scope, id).await?;
     let base = NewUser {
         status: u.status,
         custom_attributes: u.custom_attributes.clone(),
@@ -463,7 +447,7 @@ pub async fn update(
         changes: serde_json::Value::Object(changes),
     };
     match state.store.update_user(scope.id(), id, &user, &audit).await {
-        Ok(()) => Ok(see_other(&format!("{}/users/{id}", scope.base()), "saved")),
+        Ok(()) => Ok(scope.see_other(&format!("users/{id}"), "saved")),
         Err(StoreError::Conflict { .. }) => {
             let problem = conflict_message(&f);
             rejected(&form_page(&scope, Some(&u), f, Some(problem)))
@@ -480,11 +464,7 @@ async fn set_status(
     status: impl FnOnce(&User) -> UserStatus,
 ) -> Result<(), PageError> {
     scope.require(Permission::WriteUsers)?;
-    let u = state
-        .store
-        .user(scope.id(), id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let u = user_of(state, scope, id).await?;
     let next = status(&u);
     state.store.set_user_status(scope.id(), id, next).await?;
     state
@@ -510,10 +490,7 @@ pub async fn suspend(
         UserStatus::Suspended
     })
     .await?;
-    Ok(see_other(
-        &format!("{}/users/{id}", scope.base()),
-        "suspended",
-    ))
+    Ok(scope.see_other(&format!("users/{id}"), "suspended"))
 }
 
 pub async fn reactivate(
@@ -530,10 +507,7 @@ pub async fn reactivate(
         }
     })
     .await?;
-    Ok(see_other(
-        &format!("{}/users/{id}", scope.base()),
-        "reactivated",
-    ))
+    Ok(scope.see_other(&format!("users/{id}"), "reactivated"))
 }
 
 pub async fn invite(
@@ -542,16 +516,9 @@ pub async fn invite(
     Path((_, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::WriteUsers)?;
-    let u = state
-        .store
-        .user(scope.id(), id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let u = user_of(&state, &scope, id).await?;
     send_invitation(&state, &scope, &u).await?;
-    Ok(see_other(
-        &format!("{}/users/{id}", scope.base()),
-        "invited",
-    ))
+    Ok(scope.see_other(&format!("users/{id}"), "invited"))
 }
 
 async fn send_invitation(state: &AppState, scope: &Scope, user: &User) -> Result<(), PageError> {
@@ -624,4 +591,13 @@ pub async fn my_company(
         chrome: scope.chrome("My company"),
         companies,
     })
+}
+
+/// The user `id` of this marketplace, or Not Found.
+async fn user_of(state: &AppState, scope: &Scope, id: i64) -> Result<User, PageError> {
+    state
+        .store
+        .user(scope.id(), id)
+        .await?
+        .ok_or(PageError::NotFound)
 }

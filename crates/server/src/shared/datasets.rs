@@ -124,10 +124,7 @@ pub async fn receive(
         Ok(files) => files,
         Err(error) => {
             if let Some(dataset) = &dataset {
-                state
-                    .store
-                    .delete_dataset(marketplace_id, dataset.id)
-                    .await?;
+                state.store.delete_dataset(dataset.key()).await?;
             }
             return Err(error);
         }
@@ -139,10 +136,7 @@ pub async fn receive(
     };
     let name = settings.name.clone().unwrap_or_default();
     if name.trim().is_empty() {
-        state
-            .store
-            .delete_dataset(marketplace_id, dataset.id)
-            .await?;
+        state.store.delete_dataset(dataset.key()).await?;
         return Err(DatasetError::Invalid("the dataset needs a name".into()));
     }
     if name != dataset.name
@@ -152,8 +146,7 @@ pub async fn receive(
         state
             .store
             .edit_dataset(
-                dataset.marketplace_id,
-                dataset.id,
+                dataset.key(),
                 name.trim(),
                 settings.provision,
                 settings.review,
@@ -167,10 +160,7 @@ pub async fn receive(
         .store
         .enqueue_job(&ValidateDataset((&dataset).into()).new_job())
         .await?;
-    state
-        .store
-        .set_dataset_job(dataset.marketplace_id, dataset.id, job_id)
-        .await?;
+    state.store.set_dataset_job(dataset.key(), job_id).await?;
     dataset.job_id = Some(job_id);
     Ok((dataset, job_id))
 }
@@ -296,10 +286,7 @@ pub async fn replace_files(
         .store
         .enqueue_job(&ValidateDataset(dataset.into()).new_job())
         .await?;
-    state
-        .store
-        .set_dataset_job(dataset.marketplace_id, dataset.id, job_id)
-        .await?;
+    state.store.set_dataset_job(dataset.key(), job_id).await?;
     Ok(job_id)
 }
 
@@ -368,18 +355,10 @@ pub async fn activate(state: &AppState, dataset: &Dataset) -> Result<i64, Datase
         .store
         .enqueue_job(&ActivateDataset(dataset.into()).new_job())
         .await?;
+    state.store.set_dataset_job(dataset.key(), job_id).await?;
     state
         .store
-        .set_dataset_job(dataset.marketplace_id, dataset.id, job_id)
-        .await?;
-    state
-        .store
-        .set_dataset_state(
-            dataset.marketplace_id,
-            dataset.id,
-            DatasetState::Activating,
-            None,
-        )
+        .set_dataset_state(dataset.key(), DatasetState::Activating, None)
         .await?;
     Ok(job_id)
 }
@@ -394,12 +373,7 @@ pub async fn deny(state: &AppState, dataset: &Dataset) -> Result<(), DatasetErro
     }
     state
         .store
-        .set_dataset_state(
-            dataset.marketplace_id,
-            dataset.id,
-            DatasetState::Denied,
-            None,
-        )
+        .set_dataset_state(dataset.key(), DatasetState::Denied, None)
         .await?;
     Ok(())
 }
@@ -417,13 +391,9 @@ pub async fn delete(state: &AppState, dataset: &Dataset, undo: bool) -> Result<(
         });
     }
     if undo {
-        state
-            .store
-            .undo_dataset(dataset.marketplace_id, dataset.id)
-            .await?;
+        state.store.undo_dataset(dataset.key()).await?;
     }
-    ferry_datasets::delete_dataset(state.store.as_ref(), dataset.marketplace_id, dataset.id)
-        .await?;
+    ferry_datasets::delete_dataset(state.store.as_ref(), dataset.key()).await?;
     Ok(())
 }
 

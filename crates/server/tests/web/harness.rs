@@ -605,12 +605,7 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
         .await
         .expect("dataset");
     store
-        .set_dataset_state(
-            dataset.marketplace_id,
-            dataset.id,
-            DatasetState::Validated,
-            None,
-        )
+        .set_dataset_state(dataset.key(), DatasetState::Validated, None)
         .await
         .expect("validated");
     let product = store

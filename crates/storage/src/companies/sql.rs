@@ -1,7 +1,7 @@
 //! The companies statements, the same for both backends: compiled once into `crate::sqlite` and
 //! once into `crate::postgres` (see `statements.rs`).
 
-use super::{BEGIN_WRITE, Db, This};
+use super::{BEGIN_WRITE, Db, Query, This};
 use super::{found, insert_audit, like_escape, prefix_end};
 use crate::companies::company_columns;
 
@@ -12,9 +12,8 @@ impl crate::CompanyStore for This {
         marketplace_id: i64,
         c: &ferry_domain::NewCompany,
     ) -> crate::Result<i64> {
-        let billing = c.billing_address.clone().unwrap_or_default();
         let now = crate::now().millis();
-        Ok(sqlx::query_scalar(
+        let insert = sqlx::query(
             "INSERT INTO companies (marketplace_id, external_id, name,
                 street1, street2, city, state, zip, country,
                 billing_street1, billing_street2, billing_city, billing_state,
@@ -24,32 +23,14 @@ impl crate::CompanyStore for This {
                 $16, $17, $18, $19, $20, $21, $22, $23, $24, $24)
              RETURNING id",
         )
-        .bind(marketplace_id)
-        .bind(&c.external_id)
-        .bind(&c.name)
-        .bind(&c.address.street1)
-        .bind(&c.address.street2)
-        .bind(&c.address.city)
-        .bind(&c.address.state)
-        .bind(&c.address.zip)
-        .bind(c.address.country.map(|x| x.to_string()))
-        .bind(&billing.street1)
-        .bind(&billing.street2)
-        .bind(&billing.city)
-        .bind(&billing.state)
-        .bind(&billing.zip)
-        .bind(billing.country.map(|x| x.to_string()))
-        .bind(&c.phone)
-        .bind(c.email.as_ref().map(|e| e.as_str()))
-        .bind(&c.website)
-        .bind(c.allow_login)
-        .bind(c.status.as_str())
-        .bind(sqlx::types::Json(&c.custom_attributes))
-        .bind(c.origin.kind())
-        .bind(c.origin.reference())
-        .bind(now)
-        .fetch_one(&self.pool)
-        .await?)
+        .bind(marketplace_id);
+        let row = bind_company(insert, c)
+            .bind(c.origin.kind())
+            .bind(c.origin.reference())
+            .bind(now)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(sqlx::Row::try_get(&row, 0)?)
     }
 
     async fn insert_companies(
@@ -255,9 +236,8 @@ impl crate::CompanyStore for This {
         c: &ferry_domain::NewCompany,
         audit: &crate::NewAuditEntry,
     ) -> crate::Result<()> {
-        let billing = c.billing_address.clone().unwrap_or_default();
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE companies SET external_id = $3, name = $4, street1 = $5, street2 = $6,
                 city = $7, state = $8, zip = $9, country = $10, billing_street1 = $11,
                 billing_street2 = $12, billing_city = $13, billing_state = $14,
@@ -268,30 +248,11 @@ impl crate::CompanyStore for This {
              WHERE marketplace_id = $1 AND id = $2",
         )
         .bind(marketplace_id)
-        .bind(id)
-        .bind(&c.external_id)
-        .bind(&c.name)
-        .bind(&c.address.street1)
-        .bind(&c.address.street2)
-        .bind(&c.address.city)
-        .bind(&c.address.state)
-        .bind(&c.address.zip)
-        .bind(c.address.country.map(|x| x.to_string()))
-        .bind(&billing.street1)
-        .bind(&billing.street2)
-        .bind(&billing.city)
-        .bind(&billing.state)
-        .bind(&billing.zip)
-        .bind(billing.country.map(|x| x.to_string()))
-        .bind(&c.phone)
-        .bind(c.email.as_ref().map(|e| e.as_str()))
-        .bind(&c.website)
-        .bind(c.allow_login)
-        .bind(c.status.as_str())
-        .bind(sqlx::types::Json(&c.custom_attributes))
-        .bind(crate::now().millis())
-        .execute(&mut *tx)
-        .await?;
+        .bind(id);
+        let done = bind_company(update, c)
+            .bind(crate::now().millis())
+            .execute(&mut *tx)
+            .await?;
         found(done.rows_affected(), "company")?;
         insert_audit(&mut *tx, audit).await?;
         tx.commit().await?;
@@ -340,6 +301,33 @@ enum CompanySearch {
 }
 
 /// One page of companies in name order, optionally narrowed by one search branch.
+/// Binds a company's own fields, `external_id` to `custom_attributes`, in the order both the
+/// insert and the update name them.
+fn bind_company<'q>(query: Query<'q>, c: &ferry_domain::NewCompany) -> Query<'q> {
+    let billing = c.billing_address.clone().unwrap_or_default();
+    query
+        .bind(&c.external_id)
+        .bind(&c.name)
+        .bind(&c.address.street1)
+        .bind(&c.address.street2)
+        .bind(&c.address.city)
+        .bind(&c.address.state)
+        .bind(&c.address.zip)
+        .bind(c.address.country.map(|x| x.to_string()))
+        .bind(&billing.street1)
+        .bind(&billing.street2)
+        .bind(&billing.city)
+        .bind(&billing.state)
+        .bind(&billing.zip)
+        .bind(billing.country.map(|x| x.to_string()))
+        .bind(&c.phone)
+        .bind(c.email.as_ref().map(|e| e.as_str()))
+        .bind(&c.website)
+        .bind(c.allow_login)
+        .bind(c.status.as_str())
+        .bind(sqlx::types::Json(&c.custom_attributes))
+}
+
 async fn company_page(
     pool: &sqlx::Pool<Db>,
     marketplace_id: i64,

@@ -163,38 +163,60 @@ pub fn staging_table(data_type: &str) -> Option<&'static str> {
         .map(|r| r.table)
 }
 
+/// A dataset named with its marketplace. Storage takes the two together wherever it needs
+/// both, so they cannot be swapped; it is also the payload of the dataset jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DatasetRef {
+    pub marketplace_id: i64,
+    pub dataset_id: i64,
+}
+
+impl From<&Dataset> for DatasetRef {
+    fn from(dataset: &Dataset) -> Self {
+        DatasetRef {
+            marketplace_id: dataset.marketplace_id,
+            dataset_id: dataset.id,
+        }
+    }
+}
+
+impl Dataset {
+    /// This dataset named with its marketplace.
+    pub fn key(&self) -> DatasetRef {
+        self.into()
+    }
+}
+
 #[async_trait::async_trait]
 pub trait DatasetStore: Send + Sync {
     /// Creates a dataset in `Created`. Fails with a conflict on `dataset in validation` while
     /// another dataset of the marketplace waits for or runs validation.
     async fn create_dataset(&self, new: &NewDataset) -> Result<Dataset>;
-    async fn dataset(&self, marketplace_id: i64, id: i64) -> Result<Option<Dataset>>;
+    async fn dataset(&self, dataset: crate::DatasetRef) -> Result<Option<Dataset>>;
     /// Newest first; only those created by members of `company` when it is given.
     async fn datasets(&self, marketplace_id: i64, company: Option<i64>) -> Result<Vec<Dataset>>;
     /// The dataset waiting for or running validation, if any.
     async fn dataset_in_validation(&self, marketplace_id: i64) -> Result<Option<Dataset>>;
     async fn set_dataset_state(
         &self,
-        marketplace_id: i64,
-        id: i64,
+        dataset: crate::DatasetRef,
         state: DatasetState,
         failure: Option<&str>,
     ) -> Result<()>;
-    async fn set_dataset_plan(&self, marketplace_id: i64, id: i64, plan: &str) -> Result<()>;
-    async fn set_dataset_job(&self, marketplace_id: i64, id: i64, job_id: i64) -> Result<()>;
+    async fn set_dataset_plan(&self, dataset: crate::DatasetRef, plan: &str) -> Result<()>;
+    async fn set_dataset_job(&self, dataset: crate::DatasetRef, job_id: i64) -> Result<()>;
     /// Sets the name, provisioning and review of a dataset.
     async fn edit_dataset(
         &self,
-        marketplace_id: i64,
-        id: i64,
+        dataset: crate::DatasetRef,
         name: &str,
         provision: bool,
         review: bool,
     ) -> Result<()>;
     /// Undoes what a dataset's activation did (see `undo.rs`); its records stay otherwise.
-    async fn undo_dataset(&self, marketplace_id: i64, id: i64) -> Result<()>;
+    async fn undo_dataset(&self, dataset: crate::DatasetRef) -> Result<()>;
     /// Removes the dataset, its files, findings and staged rows.
-    async fn delete_dataset(&self, marketplace_id: i64, id: i64) -> Result<()>;
+    async fn delete_dataset(&self, dataset: crate::DatasetRef) -> Result<()>;
 
     /// Starts a file (replacing one of the same type) before its chunks are appended.
     async fn add_dataset_file(
@@ -260,16 +282,14 @@ pub trait StagingStore: Send + Sync {
     /// rows rejected.
     async fn check_reseller_scope(
         &self,
-        dataset_id: i64,
-        marketplace_id: i64,
+        dataset: crate::DatasetRef,
         reseller_company_id: i64,
     ) -> Result<()>;
     /// Makes the companies a reseller's dataset brought in, and that have no reseller yet, the
     /// reseller's customers (undone with the dataset). Doing it again adds nothing.
     async fn associate_with_reseller(
         &self,
-        dataset_id: i64,
-        marketplace_id: i64,
+        dataset: crate::DatasetRef,
         reseller_company_id: i64,
     ) -> Result<()>;
     /// The staged rows of `microsoft_customers` or `microsoft_subscriptions` not rejected, after
@@ -283,15 +303,10 @@ pub trait StagingStore: Send + Sync {
     ) -> Result<Vec<StagedMicrosoftRecord>>;
     /// The set-level checks: a finding for every row a rule refuses, and those rows rejected.
     /// Rows found unchanged when staged (see `stage_rows`) are only checked for duplicates.
-    async fn check_staged(&self, dataset_id: i64, marketplace_id: i64) -> Result<()>;
+    async fn check_staged(&self, dataset: crate::DatasetRef) -> Result<()>;
     /// What activation would do, per data type. With `keep`, the decisions stay for an
     /// activation that follows at once; otherwise they are rolled back (the plan writes nothing).
-    async fn plan_staged(
-        &self,
-        dataset_id: i64,
-        marketplace_id: i64,
-        keep: bool,
-    ) -> Result<Vec<PlanLine>>;
+    async fn plan_staged(&self, dataset: crate::DatasetRef, keep: bool) -> Result<Vec<PlanLine>>;
     /// What activation did, per data type.
     async fn staged_outcomes(&self, dataset_id: i64) -> Result<Vec<PlanLine>>;
     /// Refreshes the planner's statistics of the tables a data type's activation wrote, so the
@@ -306,8 +321,7 @@ pub trait StagingStore: Send + Sync {
         &self,
         lease: &crate::Lease,
         checkpoint: &crate::Checkpoint,
-        dataset_id: i64,
-        marketplace_id: i64,
+        dataset: crate::DatasetRef,
         data_type: &str,
         from: i64,
         to: i64,
@@ -320,8 +334,7 @@ pub trait ProvisioningStore: Send + Sync {
     /// Subscriptions of a dataset waiting for their connector, by id after `after`.
     async fn pending_provisioning(
         &self,
-        dataset_id: i64,
-        marketplace_id: i64,
+        dataset: crate::DatasetRef,
         after: i64,
         limit: i64,
     ) -> Result<Vec<ProvisioningTarget>>;
@@ -351,6 +364,11 @@ pub trait ReportStore: Send + Sync {
         offset: i64,
         limit: i64,
     ) -> Result<Vec<DatasetFinding>>;
+}
+
+/// Every staging table.
+pub(crate) fn staging_tables() -> Vec<&'static str> {
+    rules::ALL.iter().map(|r| r.table).collect()
 }
 
 /// Table and column names are spliced into SQL, so only plain lower-case identifiers pass.

@@ -7,11 +7,11 @@ use super::This;
 impl crate::datasets::ProvisioningStore for This {
     async fn pending_provisioning(
         &self,
-        dataset_id: i64,
-        marketplace_id: i64,
+        dataset: crate::DatasetRef,
         after: i64,
         limit: i64,
     ) -> crate::Result<Vec<crate::datasets::ProvisioningTarget>> {
+        let (marketplace_id, dataset_id) = (dataset.marketplace_id, dataset.dataset_id);
         Ok(sqlx::query_as(
             "SELECT e.id AS subscription_id, e.external_id,
                 (SELECT MIN(s.line) FROM stage_company_entitlements s

@@ -33,9 +33,9 @@ impl crate::datasets::DatasetStore for This {
 
     async fn dataset(
         &self,
-        marketplace_id: i64,
-        id: i64,
+        dataset: crate::DatasetRef,
     ) -> crate::Result<Option<crate::datasets::Dataset>> {
+        let (marketplace_id, id) = (dataset.marketplace_id, dataset.dataset_id);
         Ok(sqlx::query_as(concat!(
             "SELECT ",
             dataset_columns!(),
@@ -81,11 +81,11 @@ impl crate::datasets::DatasetStore for This {
 
     async fn set_dataset_state(
         &self,
-        marketplace_id: i64,
-        id: i64,
+        dataset: crate::DatasetRef,
         state: ferry_domain::DatasetState,
         failure: Option<&str>,
     ) -> crate::Result<()> {
+        let (marketplace_id, id) = (dataset.marketplace_id, dataset.dataset_id);
         let now = crate::now().millis();
         sqlx::query(
             "UPDATE datasets SET state = $3, failure = $4, updated_at = $5,
@@ -103,12 +103,8 @@ impl crate::datasets::DatasetStore for This {
         Ok(())
     }
 
-    async fn set_dataset_plan(
-        &self,
-        marketplace_id: i64,
-        id: i64,
-        plan: &str,
-    ) -> crate::Result<()> {
+    async fn set_dataset_plan(&self, dataset: crate::DatasetRef, plan: &str) -> crate::Result<()> {
+        let (marketplace_id, id) = (dataset.marketplace_id, dataset.dataset_id);
         sqlx::query("UPDATE datasets SET plan = $3 WHERE id = $2 AND marketplace_id = $1")
             .bind(marketplace_id)
             .bind(id)
@@ -118,12 +114,8 @@ impl crate::datasets::DatasetStore for This {
         Ok(())
     }
 
-    async fn set_dataset_job(
-        &self,
-        marketplace_id: i64,
-        id: i64,
-        job_id: i64,
-    ) -> crate::Result<()> {
+    async fn set_dataset_job(&self, dataset: crate::DatasetRef, job_id: i64) -> crate::Result<()> {
+        let (marketplace_id, id) = (dataset.marketplace_id, dataset.dataset_id);
         sqlx::query("UPDATE datasets SET job_id = $3 WHERE id = $2 AND marketplace_id = $1")
             .bind(marketplace_id)
             .bind(id)
@@ -135,12 +127,12 @@ impl crate::datasets::DatasetStore for This {
 
     async fn edit_dataset(
         &self,
-        marketplace_id: i64,
-        id: i64,
+        dataset: crate::DatasetRef,
         name: &str,
         provision: bool,
         review: bool,
     ) -> crate::Result<()> {
+        let (marketplace_id, id) = (dataset.marketplace_id, dataset.dataset_id);
         sqlx::query(
             "UPDATE datasets SET name = $3, provision = $4, review = $5, updated_at = $6
              WHERE id = $2 AND marketplace_id = $1",
@@ -156,7 +148,8 @@ impl crate::datasets::DatasetStore for This {
         Ok(())
     }
 
-    async fn undo_dataset(&self, marketplace_id: i64, id: i64) -> crate::Result<()> {
+    async fn undo_dataset(&self, dataset: crate::DatasetRef) -> crate::Result<()> {
+        let (marketplace_id, id) = (dataset.marketplace_id, dataset.dataset_id);
         let activated: Option<(Option<i64>,)> = sqlx::query_as(
             "SELECT activated_at FROM datasets WHERE marketplace_id = $1 AND id = $2",
         )
@@ -181,7 +174,8 @@ impl crate::datasets::DatasetStore for This {
         Ok(())
     }
 
-    async fn delete_dataset(&self, marketplace_id: i64, id: i64) -> crate::Result<()> {
+    async fn delete_dataset(&self, dataset: crate::DatasetRef) -> crate::Result<()> {
+        let (marketplace_id, id) = (dataset.marketplace_id, dataset.dataset_id);
         // Staging tables, findings, files and chunks go with it (ON DELETE CASCADE); the room
         // of its staged rows is reclaimed later (`reclaim_staging`).
         sqlx::query("DELETE FROM datasets WHERE marketplace_id = $1 AND id = $2")

@@ -45,11 +45,7 @@ impl crate::datasets::StagingStore for This {
     }
 
     async fn reclaim_staging(&self) -> crate::Result<()> {
-        let tables: Vec<&str> = crate::datasets::rules::ALL
-            .iter()
-            .map(|r| r.table)
-            .collect();
-        self.vacuum(&tables).await
+        self.vacuum(&crate::datasets::staging_tables()).await
     }
 
     async fn add_findings(
@@ -100,10 +96,10 @@ impl crate::datasets::StagingStore for This {
 
     async fn check_reseller_scope(
         &self,
-        dataset_id: i64,
-        marketplace_id: i64,
+        dataset: crate::DatasetRef,
         reseller_company_id: i64,
     ) -> crate::Result<()> {
+        let (marketplace_id, dataset_id) = (dataset.marketplace_id, dataset.dataset_id);
         self.run_rules(
             dataset_id,
             crate::datasets::rules::RESELLER_SCOPE,
@@ -114,10 +110,10 @@ impl crate::datasets::StagingStore for This {
 
     async fn associate_with_reseller(
         &self,
-        dataset_id: i64,
-        marketplace_id: i64,
+        dataset: crate::DatasetRef,
         reseller_company_id: i64,
     ) -> crate::Result<()> {
+        let (marketplace_id, dataset_id) = (dataset.marketplace_id, dataset.dataset_id);
         sqlx::query(
             "INSERT INTO reseller_associations (company_id, reseller_company_id, origin_ref)
              SELECT c.id, $3, $1 FROM stage_companies s
@@ -172,15 +168,12 @@ impl crate::datasets::StagingStore for This {
             .await?)
     }
 
-    async fn check_staged(&self, dataset_id: i64, marketplace_id: i64) -> crate::Result<()> {
+    async fn check_staged(&self, dataset: crate::DatasetRef) -> crate::Result<()> {
+        let (marketplace_id, dataset_id) = (dataset.marketplace_id, dataset.dataset_id);
         let dialect = DIALECT;
         if !dialect.analyze.is_empty() {
-            for rules in crate::datasets::rules::ALL {
-                let sql = format!("{} {}", dialect.analyze, rules.table);
-                sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .execute(&self.pool)
-                    .await?;
-            }
+            self.each_table(dialect.analyze, &crate::datasets::staging_tables())
+                .await?;
         }
         self.run_rules(dataset_id, crate::datasets::rules::ALL, &[marketplace_id])
             .await
@@ -188,10 +181,10 @@ impl crate::datasets::StagingStore for This {
 
     async fn plan_staged(
         &self,
-        dataset_id: i64,
-        marketplace_id: i64,
+        dataset: crate::DatasetRef,
         keep: bool,
     ) -> crate::Result<Vec<crate::datasets::PlanLine>> {
+        let (marketplace_id, dataset_id) = (dataset.marketplace_id, dataset.dataset_id);
         // Decide every row's outcome as activation would, and count.
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         for apply in crate::datasets::apply::ALL {
@@ -236,13 +229,7 @@ impl crate::datasets::StagingStore for This {
             "microsoft_customers" => &["tenant_links"],
             _ => &[],
         };
-        for table in tables {
-            let sql = format!("{} {table}", dialect.analyze);
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&self.pool)
-                .await?;
-        }
-        Ok(())
+        self.each_table(dialect.analyze, tables).await
     }
 
     async fn staged_lines(
@@ -265,12 +252,12 @@ impl crate::datasets::StagingStore for This {
         &self,
         lease: &crate::Lease,
         checkpoint: &crate::Checkpoint,
-        dataset_id: i64,
-        marketplace_id: i64,
+        dataset: crate::DatasetRef,
         data_type: &str,
         from: i64,
         to: i64,
     ) -> crate::Result<()> {
+        let (marketplace_id, dataset_id) = (dataset.marketplace_id, dataset.dataset_id);
         let Some(apply) = crate::datasets::apply::ALL
             .iter()
             .find(|a| a.data_type == data_type)
@@ -304,9 +291,14 @@ impl This {
         if dialect.vacuum.is_empty() {
             return Ok(());
         }
+        self.each_table(dialect.vacuum, tables).await
+    }
+
+    /// Runs `command` (a maintenance statement: `ANALYZE`, `VACUUM`) on each table.
+    async fn each_table(&self, command: &str, tables: &[&str]) -> crate::Result<()> {
         for table in tables {
             let table = crate::datasets::identifier(table)?;
-            let sql = format!("{} {table}", dialect.vacuum);
+            let sql = format!("{command} {table}");
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .execute(&self.pool)
                 .await?;

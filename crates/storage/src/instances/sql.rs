@@ -1,8 +1,8 @@
 //! The instances statements, the same for both backends: compiled once into `crate::sqlite` and
 //! once into `crate::postgres` (see `statements.rs`).
 
-use super::This;
 use super::found;
+use super::{Query, This};
 use crate::instances::instance_columns;
 
 #[async_trait::async_trait]
@@ -68,29 +68,29 @@ impl crate::InstanceStore for This {
         id: i64,
         i: &crate::NewInstance,
     ) -> crate::Result<()> {
-        let done = sqlx::query(
-            "UPDATE partner_center_instances SET name = $3, model = $4,
-                partner_tenant_id = $5, application_id = $6,
-                secret_encrypted = COALESCE($7, secret_encrypted),
-                refresh_token_encrypted = COALESCE($8, refresh_token_encrypted),
-                mpn_id = $9, api_base_url = $10, login_base_url = $11,
-                auth_state = 'unchecked', auth_reason = NULL
-             WHERE marketplace_id = $1 AND id = $2",
+        self.write_instance(
+            about_instance(
+                "UPDATE partner_center_instances SET name = $3, model = $4,
+                    partner_tenant_id = $5, application_id = $6,
+                    secret_encrypted = COALESCE($7, secret_encrypted),
+                    refresh_token_encrypted = COALESCE($8, refresh_token_encrypted),
+                    mpn_id = $9, api_base_url = $10, login_base_url = $11,
+                    auth_state = 'unchecked', auth_reason = NULL
+                 WHERE marketplace_id = $1 AND id = $2",
+                marketplace_id,
+                id,
+            )
+            .bind(&i.name)
+            .bind(&i.model)
+            .bind(&i.partner_tenant_id)
+            .bind(&i.application_id)
+            .bind(&i.secret_encrypted)
+            .bind(&i.refresh_token_encrypted)
+            .bind(&i.mpn_id)
+            .bind(&i.api_base_url)
+            .bind(&i.login_base_url),
         )
-        .bind(marketplace_id)
-        .bind(id)
-        .bind(&i.name)
-        .bind(&i.model)
-        .bind(&i.partner_tenant_id)
-        .bind(&i.application_id)
-        .bind(&i.secret_encrypted)
-        .bind(&i.refresh_token_encrypted)
-        .bind(&i.mpn_id)
-        .bind(&i.api_base_url)
-        .bind(&i.login_base_url)
-        .execute(&self.pool)
-        .await?;
-        found(done.rows_affected(), "Partner Center instance")
+        .await
     }
 
     async fn delete_instance(&self, marketplace_id: i64, id: i64) -> crate::Result<()> {
@@ -104,14 +104,12 @@ impl crate::InstanceStore for This {
                 key: "Partner Center instance with linked companies",
             });
         }
-        let done = sqlx::query(
+        self.write_instance(about_instance(
             "DELETE FROM partner_center_instances WHERE marketplace_id = $1 AND id = $2",
-        )
-        .bind(marketplace_id)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        found(done.rows_affected(), "Partner Center instance")
+            marketplace_id,
+            id,
+        ))
+        .await
     }
 
     async fn store_refresh_token(
@@ -120,16 +118,16 @@ impl crate::InstanceStore for This {
         id: i64,
         sealed: &[u8],
     ) -> crate::Result<()> {
-        let done = sqlx::query(
-            "UPDATE partner_center_instances SET refresh_token_encrypted = $3
-             WHERE id = $2 AND marketplace_id = $1",
+        self.write_instance(
+            about_instance(
+                "UPDATE partner_center_instances SET refresh_token_encrypted = $3
+                 WHERE id = $2 AND marketplace_id = $1",
+                marketplace_id,
+                id,
+            )
+            .bind(sealed),
         )
-        .bind(marketplace_id)
-        .bind(id)
-        .bind(sealed)
-        .execute(&self.pool)
-        .await?;
-        found(done.rows_affected(), "Partner Center instance")
+        .await
     }
 
     async fn set_instance_auth(
@@ -139,18 +137,31 @@ impl crate::InstanceStore for This {
         state: ferry_domain::InstanceAuth,
         reason: Option<&str>,
     ) -> crate::Result<()> {
-        sqlx::query(
+        about_instance(
             "UPDATE partner_center_instances SET auth_state = $3, auth_reason = $4,
                 checked_at = $5
              WHERE id = $2 AND marketplace_id = $1",
+            marketplace_id,
+            id,
         )
-        .bind(marketplace_id)
-        .bind(id)
         .bind(state.as_str())
         .bind(reason)
         .bind(crate::now().millis())
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+/// A statement about one instance: `$1` is its marketplace, `$2` the instance.
+fn about_instance(sql: &'static str, marketplace_id: i64, id: i64) -> Query<'static> {
+    sqlx::query(sql).bind(marketplace_id).bind(id)
+}
+
+impl This {
+    /// Writes one instance; Not Found when the marketplace has no such instance.
+    async fn write_instance(&self, statement: Query<'_>) -> crate::Result<()> {
+        let done = statement.execute(&self.pool).await?;
+        found(done.rows_affected(), "Partner Center instance")
     }
 }

@@ -4,6 +4,17 @@
 use super::This;
 use super::found;
 
+/// The marketplace whose `key` is `$1`.
+macro_rules! marketplace_by {
+    ($key:literal) => {
+        concat!(
+            "SELECT id, slug, name, kind, parent_id, created_at FROM marketplaces WHERE ",
+            $key,
+            " = $1"
+        )
+    };
+}
+
 #[async_trait::async_trait]
 impl crate::MarketplaceStore for This {
     async fn create_marketplace(
@@ -25,23 +36,17 @@ impl crate::MarketplaceStore for This {
     }
 
     async fn marketplace_by_slug(&self, slug: &str) -> crate::Result<Option<crate::Marketplace>> {
-        Ok(sqlx::query_as(
-            "SELECT id, slug, name, kind, parent_id, created_at
-             FROM marketplaces WHERE slug = $1",
-        )
-        .bind(slug)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(marketplace_by!("slug"))
+            .bind(slug)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn marketplace(&self, id: i64) -> crate::Result<Option<crate::Marketplace>> {
-        Ok(sqlx::query_as(
-            "SELECT id, slug, name, kind, parent_id, created_at
-             FROM marketplaces WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?)
+        Ok(sqlx::query_as(marketplace_by!("id"))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn marketplace_settings(&self, id: i64) -> crate::Result<crate::MarketplaceSettings> {

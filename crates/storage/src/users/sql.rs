@@ -164,25 +164,19 @@ impl crate::UserStore for This {
         audit: &crate::NewAuditEntry,
     ) -> crate::Result<()> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let done = sqlx::query(
+        let update = sqlx::query(
             "UPDATE users SET external_id = $3, email = $4, first_name = $5, last_name = $6,
                 locale = $7, phone = $8, allow_login = $9, custom_attributes = $10,
                 import_hash = NULL, updated_at = $11
              WHERE marketplace_id = $1 AND id = $2",
         )
         .bind(marketplace_id)
-        .bind(id)
-        .bind(&u.external_id)
-        .bind(u.email.as_str())
-        .bind(&u.first_name)
-        .bind(&u.last_name)
-        .bind(&u.locale)
-        .bind(&u.phone)
-        .bind(u.allow_login)
-        .bind(sqlx::types::Json(&u.custom_attributes))
-        .bind(crate::now().millis())
-        .execute(&mut *tx)
-        .await?;
+        .bind(id);
+        let done = super::bind_user_profile(update, u)
+            .bind(sqlx::types::Json(&u.custom_attributes))
+            .bind(crate::now().millis())
+            .execute(&mut *tx)
+            .await?;
         found(done.rows_affected(), "user")?;
         insert_audit(&mut *tx, audit).await?;
         tx.commit().await?;

@@ -1,0 +1,193 @@
+//! Signing in, invitations and password resets.
+
+use axum::http::StatusCode;
+use ferry_domain::{Role, UserStatus};
+
+use super::harness::{App, Who};
+
+pub(crate) async fn sign_in_works_and_slows_down_guessing(app: App) {
+    let (status, cookie) = app
+        .sign_in("manager@alpha.example", super::harness::PASSWORD)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(cookie.is_some(), "a session cookie");
+    let (status, _) = app
+        .sign_in("manager@alpha.example", "not the password")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _) = app
+        .sign_in("nobody@alpha.example", "not the password")
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    for attempt in 1..=5 {
+        let (status, _) = app.sign_in("sales@alpha.example", "wrong password").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "attempt {attempt}");
+    }
+    let (status, _) = app
+        .sign_in("sales@alpha.example", super::harness::PASSWORD)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "locked after five failures"
+    );
+    let (status, _) = app
+        .sign_in("manager@alpha.example", super::harness::PASSWORD)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "other accounts are not affected"
+    );
+}
+
+pub(crate) async fn an_invitation_sets_a_password_and_activates_the_company(app: App) {
+    let manager = Some(Role::MarketplaceManager);
+    let (status, user) = app
+        .api(
+            manager,
+            "POST",
+            "/api/v1/users",
+            r#"{"email": "new.admin@alpha.example", "first_name": "Nia"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{user}");
+    let id = user["id"].as_i64().expect("id");
+    assert_eq!(user["status"], "created");
+    assert!(
+        app.outbox(&app.a).await.is_empty(),
+        "creating a user sends no e-mail"
+    );
+    app.add_member(&app.a, id, app.a.pending_company).await;
+    let (status, user) = app
+        .api(
+            manager,
+            "POST",
+            &format!("/api/v1/users/{id}/invitation"),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(user["status"], "invited");
+
+    let mail = app.outbox(&app.a).await;
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].to_address, "new.admin@alpha.example");
+    let link = mail[0]
+        .body
+        .split_whitespace()
+        .find(|w| w.contains("/invitations/"))
+        .expect("a link in the e-mail");
+    let path = &link[link.find("/invitations/").expect("path")..];
+    let (status, html) = app.page_raw(Who::Anonymous, "GET", path, "", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("new.admin@alpha.example"));
+    let (status, _) = app
+        .page_raw(
+            Who::Anonymous,
+            "POST",
+            path,
+            "password=short&confirm=short",
+            Some(super::harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let form = "password=a+good+long+password&confirm=a+good+long+password";
+    let (status, _) = app
+        .page_raw(
+            Who::Anonymous,
+            "POST",
+            path,
+            form,
+            Some(super::harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let user = app.user(&app.a, "new.admin@alpha.example").await;
+    assert_eq!(user.status, UserStatus::Active);
+    let company = app
+        .store
+        .company(app.a.id, app.a.pending_company)
+        .await
+        .expect("get")
+        .expect("company");
+    assert_eq!(
+        company.status.as_str(),
+        "active",
+        "the first active user activates the company"
+    );
+    let (status, _) = app
+        .page_raw(
+            Who::Anonymous,
+            "POST",
+            path,
+            form,
+            Some(super::harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::GONE, "a link works once");
+    let (status, _) = app
+        .sign_in("new.admin@alpha.example", "a good long password")
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+pub(crate) async fn a_forgotten_password_is_reset_by_e_mail(app: App) {
+    let form = "email=support%40alpha.example";
+    let (status, html) = app
+        .page_raw(
+            Who::Anonymous,
+            "POST",
+            "/forgot-password",
+            form,
+            Some(super::harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Check your e-mail"));
+    let (status, same) = app
+        .page_raw(
+            Who::Anonymous,
+            "POST",
+            "/forgot-password",
+            "email=nobody%40alpha.example",
+            Some(super::harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        same.contains("Check your e-mail"),
+        "the same answer whether or not the account exists"
+    );
+    let mail = app.outbox(&app.a).await;
+    assert_eq!(mail.len(), 1);
+    let link = mail[0]
+        .body
+        .split_whitespace()
+        .find(|w| w.contains("/reset-password/"))
+        .expect("a link");
+    let path = &link[link.find("/reset-password/").expect("path")..];
+    let new_password = "password=a+new+long+password&confirm=a+new+long+password";
+    let (status, _) = app
+        .page_raw(
+            Who::Anonymous,
+            "POST",
+            path,
+            new_password,
+            Some(super::harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.sign_in("support@alpha.example", super::harness::PASSWORD)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        app.sign_in("support@alpha.example", "a new long password")
+            .await
+            .0,
+        StatusCode::SEE_OTHER
+    );
+}

@@ -1,0 +1,188 @@
+//! The API's envelopes, pagination and its OpenAPI document.
+
+use axum::http::StatusCode;
+use ferry_domain::Role;
+use serde_json::json;
+
+use super::harness::App;
+use super::matrix::API;
+
+pub(crate) async fn api_errors_use_one_envelope(app: App) {
+    let manager = Some(Role::MarketplaceManager);
+    let (status, body) = app
+        .api(
+            manager,
+            "POST",
+            "/api/v1/companies",
+            r#"{"name": "Dup", "external_id": "DUP-1"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, body) = app
+        .api(
+            manager,
+            "POST",
+            "/api/v1/companies",
+            r#"{"name": "Dup 2", "external_id": "DUP-1"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(body["error"]["code"], "conflict");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("company external id")
+    );
+    let (status, body) = app
+        .api(
+            manager,
+            "POST",
+            "/api/v1/companies",
+            r#"{"name": "X", "country": "XX"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .expect("message")
+            .contains("'XX'"),
+        "{body}"
+    );
+    let (status, body) = app
+        .api(manager, "GET", "/api/v1/companies/999999", "")
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+    let (status, body) = app.api(manager, "GET", "/api/v1/nothing-here", "").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
+
+    // Paging walks every company once.
+    let mut seen = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let query = match &after {
+            Some(cursor) => format!("?limit=2&after={}", urlencode(cursor)),
+            None => "?limit=2".into(),
+        };
+        let (status, page) = app
+            .api(manager, "GET", &format!("/api/v1/companies{query}"), "")
+            .await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        seen.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|c| c["id"].as_i64()),
+        );
+        match page["next"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    let total = usize::try_from(app.companies(&app.a).await).expect("count");
+    assert_eq!(seen.len(), total);
+    seen.sort_unstable();
+    seen.dedup();
+    assert_eq!(seen.len(), total, "no company twice");
+
+    // Long work answers 202 and a job to follow.
+    let (status, accepted) = app
+        .api(
+            manager,
+            "POST",
+            "/api/v1/invitations",
+            &json!({ "user_ids": [app.a.user] }).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let job = accepted["job_id"].as_i64().expect("job id");
+    let (status, job) = app
+        .api(manager, "GET", &format!("/api/v1/jobs/{job}"), "")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(job["state"], "queued");
+    assert_eq!(job["kind"], "invite_users");
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+pub(crate) async fn the_openapi_document_lists_every_api_route(app: App) {
+    let (status, doc) = app.api(None, "GET", "/api/v1/openapi.json", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let mut documented: Vec<String> = Vec::new();
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        for method in item.as_object().expect("item").keys() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    documented.sort();
+    let mut expected: Vec<String> = API
+        .iter()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.method,
+                r.path
+                    .replace("{company}", "{id}")
+                    .replace("{user}", "{id}")
+                    .replace("{instance}", "{id}")
+                    .replace("{dataset}", "{id}")
+                    .replace("{product}", "{id}")
+                    .replace("/dataset-templates/users", "/dataset-templates/{type}")
+            )
+        })
+        .chain([
+            "GET /api/v1/openapi.json".to_owned(),
+            "GET /api/v1/jobs/{id}".to_owned(),
+            "DELETE /api/v1/instances/{id}".to_owned(),
+            // Uploads and the dataset actions change state: `datasets_through_the_api`.
+            "POST /api/v1/datasets".to_owned(),
+            "POST /api/v1/datasets/{id}/activate".to_owned(),
+            "POST /api/v1/datasets/{id}/deny".to_owned(),
+            "POST /api/v1/datasets/{id}/files".to_owned(),
+            "DELETE /api/v1/datasets/{id}".to_owned(),
+        ])
+        .collect();
+    expected.sort();
+    assert_eq!(
+        documented, expected,
+        "the document and the routes the server has"
+    );
+    // Every documented route exists on the server (answers something other than 404/405
+    // for a path that has no id).
+    for entry in &documented {
+        let (method, path) = entry.split_once(' ').expect("entry");
+        if path.contains('{') {
+            continue;
+        }
+        let (status, _) = app
+            .api(Some(Role::MarketplaceManager), method, path, "{}")
+            .await;
+        assert!(
+            status != StatusCode::NOT_FOUND && status != StatusCode::METHOD_NOT_ALLOWED,
+            "{entry} answered {status}"
+        );
+    }
+    super::harness::check_snapshot(
+        "openapi.json",
+        &serde_json::to_string_pretty(&doc).expect("json"),
+    );
+}

@@ -1,0 +1,230 @@
+//! Partner Center instances: the marketplace hierarchy, credentials and their states.
+
+use axum::http::StatusCode;
+use ferry_domain::{MarketplaceKind, Role};
+use serde_json::json;
+
+use super::harness::{App, Who};
+
+/// A country tenant uses its parent's Partner Center instance live: a refresh token the parent
+/// rotates is what the child uses next, with nothing saved again — here through two servers
+/// sharing the database, as two processes would. A simple tenant neither sees nor uses it.
+/// Wrong or revoked credentials give a clear state. Secrets never come back.
+pub(crate) async fn instances_follow_the_marketplace_hierarchy(app: App) {
+    let (emulator, pc) = partner_center(9, 5).await;
+    let c = emulator.credentials();
+
+    let country = app.child(MarketplaceKind::CountryTenant, "alpha-de").await;
+    let simple = app.child(MarketplaceKind::SimpleTenant, "alpha-shop").await;
+    let body = instance_of(&c, &pc);
+    let manager = Some(Role::MarketplaceManager);
+    let (status, created) = app
+        .api(manager, "POST", "/api/v1/instances", &body.to_string())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_i64().expect("id");
+    assert!(
+        !created.to_string().contains(&c.client_secret)
+            && !created.to_string().contains(&c.refresh_token)
+    );
+
+    // The child, through a server of its own, sees the parent's instance and uses it.
+    let (status, listed) = app.api_as(&country, "GET", "/api/v1/instances", "").await;
+    assert_eq!(status, StatusCode::OK);
+    let inherited: Vec<&serde_json::Value> = listed
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter(|i| i["id"] == id)
+        .collect();
+    assert_eq!(inherited.len(), 1);
+    assert_eq!(inherited[0]["inherited_from"], "alpha");
+    let (status, checked) = app
+        .api_as(
+            &country,
+            "POST",
+            &format!("/api/v1/instances/{id}/check"),
+            "",
+        )
+        .await;
+    assert_eq!(
+        (status, checked["auth_state"].as_str()),
+        (StatusCode::OK, Some("authenticated")),
+        "{checked}"
+    );
+    // The parent renews (its access token expired; the refresh token rotates again)...
+    admin_call(&pc, "/tokens/expire-access-tokens").await;
+    let (_, checked) = app
+        .api(
+            manager,
+            "POST",
+            &format!("/api/v1/instances/{id}/check"),
+            "",
+        )
+        .await;
+    assert_eq!(checked["auth_state"], "authenticated", "{checked}");
+    // ...and the child, whose copy of the old token would now be refused, uses the new one.
+    admin_call(&pc, "/tokens/expire-access-tokens").await;
+    let (_, checked) = app
+        .api_as(
+            &country,
+            "POST",
+            &format!("/api/v1/instances/{id}/check"),
+            "",
+        )
+        .await;
+    assert_eq!(checked["auth_state"], "authenticated", "{checked}");
+    let (status, _) = app
+        .api_as(
+            &country,
+            "PATCH",
+            &format!("/api/v1/instances/{id}"),
+            r#"{"mpn_id": "1"}"#,
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the parent's instance is not the child's to change"
+    );
+
+    // The simple tenant neither sees nor uses it, nor finds it on its page.
+    let (_, listed) = app.api_as(&simple, "GET", "/api/v1/instances", "").await;
+    assert!(
+        listed
+            .as_array()
+            .expect("list")
+            .iter()
+            .all(|i| i["id"] != id),
+        "{listed}"
+    );
+    for (method, path) in [
+        ("GET", format!("/api/v1/instances/{id}")),
+        ("POST", format!("/api/v1/instances/{id}/check")),
+    ] {
+        let (status, _) = app.api_as(&simple, method, &path, "").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}");
+    }
+    let (status, html) = app
+        .page_raw(
+            Who::Staff(Role::MarketplaceManager),
+            "GET",
+            "/m/alpha/settings/partner-center",
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("Contoso CSP") && html.contains("authenticated"));
+    assert!(
+        !html.contains(&c.client_secret) && !html.contains(&c.refresh_token),
+        "no secret on the page"
+    );
+
+    // Wrong credentials and a revoked consent are told apart, in words.
+    let wrong = json!({
+        "name": "Wrong secret", "model": "direct", "partner_tenant_id": c.partner_tenant_id,
+        "application_id": c.client_id, "secret": "not the secret", "api_base_url": pc, "login_base_url": pc,
+    });
+    let (_, created) = app
+        .api(manager, "POST", "/api/v1/instances", &wrong.to_string())
+        .await;
+    let wrong_id = created["id"].as_i64().expect("id");
+    let (_, checked) = app
+        .api(
+            manager,
+            "POST",
+            &format!("/api/v1/instances/{wrong_id}/check"),
+            "",
+        )
+        .await;
+    assert_eq!(checked["auth_state"], "failing", "{checked}");
+    assert!(
+        checked["auth_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("secret"),
+        "{checked}"
+    );
+    admin_call(&pc, "/tokens/revoke-refresh-tokens").await;
+    admin_call(&pc, "/tokens/expire-access-tokens").await;
+    let (_, checked) = app
+        .api(
+            manager,
+            "POST",
+            &format!("/api/v1/instances/{id}/check"),
+            "",
+        )
+        .await;
+    assert_eq!(checked["auth_state"], "expired", "{checked}");
+    assert!(
+        checked["auth_reason"]
+            .as_str()
+            .expect("reason")
+            .contains("consent"),
+        "{checked}"
+    );
+    let (status, _) = app
+        .api(
+            manager,
+            "DELETE",
+            &format!("/api/v1/instances/{wrong_id}"),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app
+        .api(
+            Some(Role::SalesSupport),
+            "DELETE",
+            &format!("/api/v1/instances/{id}"),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+}
+
+async fn admin_call(base: &str, path: &str) {
+    let response = reqwest::Client::new()
+        .post(format!("{base}/_admin{path}"))
+        .send()
+        .await
+        .expect("admin");
+    assert!(response.status().is_success());
+}
+
+/// A Partner Center emulator of `customers` customers, served on a free port: the emulator
+/// (for its credentials and world) and its base URL.
+pub(crate) async fn partner_center(
+    seed: u64,
+    customers: usize,
+) -> (ferry_emulators::partner_center::Emulator, String) {
+    use ferry_emulators::partner_center::{Emulator, Options};
+    let emulator = Emulator::new(Options {
+        seed,
+        customers,
+        ..Options::default()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(ferry_emulators::serve(
+        listener,
+        emulator.router(),
+        std::future::pending(),
+    ));
+    (emulator, url)
+}
+
+/// The API body that connects the emulator with credentials `c` at `url` as an instance.
+pub(crate) fn instance_of(
+    c: &ferry_emulators::partner_center::Credentials,
+    url: &str,
+) -> serde_json::Value {
+    json!({
+        "name": "Contoso CSP", "model": "both", "partner_tenant_id": c.partner_tenant_id,
+        "application_id": c.client_id, "secret": c.client_secret, "refresh_token": c.refresh_token,
+        "api_base_url": url, "login_base_url": url,
+    })
+}

@@ -1,0 +1,597 @@
+//! The role × route matrix: every page and API route, for every role, in its own marketplace
+//! and in another; and CSRF on every form.
+
+use axum::http::StatusCode;
+use ferry_domain::Role;
+
+use super::harness::{App, Who};
+
+/// Who may use a route, spelled out from the roles of docs/marketplaces.md rather than derived
+/// from the code:
+/// M = Marketplace Manager, S = Sales Support, C = Customer Support, R = Reseller,
+/// U = company user. Platform admins may use every marketplace route.
+pub(crate) struct Route {
+    pub(crate) method: &'static str,
+    /// `{m}` is the marketplace slug; `{company}`, `{user}`, `{token}` ids of its records.
+    pub(crate) path: &'static str,
+    allowed: &'static str,
+    /// The form or JSON body a successful request needs.
+    body: &'static str,
+}
+
+const PAGES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/m/{m}",
+        allowed: "MSCRU",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/companies",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/companies/new",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/companies",
+        allowed: "MS",
+        body: "name=Matrix+Co&status=pending",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/companies/{company}",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/companies/{company}/edit",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/companies/{company}",
+        allowed: "MS",
+        body: "name=Renamed&status=active",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/users",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/users/new",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/users",
+        allowed: "MS",
+        body: "email=new-{n}%40example.com&allow_login=true",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/users/{user}",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/users/{user}/edit",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/users/{user}",
+        allowed: "MS",
+        body: "email=target%40example.com&allow_login=true",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/users/{user}/suspend",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/users/{user}/reactivate",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/users/{user}/invitation",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/my-company",
+        allowed: "MSCRU",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/catalog",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/catalog/products/{product}/webhook",
+        allowed: "M",
+        body: "url=https%3A%2F%2Fvendor.example%2Fhook",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/jobs",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/jobs/rows",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/outbox",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/settings/partner-center",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/settings/partner-center",
+        allowed: "M",
+        body: "name=Matrix+{n}&model=direct&partner_tenant_id=t&application_id=a&secret=s",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/settings/partner-center/{instance}/check",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/settings/partner-center/validation",
+        allowed: "M",
+        body: "microsoft_validation=on",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/settings/partner-center/{instance}",
+        allowed: "M",
+        body: "name=Edited+{n}&model=indirect&partner_tenant_id=t&application_id=a",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/settings/api-tokens",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/settings/api-tokens",
+        allowed: "M",
+        body: "name=matrix&role=sales-support",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/settings/api-tokens/{token}/revoke",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/datasets",
+        allowed: "MSR",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/datasets/rows",
+        allowed: "MSR",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/datasets/templates/users",
+        allowed: "MSR",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/datasets/{dataset}",
+        allowed: "MSR",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/datasets/{dataset}/summary",
+        allowed: "MSR",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/datasets/{dataset}/report",
+        allowed: "MSR",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/datasets/{dataset}",
+        allowed: "MSR",
+        body: "name=Seeded",
+    },
+];
+
+pub(crate) const API: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/api/v1/marketplace",
+        allowed: "MSCR",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/catalog",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/catalog/products/{product}/webhook",
+        allowed: "M",
+        body: r#"{"url": "https://vendor.example/events", "secret": "s3cret"}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/outbox",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/companies",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/companies",
+        allowed: "MS",
+        body: r#"{"name": "API {n}"}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/companies/{company}",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/v1/companies/{company}",
+        allowed: "MS",
+        body: r#"{"city": "Oslo"}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/users",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/users",
+        allowed: "MS",
+        body: r#"{"email": "api-{n}@example.com"}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/users/{user}",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/v1/users/{user}",
+        allowed: "MS",
+        body: r#"{"first_name": "Tess"}"#,
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/users/{user}/suspend",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/users/{user}/reactivate",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/users/{user}/invitation",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/invitations",
+        allowed: "MS",
+        body: r#"{"user_ids": [{user}]}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/jobs",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/instances",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/instances",
+        allowed: "M",
+        body: r#"{"name": "API {n}", "model": "both", "partner_tenant_id": "t", "application_id": "a", "secret": "s"}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/instances/{instance}",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/v1/instances/{instance}",
+        allowed: "M",
+        body: r#"{"mpn_id": "1234567"}"#,
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/instances/{instance}/check",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/partner-center/settings",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/partner-center/settings",
+        allowed: "M",
+        body: r#"{"microsoft_validation": false}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/datasets",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/datasets/{dataset}",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/datasets/{dataset}/report",
+        allowed: "MS",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/dataset-templates/users",
+        allowed: "MS",
+        body: "",
+    },
+];
+
+fn role_letter(who: Who) -> char {
+    match who {
+        Who::Staff(Role::MarketplaceManager) => 'M',
+        Who::Staff(Role::SalesSupport) => 'S',
+        Who::Staff(Role::CustomerSupport) => 'C',
+        Who::Staff(Role::Reseller) => 'R',
+        Who::CompanyUser => 'U',
+        Who::Staff(Role::PlatformAdmin) | Who::PlatformAdmin | Who::Anonymous => '*',
+    }
+}
+
+pub(crate) async fn every_page_checks_role_and_marketplace(app: App) {
+    let mut n = 0;
+    for route in PAGES {
+        for who in Who::ALL {
+            // Own marketplace, own records; then another marketplace; then own slug with the
+            // ids of another marketplace's records (guessed ids).
+            for (slug, ids, variant) in [
+                (&app.a.slug, &app.a, "own"),
+                (&app.b.slug, &app.b, "foreign"),
+                (&app.a.slug, &app.b, "guessed"),
+            ] {
+                n += 1;
+                let path = app.fill(route.path, slug, ids, n);
+                let body = app.fill(route.body, slug, ids, n);
+                let status = app.page(who, route.method, &path, &body).await;
+                let allowed = match who {
+                    Who::Anonymous => false,
+                    Who::PlatformAdmin => route.path != "/m/{m}/my-company",
+                    _ => route.allowed.contains(role_letter(who)),
+                };
+                let reaches_marketplace = who == Who::PlatformAdmin || variant != "foreign";
+                let has_ids = [
+                    "{company}",
+                    "{user}",
+                    "{token}",
+                    "{instance}",
+                    "{dataset}",
+                    "{product}",
+                ]
+                .iter()
+                .any(|id| route.path.contains(id));
+                let expected = match (who, reaches_marketplace, allowed) {
+                    (Who::Anonymous, _, _) => vec![StatusCode::SEE_OTHER],
+                    (_, false, _) => vec![StatusCode::NOT_FOUND],
+                    (_, true, false) if who == Who::PlatformAdmin => vec![StatusCode::NOT_FOUND],
+                    (_, true, false) => vec![StatusCode::FORBIDDEN],
+                    (_, true, true) if variant == "guessed" && has_ids => {
+                        vec![StatusCode::NOT_FOUND]
+                    }
+                    (_, true, true) if route.method == "GET" => vec![StatusCode::OK],
+                    (_, true, true) => vec![StatusCode::SEE_OTHER, StatusCode::OK],
+                };
+                assert!(
+                    expected.contains(&status),
+                    "{who:?} {} {path} ({variant}): got {status}, expected {expected:?}",
+                    route.method
+                );
+            }
+        }
+    }
+    // The hierarchy pages belong to platform admins alone.
+    for who in Who::ALL {
+        let status = app.page(who, "GET", "/marketplaces", "").await;
+        let expected = match who {
+            Who::Anonymous => StatusCode::SEE_OTHER,
+            Who::PlatformAdmin => StatusCode::OK,
+            _ => StatusCode::FORBIDDEN,
+        };
+        assert_eq!(status, expected, "{who:?} GET /marketplaces");
+        let status = app
+            .page(
+                who,
+                "POST",
+                "/marketplaces",
+                "name=Tenant&kind=simple_tenant&parent=alpha",
+            )
+            .await;
+        let expected = match who {
+            Who::Anonymous => StatusCode::SEE_OTHER,
+            Who::PlatformAdmin => StatusCode::SEE_OTHER,
+            _ => StatusCode::FORBIDDEN,
+        };
+        assert_eq!(status, expected, "{who:?} POST /marketplaces");
+    }
+}
+
+pub(crate) async fn every_api_route_checks_role_and_marketplace(app: App) {
+    let mut n = 0;
+    for route in API {
+        for role in [
+            Role::MarketplaceManager,
+            Role::SalesSupport,
+            Role::CustomerSupport,
+            Role::Reseller,
+        ] {
+            for (ids, variant) in [(&app.a, "own"), (&app.b, "foreign")] {
+                n += 1;
+                let path = app.fill(route.path, &app.a.slug, ids, n);
+                let body = app.fill(route.body, &app.a.slug, ids, n);
+                let (status, answer) = app.api(Some(role), route.method, &path, &body).await;
+                let allowed = route.allowed.contains(role_letter(Who::Staff(role)));
+                let touches_ids = [
+                    "{company}",
+                    "{user}",
+                    "{instance}",
+                    "{dataset}",
+                    "{product}",
+                ]
+                .iter()
+                .any(|id| route.path.contains(id));
+                let expected = match (allowed, variant) {
+                    (false, _) => vec![StatusCode::FORBIDDEN],
+                    (true, "foreign") if touches_ids && route.path != "/api/v1/invitations" => {
+                        vec![StatusCode::NOT_FOUND]
+                    }
+                    (true, _)
+                        if route.method == "POST"
+                            && !route.path.contains("{user}/")
+                            && !route.path.contains("{instance}/") =>
+                    {
+                        vec![StatusCode::CREATED, StatusCode::ACCEPTED]
+                    }
+                    (true, _) if route.method == "PUT" => vec![StatusCode::NO_CONTENT],
+                    (true, _) => vec![StatusCode::OK],
+                };
+                assert!(
+                    expected.contains(&status),
+                    "{role} {} {path} ({variant}): got {status} {answer}, expected {expected:?}",
+                    route.method
+                );
+            }
+        }
+        let (status, answer) = app
+            .api(None, route.method, &app.fill(route.path, "", &app.a, 0), "")
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::UNAUTHORIZED,
+            "no token {}: {answer}",
+            route.path
+        );
+        assert_eq!(answer["error"]["code"], "unauthenticated");
+    }
+    // Another marketplace's job is not found either.
+    let job = app.foreign_job().await;
+    let (status, _) = app
+        .api(
+            Some(Role::MarketplaceManager),
+            "GET",
+            &format!("/api/v1/jobs/{job}"),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+pub(crate) async fn forms_without_their_csrf_token_are_refused(app: App) {
+    let who = Who::Staff(Role::MarketplaceManager);
+    let path = format!("/m/{}/companies", app.a.slug);
+    let (status, html) = app
+        .page_raw(who, "POST", &path, "name=No+token", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(html.contains("The form has expired"), "{html}");
+    let (status, _) = app
+        .page_raw(who, "POST", &path, "name=Wrong&csrf=0000", None)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let before = app.companies(&app.a).await;
+    let (status, _) = app
+        .page_raw(who, "POST", &path, "name=Right", Some(super::harness::CSRF))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.companies(&app.a).await,
+        before + 1,
+        "only the form with its token wrote"
+    );
+}
