@@ -119,7 +119,7 @@ impl Report {
             let to = self.next_line + PAGE_LINES - 1;
             let lines = self
                 .store
-                .report_lines(self.dataset_id, data_type.part(), self.next_line, to)
+                .report_lines(self.dataset_id, data_type.part(), self.next_line..=to)
                 .await?;
             self.next_line = to + 1;
             if lines.is_empty() {

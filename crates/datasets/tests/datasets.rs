@@ -481,7 +481,7 @@ mod pipeline {
         let mut lines = Vec::new();
         for data_type in DataType::ALL {
             let rows = store
-                .report_lines(dataset, data_type.part(), 0, i64::MAX)
+                .report_lines(dataset, data_type.part(), 0..=i64::MAX)
                 .await
                 .expect("report");
             lines.extend(rows.into_iter().map(|r| {

@@ -49,8 +49,10 @@ pub trait BackgroundJob: Serialize + DeserializeOwned + Send + Sync + 'static {
     /// once to the worker.
     type Env: Send + Sync + 'static;
 
-    /// The marketplace the job works for; `None` for the installation's own work.
-    fn marketplace_id(&self) -> Option<i64>;
+    /// The marketplace the job works for; `None`, the default, for the installation's own work.
+    fn marketplace_id(&self) -> Option<i64> {
+        None
+    }
 
     async fn run(
         &self,

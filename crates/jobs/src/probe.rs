@@ -32,10 +32,6 @@ impl BackgroundJob for Probe {
     type Checkpoint = NextStep;
     type Env = ();
 
-    fn marketplace_id(&self) -> Option<i64> {
-        None
-    }
-
     async fn run(&self, _: &(), ctx: &JobContext<NextStep>) -> Result<(), JobError> {
         let first = ctx.resume_from().map_or(0, |at| at.next);
         for step in first..self.steps {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use ferry_domain::{DatasetState, Progress};
 use ferry_jobs::{BackgroundJob, JobContext, JobError};
-use ferry_storage::{Dataset, DatasetRef, PlanLine};
+use ferry_storage::{ActivationStep, Dataset, DatasetRef, PlanLine};
 use serde::{Deserialize, Serialize};
 
 use super::{Applied, ProvisionDataset, finish, load, settle};
@@ -91,14 +91,13 @@ pub(super) async fn activate(
                 };
                 let checkpoint = ctx.stored(&at, progress, None)?;
                 store
-                    .activate_lines(
-                        ctx.lease(),
-                        &checkpoint,
-                        dataset.key(),
-                        data_type.part(),
-                        from,
-                        to,
-                    )
+                    .activate_lines(&ActivationStep {
+                        lease: ctx.lease(),
+                        checkpoint: &checkpoint,
+                        dataset: dataset.key(),
+                        data_type: data_type.part(),
+                        lines: from..=to,
+                    })
                     .await?;
                 if from == first {
                     // The tables written were empty or much smaller: the planner judges the

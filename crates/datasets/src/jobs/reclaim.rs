@@ -21,12 +21,8 @@ pub struct ReclaimStaging {}
 impl BackgroundJob for ReclaimStaging {
     const KIND: &'static str = "dataset.reclaim_staging";
     type Checkpoint = ();
+    // No marketplace: the staging tables are the installation's, shared by every marketplace.
     type Env = ();
-
-    /// The staging tables are the installation's, shared by every marketplace.
-    fn marketplace_id(&self) -> Option<i64> {
-        None
-    }
 
     async fn run(&self, _: &(), ctx: &JobContext<()>) -> Result<(), JobError> {
         ctx.store().reclaim_staging().await?;

@@ -179,10 +179,7 @@ pub async fn update_instance(
     Path((_, id)): Path<(String, i64)>,
     Form(form): Form<InstanceForm>,
 ) -> Result<Response, PageError> {
-    scope.require(Permission::ManagePartnerCenter)?;
-    let visible = instances::find(state.store.as_ref(), &scope.marketplace, id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let visible = managed_instance(&state, &scope, id).await?;
     if visible.inherited_from.is_some() {
         return Err(PageError::Forbidden);
     }
@@ -254,10 +251,7 @@ pub async fn check_instance(
     scope: Scope,
     Path((_, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
-    scope.require(Permission::ManagePartnerCenter)?;
-    let visible = instances::find(state.store.as_ref(), &scope.marketplace, id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let visible = managed_instance(&state, &scope, id).await?;
     instances::check(&state.store, &state.sealer, &state.clients, &visible.record).await?;
     Ok(scope.see_other("settings/partner-center", "checked"))
 }
@@ -267,10 +261,7 @@ pub async fn delete_instance(
     scope: Scope,
     Path((_, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
-    scope.require(Permission::ManagePartnerCenter)?;
-    let visible = instances::find(state.store.as_ref(), &scope.marketplace, id)
-        .await?
-        .ok_or(PageError::NotFound)?;
+    let visible = managed_instance(&state, &scope, id).await?;
     if visible.inherited_from.is_some() {
         return Err(PageError::Forbidden);
     }
@@ -293,4 +284,17 @@ pub async fn delete_instance(
     }
     state.clients.forget(id);
     Ok(scope.see_other("settings/partner-center", "deleted"))
+}
+
+/// The instance `id` as this marketplace sees it, for a Partner Center manager; Not Found when
+/// the marketplace cannot see it.
+async fn managed_instance(
+    state: &AppState,
+    scope: &Scope,
+    id: i64,
+) -> Result<instances::Visible, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    instances::find(state.store.as_ref(), &scope.marketplace, id)
+        .await?
+        .ok_or(PageError::NotFound)
 }

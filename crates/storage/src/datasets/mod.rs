@@ -9,6 +9,8 @@ pub(crate) mod apply;
 pub(crate) mod rules;
 pub(crate) mod undo;
 
+use std::ops::RangeInclusive;
+
 use ferry_domain::{DatasetKind, DatasetState, Timestamp};
 
 use crate::Result;
@@ -163,6 +165,16 @@ pub fn staging_table(data_type: &str) -> Option<&'static str> {
         .map(|r| r.table)
 }
 
+/// One transaction of an activation: lines `lines` of `data_type`, applied under `lease` with
+/// the job's `checkpoint`.
+pub struct ActivationStep<'a> {
+    pub lease: &'a crate::Lease,
+    pub checkpoint: &'a crate::Checkpoint,
+    pub dataset: DatasetRef,
+    pub data_type: &'a str,
+    pub lines: RangeInclusive<i64>,
+}
+
 /// A dataset named with its marketplace. Storage takes the two together wherever it needs
 /// both, so they cannot be swapped; it is also the payload of the dataset jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -192,31 +204,31 @@ pub trait DatasetStore: Send + Sync {
     /// Creates a dataset in `Created`. Fails with a conflict on `dataset in validation` while
     /// another dataset of the marketplace waits for or runs validation.
     async fn create_dataset(&self, new: &NewDataset) -> Result<Dataset>;
-    async fn dataset(&self, dataset: crate::DatasetRef) -> Result<Option<Dataset>>;
+    async fn dataset(&self, dataset: DatasetRef) -> Result<Option<Dataset>>;
     /// Newest first; only those created by members of `company` when it is given.
     async fn datasets(&self, marketplace_id: i64, company: Option<i64>) -> Result<Vec<Dataset>>;
     /// The dataset waiting for or running validation, if any.
     async fn dataset_in_validation(&self, marketplace_id: i64) -> Result<Option<Dataset>>;
     async fn set_dataset_state(
         &self,
-        dataset: crate::DatasetRef,
+        dataset: DatasetRef,
         state: DatasetState,
         failure: Option<&str>,
     ) -> Result<()>;
-    async fn set_dataset_plan(&self, dataset: crate::DatasetRef, plan: &str) -> Result<()>;
-    async fn set_dataset_job(&self, dataset: crate::DatasetRef, job_id: i64) -> Result<()>;
+    async fn set_dataset_plan(&self, dataset: DatasetRef, plan: &str) -> Result<()>;
+    async fn set_dataset_job(&self, dataset: DatasetRef, job_id: i64) -> Result<()>;
     /// Sets the name, provisioning and review of a dataset.
     async fn edit_dataset(
         &self,
-        dataset: crate::DatasetRef,
+        dataset: DatasetRef,
         name: &str,
         provision: bool,
         review: bool,
     ) -> Result<()>;
     /// Undoes what a dataset's activation did (see `undo.rs`); its records stay otherwise.
-    async fn undo_dataset(&self, dataset: crate::DatasetRef) -> Result<()>;
+    async fn undo_dataset(&self, dataset: DatasetRef) -> Result<()>;
     /// Removes the dataset, its files, findings and staged rows.
-    async fn delete_dataset(&self, dataset: crate::DatasetRef) -> Result<()>;
+    async fn delete_dataset(&self, dataset: DatasetRef) -> Result<()>;
 
     /// Starts a file (replacing one of the same type) before its chunks are appended.
     async fn add_dataset_file(
@@ -282,14 +294,14 @@ pub trait StagingStore: Send + Sync {
     /// rows rejected.
     async fn check_reseller_scope(
         &self,
-        dataset: crate::DatasetRef,
+        dataset: DatasetRef,
         reseller_company_id: i64,
     ) -> Result<()>;
     /// Makes the companies a reseller's dataset brought in, and that have no reseller yet, the
     /// reseller's customers (undone with the dataset). Doing it again adds nothing.
     async fn associate_with_reseller(
         &self,
-        dataset: crate::DatasetRef,
+        dataset: DatasetRef,
         reseller_company_id: i64,
     ) -> Result<()>;
     /// The staged rows of `microsoft_customers` or `microsoft_subscriptions` not rejected, after
@@ -303,10 +315,10 @@ pub trait StagingStore: Send + Sync {
     ) -> Result<Vec<StagedMicrosoftRecord>>;
     /// The set-level checks: a finding for every row a rule refuses, and those rows rejected.
     /// Rows found unchanged when staged (see `stage_rows`) are only checked for duplicates.
-    async fn check_staged(&self, dataset: crate::DatasetRef) -> Result<()>;
+    async fn check_staged(&self, dataset: DatasetRef) -> Result<()>;
     /// What activation would do, per data type. With `keep`, the decisions stay for an
     /// activation that follows at once; otherwise they are rolled back (the plan writes nothing).
-    async fn plan_staged(&self, dataset: crate::DatasetRef, keep: bool) -> Result<Vec<PlanLine>>;
+    async fn plan_staged(&self, dataset: DatasetRef, keep: bool) -> Result<Vec<PlanLine>>;
     /// What activation did, per data type.
     async fn staged_outcomes(&self, dataset_id: i64) -> Result<Vec<PlanLine>>;
     /// Refreshes the planner's statistics of the tables a data type's activation wrote, so the
@@ -314,18 +326,9 @@ pub trait StagingStore: Send + Sync {
     async fn refresh_statistics(&self, data_type: &str) -> Result<()>;
     /// The first and last staged line of a data type, if it has rows.
     async fn staged_lines(&self, dataset_id: i64, data_type: &str) -> Result<Option<(i64, i64)>>;
-    /// Applies lines `from..=to` of a data type, as `plan_staged` decided them, and records the
+    /// Applies a range of lines of a data type, as `plan_staged` decided them, and records the
     /// job's checkpoint, in one transaction, only while the worker holds the job's lease.
-    #[allow(clippy::too_many_arguments)]
-    async fn activate_lines(
-        &self,
-        lease: &crate::Lease,
-        checkpoint: &crate::Checkpoint,
-        dataset: crate::DatasetRef,
-        data_type: &str,
-        from: i64,
-        to: i64,
-    ) -> Result<()>;
+    async fn activate_lines(&self, step: &ActivationStep<'_>) -> Result<()>;
 }
 
 /// Provisioning: the subscriptions a dataset created that wait for their vendor.
@@ -334,7 +337,7 @@ pub trait ProvisioningStore: Send + Sync {
     /// Subscriptions of a dataset waiting for their connector, by id after `after`.
     async fn pending_provisioning(
         &self,
-        dataset: crate::DatasetRef,
+        dataset: DatasetRef,
         after: i64,
         limit: i64,
     ) -> Result<Vec<ProvisioningTarget>>;
@@ -352,8 +355,7 @@ pub trait ReportStore: Send + Sync {
         &self,
         dataset_id: i64,
         data_type: &str,
-        from: i64,
-        to: i64,
+        lines: RangeInclusive<i64>,
     ) -> Result<Vec<ReportLine>>;
     /// Whether any finding of the dataset is an error.
     async fn dataset_has_errors(&self, dataset_id: i64) -> Result<bool>;

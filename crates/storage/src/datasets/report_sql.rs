@@ -30,8 +30,7 @@ impl crate::datasets::ReportStore for This {
         &self,
         dataset_id: i64,
         data_type: &str,
-        from: i64,
-        to: i64,
+        lines: std::ops::RangeInclusive<i64>,
     ) -> crate::Result<Vec<crate::datasets::ReportLine>> {
         let Some(rules) = crate::datasets::rules::ALL
             .iter()
@@ -56,8 +55,8 @@ impl crate::datasets::ReportStore for This {
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(dataset_id)
-            .bind(from)
-            .bind(to)
+            .bind(lines.start())
+            .bind(lines.end())
             .fetch_all(&self.pool)
             .await?)
     }

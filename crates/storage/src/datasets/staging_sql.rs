@@ -250,14 +250,9 @@ impl crate::datasets::StagingStore for This {
 
     async fn activate_lines(
         &self,
-        lease: &crate::Lease,
-        checkpoint: &crate::Checkpoint,
-        dataset: crate::DatasetRef,
-        data_type: &str,
-        from: i64,
-        to: i64,
+        step: &crate::datasets::ActivationStep<'_>,
     ) -> crate::Result<()> {
-        let (marketplace_id, dataset_id) = (dataset.marketplace_id, dataset.dataset_id);
+        let data_type = step.data_type;
         let Some(apply) = crate::datasets::apply::ALL
             .iter()
             .find(|a| a.data_type == data_type)
@@ -269,15 +264,15 @@ impl crate::datasets::StagingStore for This {
         for statement in apply.apply() {
             let sql = crate::datasets::dialect(statement, &DIALECT);
             sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(dataset_id)
-                .bind(marketplace_id)
-                .bind(from)
-                .bind(to)
+                .bind(step.dataset.dataset_id)
+                .bind(step.dataset.marketplace_id)
+                .bind(step.lines.start())
+                .bind(step.lines.end())
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
         }
-        write_checkpoint(&mut tx, lease, checkpoint).await?;
+        write_checkpoint(&mut tx, step.lease, step.checkpoint).await?;
         tx.commit().await?;
         Ok(())
     }
