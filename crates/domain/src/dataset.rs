@@ -1,6 +1,18 @@
 use crate::text_enum;
 
 text_enum! {
+    /// What a dataset's report says of a line: what activation did with its record, or the
+    /// severity of a finding about it.
+    ReportOutcome, "report outcome" {
+        Created = "CREATED",
+        Updated = "UPDATED",
+        Unchanged = "UNCHANGED",
+        Error = "ERROR",
+        Warning = "WARNING",
+    }
+}
+
+text_enum! {
     /// Where a dataset is in its life (docs/datasets.md).
     DatasetState, "dataset state" {
         Created = "created",

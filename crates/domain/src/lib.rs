@@ -22,7 +22,7 @@ pub use access::{Permission, SignInFailures, SignInThrottle, allowed};
 pub use catalog::{Connector, NewEdition, NewProduct, OfferId, PricingUnit};
 pub use company::{Address, CompanyStatus, Contact, ContactKind, NewCompany, TenantLink};
 pub use country::CountryCode;
-pub use dataset::{DatasetKind, DatasetState};
+pub use dataset::{DatasetKind, DatasetState, ReportOutcome};
 pub use email::Email;
 pub use instance::InstanceAuth;
 pub use job::{JobState, Progress};
@@ -125,7 +125,7 @@ macro_rules! text_enum {
 
         impl TryFrom<String> for $name {
             type Error = $crate::ParseError;
-            fn try_from(s: String) -> Result<Self, Self::Error> {
+            fn try_from(s: String) -> Result<Self, $crate::ParseError> {
                 s.parse()
             }
         }

@@ -110,8 +110,8 @@ pub struct PlanLine {
 pub struct ReportLine {
     pub line: i64,
     pub external_id: Option<String>,
-    /// CREATED, UPDATED, UNCHANGED, SKIPPED, ERROR or WARNING.
-    pub outcome: String,
+    #[sqlx(try_from = "String")]
+    pub outcome: ferry_domain::ReportOutcome,
     pub code: Option<String>,
     pub column_name: Option<String>,
     pub message: Option<String>,
