@@ -5,9 +5,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use ferry_domain::{
-    Address, CompanyRoles, CompanyStatus, Connector, Contact, ContactKind, CountryCode, Email,
-    MarketplaceKind, NewCompany, NewEdition, NewProduct, NewSubscription, NewUser, OfferId, Origin,
-    PricingUnit, Role, Slug, SubscriptionStatus, UserStatus,
+    Address, CompanyId, CompanyRoles, CompanyStatus, Connector, Contact, ContactKind, CountryCode,
+    Email, MarketplaceKind, NewCompany, NewEdition, NewProduct, NewSubscription, NewUser, OfferId,
+    Origin, PricingUnit, Role, Slug, SubscriptionId, SubscriptionStatus, UserId, UserStatus,
 };
 use ferry_storage::{Marketplace, Store};
 
@@ -272,7 +272,9 @@ async fn seed(store: &Arc<dyn Store>) -> anyhow::Result<Marketplace> {
             billing_admin: true,
             ..CompanyRoles::default()
         };
-        store.set_membership(m, user, company, admin).await?;
+        store
+            .set_membership(m, UserId(user), CompanyId(company), admin)
+            .await?;
         let contact = Contact {
             kind: ContactKind::Primary,
             first_name: Some(first.into()),
@@ -302,7 +304,9 @@ async fn seed(store: &Arc<dyn Store>) -> anyhow::Result<Marketplace> {
             origin: Origin::Demo,
         };
         let subscription = store.create_subscription(m, &subscription).await?;
-        store.assign_seat(m, subscription, user).await?;
+        store
+            .assign_seat(m, SubscriptionId(subscription), UserId(user))
+            .await?;
     }
     Ok(marketplace)
 }

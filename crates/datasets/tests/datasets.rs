@@ -745,7 +745,12 @@ mod pipeline {
             .await
             .expect("user");
         store
-            .set_membership(market, stranger_user, stranger, CompanyRoles::default())
+            .set_membership(
+                market,
+                ferry_domain::UserId(stranger_user),
+                ferry_domain::CompanyId(stranger),
+                CompanyRoles::default(),
+            )
             .await
             .expect("membership");
 

@@ -10,6 +10,7 @@ mod company;
 mod country;
 mod dataset;
 mod email;
+mod ids;
 mod instance;
 mod job;
 mod marketplace;
@@ -24,6 +25,7 @@ pub use company::{Address, CompanyStatus, Contact, ContactKind, NewCompany, Tena
 pub use country::CountryCode;
 pub use dataset::{DatasetKind, DatasetState, ReportOutcome};
 pub use email::Email;
+pub use ids::{CompanyId, SubscriptionId, UserId};
 pub use instance::InstanceAuth;
 pub use job::{JobState, Progress};
 pub use marketplace::{HierarchyError, MarketplaceKind, Slug};

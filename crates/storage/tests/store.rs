@@ -302,11 +302,25 @@ async fn marketplaces_do_not_see_each_other(store: Arc<dyn Store>) {
         ..CompanyRoles::default()
     };
     assert!(matches!(
-        store.set_membership(a.id, user_b, company_a, roles).await,
+        store
+            .set_membership(
+                a.id,
+                ferry_domain::UserId(user_b),
+                ferry_domain::CompanyId(company_a),
+                roles
+            )
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
-        store.set_membership(b.id, user_b, company_a, roles).await,
+        store
+            .set_membership(
+                b.id,
+                ferry_domain::UserId(user_b),
+                ferry_domain::CompanyId(company_a),
+                roles
+            )
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
@@ -340,7 +354,12 @@ async fn subscriptions_and_seats(store: Arc<dyn Store>) {
         .await
         .expect("user");
     store
-        .set_membership(a.id, ada, company_id, CompanyRoles::default())
+        .set_membership(
+            a.id,
+            ferry_domain::UserId(ada),
+            ferry_domain::CompanyId(company_id),
+            CompanyRoles::default(),
+        )
         .await
         .expect("membership");
     let date = |s| {
@@ -368,10 +387,32 @@ async fn subscriptions_and_seats(store: Arc<dyn Store>) {
         .create_subscription(a.id, &sub)
         .await
         .expect("subscription");
-    store.assign_seat(a.id, id, ada).await.expect("seat");
-    assert_conflict(store.assign_seat(a.id, id, ada).await, "seat assignment");
+    store
+        .assign_seat(
+            a.id,
+            ferry_domain::SubscriptionId(id),
+            ferry_domain::UserId(ada),
+        )
+        .await
+        .expect("seat");
+    assert_conflict(
+        store
+            .assign_seat(
+                a.id,
+                ferry_domain::SubscriptionId(id),
+                ferry_domain::UserId(ada),
+            )
+            .await,
+        "seat assignment",
+    );
     assert!(matches!(
-        store.assign_seat(a.id, id, stranger).await,
+        store
+            .assign_seat(
+                a.id,
+                ferry_domain::SubscriptionId(id),
+                ferry_domain::UserId(stranger)
+            )
+            .await,
         Err(StoreError::NotFound { .. })
     ));
     sub.vendor_subscription_id = Some("c3d4".into());
@@ -817,7 +858,12 @@ async fn an_invitation_activates_the_user_and_their_company_once(store: Arc<dyn 
         .await
         .expect("user");
     store
-        .set_membership(a.id, ada, company_id, CompanyRoles::default())
+        .set_membership(
+            a.id,
+            ferry_domain::UserId(ada),
+            ferry_domain::CompanyId(company_id),
+            CompanyRoles::default(),
+        )
         .await
         .expect("member");
     let now = Timestamp(1_000);

@@ -6,7 +6,9 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use ferry_domain::{CompanyRoles, Email, NewUser, Origin, Permission, UserStatus};
+use ferry_domain::{
+    CompanyId, CompanyRoles, Email, NewUser, Origin, Permission, UserId, UserStatus,
+};
 use ferry_storage::{NewAuditEntry, StoreError, Subject, User, UserQuery};
 use serde::Deserialize;
 use serde_json::json;
@@ -379,7 +381,7 @@ pub async fn create(
         };
         state
             .store
-            .set_membership(scope.id(), id, company.id, roles)
+            .set_membership(scope.id(), UserId(id), CompanyId(company.id), roles)
             .await?;
     }
     state

@@ -111,7 +111,12 @@ impl App {
             if role == Role::Reseller {
                 // The reseller works for Acme, whose datasets they see.
                 store
-                    .set_membership(a.id, id, a.company, CompanyRoles::default())
+                    .set_membership(
+                        a.id,
+                        ferry_domain::UserId(id),
+                        ferry_domain::CompanyId(a.company),
+                        CompanyRoles::default(),
+                    )
                     .await
                     .expect("reseller company");
             }
@@ -133,7 +138,12 @@ impl App {
             .await
             .expect("password");
         store
-            .set_membership(a.id, member, a.company, CompanyRoles::default())
+            .set_membership(
+                a.id,
+                ferry_domain::UserId(member),
+                ferry_domain::CompanyId(a.company),
+                CompanyRoles::default(),
+            )
             .await
             .expect("membership");
         subjects.push((
@@ -349,7 +359,12 @@ impl App {
             ..CompanyRoles::default()
         };
         self.store
-            .set_membership(world.id, user, company, roles)
+            .set_membership(
+                world.id,
+                ferry_domain::UserId(user),
+                ferry_domain::CompanyId(company),
+                roles,
+            )
             .await
             .expect("membership");
     }
@@ -566,7 +581,12 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
     let user = NewUser::with_email(email("target@example.com"), Origin::Manual);
     let user = store.create_user(m, &user).await.expect("user");
     store
-        .set_membership(m, user, company, CompanyRoles::default())
+        .set_membership(
+            m,
+            ferry_domain::UserId(user),
+            ferry_domain::CompanyId(company),
+            CompanyRoles::default(),
+        )
         .await
         .expect("membership");
     let (_, hash) = new_api_token();

@@ -1,7 +1,7 @@
 //! Subscriptions of companies to editions, and their seats.
 
 use async_trait::async_trait;
-use ferry_domain::{NewSubscription, SubscriptionStatus};
+use ferry_domain::{NewSubscription, SubscriptionId, SubscriptionStatus, UserId};
 
 use crate::Result;
 
@@ -15,8 +15,8 @@ pub trait SubscriptionStore: Send + Sync {
     async fn assign_seat(
         &self,
         marketplace_id: i64,
-        subscription_id: i64,
-        user_id: i64,
+        subscription: SubscriptionId,
+        user: UserId,
     ) -> Result<()>;
     async fn subscriptions_of_company(
         &self,

@@ -53,8 +53,8 @@ impl crate::SubscriptionStore for This {
     async fn assign_seat(
         &self,
         marketplace_id: i64,
-        subscription_id: i64,
-        user_id: i64,
+        subscription: ferry_domain::SubscriptionId,
+        user: ferry_domain::UserId,
     ) -> crate::Result<()> {
         let done = sqlx::query(
             "INSERT INTO seat_assignments (subscription_id, user_id)
@@ -63,8 +63,8 @@ impl crate::SubscriptionStore for This {
              WHERE s.marketplace_id = $1 AND s.id = $2 AND u.id = $3",
         )
         .bind(marketplace_id)
-        .bind(subscription_id)
-        .bind(user_id)
+        .bind(subscription.0)
+        .bind(user.0)
         .execute(&self.pool)
         .await?;
         found(done.rows_affected(), "subscription or user")

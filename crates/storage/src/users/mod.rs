@@ -3,7 +3,9 @@
 use std::collections::BTreeMap;
 
 use async_trait::async_trait;
-use ferry_domain::{CompanyRoles, Email, NewUser, Origin, Timestamp, UserStatus};
+use ferry_domain::{
+    CompanyId, CompanyRoles, Email, NewUser, Origin, Timestamp, UserId, UserStatus,
+};
 
 use crate::companies::origin;
 use crate::{NewAuditEntry, Result};
@@ -41,8 +43,8 @@ pub trait UserStore: Send + Sync {
     async fn set_membership(
         &self,
         marketplace_id: i64,
-        user_id: i64,
-        company_id: i64,
+        user: UserId,
+        company: CompanyId,
         roles: CompanyRoles,
     ) -> Result<()>;
 }

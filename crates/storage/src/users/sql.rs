@@ -45,8 +45,8 @@ impl crate::UserStore for This {
     async fn set_membership(
         &self,
         marketplace_id: i64,
-        user_id: i64,
-        company_id: i64,
+        user: ferry_domain::UserId,
+        company: ferry_domain::CompanyId,
         roles: ferry_domain::CompanyRoles,
     ) -> crate::Result<()> {
         let done = sqlx::query(
@@ -63,8 +63,8 @@ impl crate::UserStore for This {
                 restricted_sales_support = excluded.restricted_sales_support",
         )
         .bind(marketplace_id)
-        .bind(user_id)
-        .bind(company_id)
+        .bind(user.0)
+        .bind(company.0)
         .bind(roles.company_admin)
         .bind(roles.billing_admin)
         .bind(roles.sales_support)
