@@ -284,8 +284,9 @@ mod pipeline {
         Report, ValidateDataset, delete_dataset,
     };
     use ferry_domain::{
-        CompanyRoles, Connector, DatasetKind, DatasetState, Email, JobState, MarketplaceKind,
-        NewCompany, NewEdition, NewProduct, NewUser, Origin, PricingUnit, Slug, UserStatus,
+        CompanyId, CompanyRoles, Connector, DatasetKind, DatasetState, Email, JobState,
+        MarketplaceKind, NewCompany, NewEdition, NewProduct, NewUser, Origin, PricingUnit, Slug,
+        UserId, UserStatus,
     };
     use ferry_jobs::{BackgroundJob, Worker, WorkerConfig};
     use ferry_storage::{Dataset, NewDataset, NewMarketplace, PlanLine, Store};
@@ -747,8 +748,8 @@ mod pipeline {
         store
             .set_membership(
                 market,
-                ferry_domain::UserId(stranger_user),
-                ferry_domain::CompanyId(stranger),
+                UserId(stranger_user),
+                CompanyId(stranger),
                 CompanyRoles::default(),
             )
             .await

@@ -4,12 +4,12 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use ferry_domain::{CompanyId, CompanyStatus, Role, SubscriptionId, Timestamp, UserId, UserStatus};
 use ferry_domain::{
     CompanyRoles, Connector, DatasetKind, DatasetState, Email, JobState, MarketplaceKind,
     NewCompany, NewEdition, NewProduct, NewSubscription, NewUser, OfferId, Origin, PricingUnit,
     Progress, Slug, SubscriptionStatus, TenantLink,
 };
-use ferry_domain::{CompanyStatus, Role, Timestamp, UserStatus};
 use ferry_storage::{
     Checkpoint, CompanyQuery, JobOutcome, Lease, LinkPurpose, Marketplace, NewAuditEntry,
     NewInstance, NewJob, NewMarketplace, NewSchedule, Store, StoreError, Subject, UserQuery,
@@ -303,23 +303,13 @@ async fn marketplaces_do_not_see_each_other(store: Arc<dyn Store>) {
     };
     assert!(matches!(
         store
-            .set_membership(
-                a.id,
-                ferry_domain::UserId(user_b),
-                ferry_domain::CompanyId(company_a),
-                roles
-            )
+            .set_membership(a.id, UserId(user_b), CompanyId(company_a), roles)
             .await,
         Err(StoreError::NotFound { .. })
     ));
     assert!(matches!(
         store
-            .set_membership(
-                b.id,
-                ferry_domain::UserId(user_b),
-                ferry_domain::CompanyId(company_a),
-                roles
-            )
+            .set_membership(b.id, UserId(user_b), CompanyId(company_a), roles)
             .await,
         Err(StoreError::NotFound { .. })
     ));
@@ -356,8 +346,8 @@ async fn subscriptions_and_seats(store: Arc<dyn Store>) {
     store
         .set_membership(
             a.id,
-            ferry_domain::UserId(ada),
-            ferry_domain::CompanyId(company_id),
+            UserId(ada),
+            CompanyId(company_id),
             CompanyRoles::default(),
         )
         .await
@@ -388,30 +378,18 @@ async fn subscriptions_and_seats(store: Arc<dyn Store>) {
         .await
         .expect("subscription");
     store
-        .assign_seat(
-            a.id,
-            ferry_domain::SubscriptionId(id),
-            ferry_domain::UserId(ada),
-        )
+        .assign_seat(a.id, SubscriptionId(id), UserId(ada))
         .await
         .expect("seat");
     assert_conflict(
         store
-            .assign_seat(
-                a.id,
-                ferry_domain::SubscriptionId(id),
-                ferry_domain::UserId(ada),
-            )
+            .assign_seat(a.id, SubscriptionId(id), UserId(ada))
             .await,
         "seat assignment",
     );
     assert!(matches!(
         store
-            .assign_seat(
-                a.id,
-                ferry_domain::SubscriptionId(id),
-                ferry_domain::UserId(stranger)
-            )
+            .assign_seat(a.id, SubscriptionId(id), UserId(stranger))
             .await,
         Err(StoreError::NotFound { .. })
     ));
@@ -860,8 +838,8 @@ async fn an_invitation_activates_the_user_and_their_company_once(store: Arc<dyn 
     store
         .set_membership(
             a.id,
-            ferry_domain::UserId(ada),
-            ferry_domain::CompanyId(company_id),
+            UserId(ada),
+            CompanyId(company_id),
             CompanyRoles::default(),
         )
         .await

@@ -8,8 +8,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use ferry_accounts::credentials::{hash_password, new_api_token, secret_hash};
 use ferry_domain::{
-    CompanyRoles, CompanyStatus, DatasetKind, DatasetState, Email, MarketplaceKind, NewCompany,
-    NewUser, Origin, Role, Slug, UserStatus,
+    CompanyId, CompanyRoles, CompanyStatus, DatasetKind, DatasetState, Email, MarketplaceKind,
+    NewCompany, NewUser, Origin, Role, Slug, UserId, UserStatus,
 };
 use ferry_server::AppState;
 use ferry_storage::{
@@ -113,8 +113,8 @@ impl App {
                 store
                     .set_membership(
                         a.id,
-                        ferry_domain::UserId(id),
-                        ferry_domain::CompanyId(a.company),
+                        UserId(id),
+                        CompanyId(a.company),
                         CompanyRoles::default(),
                     )
                     .await
@@ -140,8 +140,8 @@ impl App {
         store
             .set_membership(
                 a.id,
-                ferry_domain::UserId(member),
-                ferry_domain::CompanyId(a.company),
+                UserId(member),
+                CompanyId(a.company),
                 CompanyRoles::default(),
             )
             .await
@@ -359,12 +359,7 @@ impl App {
             ..CompanyRoles::default()
         };
         self.store
-            .set_membership(
-                world.id,
-                ferry_domain::UserId(user),
-                ferry_domain::CompanyId(company),
-                roles,
-            )
+            .set_membership(world.id, UserId(user), CompanyId(company), roles)
             .await
             .expect("membership");
     }
@@ -581,12 +576,7 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
     let user = NewUser::with_email(email("target@example.com"), Origin::Manual);
     let user = store.create_user(m, &user).await.expect("user");
     store
-        .set_membership(
-            m,
-            ferry_domain::UserId(user),
-            ferry_domain::CompanyId(company),
-            CompanyRoles::default(),
-        )
+        .set_membership(m, UserId(user), CompanyId(company), CompanyRoles::default())
         .await
         .expect("membership");
     let (_, hash) = new_api_token();

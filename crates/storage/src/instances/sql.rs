@@ -12,25 +12,18 @@ impl crate::InstanceStore for This {
         marketplace_id: i64,
         i: &crate::NewInstance,
     ) -> crate::Result<i64> {
-        Ok(sqlx::query_scalar(
+        let insert = sqlx::query(
             "INSERT INTO partner_center_instances (marketplace_id, name, model,
                 partner_tenant_id, application_id, secret_encrypted,
                 refresh_token_encrypted, mpn_id, api_base_url, login_base_url, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
         )
-        .bind(marketplace_id)
-        .bind(&i.name)
-        .bind(&i.model)
-        .bind(&i.partner_tenant_id)
-        .bind(&i.application_id)
-        .bind(&i.secret_encrypted)
-        .bind(&i.refresh_token_encrypted)
-        .bind(&i.mpn_id)
-        .bind(&i.api_base_url)
-        .bind(&i.login_base_url)
-        .bind(crate::now().millis())
-        .fetch_one(&self.pool)
-        .await?)
+        .bind(marketplace_id);
+        let row = bind_instance(insert, i)
+            .bind(crate::now().millis())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(sqlx::Row::try_get(&row, 0)?)
     }
 
     async fn instances(&self, marketplace_id: i64) -> crate::Result<Vec<crate::InstanceSummary>> {
@@ -68,7 +61,7 @@ impl crate::InstanceStore for This {
         id: i64,
         i: &crate::NewInstance,
     ) -> crate::Result<()> {
-        self.write_instance(
+        self.write_instance(bind_instance(
             about_instance(
                 "UPDATE partner_center_instances SET name = $3, model = $4,
                     partner_tenant_id = $5, application_id = $6,
@@ -79,17 +72,9 @@ impl crate::InstanceStore for This {
                  WHERE marketplace_id = $1 AND id = $2",
                 marketplace_id,
                 id,
-            )
-            .bind(&i.name)
-            .bind(&i.model)
-            .bind(&i.partner_tenant_id)
-            .bind(&i.application_id)
-            .bind(&i.secret_encrypted)
-            .bind(&i.refresh_token_encrypted)
-            .bind(&i.mpn_id)
-            .bind(&i.api_base_url)
-            .bind(&i.login_base_url),
-        )
+            ),
+            i,
+        ))
         .await
     }
 
@@ -151,6 +136,21 @@ impl crate::InstanceStore for This {
         .await?;
         Ok(())
     }
+}
+
+/// Binds an instance's fields, `name` to `login_base_url`, in the order both the insert and
+/// the update name them.
+fn bind_instance<'q>(query: Query<'q>, i: &crate::NewInstance) -> Query<'q> {
+    query
+        .bind(&i.name)
+        .bind(&i.model)
+        .bind(&i.partner_tenant_id)
+        .bind(&i.application_id)
+        .bind(&i.secret_encrypted)
+        .bind(&i.refresh_token_encrypted)
+        .bind(&i.mpn_id)
+        .bind(&i.api_base_url)
+        .bind(&i.login_base_url)
 }
 
 /// A statement about one instance: `$1` is its marketplace, `$2` the instance.
