@@ -1263,7 +1263,14 @@ mod pipeline {
         ];
         let dataset = upload_files(&store, market, true, &files).await;
         store
-            .edit_dataset(dataset.key(), "Provisioned", true, false)
+            .edit_dataset(
+                dataset.key(),
+                &ferry_storage::DatasetEdit {
+                    name: "Provisioned",
+                    provision: true,
+                    review: false,
+                },
+            )
             .await
             .expect("provisioning on");
         let dataset = store

@@ -44,8 +44,8 @@ pub use audit::{AuditEntry, AuditStore, NewAuditEntry};
 pub use catalog::{CatalogStore, Edition, Product};
 pub use companies::{Company, CompanyKey, CompanyQuery, CompanyStore, ContactRow, TenantLinkRow};
 pub use datasets::{
-    ActivationStep, Dataset, DatasetFile, DatasetFinding, DatasetRef, DatasetStore, NewDataset,
-    PlanLine, ProvisioningStore, ProvisioningTarget, ReportLine, ReportStore, StageRow,
+    ActivationStep, Dataset, DatasetEdit, DatasetFile, DatasetFinding, DatasetRef, DatasetStore,
+    NewDataset, PlanLine, ProvisioningStore, ProvisioningTarget, ReportLine, ReportStore, StageRow,
     StagedMicrosoftRecord, StagedRows, StagingStore,
 };
 pub use error::{Result, StoreError};

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ferry_datasets::{DataType, template};
 use ferry_domain::{DatasetKind, DatasetState, Permission, Role};
-use ferry_storage::{Dataset, PlanLine, Subject};
+use ferry_storage::{Dataset, DatasetEdit, PlanLine, Subject};
 use serde::Deserialize;
 
 use super::{NoticeQuery, page};
@@ -483,7 +483,14 @@ pub async fn edit(
     };
     state
         .store
-        .edit_dataset(dataset.key(), name, provision, review)
+        .edit_dataset(
+            dataset.key(),
+            &DatasetEdit {
+                name,
+                provision,
+                review,
+            },
+        )
         .await?;
     Ok(scope.see_other(&format!("datasets/{id}"), "saved"))
 }

@@ -10,7 +10,7 @@ use ferry_datasets::{ActivateDataset, DataType, FileUpload, Report, UploadError,
 use ferry_domain::{DatasetKind, DatasetState};
 use ferry_jobs::BackgroundJob;
 use ferry_storage::datasets::replacement_name;
-use ferry_storage::{Dataset, NewDataset, StoreError};
+use ferry_storage::{Dataset, DatasetEdit, NewDataset, StoreError};
 
 use crate::AppState;
 
@@ -147,9 +147,11 @@ pub async fn receive(
             .store
             .edit_dataset(
                 dataset.key(),
-                name.trim(),
-                settings.provision,
-                settings.review,
+                &DatasetEdit {
+                    name: name.trim(),
+                    provision: settings.provision,
+                    review: settings.review,
+                },
             )
             .await?;
         dataset.name = name.trim().to_owned();

@@ -175,6 +175,15 @@ pub struct ActivationStep<'a> {
     pub lines: RangeInclusive<i64>,
 }
 
+/// What an operator may change of a dataset: named fields, so the two choices cannot be
+/// swapped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DatasetEdit<'a> {
+    pub name: &'a str,
+    pub provision: bool,
+    pub review: bool,
+}
+
 /// A dataset named with its marketplace. Storage takes the two together wherever it needs
 /// both, so they cannot be swapped; it is also the payload of the dataset jobs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -218,13 +227,7 @@ pub trait DatasetStore: Send + Sync {
     async fn set_dataset_plan(&self, dataset: DatasetRef, plan: &str) -> Result<()>;
     async fn set_dataset_job(&self, dataset: DatasetRef, job_id: i64) -> Result<()>;
     /// Sets the name, provisioning and review of a dataset.
-    async fn edit_dataset(
-        &self,
-        dataset: DatasetRef,
-        name: &str,
-        provision: bool,
-        review: bool,
-    ) -> Result<()>;
+    async fn edit_dataset(&self, dataset: DatasetRef, edit: &DatasetEdit<'_>) -> Result<()>;
     /// Undoes what a dataset's activation did (see `undo.rs`); its records stay otherwise.
     async fn undo_dataset(&self, dataset: DatasetRef) -> Result<()>;
     /// Removes the dataset, its files, findings and staged rows.

@@ -128,9 +128,7 @@ impl crate::datasets::DatasetStore for This {
     async fn edit_dataset(
         &self,
         dataset: crate::DatasetRef,
-        name: &str,
-        provision: bool,
-        review: bool,
+        edit: &crate::datasets::DatasetEdit<'_>,
     ) -> crate::Result<()> {
         let (marketplace_id, id) = (dataset.marketplace_id, dataset.dataset_id);
         sqlx::query(
@@ -139,9 +137,9 @@ impl crate::datasets::DatasetStore for This {
         )
         .bind(marketplace_id)
         .bind(id)
-        .bind(name)
-        .bind(provision)
-        .bind(review)
+        .bind(edit.name)
+        .bind(edit.provision)
+        .bind(edit.review)
         .bind(crate::now().millis())
         .execute(&self.pool)
         .await?;
