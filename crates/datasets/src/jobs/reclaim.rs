@@ -13,7 +13,8 @@ pub async fn delete_dataset(store: &dyn Store, dataset: DatasetRef) -> Result<()
     Ok(())
 }
 
-/// Makes the room of deleted staged rows reusable (see `StagingStore::reclaim_staging`).
+/// Makes the room of deleted staged rows reusable (see `StagingStore::reclaim_staging`). It is
+/// the installation's work, of no marketplace: every marketplace shares the staging tables.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct ReclaimStaging {}
 
@@ -21,7 +22,6 @@ pub struct ReclaimStaging {}
 impl BackgroundJob for ReclaimStaging {
     const KIND: &'static str = "dataset.reclaim_staging";
     type Checkpoint = ();
-    // No marketplace: the staging tables are the installation's, shared by every marketplace.
     type Env = ();
 
     async fn run(&self, _: &(), ctx: &JobContext<()>) -> Result<(), JobError> {
