@@ -116,6 +116,11 @@ async fn run(store: &Arc<dyn Store>, count: usize) {
             "filter status = suspended",
             page(None, Some(CompanyStatus::Suspended), None),
         ),
+        (
+            // The slow case without the status index: every name passed over.
+            "filter status = pending (no company has it)",
+            page(None, Some(CompanyStatus::Pending), None),
+        ),
     ];
     println!(
         "{:<44} {:>12} {:>6}",
