@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ferry_domain::Timestamp;
 use ferry_storage::{Job, JobOutcome, Lease, Store, StoreError};
+use serde::Deserialize;
 use tokio::sync::watch;
 
 use crate::{BackgroundJob, Claimed, JobContext, JobError};
@@ -179,19 +180,17 @@ impl<J: BackgroundJob> Runner for Typed<J> {
     /// Reads the payload and the checkpoint as `J`'s types, then runs the job. A row that does
     /// not fit them fails at once: a retry would read the same row.
     async fn run(&self, claimed: Claimed) -> Result<(), JobError> {
-        let job = &claimed.job;
-        let payload: J = serde_json::from_value(job.payload.clone()).map_err(|e| {
-            JobError::Failed(format!("the payload does not fit a {} job: {e}", J::KIND))
-        })?;
-        let resume = match job.checkpoint.clone() {
-            Some(stored) => Some(serde_json::from_value(stored).map_err(|e| {
-                JobError::Failed(format!(
-                    "the checkpoint does not fit a {} job: {e}",
-                    J::KIND
-                ))
-            })?),
-            None => None,
+        let misfit = |what: &str, e: serde_json::Error| {
+            JobError::Failed(format!("the {what} does not fit a {} job: {e}", J::KIND))
         };
+        let job = &claimed.job;
+        let payload = J::deserialize(&job.payload).map_err(|e| misfit("payload", e))?;
+        let resume = job
+            .checkpoint
+            .as_ref()
+            .map(J::Checkpoint::deserialize)
+            .transpose()
+            .map_err(|e| misfit("checkpoint", e))?;
         let ctx = JobContext { claimed, resume };
         payload.run(&self.env, &ctx).await
     }

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use super::activate::activate;
 use super::{Applied, load, progress, settle};
-use crate::columns::DataType;
 use crate::microsoft::{self, TenantLookup};
 use crate::orders::SHARED_TYPES;
 use crate::stage::{file_finding, ordered, stage_file};
@@ -56,12 +55,8 @@ async fn validate(
     store
         .set_dataset_state(dataset.key(), DatasetState::Validating, None)
         .await?;
-    let tables: Vec<&str> = DataType::ALL
-        .iter()
-        .filter_map(|t| staging_table(t.part()))
-        .collect();
     // A validation that starts again starts from nothing.
-    store.clear_staging(dataset.id, &tables).await?;
+    store.clear_staging(dataset.id).await?;
     let files = ordered(store.dataset_files(dataset.id).await?);
     let total = files.len() as i64 + 2;
     for (done, (data_type, file)) in files.iter().enumerate() {

@@ -284,7 +284,7 @@ pub trait StagingStore: Send + Sync {
     /// by the very same row (same fingerprint) unchanged.
     async fn stage_rows(&self, dataset_id: i64, rows: &StagedRows<'_>) -> Result<()>;
     /// Empties the staging tables and findings of a dataset, before it is validated again.
-    async fn clear_staging(&self, dataset_id: i64, tables: &[&str]) -> Result<()>;
+    async fn clear_staging(&self, dataset_id: i64) -> Result<()>;
     /// Makes the room of deleted datasets' staged rows reusable, where the backend needs
     /// telling: PostgreSQL vacuums every staging table, which takes a while (a job's work).
     async fn reclaim_staging(&self) -> Result<()>;

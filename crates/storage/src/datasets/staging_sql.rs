@@ -20,10 +20,10 @@ impl crate::datasets::StagingStore for This {
         Ok(())
     }
 
-    async fn clear_staging(&self, dataset_id: i64, tables: &[&str]) -> crate::Result<()> {
+    async fn clear_staging(&self, dataset_id: i64) -> crate::Result<()> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let mut removed = 0;
-        for table in tables {
+        for table in crate::datasets::staging_tables() {
             let table = crate::datasets::identifier(table)?;
             // `identifier` admitted only a plain name.
             let sql = format!("DELETE FROM {table} WHERE dataset_id = $1");
@@ -39,13 +39,20 @@ impl crate::datasets::StagingStore for This {
             .await?;
         tx.commit().await?;
         if removed > 0 {
-            self.vacuum(tables).await?;
+            self.reclaim_staging().await?;
         }
         Ok(())
     }
 
     async fn reclaim_staging(&self) -> crate::Result<()> {
-        self.vacuum(&crate::datasets::staging_tables()).await
+        // Where the backend needs telling (PostgreSQL: autovacuum is off on staging tables, see
+        // migration 0007).
+        let dialect = DIALECT;
+        if dialect.vacuum.is_empty() {
+            return Ok(());
+        }
+        self.each_table(dialect.vacuum, &crate::datasets::staging_tables())
+            .await
     }
 
     async fn add_findings(
@@ -279,16 +286,6 @@ impl crate::datasets::StagingStore for This {
 }
 
 impl This {
-    /// Makes the room of removed staged rows reusable, where the backend needs telling
-    /// (PostgreSQL: autovacuum is off on staging tables, see migration 0007).
-    async fn vacuum(&self, tables: &[&str]) -> crate::Result<()> {
-        let dialect = DIALECT;
-        if dialect.vacuum.is_empty() {
-            return Ok(());
-        }
-        self.each_table(dialect.vacuum, tables).await
-    }
-
     /// Runs `command` (a maintenance statement: `ANALYZE`, `VACUUM`) on each table.
     async fn each_table(&self, command: &str, tables: &[&str]) -> crate::Result<()> {
         for table in tables {
