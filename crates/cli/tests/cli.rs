@@ -1007,9 +1007,9 @@ async fn killed_while_activating_resumes_to_the_same_database(review: bool) {
     let reference_url = ferry_storage::testing::sqlite_url(&reference_dir);
     let (reference, dataset) = dataset_to_activate(&reference_url, &files, review).await;
     let job = if review {
-        ferry_datasets::ActivateDataset((&dataset).into()).new_job()
+        ferry_datasets::ActivateDataset(dataset.key()).new_job()
     } else {
-        ferry_datasets::ValidateDataset((&dataset).into()).new_job()
+        ferry_datasets::ValidateDataset(dataset.key()).new_job()
     };
     reference.enqueue_job(&job).await.expect("enqueue");
     run_dataset_jobs(&reference).await;
@@ -1108,7 +1108,7 @@ async fn dataset_to_activate(
         return (store, dataset);
     }
     store
-        .enqueue_job(&ferry_datasets::ValidateDataset((&dataset).into()).new_job())
+        .enqueue_job(&ferry_datasets::ValidateDataset(dataset.key()).new_job())
         .await
         .expect("enqueue");
     run_dataset_jobs(&store).await;

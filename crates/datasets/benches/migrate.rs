@@ -202,7 +202,7 @@ async fn run_dataset(store: &Arc<dyn Store>, market: i64, files: &Path, name: &s
         upload.finish().await.expect("finish");
     }
     store
-        .enqueue_job(&ValidateDataset((&dataset).into()).new_job())
+        .enqueue_job(&ValidateDataset(dataset.key()).new_job())
         .await
         .expect("enqueue");
     let worker = Worker::new("bench".into(), store.clone(), WorkerConfig::default())

@@ -445,7 +445,7 @@ mod pipeline {
     /// Queues the dataset's validation and runs it, with activation unless it waits for review.
     async fn run_validation(store: &Arc<dyn Store>, dataset: &Dataset) {
         store
-            .enqueue_job(&ValidateDataset(dataset.into()).new_job())
+            .enqueue_job(&ValidateDataset(dataset.key()).new_job())
             .await
             .expect("enqueue");
         work(store).await;
@@ -849,7 +849,7 @@ mod pipeline {
         );
 
         store
-            .enqueue_job(&ActivateDataset((&validated).into()).new_job())
+            .enqueue_job(&ActivateDataset(validated.key()).new_job())
             .await
             .expect("enqueue");
         work(&store).await;
@@ -1279,7 +1279,7 @@ mod pipeline {
             .expect("read")
             .expect("dataset");
         store
-            .enqueue_job(&ValidateDataset((&dataset).into()).new_job())
+            .enqueue_job(&ValidateDataset(dataset.key()).new_job())
             .await
             .expect("enqueue");
         let worker = Worker::new("test".to_owned(), store.clone(), WorkerConfig::default())

@@ -126,7 +126,7 @@ pub(super) async fn activate(
     if dataset.provision {
         // The subscriptions go to their connectors next; the dataset stays Activating.
         let job = store
-            .enqueue_job(&ProvisionDataset(dataset.into()).new_job())
+            .enqueue_job(&ProvisionDataset(dataset.key()).new_job())
             .await?;
         store.set_dataset_job(dataset.key(), job).await?;
         return Ok(());

@@ -160,7 +160,7 @@ pub async fn receive(
     }
     let job_id = state
         .store
-        .enqueue_job(&ValidateDataset((&dataset).into()).new_job())
+        .enqueue_job(&ValidateDataset(dataset.key()).new_job())
         .await?;
     state.store.set_dataset_job(dataset.key(), job_id).await?;
     dataset.job_id = Some(job_id);
@@ -286,7 +286,7 @@ pub async fn replace_files(
     }
     let job_id = state
         .store
-        .enqueue_job(&ValidateDataset(dataset.into()).new_job())
+        .enqueue_job(&ValidateDataset(dataset.key()).new_job())
         .await?;
     state.store.set_dataset_job(dataset.key(), job_id).await?;
     Ok(job_id)
@@ -355,7 +355,7 @@ pub async fn activate(state: &AppState, dataset: &Dataset) -> Result<i64, Datase
     }
     let job_id = state
         .store
-        .enqueue_job(&ActivateDataset(dataset.into()).new_job())
+        .enqueue_job(&ActivateDataset(dataset.key()).new_job())
         .await?;
     state.store.set_dataset_job(dataset.key(), job_id).await?;
     state

@@ -192,19 +192,13 @@ pub struct DatasetRef {
     pub dataset_id: i64,
 }
 
-impl From<&Dataset> for DatasetRef {
-    fn from(dataset: &Dataset) -> Self {
-        DatasetRef {
-            marketplace_id: dataset.marketplace_id,
-            dataset_id: dataset.id,
-        }
-    }
-}
-
 impl Dataset {
     /// This dataset named with its marketplace.
     pub fn key(&self) -> DatasetRef {
-        self.into()
+        DatasetRef {
+            marketplace_id: self.marketplace_id,
+            dataset_id: self.id,
+        }
     }
 }
 
