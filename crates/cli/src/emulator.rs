@@ -58,10 +58,10 @@ impl From<FaultArgs> for Faults {
     }
 }
 
+/// The Partner Center world both emulators build: the Google Directory serves the custom
+/// domains of the same world's tenants.
 #[derive(Debug, Args)]
-pub struct PartnerCenterArgs {
-    #[arg(long, default_value = "127.0.0.1:8181")]
-    listen: SocketAddr,
+pub struct WorldArgs {
     /// The same seed builds the same world.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -71,6 +71,14 @@ pub struct PartnerCenterArgs {
     /// How many indirect resellers.
     #[arg(long, default_value_t = 4)]
     resellers: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct PartnerCenterArgs {
+    #[arg(long, default_value = "127.0.0.1:8181")]
+    listen: SocketAddr,
+    #[command(flatten)]
+    world: WorldArgs,
     /// Lifetime of issued access tokens, in seconds.
     #[arg(long, default_value_t = 3599)]
     token_lifetime_s: u64,
@@ -93,13 +101,8 @@ pub struct PartnerCenterArgs {
 pub struct GoogleArgs {
     #[arg(long, default_value = "127.0.0.1:8182")]
     listen: SocketAddr,
-    /// The seed of the Partner Center world whose tenants' custom domains it serves.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    #[arg(long, default_value_t = 200)]
-    customers: usize,
-    #[arg(long, default_value_t = 4)]
-    resellers: usize,
+    #[command(flatten)]
+    world: WorldArgs,
     /// The bearer token callers must send (generated from the seed when not given).
     #[arg(long)]
     token: Option<String>,
@@ -111,9 +114,9 @@ pub async fn run(command: EmulatorCommand) -> anyhow::Result<()> {
     match command {
         EmulatorCommand::PartnerCenter(args) => {
             let emulator = partner_center::Emulator::new(partner_center::Options {
-                seed: args.seed,
-                customers: args.customers,
-                resellers: args.resellers,
+                seed: args.world.seed,
+                customers: args.world.customers,
+                resellers: args.world.resellers,
                 faults: args.faults.into(),
                 token_lifetime_s: args.token_lifetime_s,
                 partner_tenant_id: args.partner_tenant_id,
@@ -130,7 +133,7 @@ pub async fn run(command: EmulatorCommand) -> anyhow::Result<()> {
             let c = emulator.credentials();
             println!(
                 "Partner Center emulator: {} customers, {} resellers",
-                args.customers, args.resellers
+                args.world.customers, args.world.resellers
             );
             println!("partner_tenant_id: {}", c.partner_tenant_id);
             println!("client_id: {}", c.client_id);
@@ -142,9 +145,9 @@ pub async fn run(command: EmulatorCommand) -> anyhow::Result<()> {
         }
         EmulatorCommand::GoogleDirectory(args) => {
             let emulator = google::Emulator::new(google::Options {
-                seed: args.seed,
-                customers: args.customers,
-                resellers: args.resellers,
+                seed: args.world.seed,
+                customers: args.world.customers,
+                resellers: args.world.resellers,
                 faults: args.faults.into(),
                 token: args.token,
             });

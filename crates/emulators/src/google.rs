@@ -6,8 +6,8 @@
 use std::sync::{Arc, RwLock};
 
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -124,6 +124,21 @@ struct Shared {
     injector: Injector,
 }
 
+impl Shared {
+    // A panicking handler cannot leave the list half-changed, so a poisoned lock is still good.
+    fn customers(&self) -> std::sync::RwLockReadGuard<'_, Vec<WorkspaceCustomer>> {
+        self.customers
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn customers_mut(&self) -> std::sync::RwLockWriteGuard<'_, Vec<WorkspaceCustomer>> {
+        self.customers
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
 /// A built emulator; serve [`Emulator::router`] on any listener.
 #[derive(Clone)]
 pub struct Emulator {
@@ -153,11 +168,7 @@ impl Emulator {
     }
 
     pub fn customers(&self) -> Vec<WorkspaceCustomer> {
-        self.shared
-            .customers
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        self.shared.customers().clone()
     }
 
     pub fn router(&self) -> Router {
@@ -246,12 +257,7 @@ impl FromRequestParts<Arc<Shared>> for Authorized {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, Response> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
-        if token.map(str::trim) == Some(shared.token.as_str()) {
+        if crate::bearer_token(parts) == Some(shared.token.as_str()) {
             Ok(Authorized)
         } else {
             Err(google_error(
@@ -304,10 +310,7 @@ async fn list_users(
     _: Authorized,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let customers = shared
-        .customers
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let customers = shared.customers();
     let found = match (&query.customer, &query.domain) {
         (Some(id), _) if id != "my_customer" => customers.iter().find(|c| &c.customer_id == id),
         (_, Some(domain)) => customers
@@ -385,10 +388,7 @@ async fn set_faults(State(shared): State<Arc<Shared>>, Json(faults): Json<Faults
 }
 
 async fn customers(State(shared): State<Arc<Shared>>) -> Response {
-    let customers = shared
-        .customers
-        .read()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let customers = shared.customers();
     Json(&*customers).into_response()
 }
 
@@ -397,10 +397,7 @@ async fn add_user(
     Path(customer): Path<String>,
     Json(user): Json<DirectoryUser>,
 ) -> StatusCode {
-    let mut customers = shared
-        .customers
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut customers = shared.customers_mut();
     match customers.iter_mut().find(|c| c.customer_id == customer) {
         Some(c) => {
             c.users.push(user);
@@ -414,10 +411,7 @@ async fn remove_user(
     State(shared): State<Arc<Shared>>,
     Path((customer, user)): Path<(String, String)>,
 ) -> StatusCode {
-    let mut customers = shared
-        .customers
-        .write()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut customers = shared.customers_mut();
     match customers.iter_mut().find(|c| c.customer_id == customer) {
         Some(c) if c.users.iter().any(|u| u.id == user) => {
             c.users.retain(|u| u.id != user);

@@ -14,6 +14,16 @@ mod rng;
 
 pub use faults::Faults;
 
+/// The token of an `Authorization: Bearer …` header, as both services read it.
+fn bearer_token(parts: &axum::http::request::Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// Serves an emulator's router on a bound listener until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,

@@ -38,12 +38,15 @@ impl From<askama::Error> for PageError {
     }
 }
 
+/// A page that says one thing and offers one way on: errors, and the end of a sign-in step.
 #[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage {
-    chrome: Chrome,
-    heading: &'static str,
-    text: &'static str,
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub chrome: Chrome,
+    pub heading: &'static str,
+    pub text: &'static str,
+    pub link_href: &'static str,
+    pub link_label: &'static str,
 }
 
 impl IntoResponse for PageError {
@@ -78,10 +81,12 @@ impl IntoResponse for PageError {
                 )
             }
         };
-        let page = ErrorPage {
+        let page = MessagePage {
             chrome: Chrome::bare(),
             heading,
             text,
+            link_href: "/",
+            link_label: "Go to the start page",
         };
         match page.render() {
             Ok(html) => (status, Html(html)).into_response(),

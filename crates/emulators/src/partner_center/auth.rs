@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Form, Json, Router};
@@ -249,23 +249,18 @@ impl FromRequestParts<Arc<Shared>> for Caller {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, Response> {
-        let token = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(|| {
-                wire::fault(
-                    StatusCode::UNAUTHORIZED,
-                    800_001,
-                    "Partner Token missing in request context.",
-                )
-            })?;
+        let token = crate::bearer_token(parts).ok_or_else(|| {
+            wire::fault(
+                StatusCode::UNAUTHORIZED,
+                800_001,
+                "Partner Token missing in request context.",
+            )
+        })?;
         let tokens = shared
             .tokens
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match tokens.access.get(token.trim()) {
+        match tokens.access.get(token) {
             Some(issued) if !issued.audience_ok => Err(wire::fault(
                 StatusCode::UNAUTHORIZED,
                 900_420,

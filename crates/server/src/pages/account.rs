@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::page;
 use crate::AppState;
-use crate::error::PageError;
+use crate::error::{MessagePage, PageError};
 use crate::web::{Chrome, SESSION_COOKIE, SESSION_LIFETIME_MS, Visitor, cookie, set_cookie, when};
 use ferry_accounts::credentials::{
     MIN_PASSWORD_LEN, hash_password, random_secret, secret_hash, verify_password,
@@ -31,16 +31,6 @@ struct SignInPage {
     error: Option<String>,
     email: String,
     next: String,
-}
-
-#[derive(Template)]
-#[template(path = "message.html")]
-struct MessagePage {
-    chrome: Chrome,
-    heading: &'static str,
-    text: &'static str,
-    link_href: &'static str,
-    link_label: &'static str,
 }
 
 #[derive(Template)]
