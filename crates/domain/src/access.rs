@@ -67,15 +67,9 @@ pub fn allowed(roles: &[Role], permission: Permission) -> bool {
     roles.iter().any(|role| role.allows(permission))
 }
 
-/// Failed sign-ins recorded against one account.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignInFailures {
-    pub failures: i32,
-    pub first_failure: Timestamp,
-    pub locked_until: Option<Timestamp>,
-}
-
 /// How many wrong passwords an account tolerates, and for how long it then refuses to check.
+/// Storage applies it in one atomic step per attempt (`AccessStore::claim_sign_in_attempt`), so
+/// that parallel guesses count as surely as sequential ones.
 #[derive(Debug, Clone, Copy)]
 pub struct SignInThrottle {
     pub max_failures: i32,
@@ -94,37 +88,12 @@ impl Default for SignInThrottle {
     }
 }
 
-impl SignInThrottle {
-    /// When the account may try again, if it is locked at `now`.
-    pub fn locked_until(
-        &self,
-        state: Option<&SignInFailures>,
-        now: Timestamp,
-    ) -> Option<Timestamp> {
-        state
-            .and_then(|s| s.locked_until)
-            .filter(|until| *until > now)
-    }
-
-    /// The record after one more failure at `now`.
-    pub fn after_failure(&self, state: Option<&SignInFailures>, now: Timestamp) -> SignInFailures {
-        let fresh = SignInFailures {
-            failures: 1,
-            first_failure: now,
-            locked_until: None,
-        };
-        let mut next = match state {
-            Some(s) if now.millis() - s.first_failure.millis() < self.window_ms => SignInFailures {
-                failures: s.failures + 1,
-                ..*s
-            },
-            _ => fresh,
-        };
-        if next.failures >= self.max_failures {
-            next.locked_until = Some(now.plus_millis(self.lock_ms));
-        }
-        next
-    }
+/// Whether a password may be checked for an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInAttempt {
+    /// Counted as a failure until a right password clears the count.
+    Allowed,
+    LockedUntil(Timestamp),
 }
 
 #[cfg(test)]
@@ -148,30 +117,5 @@ mod tests {
                 .all(|p| Role::PlatformAdmin.allows(*p))
         );
         assert!(!allowed(&[], ReadCompanies));
-    }
-
-    #[test]
-    fn five_failures_lock_the_account_for_a_while() {
-        let throttle = SignInThrottle::default();
-        let mut state = None;
-        for minute in 0..5 {
-            let now = Timestamp(minute * 60_000);
-            assert_eq!(throttle.locked_until(state.as_ref(), now), None);
-            state = Some(throttle.after_failure(state.as_ref(), now));
-        }
-        let locked = throttle.locked_until(state.as_ref(), Timestamp(5 * 60_000));
-        assert_eq!(locked, Some(Timestamp(4 * 60_000 + 15 * 60_000)));
-        assert_eq!(
-            throttle.locked_until(state.as_ref(), Timestamp(20 * 60_000)),
-            None
-        );
-    }
-
-    #[test]
-    fn old_failures_are_forgotten() {
-        let throttle = SignInThrottle::default();
-        let old = throttle.after_failure(None, Timestamp(0));
-        let next = throttle.after_failure(Some(&old), Timestamp(16 * 60_000));
-        assert_eq!(next.failures, 1);
     }
 }

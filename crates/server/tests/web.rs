@@ -23,7 +23,8 @@ mod matrix;
 
 use accounts::{
     a_forgotten_password_is_reset_by_e_mail,
-    an_invitation_sets_a_password_and_activates_the_company, sign_in_works_and_slows_down_guessing,
+    an_invitation_sets_a_password_and_activates_the_company, parallel_guesses_cannot_pass_the_lock,
+    sign_in_works_and_slows_down_guessing,
 };
 use api::{api_errors_use_one_envelope, the_openapi_document_lists_every_api_route};
 use catalog::product_webhooks_are_set_from_the_catalog_page;
@@ -43,6 +44,7 @@ ferry_storage::on_both_backends!(App::start =>
     every_api_route_checks_role_and_marketplace,
     forms_without_their_csrf_token_are_refused,
     sign_in_works_and_slows_down_guessing,
+    parallel_guesses_cannot_pass_the_lock,
     an_invitation_sets_a_password_and_activates_the_company,
     api_errors_use_one_envelope,
     the_openapi_document_lists_every_api_route,

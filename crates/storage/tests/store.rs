@@ -10,6 +10,7 @@ use ferry_domain::{
     NewCompany, NewEdition, NewProduct, NewSubscription, NewUser, OfferId, Origin, PricingUnit,
     Progress, Slug, SubscriptionStatus, TenantLink,
 };
+use ferry_domain::{SignInAttempt, SignInThrottle};
 use ferry_storage::{
     Checkpoint, CompanyQuery, JobOutcome, Lease, LinkPurpose, Marketplace, NewAuditEntry,
     NewInstance, NewJob, NewMarketplace, NewSchedule, Store, StoreError, Subject, UserQuery,
@@ -35,6 +36,8 @@ ferry_storage::on_both_backends!(open =>
     an_invitation_activates_the_user_and_their_company_once,
     sessions_expire_and_suspension_signs_out,
     revoked_api_tokens_stop_working,
+    five_failed_sign_ins_lock_an_account,
+    parallel_sign_ins_cannot_pass_the_lock,
     a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted,
 );
 
@@ -1005,6 +1008,86 @@ async fn revoked_api_tokens_stop_working(store: Arc<dyn Store>) {
         store.revoke_api_token(b.id, id).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+const MINUTE: i64 = 60_000;
+
+async fn claim(store: &Arc<dyn Store>, account: &str, minute: i64) -> SignInAttempt {
+    store
+        .claim_sign_in_attempt(
+            account,
+            &SignInThrottle::default(),
+            Timestamp(minute * MINUTE),
+        )
+        .await
+        .expect("claim")
+}
+
+async fn five_failed_sign_ins_lock_an_account(store: Arc<dyn Store>) {
+    for minute in 0..5 {
+        assert_eq!(
+            claim(&store, "a@x.example", minute).await,
+            SignInAttempt::Allowed
+        );
+    }
+    let locked = SignInAttempt::LockedUntil(Timestamp(4 * MINUTE + 15 * MINUTE));
+    assert_eq!(claim(&store, "a@x.example", 5).await, locked);
+    assert_eq!(
+        claim(&store, "a@x.example", 18).await,
+        locked,
+        "still locked"
+    );
+    assert_eq!(
+        claim(&store, "b@x.example", 5).await,
+        SignInAttempt::Allowed,
+        "other accounts are not affected"
+    );
+    for minute in 19..24 {
+        assert_eq!(
+            claim(&store, "a@x.example", minute).await,
+            SignInAttempt::Allowed,
+            "the lock is over and the count starts again"
+        );
+    }
+    // Failures older than the window are forgotten.
+    for minute in [0, 1, 2, 3, 30] {
+        assert_eq!(
+            claim(&store, "c@x.example", minute).await,
+            SignInAttempt::Allowed
+        );
+    }
+    // A right password clears the count.
+    for minute in 0..4 {
+        claim(&store, "d@x.example", minute).await;
+    }
+    store
+        .clear_sign_in_failures("d@x.example")
+        .await
+        .expect("clear");
+    for minute in 4..9 {
+        assert_eq!(
+            claim(&store, "d@x.example", minute).await,
+            SignInAttempt::Allowed
+        );
+    }
+}
+
+async fn parallel_sign_ins_cannot_pass_the_lock(store: Arc<dyn Store>) {
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..41 {
+        let store = store.clone();
+        attempts.spawn(async move { claim(&store, "a@x.example", 0).await });
+    }
+    let allowed = attempts
+        .join_all()
+        .await
+        .into_iter()
+        .filter(|a| *a == SignInAttempt::Allowed)
+        .count();
+    assert_eq!(
+        allowed, 5,
+        "41 attempts at once: five are checked, the rest refused"
+    );
 }
 
 async fn a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted(store: Arc<dyn Store>) {

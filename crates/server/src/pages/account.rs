@@ -7,7 +7,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use ferry_domain::{Email, SignInThrottle};
+use ferry_domain::{Email, SignInAttempt, SignInThrottle};
 use ferry_storage::{LinkPurpose, Subject};
 use serde::Deserialize;
 
@@ -120,17 +120,24 @@ pub async fn sign_in(
         Ok((status, Html(html)).into_response())
     };
     let account = form.email.trim().to_lowercase();
-    let throttle = SignInThrottle::default();
     let now = ferry_storage::now();
-    let failures = state.store.sign_in_failures(&account).await?;
-    if let Some(until) = throttle.locked_until(failures.as_ref(), now) {
-        return refuse(
+    let attempt = state
+        .store
+        .claim_sign_in_attempt(&account, &SignInThrottle::default(), now)
+        .await?;
+    if let SignInAttempt::LockedUntil(until) = attempt {
+        let mut refused = refuse(
             StatusCode::TOO_MANY_REQUESTS,
             format!(
                 "Too many failed sign-ins for this account. Try again after {}.",
                 when(until)
             ),
-        );
+        )?;
+        let wait_s = (until.millis() - now.millis()).max(1000) / 1000;
+        refused
+            .headers_mut()
+            .insert(header::RETRY_AFTER, wait_s.into());
+        return Ok(refused);
     }
     let candidates = match Email::parse(&form.email) {
         Ok(email) => state.store.credentials_by_email(&email).await?,
@@ -150,17 +157,12 @@ pub async fn sign_in(
     .map_err(|e| PageError::Internal(e.to_string()))?;
 
     let Some(subject) = matched else {
-        let next = throttle.after_failure(failures.as_ref(), now);
-        state
-            .store
-            .set_sign_in_failures(&account, Some(&next))
-            .await?;
         return refuse(
             StatusCode::UNAUTHORIZED,
             "The email address or the password is not right.".into(),
         );
     };
-    state.store.set_sign_in_failures(&account, None).await?;
+    state.store.clear_sign_in_failures(&account).await?;
     let target = if is_local_path(&form.next) {
         form.next.clone()
     } else {

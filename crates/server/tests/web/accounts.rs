@@ -41,6 +41,30 @@ pub(crate) async fn sign_in_works_and_slows_down_guessing(app: App) {
     );
 }
 
+pub(crate) async fn parallel_guesses_cannot_pass_the_lock(app: App) {
+    let guesses = vec![("sales@alpha.example", "wrong password"); 41];
+    let answers = app.sign_ins_at_once(&guesses).await;
+    let checked = answers
+        .iter()
+        .filter(|(status, _)| *status == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!(
+        checked, 5,
+        "41 guesses at once: five are checked: {answers:?}"
+    );
+    assert!(
+        answers
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::TOO_MANY_REQUESTS)
+            .all(|(_, retry_after)| retry_after.is_some_and(|s| s > 0)),
+        "the others are refused with Retry-After: {answers:?}"
+    );
+    let (status, _) = app
+        .sign_in("sales@alpha.example", super::harness::PASSWORD)
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "and the lock holds");
+}
+
 pub(crate) async fn an_invitation_sets_a_password_and_activates_the_company(app: App) {
     let manager = Some(Role::MarketplaceManager);
     let (status, user) = app

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
+use axum::response::Response;
 use ferry_accounts::credentials::{hash_password, new_api_token, secret_hash};
 use ferry_domain::{
     CompanyId, CompanyRoles, CompanyStatus, DatasetKind, DatasetState, Email, MarketplaceKind,
@@ -308,22 +309,7 @@ impl App {
 
     /// Posts the sign-in form; returns the status and the session cookie set, if any.
     pub async fn sign_in(&self, email: &str, password: &str) -> (StatusCode, Option<String>) {
-        let body = format!(
-            "email={}&password={}&csrf={CSRF}",
-            email.replace('@', "%40"),
-            password.replace(' ', "+")
-        );
-        let request = Request::post("/sign-in")
-            .header(header::COOKIE, format!("ferry_csrf={CSRF}"))
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .expect("request");
-        let response = self
-            .router
-            .clone()
-            .oneshot(request)
-            .await
-            .expect("response");
+        let response = post_sign_in(self.router.clone(), email, password).await;
         let cookie = response
             .headers()
             .get_all(header::SET_COOKIE)
@@ -332,6 +318,27 @@ impl App {
             .find(|v| v.starts_with("ferry_session="))
             .map(str::to_owned);
         (response.status(), cookie)
+    }
+
+    /// Posts all these sign-ins at once; returns each answer's status and `Retry-After`.
+    pub async fn sign_ins_at_once(
+        &self,
+        attempts: &[(&str, &str)],
+    ) -> Vec<(StatusCode, Option<u64>)> {
+        let mut requests = tokio::task::JoinSet::new();
+        for (email, password) in attempts {
+            let (router, email, password) =
+                (self.router.clone(), email.to_string(), password.to_string());
+            requests.spawn(async move {
+                let response = post_sign_in(router, &email, &password).await;
+                let retry_after = response
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok()?.parse().ok());
+                (response.status(), retry_after)
+            });
+        }
+        requests.join_all().await
     }
 
     pub async fn companies(&self, world: &World) -> i64 {
@@ -689,4 +696,18 @@ fn multipart(
         format!("multipart/form-data; boundary={BOUNDARY}"),
     );
     (request, body)
+}
+
+async fn post_sign_in(router: Router, email: &str, password: &str) -> Response {
+    let body = format!(
+        "email={}&password={}&csrf={CSRF}",
+        email.replace('@', "%40"),
+        password.replace(' ', "+")
+    );
+    let request = Request::post("/sign-in")
+        .header(header::COOKIE, format!("ferry_csrf={CSRF}"))
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(body))
+        .expect("request");
+    router.oneshot(request).await.expect("response")
 }

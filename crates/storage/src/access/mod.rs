@@ -1,7 +1,7 @@
 //! Access: platform admins, passwords and staff roles, sign-in, sessions, one-time links and API tokens.
 
 use async_trait::async_trait;
-use ferry_domain::{Email, NewUser, Role, SignInFailures, Timestamp};
+use ferry_domain::{Email, NewUser, Role, SignInAttempt, SignInThrottle, Timestamp};
 
 use crate::{Result, User};
 
@@ -47,13 +47,17 @@ pub trait AccessStore: Send + Sync {
     /// The subject of a session that has not expired at `now`.
     async fn session_subject(&self, id_hash: &[u8], now: Timestamp) -> Result<Option<Subject>>;
     async fn delete_session(&self, id_hash: &[u8]) -> Result<()>;
-    async fn sign_in_failures(&self, account: &str) -> Result<Option<SignInFailures>>;
-    /// Records the failures of an account (`None` forgets them).
-    async fn set_sign_in_failures(
+    /// Counts an attempt to sign in to `account` as a failure before its password is checked,
+    /// or refuses it when the account is locked: the count and the decision are one statement,
+    /// so parallel guesses cannot pass the limit.
+    async fn claim_sign_in_attempt(
         &self,
         account: &str,
-        state: Option<&SignInFailures>,
-    ) -> Result<()>;
+        throttle: &SignInThrottle,
+        now: Timestamp,
+    ) -> Result<SignInAttempt>;
+    /// Forgets an account's failures, after a right password.
+    async fn clear_sign_in_failures(&self, account: &str) -> Result<()>;
     /// Stores a one-time link (by the hash of its token) for a user.
     async fn create_user_link(
         &self,

@@ -240,54 +240,52 @@ impl crate::AccessStore for This {
         Ok(())
     }
 
-    async fn sign_in_failures(
+    async fn claim_sign_in_attempt(
         &self,
         account: &str,
-    ) -> crate::Result<Option<ferry_domain::SignInFailures>> {
-        let row: Option<(i32, i64, Option<i64>)> = sqlx::query_as(
-            "SELECT failures, first_failure, locked_until FROM sign_in_failures
-             WHERE account = $1",
+        throttle: &ferry_domain::SignInThrottle,
+        now: ferry_domain::Timestamp,
+    ) -> crate::Result<ferry_domain::SignInAttempt> {
+        // A failure older than the window starts a new count; the attempt that reaches the
+        // limit is still checked, and locks the account for those after it.
+        let counted: Option<i32> = sqlx::query_scalar(
+            "INSERT INTO sign_in_failures AS f (account, failures, first_failure, locked_until)
+             VALUES ($1, 1, $2, CASE WHEN 1 >= $3 THEN $2 + $5 END)
+             ON CONFLICT (account) DO UPDATE SET
+                failures = CASE WHEN f.first_failure <= $2 - $4 THEN 1 ELSE f.failures + 1 END,
+                first_failure = CASE WHEN f.first_failure <= $2 - $4 THEN $2
+                                     ELSE f.first_failure END,
+                locked_until = CASE
+                    WHEN (CASE WHEN f.first_failure <= $2 - $4 THEN 1 ELSE f.failures + 1 END) >= $3
+                    THEN $2 + $5 END
+             WHERE f.locked_until IS NULL OR f.locked_until <= $2
+             RETURNING failures",
         )
         .bind(account)
+        .bind(now.millis())
+        .bind(throttle.max_failures)
+        .bind(throttle.window_ms)
+        .bind(throttle.lock_ms)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(
-            row.map(|(failures, first, locked)| ferry_domain::SignInFailures {
-                failures,
-                first_failure: ferry_domain::Timestamp(first),
-                locked_until: locked.map(ferry_domain::Timestamp),
-            }),
-        )
+        if counted.is_some() {
+            return Ok(ferry_domain::SignInAttempt::Allowed);
+        }
+        let until: i64 =
+            sqlx::query_scalar("SELECT locked_until FROM sign_in_failures WHERE account = $1")
+                .bind(account)
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(ferry_domain::SignInAttempt::LockedUntil(
+            ferry_domain::Timestamp(until),
+        ))
     }
 
-    async fn set_sign_in_failures(
-        &self,
-        account: &str,
-        state: Option<&ferry_domain::SignInFailures>,
-    ) -> crate::Result<()> {
-        match state {
-            None => {
-                sqlx::query("DELETE FROM sign_in_failures WHERE account = $1")
-                    .bind(account)
-                    .execute(&self.pool)
-                    .await?;
-            }
-            Some(state) => {
-                sqlx::query(
-                    "INSERT INTO sign_in_failures (account, failures, first_failure, locked_until)
-                     VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (account) DO UPDATE SET failures = excluded.failures,
-                        first_failure = excluded.first_failure,
-                        locked_until = excluded.locked_until",
-                )
-                .bind(account)
-                .bind(state.failures)
-                .bind(state.first_failure.millis())
-                .bind(state.locked_until.map(|t| t.millis()))
-                .execute(&self.pool)
-                .await?;
-            }
-        }
+    async fn clear_sign_in_failures(&self, account: &str) -> crate::Result<()> {
+        sqlx::query("DELETE FROM sign_in_failures WHERE account = $1")
+            .bind(account)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
