@@ -13,6 +13,7 @@ mod api;
 mod assets;
 mod error;
 mod health;
+pub mod limits;
 mod pages;
 mod shared;
 mod web;
@@ -38,6 +39,8 @@ pub struct AppState {
     pub sealer: Sealer,
     /// One Partner Center client per instance.
     pub clients: Clients,
+    /// What requests without an account may cost.
+    pub limits: Arc<limits::Limits>,
 }
 
 impl AppState {
@@ -53,6 +56,7 @@ impl AppState {
             secure_cookies,
             sealer,
             clients: Clients::default(),
+            limits: Arc::default(),
         }
     }
 }
@@ -75,7 +79,9 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    // The peer address keys the rate limits of `limits`.
+    let service = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }

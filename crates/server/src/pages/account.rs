@@ -144,7 +144,7 @@ pub async fn sign_in(
         Err(_) => Vec::new(),
     };
     let password = form.password.clone();
-    let matched = tokio::task::spawn_blocking(move || {
+    let check = state.limits.passwords.run(move || {
         if candidates.is_empty() {
             verify_password(&password, &DUMMY_HASH);
         }
@@ -152,9 +152,11 @@ pub async fn sign_in(
             .into_iter()
             .find(|c| verify_password(&password, &c.password_hash))
             .map(|c| c.subject)
-    })
-    .await
-    .map_err(|e| PageError::Internal(e.to_string()))?;
+    });
+    let matched = match check.await {
+        Ok(matched) => matched,
+        Err(busy) => return Ok(busy.response(StatusCode::SERVICE_UNAVAILABLE)),
+    };
 
     let Some(subject) = matched else {
         return refuse(
@@ -392,10 +394,15 @@ async fn redeem(
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
     }
     let password = form.password;
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+    let password_hash = match state
+        .limits
+        .passwords
+        .run(move || hash_password(&password))
         .await
-        .map_err(|e| PageError::Internal(e.to_string()))?
-        .map_err(|e| PageError::Internal(e.to_string()))?;
+    {
+        Ok(hashed) => hashed.map_err(|e| PageError::Internal(e.to_string()))?,
+        Err(busy) => return Ok(busy.response(StatusCode::SERVICE_UNAVAILABLE)),
+    };
     let Some(user) = state
         .store
         .redeem_link(&hash, purpose, &password_hash, now)

@@ -20,16 +20,16 @@ use axum::routing::{get, post};
 
 use crate::AppState;
 use crate::error::PageError;
+use crate::limits;
 use crate::web::csrf_guard;
 
 pub fn routes(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/", get(account::home))
+    // The forms anyone may post without an account, rate-limited.
+    let account_forms = Router::new()
         .route(
             "/sign-in",
             get(account::sign_in_form).post(account::sign_in),
         )
-        .route("/sign-out", post(account::sign_out))
         .route(
             "/forgot-password",
             get(account::forgot_form).post(account::forgot),
@@ -42,6 +42,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/invitations/{token}",
             get(account::invitation_form).post(account::accept_invitation),
         )
+        .route_layer(from_fn_with_state(state.clone(), limits::account_forms));
+    Router::new()
+        .merge(account_forms)
+        .route("/", get(account::home))
+        .route("/sign-out", post(account::sign_out))
         .route(
             "/marketplaces",
             get(marketplaces::list).post(marketplaces::create),

@@ -1,5 +1,7 @@
 //! Signing in, invitations and password resets.
 
+use std::net::IpAddr;
+
 use axum::http::StatusCode;
 use ferry_domain::{Role, UserStatus};
 
@@ -42,7 +44,10 @@ pub(crate) async fn sign_in_works_and_slows_down_guessing(app: App) {
 }
 
 pub(crate) async fn parallel_guesses_cannot_pass_the_lock(app: App) {
-    let guesses = vec![("sales@alpha.example", "wrong password"); 41];
+    // From as many addresses, so that only the lock can stop them.
+    let guesses: Vec<_> = (0..41u8)
+        .map(|n| (client(n), "sales@alpha.example", "wrong password"))
+        .collect();
     let answers = app.sign_ins_at_once(&guesses).await;
     let checked = answers
         .iter()
@@ -63,6 +68,50 @@ pub(crate) async fn parallel_guesses_cannot_pass_the_lock(app: App) {
         .sign_in("sales@alpha.example", super::harness::PASSWORD)
         .await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "and the lock holds");
+}
+
+/// The n-th client of a flood.
+fn client(n: u8) -> IpAddr {
+    IpAddr::from([198, 51, 100, n])
+}
+
+pub(crate) async fn a_sign_in_flood_is_refused_not_queued(app: App) {
+    // Each to another address, so that no account lock plays a part.
+    let emails: Vec<String> = (0..200)
+        .map(|n| format!("nobody{n}@flood.example"))
+        .collect();
+    let flood = |clients: &dyn Fn(u8) -> IpAddr| -> Vec<_> {
+        (0..200u8)
+            .map(|n| (clients(n), emails[n as usize].as_str(), "not the password"))
+            .collect()
+    };
+    let refused = |answers: &[(StatusCode, Option<u64>)], status| {
+        answers
+            .iter()
+            .filter(|(s, retry_after)| *s == status && retry_after.is_some_and(|s| s > 0))
+            .count()
+    };
+
+    // One client: past its burst, refused before anything is read or checked.
+    let answers = app.sign_ins_at_once(&flood(&|_| client(1))).await;
+    assert_eq!(
+        refused(&answers, StatusCode::TOO_MANY_REQUESTS),
+        180,
+        "one client gets twenty attempts a minute: {answers:?}"
+    );
+
+    // Many clients: the password checks run a few at a time behind a bounded queue, and
+    // the rest are told to come back.
+    let answers = app
+        .sign_ins_at_once(&flood(&|n| client(n.wrapping_add(2))))
+        .await;
+    let checked = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::UNAUTHORIZED)
+        .count();
+    let busy = refused(&answers, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(busy > 0, "the queue is bounded: {answers:?}");
+    assert_eq!(checked + busy, 200, "{answers:?}");
 }
 
 pub(crate) async fn an_invitation_sets_a_password_and_activates_the_company(app: App) {

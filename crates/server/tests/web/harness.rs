@@ -1,10 +1,12 @@
 //! A Ferry server in-process with two marketplaces and someone of every role.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use axum::response::Response;
 use ferry_accounts::credentials::{hash_password, new_api_token, secret_hash};
@@ -309,7 +311,7 @@ impl App {
 
     /// Posts the sign-in form; returns the status and the session cookie set, if any.
     pub async fn sign_in(&self, email: &str, password: &str) -> (StatusCode, Option<String>) {
-        let response = post_sign_in(self.router.clone(), email, password).await;
+        let response = post_sign_in(self.router.clone(), None, email, password).await;
         let cookie = response
             .headers()
             .get_all(header::SET_COOKIE)
@@ -320,17 +322,18 @@ impl App {
         (response.status(), cookie)
     }
 
-    /// Posts all these sign-ins at once; returns each answer's status and `Retry-After`.
+    /// Posts all these sign-ins at once, each from its client address; returns each answer's
+    /// status and `Retry-After`.
     pub async fn sign_ins_at_once(
         &self,
-        attempts: &[(&str, &str)],
+        attempts: &[(IpAddr, &str, &str)],
     ) -> Vec<(StatusCode, Option<u64>)> {
         let mut requests = tokio::task::JoinSet::new();
-        for (email, password) in attempts {
-            let (router, email, password) =
-                (self.router.clone(), email.to_string(), password.to_string());
+        for (client, email, password) in attempts {
+            let router = self.router.clone();
+            let (client, email, password) = (*client, email.to_string(), password.to_string());
             requests.spawn(async move {
-                let response = post_sign_in(router, &email, &password).await;
+                let response = post_sign_in(router, Some(client), &email, &password).await;
                 let retry_after = response
                     .headers()
                     .get(header::RETRY_AFTER)
@@ -698,16 +701,27 @@ fn multipart(
     (request, body)
 }
 
-async fn post_sign_in(router: Router, email: &str, password: &str) -> Response {
+/// Posts the sign-in form, from `client` as the server sees peers (none: a peer it cannot tell).
+async fn post_sign_in(
+    router: Router,
+    client: Option<IpAddr>,
+    email: &str,
+    password: &str,
+) -> Response {
     let body = format!(
         "email={}&password={}&csrf={CSRF}",
         email.replace('@', "%40"),
         password.replace(' ', "+")
     );
-    let request = Request::post("/sign-in")
+    let mut request = Request::post("/sign-in")
         .header(header::COOKIE, format!("ferry_csrf={CSRF}"))
         .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(Body::from(body))
         .expect("request");
+    if let Some(ip) = client {
+        request
+            .extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(ip, 40_000)));
+    }
     router.oneshot(request).await.expect("response")
 }
