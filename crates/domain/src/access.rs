@@ -62,6 +62,26 @@ impl Role {
     }
 }
 
+impl Role {
+    /// Who outranks whom. Customer Support and Resellers stand level: neither may change users.
+    fn rank(self) -> u8 {
+        match self {
+            Role::PlatformAdmin => 4,
+            Role::MarketplaceManager => 3,
+            Role::SalesSupport => 2,
+            Role::CustomerSupport | Role::Reseller => 1,
+        }
+    }
+}
+
+/// Whether someone holding `actor` may change (edit, suspend, reactivate, invite) a user holding
+/// `target`: never a user of a higher role than their own. A user with no role is changed by
+/// anyone allowed to change users.
+pub fn may_change(actor: &[Role], target: &[Role]) -> bool {
+    let highest = |roles: &[Role]| roles.iter().map(|r| r.rank()).max().unwrap_or(0);
+    highest(target) <= highest(actor)
+}
+
 /// Whether any of `roles` grants `permission`.
 pub fn allowed(roles: &[Role], permission: Permission) -> bool {
     roles.iter().any(|role| role.allows(permission))
@@ -117,5 +137,23 @@ mod tests {
                 .all(|p| Role::PlatformAdmin.allows(*p))
         );
         assert!(!allowed(&[], ReadCompanies));
+    }
+
+    #[test]
+    fn no_one_changes_a_user_of_a_higher_role() {
+        use Role::*;
+        assert!(may_change(&[SalesSupport], &[]));
+        assert!(may_change(
+            &[SalesSupport],
+            &[SalesSupport, CustomerSupport]
+        ));
+        assert!(!may_change(&[SalesSupport], &[MarketplaceManager]));
+        assert!(!may_change(
+            &[SalesSupport],
+            &[CustomerSupport, MarketplaceManager]
+        ));
+        assert!(may_change(&[MarketplaceManager], &[MarketplaceManager]));
+        assert!(!may_change(&[MarketplaceManager], &[PlatformAdmin]));
+        assert!(may_change(&[PlatformAdmin], &[MarketplaceManager]));
     }
 }

@@ -19,7 +19,7 @@ mod subscription;
 mod time;
 mod user;
 
-pub use access::{Permission, SignInAttempt, SignInThrottle, allowed};
+pub use access::{Permission, SignInAttempt, SignInThrottle, allowed, may_change};
 pub use catalog::{Connector, NewEdition, NewProduct, OfferId, PricingUnit};
 pub use company::{Address, CompanyStatus, Contact, ContactKind, NewCompany, TenantLink};
 pub use country::CountryCode;

@@ -28,6 +28,15 @@ pub enum StoreError {
     Database(sqlx::Error),
 }
 
+impl From<ferry_domain::ParseError> for StoreError {
+    fn from(error: ferry_domain::ParseError) -> Self {
+        StoreError::Corrupt {
+            what: error.what,
+            value: error.value,
+        }
+    }
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &error

@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{Accepted, ApiResult, ApiScope, PageParams};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::shared::users::outranking;
 use ferry_accounts::{InviteError, InviteUsers, invite_user};
 
 #[derive(Serialize, ToSchema)]
@@ -167,6 +168,27 @@ async fn load(state: &AppState, scope: &ApiScope, id: i64) -> Result<User, ApiEr
         .ok_or(ApiError::NotFound("user"))
 }
 
+/// A user the token may change: it may write users, and the user holds no higher role.
+async fn load_to_change(state: &AppState, scope: &ApiScope, id: i64) -> Result<User, ApiError> {
+    scope.require(Permission::WriteUsers)?;
+    let user = load(state, scope, id).await?;
+    refuse_outranking(state, scope, &[id]).await?;
+    Ok(user)
+}
+
+async fn refuse_outranking(
+    state: &AppState,
+    scope: &ApiScope,
+    ids: &[i64],
+) -> Result<(), ApiError> {
+    let outranking = outranking(state.store.as_ref(), scope.id(), &[scope.role], ids).await?;
+    if outranking.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::Forbidden)
+    }
+}
+
 /// Creates a user. Like every user Ferry creates, they get no e-mail until invited.
 #[utoipa::path(post, path = "/api/v1/users", tag = "users", request_body = UserIn,
     responses((status = 201, description = "Created", body = UserOut), (status = 409, description = "A unique key is taken", body = super::ErrorEnvelope),
@@ -221,8 +243,7 @@ pub async fn update_user(
     Path(id): Path<i64>,
     Json(input): Json<UserIn>,
 ) -> ApiResult<UserOut> {
-    scope.require(Permission::WriteUsers)?;
-    let existing = load(&state, &scope, id).await?;
+    let existing = load_to_change(&state, &scope, id).await?;
     let base = NewUser {
         external_id: existing.external_id.clone(),
         first_name: existing.first_name.clone(),
@@ -255,8 +276,7 @@ async fn change_status(
     action: &str,
     next: impl FnOnce(&User) -> UserStatus,
 ) -> ApiResult<UserOut> {
-    scope.require(Permission::WriteUsers)?;
-    let user = load(state, scope, id).await?;
+    let user = load_to_change(state, scope, id).await?;
     let status = next(&user);
     state.store.set_user_status(scope.id(), id, status).await?;
     let changes = json!({ "status": { "from": user.status.as_str(), "to": status.as_str() } });
@@ -308,8 +328,7 @@ pub async fn send_invitation(
     scope: ApiScope,
     Path(id): Path<i64>,
 ) -> ApiResult<UserOut> {
-    scope.require(Permission::WriteUsers)?;
-    let user = load(&state, &scope, id).await?;
+    let user = load_to_change(&state, &scope, id).await?;
     match invite_user(
         state.store.as_ref(),
         &state.public_url,
@@ -340,6 +359,7 @@ pub async fn send_invitations(
     Json(input): Json<InvitationsIn>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     scope.require(Permission::WriteUsers)?;
+    refuse_outranking(&state, &scope, &input.user_ids).await?;
     let job_id = state
         .store
         .enqueue_job(

@@ -17,6 +17,7 @@ use super::companies::{PAGE_SIZE, company_roles, history};
 use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
+use crate::shared::users::outranking;
 use crate::web::{Chrome, Scope, or_dash, url_encode, when};
 use ferry_accounts::{InviteError, invite_user};
 
@@ -181,10 +182,12 @@ pub async fn show(
         ("Created", when(u.created_at)),
     ];
     let invitable = u.allow_login && matches!(u.status, UserStatus::Created | UserStatus::Invited);
+    // A user of a higher role is shown without the actions this person may not take.
+    let outranks = outranks_viewer(&state, &scope, id).await?;
     page(&DetailPage {
         chrome: scope.chrome("Users").notice(query.notice.as_deref()),
         base: scope.base(),
-        can_write: scope.principal.allows(Permission::WriteUsers),
+        can_write: scope.principal.allows(Permission::WriteUsers) && !outranks,
         can_invite: invitable,
         invite_label: if u.status == UserStatus::Invited {
             "Resend invitation"
@@ -409,8 +412,7 @@ pub async fn edit_form(
     scope: Scope,
     Path((_, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
-    scope.require(Permission::WriteUsers)?;
-    let u = user_of(&state, &scope, id).await?;
+    let u = user_to_change(&state, &scope, id).await?;
     page(&form_page(&scope, Some(&u), UserForm::from_user(&u), None))
 }
 
@@ -420,8 +422,7 @@ pub async fn update(
     Path((_, id)): Path<(String, i64)>,
     Form(f): Form<UserForm>,
 ) -> Result<Response, PageError> {
-    scope.require(Permission::WriteUsers)?;
-    let u = user_of(&state, &scope, id).await?;
+    let u = user_to_change(&state, &scope, id).await?;
     let base = NewUser {
         status: u.status,
         custom_attributes: u.custom_attributes.clone(),
@@ -465,8 +466,7 @@ async fn set_status(
     action: &str,
     status: impl FnOnce(&User) -> UserStatus,
 ) -> Result<(), PageError> {
-    scope.require(Permission::WriteUsers)?;
-    let u = user_of(state, scope, id).await?;
+    let u = user_to_change(state, scope, id).await?;
     let next = status(&u);
     state.store.set_user_status(scope.id(), id, next).await?;
     state
@@ -517,8 +517,7 @@ pub async fn invite(
     scope: Scope,
     Path((_, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
-    scope.require(Permission::WriteUsers)?;
-    let u = user_of(&state, &scope, id).await?;
+    let u = user_to_change(&state, &scope, id).await?;
     send_invitation(&state, &scope, &u).await?;
     Ok(scope.see_other(&format!("users/{id}"), "invited"))
 }
@@ -602,4 +601,21 @@ async fn user_of(state: &AppState, scope: &Scope, id: i64) -> Result<User, PageE
         .user(scope.id(), id)
         .await?
         .ok_or(PageError::NotFound)
+}
+
+/// A user this person may change: they may write users, and the user holds no higher role.
+async fn user_to_change(state: &AppState, scope: &Scope, id: i64) -> Result<User, PageError> {
+    scope.require(Permission::WriteUsers)?;
+    let user = user_of(state, scope, id).await?;
+    if outranks_viewer(state, scope, id).await? {
+        return Err(PageError::Forbidden);
+    }
+    Ok(user)
+}
+
+/// Whether the user holds a higher role than the person asking.
+async fn outranks_viewer(state: &AppState, scope: &Scope, id: i64) -> Result<bool, PageError> {
+    let actor = &scope.principal.account.roles;
+    let outranking = outranking(state.store.as_ref(), scope.id(), actor, &[id]).await?;
+    Ok(!outranking.is_empty())
 }

@@ -6,9 +6,11 @@
 //!   anything fails), replacing files before activation, activate, deny, delete with undo, and
 //!   the streamed report download.
 //! - `instances.rs`: a Partner Center instance as typed in, checked and sealed.
+//! - `users.rs`: who may change which user (never one of a higher role).
 //! - `webhooks.rs`: setting a product's provisioning webhook (address checked, secret sealed).
 
 pub mod companies;
 pub mod datasets;
 pub mod instances;
+pub mod users;
 pub mod webhooks;

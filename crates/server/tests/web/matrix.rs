@@ -2,7 +2,7 @@
 //! and in another; and CSRF on every form.
 
 use axum::http::StatusCode;
-use ferry_domain::Role;
+use ferry_domain::{Email, NewUser, Origin, Role, may_change};
 
 use super::harness::{App, Who};
 
@@ -570,6 +570,87 @@ pub(crate) async fn every_api_route_checks_role_and_marketplace(app: App) {
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+/// The routes that change one user (or invite several), from both tables.
+fn user_changing(routes: &'static [Route]) -> impl Iterator<Item = &'static Route> {
+    routes.iter().filter(|r| {
+        r.method != "GET" && (r.path.contains("{user}") || r.path == "/api/v1/invitations")
+    })
+}
+
+/// The matrix again for the routes that change a user, now by the role of the user changed:
+/// no one may change a user of a higher role than their own.
+pub(crate) async fn user_changes_follow_the_targets_role(app: App) {
+    use Role::*;
+    // Users of marketplace A holding each role (and one holding none), without a password so
+    // that they can be invited.
+    let mut targets = vec![(app.a.user, "user@alpha.example".to_owned(), vec![])];
+    for role in [MarketplaceManager, SalesSupport, CustomerSupport, Reseller] {
+        let email = format!("target-{role}@alpha.example");
+        let user = NewUser::with_email(Email::parse(&email).expect("email"), Origin::Manual);
+        let id = app.store.create_user(app.a.id, &user).await.expect("user");
+        app.store
+            .grant_role(app.a.id, id, role)
+            .await
+            .expect("role");
+        targets.push((id, email, vec![role]));
+    }
+    for (target, email, target_roles) in &targets {
+        let fill = |template: &str| {
+            let template = template
+                .replace("{user}", &target.to_string())
+                .replace("target%40example.com", &email.replace('@', "%40"));
+            app.fill(&template, &app.a.slug, &app.a, 0)
+        };
+        for route in user_changing(PAGES) {
+            for (who, actor) in [
+                (Who::Staff(MarketplaceManager), vec![MarketplaceManager]),
+                (Who::Staff(SalesSupport), vec![SalesSupport]),
+                (Who::PlatformAdmin, vec![PlatformAdmin]),
+            ] {
+                let status = app
+                    .page(who, route.method, &fill(route.path), &fill(route.body))
+                    .await;
+                let expected = if may_change(&actor, target_roles) {
+                    vec![StatusCode::SEE_OTHER, StatusCode::OK]
+                } else {
+                    vec![StatusCode::FORBIDDEN]
+                };
+                assert!(
+                    expected.contains(&status),
+                    "{who:?} {} {} on a user holding {target_roles:?}: got {status}, \
+                     expected {expected:?}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+        for route in user_changing(API) {
+            for actor in [MarketplaceManager, SalesSupport] {
+                let (status, answer) = app
+                    .api(
+                        Some(actor),
+                        route.method,
+                        &fill(route.path),
+                        &fill(route.body),
+                    )
+                    .await;
+                let expected = if may_change(&[actor], target_roles) {
+                    vec![StatusCode::OK, StatusCode::ACCEPTED]
+                } else {
+                    vec![StatusCode::FORBIDDEN]
+                };
+                assert!(
+                    expected.contains(&status),
+                    "{actor} {} {} on a user holding {target_roles:?}: got {status} {answer}, \
+                     expected {expected:?}",
+                    route.method,
+                    route.path
+                );
+            }
+        }
+    }
 }
 
 pub(crate) async fn forms_without_their_csrf_token_are_refused(app: App) {

@@ -17,6 +17,9 @@ pub trait AccessStore: Send + Sync {
     ) -> Result<()>;
     /// Grants a marketplace-wide staff role to a user of that marketplace.
     async fn grant_role(&self, marketplace_id: i64, user_id: i64, role: Role) -> Result<()>;
+    /// Every role held in a marketplace, by user: staff are few, so callers check many users
+    /// against one read.
+    async fn staff_roles(&self, marketplace_id: i64) -> Result<Vec<(i64, Role)>>;
     /// Creates a user who signs in with a password and holds a staff role, all or nothing.
     async fn create_staff(
         &self,

@@ -94,6 +94,22 @@ impl crate::AccessStore for This {
         .await?)
     }
 
+    async fn staff_roles(
+        &self,
+        marketplace_id: i64,
+    ) -> crate::Result<Vec<(i64, ferry_domain::Role)>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT r.user_id, r.role FROM user_roles r JOIN users u ON u.id = r.user_id
+             WHERE u.marketplace_id = $1",
+        )
+        .bind(marketplace_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(id, role)| Ok((id, role.parse()?)))
+            .collect()
+    }
+
     async fn create_staff(
         &self,
         marketplace_id: i64,
@@ -167,16 +183,9 @@ impl crate::AccessStore for This {
                 .fetch_all(&self.pool)
                 .await?;
                 let roles = roles
-                    .into_iter()
-                    .map(|r| {
-                        r.parse().map_err(|e: ferry_domain::ParseError| {
-                            crate::StoreError::Corrupt {
-                                what: "role",
-                                value: e.value,
-                            }
-                        })
-                    })
-                    .collect::<crate::Result<Vec<_>>>()?;
+                    .iter()
+                    .map(|r| r.parse())
+                    .collect::<Result<Vec<_>, _>>()?;
                 Ok(Some(crate::Account {
                     subject,
                     display_name: user.display_name(),
