@@ -23,6 +23,7 @@ mod matrix;
 
 use accounts::{
     a_forgotten_password_is_reset_by_e_mail, a_sign_in_flood_is_refused_not_queued,
+    after_sign_in_only_paths_of_this_site_are_followed,
     an_invitation_sets_a_password_and_activates_the_company, parallel_guesses_cannot_pass_the_lock,
     sign_in_works_and_slows_down_guessing,
 };
@@ -47,6 +48,7 @@ ferry_storage::on_both_backends!(App::start =>
     sign_in_works_and_slows_down_guessing,
     parallel_guesses_cannot_pass_the_lock,
     a_sign_in_flood_is_refused_not_queued,
+    after_sign_in_only_paths_of_this_site_are_followed,
     an_invitation_sets_a_password_and_activates_the_company,
     api_errors_use_one_envelope,
     the_openapi_document_lists_every_api_route,

@@ -196,9 +196,19 @@ async fn start_session(
     Ok(response)
 }
 
-/// Only paths of this site are followed after signing in, never another site.
-fn is_local_path(path: &str) -> bool {
-    path.starts_with('/') && !path.starts_with("//") && !path.contains('\\')
+/// Only paths of this site are followed after signing in, never another site: `next` must
+/// parse as a bare path, and hold no control character or space, which browsers drop before
+/// reading a `Location` (`/\t/evil.example` becomes `//evil.example`).
+fn is_local_path(next: &str) -> bool {
+    let Ok(uri) = next.parse::<axum::http::Uri>() else {
+        return false;
+    };
+    uri.scheme().is_none()
+        && uri.authority().is_none()
+        && next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && !next.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
 pub async fn sign_out(
@@ -416,4 +426,35 @@ async fn redeem(
     };
     let target = start_page(&state, subject).await?;
     start_session(&state, subject, &target).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_path;
+
+    #[test]
+    fn only_paths_of_this_site_are_followed() {
+        for local in [
+            "/",
+            "/m/alpha/users?status=active",
+            "/m/alpha/users/7#history",
+        ] {
+            assert!(is_local_path(local), "{local}");
+        }
+        for elsewhere in [
+            "",
+            "https://evil.example/",
+            "//evil.example",
+            "/\\evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/ /evil.example",
+            "/a\r\nSet-Cookie: x=1",
+            "/a\u{0b}b",
+            "/a\0b",
+            "m/alpha",
+        ] {
+            assert!(!is_local_path(elsewhere), "{elsewhere:?}");
+        }
+    }
 }

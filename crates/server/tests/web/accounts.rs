@@ -70,6 +70,25 @@ pub(crate) async fn parallel_guesses_cannot_pass_the_lock(app: App) {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "and the lock holds");
 }
 
+pub(crate) async fn after_sign_in_only_paths_of_this_site_are_followed(app: App) {
+    let (status, location) = app.sign_in_to("%2Fm%2Falpha%2Fusers").await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/m/alpha/users"))
+    );
+    for next in [
+        "%2F%09%2Fevil.example",
+        "%2F%0D%0ASet-Cookie:x",
+        "%2F%0B",
+        "%2F%00",
+        "%2F%5Cevil",
+    ] {
+        let (status, location) = app.sign_in_to(next).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "next={next}");
+        assert_eq!(location.as_deref(), Some("/m/alpha"), "next={next}");
+    }
+}
+
 /// The n-th client of a flood.
 fn client(n: u8) -> IpAddr {
     IpAddr::from([198, 51, 100, n])

@@ -322,6 +322,23 @@ impl App {
         (response.status(), cookie)
     }
 
+    /// Signs in with a `next` field (URL-encoded here); returns the status and `Location`.
+    pub async fn sign_in_to(&self, next: &str) -> (StatusCode, Option<String>) {
+        let response = post_sign_in(
+            self.router.clone(),
+            None,
+            "manager@alpha.example",
+            &format!("{PASSWORD}&next={next}"),
+        )
+        .await;
+        let location = response
+            .headers()
+            .get(header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        (response.status(), location)
+    }
+
     /// Posts all these sign-ins at once, each from its client address; returns each answer's
     /// status and `Retry-After`.
     pub async fn sign_ins_at_once(
