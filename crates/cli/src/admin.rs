@@ -106,6 +106,12 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             last_name,
         } => {
             let email = Email::parse(&email)?;
+            if role == Role::PlatformAdmin && marketplace.is_some() {
+                bail!(
+                    "a platform admin belongs to no marketplace: leave out --marketplace, or \
+                     choose a marketplace role"
+                );
+            }
             let password = read_password()?;
             let hash = tokio::task::spawn_blocking(move || {
                 ferry_accounts::credentials::hash_password(&password)

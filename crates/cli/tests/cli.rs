@@ -131,6 +131,18 @@ async fn admin_commands_print_what_they_create() {
         "--role",
         "platform-admin",
     ]));
+    fails_with(
+        &admin(&[
+            "create-user",
+            "--marketplace",
+            "contoso-cloud",
+            "--email",
+            "admin@contoso.example",
+            "--role",
+            "platform-admin",
+        ]),
+        "a platform admin belongs to no marketplace",
+    );
 
     let token = stdout(&admin(&[
         "create-token",
