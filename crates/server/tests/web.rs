@@ -27,7 +27,10 @@ use accounts::{
     an_invitation_sets_a_password_and_activates_the_company, parallel_guesses_cannot_pass_the_lock,
     sign_in_works_and_slows_down_guessing,
 };
-use api::{api_errors_use_one_envelope, the_openapi_document_lists_every_api_route};
+use api::{
+    api_errors_use_one_envelope, searches_of_any_length_and_wildcards_are_answered,
+    the_openapi_document_lists_every_api_route,
+};
 use catalog::product_webhooks_are_set_from_the_catalog_page;
 use datasets::{
     datasets_through_the_api, microsoft_records_are_checked_against_partner_center,
@@ -51,6 +54,7 @@ ferry_storage::on_both_backends!(App::start =>
     after_sign_in_only_paths_of_this_site_are_followed,
     an_invitation_sets_a_password_and_activates_the_company,
     api_errors_use_one_envelope,
+    searches_of_any_length_and_wildcards_are_answered,
     the_openapi_document_lists_every_api_route,
     instances_follow_the_marketplace_hierarchy,
     a_forgotten_password_is_reset_by_e_mail,

@@ -86,7 +86,8 @@ pub struct CompanyFilters {
 
 /// Companies in name order, a page at a time.
 #[utoipa::path(get, path = "/api/v1/companies", tag = "companies", params(CompanyFilters, PageParams),
-    responses((status = 200, description = "OK", body = CompanyPage), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope)))]
+    responses((status = 200, description = "OK", body = CompanyPage), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope),
+              (status = 422, description = "A filter is invalid, or the search longer than 200 characters", body = super::ErrorEnvelope)))]
 pub async fn list_companies(
     State(state): State<AppState>,
     scope: ApiScope,
@@ -122,7 +123,7 @@ pub async fn list_companies(
         .companies(
             scope.id(),
             &CompanyQuery {
-                search: filters.q,
+                search: super::search_term(filters.q)?,
                 status,
                 origin_kind: filters.origin,
                 after,

@@ -215,6 +215,19 @@ impl PageParams {
     }
 }
 
+/// A list's `q` parameter: refused when longer than [`crate::web::MAX_SEARCH_CHARS`].
+pub fn search_term(q: Option<String>) -> Result<Option<String>, ApiError> {
+    match q {
+        Some(q) if q.chars().count() > crate::web::MAX_SEARCH_CHARS => {
+            Err(ApiError::Invalid(format!(
+                "q: a search is at most {} characters",
+                crate::web::MAX_SEARCH_CHARS
+            )))
+        }
+        q => Ok(q),
+    }
+}
+
 /// RFC 3339 text of a stored time.
 pub fn rfc3339(millis: i64) -> String {
     ferry_domain::Timestamp(millis).to_rfc3339()

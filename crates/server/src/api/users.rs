@@ -75,7 +75,8 @@ pub struct UserFilters {
 
 /// Users in email order, a page at a time.
 #[utoipa::path(get, path = "/api/v1/users", tag = "users", params(UserFilters, PageParams),
-    responses((status = 200, description = "OK", body = UserPage), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope)))]
+    responses((status = 200, description = "OK", body = UserPage), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope),
+              (status = 422, description = "A filter is invalid, or the search longer than 200 characters", body = super::ErrorEnvelope)))]
 pub async fn list_users(
     State(state): State<AppState>,
     scope: ApiScope,
@@ -94,7 +95,7 @@ pub async fn list_users(
         .users(
             scope.id(),
             &UserQuery {
-                search: filters.q,
+                search: super::search_term(filters.q)?,
                 status,
                 after: page.after,
                 limit,

@@ -14,7 +14,7 @@ use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::shared::companies::{CompanyForm, stored_as_new};
-use crate::web::{Chrome, Scope, or_dash, url_encode, when};
+use crate::web::{Chrome, Scope, or_dash, search_term, url_encode, when};
 
 pub const PAGE_SIZE: i64 = 50;
 const ORIGINS: [&str; 5] = ["manual", "dataset", "import", "sync", "demo"];
@@ -76,7 +76,7 @@ pub async fn list(
         .companies(
             scope.id(),
             &CompanyQuery {
-                search: Some(query.q.clone()).filter(|q| !q.trim().is_empty()),
+                search: search_term(&query.q),
                 status,
                 origin_kind: origin.map(str::to_owned),
                 after,

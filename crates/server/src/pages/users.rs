@@ -18,7 +18,7 @@ use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::shared::users::outranking;
-use crate::web::{Chrome, Scope, or_dash, url_encode, when};
+use crate::web::{Chrome, Scope, or_dash, search_term, url_encode, when};
 use ferry_accounts::{InviteError, invite_user};
 
 #[derive(Debug, Default, Deserialize)]
@@ -67,7 +67,7 @@ pub async fn list(
         .users(
             scope.id(),
             &UserQuery {
-                search: Some(query.q.clone()).filter(|q| !q.trim().is_empty()),
+                search: search_term(&query.q),
                 status,
                 after: query.after.clone(),
                 limit: PAGE_SIZE,

@@ -4,8 +4,55 @@ use axum::http::StatusCode;
 use ferry_domain::Role;
 use serde_json::json;
 
-use super::harness::App;
+use super::harness::{App, Who};
 use super::matrix::API;
+
+pub(crate) async fn searches_of_any_length_and_wildcards_are_answered(app: App) {
+    let manager = Some(Role::MarketplaceManager);
+    for (name, external_id) in [
+        ("100% Organic", "PCT"),
+        ("A_B Trading", "UND"),
+        ("AxB Trading", "X"),
+    ] {
+        let body = json!({ "name": name, "external_id": external_id }).to_string();
+        let (status, answer) = app.api(manager, "POST", "/api/v1/companies", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{answer}");
+    }
+    let names = |answer: &serde_json::Value| -> Vec<String> {
+        answer["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|c| c["name"].as_str().expect("name").to_owned())
+            .collect()
+    };
+    let (_, answer) = app
+        .api(manager, "GET", "/api/v1/companies?q=100%25", "")
+        .await;
+    assert_eq!(names(&answer), ["100% Organic"], "% matches itself");
+    let (_, answer) = app.api(manager, "GET", "/api/v1/companies?q=a_b", "").await;
+    assert_eq!(names(&answer), ["A_B Trading"], "_ matches itself");
+    let (_, answer) = app.api(manager, "GET", "/api/v1/users?q=%25", "").await;
+    assert_eq!(answer["items"], json!([]), "% matches itself");
+
+    let long = "a".repeat(60_000);
+    for list in ["companies", "users"] {
+        let (status, answer) = app
+            .api(manager, "GET", &format!("/api/v1/{list}?q={long}"), "")
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{list}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid");
+        let status = app
+            .page(
+                Who::Staff(Role::MarketplaceManager),
+                "GET",
+                &format!("/m/{}/{list}?q={long}", app.a.slug),
+                "",
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "the {list} page cuts a long search");
+    }
+}
 
 pub(crate) async fn api_errors_use_one_envelope(app: App) {
     let manager = Some(Role::MarketplaceManager);
