@@ -64,18 +64,20 @@ pub async fn list_jobs(State(state): State<AppState>, scope: ApiScope) -> ApiRes
 
 /// One job, with its progress: poll it after a `202 Accepted`.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", tag = "jobs", params(("id" = i64, Path)),
-    responses((status = 200, description = "OK", body = JobOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope)))]
+    responses((status = 200, description = "OK", body = JobOut), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope),
+              (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope)))]
 pub async fn get_job(
     State(state): State<AppState>,
     scope: ApiScope,
     Path(id): Path<i64>,
 ) -> ApiResult<JobOut> {
+    // Every role that can start a job through the API may read jobs.
+    scope.require(Permission::ReadJobs)?;
     let job = state
         .store
         .job(id)
         .await?
         .filter(|job| job.marketplace_id == Some(scope.id()))
         .ok_or(ApiError::NotFound("job"))?;
-    // Whoever started a job may follow it, even without the jobs page.
     Ok(Json(job.into()))
 }

@@ -393,8 +393,13 @@ impl App {
 
     /// A job of marketplace B.
     pub async fn foreign_job(&self) -> i64 {
+        self.job_of(&self.b).await
+    }
+
+    /// A probe job queued in a marketplace.
+    pub async fn job_of(&self, world: &World) -> i64 {
         let job = NewJob {
-            marketplace_id: Some(self.b.id),
+            marketplace_id: Some(world.id),
             kind: "probe".into(),
             payload: serde_json::json!({ "steps": 1 }),
             max_attempts: 1,

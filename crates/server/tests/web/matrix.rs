@@ -559,6 +559,24 @@ pub(crate) async fn every_api_route_checks_role_and_marketplace(app: App) {
         );
         assert_eq!(answer["error"]["code"], "unauthenticated");
     }
+    // Reading one job needs what listing jobs needs.
+    let job = app.job_of(&app.a).await;
+    for role in [
+        Role::MarketplaceManager,
+        Role::SalesSupport,
+        Role::CustomerSupport,
+        Role::Reseller,
+    ] {
+        let (status, answer) = app
+            .api(Some(role), "GET", &format!("/api/v1/jobs/{job}"), "")
+            .await;
+        let expected = if "MS".contains(role_letter(Who::Staff(role))) {
+            StatusCode::OK
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        assert_eq!(status, expected, "{role} GET /api/v1/jobs/{{id}}: {answer}");
+    }
     // Another marketplace's job is not found either.
     let job = app.foreign_job().await;
     let (status, _) = app
