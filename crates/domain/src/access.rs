@@ -9,6 +9,9 @@ pub enum Permission {
     ManageMarketplaces,
     ReadCompanies,
     WriteCompanies,
+    /// Take a company out of *pending* (activate or suspend it): Marketplace Managers, until
+    /// the sync settings let Sales Support or Customer Support do it too.
+    ManagePendingCompanies,
     ReadUsers,
     WriteUsers,
     ReadCatalog,
@@ -27,6 +30,7 @@ impl Permission {
         Permission::ManageMarketplaces,
         Permission::ReadCompanies,
         Permission::WriteCompanies,
+        Permission::ManagePendingCompanies,
         Permission::ReadUsers,
         Permission::WriteUsers,
         Permission::ReadCatalog,

@@ -40,7 +40,8 @@ use harness::App;
 use instances::instances_follow_the_marketplace_hierarchy;
 use matrix::{
     every_api_route_checks_role_and_marketplace, every_page_checks_role_and_marketplace,
-    forms_without_their_csrf_token_are_refused, user_changes_follow_the_targets_role,
+    forms_without_their_csrf_token_are_refused, pending_companies_are_activated_by_managers,
+    user_changes_follow_the_targets_role,
 };
 
 ferry_storage::on_both_backends!(App::start =>
@@ -48,6 +49,7 @@ ferry_storage::on_both_backends!(App::start =>
     every_api_route_checks_role_and_marketplace,
     forms_without_their_csrf_token_are_refused,
     user_changes_follow_the_targets_role,
+    pending_companies_are_activated_by_managers,
     sign_in_works_and_slows_down_guessing,
     parallel_guesses_cannot_pass_the_lock,
     a_sign_in_flood_is_refused_not_queued,

@@ -14,7 +14,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{ApiResult, ApiScope, PageParams};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::shared::companies::{CompanyForm, stored_as_new};
+use crate::shared::companies::{CompanyForm, leaves_pending, stored_as_new};
 
 #[derive(Serialize, ToSchema)]
 pub struct CompanyOut {
@@ -262,6 +262,9 @@ pub async fn update_company(
         .map_err(ApiError::Invalid)?;
     if let Some(attributes) = attributes {
         company.custom_attributes = attributes;
+    }
+    if leaves_pending(&existing, &company) {
+        scope.require(Permission::ManagePendingCompanies)?;
     }
     let entry = audit(&scope, "company.updated", id, before.changes(&form));
     state

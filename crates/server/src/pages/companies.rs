@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
-use crate::shared::companies::{CompanyForm, stored_as_new};
+use crate::shared::companies::{CompanyForm, leaves_pending, stored_as_new};
 use crate::web::{Chrome, Scope, or_dash, search_term, url_encode, when};
 
 pub const PAGE_SIZE: i64 = 50;
@@ -487,6 +487,10 @@ pub async fn update(
         Ok(company) => company,
         Err(problem) => return rejected(&form_page(&scope, Some(&c), f, Some(problem))),
     };
+    if leaves_pending(&c, &company) && !scope.principal.allows(Permission::ManagePendingCompanies) {
+        let problem = "Only a Marketplace Manager can activate or suspend a pending company.";
+        return rejected(&form_page(&scope, Some(&c), f, Some(problem.into())));
+    }
     let audit = NewAuditEntry {
         marketplace_id: Some(scope.id()),
         actor: scope.actor(),

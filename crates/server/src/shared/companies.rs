@@ -1,7 +1,7 @@
 //! Editing a company, the same from a page form and from the API: the fields as typed, checked
 //! into the company to store, and what changed for the audit log.
 
-use ferry_domain::{Address, CountryCode, Email, NewCompany, Origin};
+use ferry_domain::{Address, CompanyStatus, CountryCode, Email, NewCompany, Origin};
 use ferry_storage::Company;
 use serde::Deserialize;
 use serde_json::json;
@@ -138,4 +138,10 @@ pub fn stored_as_new(c: &Company) -> NewCompany {
         status: c.status,
         ..NewCompany::named(c.name.clone(), c.origin().unwrap_or(Origin::Manual))
     }
+}
+
+/// Whether a change takes a company out of *pending*, which needs
+/// [`Permission::ManagePendingCompanies`](ferry_domain::Permission::ManagePendingCompanies).
+pub fn leaves_pending(before: &Company, after: &NewCompany) -> bool {
+    before.status == CompanyStatus::Pending && after.status != CompanyStatus::Pending
 }

@@ -671,6 +671,45 @@ pub(crate) async fn user_changes_follow_the_targets_role(app: App) {
     }
 }
 
+/// Pending companies are taken out of pending by Marketplace Managers only (PRODUCT.md §1).
+pub(crate) async fn pending_companies_are_activated_by_managers(app: App) {
+    let path = format!("/api/v1/companies/{}", app.a.pending_company);
+    let activate = r#"{"status": "active"}"#;
+    let (status, answer) = app
+        .api(Some(Role::SalesSupport), "PATCH", &path, activate)
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{answer}");
+    let (status, answer) = app
+        .api(
+            Some(Role::SalesSupport),
+            "PATCH",
+            &path,
+            r#"{"phone": "+1 555 0100"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "other fields stay open: {answer}");
+    let page = format!("/m/{}/companies/{}", app.a.slug, app.a.pending_company);
+    let (status, html) = app
+        .page_raw(
+            Who::Staff(Role::SalesSupport),
+            "POST",
+            &page,
+            "name=Pending+Co&status=active",
+            Some(super::harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("Only a Marketplace Manager can activate"),
+        "{html}"
+    );
+    let (status, answer) = app
+        .api(Some(Role::MarketplaceManager), "PATCH", &path, activate)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["status"], "active");
+}
+
 pub(crate) async fn forms_without_their_csrf_token_are_refused(app: App) {
     let who = Who::Staff(Role::MarketplaceManager);
     let path = format!("/m/{}/companies", app.a.slug);
