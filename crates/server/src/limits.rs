@@ -5,8 +5,8 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -64,42 +64,56 @@ impl Busy {
     }
 }
 
-/// Runs password hashes a few at a time, with a bounded queue behind them.
+/// Runs password hashes on a few threads of their own, with a bounded queue in front. Their
+/// own threads, not the runtime's blocking pool: each thread keeps the memory its hashes used
+/// (the allocator's per-thread arenas), so the number of threads bounds the memory.
 pub struct PasswordChecks {
-    permits: tokio::sync::Semaphore,
-    waiting: AtomicUsize,
-    max_waiting: usize,
+    queue: SyncSender<Box<dyn FnOnce() + Send>>,
 }
 
 impl PasswordChecks {
-    pub fn new(at_once: usize, max_waiting: usize) -> Self {
-        PasswordChecks {
-            permits: tokio::sync::Semaphore::new(at_once.max(1)),
-            waiting: AtomicUsize::new(0),
-            max_waiting,
+    pub fn new(threads: usize, max_waiting: usize) -> Self {
+        let (queue, work) = sync_channel::<Box<dyn FnOnce() + Send>>(max_waiting);
+        let work = Arc::new(Mutex::new(work));
+        for n in 0..threads.max(1) {
+            let work = work.clone();
+            // The threads end when the queue's sender is dropped with the server.
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-check-{n}"))
+                .spawn(move || {
+                    loop {
+                        let next = work
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .recv();
+                        match next {
+                            Ok(check) => check(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a password-check thread");
+            }
         }
+        PasswordChecks { queue }
     }
 
-    /// Runs `check` on a blocking thread once a slot is free; `Busy` when the queue is full or
-    /// the wait too long.
+    /// Runs `check` once a thread is free; `Busy` at once when the queue is full.
     pub async fn run<T: Send + 'static>(
         &self,
         check: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, Busy> {
-        const WAIT: Duration = Duration::from_secs(10);
         let busy = Busy {
             retry_after: Duration::from_secs(2),
         };
-        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
-            self.waiting.fetch_sub(1, Ordering::SeqCst);
-            return Err(busy);
-        }
-        let permit = tokio::time::timeout(WAIT, self.permits.acquire()).await;
-        self.waiting.fetch_sub(1, Ordering::SeqCst);
-        let Ok(Ok(_permit)) = permit else {
-            return Err(busy);
-        };
-        tokio::task::spawn_blocking(check).await.map_err(|_| busy)
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.queue
+            .try_send(Box::new(move || {
+                let _ = done.send(check());
+            }))
+            .map_err(|_| busy)?;
+        answer.await.map_err(|_| busy)
     }
 }
 
@@ -245,7 +259,7 @@ mod tests {
 
     #[tokio::test]
     async fn password_checks_queue_a_bounded_number() {
-        let checks = std::sync::Arc::new(PasswordChecks::new(1, 2));
+        let checks = Arc::new(PasswordChecks::new(1, 2));
         let (release, wait) = std::sync::mpsc::channel::<()>();
         let running = {
             let checks = checks.clone();
