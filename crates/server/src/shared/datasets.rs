@@ -81,7 +81,7 @@ pub async fn receive(
     let mut settings = Settings::default();
     let mut dataset: Option<Dataset> = None;
     let outcome: Result<usize, DatasetError> = async {
-        let mut files = 0;
+        let mut files: Vec<DataType> = Vec::new();
         while let Some(field) = next_field(&mut multipart).await? {
             let part = field.name().unwrap_or_default().to_owned();
             match part.as_str() {
@@ -106,18 +106,21 @@ pub async fn receive(
                             create(state, marketplace_id, &creator, &settings, kind).await?,
                         ),
                     };
-                    if kind == DatasetKind::Orders && files > 0 {
+                    if kind == DatasetKind::Orders && !files.is_empty() {
                         return Err(mixed_kinds());
+                    }
+                    if files.contains(&data_type) {
+                        return Err(two_files(data_type));
                     }
                     let id = dataset.id;
                     let upload =
                         FileUpload::start(state.store.clone(), id, data_type, &file_name).await?;
                     store_part(field, upload).await?;
-                    files += 1;
+                    files.push(data_type);
                 }
             }
         }
-        Ok(files)
+        Ok(files.len())
     }
     .await;
     let files = match outcome {
@@ -165,6 +168,13 @@ pub async fn receive(
     state.store.set_dataset_job(dataset.key(), job_id).await?;
     dataset.job_id = Some(job_id);
     Ok((dataset, job_id))
+}
+
+fn two_files(data_type: DataType) -> DatasetError {
+    DatasetError::Invalid(format!(
+        "two files were sent for {}; send one",
+        data_type.label()
+    ))
 }
 
 /// An order dataset is its `orders` file; every other part makes a migration dataset.
@@ -246,10 +256,7 @@ pub async fn replace_files(
                 return Err(mixed_kinds());
             }
             if stored.iter().any(|(_, t)| t == data_type.part()) {
-                return Err(DatasetError::Invalid(format!(
-                    "two files were sent for {}; send one",
-                    data_type.label()
-                )));
+                return Err(two_files(data_type));
             }
             let upload = FileUpload::start_replacement(
                 state.store.clone(),

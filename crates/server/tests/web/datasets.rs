@@ -206,6 +206,14 @@ pub(crate) async fn datasets_through_the_api(app: App) {
         ),
         (vec![("name", None, "Empty")], "at least one file"),
         (vec![("users", Some("u.csv"), users)], "needs a name"),
+        (
+            vec![
+                ("name", None, "Twice"),
+                ("users", Some("u.csv"), users),
+                ("users", Some("u2.csv"), users),
+            ],
+            "two files were sent for",
+        ),
     ] {
         let (status, answer) = app.upload(manager, "/api/v1/datasets", &parts).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
