@@ -41,14 +41,39 @@ pub fn file_name(dataset: &Dataset) -> String {
     format!("{name}_{}.csv", dataset.job_id.unwrap_or(dataset.id))
 }
 
-/// A cell as a spreadsheet may show it: one starting with `=`, `+`, `-`, `@`, a tab or a
-/// carriage return is prefixed with `'`, so it is text and never a formula.
+/// The field delimiters of common spreadsheet locales: a spreadsheet may split an unquoted
+/// cell at any of them.
+const DELIMITERS: [char; 4] = [',', ';', '\t', '|'];
+
+/// A cell as a spreadsheet may show it: one that starts with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return, or holds a piece that does after a delimiter of any common locale
+/// (`u2;=1+1`), is prefixed with `'`, so it is text and never a formula.
 pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
-    if cell.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    let formula = |piece: &str| piece.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    if formula(cell) || cell.split(DELIMITERS).skip(1).any(formula) {
         format!("'{cell}").into()
     } else {
         cell.into()
     }
+}
+
+/// Appends one CSV record: a cell is quoted when it holds a quote, a line break or the
+/// delimiter of any common locale, so that no spreadsheet splits it.
+fn write_record<'a>(out: &mut Vec<u8>, cells: impl IntoIterator<Item = &'a str>) {
+    for (n, cell) in cells.into_iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        let cell = neutralise(cell);
+        if cell.contains(['"', '\n', '\r']) || cell.contains(DELIMITERS) {
+            out.push(b'"');
+            out.extend_from_slice(cell.replace('"', "\"\"").as_bytes());
+            out.push(b'"');
+        } else {
+            out.extend_from_slice(cell.as_bytes());
+        }
+    }
+    out.push(b'\n');
 }
 
 /// The report being produced, page by page.
@@ -100,10 +125,10 @@ impl Report {
 
     /// The next piece of the CSV, or `None` when it is complete.
     pub async fn next_chunk(&mut self) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut out = csv::Writer::from_writer(Vec::new());
+        let mut out = Vec::new();
         if !self.header_written {
             self.header_written = true;
-            write(&mut out, HEADER);
+            write_record(&mut out, HEADER);
         }
         while let Some((data_type, file_name)) = self.files.get(self.position) {
             let last = self
@@ -142,11 +167,11 @@ impl Report {
                     message,
                     line.value.as_deref().unwrap_or(""),
                 ];
-                write(&mut out, cells);
+                write_record(&mut out, cells);
             }
             break;
         }
-        let bytes = out.into_inner().unwrap_or_default();
+        let bytes = out;
         Ok((!bytes.is_empty()).then_some(bytes))
     }
 
@@ -160,7 +185,17 @@ impl Report {
     }
 }
 
-fn write<'a>(out: &mut csv::Writer<Vec<u8>>, cells: impl IntoIterator<Item = &'a str>) {
-    // Writing to memory cannot fail.
-    let _ = out.write_record(cells.into_iter().map(|c| neutralise(c).into_owned()));
+#[cfg(test)]
+mod tests {
+    use super::write_record;
+
+    #[test]
+    fn cells_with_a_delimiter_of_any_locale_are_quoted() {
+        let mut out = Vec::new();
+        write_record(&mut out, ["u1", "u2;=1+1;", "a|b", "say \"hi\"", "x\ty"]);
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "u1,\"'u2;=1+1;\",\"a|b\",\"say \"\"hi\"\"\",\"x\ty\"\n"
+        );
+    }
 }

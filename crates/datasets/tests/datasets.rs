@@ -1389,4 +1389,9 @@ fn report_cells_never_run_as_formulas() {
     }
     assert_eq!(neutralise("Northwind"), "Northwind");
     assert_eq!(neutralise(""), "");
+    // What a spreadsheet of another locale would split off runs no formula either.
+    for cell in ["u2;=1+1;", "a,+1", "a|@x", "a\t-2"] {
+        assert_eq!(neutralise(cell), format!("'{cell}"));
+    }
+    assert_eq!(neutralise("Smith; Jones"), "Smith; Jones");
 }
