@@ -11,10 +11,22 @@ use tokio::sync::watch;
 use crate::config::Config;
 use crate::workers::spawn_workers;
 
+/// Creates the data directory for its owner alone (or makes it so): it holds the database
+/// and the key that seals secrets.
+fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
+}
+
 /// Opens the configured database, creating the data directory for SQLite.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     if config.database_url.starts_with("sqlite:") {
-        std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        private_dir(&config.data_dir).with_context(|| {
             format!(
                 "cannot create the data directory {}",
                 config.data_dir.display()

@@ -194,6 +194,31 @@ fn migrate_twice_changes_nothing() {
     assert_eq!(second, "The database is up to date.\n");
 }
 
+#[cfg(unix)]
+#[test]
+fn the_data_directory_is_for_its_owner_alone() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut migrate = ferry(dir.path(), "");
+    migrate.env_remove("FERRY_DATABASE_URL").arg("migrate");
+    stdout(&run(&mut migrate));
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let data = dir.path().join("data");
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    for file in ["ferry.db", "ferry.db-wal", "ferry.db-shm"] {
+        let path = data.join(file);
+        if file == "ferry.db" || path.exists() {
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+    }
+}
+
 #[test]
 fn bad_configuration_is_one_clear_line() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -17,7 +17,9 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if missing) the database file a `sqlite://PATH` URL names.
     pub async fn connect(url: &str) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)?;
+        owner_only(options.get_filename())?;
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -30,6 +32,35 @@ impl SqliteStore {
             .await?;
         Ok(SqliteStore { pool })
     }
+}
+
+/// Makes the database file readable by its owner only, creating it so when new: SQLite gives
+/// its WAL and shared-memory files the database file's mode. The file holds sessions' and
+/// links' hashes, sealed secrets and the outbox.
+fn owner_only(path: &std::path::Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        if path.as_os_str().is_empty() || path.as_os_str() == ":memory:" {
+            return Ok(());
+        }
+        let io = |error: std::io::Error| crate::StoreError::Database(sqlx::Error::Io(error));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            if file.exists() {
+                std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 // What this backend does its own way; `statements.rs` is written in terms of these.
