@@ -65,8 +65,8 @@ impl Busy {
 }
 
 /// Runs password hashes on a few threads of their own, with a bounded queue in front. Their
-/// own threads, not the runtime's blocking pool: each thread keeps the memory its hashes used
-/// (the allocator's per-thread arenas), so the number of threads bounds the memory.
+/// own threads, not the runtime's blocking pool of hundreds: each thread keeps Argon2's working
+/// memory (`ferry_accounts::credentials`), so the number of threads bounds the memory.
 pub struct PasswordChecks {
     queue: SyncSender<Box<dyn FnOnce() + Send>>,
 }
