@@ -12,6 +12,7 @@
 mod api;
 mod assets;
 mod error;
+mod headers;
 mod health;
 pub mod limits;
 mod pages;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::routes())
         .merge(assets::routes())
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn(headers::security_headers))
         .with_state(state)
 }
 

@@ -1,7 +1,8 @@
 //! The web UI and the API, driven over HTTP in-process, one module per area: the role × route
 //! matrix and CSRF (`matrix.rs`), signing in and invitations (`accounts.rs`), the API's
 //! envelopes and OpenAPI document (`api.rs`), Partner Center instances (`instances.rs`),
-//! datasets (`datasets.rs`) and the catalog (`catalog.rs`). Every test runs on SQLite and on
+//! datasets (`datasets.rs`), the catalog (`catalog.rs`) and the security headers
+//! (`headers.rs`). Every test runs on SQLite and on
 //! PostgreSQL; the browser journeys are in `browser.rs`. A new area adds a module here.
 
 #[path = "web/accounts.rs"]
@@ -16,6 +17,8 @@ mod catalog;
 mod datasets;
 #[path = "web/harness.rs"]
 mod harness;
+#[path = "web/headers.rs"]
+mod headers;
 #[path = "web/instances.rs"]
 mod instances;
 #[path = "web/matrix.rs"]
@@ -37,6 +40,7 @@ use datasets::{
     order_datasets_through_the_api,
 };
 use harness::App;
+use headers::every_answer_carries_the_security_headers;
 use instances::instances_follow_the_marketplace_hierarchy;
 use matrix::{
     every_api_route_checks_role_and_marketplace, every_page_checks_role_and_marketplace,
@@ -64,6 +68,7 @@ ferry_storage::on_both_backends!(App::start =>
     order_datasets_through_the_api,
     microsoft_records_are_checked_against_partner_center,
     product_webhooks_are_set_from_the_catalog_page,
+    every_answer_carries_the_security_headers,
 );
 
 /// The browser journeys run once, on SQLite: the matrix above already covers both backends.

@@ -230,6 +230,23 @@ impl App {
         body: &str,
         csrf: Option<&str>,
     ) -> (StatusCode, String) {
+        let response = self.page_response(who, method, path, body, csrf).await;
+        let status = response.status();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body");
+        (status, String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// A page request's whole response, headers and all.
+    pub async fn page_response(
+        &self,
+        who: Who,
+        method: &str,
+        path: &str,
+        body: &str,
+        csrf: Option<&str>,
+    ) -> Response {
         let mut cookie = format!("ferry_csrf={CSRF}");
         if let Some(session) = self.sessions.get(&who) {
             cookie.push_str(&format!("; ferry_session={session}"));
@@ -246,17 +263,11 @@ impl App {
             .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
             .body(Body::from(body))
             .expect("request");
-        let response = self
-            .router
+        self.router
             .clone()
             .oneshot(request)
             .await
-            .expect("response");
-        let status = response.status();
-        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        (status, String::from_utf8_lossy(&bytes).into_owned())
+            .expect("response")
     }
 
     /// An API request with the token of `role` in marketplace A (or none).
