@@ -38,6 +38,7 @@ ferry_storage::on_both_backends!(open =>
     revoked_api_tokens_stop_working,
     five_failed_sign_ins_lock_an_account,
     parallel_sign_ins_cannot_pass_the_lock,
+    a_new_link_or_a_new_password_ends_the_older_links,
     a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted,
 );
 
@@ -1008,6 +1009,63 @@ async fn revoked_api_tokens_stop_working(store: Arc<dyn Store>) {
         store.revoke_api_token(b.id, id).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+async fn a_new_link_or_a_new_password_ends_the_older_links(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let ada = store
+        .create_user(a.id, &user("ada@example.com", "U-1"))
+        .await
+        .expect("user");
+    let (now, later) = (Timestamp(1_000), Timestamp(9_000_000));
+    let link = |token: &'static [u8]| {
+        let store = store.clone();
+        async move {
+            store
+                .create_user_link(token, ada, LinkPurpose::PasswordReset, later)
+                .await
+                .expect("link");
+        }
+    };
+    let redeems = |token: &'static [u8]| {
+        let store = store.clone();
+        async move {
+            store
+                .redeem_link(token, LinkPurpose::PasswordReset, "hash", now)
+                .await
+                .expect("redeem")
+                .is_some()
+        }
+    };
+    link(b"first").await;
+    link(b"second").await;
+    assert!(
+        !redeems(b"first").await,
+        "a newer reset ends the one before"
+    );
+    link(b"third").await;
+    store
+        .create_user_link(b"invited", ada, LinkPurpose::Invitation, later)
+        .await
+        .expect("invitation");
+    assert!(redeems(b"third").await);
+    assert!(
+        store
+            .redeem_link(b"invited", LinkPurpose::Invitation, "other", now)
+            .await
+            .expect("redeem")
+            .is_none(),
+        "a password set ends the other open links"
+    );
+    link(b"fourth").await;
+    store
+        .set_password(a.id, ada, Some("changed"))
+        .await
+        .expect("password");
+    assert!(
+        !redeems(b"fourth").await,
+        "a changed password ends open resets"
+    );
 }
 
 const MINUTE: i64 = 60_000;

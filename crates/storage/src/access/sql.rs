@@ -1,7 +1,7 @@
 //! The access statements, the same for both backends: compiled once into `crate::sqlite` and
 //! once into `crate::postgres` (see `statements.rs`).
 
-use super::{BEGIN_WRITE, This};
+use super::{BEGIN_WRITE, Db, This};
 use super::{found, insert_user};
 use crate::users::user_columns;
 
@@ -29,6 +29,7 @@ impl crate::AccessStore for This {
         user_id: i64,
         password_hash: Option<&str>,
     ) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let done = sqlx::query(
             "UPDATE users SET password_hash = $3, updated_at = $4
              WHERE id = $2 AND marketplace_id = $1",
@@ -37,9 +38,12 @@ impl crate::AccessStore for This {
         .bind(user_id)
         .bind(password_hash)
         .bind(crate::now().millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
-        found(done.rows_affected(), "user")
+        found(done.rows_affected(), "user")?;
+        end_open_links(&mut tx, user_id).await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn grant_role(
@@ -305,6 +309,16 @@ impl crate::AccessStore for This {
         purpose: crate::LinkPurpose,
         expires_at: ferry_domain::Timestamp,
     ) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        // The newest link of a purpose is the one that works: a reset requested again, or an
+        // invitation sent again, ends the one before.
+        sqlx::query(
+            "DELETE FROM user_links WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
+        )
+        .bind(user_id)
+        .bind(purpose.as_str())
+        .execute(&mut *tx)
+        .await?;
         sqlx::query(
             "INSERT INTO user_links (token_hash, user_id, purpose, created_at, expires_at)
              VALUES ($1, $2, $3, $4, $5)",
@@ -314,8 +328,9 @@ impl crate::AccessStore for This {
         .bind(purpose.as_str())
         .bind(crate::now().millis())
         .bind(expires_at.millis())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -384,6 +399,7 @@ impl crate::AccessStore for This {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        end_open_links(&mut tx, user_id).await?;
         let user = sqlx::query_as(concat!(
             "SELECT ",
             user_columns!(),
@@ -437,4 +453,14 @@ fn subject_parts(subject: crate::Subject) -> (&'static str, i64) {
         crate::Subject::PlatformAdmin { id } => ("platform_admin", id),
         crate::Subject::User { id, .. } => ("user", id),
     }
+}
+
+/// Ends a user's links not yet used, once their password is set or changed: an older reset or
+/// invitation link must not set it again.
+async fn end_open_links(tx: &mut sqlx::Transaction<'_, Db>, user_id: i64) -> crate::Result<()> {
+    sqlx::query("DELETE FROM user_links WHERE user_id = $1 AND used_at IS NULL")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
