@@ -16,6 +16,7 @@ mod job;
 mod marketplace;
 mod role;
 mod subscription;
+mod text;
 mod time;
 mod user;
 
@@ -31,6 +32,7 @@ pub use job::{JobState, Progress};
 pub use marketplace::{HierarchyError, MarketplaceKind, Slug};
 pub use role::{CompanyRoles, Role};
 pub use subscription::{NewSubscription, SubscriptionStatus};
+pub use text::{MAX_TEXT_CHARS, TooLong};
 pub use time::Timestamp;
 pub use user::{NewUser, UserStatus};
 

@@ -45,9 +45,10 @@ pub fn set_cookie(name: &str, value: &str, max_age_s: i64, secure: bool) -> Head
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-/// The longest search term Ferry runs: the API refuses longer ones, the pages' search box
-/// stops at it. A database's pattern matching has limits of its own well above it.
-pub const MAX_SEARCH_CHARS: usize = 200;
+/// The longest search term Ferry runs, as long as the longest text field: the API refuses
+/// longer ones, the pages' search box stops at it. A database's pattern matching has limits of
+/// its own well above it.
+pub const MAX_SEARCH_CHARS: usize = ferry_domain::MAX_TEXT_CHARS;
 
 /// A page's search box as typed: blank is no search, and no more than [`MAX_SEARCH_CHARS`].
 pub fn search_term(typed: &str) -> Option<String> {

@@ -32,7 +32,7 @@ use accounts::{
 };
 use api::{
     api_errors_use_one_envelope, searches_of_any_length_and_wildcards_are_answered,
-    the_openapi_document_lists_every_api_route,
+    text_fields_have_a_limit, the_openapi_document_lists_every_api_route,
 };
 use catalog::product_webhooks_are_set_from_the_catalog_page;
 use datasets::{
@@ -61,6 +61,7 @@ ferry_storage::on_both_backends!(App::start =>
     an_invitation_sets_a_password_and_activates_the_company,
     api_errors_use_one_envelope,
     searches_of_any_length_and_wildcards_are_answered,
+    text_fields_have_a_limit,
     the_openapi_document_lists_every_api_route,
     instances_follow_the_marketplace_hierarchy,
     a_forgotten_password_is_reset_by_e_mail,

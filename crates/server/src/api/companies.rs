@@ -216,10 +216,9 @@ pub async fn create_company(
         ..CompanyForm::default()
     };
     let (form, attributes) = input.over(start);
-    let mut company = form
-        .apply(NewCompany::named("", Origin::Manual))
+    let company = form
+        .apply(NewCompany::named("", Origin::Manual), attributes)
         .map_err(ApiError::Invalid)?;
-    company.custom_attributes = attributes.unwrap_or_default();
     let id = state.store.create_company(scope.id(), &company).await?;
     state
         .store
@@ -257,12 +256,9 @@ pub async fn update_company(
     let existing = load(&state, &scope, id).await?;
     let before = CompanyForm::from_company(&existing);
     let (form, attributes) = input.over(before.clone());
-    let mut company = form
-        .apply(stored_as_new(&existing))
+    let company = form
+        .apply(stored_as_new(&existing), attributes)
         .map_err(ApiError::Invalid)?;
-    if let Some(attributes) = attributes {
-        company.custom_attributes = attributes;
-    }
     if leaves_pending(&existing, &company) {
         scope.require(Permission::ManagePendingCompanies)?;
     }

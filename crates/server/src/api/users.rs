@@ -136,7 +136,7 @@ impl UserIn {
             Some(email) => Email::parse(&email)?,
             None => base.email.clone(),
         };
-        Ok(NewUser {
+        let user = NewUser {
             email,
             external_id: text(self.external_id, base.external_id),
             first_name: text(self.first_name, base.first_name),
@@ -146,7 +146,10 @@ impl UserIn {
             allow_login: self.allow_login.unwrap_or(base.allow_login),
             custom_attributes: self.custom_attributes.unwrap_or(base.custom_attributes),
             ..base
-        })
+        };
+        user.check_lengths()
+            .map_err(|e| ApiError::Invalid(e.to_string()))?;
+        Ok(user)
     }
 }
 

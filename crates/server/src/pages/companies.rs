@@ -431,7 +431,7 @@ pub async fn create(
     Form(f): Form<CompanyForm>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::WriteCompanies)?;
-    let company = match f.apply(NewCompany::named("", Origin::Manual)) {
+    let company = match f.apply(NewCompany::named("", Origin::Manual), None) {
         Ok(company) => company,
         Err(problem) => return rejected(&form_page(&scope, None, f, Some(problem))),
     };
@@ -483,7 +483,7 @@ pub async fn update(
 ) -> Result<Response, PageError> {
     scope.require(Permission::WriteCompanies)?;
     let c = company_of(&state, &scope, id).await?;
-    let company = match f.apply(stored_as_new(&c)) {
+    let company = match f.apply(stored_as_new(&c), None) {
         Ok(company) => company,
         Err(problem) => return rejected(&form_page(&scope, Some(&c), f, Some(problem))),
     };

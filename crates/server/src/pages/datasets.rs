@@ -461,15 +461,18 @@ pub async fn edit(
 ) -> Result<Response, PageError> {
     let dataset = find(&state, &scope, id).await?;
     let name = form.name.trim();
-    if name.is_empty() {
-        let page = detail_page(
-            &state,
-            &scope,
-            dataset,
-            None,
-            Some("The name cannot be empty.".into()),
-        )
-        .await?;
+    let problem = if name.is_empty() {
+        Some("The name cannot be empty.".to_owned())
+    } else if name.chars().count() > ferry_domain::MAX_TEXT_CHARS {
+        Some(format!(
+            "The name is longer than {} characters.",
+            ferry_domain::MAX_TEXT_CHARS
+        ))
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        let page = detail_page(&state, &scope, dataset, None, Some(problem)).await?;
         return Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
             axum::response::Html(page.render()?),

@@ -263,7 +263,7 @@ impl UserForm {
         let optional = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
         let email = Email::parse(&self.email)
             .map_err(|_| format!("'{}' is not a valid email address.", self.email.trim()))?;
-        Ok(NewUser {
+        let user = NewUser {
             external_id: optional(&self.external_id),
             email,
             first_name: optional(&self.first_name),
@@ -272,7 +272,9 @@ impl UserForm {
             phone: optional(&self.phone),
             allow_login: self.allow_login,
             ..base
-        })
+        };
+        user.check_lengths().map_err(|e| format!("The {e}."))?;
+        Ok(user)
     }
 }
 

@@ -1,6 +1,8 @@
 //! Editing a company, the same from a page form and from the API: the fields as typed, checked
 //! into the company to store, and what changed for the audit log.
 
+use std::collections::BTreeMap;
+
 use ferry_domain::{Address, CompanyStatus, CountryCode, Email, NewCompany, Origin};
 use ferry_storage::Company;
 use serde::Deserialize;
@@ -58,8 +60,13 @@ impl CompanyForm {
     }
 
     /// The company the form describes, on top of `base` (which keeps what the form does not
-    /// show), or the first problem in words.
-    pub fn apply(&self, base: NewCompany) -> Result<NewCompany, String> {
+    /// show, and its custom attributes unless `attributes` replaces them), or the first
+    /// problem in words.
+    pub fn apply(
+        &self,
+        base: NewCompany,
+        attributes: Option<BTreeMap<String, String>>,
+    ) -> Result<NewCompany, String> {
         let optional = |v: &str| Some(v.trim().to_owned()).filter(|v| !v.is_empty());
         let name = self.name.trim();
         if name.is_empty() {
@@ -84,7 +91,7 @@ impl CompanyForm {
                 .map_err(|_| format!("'{s}' is not a company status."))?,
             None => base.status,
         };
-        Ok(NewCompany {
+        let company = NewCompany {
             external_id: optional(&self.external_id),
             name: name.to_owned(),
             address: Address {
@@ -100,8 +107,11 @@ impl CompanyForm {
             website: optional(&self.website),
             allow_login: self.allow_login,
             status,
+            custom_attributes: attributes.unwrap_or(base.custom_attributes),
             ..base
-        })
+        };
+        company.check_lengths().map_err(|e| format!("The {e}."))?;
+        Ok(company)
     }
 
     /// What changed between two versions of the form, for the audit log.

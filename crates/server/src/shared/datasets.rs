@@ -7,7 +7,7 @@ use axum::extract::multipart::Field;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use ferry_datasets::{ActivateDataset, DataType, FileUpload, Report, UploadError, ValidateDataset};
-use ferry_domain::{DatasetKind, DatasetState};
+use ferry_domain::{DatasetKind, DatasetState, MAX_TEXT_CHARS};
 use ferry_jobs::BackgroundJob;
 use ferry_storage::datasets::replacement_name;
 use ferry_storage::{Dataset, DatasetEdit, NewDataset, StoreError};
@@ -338,11 +338,32 @@ async fn next_field<'a>(multipart: &'a mut Multipart) -> Result<Option<Field<'a>
     })
 }
 
-async fn text(field: Field<'_>) -> Result<String, DatasetError> {
-    field
-        .text()
-        .await
-        .map_err(|e| DatasetError::Invalid(format!("a form field could not be read: {e}")))
+/// A text part of the upload form, read no further than a text field may be long.
+async fn text(mut field: Field<'_>) -> Result<String, DatasetError> {
+    const MAX_BYTES: usize = 4 * MAX_TEXT_CHARS;
+    let name = field.name().unwrap_or_default().to_owned();
+    let unreadable = |e: axum::extract::multipart::MultipartError| {
+        DatasetError::Invalid(format!("the `{name}` field could not be read: {e}"))
+    };
+    let mut bytes = Vec::new();
+    while let Some(chunk) = field.chunk().await.map_err(unreadable)? {
+        if bytes.len() + chunk.len() > MAX_BYTES {
+            return Err(too_long(&name));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| DatasetError::Invalid(format!("the `{name}` field is not UTF-8 text")))?;
+    if text.chars().count() > MAX_TEXT_CHARS {
+        return Err(too_long(&name));
+    }
+    Ok(text)
+}
+
+fn too_long(name: &str) -> DatasetError {
+    DatasetError::Invalid(format!(
+        "the `{name}` field is longer than {MAX_TEXT_CHARS} characters"
+    ))
 }
 
 fn flag(value: &str) -> bool {

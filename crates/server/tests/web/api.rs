@@ -54,6 +54,55 @@ pub(crate) async fn searches_of_any_length_and_wildcards_are_answered(app: App) 
     }
 }
 
+pub(crate) async fn text_fields_have_a_limit(app: App) {
+    let manager = Some(Role::MarketplaceManager);
+    let long = "x".repeat(1_500_000);
+    let refused = |status: StatusCode, answer: &serde_json::Value, field: &str| {
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+        let message = answer["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains(field) && message.contains("longer than 200 characters"),
+            "{answer}"
+        );
+    };
+    let body = json!({ "email": "long@alpha.example", "first_name": long }).to_string();
+    let (status, answer) = app.api(manager, "POST", "/api/v1/users", &body).await;
+    refused(status, &answer, "first_name");
+    let path = format!("/api/v1/users/{}", app.a.user);
+    let body = json!({ "custom_attributes": { "tier": long } }).to_string();
+    let (status, answer) = app.api(manager, "PATCH", &path, &body).await;
+    refused(status, &answer, "tier");
+    let body = json!({ "name": "x".repeat(201) }).to_string();
+    let (status, answer) = app.api(manager, "POST", "/api/v1/companies", &body).await;
+    refused(status, &answer, "name");
+    let name = "n".repeat(100_000);
+    let (status, answer) = app
+        .upload(
+            Role::MarketplaceManager,
+            "/api/v1/datasets",
+            &[
+                ("name", None, &name),
+                ("users", Some("u.csv"), "EXTERNAL_ID\nu-1\n"),
+            ],
+        )
+        .await;
+    refused(status, &answer, "`name`");
+    let (status, html) = app
+        .page_raw(
+            Who::Staff(Role::MarketplaceManager),
+            "POST",
+            &format!("/m/{}/users", app.a.slug),
+            &format!("email=long%40alpha.example&first_name={}", "x".repeat(300)),
+            Some(super::harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("first_name is longer than 200 characters"),
+        "{html}"
+    );
+}
+
 pub(crate) async fn api_errors_use_one_envelope(app: App) {
     let manager = Some(Role::MarketplaceManager);
     let (status, body) = app

@@ -1,0 +1,108 @@
+//! How long a text field may be. Names, address lines, phone numbers, external ids and custom
+//! attributes are short; a field far longer is an error or an attack, refused with its name.
+
+use std::collections::BTreeMap;
+
+use crate::{Address, NewCompany, NewUser};
+
+/// The longest value of a text field, in characters.
+pub const MAX_TEXT_CHARS: usize = 200;
+
+/// A field longer than [`MAX_TEXT_CHARS`], named as people type it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} is longer than {MAX_TEXT_CHARS} characters")]
+pub struct TooLong {
+    pub field: String,
+}
+
+fn check<'a>(fields: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> Result<(), TooLong> {
+    for (field, value) in fields {
+        if value.is_some_and(|v| v.chars().count() > MAX_TEXT_CHARS) {
+            return Err(TooLong {
+                field: field.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_attributes(attributes: &BTreeMap<String, String>) -> Result<(), TooLong> {
+    for (key, value) in attributes {
+        check([("a custom attribute name", Some(key.as_str()))])?;
+        check([(key.as_str(), Some(value.as_str()))]).map_err(|_| TooLong {
+            field: format!("custom attribute '{key}'"),
+        })?;
+    }
+    Ok(())
+}
+
+fn check_address(prefix: &str, a: &Address) -> Result<(), TooLong> {
+    check([
+        ("street1", a.street1.as_deref()),
+        ("street2", a.street2.as_deref()),
+        ("city", a.city.as_deref()),
+        ("state", a.state.as_deref()),
+        ("zip", a.zip.as_deref()),
+    ])
+    .map_err(|e| TooLong {
+        field: format!("{prefix}{}", e.field),
+    })
+}
+
+impl NewUser {
+    /// Whether every text field is within [`MAX_TEXT_CHARS`].
+    pub fn check_lengths(&self) -> Result<(), TooLong> {
+        check([
+            ("external_id", self.external_id.as_deref()),
+            ("first_name", self.first_name.as_deref()),
+            ("last_name", self.last_name.as_deref()),
+            ("locale", self.locale.as_deref()),
+            ("phone", self.phone.as_deref()),
+        ])?;
+        check_attributes(&self.custom_attributes)
+    }
+}
+
+impl NewCompany {
+    /// Whether every text field is within [`MAX_TEXT_CHARS`].
+    pub fn check_lengths(&self) -> Result<(), TooLong> {
+        check([
+            ("name", Some(self.name.as_str())),
+            ("external_id", self.external_id.as_deref()),
+            ("phone", self.phone.as_deref()),
+            ("website", self.website.as_deref()),
+        ])?;
+        check_address("", &self.address)?;
+        if let Some(billing) = &self.billing_address {
+            check_address("billing_", billing)?;
+        }
+        check_attributes(&self.custom_attributes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Email, Origin};
+
+    #[test]
+    fn a_long_field_is_named() {
+        let mut user =
+            NewUser::with_email(Email::parse("a@b.example").expect("email"), Origin::Manual);
+        assert_eq!(user.check_lengths(), Ok(()));
+        user.first_name = Some("x".repeat(MAX_TEXT_CHARS));
+        assert_eq!(user.check_lengths(), Ok(()));
+        user.first_name = Some("x".repeat(MAX_TEXT_CHARS + 1));
+        assert_eq!(
+            user.check_lengths().map_err(|e| e.to_string()),
+            Err("first_name is longer than 200 characters".into())
+        );
+        user.first_name = None;
+        user.custom_attributes
+            .insert("tier".into(), "y".repeat(1_500_000));
+        assert_eq!(
+            user.check_lengths().map_err(|e| e.field),
+            Err("custom attribute 'tier'".into())
+        );
+    }
+}
