@@ -301,6 +301,7 @@ mod pipeline {
         an_order_dataset_splits_orders_and_shares_repeated_records,
         a_resellers_orders_touch_only_its_customers,
         deleting_a_dataset_leaves_reclaiming_its_staged_rows_to_a_job,
+        a_file_of_one_row_repeated_validates_while_others_write,
     );
 
     async fn open(url: &str) -> Arc<dyn Store> {
@@ -861,6 +862,66 @@ mod pipeline {
         assert_eq!(activated.state, DatasetState::ActivatedWithErrors);
         assert_eq!(store.count_companies(market).await.expect("count"), 2);
         assert_eq!(store.count_users(market).await.expect("count"), 3);
+    }
+
+    /// 60,000 copies of one row: the duplicate checks stay linear in rows, and writes by others
+    /// are answered while the file is validated (one writer on SQLite).
+    async fn a_file_of_one_row_repeated_validates_while_others_write(store: Arc<dyn Store>) {
+        const ROWS: usize = 60_000;
+        let market = marketplace(&store).await;
+        let mut users = String::from("EXTERNAL_ID,EMAIL_ADDRESS,FIRST_NAME\n");
+        users.push_str(&"u-1,same@north.example,Same\n".repeat(ROWS));
+        let dataset = upload_files(&store, market, true, &[]).await;
+        let mut file = FileUpload::start(store.clone(), dataset.id, DataType::Users, "users.csv")
+            .await
+            .expect("start");
+        for piece in users.as_bytes().chunks(64 * 1024) {
+            file.write(piece).await.expect("write");
+        }
+        file.finish().await.expect("finish");
+
+        let validation = {
+            let (store, dataset) = (store.clone(), dataset.clone());
+            tokio::spawn(async move { run_validation(&store, &dataset).await })
+        };
+        let started = std::time::Instant::now();
+        let mut writes = 0;
+        while !validation.is_finished() {
+            let before = std::time::Instant::now();
+            let email = Email::parse(&format!("w{writes}@north.example")).expect("email");
+            store
+                .create_user(market, &NewUser::with_email(email, Origin::Manual))
+                .await
+                .expect("a write during validation");
+            assert!(
+                before.elapsed() < std::time::Duration::from_secs(10),
+                "a write waited {:?} for the validation",
+                before.elapsed()
+            );
+            writes += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(120),
+                "validation of {ROWS} repeated rows still running after two minutes"
+            );
+        }
+        validation.await.expect("validation");
+        let dataset = store
+            .dataset(dataset.key())
+            .await
+            .expect("dataset")
+            .expect("exists");
+        assert_eq!(dataset.state, DatasetState::Validated);
+        let findings = store
+            .dataset_findings(dataset.id, 0, 2 * ROWS as i64)
+            .await
+            .expect("findings");
+        let duplicates = findings
+            .iter()
+            .filter(|f| f.code == "DUPLICATE_RECORD")
+            .count();
+        assert_eq!(duplicates, ROWS - 1, "every line but the first");
+        assert!(writes > 0);
     }
 
     async fn deleting_a_dataset_leaves_reclaiming_its_staged_rows_to_a_job(store: Arc<dyn Store>) {

@@ -26,17 +26,17 @@ pub(crate) struct TypeRules {
     pub rules: &'static [Rule],
 }
 
-/// The row's key is on an earlier line too. Keys that appear more than once are found first, in
-/// one pass over the key index, so the common case (no duplicate) costs one lookup in a small set.
+/// The row's key is on an earlier line too. One pass ranks every row among those of its key
+/// by line, so the check stays linear in rows whatever they hold (a probe for an earlier line
+/// of the same key walked every row of that key: a file of one row repeated was quadratic).
 macro_rules! earlier_duplicate {
     ($table:literal, $first:literal $(, $column:literal)*) => {
         concat!(
-            "(s.", $first, $(", s.", $column,)* ") IN (SELECT ", $first, $(", ", $column,)*
-            " FROM ", $table, " WHERE dataset_id = $1 GROUP BY ", $first, $(", ", $column,)*
-            " HAVING COUNT(*) > 1)",
-            " AND EXISTS (SELECT 1 FROM ", $table, " t WHERE t.dataset_id = $1 AND t.line < s.line",
-            " AND t.", $first, " = s.", $first, $(" AND t.", $column, " = s.", $column,)*
-            ")"
+            "(s.line, s.", $first, $(", s.", $column,)* ") IN (SELECT line, ", $first,
+            $(", ", $column,)* " FROM (SELECT line, ", $first, $(", ", $column,)*
+            ", RANK() OVER (PARTITION BY ", $first, $(", ", $column,)* " ORDER BY line) AS place",
+            " FROM ", $table, " WHERE dataset_id = $1 AND ", $first, " IS NOT NULL",
+            $(" AND ", $column, " IS NOT NULL",)* ") ranked WHERE place > 1)"
         )
     };
 }
@@ -116,11 +116,18 @@ pub(crate) const ALL: &[TypeRules] = &[
                 column: "EMAIL_ADDRESS",
                 value: "s.email_address",
                 message: "'another user of the file has this address'",
-                condition: "s.email_address IN (SELECT email_address FROM stage_users
-                        WHERE dataset_id = $1 GROUP BY email_address HAVING COUNT(*) > 1)
-                    AND EXISTS (SELECT 1 FROM stage_users t WHERE t.dataset_id = $1
-                        AND t.email_address = s.email_address AND t.line < s.line
-                        AND t.external_id <> s.external_id)",
+                // An earlier line has the address with another external id: the lowest or
+                // the highest external id before this line differs from this one (linear,
+                // as above).
+                condition: "(s.line, s.email_address) IN (SELECT line, email_address FROM (
+                        SELECT line, email_address, external_id,
+                            MIN(external_id) OVER earlier AS lowest,
+                            MAX(external_id) OVER earlier AS highest
+                        FROM stage_users WHERE dataset_id = $1 AND email_address IS NOT NULL
+                        WINDOW earlier AS (PARTITION BY email_address ORDER BY line
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) ranked
+                    WHERE ranked.lowest <> ranked.external_id
+                        OR ranked.highest <> ranked.external_id)",
             },
             Rule {
                 code: "EMAIL_ALREADY_USED",
