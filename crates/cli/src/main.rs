@@ -79,7 +79,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config);
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
+    let result = runtime.block_on(async move {
         match cli.command {
             Command::Serve => run::serve(&config).await,
             Command::Worker => run::workers_only(&config).await,
@@ -90,7 +90,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Instance { api, command } => remote::instance(&api, command).await,
             Command::Dataset { api, command } => datasets::run(&api, command).await,
         }
-    })
+    });
+    // Blocking work still running (a request waiting on the database) does not hold the
+    // process once the command is done.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    result
 }
 
 /// Logs go to standard error, so standard output stays for what scripts capture.

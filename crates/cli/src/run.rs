@@ -96,11 +96,30 @@ pub async fn serve_store(
         clients,
         ..AppState::new(store, public_url, config.secure_cookies, config.sealer()?)
     };
-    ferry_server::serve(listener, state, shutdown_signal()).await?;
+    let mut until_stopped = stopped.clone();
+    let server = tokio::spawn(ferry_server::serve(listener, state, async move {
+        let _ = until_stopped.wait_for(|stop| *stop).await;
+    }));
+    shutdown_signal().await;
     stop.send_replace(true);
-    while workers.join_next().await.is_some() {}
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while workers.join_next().await.is_some() {}
+        server.await
+    })
+    .await;
+    match drained {
+        Ok(served) => served??,
+        Err(_) => tracing::warn!(
+            "requests were still in flight {} s after the stop signal; stopping anyway",
+            SHUTDOWN_GRACE.as_secs()
+        ),
+    }
     Ok(())
 }
+
+/// How long a stop signal leaves requests in flight to finish. Jobs stop at once: each is
+/// queued again and resumes from its last checkpoint.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 
 pub async fn workers_only(config: &Config) -> anyhow::Result<()> {
     let store = open_migrated(config).await?;
@@ -113,7 +132,14 @@ pub async fn workers_only(config: &Config) -> anyhow::Result<()> {
     tracing::info!(count = config.workers, "workers running; stop with Ctrl-C");
     shutdown_signal().await;
     stop.send_replace(true);
-    while workers.join_next().await.is_some() {}
+    if tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("workers were still stopping after the stop signal; stopping anyway");
+    }
     Ok(())
 }
 

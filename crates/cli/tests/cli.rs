@@ -567,6 +567,74 @@ fn owner_pid(owner: Option<&str>) -> String {
         .to_owned()
 }
 
+/// SIGTERM stops `ferry serve` within seconds even with a job in hand: the job is queued
+/// again uncounted, and the next start resumes it from its checkpoint, each step done once.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_stop_signal_stops_serve_in_seconds_and_its_job_resumes() {
+    const STEPS: i64 = 100;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = ferry_storage::testing::sqlite_url(dir.path());
+    stdout(&run(ferry(dir.path(), &url).arg("migrate")));
+    let store = ferry_storage::connect(&url).await.expect("connect");
+    let job_id = store
+        .enqueue_job(&NewJob {
+            marketplace_id: None,
+            kind: Probe::KIND.into(),
+            payload: json!({ "steps": STEPS, "step_ms": 100 }),
+            max_attempts: 3,
+            run_at: None,
+        })
+        .await
+        .expect("enqueue");
+    let serve = || {
+        let mut command = ferry(dir.path(), &url);
+        command.arg("serve").env("FERRY_WORKERS", "1");
+        Running::start(command, "listening on")
+    };
+
+    let mut first = serve();
+    wait_for(&store, job_id, |job| job.progress_done >= 5).await;
+    let signalled = Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &first.child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = loop {
+        if let Some(status) = first.child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            signalled.elapsed() < Duration::from_secs(5),
+            "ferry serve still running 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status}");
+    let job = store.job(job_id).await.expect("get").expect("job");
+    assert_eq!(job.state, JobState::Queued, "queued again: {job:?}");
+    assert_eq!(job.attempts, 0, "an interrupted run is not an attempt");
+    assert!(job.progress_done >= 5 && job.progress_done < STEPS);
+
+    let second = serve();
+    let job = wait_for(&store, job_id, |job| job.state.is_finished()).await;
+    drop(second);
+    assert_eq!(job.state, JobState::Succeeded, "{:?}", job.last_error);
+    let steps: Vec<i64> = store
+        .audit_trail("job", job_id)
+        .await
+        .expect("audit")
+        .iter()
+        .map(|e| e.changes["step"].as_i64().expect("step"))
+        .collect();
+    assert_eq!(
+        steps,
+        (0..STEPS).collect::<Vec<_>>(),
+        "every step once, in order"
+    );
+}
+
 async fn wait_for(
     store: &std::sync::Arc<dyn Store>,
     job_id: i64,

@@ -57,11 +57,12 @@ impl Worker {
         &self.id
     }
 
-    /// Runs jobs until `shutdown` turns true. The job in hand, if any, is finished first.
+    /// Runs jobs until `shutdown` turns true. The job in hand, if any, is stopped and queued
+    /// again at once: it resumes from its last checkpoint, here or in another process.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         tracing::info!(worker = %self.id, "worker started");
         while !*shutdown.borrow() {
-            let idle = match self.run_next().await {
+            let idle = match self.claim_and_run(Some(&mut shutdown)).await {
                 Ok(ran) => !ran,
                 Err(error) => {
                     tracing::warn!(worker = %self.id, %error, "could not claim a job");
@@ -78,8 +79,15 @@ impl Worker {
         tracing::info!(worker = %self.id, "worker stopped");
     }
 
-    /// Claims and runs one job. Returns whether there was one.
+    /// Claims and runs one job to its end. Returns whether there was one.
     pub async fn run_next(&self) -> Result<bool, StoreError> {
+        self.claim_and_run(None).await
+    }
+
+    async fn claim_and_run(
+        &self,
+        shutdown: Option<&mut watch::Receiver<bool>>,
+    ) -> Result<bool, StoreError> {
         let lease_ms = millis(self.config.lease);
         let Some(job) = self.store.claim_job(&self.id, lease_ms).await? else {
             return Ok(false);
@@ -91,7 +99,7 @@ impl Worker {
         let span =
             tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
         let _entered = span.enter();
-        let outcome = self.run_claimed(job, &lease).await;
+        let outcome = self.run_claimed(job, &lease, shutdown).await;
         match self.store.finish_job(&lease, &outcome).await {
             Ok(()) => log_outcome(&outcome),
             Err(StoreError::LeaseLost { .. }) => {
@@ -102,7 +110,12 @@ impl Worker {
         Ok(true)
     }
 
-    async fn run_claimed(&self, job: Job, lease: &Lease) -> JobOutcome {
+    async fn run_claimed(
+        &self,
+        job: Job,
+        lease: &Lease,
+        shutdown: Option<&mut watch::Receiver<bool>>,
+    ) -> JobOutcome {
         if job.attempts > job.max_attempts {
             return JobOutcome::Failed {
                 error: format!("gave up after {} attempts", job.max_attempts),
@@ -129,6 +142,11 @@ impl Worker {
             () = heartbeat => {
                 run.abort();
                 return JobOutcome::Failed { error: "lease lost".into() };
+            }
+            () = stopping(shutdown) => {
+                // What the job wrote is in its transactions; the step in hand rolls back.
+                run.abort();
+                return JobOutcome::Interrupted;
             }
         };
         match result {
@@ -197,6 +215,16 @@ impl<J: BackgroundJob> Runner for Typed<J> {
 }
 
 /// Queues the job again after an exponential backoff (2 s, 4 s, 8 s … at most 5 minutes).
+/// Completes once `shutdown` turns true; never without one.
+async fn stopping(shutdown: Option<&mut watch::Receiver<bool>>) {
+    match shutdown {
+        Some(shutdown) => {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
 fn retry(error: String, attempts: i32) -> JobOutcome {
     let delay_ms = 1_000_i64 << attempts.clamp(1, 8);
     JobOutcome::Retry {
@@ -211,6 +239,7 @@ fn log_outcome(outcome: &JobOutcome) {
         JobOutcome::Cancelled => tracing::info!("job cancelled"),
         JobOutcome::Failed { error } => tracing::warn!(%error, "job failed"),
         JobOutcome::Retry { error, .. } => tracing::warn!(%error, "job will be retried"),
+        JobOutcome::Interrupted => tracing::info!("job stopped with the process; queued again"),
     }
 }
 

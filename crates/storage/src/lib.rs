@@ -122,6 +122,9 @@ pub trait Store:
     /// How many migrations this build knows that the database has not applied. Fails when the
     /// database cannot be reached, or when an applied migration differs from this build's.
     async fn pending_migrations(&self) -> Result<usize>;
+    /// Takes the write lock and lets it go: waits while another holds it (SQLite has one
+    /// writer), so a caller with a deadline learns whether writes are answered now.
+    async fn take_write_lock(&self) -> Result<()>;
 }
 
 #[cfg(test)]

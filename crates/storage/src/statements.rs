@@ -52,6 +52,11 @@ impl crate::Store for This {
         Ok(self.applied_migrations().await? - before)
     }
 
+    async fn take_write_lock(&self) -> crate::Result<()> {
+        self.pool.begin_with(BEGIN_WRITE).await?.rollback().await?;
+        Ok(())
+    }
+
     async fn pending_migrations(&self) -> crate::Result<usize> {
         let applied: Vec<(i64, Vec<u8>)> =
             match sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")

@@ -106,6 +106,9 @@ pub enum JobOutcome {
         run_at: Timestamp,
     },
     Cancelled,
+    /// Stopped with its process: queued again at once, from its checkpoint, and the attempt is
+    /// not counted.
+    Interrupted,
 }
 
 /// What a heartbeat learns about the job it keeps alive.

@@ -109,10 +109,13 @@ impl crate::JobStore for This {
                 ("queued", Some(error), Some(run_at.millis()), None)
             }
             JobOutcome::Cancelled => ("cancelled", None, None, Some(now)),
+            JobOutcome::Interrupted => ("queued", None, Some(now), None),
         };
+        let uncounted = i32::from(matches!(outcome, JobOutcome::Interrupted));
         let done = sqlx::query(
             "UPDATE jobs SET state = $3, last_error = COALESCE($4, last_error),
-                run_at = COALESCE($5, run_at), finished_at = $6, lease_expires_at = NULL
+                run_at = COALESCE($5, run_at), finished_at = $6, lease_expires_at = NULL,
+                attempts = attempts - $7
              WHERE id = $1 AND lease_owner = $2 AND state = 'running'",
         )
         .bind(lease.job_id)
@@ -121,6 +124,7 @@ impl crate::JobStore for This {
         .bind(error)
         .bind(run_at)
         .bind(finished_at)
+        .bind(uncounted)
         .execute(&self.pool)
         .await?;
         if done.rows_affected() == 0 {
