@@ -27,6 +27,9 @@ pub struct Config {
     pub public_url: Option<String>,
     /// Mark cookies `Secure`: set it when Ferry is served over HTTPS.
     pub secure_cookies: bool,
+    /// Let Partner Center instances point at this machine (the emulators); otherwise their
+    /// credentials go only to Microsoft's services.
+    pub partner_center_local: bool,
     /// The SMTP server e-mail leaves through (`smtp://…`, `smtps://…`); without one, e-mail
     /// stays in the outbox.
     pub smtp_url: Option<String>,
@@ -51,6 +54,7 @@ struct Settings {
     log: Option<String>,
     public_url: Option<String>,
     secure_cookies: Option<bool>,
+    partner_center_local: Option<bool>,
     smtp_url: Option<String>,
     smtp_from: Option<String>,
     secret_key: Option<String>,
@@ -141,17 +145,10 @@ impl Config {
             s.secret_key = Some(v);
         }
         if let Some(v) = env("FERRY_SECURE_COOKIES") {
-            s.secure_cookies = Some(match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => {
-                    return Err(ConfigError::Invalid {
-                        name: "FERRY_SECURE_COOKIES",
-                        value: v,
-                        why: "expected true or false",
-                    });
-                }
-            });
+            s.secure_cookies = Some(parse_flag("FERRY_SECURE_COOKIES", v)?);
+        }
+        if let Some(v) = env("FERRY_PARTNER_CENTER_LOCAL") {
+            s.partner_center_local = Some(parse_flag("FERRY_PARTNER_CENTER_LOCAL", v)?);
         }
 
         let data_dir = s.data_dir.unwrap_or_else(|| PathBuf::from("ferry-data"));
@@ -197,6 +194,7 @@ impl Config {
             log: s.log.unwrap_or_else(|| "info".into()),
             public_url: s.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             secure_cookies: s.secure_cookies.unwrap_or(false),
+            partner_center_local: s.partner_center_local.unwrap_or(false),
             smtp_url: s.smtp_url,
             smtp_from: s
                 .smtp_from
@@ -231,6 +229,7 @@ impl std::fmt::Debug for Config {
             .field("log", &self.log)
             .field("public_url", &self.public_url)
             .field("secure_cookies", &self.secure_cookies)
+            .field("partner_center_local", &self.partner_center_local)
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("smtp_from", &self.smtp_from)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "***"))
@@ -244,6 +243,18 @@ fn parse_number<T: std::str::FromStr>(name: &'static str, value: &str) -> Result
         value: value.to_owned(),
         why: "expected a whole number",
     })
+}
+
+fn parse_flag(name: &'static str, value: String) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(ConfigError::Invalid {
+            name,
+            value,
+            why: "expected true or false",
+        }),
+    }
 }
 
 /// Masks the password of `scheme://user:password@host/…`.

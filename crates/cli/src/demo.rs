@@ -23,6 +23,11 @@ const SLUG: &str = "demo";
 const MANAGER: &str = "manager@demo.example";
 
 pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
+    // The demo is tried against `ferry emulator partner-center` on this machine.
+    let config = Config {
+        partner_center_local: true,
+        ..config
+    };
     let store = open_migrated(&config).await?;
     let marketplace = match store.marketplace_by_slug(SLUG).await? {
         Some(existing) => existing,

@@ -94,6 +94,7 @@ pub async fn serve_store(
     let mut workers = spawn_workers(config, &store, &stopped, &public_url, &clients)?;
     let state = AppState {
         clients,
+        partner_center_local: config.partner_center_local,
         ..AppState::new(store, public_url, config.secure_cookies, config.sealer()?)
     };
     let mut until_stopped = stopped.clone();

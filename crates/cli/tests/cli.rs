@@ -861,7 +861,10 @@ async fn instances_through_the_command_line() {
 
     let log = dir.path().join("server.log");
     let mut server = ferry(dir.path(), &url);
-    server.arg("serve").env("FERRY_LOG", "debug");
+    server
+        .arg("serve")
+        .env("FERRY_LOG", "debug")
+        .env("FERRY_PARTNER_CENTER_LOCAL", "true");
     let log_file = Stdio::from(std::fs::File::create(&log).expect("log file"));
     let server = Running::launch(server, "listening on", log_file);
     let client = |token: &str| {

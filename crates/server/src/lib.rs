@@ -42,6 +42,9 @@ pub struct AppState {
     pub clients: Clients,
     /// What requests without an account may cost.
     pub limits: Arc<limits::Limits>,
+    /// Whether Partner Center instances may point at this machine (emulators); otherwise only
+    /// at Microsoft's services.
+    pub partner_center_local: bool,
 }
 
 impl AppState {
@@ -58,6 +61,7 @@ impl AppState {
             sealer,
             clients: Clients::default(),
             limits: Arc::default(),
+            partner_center_local: false,
         }
     }
 }

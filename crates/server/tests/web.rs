@@ -41,7 +41,9 @@ use datasets::{
 };
 use harness::App;
 use headers::every_answer_carries_the_security_headers;
-use instances::instances_follow_the_marketplace_hierarchy;
+use instances::{
+    instance_secrets_go_only_where_they_belong, instances_follow_the_marketplace_hierarchy,
+};
 use matrix::{
     every_api_route_checks_role_and_marketplace, every_page_checks_role_and_marketplace,
     forms_without_their_csrf_token_are_refused, pending_companies_are_activated_by_managers,
@@ -64,6 +66,7 @@ ferry_storage::on_both_backends!(App::start =>
     text_fields_have_a_limit,
     the_openapi_document_lists_every_api_route,
     instances_follow_the_marketplace_hierarchy,
+    instance_secrets_go_only_where_they_belong,
     a_forgotten_password_is_reset_by_e_mail,
     datasets_through_the_api,
     order_datasets_through_the_api,

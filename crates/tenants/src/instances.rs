@@ -177,14 +177,14 @@ pub async fn check(
         Ok(client) => client.check().await,
         Err(e) => Err(e),
     };
+    if let Err(error) = &outcome {
+        tracing::warn!(instance = record.summary.id, %error, "Partner Center connection check failed");
+    }
     let (state, reason) = match outcome {
         Ok(()) => (InstanceAuth::Authenticated, None),
         Err(e @ PcError::NeedsConsent(_)) => (InstanceAuth::Expired, Some(e.to_string())),
-        Err(e) => (InstanceAuth::Failing, Some(e.to_string())),
+        Err(e) => (InstanceAuth::Failing, Some(reason_of(&e))),
     };
-    if let Some(reason) = &reason {
-        tracing::warn!(instance = record.summary.id, %reason, "Partner Center connection check failed");
-    }
     store
         .set_instance_auth(
             record.summary.marketplace_id,
@@ -194,6 +194,16 @@ pub async fn check(
         )
         .await?;
     Ok((state, reason))
+}
+
+/// What the instance shows of a failed check, in Ferry's words: the text a service answered is
+/// logged, not shown, for it could be anything the configured address returns.
+fn reason_of(error: &PcError) -> String {
+    match error {
+        PcError::Api { status, .. } => format!("Partner Center answered {status}"),
+        PcError::Decode(_) => "Partner Center's answer could not be read".into(),
+        other => other.to_string(),
+    }
 }
 
 /// Turns the checks of datasets' Microsoft records against Partner Center on or off; the

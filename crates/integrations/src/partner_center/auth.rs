@@ -187,38 +187,44 @@ impl Auth {
 
 /// Sorts Entra's errors (spec §2.5): what needs a person to consent again, and what is wrong in
 /// the settings.
+/// Sorts Entra's refusal into what the operator must do, in Ferry's words: what Entra wrote is
+/// logged, never passed on (a hostile sign-in address could write anything), except its
+/// AADSTS code, which identifies the cause.
 fn classify(status: u16, error: &EntraError) -> PcError {
     let code = error.error_codes.first().copied().unwrap_or(0);
-    let text = error
-        .error_description
-        .lines()
-        .next()
-        .unwrap_or("")
-        .to_owned();
-    let detail = if text.is_empty() {
-        format!("{status} {}", error.error)
+    tracing::warn!(
+        status,
+        error = %error.error,
+        code,
+        description = %error.error_description.lines().next().unwrap_or(""),
+        "Entra refused the token request"
+    );
+    let aadsts = if code > 0 {
+        format!(" (AADSTS{code})")
     } else {
-        text
+        format!(" ({status})")
     };
     match (error.error.as_str(), code) {
         ("invalid_grant" | "interaction_required", 65001) => PcError::NeedsConsent(format!(
-            "an administrator has not consented to the application ({detail})"
+            "an administrator has not consented to the application{aadsts}"
         )),
         ("invalid_grant" | "interaction_required", _) => PcError::NeedsConsent(format!(
             "the refresh token was revoked, expired or needs sign-in again; a partner user must \
-             consent again and the new refresh token be saved ({detail})"
+             consent again and the new refresh token be saved{aadsts}"
         )),
         ("invalid_client", _) => PcError::Configuration(format!(
             "the application secret is wrong or expired; create a new one in Partner Center and \
-             save it ({detail})"
+             save it{aadsts}"
         )),
         ("unauthorized_client", _) => PcError::Configuration(format!(
-            "the application id is not known in the partner tenant ({detail})"
+            "the application id is not known in the partner tenant{aadsts}"
         )),
         ("invalid_request", 90002) => {
-            PcError::Configuration(format!("the partner tenant id is not known ({detail})"))
+            PcError::Configuration(format!("the partner tenant id is not known{aadsts}"))
         }
-        _ => PcError::Configuration(detail),
+        _ => PcError::Configuration(format!(
+            "the sign-in service refused the token request{aadsts}"
+        )),
     }
 }
 

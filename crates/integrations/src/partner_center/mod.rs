@@ -20,6 +20,46 @@ use throttle::{Governor, Outcome};
 /// Microsoft's global cloud.
 pub const DEFAULT_API_URL: &str = "https://api.partnercenter.microsoft.com";
 pub const DEFAULT_LOGIN_URL: &str = "https://login.microsoftonline.com";
+
+/// The hosts of Microsoft's Partner Center and sign-in services, global and 21Vianet (China).
+pub const MICROSOFT_HOSTS: &[&str] = &[
+    "api.partnercenter.microsoft.com",
+    "login.microsoftonline.com",
+    "partner.partnercenterapi.microsoftonline.cn",
+    "login.partner.microsoftonline.cn",
+    "login.chinacloudapi.cn",
+];
+
+/// Whether an instance's credentials may be sent to `url`: Microsoft's services over HTTPS
+/// and, when `local` is allowed, this machine (the emulators of tests and the demo).
+pub fn check_base_url(url: &str, local: bool) -> Result<(), String> {
+    let parsed = reqwest::Url::parse(url).map_err(|_| format!("'{url}' is not an address"))?;
+    let host = parsed.host_str().unwrap_or_default();
+    let on_this_machine = host == "localhost"
+        || host
+            .trim_matches(['[', ']'])
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if on_this_machine {
+        return if local {
+            Ok(())
+        } else {
+            Err(format!(
+                "'{url}' is on this machine, which is for emulators: an operator allows it with \
+                 partner_center_local = true (FERRY_PARTNER_CENTER_LOCAL)"
+            ))
+        };
+    }
+    if parsed.scheme() == "https" && MICROSOFT_HOSTS.contains(&host) && parsed.port().is_none() {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{url}' is not a Partner Center address: credentials go only to Microsoft's \
+             services over HTTPS ({})",
+            MICROSOFT_HOSTS.join(", ")
+        ))
+    }
+}
 const AUDIENCE: &str = "https://api.partnercenter.microsoft.com";
 
 /// Which Entra token endpoint to use.
@@ -471,6 +511,35 @@ fn percent_encode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_only_to_microsoft_or_an_allowed_emulator() {
+        for url in [
+            DEFAULT_API_URL,
+            DEFAULT_LOGIN_URL,
+            "https://login.chinacloudapi.cn/",
+        ] {
+            assert_eq!(check_base_url(url, false), Ok(()), "{url}");
+        }
+        for url in [
+            "https://evil.example",
+            "http://login.microsoftonline.com",
+            "https://login.microsoftonline.com.evil.example",
+            "https://login.microsoftonline.com:8443",
+            "http://169.254.169.254/latest",
+            "not a url",
+        ] {
+            assert!(check_base_url(url, true).is_err(), "{url}");
+        }
+        for url in [
+            "http://127.0.0.1:8181",
+            "http://localhost:9",
+            "http://[::1]:80",
+        ] {
+            assert!(check_base_url(url, false).is_err(), "{url}");
+            assert_eq!(check_base_url(url, true), Ok(()), "{url}");
+        }
+    }
 
     #[test]
     fn next_links_with_or_without_v1() {

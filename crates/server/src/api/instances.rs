@@ -84,7 +84,7 @@ pub async fn create_instance(
 ) -> Result<(StatusCode, Json<InstanceOut>), ApiError> {
     scope.require(Permission::ManagePartnerCenter)?;
     let instance = input
-        .build(&state.sealer, None)
+        .build(&state.sealer, None, state.partner_center_local)
         .map_err(ApiError::Invalid)?;
     let id = state.store.create_instance(scope.id(), &instance).await?;
     Ok((
@@ -123,7 +123,11 @@ pub async fn update_instance(
         return Err(ApiError::Forbidden);
     }
     let instance = input
-        .build(&state.sealer, Some(&current.record))
+        .build(
+            &state.sealer,
+            Some(&current.record),
+            state.partner_center_local,
+        )
         .map_err(ApiError::Invalid)?;
     state
         .store

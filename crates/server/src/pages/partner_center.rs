@@ -183,10 +183,11 @@ pub async fn update_instance(
     if visible.inherited_from.is_some() {
         return Err(PageError::Forbidden);
     }
-    let saved = match form
-        .into_input()
-        .build(&state.sealer, Some(&visible.record))
-    {
+    let saved = match form.into_input().build(
+        &state.sealer,
+        Some(&visible.record),
+        state.partner_center_local,
+    ) {
         Ok(instance) => state
             .store
             .update_instance(scope.id(), id, &instance)
@@ -203,7 +204,10 @@ pub async fn create_instance(
     Form(form): Form<InstanceForm>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManagePartnerCenter)?;
-    let saved = match form.into_input().build(&state.sealer, None) {
+    let saved = match form
+        .into_input()
+        .build(&state.sealer, None, state.partner_center_local)
+    {
         Ok(instance) => state
             .store
             .create_instance(scope.id(), &instance)

@@ -1,7 +1,7 @@
 //! A Partner Center instance as typed in, the same from the page form and from the API:
 //! checked, with defaults for the addresses, and its secrets sealed before they are stored.
 
-use ferry_integrations::partner_center::{DEFAULT_API_URL, DEFAULT_LOGIN_URL};
+use ferry_integrations::partner_center::{DEFAULT_API_URL, DEFAULT_LOGIN_URL, check_base_url};
 use ferry_storage::seal::Sealer;
 use ferry_storage::{InstanceRecord, NewInstance};
 use serde::Deserialize;
@@ -25,11 +25,14 @@ pub struct InstanceIn {
 }
 
 impl InstanceIn {
-    /// The instance to store, on top of an existing one when changing it.
+    /// The instance to store, on top of an existing one when changing it. Its addresses are
+    /// Microsoft's, or this machine's when `local` (emulators) is allowed; moving an instance
+    /// to other addresses needs its secrets again, for they will be sent there.
     pub fn build(
         self,
         sealer: &Sealer,
         existing: Option<&InstanceRecord>,
+        local: bool,
     ) -> Result<NewInstance, String> {
         let old = existing.map(|r| &r.summary);
         let pick = |new: Option<String>, old: Option<&String>, default: Option<&str>| {
@@ -68,13 +71,26 @@ impl InstanceIn {
         )
         .unwrap_or_default();
         for url in [&api_base_url, &login_base_url] {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(format!("'{url}' is not an http(s) address"));
-            }
+            check_base_url(url, local)?;
         }
         let secret = self.secret.filter(|s| !s.is_empty());
+        let refresh_token = self.refresh_token.filter(|t| !t.is_empty());
         if existing.is_none() && secret.is_none() {
             return Err("the application secret is required".into());
+        }
+        if let Some(old) = old {
+            let moved = api_base_url.trim_end_matches('/') != old.api_base_url
+                || login_base_url.trim_end_matches('/') != old.login_base_url;
+            if moved && (secret.is_none() || (old.has_refresh_token && refresh_token.is_none())) {
+                return Err(if old.has_refresh_token {
+                    "new addresses need the application secret and the refresh token again: \
+                     they are sent to those addresses"
+                } else {
+                    "new addresses need the application secret again: it is sent to those \
+                     addresses"
+                }
+                .into());
+            }
         }
         Ok(NewInstance {
             name,
@@ -82,10 +98,7 @@ impl InstanceIn {
             partner_tenant_id,
             application_id,
             secret_encrypted: secret.map(|s| sealer.seal(&s)),
-            refresh_token_encrypted: self
-                .refresh_token
-                .filter(|t| !t.is_empty())
-                .map(|t| sealer.seal(&t)),
+            refresh_token_encrypted: refresh_token.map(|t| sealer.seal(&t)),
             mpn_id: pick(self.mpn_id, old.and_then(|o| o.mpn_id.as_ref()), None),
             api_base_url: api_base_url.trim_end_matches('/').to_owned(),
             login_base_url: login_base_url.trim_end_matches('/').to_owned(),

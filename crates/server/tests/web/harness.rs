@@ -174,13 +174,7 @@ impl App {
                 .expect("token");
             tokens.insert(role, token);
         }
-        let sealer = ferry_storage::seal::Sealer::from_hex(&"5e".repeat(32)).expect("key");
-        let router = ferry_server::router(AppState::new(
-            store.clone(),
-            "http://ferry.test".into(),
-            false,
-            sealer,
-        ));
+        let router = ferry_server::router(state(store.clone(), sealer()));
         App {
             store,
             router,
@@ -300,12 +294,7 @@ impl App {
             .create_api_token(marketplace.id, "tenant", Role::MarketplaceManager, &hash)
             .await
             .expect("token");
-        let router = ferry_server::router(AppState::new(
-            self.store.clone(),
-            "http://ferry.test".into(),
-            false,
-            sealer(),
-        ));
+        let router = ferry_server::router(state(self.store.clone(), sealer()));
         Tenant { token, router }
     }
 
@@ -757,4 +746,12 @@ async fn post_sign_in(
             .insert(ConnectInfo(SocketAddr::new(ip, 40_000)));
     }
     router.oneshot(request).await.expect("response")
+}
+
+/// The server's state in tests: Partner Center instances may point at the emulators here.
+fn state(store: Arc<dyn Store>, sealer: ferry_storage::seal::Sealer) -> AppState {
+    AppState {
+        partner_center_local: true,
+        ..AppState::new(store, "http://ferry.test".into(), false, sealer)
+    }
 }

@@ -184,6 +184,88 @@ pub(crate) async fn instances_follow_the_marketplace_hierarchy(app: App) {
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
 
+/// Where an instance's secrets may go: changing an address needs the secrets again, only
+/// Microsoft's services (and the emulators here) are addresses, and what a service answers is
+/// not passed on as it is.
+pub(crate) async fn instance_secrets_go_only_where_they_belong(app: App) {
+    let manager = Some(Role::MarketplaceManager);
+    let (emulator, pc) = partner_center(11, 2).await;
+    let c = emulator.credentials();
+    let (status, created) = app
+        .api(
+            manager,
+            "POST",
+            "/api/v1/instances",
+            &instance_of(&c, &pc).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let path = format!("/api/v1/instances/{}", created["id"]);
+
+    let moved = json!({ "login_base_url": "http://127.0.0.1:9" }).to_string();
+    let (status, answer) = app.api(manager, "PATCH", &path, &moved).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("secret")
+    );
+
+    for url in [
+        "https://evil.example",
+        "http://169.254.169.254",
+        "https://login.microsoftonline.com.evil.example",
+    ] {
+        let body = json!({
+            "api_base_url": url, "secret": c.client_secret, "refresh_token": c.refresh_token,
+        });
+        let (status, answer) = app.api(manager, "PATCH", &path, &body.to_string()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("not a Partner Center address"),
+            "{answer}"
+        );
+    }
+
+    // A sign-in address that answers with text of its own: the instance says what failed in
+    // Ferry's words, not the service's.
+    let talker = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({
+                "error": "invalid_request",
+                "error_description": "internal-data-7f3a: db=10.0.0.5 password=hunter2",
+                "error_codes": [9_999],
+            })),
+        )
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let talker_url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(ferry_emulators::serve(
+        listener,
+        talker,
+        std::future::pending(),
+    ));
+    let body = json!({
+        "login_base_url": talker_url, "secret": c.client_secret, "refresh_token": c.refresh_token,
+    });
+    let (status, answer) = app.api(manager, "PATCH", &path, &body.to_string()).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let (_, checked) = app.api(manager, "POST", &format!("{path}/check"), "").await;
+    assert_eq!(checked["auth_state"], "failing", "{checked}");
+    let reason = checked["auth_reason"].as_str().expect("reason");
+    assert!(
+        !reason.contains("internal-data") && !reason.contains("hunter2"),
+        "{reason}"
+    );
+}
+
 async fn admin_call(base: &str, path: &str) {
     let response = reqwest::Client::new()
         .post(format!("{base}/_admin{path}"))
