@@ -32,7 +32,7 @@ pub use job::{JobState, Progress};
 pub use marketplace::{HierarchyError, MarketplaceKind, Slug};
 pub use role::{CompanyRoles, Role};
 pub use subscription::{NewSubscription, SubscriptionStatus};
-pub use text::{MAX_TEXT_CHARS, TooLong};
+pub use text::{MAX_TEXT_CHARS, TextError, text_problem};
 pub use time::Timestamp;
 pub use user::{NewUser, UserStatus};
 

@@ -53,7 +53,12 @@ pub const MAX_SEARCH_CHARS: usize = ferry_domain::MAX_TEXT_CHARS;
 /// A page's search box as typed: blank is no search, and no more than [`MAX_SEARCH_CHARS`].
 pub fn search_term(typed: &str) -> Option<String> {
     let term = typed.trim();
-    (!term.is_empty()).then(|| term.chars().take(MAX_SEARCH_CHARS).collect())
+    (!term.is_empty()).then(|| {
+        term.chars()
+            .filter(|c| *c != '\0')
+            .take(MAX_SEARCH_CHARS)
+            .collect()
+    })
 }
 
 /// Percent-encodes a query parameter value.

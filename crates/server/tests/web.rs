@@ -31,8 +31,9 @@ use accounts::{
     sign_in_works_and_slows_down_guessing,
 };
 use api::{
-    api_errors_use_one_envelope, searches_of_any_length_and_wildcards_are_answered,
-    text_fields_have_a_limit, the_openapi_document_lists_every_api_route,
+    api_errors_use_one_envelope, malformed_requests_are_answered_in_the_envelope,
+    searches_of_any_length_and_wildcards_are_answered, text_fields_have_a_limit,
+    the_openapi_document_lists_every_api_route,
 };
 use catalog::product_webhooks_are_set_from_the_catalog_page;
 use datasets::{
@@ -64,6 +65,7 @@ ferry_storage::on_both_backends!(App::start =>
     api_errors_use_one_envelope,
     searches_of_any_length_and_wildcards_are_answered,
     text_fields_have_a_limit,
+    malformed_requests_are_answered_in_the_envelope,
     the_openapi_document_lists_every_api_route,
     instances_follow_the_marketplace_hierarchy,
     instance_secrets_go_only_where_they_belong,

@@ -13,8 +13,8 @@ use std::sync::LazyLock;
 
 use axum::Json;
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
 use ferry_domain::{Permission, Role};
 use ferry_storage::Marketplace;
 use serde::{Deserialize, Serialize};
@@ -134,7 +134,46 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
 }
 
 pub fn routes() -> axum::Router<AppState> {
-    api_router().split_for_parts().0
+    api_router()
+        .split_for_parts()
+        .0
+        .layer(axum::middleware::from_fn(in_the_envelope))
+}
+
+/// Puts the framework's own refusals (a body that is not JSON, a malformed upload, a path
+/// parameter that is not a number) in the API's error envelope, like every other error.
+async fn in_the_envelope(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let text = axum::body::to_bytes(response.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+        .unwrap_or_default();
+    let error = match status {
+        StatusCode::NOT_FOUND => ApiError::NotFound("no such API route"),
+        StatusCode::UNAUTHORIZED => ApiError::Unauthenticated,
+        StatusCode::FORBIDDEN => ApiError::Forbidden,
+        s if s.is_server_error() => ApiError::Internal(text),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::Invalid("the request body is too large".into()),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            ApiError::Invalid("this route does not take that method".into())
+        }
+        _ if text.is_empty() => ApiError::Invalid("the request is not valid".into()),
+        _ => ApiError::Invalid(text),
+    };
+    error.into_response()
 }
 
 /// This document.
@@ -215,16 +254,12 @@ impl PageParams {
     }
 }
 
-/// A list's `q` parameter: refused when longer than [`crate::web::MAX_SEARCH_CHARS`].
+/// A list's `q` parameter: refused when longer than [`crate::web::MAX_SEARCH_CHARS`] or
+/// holding a NUL character.
 pub fn search_term(q: Option<String>) -> Result<Option<String>, ApiError> {
-    match q {
-        Some(q) if q.chars().count() > crate::web::MAX_SEARCH_CHARS => {
-            Err(ApiError::Invalid(format!(
-                "q: a search is at most {} characters",
-                crate::web::MAX_SEARCH_CHARS
-            )))
-        }
-        q => Ok(q),
+    match q.as_deref().and_then(ferry_domain::text_problem) {
+        Some(problem) => Err(ApiError::Invalid(format!("q {problem}"))),
+        None => Ok(q),
     }
 }
 

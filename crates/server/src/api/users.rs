@@ -147,7 +147,7 @@ impl UserIn {
             custom_attributes: self.custom_attributes.unwrap_or(base.custom_attributes),
             ..base
         };
-        user.check_lengths()
+        user.check_text()
             .map_err(|e| ApiError::Invalid(e.to_string()))?;
         Ok(user)
     }

@@ -463,13 +463,8 @@ pub async fn edit(
     let name = form.name.trim();
     let problem = if name.is_empty() {
         Some("The name cannot be empty.".to_owned())
-    } else if name.chars().count() > ferry_domain::MAX_TEXT_CHARS {
-        Some(format!(
-            "The name is longer than {} characters.",
-            ferry_domain::MAX_TEXT_CHARS
-        ))
     } else {
-        None
+        ferry_domain::text_problem(name).map(|problem| format!("The name {problem}."))
     };
     if let Some(problem) = problem {
         let page = detail_page(&state, &scope, dataset, None, Some(problem)).await?;

@@ -273,7 +273,7 @@ impl UserForm {
             allow_login: self.allow_login,
             ..base
         };
-        user.check_lengths().map_err(|e| format!("The {e}."))?;
+        user.check_text().map_err(|e| format!("The {e}."))?;
         Ok(user)
     }
 }

@@ -110,7 +110,7 @@ impl CompanyForm {
             custom_attributes: attributes.unwrap_or(base.custom_attributes),
             ..base
         };
-        company.check_lengths().map_err(|e| format!("The {e}."))?;
+        company.check_text().map_err(|e| format!("The {e}."))?;
         Ok(company)
     }
 

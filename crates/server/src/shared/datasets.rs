@@ -7,7 +7,7 @@ use axum::extract::multipart::Field;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use ferry_datasets::{ActivateDataset, DataType, FileUpload, Report, UploadError, ValidateDataset};
-use ferry_domain::{DatasetKind, DatasetState, MAX_TEXT_CHARS};
+use ferry_domain::{DatasetKind, DatasetState, MAX_TEXT_CHARS, text_problem};
 use ferry_jobs::BackgroundJob;
 use ferry_storage::datasets::replacement_name;
 use ferry_storage::{Dataset, DatasetEdit, NewDataset, StoreError};
@@ -354,10 +354,12 @@ async fn text(mut field: Field<'_>) -> Result<String, DatasetError> {
     }
     let text = String::from_utf8(bytes)
         .map_err(|_| DatasetError::Invalid(format!("the `{name}` field is not UTF-8 text")))?;
-    if text.chars().count() > MAX_TEXT_CHARS {
-        return Err(too_long(&name));
+    match text_problem(&text) {
+        Some(problem) => Err(DatasetError::Invalid(format!(
+            "the `{name}` field {problem}"
+        ))),
+        None => Ok(text),
     }
-    Ok(text)
 }
 
 fn too_long(name: &str) -> DatasetError {

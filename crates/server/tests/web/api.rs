@@ -103,6 +103,43 @@ pub(crate) async fn text_fields_have_a_limit(app: App) {
     );
 }
 
+pub(crate) async fn malformed_requests_are_answered_in_the_envelope(app: App) {
+    let manager = Some(Role::MarketplaceManager);
+    for (method, path, body) in [
+        ("POST", "/api/v1/companies", "{not json"),
+        ("POST", "/api/v1/companies", r#"{"name": 7}"#),
+        ("GET", "/api/v1/companies/not-a-number", ""),
+        ("POST", "/api/v1/datasets", "not a multipart form"),
+        ("PUT", "/api/v1/companies", ""),
+    ] {
+        let (status, answer) = app.api(manager, method, path, body).await;
+        assert!(status.is_client_error(), "{method} {path}: {status}");
+        assert!(
+            answer["error"]["code"].is_string() && answer["error"]["message"].is_string(),
+            "{method} {path} {body:?}: {status} {answer}"
+        );
+    }
+    // PostgreSQL cannot store a NUL character: it is refused before, on both backends.
+    for (path, body) in [
+        (
+            "/api/v1/users",
+            json!({ "email": "nul@alpha.example", "first_name": "a\u{0}b" }),
+        ),
+        ("/api/v1/companies", json!({ "name": "Nul\u{0} Co" })),
+    ] {
+        let (status, answer) = app.api(manager, "POST", path, &body.to_string()).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {answer}");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("NUL")
+        );
+    }
+    let (status, answer) = app.api(manager, "GET", "/api/v1/users?q=a%00b", "").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+}
+
 pub(crate) async fn api_errors_use_one_envelope(app: App) {
     let manager = Some(Role::MarketplaceManager);
     let (status, body) = app
