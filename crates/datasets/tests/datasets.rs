@@ -619,27 +619,33 @@ mod pipeline {
         assert_eq!(
             store.staged_outcomes(dataset.id).await.expect("outcomes"),
             vec![
-                plan(3, 0, 0, 1, "users"),
-                plan(2, 0, 0, 1, "companies"),
-                plan(3, 0, 0, 1, "memberships"),
-                plan(3, 0, 0, 2, "company_entitlements"),
-                plan(3, 0, 0, 2, "user_entitlements"),
+                plan(1, 0, 0, 3, "users"),
+                plan(1, 0, 0, 2, "companies"),
+                plan(1, 0, 0, 3, "memberships"),
+                plan(2, 0, 0, 3, "company_entitlements"),
+                plan(2, 0, 0, 3, "user_entitlements"),
             ]
         );
+        // Orders 1 and 2 go through; every other order has an error somewhere, and none of it
+        // is applied (o-3's user, subscription and seat; o-4's company).
         let lines = report(&store, dataset.id).await;
         assert_reported(
             &lines,
             &[
                 "users 2 CREATED ",
+                "users 4 ERROR ORDER_INCOMPLETE",
                 "users 5 ERROR EMAIL_ALREADY_USED",
                 "companies 2 CREATED ",
                 "companies 4 ERROR DUPLICATE_RECORD",
+                "companies 5 ERROR ORDER_INCOMPLETE",
                 "memberships 5 ERROR USER_MISSING",
                 "company_entitlements 3 CREATED ",
+                "company_entitlements 4 ERROR ORDER_INCOMPLETE",
                 "company_entitlements 6 ERROR EDITION_PRICING_INVALID",
                 "company_entitlements 7 ERROR ROW_UNIDENTIFIABLE",
                 "company_entitlements 8 ERROR INVALID_COMPANY_COUNTRY",
-                "user_entitlements 4 CREATED ",
+                "user_entitlements 3 CREATED ",
+                "user_entitlements 4 ERROR ORDER_INCOMPLETE",
             ],
         );
         let csv = Report::new(store.clone(), &done)
@@ -656,8 +662,8 @@ mod pipeline {
         ] {
             assert!(csv.contains(expected), "{expected:?} in {csv}");
         }
-        assert_eq!(store.count_companies(market).await.expect("count"), 2);
-        assert_eq!(store.count_users(market).await.expect("count"), 4);
+        assert_eq!(store.count_companies(market).await.expect("count"), 1);
+        assert_eq!(store.count_users(market).await.expect("count"), 2);
 
         // The same orders again: nothing to create or change.
         let again = upload_files(&store, market, false, &[(DataType::Orders, ORDERS)]).await;
@@ -774,6 +780,22 @@ mod pipeline {
                 "users 5 ERROR NOT_RESELLER_CUSTOMER",
                 "company_entitlements 5 ERROR NOT_RESELLER_CUSTOMER",
             ],
+        );
+        // A refused order creates nothing: not o-2's new user, not o-4's new company.
+        assert!(
+            store
+                .user_by_email(market, &Email::parse("nu2@new.example").expect("email"))
+                .await
+                .expect("read")
+                .is_none(),
+            "a refused order reserves no e-mail address"
+        );
+        assert!(
+            store
+                .company_by_external_id(market, "n-2")
+                .await
+                .expect("read")
+                .is_none()
         );
         let stranger = store
             .company_by_external_id(market, "x-1")

@@ -117,6 +117,9 @@ async fn validate(
         microsoft::check(&**store, microsoft, dataset.id, dataset.marketplace_id).await?;
     }
     store.check_staged(dataset.key()).await?;
+    if dataset.kind == DatasetKind::Orders {
+        store.refuse_incomplete_orders(dataset.key()).await?;
+    }
     progress(ctx, total - 1, total, "planning".into()).await?;
     let plan = store.plan_staged(dataset.key(), !dataset.review).await?;
     let stored = serde_json::to_string(&plan).map_err(|e| JobError::Failed(e.to_string()))?;

@@ -313,6 +313,9 @@ pub trait StagingStore: Send + Sync {
     /// The set-level checks: a finding for every row a rule refuses, and those rows rejected.
     /// Rows found unchanged when staged (see `stage_rows`) are only checked for duplicates.
     async fn check_staged(&self, dataset: DatasetRef) -> Result<()>;
+    /// For an order dataset, after `check_staged`: an order with an error anywhere is refused
+    /// whole (its subscription, seat, and the records no other order needs).
+    async fn refuse_incomplete_orders(&self, dataset: DatasetRef) -> Result<()>;
     /// What activation would do, per data type. With `keep`, the decisions stay for an
     /// activation that follows at once; otherwise they are rolled back (the plan writes nothing).
     async fn plan_staged(&self, dataset: DatasetRef, keep: bool) -> Result<Vec<PlanLine>>;

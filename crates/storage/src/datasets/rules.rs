@@ -454,7 +454,8 @@ macro_rules! foreign_subscription {
 const NOT_RESELLER_CUSTOMER: &str = "NOT_RESELLER_CUSTOMER";
 
 /// What a reseller's dataset may touch (parameter `$3`, the reseller's company): only its own
-/// company, its customers, their members and their subscriptions. Checked before the other
+/// company, its customers, their members and their subscriptions. The messages say no more than
+/// that the row is refused: not whose the record is, nor where it belongs. Checked before the other
 /// rules, so a record of another company's is never looked up as a reference either.
 pub(crate) const RESELLER_SCOPE: &[TypeRules] = &[
     TypeRules {
@@ -465,7 +466,7 @@ pub(crate) const RESELLER_SCOPE: &[TypeRules] = &[
             code: NOT_RESELLER_CUSTOMER,
             column: "EXTERNAL_ID",
             value: "s.external_id",
-            message: "'this user belongs to a company that is not one of your customers'",
+            message: "'you cannot order for this user'",
             condition: foreign_user!("external_id"),
         }],
     },
@@ -477,7 +478,7 @@ pub(crate) const RESELLER_SCOPE: &[TypeRules] = &[
             code: NOT_RESELLER_CUSTOMER,
             column: "EXTERNAL_ID",
             value: "s.external_id",
-            message: "'this company is in the marketplace and is not one of your customers'",
+            message: "'you cannot order for this company'",
             condition: foreign_company!("external_id"),
         }],
     },
@@ -489,7 +490,7 @@ pub(crate) const RESELLER_SCOPE: &[TypeRules] = &[
             code: NOT_RESELLER_CUSTOMER,
             column: "COMPANY_EXTERNAL_ID",
             value: "s.company_external_id",
-            message: "'the user or the company is not one of your customers'",
+            message: "'you cannot order for this user or company'",
             condition: concat!(
                 foreign_company!("company_external_id"),
                 " OR ",
@@ -505,7 +506,7 @@ pub(crate) const RESELLER_SCOPE: &[TypeRules] = &[
             code: NOT_RESELLER_CUSTOMER,
             column: "EXTERNAL_ID",
             value: "s.external_id",
-            message: "'the subscription, its company or its purchaser is not one of your customers'",
+            message: "'you cannot order for this subscription, company or user'",
             condition: concat!(
                 foreign_subscription!("external_id"),
                 " OR ",
@@ -523,11 +524,106 @@ pub(crate) const RESELLER_SCOPE: &[TypeRules] = &[
             code: NOT_RESELLER_CUSTOMER,
             column: "USER_EXTERNAL_ID",
             value: "s.user_external_id",
-            message: "'the user or the subscription is not one of your customers'",
+            message: "'you cannot order for this user or subscription'",
             condition: concat!(
                 foreign_subscription!("company_entitlement_external_id"),
                 " OR ",
                 foreign_user!("user_external_id")
+            ),
+        }],
+    },
+];
+
+/// The lines of the file that have an error: in an order dataset, each line is an order.
+macro_rules! failed_order {
+    () => {
+        "s.line IN (SELECT line FROM dataset_findings WHERE dataset_id = $1 AND severity = 'error')"
+    };
+}
+
+const ORDER_INCOMPLETE: &str = "'another record of this order has an error: none of the order is applied'";
+
+/// An order is applied whole or not at all (an order dataset, after [`ALL`]): the subscription
+/// and seat of an order with an error anywhere are refused, and so are its user, company and
+/// membership unless an order that goes through has them too (a record on several orders is
+/// staged once).
+pub(crate) const WHOLE_ORDERS: &[TypeRules] = &[
+    TypeRules {
+        data_type: "company_entitlements",
+        table: "stage_company_entitlements",
+        key: "s.external_id",
+        rules: &[Rule {
+            code: "ORDER_INCOMPLETE",
+            column: "ORDER_EXTERNAL_ID",
+            value: "s.external_id",
+            message: ORDER_INCOMPLETE,
+            condition: failed_order!(),
+        }],
+    },
+    TypeRules {
+        data_type: "user_entitlements",
+        table: "stage_user_entitlements",
+        key: "s.user_external_id || '/' || s.company_entitlement_external_id",
+        rules: &[Rule {
+            code: "ORDER_INCOMPLETE",
+            column: "USER_EXTERNAL_ID",
+            value: "s.user_external_id",
+            message: ORDER_INCOMPLETE,
+            condition: failed_order!(),
+        }],
+    },
+    TypeRules {
+        data_type: "companies",
+        table: "stage_companies",
+        key: "s.external_id",
+        rules: &[Rule {
+            code: "ORDER_INCOMPLETE",
+            column: "COMPANY_EXTERNAL_ID",
+            value: "s.external_id",
+            message: ORDER_INCOMPLETE,
+            condition: concat!(
+                failed_order!(),
+                " AND NOT EXISTS (SELECT 1 FROM stage_company_entitlements e",
+                " WHERE e.dataset_id = $1 AND NOT e.rejected",
+                " AND e.company_external_id = s.external_id)"
+            ),
+        }],
+    },
+    TypeRules {
+        data_type: "users",
+        table: "stage_users",
+        key: "s.external_id",
+        rules: &[Rule {
+            code: "ORDER_INCOMPLETE",
+            column: "USER_EXTERNAL_ID",
+            value: "s.external_id",
+            message: ORDER_INCOMPLETE,
+            condition: concat!(
+                failed_order!(),
+                " AND NOT EXISTS (SELECT 1 FROM stage_company_entitlements e",
+                " WHERE e.dataset_id = $1 AND NOT e.rejected",
+                " AND e.purchased_by_external_id = s.external_id)",
+                " AND NOT EXISTS (SELECT 1 FROM stage_user_entitlements ue",
+                " WHERE ue.dataset_id = $1 AND NOT ue.rejected",
+                " AND ue.user_external_id = s.external_id)"
+            ),
+        }],
+    },
+    TypeRules {
+        data_type: "memberships",
+        table: "stage_memberships",
+        key: "s.user_external_id || '/' || s.company_external_id",
+        rules: &[Rule {
+            code: "ORDER_INCOMPLETE",
+            column: "USER_EXTERNAL_ID",
+            value: "s.user_external_id",
+            message: ORDER_INCOMPLETE,
+            condition: concat!(
+                failed_order!(),
+                " AND NOT EXISTS (SELECT 1 FROM stage_company_entitlements e",
+                " WHERE e.dataset_id = $1 AND NOT e.rejected",
+                " AND e.company_external_id = s.company_external_id",
+                " AND e.purchased_by_external_id = s.user_external_id)"
             ),
         }],
     },

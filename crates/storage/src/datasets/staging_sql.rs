@@ -186,6 +186,16 @@ impl crate::datasets::StagingStore for This {
             .await
     }
 
+    async fn refuse_incomplete_orders(&self, dataset: crate::DatasetRef) -> crate::Result<()> {
+        let (marketplace_id, dataset_id) = (dataset.marketplace_id, dataset.dataset_id);
+        self.run_rules(
+            dataset_id,
+            crate::datasets::rules::WHOLE_ORDERS,
+            &[marketplace_id],
+        )
+        .await
+    }
+
     async fn plan_staged(
         &self,
         dataset: crate::DatasetRef,
