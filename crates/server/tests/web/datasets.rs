@@ -282,8 +282,29 @@ pub(crate) async fn datasets_through_the_api(app: App) {
 /// migration types, in the upload or in a replacement.
 pub(crate) async fn order_datasets_through_the_api(app: App) {
     let manager = Role::MarketplaceManager;
+    app.store
+        .create_edition(
+            app.a.id,
+            &ferry_domain::NewEdition {
+                product_id: app.a.product,
+                code: "E1".into(),
+                name: "Business".into(),
+                pricing_plan_id: "pp-e1".into(),
+                channel_sku: None,
+                pricing_unit: ferry_domain::PricingUnit::User,
+                included_units: 1,
+                billing_cycles: vec!["MONTHLY".into()],
+                terms: vec!["P1Y".into()],
+                connector: ferry_domain::Connector::None,
+                offer_ids: vec![],
+                active: true,
+            },
+        )
+        .await
+        .expect("edition");
+    // The first order goes through; the second names no edition of the catalog.
     let orders = "ORDER_EXTERNAL_ID,COMPANY_EXTERNAL_ID,COMPANY_NAME,USER_EXTERNAL_ID,USER_EMAIL_ADDRESS,EDITION_CODE,UNITS\n\
-        o-1,c-20,Tailspin,u-20,ann@tailspin.example,NONE,5\n\
+        o-1,c-20,Tailspin,u-20,ann@tailspin.example,E1,5\n\
         o-2,c-20,Tailspin,u-20,ann@tailspin.example,NONE,2\n";
     let users = "EXTERNAL_ID,EMAIL_ADDRESS\nu-1,dana@alpha.example\n";
     let (status, mixed) = app
@@ -341,8 +362,8 @@ pub(crate) async fn order_datasets_through_the_api(app: App) {
             ("users", 1),
             ("companies", 1),
             ("memberships", 1),
-            ("company_entitlements", 0),
-            ("user_entitlements", 0),
+            ("company_entitlements", 1),
+            ("user_entitlements", 1),
         ],
         "one company and user for two orders; no edition NONE: {dataset}"
     );
@@ -387,7 +408,12 @@ pub(crate) async fn order_datasets_through_the_api(app: App) {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.contains("a reseller uploads order datasets"), "{page}");
-    let reseller_orders = orders.replace("c-20,Tailspin,u-20", "c-30,Wingtip,u-30");
+    let reseller_orders = orders
+        .replace(
+            "c-20,Tailspin,u-20,ann@tailspin",
+            "c-30,Wingtip,u-30,bo@wingtip",
+        )
+        .replace("o-", "ro-");
     let (status, _) = app
         .page_upload(
             reseller,

@@ -541,7 +541,8 @@ macro_rules! failed_order {
     };
 }
 
-const ORDER_INCOMPLETE: &str = "'another record of this order has an error: none of the order is applied'";
+const ORDER_INCOMPLETE: &str =
+    "'another record of this order has an error: none of the order is applied'";
 
 /// An order is applied whole or not at all (an order dataset, after [`ALL`]): the subscription
 /// and seat of an order with an error anywhere are refused, and so are its user, company and
