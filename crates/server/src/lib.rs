@@ -11,6 +11,7 @@
 
 mod api;
 mod assets;
+mod csrf;
 mod error;
 mod headers;
 mod health;
@@ -27,6 +28,7 @@ use ferry_storage::seal::Sealer;
 use ferry_tenants::Clients;
 
 pub use api::openapi_document;
+pub use csrf::session_token as csrf_token_of_session;
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -1,27 +1,21 @@
-//! What every page shares: cookies, the CSRF guard, who is signed in, the marketplace a page
-//! belongs to, and the page chrome (navigation).
+//! What every page shares: cookies, who is signed in, the marketplace a page belongs to, and
+//! the page chrome (navigation). The CSRF guard is `csrf.rs`.
 
 use std::collections::HashMap;
 
-use axum::body::Body;
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, header};
 use ferry_domain::{Permission, Role, Timestamp};
 use ferry_storage::{Account, Marketplace, Subject};
 
 use crate::AppState;
 use crate::error::PageError;
-use ferry_accounts::credentials::{random_secret, secret_hash};
+use ferry_accounts::credentials::secret_hash;
 
 pub const SESSION_COOKIE: &str = "ferry_session";
-const CSRF_COOKIE: &str = "ferry_csrf";
 /// How long a sign-in lasts.
 pub const SESSION_LIFETIME_MS: i64 = 12 * 60 * 60 * 1000;
-/// The largest form the CSRF guard reads; file uploads carry their token in a header instead.
-const MAX_FORM_BYTES: usize = 256 * 1024;
 
 /// The value of one cookie of the request.
 pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -38,7 +32,11 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 /// A `Set-Cookie` value; `max_age_s` of 0 removes the cookie.
 pub fn set_cookie(name: &str, value: &str, max_age_s: i64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
-    let same_site = if name == CSRF_COOKIE { "Strict" } else { "Lax" };
+    let same_site = if name == crate::csrf::CSRF_COOKIE {
+        "Strict"
+    } else {
+        "Lax"
+    };
     let text = format!(
         "{name}={value}; Path=/; HttpOnly; SameSite={same_site}; Max-Age={max_age_s}{secure}"
     );
@@ -72,78 +70,6 @@ pub fn url_encode(value: &str) -> String {
         }
     }
     out
-}
-
-/// The CSRF token of this request (double-submit: a cookie, echoed by every form).
-#[derive(Debug, Clone)]
-pub struct CsrfToken(pub String);
-
-/// Refuses any state-changing page request whose form (or `X-CSRF-Token` header) does not carry
-/// the token of the `ferry_csrf` cookie, and gives a cookie to browsers that have none.
-pub async fn csrf_guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let existing = cookie(request.headers(), CSRF_COOKIE)
-        .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()))
-        .map(str::to_owned);
-    let fresh = existing.is_none();
-    let token = existing.unwrap_or_else(random_secret);
-
-    let mut request = request;
-    if !matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
-        let header_token = request
-            .headers()
-            .get("x-csrf-token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let multipart = request
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("multipart/form-data"));
-        if multipart {
-            // File uploads stream through: their form carries the token in its address.
-            let query_token = request.uri().query().and_then(|q| {
-                serde_urlencoded::from_str::<Vec<(String, String)>>(q)
-                    .ok()?
-                    .into_iter()
-                    .find(|(k, _)| k == "csrf")
-                    .map(|(_, v)| v)
-            });
-            let submitted = header_token.or(query_token);
-            if fresh || submitted.as_deref() != Some(token.as_str()) {
-                return PageError::Csrf.into_response();
-            }
-            request.extensions_mut().insert(CsrfToken(token));
-            return next.run(request).await;
-        }
-        let (parts, body) = request.into_parts();
-        let Ok(bytes) = axum::body::to_bytes(body, MAX_FORM_BYTES).await else {
-            return PageError::Csrf.into_response();
-        };
-        let form_token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes)
-            .ok()
-            .and_then(|fields| {
-                fields
-                    .into_iter()
-                    .find(|(k, _)| k == "csrf")
-                    .map(|(_, v)| v)
-            });
-        let submitted = header_token.or(form_token);
-        if fresh || submitted.as_deref() != Some(token.as_str()) {
-            return PageError::Csrf.into_response();
-        }
-        request = Request::from_parts(parts, Body::from(bytes));
-    }
-    request.extensions_mut().insert(CsrfToken(token.clone()));
-    let mut response = next.run(request).await;
-    if fresh {
-        // A year: the token protects forms, it grants nothing by itself.
-        let value = set_cookie(CSRF_COOKIE, &token, 365 * 24 * 3600, state.secure_cookies);
-        response.headers_mut().append(header::SET_COOKIE, value);
-    }
-    response
 }
 
 /// A signed-in person.
@@ -192,7 +118,7 @@ impl FromRequestParts<AppState> for Visitor {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
         let csrf = parts
             .extensions
-            .get::<CsrfToken>()
+            .get::<crate::csrf::CsrfToken>()
             .map(|t| t.0.clone())
             .unwrap_or_default();
         let principal = match cookie(&parts.headers, SESSION_COOKIE) {

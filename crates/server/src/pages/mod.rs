@@ -19,9 +19,9 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::AppState;
+use crate::csrf::csrf_guard;
 use crate::error::PageError;
 use crate::limits;
-use crate::web::csrf_guard;
 
 pub fn routes(state: AppState) -> Router<AppState> {
     // The forms anyone may post without an account, rate-limited.

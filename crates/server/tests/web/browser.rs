@@ -176,8 +176,8 @@ pub async fn journeys(app: App) {
         Some("r-2")
     );
 
-    // An order dataset, from the page's second form: its one row becomes a company, a user,
-    // a membership and an order (refused here: no edition NONE).
+    // An order dataset, from the page's second form: its one row would become a company, a
+    // user, a membership and an order; refused whole here, for there is no edition NONE.
     let orders = files.path().join("orders.csv");
     std::fs::write(
         &orders,
@@ -200,8 +200,8 @@ pub async fn journeys(app: App) {
             .company_by_external_id(app.a.id, "oc-1")
             .await
             .expect("read")
-            .is_some(),
-        "the order's company"
+            .is_none(),
+        "a refused order creates no company"
     );
 
     browser.click("nav a[href='/m/alpha/datasets']").await;

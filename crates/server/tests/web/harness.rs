@@ -232,6 +232,15 @@ impl App {
         (status, String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// The token `who`'s forms carry: `CSRF` stands for the right one (derived from the
+    /// session for someone signed in); any other is sent as it is.
+    pub fn csrf_of(&self, who: Who, token: &str) -> String {
+        match self.sessions.get(&who) {
+            Some(session) if token == CSRF => ferry_server::csrf_token_of_session(session),
+            _ => token.to_owned(),
+        }
+    }
+
     /// A page request's whole response, headers and all.
     pub async fn page_response(
         &self,
@@ -241,25 +250,41 @@ impl App {
         body: &str,
         csrf: Option<&str>,
     ) -> Response {
+        let token = csrf.map(|t| self.csrf_of(who, t));
+        self.send_form(who, method, path, body, token.as_deref(), &[])
+            .await
+    }
+
+    /// A form sent as it is: `token` as the form's `csrf` field, with more headers.
+    pub async fn send_form(
+        &self,
+        who: Who,
+        method: &str,
+        path: &str,
+        body: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let mut cookie = format!("ferry_csrf={CSRF}");
         if let Some(session) = self.sessions.get(&who) {
             cookie.push_str(&format!("; ferry_session={session}"));
         }
-        let body = match (method, csrf) {
+        let body = match (method, token) {
             ("GET", _) | (_, None) => body.to_owned(),
             (_, Some(token)) if body.is_empty() => format!("csrf={token}"),
             (_, Some(token)) => format!("{body}&csrf={token}"),
         };
-        let request = Request::builder()
+        let mut request = Request::builder()
             .method(method)
             .uri(path)
             .header(header::COOKIE, cookie)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(body))
-            .expect("request");
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
         self.router
             .clone()
-            .oneshot(request)
+            .oneshot(request.body(Body::from(body)).expect("request"))
             .await
             .expect("response")
     }
@@ -437,11 +462,34 @@ impl App {
         path: &str,
         parts: &[(&str, Option<&str>, &str)],
     ) -> (StatusCode, String) {
+        // The token is the form's first field, as the upload forms send it.
+        let token = self.csrf_of(who, CSRF);
+        let mut parts = parts.to_vec();
+        parts.insert(0, ("csrf", None, token.as_str()));
+        self.send_upload(who, path, &parts).await
+    }
+
+    /// An upload with no token field.
+    pub async fn upload_without_token(
+        &self,
+        who: Who,
+        path: &str,
+        parts: &[(&str, Option<&str>, &str)],
+    ) -> StatusCode {
+        self.send_upload(who, path, parts).await.0
+    }
+
+    async fn send_upload(
+        &self,
+        who: Who,
+        path: &str,
+        parts: &[(&str, Option<&str>, &str)],
+    ) -> (StatusCode, String) {
         let mut cookie = format!("ferry_csrf={CSRF}");
         if let Some(session) = self.sessions.get(&who) {
             cookie.push_str(&format!("; ferry_session={session}"));
         }
-        let (request, body) = multipart(&format!("{path}?csrf={CSRF}"), parts);
+        let (request, body) = multipart(path, parts);
         let (status, bytes) = self
             .send(request.header(header::COOKIE, cookie), body)
             .await;

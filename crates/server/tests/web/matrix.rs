@@ -732,4 +732,41 @@ pub(crate) async fn forms_without_their_csrf_token_are_refused(app: App) {
         before + 1,
         "only the form with its token wrote"
     );
+
+    // Signed in, the token is the session's: a cookie and token an attacker planted (the pair
+    // a visitor has before signing in) are refused.
+    let planted = super::harness::CSRF;
+    let refused = app
+        .send_form(who, "POST", &path, "name=Planted", Some(planted), &[])
+        .await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN, "a planted pair");
+    // From another site, even with the right token.
+    let token = app.csrf_of(who, super::harness::CSRF);
+    for headers in [
+        [("sec-fetch-site", "cross-site")],
+        [("origin", "https://evil.example")],
+        [("origin", "null")],
+    ] {
+        let refused = app
+            .send_form(who, "POST", &path, "name=Elsewhere", Some(&token), &headers)
+            .await;
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{headers:?}");
+    }
+    for headers in [
+        [("sec-fetch-site", "same-origin")],
+        [("origin", "http://ferry.test")],
+    ] {
+        let accepted = app
+            .send_form(who, "POST", &path, "name=Here", Some(&token), &headers)
+            .await;
+        assert_eq!(accepted.status(), StatusCode::SEE_OTHER, "{headers:?}");
+    }
+    assert_eq!(app.companies(&app.a).await, before + 3);
+
+    // Uploads carry the token as their first field; in the address it is not looked at.
+    let uploads = format!("/m/{}/datasets?csrf={token}", app.a.slug);
+    let refused = app
+        .upload_without_token(who, &uploads, &[("name", None, "Addressed")])
+        .await;
+    assert_eq!(refused, StatusCode::FORBIDDEN);
 }
