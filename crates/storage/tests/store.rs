@@ -39,6 +39,7 @@ ferry_storage::on_both_backends!(open =>
     five_failed_sign_ins_lock_an_account,
     parallel_sign_ins_cannot_pass_the_lock,
     a_new_link_or_a_new_password_ends_the_older_links,
+    a_deleted_datasets_id_is_never_given_again,
     a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted,
 );
 
@@ -1066,6 +1067,24 @@ async fn a_new_link_or_a_new_password_ends_the_older_links(store: Arc<dyn Store>
         !redeems(b"fourth").await,
         "a changed password ends open resets"
     );
+}
+
+async fn a_deleted_datasets_id_is_never_given_again(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let new = |name: &str| NewDataset {
+        marketplace_id: a.id,
+        kind: DatasetKind::Migration,
+        name: name.to_owned(),
+        provision: false,
+        review: false,
+        created_by_user: None,
+        created_by_company: None,
+        creator: "ops".to_owned(),
+    };
+    let first = store.create_dataset(&new("first")).await.expect("dataset");
+    store.delete_dataset(first.key()).await.expect("delete");
+    let second = store.create_dataset(&new("second")).await.expect("dataset");
+    assert!(second.id > first.id, "{} after {}", second.id, first.id);
 }
 
 const MINUTE: i64 = 60_000;
