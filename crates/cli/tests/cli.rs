@@ -390,16 +390,7 @@ async fn a_killed_workers_job_is_finished_by_another_from_its_checkpoint() {
     let url = ferry_storage::testing::postgres_url().await;
     stdout(&run(ferry(dir.path(), &url).arg("migrate")));
     let store = ferry_storage::connect(&url).await.expect("connect");
-    let job_id = store
-        .enqueue_job(&NewJob {
-            marketplace_id: None,
-            kind: Probe::KIND.into(),
-            payload: json!({ "steps": STEPS, "step_ms": 50 }),
-            max_attempts: 5,
-            run_at: None,
-        })
-        .await
-        .expect("enqueue");
+    let job_id = queue_probe(&store, STEPS, 50, 5).await;
 
     let worker = || {
         let mut command = ferry(dir.path(), &url);
@@ -577,16 +568,7 @@ async fn a_stop_signal_stops_serve_in_seconds_and_its_job_resumes() {
     let url = ferry_storage::testing::sqlite_url(dir.path());
     stdout(&run(ferry(dir.path(), &url).arg("migrate")));
     let store = ferry_storage::connect(&url).await.expect("connect");
-    let job_id = store
-        .enqueue_job(&NewJob {
-            marketplace_id: None,
-            kind: Probe::KIND.into(),
-            payload: json!({ "steps": STEPS, "step_ms": 100 }),
-            max_attempts: 3,
-            run_at: None,
-        })
-        .await
-        .expect("enqueue");
+    let job_id = queue_probe(&store, STEPS, 100, 3).await;
     let serve = || {
         let mut command = ferry(dir.path(), &url);
         command.arg("serve").env("FERRY_WORKERS", "1");
@@ -633,6 +615,25 @@ async fn a_stop_signal_stops_serve_in_seconds_and_its_job_resumes() {
         (0..STEPS).collect::<Vec<_>>(),
         "every step once, in order"
     );
+}
+
+/// Queues a probe of `steps` steps of `step_ms` each.
+async fn queue_probe(
+    store: &std::sync::Arc<dyn Store>,
+    steps: i64,
+    step_ms: u64,
+    max_attempts: i32,
+) -> i64 {
+    store
+        .enqueue_job(&NewJob {
+            marketplace_id: None,
+            kind: Probe::KIND.into(),
+            payload: json!({ "steps": steps, "step_ms": step_ms }),
+            max_attempts,
+            run_at: None,
+        })
+        .await
+        .expect("enqueue")
 }
 
 async fn wait_for(

@@ -232,6 +232,14 @@ impl App {
         (status, String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// The cookies `who`'s browser sends: the CSRF cookie, and the session once signed in.
+    fn cookies_of(&self, who: Who) -> String {
+        match self.sessions.get(&who) {
+            Some(session) => format!("ferry_csrf={CSRF}; ferry_session={session}"),
+            None => format!("ferry_csrf={CSRF}"),
+        }
+    }
+
     /// The token `who`'s forms carry: `CSRF` stands for the right one (derived from the
     /// session for someone signed in); any other is sent as it is.
     pub fn csrf_of(&self, who: Who, token: &str) -> String {
@@ -265,10 +273,7 @@ impl App {
         token: Option<&str>,
         headers: &[(&str, &str)],
     ) -> Response {
-        let mut cookie = format!("ferry_csrf={CSRF}");
-        if let Some(session) = self.sessions.get(&who) {
-            cookie.push_str(&format!("; ferry_session={session}"));
-        }
+        let cookie = self.cookies_of(who);
         let body = match (method, token) {
             ("GET", _) | (_, None) => body.to_owned(),
             (_, Some(token)) if body.is_empty() => format!("csrf={token}"),
@@ -485,10 +490,7 @@ impl App {
         path: &str,
         parts: &[(&str, Option<&str>, &str)],
     ) -> (StatusCode, String) {
-        let mut cookie = format!("ferry_csrf={CSRF}");
-        if let Some(session) = self.sessions.get(&who) {
-            cookie.push_str(&format!("; ferry_session={session}"));
-        }
+        let cookie = self.cookies_of(who);
         let (request, body) = multipart(path, parts);
         let (status, bytes) = self
             .send(request.header(header::COOKIE, cookie), body)
