@@ -443,6 +443,27 @@ mod pipeline {
         dataset
     }
 
+    /// For every data type of a migration dataset: to create + to update + unchanged + skipped
+    /// for errors = the rows read of its file, whatever the errors were.
+    async fn assert_plan_adds_up(store: &Arc<dyn Store>, dataset: &Dataset) {
+        let files = store.dataset_files(dataset.id).await.expect("files");
+        let validated = store
+            .dataset(dataset.key())
+            .await
+            .expect("read")
+            .expect("dataset");
+        let plan: Vec<PlanLine> =
+            serde_json::from_str(validated.plan.as_deref().expect("a plan")).expect("json");
+        for file in files {
+            let read = file.rows_read.expect("rows read");
+            let counted = plan
+                .iter()
+                .find(|p| p.data_type == file.data_type)
+                .map_or(0, |p| p.created + p.updated + p.unchanged + p.skipped);
+            assert_eq!(counted, read, "{}: {plan:?}", file.data_type);
+        }
+    }
+
     /// Queues the dataset's validation and runs it, with activation unless it waits for review.
     async fn run_validation(store: &Arc<dyn Store>, dataset: &Dataset) {
         store
@@ -515,6 +536,7 @@ mod pipeline {
         let market = marketplace(&store).await;
         let dataset = upload(&store, market, false).await;
         run_validation(&store, &dataset).await;
+        assert_plan_adds_up(&store, &dataset).await;
         let done = store
             .dataset(dataset.key())
             .await
@@ -622,7 +644,7 @@ mod pipeline {
                 plan(1, 0, 0, 3, "users"),
                 plan(1, 0, 0, 2, "companies"),
                 plan(1, 0, 0, 3, "memberships"),
-                plan(2, 0, 0, 3, "company_entitlements"),
+                plan(2, 0, 0, 5, "company_entitlements"),
                 plan(2, 0, 0, 3, "user_entitlements"),
             ]
         );
@@ -1107,6 +1129,7 @@ mod pipeline {
             file.finish().await.expect("finish");
         }
         run_validation(&store, &dataset).await;
+        assert_plan_adds_up(&store, &dataset).await;
         let findings = store
             .dataset_findings(dataset.id, 0, 1_000)
             .await

@@ -338,7 +338,9 @@ impl This {
     }
 }
 
-/// Counts each type's rows by outcome; rejected rows are skipped.
+/// Counts each type's rows by outcome. A row with an error is skipped, whether it was staged and
+/// then rejected or refused as it was read (a bad e-mail, a date): so the counts of a type add up
+/// to the rows read of it.
 async fn outcomes<'e, E>(
     executor: E,
     dataset_id: i64,
@@ -356,7 +358,9 @@ where
                 COALESCE(SUM(CASE WHEN outcome = 'created' THEN 1 ELSE 0 END), 0) AS created,
                 COALESCE(SUM(CASE WHEN outcome = 'updated' THEN 1 ELSE 0 END), 0) AS updated,
                 COALESCE(SUM(CASE WHEN outcome = 'unchanged' THEN 1 ELSE 0 END), 0) AS unchanged,
-                COALESCE(SUM(CASE WHEN rejected THEN 1 ELSE 0 END), 0) AS skipped,
+                (SELECT COUNT(DISTINCT f.line) FROM dataset_findings f
+                 WHERE f.dataset_id = $1 AND f.data_type = '{data_type}'
+                   AND f.severity = 'error') AS skipped,
                 COUNT(*) AS total
              FROM {table} WHERE dataset_id = $1",
             data_type = rules.data_type,
@@ -371,7 +375,7 @@ where
             .await?;
     Ok(rows
         .into_iter()
-        .filter(|row| row.6 > 0)
+        .filter(|row| row.6 > 0 || row.5 > 0)
         .map(
             |(_, data_type, created, updated, unchanged, skipped, _)| crate::datasets::PlanLine {
                 data_type,
