@@ -29,3 +29,16 @@ pub struct Progress {
     pub total: Option<i64>,
     pub message: Option<String>,
 }
+
+impl std::fmt::Display for Progress {
+    /// "planning · 4 / 5", or "4 / 5" without a message, or "4" before the work is counted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(message) = &self.message {
+            write!(f, "{message} · ")?;
+        }
+        match self.total {
+            Some(total) => write!(f, "{} / {total}", self.done),
+            None => write!(f, "{}", self.done),
+        }
+    }
+}

@@ -78,6 +78,15 @@ pub struct FileOut {
     rows: Option<i64>,
 }
 
+/// The progress of a dataset's work while it runs.
+#[derive(Serialize, ToSchema)]
+pub struct ProgressOut {
+    done: i64,
+    /// Unknown until the work is counted.
+    total: Option<i64>,
+    message: Option<String>,
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct CountsOut {
     data_type: String,
@@ -116,6 +125,12 @@ pub struct DatasetOut {
     job_id: Option<i64>,
     /// Why the upload or a step failed.
     failure: Option<String>,
+    /// Rows read in all files, once validation has read them.
+    rows: Option<i64>,
+    /// Rows with errors, skipped, once validation has planned.
+    errors: Option<i64>,
+    /// While the dataset is validated or activated.
+    progress: Option<ProgressOut>,
     files: Vec<FileOut>,
     /// What activation will do (or did), per data type, once validated.
     plan: Vec<CountsOut>,
@@ -128,6 +143,7 @@ pub struct DatasetOut {
 }
 
 async fn dataset_out(state: &AppState, dataset: Dataset) -> Result<DatasetOut, ApiError> {
+    let figures = datasets::figures(state, &dataset).await?;
     let files = state.store.dataset_files(dataset.id).await?;
     let activated = matches!(
         dataset.state,
@@ -154,6 +170,13 @@ async fn dataset_out(state: &AppState, dataset: Dataset) -> Result<DatasetOut, A
         creator: dataset.creator,
         job_id: dataset.job_id,
         failure: dataset.failure,
+        rows: figures.rows,
+        errors: figures.errors,
+        progress: figures.progress.map(|p| ProgressOut {
+            done: p.done,
+            total: p.total,
+            message: p.message,
+        }),
         files: files
             .into_iter()
             .map(|f| FileOut {

@@ -25,6 +25,9 @@ struct DatasetRow {
     badge: &'static str,
     creator: String,
     rows: String,
+    errors: String,
+    /// The work's progress while it runs ("planning · 4 / 5").
+    progress: Option<String>,
     created: String,
     has_report: bool,
     validated: bool,
@@ -199,15 +202,17 @@ async fn rows(state: &AppState, scope: &Scope) -> Result<DatasetRows, PageError>
     let datasets = visible(state, scope).await?;
     let all_settled = datasets.iter().all(|d| settled(d.state));
     for d in datasets {
-        let files = state.store.dataset_files(d.id).await?;
-        let read: Option<i64> = files.iter().map(|f| f.rows_read).sum();
+        let figures = datasets::figures(state, &d).await?;
+        let count = |n: Option<i64>| n.map_or_else(|| "—".to_owned(), |n| n.to_string());
         out.push(DatasetRow {
             id: d.id,
             name: d.name,
             state: d.state.label(),
             badge: badge(d.state),
             creator: d.creator,
-            rows: read.map_or_else(|| "—".to_owned(), |n| n.to_string()),
+            rows: count(figures.rows),
+            errors: count(figures.errors),
+            progress: figures.progress.map(|p| p.to_string()),
             created: when(d.created_at),
             has_report: d.state.has_report(),
             validated: d.state == DatasetState::Validated,

@@ -375,6 +375,37 @@ fn flag(value: &str) -> bool {
     )
 }
 
+/// What the list of datasets and the API tell of one: rows read, rows with errors (once
+/// planned), and the progress of its work while it runs.
+pub struct Figures {
+    pub rows: Option<i64>,
+    pub errors: Option<i64>,
+    pub progress: Option<ferry_domain::Progress>,
+}
+
+pub async fn figures(state: &AppState, dataset: &Dataset) -> Result<Figures, StoreError> {
+    let files = state.store.dataset_files(dataset.id).await?;
+    let rows = files.iter().map(|f| f.rows_read).sum();
+    let errors = dataset
+        .plan
+        .as_deref()
+        .and_then(|p| serde_json::from_str::<Vec<ferry_storage::PlanLine>>(p).ok())
+        .map(|plan| plan.iter().map(|p| p.skipped).sum());
+    let working = matches!(
+        dataset.state,
+        DatasetState::Created | DatasetState::Validating | DatasetState::Activating
+    );
+    let progress = match dataset.job_id.filter(|_| working) {
+        Some(job) => state.store.job(job).await?.map(|job| job.progress()),
+        None => None,
+    };
+    Ok(Figures {
+        rows,
+        errors,
+        progress,
+    })
+}
+
 /// Starts the activation of a validated dataset; returns its job.
 pub async fn activate(state: &AppState, dataset: &Dataset) -> Result<i64, DatasetError> {
     if dataset.state != DatasetState::Validated {

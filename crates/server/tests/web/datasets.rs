@@ -56,6 +56,21 @@ pub(crate) async fn datasets_through_the_api(app: App) {
     assert_eq!(dataset["plan"][0]["created"], 1);
     assert_eq!(dataset["plan"][0]["skipped"], 1);
     assert_eq!(dataset["files"].as_array().map(Vec::len), Some(3));
+    // The list's figures: rows read in all files, and rows with errors, as the plan counts.
+    let skipped: i64 = dataset["plan"]
+        .as_array()
+        .expect("plan")
+        .iter()
+        .map(|p| p["skipped"].as_i64().unwrap_or_default())
+        .sum();
+    assert_eq!(
+        (dataset["rows"].as_i64(), dataset["errors"].as_i64()),
+        (Some(5), Some(skipped))
+    );
+    assert!(
+        dataset["progress"].is_null(),
+        "no progress once validated: {dataset}"
+    );
     assert_eq!(
         app.store.count_companies(app.a.id).await.expect("count"),
         2,
