@@ -584,6 +584,27 @@ mod pipeline {
                 "user_entitlements 2 CREATED ",
             ],
         );
+        // A reference to a record of the dataset that was rejected says so, and where; one to
+        // a record that is nowhere says that.
+        let findings = store
+            .dataset_findings(dataset.id, 0, 1_000)
+            .await
+            .expect("findings");
+        let message = |line: i64, code: &str| {
+            findings
+                .iter()
+                .find(|f| f.data_type == "memberships" && f.line == line && f.code == code)
+                .map(|f| f.message.clone())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            message(4, "USER_MISSING"),
+            "u-3 was rejected, users.csv line 5"
+        );
+        assert_eq!(
+            message(5, "USER_MISSING"),
+            "no user with this external id in the dataset or the marketplace"
+        );
         let company = store
             .company_by_external_id(market, "c-1")
             .await

@@ -41,6 +41,31 @@ macro_rules! earlier_duplicate {
     };
 }
 
+/// What a reference that finds nothing says: that the record is in the dataset but was
+/// rejected, with its file and line ("u-3 was rejected, users.csv line 4"), or that it is
+/// nowhere (`$nowhere`).
+macro_rules! missing {
+    ($data_type:literal, $value:literal, $nowhere:literal) => {
+        concat!(
+            "COALESCE((SELECT ",
+            $value,
+            " || ' was rejected, ' || df.file_name || ' line ' ||",
+            " CAST(f.line AS TEXT) FROM dataset_findings f JOIN dataset_files df",
+            " ON df.dataset_id = f.dataset_id AND df.data_type IN ('",
+            $data_type,
+            "', 'orders')",
+            " WHERE f.dataset_id = $1 AND f.data_type = '",
+            $data_type,
+            "'",
+            " AND f.severity = 'error' AND f.external_id = ",
+            $value,
+            " ORDER BY f.line LIMIT 1), '",
+            $nowhere,
+            "')"
+        )
+    };
+}
+
 /// A user that is staged (and not rejected) or already in the marketplace.
 macro_rules! user_known {
     ($column:literal) => {
@@ -156,7 +181,11 @@ pub(crate) const ALL: &[TypeRules] = &[
                 code: "USER_MISSING",
                 column: "CREATED_BY_EXTERNAL_ID",
                 value: "s.created_by_external_id",
-                message: "'no user with this external id in the dataset or the marketplace'",
+                message: missing!(
+                    "users",
+                    "s.created_by_external_id",
+                    "no user with this external id in the dataset or the marketplace"
+                ),
                 condition: concat!(
                     "s.created_by_external_id IS NOT NULL AND NOT ",
                     user_known!("created_by_external_id")
@@ -184,14 +213,22 @@ pub(crate) const ALL: &[TypeRules] = &[
                 code: "USER_MISSING",
                 column: "USER_EXTERNAL_ID",
                 value: "s.user_external_id",
-                message: "'no user with this external id in the dataset or the marketplace'",
+                message: missing!(
+                    "users",
+                    "s.user_external_id",
+                    "no user with this external id in the dataset or the marketplace"
+                ),
                 condition: concat!("NOT ", user_known!("user_external_id")),
             },
             Rule {
                 code: "COMPANY_MISSING",
                 column: "COMPANY_EXTERNAL_ID",
                 value: "s.company_external_id",
-                message: "'no company with this external id in the dataset or the marketplace'",
+                message: missing!(
+                    "companies",
+                    "s.company_external_id",
+                    "no company with this external id in the dataset or the marketplace"
+                ),
                 condition: concat!("NOT ", company_known!("company_external_id")),
             },
         ],
@@ -212,14 +249,22 @@ pub(crate) const ALL: &[TypeRules] = &[
                 code: "COMPANY_MISSING",
                 column: "COMPANY_EXTERNAL_ID",
                 value: "s.company_external_id",
-                message: "'no company with this external id in the dataset or the marketplace'",
+                message: missing!(
+                    "companies",
+                    "s.company_external_id",
+                    "no company with this external id in the dataset or the marketplace"
+                ),
                 condition: concat!("NOT ", company_known!("company_external_id")),
             },
             Rule {
                 code: "COMPANY_MISSING",
                 column: "RESELLER_COMPANY_EXTERNAL_ID",
                 value: "s.reseller_company_external_id",
-                message: "'no reseller company with this external id in the dataset or the marketplace'",
+                message: missing!(
+                    "companies",
+                    "s.reseller_company_external_id",
+                    "no reseller company with this external id in the dataset or the marketplace"
+                ),
                 condition: concat!("NOT ", company_known!("reseller_company_external_id")),
             },
             Rule {
@@ -247,14 +292,22 @@ pub(crate) const ALL: &[TypeRules] = &[
                 code: "COMPANY_MISSING",
                 column: "COMPANY_EXTERNAL_ID",
                 value: "s.company_external_id",
-                message: "'no company with this external id in the dataset or the marketplace'",
+                message: missing!(
+                    "companies",
+                    "s.company_external_id",
+                    "no company with this external id in the dataset or the marketplace"
+                ),
                 condition: concat!("NOT ", company_known!("company_external_id")),
             },
             Rule {
                 code: "USER_MISSING",
                 column: "PURCHASED_BY_EXTERNAL_ID",
                 value: "s.purchased_by_external_id",
-                message: "'no user with this external id in the dataset or the marketplace'",
+                message: missing!(
+                    "users",
+                    "s.purchased_by_external_id",
+                    "no user with this external id in the dataset or the marketplace"
+                ),
                 condition: concat!("NOT ", user_known!("purchased_by_external_id")),
             },
             Rule {
@@ -319,14 +372,22 @@ pub(crate) const ALL: &[TypeRules] = &[
                 code: "USER_MISSING",
                 column: "USER_EXTERNAL_ID",
                 value: "s.user_external_id",
-                message: "'no user with this external id in the dataset or the marketplace'",
+                message: missing!(
+                    "users",
+                    "s.user_external_id",
+                    "no user with this external id in the dataset or the marketplace"
+                ),
                 condition: concat!("NOT ", user_known!("user_external_id")),
             },
             Rule {
                 code: "COMPANY_ENTITLEMENT_MISSING",
                 column: "COMPANY_ENTITLEMENT_EXTERNAL_ID",
                 value: "s.company_entitlement_external_id",
-                message: "'no subscription with this external id in the dataset or the marketplace'",
+                message: missing!(
+                    "company_entitlements",
+                    "s.company_entitlement_external_id",
+                    "no subscription with this external id in the dataset or the marketplace"
+                ),
                 condition: concat!(
                     "NOT ",
                     entitlement_known!("company_entitlement_external_id")
@@ -350,7 +411,11 @@ pub(crate) const ALL: &[TypeRules] = &[
                 code: "COMPANY_MISSING",
                 column: "COMPANY_EXTERNAL_ID",
                 value: "s.company_external_id",
-                message: "'no company with this external id in the dataset or the marketplace'",
+                message: missing!(
+                    "companies",
+                    "s.company_external_id",
+                    "no company with this external id in the dataset or the marketplace"
+                ),
                 condition: concat!("NOT ", company_known!("company_external_id")),
             },
             Rule {
@@ -378,7 +443,11 @@ pub(crate) const ALL: &[TypeRules] = &[
                 code: "MICROSOFT_CUSTOMER_MISSING",
                 column: "TENANT_ID",
                 value: "s.tenant_id",
-                message: "'no Microsoft customer with this tenant id in the dataset or the marketplace'",
+                message: missing!(
+                    "microsoft_customers",
+                    "s.tenant_id",
+                    "no Microsoft customer with this tenant id in the dataset or the marketplace"
+                ),
                 condition:
                     "NOT EXISTS (SELECT 1 FROM stage_microsoft_customers mc WHERE mc.dataset_id = $1
                         AND NOT mc.rejected AND mc.tenant_id = s.tenant_id)
@@ -389,7 +458,11 @@ pub(crate) const ALL: &[TypeRules] = &[
                 code: "COMPANY_ENTITLEMENT_MISSING",
                 column: "COMPANY_ENTITLEMENT_EXTERNAL_ID",
                 value: "s.company_entitlement_external_id",
-                message: "'no subscription with this external id in the dataset or the marketplace'",
+                message: missing!(
+                    "company_entitlements",
+                    "s.company_entitlement_external_id",
+                    "no subscription with this external id in the dataset or the marketplace"
+                ),
                 condition: concat!(
                     "NOT ",
                     entitlement_known!("company_entitlement_external_id")
