@@ -31,7 +31,8 @@ impl DatasetState {
     /// The words the pages and the CLI show.
     pub fn label(self) -> &'static str {
         match self {
-            DatasetState::Created => "Created",
+            // A created dataset's validation is queued: to the person it is already under way.
+            DatasetState::Created => "Validating",
             DatasetState::Validating => "Validating",
             DatasetState::Validated => "Validated",
             DatasetState::Activating => "Activating",

@@ -323,10 +323,12 @@ async fn summary(
     dataset: &Dataset,
 ) -> Result<DatasetSummary, PageError> {
     let files = state.store.dataset_files(dataset.id).await?;
+    // An order dataset's findings are of the types its orders split into, all from its one file.
     let file_name = |data_type: &str| {
         files
             .iter()
             .find(|f| f.data_type == data_type)
+            .or_else(|| files.iter().find(|f| f.data_type == "orders"))
             .map_or_else(|| data_type.to_owned(), |f| f.file_name.clone())
     };
     let plan: Vec<PlanLine> = dataset

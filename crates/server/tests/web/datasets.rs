@@ -116,6 +116,21 @@ pub(crate) async fn datasets_through_the_api(app: App) {
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{replaced}");
+    // Until validated again, the dataset says so and shows no findings of the files it had.
+    let (status, page) = app
+        .page_raw(
+            Who::Staff(manager),
+            "GET",
+            &format!("/m/{}/datasets/{id}", app.a.slug),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Validating") && !page.contains("DUPLICATE_RECORD"),
+        "{page}"
+    );
     app.run_dataset_jobs().await;
     let (_, dataset) = app
         .api(Some(manager), "GET", &format!("/api/v1/datasets/{id}"), "")

@@ -236,7 +236,7 @@ pub trait DatasetStore: Send + Sync {
     ) -> Result<()>;
     /// Puts each file stored under a temporary name in place of the dataset's file of its type
     /// (`(temporary, data_type)` pairs), and sends the dataset back to `Created`, to be
-    /// validated again — all in one transaction. Refused with `Conflict` while another dataset
+    /// validated again, without the findings of the files it had — all in one transaction. Refused with `Conflict` while another dataset
     /// of the marketplace waits for or runs validation, and with `NotFound` unless the dataset
     /// is between validation and activation.
     async fn replace_dataset_files(

@@ -258,6 +258,11 @@ impl crate::datasets::DatasetStore for This {
                 what: "dataset between validation and activation",
             });
         }
+        // What validation found in the files before is not what it will find now.
+        sqlx::query("DELETE FROM dataset_findings WHERE dataset_id = $1")
+            .bind(dataset_id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(())
     }
