@@ -40,7 +40,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 pub use access::{AccessStore, Account, ApiToken, Credentials, LinkPurpose, Subject};
-pub use audit::{AuditEntry, AuditStore, NewAuditEntry};
+pub use audit::{AuditEntry, AuditStore, DatasetChange, NewAuditEntry};
 pub use catalog::{CatalogStore, Edition, Product};
 pub use companies::{Company, CompanyKey, CompanyQuery, CompanyStore, ContactRow, TenantLinkRow};
 pub use datasets::{

@@ -6,10 +6,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use ferry_domain::{CompanyStatus, NewCompany, Origin, Permission};
-use ferry_storage::{AuditEntry, Company, CompanyKey, CompanyQuery, NewAuditEntry, StoreError};
+use ferry_storage::{Company, CompanyKey, CompanyQuery, NewAuditEntry, StoreError};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::history::{HistoryLine, Provenance, history};
 use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
@@ -164,7 +165,7 @@ struct DetailPage {
     subscriptions: Vec<SubscriptionView>,
     tenants: Vec<(String, String, String, String)>,
     attributes: Vec<(String, String)>,
-    history: Vec<(String, String, String, String)>,
+    history: Vec<HistoryLine>,
 }
 
 /// "Company admin, Billing admin", from a membership's flags.
@@ -182,39 +183,6 @@ pub fn company_roles(flags: [(bool, &str); 4]) -> String {
 }
 
 /// Audit lines newest first, each change as "field: old → new" on a line of its own.
-pub fn history(entries: Vec<AuditEntry>) -> Vec<(String, String, String, String)> {
-    let show = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) if s.is_empty() => "—".to_owned(),
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "—".to_owned(),
-        other => other.to_string(),
-    };
-    entries
-        .into_iter()
-        .rev()
-        .map(|e| {
-            let changes = e
-                .changes
-                .as_object()
-                .map(|fields| {
-                    fields
-                        .iter()
-                        .filter(|(_, v)| !(v.is_string() && v.as_str() == Some("")))
-                        .map(|(field, v)| match (v.get("from"), v.get("to")) {
-                            (Some(from), Some(to)) => {
-                                format!("{field}: {} → {}", show(from), show(to))
-                            }
-                            _ => format!("{field}: {}", show(v)),
-                        })
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                })
-                .unwrap_or_default();
-            (when(e.at), e.actor, e.action, changes)
-        })
-        .collect()
-}
-
 fn address(lines: [&Option<String>; 6]) -> String {
     let parts: Vec<&str> = lines
         .iter()
@@ -246,7 +214,18 @@ pub async fn show(
     let members = store.memberships_of_company(m, id).await?;
     let subscriptions = store.subscriptions_of_company(m, id).await?;
     let tenants = store.tenant_links(m, id).await?;
-    let audit = store.audit_trail("company", id).await?;
+    let history = history(
+        &state,
+        &scope,
+        "company",
+        id,
+        Provenance {
+            kind: &c.origin_kind,
+            reference: c.origin_ref,
+            at: c.created_at,
+        },
+    )
+    .await?;
     let origin = match c.origin_ref {
         Some(reference) => format!("{} #{reference}", c.origin_kind),
         None => c.origin_kind.clone(),
@@ -358,7 +337,7 @@ pub async fn show(
             })
             .collect(),
         attributes: c.custom_attributes.clone().into_iter().collect(),
-        history: history(audit),
+        history,
         c,
     })
 }

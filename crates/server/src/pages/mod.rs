@@ -5,6 +5,7 @@ mod api_tokens;
 mod catalog;
 mod companies;
 mod datasets;
+mod history;
 mod jobs;
 mod marketplaces;
 mod outbox;

@@ -13,7 +13,8 @@ use ferry_storage::{NewAuditEntry, StoreError, Subject, User, UserQuery};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::companies::{PAGE_SIZE, company_roles, history};
+use super::companies::{PAGE_SIZE, company_roles};
+use super::history::{HistoryLine, Provenance, history};
 use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
@@ -143,7 +144,7 @@ struct DetailPage {
     u: UserView,
     facts: Vec<(&'static str, String)>,
     memberships: Vec<MembershipView>,
-    history: Vec<(String, String, String, String)>,
+    history: Vec<HistoryLine>,
 }
 
 pub async fn show(
@@ -155,7 +156,18 @@ pub async fn show(
     scope.require(Permission::ReadUsers)?;
     let u = user_of(&state, &scope, id).await?;
     let memberships = state.store.memberships_of_user(scope.id(), id).await?;
-    let audit = state.store.audit_trail("user", id).await?;
+    let history = history(
+        &state,
+        &scope,
+        "user",
+        id,
+        Provenance {
+            kind: &u.origin_kind,
+            reference: u.origin_ref,
+            at: u.created_at,
+        },
+    )
+    .await?;
     let origin = match u.origin_ref {
         Some(reference) => format!("{} #{reference}", u.origin_kind),
         None => u.origin_kind.clone(),
@@ -214,7 +226,7 @@ pub async fn show(
                 ]),
             })
             .collect(),
-        history: history(audit),
+        history,
     })
 }
 

@@ -6,6 +6,52 @@ use ferry_domain::Role;
 use super::harness::{App, Who};
 use super::instances::{instance_of, partner_center};
 
+/// A company's History names every change, whoever made it: the token that created it, and
+/// the dataset (linked) that changed its phone and street.
+pub(crate) async fn history_shows_what_a_dataset_changed(app: App) {
+    let manager = Role::MarketplaceManager;
+    let body = r#"{"name": "Harbor Goods", "external_id": "H-1", "street1": "Main St"}"#;
+    let (status, created) = app
+        .api(Some(manager), "POST", "/api/v1/companies", body)
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let companies = "EXTERNAL_ID,NAME,STREET1,PHONE\nH-1,Harbor Goods,Ring 1,+43 1 234\n";
+    let (status, uploaded) = app
+        .upload(
+            manager,
+            "/api/v1/datasets",
+            &[
+                ("name", None, "Spring update"),
+                ("companies", Some("c.csv"), companies),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{uploaded}");
+    app.run_dataset_jobs().await;
+    let (status, page) = app
+        .page_raw(
+            Who::Staff(manager),
+            "GET",
+            &format!("/m/{}/companies/{}", app.a.slug, created["id"]),
+            "",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let dataset = uploaded["dataset_id"].as_i64().expect("dataset");
+    for expected in [
+        format!(
+            "<a href=\"/m/{}/datasets/{dataset}\">Dataset Spring update</a>",
+            app.a.slug
+        ),
+        "changed phone from — to +43 1 234, street1 from Main St to Ring 1".to_owned(),
+        "API token “marketplace-manager”".to_owned(),
+        "created this company".to_owned(),
+    ] {
+        assert!(page.contains(&expected), "{expected:?} in {page}");
+    }
+}
+
 pub(crate) async fn datasets_through_the_api(app: App) {
     let manager = Role::MarketplaceManager;
     let users = "EXTERNAL_ID,EMAIL_ADDRESS\nu-1,dana@alpha.example\nu-1,again@alpha.example\n";

@@ -68,6 +68,49 @@ macro_rules! company_differs {
     };
 }
 
+/// The fields of a user that undo restores and History compares, as JSON text.
+macro_rules! user_values {
+    () => {
+        "CAST({json_object}('email', u.email, 'first_name', u.first_name,
+            'last_name', u.last_name, 'phone', u.phone, 'locale', u.locale,
+            'allow_login', u.allow_login, 'custom_attributes', u.custom_attributes,
+            'updated_at', u.updated_at) AS TEXT)"
+    };
+}
+
+/// The fields of a company that undo restores and History compares, as JSON text.
+macro_rules! company_values {
+    () => {
+        "CAST({json_object}('name', c.name, 'street1', c.street1,
+            'street2', c.street2, 'city', c.city, 'state', c.state, 'zip', c.zip,
+            'country', c.country, 'phone', c.phone, 'email', c.email, 'website', c.website,
+            'billing_street1', c.billing_street1, 'billing_street2', c.billing_street2,
+            'billing_city', c.billing_city, 'billing_state', c.billing_state,
+            'billing_zip', c.billing_zip, 'billing_country', c.billing_country,
+            'allow_login', c.allow_login, 'custom_attributes', c.custom_attributes,
+            'updated_at', c.updated_at) AS TEXT)"
+    };
+}
+
+/// After the update of a range: each changed record's values as the dataset left them, beside
+/// the values before, so History can say what the dataset changed.
+macro_rules! after_values {
+    ($entity:literal, $table:literal, $alias:literal, $values:expr) => {
+        concat!(
+            "UPDATE dataset_changes SET after_values = (SELECT ",
+            $values,
+            " FROM ",
+            $table,
+            " WHERE ",
+            $alias,
+            ".id = dataset_changes.entity_id)",
+            " WHERE dataset_id = $1 AND entity_type = '",
+            $entity,
+            "' AND after_values IS NULL"
+        )
+    };
+}
+
 macro_rules! user_differs {
     () => {
         "(s.email_address {distinct} u.email
@@ -162,10 +205,9 @@ pub(crate) const ALL: &[TypeApply] = &[
             ),
             concat!(
                 "INSERT INTO dataset_changes (dataset_id, entity_type, entity_id, before)
-                 SELECT $1, 'user', u.id, CAST({json_object}('email', u.email, 'first_name', u.first_name,
-                    'last_name', u.last_name, 'phone', u.phone, 'locale', u.locale,
-                    'allow_login', u.allow_login, 'custom_attributes', u.custom_attributes,
-                    'updated_at', u.updated_at) AS TEXT)
+                 SELECT $1, 'user', u.id, ",
+                user_values!(),
+                "
                  FROM stage_users s JOIN users u ON u.marketplace_id = $2 AND u.external_id = s.external_id
                  WHERE",
                 decided!("updated"),
@@ -185,6 +227,7 @@ pub(crate) const ALL: &[TypeApply] = &[
                 " AND ",
                 user_differs!()
             ),
+            after_values!("user", "users u", "u", user_values!()),
         ],
     },
     TypeApply {
@@ -215,14 +258,9 @@ pub(crate) const ALL: &[TypeApply] = &[
             ),
             concat!(
                 "INSERT INTO dataset_changes (dataset_id, entity_type, entity_id, before)
-                 SELECT $1, 'company', c.id, CAST({json_object}('name', c.name, 'street1', c.street1,
-                    'street2', c.street2, 'city', c.city, 'state', c.state, 'zip', c.zip,
-                    'country', c.country, 'phone', c.phone, 'email', c.email, 'website', c.website,
-                    'billing_street1', c.billing_street1, 'billing_street2', c.billing_street2,
-                    'billing_city', c.billing_city, 'billing_state', c.billing_state,
-                    'billing_zip', c.billing_zip, 'billing_country', c.billing_country,
-                    'allow_login', c.allow_login, 'custom_attributes', c.custom_attributes,
-                    'updated_at', c.updated_at) AS TEXT)
+                 SELECT $1, 'company', c.id, ",
+                company_values!(),
+                "
                  FROM stage_companies s JOIN companies c ON c.marketplace_id = $2 AND c.external_id = s.external_id
                  WHERE",
                 decided!("updated"),
@@ -250,6 +288,7 @@ pub(crate) const ALL: &[TypeApply] = &[
                 " AND ",
                 company_differs!()
             ),
+            after_values!("company", "companies c", "c", company_values!()),
         ],
     },
     TypeApply {
