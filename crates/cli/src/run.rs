@@ -95,6 +95,7 @@ pub async fn serve_store(
     let state = AppState {
         clients,
         partner_center_local: config.partner_center_local,
+        sends_mail: config.smtp_url.is_some(),
         ..AppState::new(store, public_url, config.secure_cookies, config.sealer()?)
     };
     let mut until_stopped = stopped.clone();

@@ -47,6 +47,8 @@ pub struct AppState {
     /// Whether Partner Center instances may point at this machine (emulators); otherwise only
     /// at Microsoft's services.
     pub partner_center_local: bool,
+    /// Whether e-mail leaves by SMTP; otherwise it stays in the outbox, and pages say so.
+    pub sends_mail: bool,
 }
 
 impl AppState {
@@ -64,6 +66,7 @@ impl AppState {
             clients: Clients::default(),
             limits: Arc::default(),
             partner_center_local: false,
+            sends_mail: false,
         }
     }
 }

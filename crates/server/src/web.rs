@@ -326,7 +326,14 @@ impl Chrome {
             Some("created") => Some("Created."),
             Some("saved") => Some("Saved."),
             Some("invited") => Some("The invitation e-mail is on its way."),
+            Some("invited-outbox") => Some(
+                "The invitation is kept in the Outbox: no mail server is configured to send it.",
+            ),
             Some("suspended") => Some("The user is suspended and was signed out."),
+            Some("not-suspended") => Some(
+                "Not suspended: no one suspends themselves, and a marketplace keeps at least one \
+                 active Marketplace Manager.",
+            ),
             Some("reactivated") => Some("The user is active again."),
             Some("revoked") => Some("The token is revoked."),
             Some("checked") => Some("The connection was checked; its state is below."),

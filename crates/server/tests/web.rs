@@ -27,8 +27,9 @@ mod matrix;
 use accounts::{
     a_forgotten_password_is_reset_by_e_mail, a_sign_in_flood_is_refused_not_queued,
     after_sign_in_only_paths_of_this_site_are_followed,
-    an_invitation_sets_a_password_and_activates_the_company, parallel_guesses_cannot_pass_the_lock,
-    sign_in_works_and_slows_down_guessing,
+    an_invitation_sets_a_password_and_activates_the_company,
+    an_invitation_without_a_mail_server_says_it_waits, parallel_guesses_cannot_pass_the_lock,
+    sign_in_works_and_slows_down_guessing, the_last_manager_is_not_suspended,
 };
 use api::{
     api_errors_use_one_envelope, malformed_requests_are_answered_in_the_envelope,
@@ -61,6 +62,8 @@ ferry_storage::on_both_backends!(App::start =>
     parallel_guesses_cannot_pass_the_lock,
     a_sign_in_flood_is_refused_not_queued,
     after_sign_in_only_paths_of_this_site_are_followed,
+    an_invitation_without_a_mail_server_says_it_waits,
+    the_last_manager_is_not_suspended,
     an_invitation_sets_a_password_and_activates_the_company,
     api_errors_use_one_envelope,
     searches_of_any_length_and_wildcards_are_answered,

@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{Accepted, ApiResult, ApiScope, PageParams};
 use crate::AppState;
 use crate::error::ApiError;
-use crate::shared::users::outranking;
+use crate::shared::users::{outranking, suspension_refused};
 use ferry_accounts::{InviteError, InviteUsers, invite_user};
 
 #[derive(Serialize, ToSchema)]
@@ -291,14 +291,19 @@ async fn change_status(
     Ok(Json(load(state, scope, id).await?.into()))
 }
 
-/// Suspends a user, who is signed out at once.
+/// Suspends a user, who is signed out at once; never the last active Marketplace Manager.
 #[utoipa::path(post, path = "/api/v1/users/{id}/suspend", tag = "users", params(("id" = i64, Path)),
-    responses((status = 200, description = "OK", body = UserOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope)))]
+    responses((status = 200, description = "OK", body = UserOut), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope),
+              (status = 422, description = "The last active Marketplace Manager", body = super::ErrorEnvelope)))]
 pub async fn suspend_user(
     State(state): State<AppState>,
     scope: ApiScope,
     Path(id): Path<i64>,
 ) -> ApiResult<UserOut> {
+    // A token acts for no user: only the last-manager rule applies.
+    if let Some(why) = suspension_refused(state.store.as_ref(), scope.id(), None, id).await? {
+        return Err(ApiError::Invalid(why.into()));
+    }
     change_status(&state, &scope, id, "user.suspended", |_| {
         UserStatus::Suspended
     })

@@ -89,6 +89,57 @@ pub(crate) async fn after_sign_in_only_paths_of_this_site_are_followed(app: App)
     }
 }
 
+/// No one suspends themselves, and a marketplace keeps an active Marketplace Manager.
+pub(crate) async fn the_last_manager_is_not_suspended(app: App) {
+    let manager = app.user(&app.a, "manager@alpha.example").await;
+    let who = Who::Staff(Role::MarketplaceManager);
+    let path = format!("/m/{}/users/{}/suspend", app.a.slug, manager.id);
+    let response = app
+        .page_response(who, "POST", &path, "", Some(super::harness::CSRF))
+        .await;
+    let location = response.headers()[axum::http::header::LOCATION]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    assert!(location.contains("notice=not-suspended"), "{location}");
+    let (status, answer) = app
+        .api(
+            Some(Role::MarketplaceManager),
+            "POST",
+            &format!("/api/v1/users/{}/suspend", manager.id),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("last active")
+    );
+    assert_eq!(
+        app.user(&app.a, "manager@alpha.example").await.status,
+        UserStatus::Active
+    );
+}
+
+/// Without a mail server, an invitation waits in the outbox, and the page says so.
+pub(crate) async fn an_invitation_without_a_mail_server_says_it_waits(app: App) {
+    let who = Who::Staff(Role::MarketplaceManager);
+    let path = format!("/m/{}/users/{}/invitation", app.a.slug, app.a.user);
+    let response = app
+        .page_response(who, "POST", &path, "", Some(super::harness::CSRF))
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[axum::http::header::LOCATION]
+        .to_str()
+        .expect("location")
+        .to_owned();
+    let (_, page) = app.page_raw(who, "GET", &location, "", None).await;
+    assert!(page.contains("kept in the Outbox"), "{page}");
+    assert!(!page.contains("on its way"), "{page}");
+}
+
 /// The n-th client of a flood.
 fn client(n: u8) -> IpAddr {
     IpAddr::from([198, 51, 100, n])
