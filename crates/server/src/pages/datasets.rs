@@ -95,6 +95,7 @@ struct DatasetSummary {
     state: &'static str,
     badge: &'static str,
     settled: bool,
+    denied: bool,
     failure: Option<String>,
     progress: Option<String>,
     files: Vec<FileRow>,
@@ -117,6 +118,8 @@ struct DatasetPage {
     provision: bool,
     review: bool,
     validated: bool,
+    /// What the Activate button asks, with the plan's totals.
+    activate_confirm: String,
     editable: bool,
     takes_files: bool,
     types: Vec<TypeChoice>,
@@ -361,6 +364,7 @@ async fn summary(
         state: dataset.state.label(),
         badge: badge(dataset.state),
         settled: settled(dataset.state),
+        denied: dataset.state == DatasetState::Denied,
         failure: dataset.failure.clone(),
         progress,
         files: files
@@ -411,6 +415,23 @@ async fn detail_page(
     error: Option<String>,
 ) -> Result<DatasetPage, PageError> {
     let summary = summary(state, scope, &dataset).await?.render()?;
+    let plan: Vec<PlanLine> = dataset
+        .plan
+        .as_deref()
+        .and_then(|p| serde_json::from_str(p).ok())
+        .unwrap_or_default();
+    let total = |count: fn(&PlanLine) -> i64| plan.iter().map(count).sum::<i64>();
+    let (created, updated, skipped) = (
+        total(|p| p.created),
+        total(|p| p.updated),
+        total(|p| p.skipped),
+    );
+    let records = if created == 1 { "record" } else { "records" };
+    let rows = if skipped == 1 { "row" } else { "rows" };
+    let activate_confirm = format!(
+        "Activate this dataset? It will create {created} {records}, update {updated} and skip \
+         {skipped} {rows} with errors."
+    );
     Ok(DatasetPage {
         chrome: scope.chrome("Data Migration").notice(notice),
         base: scope.base(),
@@ -420,6 +441,7 @@ async fn detail_page(
         provision: dataset.provision,
         review: dataset.review,
         validated: dataset.state == DatasetState::Validated,
+        activate_confirm,
         editable: dataset.state.editable(),
         takes_files: dataset.state.takes_files() && may_replace_files(scope, &dataset),
         types: type_choices(dataset.kind),

@@ -166,7 +166,12 @@ pub async fn journeys(app: App) {
         .click("form[action*='/files'] button[type=submit]")
         .await;
     once("!!document.querySelector('.actions') && document.body.textContent.includes('reviewed-fixed.csv')").await;
-    browser.click(".actions button[type=submit]").await;
+    browser
+        .click_and_confirm(
+            ".actions button[type=submit]",
+            "It will create 2 records, update 0 and skip 0 rows with errors.",
+        )
+        .await;
     once("document.querySelector('#dataset-state')?.textContent === 'Activated'").await;
     assert_eq!(
         app.user(&app.a, "rex@alpha.example")
@@ -400,6 +405,24 @@ impl Browser {
 
     /// Clicks a link or button and waits for the page it leads to (every click here navigates).
     async fn click(&self, css: &str) {
+        self.press(css).await;
+        self.arrive(css).await;
+    }
+
+    /// Clicks a button that asks first, checks what it asks, and confirms.
+    async fn click_and_confirm(&self, css: &str, asks: &str) {
+        self.press(css).await;
+        let text = self.call(reqwest::Method::GET, "/alert/text", None).await;
+        assert!(
+            text.as_str().unwrap_or_default().contains(asks),
+            "{css} asks {text}, not {asks:?}"
+        );
+        self.call(reqwest::Method::POST, "/alert/accept", Some(json!({})))
+            .await;
+        self.arrive(css).await;
+    }
+
+    async fn press(&self, css: &str) {
         self.execute("window.__ferryLeaving = true").await;
         let element = self.find(css).await;
         self.call(
@@ -408,6 +431,9 @@ impl Browser {
             Some(json!({})),
         )
         .await;
+    }
+
+    async fn arrive(&self, css: &str) {
         let deadline = Instant::now() + Duration::from_secs(15);
         let arrived = "return !window.__ferryLeaving && document.readyState === 'complete'";
         while self.execute(arrived).await != Value::Bool(true) {

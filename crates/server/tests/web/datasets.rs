@@ -52,6 +52,49 @@ pub(crate) async fn history_shows_what_a_dataset_changed(app: App) {
     }
 }
 
+/// A denied dataset's plan says what activation would have done, not what it will do.
+pub(crate) async fn a_denied_dataset_says_nothing_will_be_written(app: App) {
+    let manager = Role::MarketplaceManager;
+    let users = "EXTERNAL_ID,EMAIL_ADDRESS\nu-7,gil@alpha.example\n";
+    let (_, uploaded) = app
+        .upload(
+            manager,
+            "/api/v1/datasets",
+            &[
+                ("name", None, "Maybe"),
+                ("review", None, "true"),
+                ("users", Some("u.csv"), users),
+            ],
+        )
+        .await;
+    app.run_dataset_jobs().await;
+    let id = uploaded["dataset_id"].as_i64().expect("dataset");
+    let page = format!("/m/{}/datasets/{id}", app.a.slug);
+    let who = Who::Staff(manager);
+    let (_, before) = app.page_raw(who, "GET", &page, "", None).await;
+    assert!(before.contains("What activation will do"), "{before}");
+    assert!(
+        before.contains(
+            "Activate this dataset? It will create 1 record, update 0 and skip 0 rows with errors."
+        ),
+        "Activate asks, with the plan's totals: {before}"
+    );
+    let (status, _) = app
+        .api(
+            Some(manager),
+            "POST",
+            &format!("/api/v1/datasets/{id}/deny"),
+            "",
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+    let (_, after) = app.page_raw(who, "GET", &page, "", None).await;
+    assert!(
+        after.contains("would have done") && !after.contains("What activation will do"),
+        "{after}"
+    );
+}
+
 pub(crate) async fn datasets_through_the_api(app: App) {
     let manager = Role::MarketplaceManager;
     let users = "EXTERNAL_ID,EMAIL_ADDRESS\nu-1,dana@alpha.example\nu-1,again@alpha.example\n";
