@@ -153,6 +153,8 @@ impl OrderSplit {
                     hash: fingerprint(&values, custom.as_deref()),
                     values,
                     custom,
+                    // The order's warnings are reported once, with the order.
+                    warnings: Vec::new(),
                 };
                 (*data_type, record)
             })

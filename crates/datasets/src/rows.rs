@@ -39,6 +39,8 @@ pub struct StagedRow {
     pub custom: Option<String>,
     /// A fingerprint of the row's values: equal rows have equal fingerprints.
     pub hash: String,
+    /// What the row holds that is worth a warning (cells that look like formulas).
+    pub warnings: Vec<Finding>,
 }
 
 /// The fingerprint of a row: SHA-256 over its values (each marked present or absent, so no two
@@ -128,6 +130,42 @@ impl Layout {
         ))
     }
 
+    /// Warnings about a row's text cells that a spreadsheet would run as a formula (`=1+1`,
+    /// `@SUM(…)`, `+cmd|…`). They are data and stored as given; every CSV Ferry writes
+    /// neutralises them. A signed number or phone number (`+43 1 234`, `-5`) is not one.
+    fn formula_warnings(&self, row: &RawRow, external_id: Option<&str>) -> Vec<Finding> {
+        let columns = self.data_type.columns();
+        let text_cells = columns
+            .iter()
+            .zip(&self.positions)
+            .filter(|(c, _)| c.format == crate::columns::Format::Text)
+            .filter_map(|(c, p)| Some((c.name.to_owned(), (*p)?)))
+            .chain(
+                self.custom
+                    .iter()
+                    .map(|(p, name)| (format!("CUSTOM:{name}"), *p)),
+            );
+        text_cells
+            .filter_map(|(column, position)| {
+                let value = row.fields.get(position)?.trim_start_matches([' ']);
+                formula_like(value).then(|| Finding {
+                    data_type: self.data_type,
+                    line: row.line,
+                    external_id: external_id.map(str::to_owned),
+                    severity: Severity::Warning,
+                    code: "FORMULA_LIKE_VALUE".to_owned(),
+                    message: format!(
+                        "{column} starts with '{}', which a spreadsheet would run as a formula: \
+                         it is kept as text, and neutralised in every CSV Ferry writes",
+                        value.chars().next().unwrap_or(' ').escape_default()
+                    ),
+                    column: Some(column),
+                    value: Some(value.to_owned()),
+                })
+            })
+            .collect()
+    }
+
     /// Checks one row. A row with errors is not staged; its findings say why.
     pub fn check(&self, row: &RawRow) -> Result<StagedRow, Vec<Finding>> {
         let columns = self.data_type.columns();
@@ -144,6 +182,7 @@ impl Layout {
             .filter_map(|name| columns.iter().position(|c| c.name == *name).and_then(cell))
             .collect();
         let external_id = (!key.is_empty()).then(|| key.join("/"));
+        let warnings = self.formula_warnings(row, external_id.as_deref());
         let finding =
             |code: String, column: Option<&str>, message: String, value: Option<&str>| Finding {
                 data_type: self.data_type,
@@ -254,6 +293,7 @@ impl Layout {
             hash: fingerprint(&values, custom.as_deref()),
             values,
             custom,
+            warnings,
         })
     }
 }
@@ -331,4 +371,14 @@ fn parse_date(value: &str) -> Option<String> {
         u8::from(date.month()),
         date.day()
     ))
+}
+
+/// Whether a spreadsheet would take the cell for a formula.
+fn formula_like(value: &str) -> bool {
+    let mut chars = value.chars();
+    match chars.next() {
+        Some('=' | '@' | '\t' | '\r') => true,
+        Some('+' | '-') => !chars.all(|c| c.is_ascii_digit() || " .-()/".contains(c)),
+        _ => false,
+    }
 }

@@ -129,15 +129,18 @@ fn parse(
     while let Some(row) = file.next_row()? {
         rows += 1;
         match layout.check(&row) {
-            Ok(checked) => match &orders {
-                Some(orders) => batch.rows.extend(
-                    orders
-                        .split(&checked)
-                        .into_iter()
-                        .map(|(t, record)| (t, stage_row(record))),
-                ),
-                None => batch.rows.push((data_type, stage_row(checked))),
-            },
+            Ok(checked) => {
+                batch.findings.extend(checked.warnings.iter().map(stored));
+                match &orders {
+                    Some(orders) => batch.rows.extend(
+                        orders
+                            .split(&checked)
+                            .into_iter()
+                            .map(|(t, record)| (t, stage_row(record))),
+                    ),
+                    None => batch.rows.push((data_type, stage_row(checked))),
+                }
+            }
             Err(findings) => batch.findings.extend(findings.iter().map(stored)),
         }
         if batch.rows.len() >= BATCH_ROWS || batch.findings.len() >= BATCH_ROWS {

@@ -184,11 +184,37 @@ fn check(data_type: DataType, text: &str) -> Result<(Vec<StagedRow>, Codes), Fil
         .collect();
     while let Some(row) = file.next_row()? {
         match layout.check(&row) {
-            Ok(row) => staged.push(row),
+            Ok(row) => {
+                codes.extend(row.warnings.iter().map(|f| (f.line, f.code.clone())));
+                staged.push(row);
+            }
             Err(findings) => codes.extend(findings.into_iter().map(|f| (f.line, f.code))),
         }
     }
     Ok((staged, codes))
+}
+
+#[test]
+fn cells_that_look_like_formulas_are_kept_with_a_warning() {
+    let text = "EXTERNAL_ID,EMAIL_ADDRESS,FIRST_NAME,LAST_NAME,PHONE,CUSTOM:Tier\n\
+        u-1,a@x.example,=1+1,Smith,+43 1 234,Gold\n\
+        u-2,b@x.example,Ann,-2+3,-42,@SUM(A1)\n\
+        u-3,c@x.example,Bo,Lee,+cmd|calc,\n\
+        u-4,d@x.example,Cy,Ray,(0)1 234,-\n";
+    let (staged, codes) = check(DataType::Users, text).expect("readable");
+    assert_eq!(staged.len(), 4, "the values are data, kept as given");
+    assert_eq!(staged[0].values[2].as_deref(), Some("=1+1"));
+    let formula = |line: u64| {
+        codes
+            .iter()
+            .filter(|(l, c)| *l == line && c == "FORMULA_LIKE_VALUE")
+            .count()
+    };
+    assert_eq!(
+        (formula(2), formula(3), formula(4), formula(5)),
+        (1, 2, 1, 0),
+        "=1+1; -2+3 and @SUM; +cmd|calc; a phone number or a lone dash is no formula: {codes:?}"
+    );
 }
 
 #[test]
