@@ -15,6 +15,7 @@ use crate::run::open_migrated;
 pub enum AdminCommand {
     /// Create a marketplace and print its slug.
     CreateMarketplace {
+        /// The marketplace's name, as people see it.
         #[arg(long)]
         name: String,
         /// The slug to use instead of one derived from the name.
@@ -32,21 +33,24 @@ pub enum AdminCommand {
         /// The marketplace's slug (not needed for a platform admin).
         #[arg(long)]
         marketplace: Option<String>,
+        /// The e-mail address the user signs in with.
         #[arg(long)]
         email: String,
-        /// platform-admin, marketplace-manager, sales-support, customer-support or reseller.
-        #[arg(long)]
+        /// The role the user holds.
+        #[arg(long, value_parser = role_parser(), ignore_case = true)]
         role: Role,
-        #[arg(long)]
+        #[arg(long, help = "The user's first name.")]
         first_name: Option<String>,
-        #[arg(long)]
+        #[arg(long, help = "The user's last name.")]
         last_name: Option<String>,
     },
     /// Create an API token and print it, alone, on standard output.
     CreateToken {
+        /// The marketplace's slug.
         #[arg(long)]
         marketplace: String,
-        #[arg(long)]
+        /// The role the token acts with (a marketplace role).
+        #[arg(long, value_parser = role_parser(), ignore_case = true)]
         role: Role,
         /// What the token is for, to recognise it later.
         #[arg(long, default_value = "API token")]
@@ -80,6 +84,13 @@ impl From<TenantKind> for MarketplaceKind {
     }
 }
 
+/// Roles as the command line takes them: their names listed in help and in an error.
+fn role_parser() -> impl clap::builder::TypedValueParser<Value = Role> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(Role::ALL.iter().map(|r| r.as_str()))
+        .map(|name| name.parse::<Role>().expect("a listed role"))
+}
+
 pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     let store = open_migrated(config).await?;
     match command {
@@ -90,7 +101,7 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             kind,
         } => {
             let parent = match parent {
-                Some(slug) => Some(find_marketplace(&store, &slug).await?),
+                Some(slug) => Some(find_marketplace(&store, &slug, config).await?),
                 None => None,
             };
             let kind = kind.map_or(MarketplaceKind::Distributor, MarketplaceKind::from);
@@ -126,7 +137,7 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                 let Some(slug) = marketplace else {
                     bail!("--marketplace is required for the {role} role");
                 };
-                let marketplace = find_marketplace(&store, &slug).await?;
+                let marketplace = find_marketplace(&store, &slug, config).await?;
                 let user = NewUser {
                     first_name,
                     last_name,
@@ -148,7 +159,7 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
             if role == Role::PlatformAdmin {
                 bail!("API tokens act in one marketplace; choose a marketplace role");
             }
-            let marketplace = find_marketplace(&store, &marketplace).await?;
+            let marketplace = find_marketplace(&store, &marketplace, config).await?;
             let (token, hash) = ferry_accounts::credentials::new_api_token();
             store
                 .create_api_token(marketplace.id, &name, role, &hash)
@@ -185,11 +196,19 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn find_marketplace(store: &Arc<dyn Store>, slug: &str) -> anyhow::Result<Marketplace> {
-    store
-        .marketplace_by_slug(slug)
-        .await?
-        .with_context(|| format!("no marketplace has the slug '{slug}'"))
+/// The marketplace of `slug`; when there is none, the error names the database looked in, so
+/// a command run from another directory (and so against another `./ferry-data`) says so.
+pub async fn find_marketplace(
+    store: &Arc<dyn Store>,
+    slug: &str,
+    config: &Config,
+) -> anyhow::Result<Marketplace> {
+    store.marketplace_by_slug(slug).await?.with_context(|| {
+        format!(
+            "no marketplace has the slug '{slug}' in the database {}",
+            config.database_url_redacted()
+        )
+    })
 }
 
 /// Creates a marketplace, deriving its slug from the name (with a numeric suffix when taken)

@@ -146,11 +146,18 @@ pub async fn run(api: &Api, command: DatasetCommand) -> anyhow::Result<()> {
                         .with_context(|| format!("cannot write {}", output.display()))?,
                 ))
             };
+            // A reader that stops early (`report -o - | head`) ends the command quietly.
+            let quiet = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
             while let Some(chunk) = response.chunk().await.context("the report broke off")? {
-                out.write_all(&chunk)?;
+                match out.write_all(&chunk) {
+                    Err(e) if quiet(&e) => return Ok(()),
+                    written => written?,
+                }
             }
-            out.flush()?;
-            Ok(())
+            match out.flush() {
+                Err(e) if quiet(&e) => Ok(()),
+                flushed => Ok(flushed?),
+            }
         }
         DatasetCommand::Activate { id } => {
             let started = api.post(&format!("/datasets/{id}/activate")).await?;
@@ -171,16 +178,20 @@ pub async fn run(api: &Api, command: DatasetCommand) -> anyhow::Result<()> {
             Ok(())
         }
         DatasetCommand::Template { data_type, guide } => {
-            let data_type =
-                DataType::from_part(&data_type.replace('-', "_")).with_context(|| {
-                    format!(
-                        "no data type '{data_type}': one of {}",
-                        DataType::uploaded()
-                            .map(DataType::part)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                })?;
+            // As the page writes it too: `USERS`, `company-entitlements`, `users.csv`.
+            let part = data_type
+                .to_ascii_lowercase()
+                .trim_end_matches(".csv")
+                .replace('-', "_");
+            let data_type = DataType::from_part(&part).with_context(|| {
+                format!(
+                    "no data type '{data_type}': one of {}",
+                    DataType::uploaded()
+                        .map(DataType::part)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })?;
             if guide {
                 print!("{}", template_guide(data_type));
             } else {
@@ -286,11 +297,15 @@ fn print_dataset(d: &Value) {
         println!("  {failure}");
     }
     for f in d["files"].as_array().into_iter().flatten() {
+        let rows = match f["rows"].as_i64() {
+            Some(1) => "1 row".to_owned(),
+            Some(n) => format!("{n} rows"),
+            None => "—".to_owned(),
+        };
         println!(
-            "  file {:<24} {:<28} {} rows",
+            "  file {:<24} {:<28} {rows}",
             f["data_type"].as_str().unwrap_or(""),
             f["file_name"].as_str().unwrap_or(""),
-            f["rows"].as_i64().map_or("—".to_owned(), |n| n.to_string())
         );
     }
     let (title, counts) = if d["outcome"].as_array().is_some_and(|o| !o.is_empty()) {

@@ -37,12 +37,19 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
     set_manager_password(&store, &marketplace, &password).await?;
     let data = config.data_dir.display().to_string();
     let backend = store.backend().name();
+    // Run from another directory, `ferry admin` must find the same database.
+    let token_command = format!(
+        "FERRY_DATABASE_URL='{}' ferry admin create-token --marketplace {SLUG} --role \
+         marketplace-manager",
+        config.database_url_redacted()
+    );
     serve_store(&config, store, |url| {
         println!("Ferry demo is running.\n");
         println!("  URL:       {url}");
         println!("  Sign in:   {MANAGER}");
         println!("  Password:  {password}");
-        println!("  Data:      {data} ({backend})\n");
+        println!("  Data:      {data} ({backend})");
+        println!("  API token: {token_command}\n");
         println!("Stop it with Ctrl-C. Run `ferry demo` again to get a new password.");
     })
     .await

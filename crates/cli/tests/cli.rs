@@ -95,7 +95,7 @@ async fn admin_commands_print_what_they_create() {
             "--kind",
             "simple",
         ]),
-        "no marketplace has the slug 'nowhere'",
+        "no marketplace has the slug 'nowhere' in the database sqlite://",
     );
 
     let user = [
@@ -142,6 +142,22 @@ async fn admin_commands_print_what_they_create() {
             "platform-admin",
         ]),
         "a platform admin belongs to no marketplace",
+    );
+    let wrong_role = admin(&[
+        "create-token",
+        "--marketplace",
+        "contoso-cloud",
+        "--role",
+        "manager",
+    ]);
+    assert!(!wrong_role.status.success());
+    let said = String::from_utf8_lossy(&wrong_role.stderr);
+    assert!(
+        said.contains(
+            "possible values: platform-admin, marketplace-manager, sales-support, \
+             customer-support, reseller"
+        ),
+        "the valid roles: {said}"
     );
 
     let token = stdout(&admin(&[
@@ -351,6 +367,12 @@ async fn demo_starts_with_data_and_a_login() {
     let mut command = ferry(dir.path(), "");
     command.env_remove("FERRY_DATABASE_URL").arg("demo");
     let demo = Running::start(command, "Stop it with Ctrl-C");
+    assert!(
+        demo.printed
+            .contains("ferry admin create-token --marketplace demo --role marketplace-manager"),
+        "a command that makes an API token: {}",
+        demo.printed
+    );
     assert_eq!(demo.get("/healthz").0, 200);
     assert_eq!(demo.get("/readyz").0, 200);
     let password = demo
@@ -1056,6 +1078,10 @@ fn datasets_through_the_command_line() {
         ),
         "{printed}"
     );
+    assert!(
+        printed.contains(" 1 row\n") && !printed.contains("1 rows"),
+        "{printed}"
+    );
     let mixed = run(client().args([
         "upload", "--name", "Mixed", "--orders", &orders, "--users", &users,
     ]));
@@ -1066,6 +1092,11 @@ fn datasets_through_the_command_line() {
     assert!(!listed.contains("Spring"), "{listed}");
     let template = stdout(&run(client().args(["template", "company-entitlements"])));
     assert!(template.starts_with("EXTERNAL_ID,COMPANY_EXTERNAL_ID,PURCHASED_BY_EXTERNAL_ID,"));
+    let as_the_page_writes_it = stdout(&run(client().args(["template", "USERS"])));
+    assert!(
+        as_the_page_writes_it.starts_with("EXTERNAL_ID,"),
+        "{as_the_page_writes_it}"
+    );
 }
 
 /// A worker killed in the middle of an activation: another carries on from the last range it
