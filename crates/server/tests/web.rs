@@ -46,6 +46,7 @@ use harness::App;
 use headers::every_answer_carries_the_security_headers;
 use instances::{
     instance_secrets_go_only_where_they_belong, instances_follow_the_marketplace_hierarchy,
+    the_instance_form_keeps_what_was_typed,
 };
 use matrix::{
     every_api_route_checks_role_and_marketplace, every_page_checks_role_and_marketplace,
@@ -73,6 +74,7 @@ ferry_storage::on_both_backends!(App::start =>
     the_openapi_document_lists_every_api_route,
     instances_follow_the_marketplace_hierarchy,
     instance_secrets_go_only_where_they_belong,
+    the_instance_form_keeps_what_was_typed,
     a_forgotten_password_is_reset_by_e_mail,
     datasets_through_the_api,
     history_shows_what_a_dataset_changed,

@@ -85,7 +85,7 @@ pub async fn create_instance(
     scope.require(Permission::ManagePartnerCenter)?;
     let instance = input
         .build(&state.sealer, None, state.partner_center_local)
-        .map_err(ApiError::Invalid)?;
+        .map_err(|refused| ApiError::Invalid(refused.message))?;
     let id = state.store.create_instance(scope.id(), &instance).await?;
     Ok((
         StatusCode::CREATED,
@@ -128,7 +128,7 @@ pub async fn update_instance(
             Some(&current.record),
             state.partner_center_local,
         )
-        .map_err(ApiError::Invalid)?;
+        .map_err(|refused| ApiError::Invalid(refused.message))?;
     state
         .store
         .update_instance(scope.id(), id, &instance)

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
-use crate::shared::instances::InstanceIn;
+use crate::shared::instances::{InstanceIn, Refused};
 use crate::web::{Chrome, Scope, when};
 use ferry_tenants::instances;
 
@@ -43,6 +43,10 @@ struct PartnerCenterPage {
     base: String,
     instances: Vec<InstanceView>,
     error: Option<String>,
+    /// The field of the new-instance form the error is about ("" when none): the error shows
+    /// next to it, and the form keeps what was typed (`typed`; never the secrets).
+    error_field: &'static str,
+    typed: InstanceForm,
     default_api: &'static str,
     default_login: &'static str,
     models: [&'static str; 3],
@@ -54,8 +58,20 @@ async fn partner_center_page(
     state: &AppState,
     scope: &Scope,
     notice: Option<&str>,
-    error: Option<String>,
+    refusal: Option<(Refused, InstanceForm)>,
 ) -> Result<PartnerCenterPage, PageError> {
+    let (error, error_field, typed) = match refusal {
+        Some((refused, typed)) => (
+            Some(refused.message),
+            refused.field.unwrap_or(""),
+            InstanceForm {
+                secret: String::new(),
+                refresh_token: String::new(),
+                ..typed
+            },
+        ),
+        None => (None, "", InstanceForm::default()),
+    };
     scope.require(Permission::ManagePartnerCenter)?;
     let visible = instances::visible(state.store.as_ref(), &scope.marketplace).await?;
     Ok(PartnerCenterPage {
@@ -98,6 +114,8 @@ async fn partner_center_page(
             })
             .collect(),
         error,
+        error_field,
+        typed,
         default_api: DEFAULT_API_URL,
         default_login: DEFAULT_LOGIN_URL,
         models: ["direct", "indirect", "both"],
@@ -138,7 +156,7 @@ pub async fn partner_center(
     page(&partner_center_page(&state, &scope, query.notice.as_deref(), None).await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Clone, Deserialize)]
 pub struct InstanceForm {
     name: String,
     model: String,
@@ -193,7 +211,14 @@ pub async fn update_instance(
             .update_instance(scope.id(), id, &instance)
             .await
             .map(|()| state.clients.forget(id)),
-        Err(problem) => return instance_rejected(&state, &scope, problem).await,
+        // The instance's own form is not kept: the message names what was wrong.
+        Err(refused) => {
+            let general = Refused {
+                field: None,
+                ..refused
+            };
+            return instance_rejected(&state, &scope, general, InstanceForm::default()).await;
+        }
     };
     instance_saved(&state, &scope, saved, "saved").await
 }
@@ -204,16 +229,18 @@ pub async fn create_instance(
     Form(form): Form<InstanceForm>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManagePartnerCenter)?;
-    let saved = match form
+    let typed = form.clone();
+    let instance = match form
         .into_input()
         .build(&state.sealer, None, state.partner_center_local)
     {
-        Ok(instance) => state
-            .store
-            .create_instance(scope.id(), &instance)
-            .await
-            .map(|_| ()),
-        Err(problem) => return instance_rejected(&state, &scope, problem).await,
+        Ok(instance) => instance,
+        Err(refused) => return instance_rejected(&state, &scope, refused, typed).await,
+    };
+    let saved = match state.store.create_instance(scope.id(), &instance).await {
+        // A new instance is checked at once: the page shows whether it connects.
+        Ok(id) => check_new(&state, &scope, id).await,
+        Err(e) => Err(e),
     };
     instance_saved(&state, &scope, saved, "created").await
 }
@@ -228,8 +255,11 @@ async fn instance_saved(
     match saved {
         Ok(()) => Ok(scope.see_other("settings/partner-center", notice)),
         Err(ferry_storage::StoreError::Conflict { .. }) => {
-            let problem = "Another instance of this marketplace has that name.".to_owned();
-            instance_rejected(state, scope, problem).await
+            let refused = Refused {
+                field: Some("name"),
+                message: "Another instance of this marketplace has that name.".to_owned(),
+            };
+            instance_rejected(state, scope, refused, InstanceForm::default()).await
         }
         Err(e) => Err(e.into()),
     }
@@ -238,9 +268,10 @@ async fn instance_saved(
 async fn instance_rejected(
     state: &AppState,
     scope: &Scope,
-    problem: String,
+    refused: Refused,
+    typed: InstanceForm,
 ) -> Result<Response, PageError> {
-    let html = partner_center_page(state, scope, None, Some(problem))
+    let html = partner_center_page(state, scope, None, Some((refused, typed)))
         .await?
         .render()?;
     Ok((
@@ -248,6 +279,19 @@ async fn instance_rejected(
         axum::response::Html(html),
     )
         .into_response())
+}
+
+/// Checks an instance just created, as **Check connection** would.
+async fn check_new(
+    state: &AppState,
+    scope: &Scope,
+    id: i64,
+) -> Result<(), ferry_storage::StoreError> {
+    let Ok(visible) = managed_instance(state, scope, id).await else {
+        return Ok(());
+    };
+    instances::check(&state.store, &state.sealer, &state.clients, &visible.record).await?;
+    Ok(())
 }
 
 pub async fn check_instance(
@@ -276,7 +320,15 @@ pub async fn delete_instance(
                 &state,
                 &scope,
                 None,
-                Some("Companies are linked through this instance; it cannot be removed.".into()),
+                Some((
+                    Refused {
+                        field: None,
+                        message: "Companies are linked through this instance; it cannot be \
+                                  removed."
+                            .into(),
+                    },
+                    InstanceForm::default(),
+                )),
             )
             .await?
             .render()?;

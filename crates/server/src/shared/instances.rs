@@ -24,6 +24,36 @@ pub struct InstanceIn {
     pub login_base_url: Option<String>,
 }
 
+/// Why an instance as typed cannot be stored, and which field is wrong (when one is).
+#[derive(Debug)]
+pub struct Refused {
+    pub field: Option<&'static str>,
+    pub message: String,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+fn refused(field: &'static str, message: impl Into<String>) -> Refused {
+    Refused {
+        field: Some(field),
+        message: message.into(),
+    }
+}
+
+/// A tenant id as Entra writes it: a GUID, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex.
+fn is_guid(text: &str) -> bool {
+    let groups: Vec<&str> = text.split('-').collect();
+    groups.len() == 5
+        && groups
+            .iter()
+            .zip([8, 4, 4, 4, 12])
+            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 impl InstanceIn {
     /// The instance to store, on top of an existing one when changing it. Its addresses are
     /// Microsoft's, or this machine's when `local` (emulators) is allowed; moving an instance
@@ -33,7 +63,7 @@ impl InstanceIn {
         sealer: &Sealer,
         existing: Option<&InstanceRecord>,
         local: bool,
-    ) -> Result<NewInstance, String> {
+    ) -> Result<NewInstance, Refused> {
         let old = existing.map(|r| &r.summary);
         let pick = |new: Option<String>, old: Option<&String>, default: Option<&str>| {
             new.map(|v| v.trim().to_owned())
@@ -41,13 +71,14 @@ impl InstanceIn {
                 .or_else(|| old.cloned())
                 .or_else(|| default.map(str::to_owned))
         };
-        let name =
-            pick(self.name, old.map(|o| &o.name), None).ok_or("the instance needs a name")?;
+        let name = pick(self.name, old.map(|o| &o.name), None)
+            .ok_or_else(|| refused("name", "the instance needs a name"))?;
         let model = pick(self.model, old.map(|o| &o.model), None)
-            .ok_or("the model is required: direct, indirect or both")?;
+            .ok_or_else(|| refused("model", "the model is required: direct, indirect or both"))?;
         if !matches!(model.as_str(), "direct" | "indirect" | "both") {
-            return Err(format!(
-                "'{model}' is not a model: use direct, indirect or both"
+            return Err(refused(
+                "model",
+                format!("'{model}' is not a model: use direct, indirect or both"),
             ));
         }
         let partner_tenant_id = pick(
@@ -55,9 +86,18 @@ impl InstanceIn {
             old.map(|o| &o.partner_tenant_id),
             None,
         )
-        .ok_or("the partner tenant id is required")?;
+        .ok_or_else(|| refused("partner_tenant_id", "the partner tenant id is required"))?;
+        if !is_guid(&partner_tenant_id) {
+            return Err(refused(
+                "partner_tenant_id",
+                format!(
+                    "'{partner_tenant_id}' is not a tenant id: a GUID such as \
+                     8d3a6f5c-1b2e-4c7d-9a0f-3e4b5c6d7e8f (Partner Center, Account settings)"
+                ),
+            ));
+        }
         let application_id = pick(self.application_id, old.map(|o| &o.application_id), None)
-            .ok_or("the application id is required")?;
+            .ok_or_else(|| refused("application_id", "the application id is required"))?;
         let api_base_url = pick(
             self.api_base_url,
             old.map(|o| &o.api_base_url),
@@ -70,26 +110,27 @@ impl InstanceIn {
             Some(DEFAULT_LOGIN_URL),
         )
         .unwrap_or_default();
-        for url in [&api_base_url, &login_base_url] {
-            check_base_url(url, local)?;
-        }
+        check_base_url(&api_base_url, local).map_err(|m| refused("api_base_url", m))?;
+        check_base_url(&login_base_url, local).map_err(|m| refused("login_base_url", m))?;
         let secret = self.secret.filter(|s| !s.is_empty());
         let refresh_token = self.refresh_token.filter(|t| !t.is_empty());
         if existing.is_none() && secret.is_none() {
-            return Err("the application secret is required".into());
+            return Err(refused("secret", "the application secret is required"));
         }
         if let Some(old) = old {
             let moved = api_base_url.trim_end_matches('/') != old.api_base_url
                 || login_base_url.trim_end_matches('/') != old.login_base_url;
             if moved && (secret.is_none() || (old.has_refresh_token && refresh_token.is_none())) {
-                return Err(if old.has_refresh_token {
-                    "new addresses need the application secret and the refresh token again: \
+                return Err(refused(
+                    "secret",
+                    if old.has_refresh_token {
+                        "new addresses need the application secret and the refresh token again: \
                      they are sent to those addresses"
-                } else {
-                    "new addresses need the application secret again: it is sent to those \
+                    } else {
+                        "new addresses need the application secret again: it is sent to those \
                      addresses"
-                }
-                .into());
+                    },
+                ));
             }
         }
         Ok(NewInstance {

@@ -266,6 +266,61 @@ pub(crate) async fn instance_secrets_go_only_where_they_belong(app: App) {
     );
 }
 
+/// The page's form keeps what was typed when it refuses it, says why next to the field, and
+/// checks a new instance at once.
+pub(crate) async fn the_instance_form_keeps_what_was_typed(app: App) {
+    let (emulator, pc) = partner_center(12, 2).await;
+    let c = emulator.credentials();
+    let who = Who::Staff(Role::MarketplaceManager);
+    let path = format!("/m/{}/settings/partner-center", app.a.slug);
+    let form = |tenant: &str| {
+        format!(
+            "name=Contoso+CSP&model=indirect&partner_tenant_id={tenant}&application_id={}\
+             &secret={}&api_base_url={pc}&login_base_url={pc}",
+            c.client_id, c.client_secret
+        )
+    };
+    let (status, page) = app
+        .page_raw(
+            who,
+            "POST",
+            &path,
+            &form("not-a-guid"),
+            Some(super::harness::CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("value=\"Contoso CSP\""),
+        "the name is kept: {page}"
+    );
+    assert!(
+        page.contains("value=\"indirect\" selected"),
+        "the model is kept"
+    );
+    let reason = page.find("class=\"field-error\"").map(|at| &page[at..]);
+    assert!(
+        reason.is_some_and(|r| r.contains("is not a tenant id")),
+        "the reason, next to the field: {page}"
+    );
+    assert!(
+        !page.contains(&c.client_secret),
+        "the secret is not sent back"
+    );
+    let response = app
+        .page_response(
+            who,
+            "POST",
+            &path,
+            &form(&c.partner_tenant_id),
+            Some(super::harness::CSRF),
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let (_, page) = app.page_raw(who, "GET", &path, "", None).await;
+    assert!(page.contains("authenticated"), "checked at once: {page}");
+}
+
 async fn admin_call(base: &str, path: &str) {
     let response = reqwest::Client::new()
         .post(format!("{base}/_admin{path}"))
