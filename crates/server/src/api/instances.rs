@@ -73,7 +73,8 @@ pub async fn list_instances(
     Ok(Json(all.iter().map(InstanceOut::from).collect()))
 }
 
-/// Connects the marketplace to a Partner Center account. Secrets are stored sealed.
+/// Connects the marketplace to a Partner Center account, and checks the connection. Secrets are
+/// stored sealed.
 #[utoipa::path(post, path = "/api/v1/instances", tag = "partner-center", request_body = InstanceIn,
     responses((status = 201, description = "Created", body = InstanceOut), (status = 409, description = "A unique key is taken", body = super::ErrorEnvelope),
               (status = 422, description = "The input is invalid", body = super::ErrorEnvelope)))]
@@ -87,6 +88,9 @@ pub async fn create_instance(
         .build(&state.sealer, None, state.partner_center_local)
         .map_err(|refused| ApiError::Invalid(refused.message))?;
     let id = state.store.create_instance(scope.id(), &instance).await?;
+    // Checked at once: the answer says whether it connects.
+    let created = visible_one(&state, &scope, id).await?;
+    instances::check(&state.store, &state.sealer, &state.clients, &created.record).await?;
     Ok((
         StatusCode::CREATED,
         Json(InstanceOut::from(&visible_one(&state, &scope, id).await?)),

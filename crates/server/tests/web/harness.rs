@@ -672,7 +672,7 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
             &NewInstance {
                 name: "Unreachable".into(),
                 model: "direct".into(),
-                partner_tenant_id: "partner".into(),
+                partner_tenant_id: "8d3a6f5c-1b2e-4c7d-9a0f-3e4b5c6d7e8f".into(),
                 application_id: "app".into(),
                 secret_encrypted: Some(sealer().seal("secret")),
                 refresh_token_encrypted: None,

@@ -162,7 +162,9 @@ const PAGES: &[Route] = &[
         method: "POST",
         path: "/m/{m}/settings/partner-center",
         allowed: "M",
-        body: "name=Matrix+{n}&model=direct&partner_tenant_id=t&application_id=a&secret=s",
+        body: "name=Matrix+{n}&model=direct&partner_tenant_id=8d3a6f5c-1b2e-4c7d-9a0f-3e4b5c6d7e8f\
+               &application_id=a&secret=s&api_base_url=http%3A%2F%2F127.0.0.1%3A9\
+               &login_base_url=http%3A%2F%2F127.0.0.1%3A9",
     },
     Route {
         method: "POST",
@@ -180,7 +182,8 @@ const PAGES: &[Route] = &[
         method: "POST",
         path: "/m/{m}/settings/partner-center/{instance}",
         allowed: "M",
-        body: "name=Edited+{n}&model=indirect&partner_tenant_id=t&application_id=a",
+        body: "name=Edited+{n}&model=indirect&partner_tenant_id=8d3a6f5c-1b2e-4c7d-9a0f-3e4b5c6d7e8f\
+               &application_id=a",
     },
     Route {
         method: "GET",
@@ -357,7 +360,7 @@ pub(crate) const API: &[Route] = &[
         method: "POST",
         path: "/api/v1/instances",
         allowed: "M",
-        body: r#"{"name": "API {n}", "model": "both", "partner_tenant_id": "t", "application_id": "a", "secret": "s"}"#,
+        body: r#"{"name": "API {n}", "model": "both", "partner_tenant_id": "8d3a6f5c-1b2e-4c7d-9a0f-3e4b5c6d7e8f", "application_id": "a", "secret": "s", "api_base_url": "http://127.0.0.1:9", "login_base_url": "http://127.0.0.1:9"}"#,
     },
     Route {
         method: "GET",
