@@ -1,8 +1,8 @@
 //! The web UI and the API, driven over HTTP in-process, one module per area: the role × route
 //! matrix and CSRF (`matrix.rs`), signing in and invitations (`accounts.rs`), the API's
 //! envelopes and OpenAPI document (`api.rs`), Partner Center instances (`instances.rs`),
-//! datasets (`datasets.rs`), the catalog (`catalog.rs`) and the security headers
-//! (`headers.rs`). Every test runs on SQLite and on
+//! datasets (`datasets.rs`), the catalog (`catalog.rs`), the Overview (`overview.rs`) and the
+//! security headers (`headers.rs`). Every test runs on SQLite and on
 //! PostgreSQL; the browser journeys are in `browser.rs`. A new area adds a module here.
 
 #[path = "web/accounts.rs"]
@@ -23,6 +23,8 @@ mod headers;
 mod instances;
 #[path = "web/matrix.rs"]
 mod matrix;
+#[path = "web/overview.rs"]
+mod overview;
 
 use accounts::{
     a_forgotten_password_is_reset_by_e_mail, a_sign_in_flood_is_refused_not_queued,
@@ -53,6 +55,7 @@ use matrix::{
     forms_without_their_csrf_token_are_refused, pending_companies_are_activated_by_managers,
     user_changes_follow_the_targets_role,
 };
+use overview::the_overview_says_where_to_start;
 
 ferry_storage::on_both_backends!(App::start =>
     every_page_checks_role_and_marketplace,
@@ -83,6 +86,7 @@ ferry_storage::on_both_backends!(App::start =>
     microsoft_records_are_checked_against_partner_center,
     product_webhooks_are_set_from_the_catalog_page,
     every_answer_carries_the_security_headers,
+    the_overview_says_where_to_start,
 );
 
 /// The browser journeys run once, on SQLite: the matrix above already covers both backends.

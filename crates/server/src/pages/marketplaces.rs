@@ -1,4 +1,4 @@
-//! The marketplace hierarchy (platform admins) and each marketplace's overview page.
+//! The marketplace hierarchy, for platform admins.
 
 use askama::Template;
 use axum::Form;
@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{NoticeQuery, page, see_other};
 use crate::AppState;
 use crate::error::PageError;
-use crate::web::{Chrome, NavItem, Scope, SignedIn, when};
+use crate::web::{Chrome, NavItem, SignedIn, when};
 
 struct MarketplaceRow {
     indent: &'static str,
@@ -175,57 +175,4 @@ fn capitalise(text: &str) -> String {
         .next()
         .map(|first| first.to_uppercase().chain(chars).collect::<String>() + ".")
         .unwrap_or_default()
-}
-
-struct Stat {
-    label: &'static str,
-    value: String,
-    href: String,
-}
-
-#[derive(Template)]
-#[template(path = "dashboard.html")]
-struct DashboardPage {
-    chrome: Chrome,
-    name: String,
-    stats: Vec<Stat>,
-}
-
-pub async fn overview(
-    State(state): State<AppState>,
-    scope: Scope,
-    Query(query): Query<NoticeQuery>,
-) -> Result<Response, PageError> {
-    let base = scope.base();
-    let mut stats = Vec::new();
-    if scope.principal.allows(Permission::ReadCompanies) {
-        let companies = state.store.count_companies(scope.id()).await?;
-        stats.push(Stat {
-            label: "Companies",
-            value: companies.to_string(),
-            href: format!("{base}/companies"),
-        });
-    }
-    if scope.principal.allows(Permission::ReadUsers) {
-        let users = state.store.count_users(scope.id()).await?;
-        stats.push(Stat {
-            label: "Users",
-            value: users.to_string(),
-            href: format!("{base}/users"),
-        });
-    }
-    if scope.principal.allows(Permission::ReadCatalog) {
-        let products = state.store.products(scope.id()).await?;
-        let editions: usize = products.iter().map(|p| p.editions.len()).sum();
-        stats.push(Stat {
-            label: "Catalog editions",
-            value: editions.to_string(),
-            href: format!("{base}/catalog"),
-        });
-    }
-    page(&DashboardPage {
-        chrome: scope.chrome("Overview").notice(query.notice.as_deref()),
-        name: scope.marketplace.name.clone(),
-        stats,
-    })
 }

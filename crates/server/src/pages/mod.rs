@@ -9,6 +9,7 @@ mod history;
 mod jobs;
 mod marketplaces;
 mod outbox;
+mod overview;
 mod partner_center;
 mod users;
 
@@ -52,7 +53,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/marketplaces",
             get(marketplaces::list).post(marketplaces::create),
         )
-        .route("/m/{slug}", get(marketplaces::overview))
+        .route("/m/{slug}", get(overview::overview))
         .route(
             "/m/{slug}/companies",
             get(companies::list).post(companies::create),

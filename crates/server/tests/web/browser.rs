@@ -252,6 +252,28 @@ pub async fn journeys(app: App) {
         "another marketplace stays hidden"
     );
     browser.shot(&shots, "13-not-found").await;
+
+    // A 420 px window: the navigation folds behind Menu, which opens without script.
+    browser.window_width(420).await;
+    browser
+        .goto(&format!("{}/m/alpha", browser.site_of_current().await))
+        .await;
+    let folded = "getComputedStyle(document.querySelector('header.top .menu-panel')).display";
+    assert_eq!(browser.execute(&format!("return {folded}")).await, "none");
+    browser.shot(&shots, "19-narrow").await;
+    browser
+        .execute("document.querySelector('label.menu-button').click()")
+        .await;
+    assert_eq!(browser.execute(&format!("return {folded}")).await, "flex");
+    browser.shot(&shots, "20-narrow-menu").await;
+    browser.window_width(1400).await;
+    let lines = "const n = document.querySelector('header.top nav'); \
+                 return n.getBoundingClientRect().height < 40";
+    assert_eq!(
+        browser.execute(lines).await,
+        true,
+        "at 1,400 px the navigation is one line"
+    );
     println!("screenshots of the main pages: {}", shots.display());
 }
 
@@ -485,6 +507,15 @@ impl Browser {
             Some(json!({ "script": script, "args": [] })),
         )
         .await
+    }
+
+    async fn window_width(&self, width: u32) {
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": 900 })),
+        )
+        .await;
     }
 
     async fn shot(&self, dir: &Path, name: &str) {
