@@ -4,8 +4,13 @@
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
+use std::collections::HashMap;
+
+use ferry_accounts::InviteUsers;
+use ferry_datasets::{ActivateDataset, ProvisionDataset, ReclaimStaging, ValidateDataset};
 use ferry_domain::{JobState, Permission};
-use ferry_storage::Job;
+use ferry_jobs::{BackgroundJob, DeliverEmail, Probe};
+use ferry_storage::{DatasetRef, Job};
 
 use super::page;
 use crate::AppState;
@@ -14,7 +19,10 @@ use crate::web::{Chrome, Scope, or_dash, when};
 
 struct JobView {
     id: i64,
-    kind: String,
+    /// What the job does, in words ("Validate dataset “Q4 migration”").
+    what: String,
+    /// What it works on, when that has a page.
+    link: Option<String>,
     state: &'static str,
     progress: String,
     percent: i64,
@@ -38,23 +46,66 @@ struct JobsPage {
     rows: String,
 }
 
-fn job_view(job: Job) -> JobView {
+/// What a job does and what it works on, from its kind and payload; `datasets` names the
+/// marketplace's datasets by id.
+fn describe(job: &Job, base: &str, datasets: &HashMap<i64, String>) -> (String, Option<String>) {
+    let dataset = |what: &str| {
+        // A dataset job's payload is its dataset.
+        let id = serde_json::from_value::<DatasetRef>(job.payload.clone()).map(|d| d.dataset_id);
+        match id {
+            Ok(id) => match datasets.get(&id) {
+                Some(name) => (
+                    format!("{what} dataset “{name}”"),
+                    Some(format!("{base}/datasets/{id}")),
+                ),
+                None => (format!("{what} dataset #{id}, since deleted"), None),
+            },
+            Err(_) => (format!("{what} a dataset"), None),
+        }
+    };
+    match job.kind.as_str() {
+        ValidateDataset::KIND => dataset("Validate"),
+        ActivateDataset::KIND => dataset("Activate"),
+        ProvisionDataset::KIND => dataset("Provision the subscriptions of"),
+        ReclaimStaging::KIND => ("Free the space of deleted datasets".into(), None),
+        InviteUsers::KIND => {
+            let users = serde_json::from_value::<InviteUsers>(job.payload.clone())
+                .map_or(0, |i| i.user_ids.len());
+            (
+                format!("Invite {users} user{}", if users == 1 { "" } else { "s" }),
+                Some(format!("{base}/users")),
+            )
+        }
+        DeliverEmail::KIND => ("Send an e-mail".into(), Some(format!("{base}/outbox"))),
+        Probe::KIND => ("Probe the workers".into(), None),
+        other => (other.to_owned(), None),
+    }
+}
+
+fn job_view(job: Job, base: &str, datasets: &HashMap<i64, String>) -> JobView {
     let percent = match (job.progress_total, job.state) {
         (_, JobState::Succeeded) => 100,
         (Some(total), _) if total > 0 => (job.progress_done * 100 / total).clamp(0, 100),
         _ => 0,
     };
-    let progress = match job.progress_total {
-        Some(total) => format!("{} / {total}", job.progress_done),
-        None => job.progress_done.to_string(),
+    // A finished job's progress is its whole work, not the step it was at when last reported.
+    let progress = match (job.progress_total, job.state) {
+        (Some(total), JobState::Succeeded) => format!("{total} / {total}"),
+        (None, JobState::Succeeded) => "done".to_owned(),
+        (Some(total), _) => format!("{} / {total}", job.progress_done),
+        (None, _) => job.progress_done.to_string(),
     };
     let message = match (&job.last_error, job.state) {
         (Some(error), JobState::Failed | JobState::Queued) => error.clone(),
+        (_, JobState::Succeeded) => "Finished".to_owned(),
+        (_, JobState::Cancelled) => "Cancelled".to_owned(),
         _ => or_dash(job.progress_message.as_deref()),
     };
+    let (what, link) = describe(&job, base, datasets);
     JobView {
         id: job.id,
-        kind: job.kind,
+        what,
+        link,
         state: job.state.as_str(),
         progress,
         percent,
@@ -68,8 +119,19 @@ async fn rows(state: &AppState, scope: &Scope) -> Result<JobRows, PageError> {
     scope.require(Permission::ReadJobs)?;
     let jobs = state.store.jobs(Some(scope.id()), 100).await?;
     let all_finished = jobs.iter().all(|j| j.state.is_finished());
+    let datasets: HashMap<i64, String> = state
+        .store
+        .datasets(scope.id(), None)
+        .await?
+        .into_iter()
+        .map(|d| (d.id, d.name))
+        .collect();
+    let base = scope.base();
     Ok(JobRows {
-        jobs: jobs.into_iter().map(job_view).collect(),
+        jobs: jobs
+            .into_iter()
+            .map(|job| job_view(job, &base, &datasets))
+            .collect(),
         all_finished,
     })
 }

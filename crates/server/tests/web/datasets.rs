@@ -73,6 +73,14 @@ pub(crate) async fn a_denied_dataset_says_nothing_will_be_written(app: App) {
     let who = Who::Staff(manager);
     let (_, before) = app.page_raw(who, "GET", &page, "", None).await;
     assert!(before.contains("What activation will do"), "{before}");
+    // The jobs page says what the job did, links to the dataset, and shows it finished.
+    let jobs = format!("/m/{}/jobs/rows", app.a.slug);
+    let (_, rows) = app.page_raw(who, "GET", &jobs, "", None).await;
+    assert!(
+        rows.contains(&format!("<a href=\"{page}\">Validate dataset “Maybe”</a>"))
+            && rows.contains("Finished"),
+        "{rows}"
+    );
     assert!(
         before.contains(
             "Activate this dataset? It will create 1 record, update 0 and skip 0 rows with errors."
