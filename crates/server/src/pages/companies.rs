@@ -10,7 +10,7 @@ use ferry_storage::{Company, CompanyKey, CompanyQuery, NewAuditEntry, StoreError
 use serde::Deserialize;
 use serde_json::json;
 
-use super::history::{HistoryLine, Provenance, history};
+use super::history::{HistoryLine, Provenance, history, origin_of};
 use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
@@ -18,7 +18,8 @@ use crate::shared::companies::{CompanyForm, leaves_pending, stored_as_new};
 use crate::web::{Chrome, Scope, or_dash, search_term, url_encode, when};
 
 pub const PAGE_SIZE: i64 = 50;
-const ORIGINS: [&str; 5] = ["manual", "dataset", "import", "sync", "demo"];
+/// The origins the list filters by: those something in Ferry produces today.
+const ORIGINS: [&str; 3] = ["manual", "dataset", "demo"];
 
 #[derive(Debug, Default, Deserialize)]
 pub struct ListQuery {
@@ -166,6 +167,8 @@ struct DetailPage {
     tenants: Vec<(String, String, String, String)>,
     attributes: Vec<(String, String)>,
     history: Vec<HistoryLine>,
+    /// Where the record came from, and the page of what created it.
+    origin: (String, Option<String>),
 }
 
 /// "Company admin, Billing admin", from a membership's flags.
@@ -214,22 +217,13 @@ pub async fn show(
     let members = store.memberships_of_company(m, id).await?;
     let subscriptions = store.subscriptions_of_company(m, id).await?;
     let tenants = store.tenant_links(m, id).await?;
-    let history = history(
-        &state,
-        &scope,
-        "company",
-        id,
-        Provenance {
-            kind: &c.origin_kind,
-            reference: c.origin_ref,
-            at: c.created_at,
-        },
-    )
-    .await?;
-    let origin = match c.origin_ref {
-        Some(reference) => format!("{} #{reference}", c.origin_kind),
-        None => c.origin_kind.clone(),
+    let provenance = Provenance {
+        kind: &c.origin_kind,
+        reference: c.origin_ref,
+        at: c.created_at,
     };
+    let history = history(&state, &scope, "company", id, &provenance).await?;
+    let origin = origin_of(&state, &scope, &provenance).await?;
     let facts = vec![
         ("External id", or_dash(c.external_id.as_deref())),
         ("Corporate email", or_dash(c.email.as_deref())),
@@ -256,7 +250,6 @@ pub async fn show(
             "Users may sign in",
             if c.allow_login { "Yes" } else { "No" }.into(),
         ),
-        ("Origin", origin),
         ("Created", when(c.created_at)),
         ("Updated", when(c.updated_at)),
     ];
@@ -338,6 +331,7 @@ pub async fn show(
             .collect(),
         attributes: c.custom_attributes.clone().into_iter().collect(),
         history,
+        origin,
         c,
     })
 }

@@ -32,25 +32,10 @@ pub async fn history(
     scope: &Scope,
     entity: &str,
     id: i64,
-    origin: Provenance<'_>,
+    origin: &Provenance<'_>,
 ) -> Result<Vec<HistoryLine>, PageError> {
     let mut lines = Vec::new();
-    let dataset = |dataset_id: i64| async move {
-        let found = state
-            .store
-            .dataset(DatasetRef {
-                marketplace_id: scope.id(),
-                dataset_id,
-            })
-            .await?;
-        Ok::<_, PageError>(match found {
-            Some(d) => (
-                format!("Dataset {}", d.name),
-                Some(format!("{}/datasets/{dataset_id}", scope.base())),
-            ),
-            None => (format!("Dataset #{dataset_id}, since deleted"), None),
-        })
-    };
+    let dataset = |dataset_id: i64| dataset_named(state, scope, dataset_id);
     if let ("dataset", Some(dataset_id)) = (origin.kind, origin.reference) {
         let (who, link) = dataset(dataset_id).await?;
         lines.push(line(
@@ -81,6 +66,43 @@ pub async fn history(
     }
     lines.sort_by_key(|l| std::cmp::Reverse(l.at));
     Ok(lines)
+}
+
+/// A dataset as History and origins name it, with its page; or that it is gone.
+async fn dataset_named(
+    state: &AppState,
+    scope: &Scope,
+    dataset_id: i64,
+) -> Result<(String, Option<String>), PageError> {
+    let found = state
+        .store
+        .dataset(DatasetRef {
+            marketplace_id: scope.id(),
+            dataset_id,
+        })
+        .await?;
+    Ok(match found {
+        Some(d) => (
+            format!("Dataset {}", d.name),
+            Some(format!("{}/datasets/{dataset_id}", scope.base())),
+        ),
+        None => (format!("Dataset #{dataset_id}, since deleted"), None),
+    })
+}
+
+/// Where a record came from, in words, with the page of what created it when it has one.
+pub async fn origin_of(
+    state: &AppState,
+    scope: &Scope,
+    origin: &Provenance<'_>,
+) -> Result<(String, Option<String>), PageError> {
+    Ok(match (origin.kind, origin.reference) {
+        ("dataset", Some(id)) => dataset_named(state, scope, id).await?,
+        ("manual", _) => ("Created by hand".to_owned(), None),
+        ("demo", _) => ("The demo's data".to_owned(), None),
+        (kind, Some(id)) => (format!("{kind} #{id}"), None),
+        (kind, None) => (kind.to_owned(), None),
+    })
 }
 
 fn line(at: i64, who: String, link: Option<String>, what: String) -> HistoryLine {

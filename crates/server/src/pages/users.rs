@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::companies::{PAGE_SIZE, company_roles};
-use super::history::{HistoryLine, Provenance, history};
+use super::history::{HistoryLine, Provenance, history, origin_of};
 use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
@@ -145,6 +145,8 @@ struct DetailPage {
     facts: Vec<(&'static str, String)>,
     memberships: Vec<MembershipView>,
     history: Vec<HistoryLine>,
+    /// Where the record came from, and the page of what created it.
+    origin: (String, Option<String>),
 }
 
 pub async fn show(
@@ -156,22 +158,13 @@ pub async fn show(
     scope.require(Permission::ReadUsers)?;
     let u = user_of(&state, &scope, id).await?;
     let memberships = state.store.memberships_of_user(scope.id(), id).await?;
-    let history = history(
-        &state,
-        &scope,
-        "user",
-        id,
-        Provenance {
-            kind: &u.origin_kind,
-            reference: u.origin_ref,
-            at: u.created_at,
-        },
-    )
-    .await?;
-    let origin = match u.origin_ref {
-        Some(reference) => format!("{} #{reference}", u.origin_kind),
-        None => u.origin_kind.clone(),
+    let provenance = Provenance {
+        kind: &u.origin_kind,
+        reference: u.origin_ref,
+        at: u.created_at,
     };
+    let history = history(&state, &scope, "user", id, &provenance).await?;
+    let origin = origin_of(&state, &scope, &provenance).await?;
     let facts = vec![
         ("Email", u.email.to_string()),
         ("External id", or_dash(u.external_id.as_deref())),
@@ -190,7 +183,6 @@ pub async fn show(
             "Password chosen",
             if u.has_password { "Yes" } else { "Not yet" }.into(),
         ),
-        ("Origin", origin),
         ("Created", when(u.created_at)),
     ];
     let invitable = u.allow_login && matches!(u.status, UserStatus::Created | UserStatus::Invited);
@@ -227,6 +219,7 @@ pub async fn show(
             })
             .collect(),
         history,
+        origin,
     })
 }
 

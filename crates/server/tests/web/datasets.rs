@@ -15,7 +15,8 @@ pub(crate) async fn history_shows_what_a_dataset_changed(app: App) {
         .api(Some(manager), "POST", "/api/v1/companies", body)
         .await;
     assert_eq!(status, StatusCode::CREATED, "{created}");
-    let companies = "EXTERNAL_ID,NAME,STREET1,PHONE\nH-1,Harbor Goods,Ring 1,+43 1 234\n";
+    let companies = "EXTERNAL_ID,NAME,STREET1,PHONE\nH-1,Harbor Goods,Ring 1,+43 1 234\n\
+                     H-2,Harbor Two,,\n";
     let (status, uploaded) = app
         .upload(
             manager,
@@ -50,6 +51,38 @@ pub(crate) async fn history_shows_what_a_dataset_changed(app: App) {
     ] {
         assert!(page.contains(&expected), "{expected:?} in {page}");
     }
+    // The company the dataset created names it as its origin, linked, and says when it is gone.
+    let second = app
+        .store
+        .company_by_external_id(app.a.id, "H-2")
+        .await
+        .expect("read")
+        .expect("created by the dataset");
+    let company_page = format!("/m/{}/companies/{}", app.a.slug, second.id);
+    let (_, page) = app
+        .page_raw(Who::Staff(manager), "GET", &company_page, "", None)
+        .await;
+    let origin = format!(
+        "<dt>Origin</dt><dd><a href=\"/m/{}/datasets/{dataset}\">Dataset Spring update</a></dd>",
+        app.a.slug
+    );
+    assert!(page.contains(&origin), "{page}");
+    let (status, _) = app
+        .api(
+            Some(manager),
+            "DELETE",
+            &format!("/api/v1/datasets/{dataset}"),
+            "",
+        )
+        .await;
+    assert!(status.is_success(), "{status}");
+    let (_, page) = app
+        .page_raw(Who::Staff(manager), "GET", &company_page, "", None)
+        .await;
+    assert!(
+        page.contains(&format!("Dataset #{dataset}, since deleted")),
+        "{page}"
+    );
 }
 
 /// A denied dataset's plan says what activation would have done, not what it will do.
