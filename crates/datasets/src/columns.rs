@@ -320,7 +320,7 @@ const COMPANY_ENTITLEMENTS: &[Column] = &[
         "EDITION_CODE",
         Text,
         OneOf("EDITION_PRICING_UUID"),
-        "E365-BUS",
+        "M365-BASIC",
         "The edition's code (one of the three edition columns).",
     ),
     col(
