@@ -351,8 +351,20 @@ const COMPANY_ENTITLEMENTS: &[Column] = &[
         "2024-12-31",
         "End of the current term.",
     ),
-    col("BILLING_CYCLE", Text, Optional, "MONTHLY", "Billing cycle."),
-    col("TERM", Text, Optional, "P1Y", "Term length."),
+    col(
+        "BILLING_CYCLE",
+        Text,
+        Optional,
+        "MONTHLY",
+        "How often the subscription is billed, as the edition offers it: MONTHLY or ANNUAL (the Catalog page lists each edition's cycles).",
+    ),
+    col(
+        "TERM",
+        Text,
+        Optional,
+        "P1Y",
+        "The commitment, in ISO 8601, as the edition offers it: P1M (a month), P1Y (a year) or P3Y.",
+    ),
     with_default(
         col(
             "AUTO_RENEW",

@@ -40,9 +40,9 @@ use api::{
 };
 use catalog::product_webhooks_are_set_from_the_catalog_page;
 use datasets::{
-    a_denied_dataset_says_nothing_will_be_written, datasets_through_the_api,
-    history_shows_what_a_dataset_changed, microsoft_records_are_checked_against_partner_center,
-    order_datasets_through_the_api,
+    a_denied_dataset_says_nothing_will_be_written, column_guides_are_readable_on_the_page,
+    datasets_through_the_api, history_shows_what_a_dataset_changed,
+    microsoft_records_are_checked_against_partner_center, order_datasets_through_the_api,
 };
 use harness::App;
 use headers::every_answer_carries_the_security_headers;
@@ -82,6 +82,7 @@ ferry_storage::on_both_backends!(App::start =>
     datasets_through_the_api,
     history_shows_what_a_dataset_changed,
     a_denied_dataset_says_nothing_will_be_written,
+    column_guides_are_readable_on_the_page,
     order_datasets_through_the_api,
     microsoft_records_are_checked_against_partner_center,
     product_webhooks_are_set_from_the_catalog_page,

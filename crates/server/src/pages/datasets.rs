@@ -5,9 +5,9 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use ferry_datasets::{DataType, template};
+use ferry_datasets::{DataType, template, template_guide};
 use ferry_domain::{DatasetKind, DatasetState, Permission, Role};
 use ferry_storage::{Dataset, DatasetEdit, PlanLine, Subject};
 use serde::Deserialize;
@@ -609,12 +609,23 @@ pub async fn report(
     Ok(datasets::report_response(&state, &dataset).await?)
 }
 
+#[derive(Deserialize)]
+pub struct TemplateQuery {
+    /// Present: the column guide to read, instead of the CSV to download.
+    guide: Option<String>,
+}
+
 pub async fn download_template(
     scope: Scope,
     Path((_, data_type)): Path<(String, String)>,
+    Query(query): Query<TemplateQuery>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManageDatasets)?;
     let data_type = DataType::from_part(&data_type).ok_or(PageError::NotFound)?;
+    if query.guide.is_some() {
+        let text = template_guide(data_type);
+        return Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], text).into_response());
+    }
     Ok(datasets::csv_download(
         &format!("{}.csv", data_type.part()),
         template(data_type),

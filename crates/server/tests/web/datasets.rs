@@ -85,6 +85,35 @@ pub(crate) async fn history_shows_what_a_dataset_changed(app: App) {
     );
 }
 
+/// Each data type's column guide reads on the page, not only with `ferry dataset template --guide`.
+pub(crate) async fn column_guides_are_readable_on_the_page(app: App) {
+    let who = Who::Staff(Role::MarketplaceManager);
+    let (_, page) = app
+        .page_raw(who, "GET", &format!("/m/{}/datasets", app.a.slug), "", None)
+        .await;
+    let guide = format!(
+        "/m/{}/datasets/templates/company_entitlements?guide",
+        app.a.slug
+    );
+    assert!(page.contains(&format!("href=\"{guide}\"")), "{page}");
+    let response = app.page_response(who, "GET", &guide, "", None).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[axum::http::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap_or_default()
+            .starts_with("text/plain")
+    );
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.contains("BILLING_CYCLE") && text.contains("MONTHLY or ANNUAL"),
+        "{text}"
+    );
+}
+
 /// A denied dataset's plan says what activation would have done, not what it will do.
 pub(crate) async fn a_denied_dataset_says_nothing_will_be_written(app: App) {
     let manager = Role::MarketplaceManager;

@@ -332,7 +332,7 @@ pub(crate) const ALL: &[TypeRules] = &[
                 code: "EDITION_PRICING_INVALID",
                 column: "EDITION_PRICING_UUID",
                 value: "COALESCE(s.edition_pricing_uuid, s.channel_sku, s.edition_code)",
-                message: "'no edition, or more than one, matches this pricing plan id, channel SKU or edition code'",
+                message: "'no edition, or more than one, matches this pricing plan id, channel SKU or edition code: the Catalog page lists each edition with its code, pricing plan id and SKU'",
                 condition: concat!(
                     "(SELECT COUNT(*) FROM editions ed WHERE ed.marketplace_id = $2 AND ed.active AND ",
                     edition_match!(),
@@ -472,7 +472,7 @@ pub(crate) const ALL: &[TypeRules] = &[
                 code: "INVALID_OFFER_ID",
                 column: "OFFER_ID",
                 value: "s.offer_id",
-                message: "'no active edition of the catalog stands for this offer id'",
+                message: "'no active edition of the catalog stands for this offer id: the Catalog page lists the offer ids of each edition'",
                 condition:
                     "NOT EXISTS (SELECT 1 FROM edition_offers eo WHERE eo.marketplace_id = $2
                     AND eo.active AND lower(eo.offer_id) = lower(s.offer_id))",
