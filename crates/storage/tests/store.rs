@@ -797,13 +797,22 @@ async fn company_pages_follow_name_order_and_search(store: Arc<dyn Store>) {
         .await
         .expect("search");
     assert_eq!(found.len(), 1);
+    let inside = store
+        .companies(a.id, &search("harl"))
+        .await
+        .expect("search");
+    assert_eq!(
+        inside.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["charlie"],
+        "any part of a name, from three characters"
+    );
     assert!(
         store
-            .companies(a.id, &search("harl"))
+            .companies(a.id, &search("ar"))
             .await
             .expect("search")
             .is_empty(),
-        "names match from their start"
+        "shorter terms match names from their start"
     );
     assert_eq!(
         store.companies(a.id, &search("C-4")).await.expect("by id")[0].name,

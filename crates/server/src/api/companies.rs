@@ -76,7 +76,8 @@ pub struct CompanyPage {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CompanyFilters {
-    /// The start of the name, or the whole external id or email.
+    /// Any part of the name, external id, email or website (from three characters; shorter,
+    /// the start of the name or the whole external id or email).
     q: Option<String>,
     /// pending, active or suspended.
     status: Option<String>,

@@ -1,7 +1,7 @@
 //! The companies statements, the same for both backends: compiled once into `crate::sqlite` and
 //! once into `crate::postgres` (see `statements.rs`).
 
-use super::{BEGIN_WRITE, Db, Query, This};
+use super::{BACKEND, BEGIN_WRITE, Db, Query, This};
 use super::{found, insert_audit, like_escape, prefix_end};
 use crate::companies::company_columns;
 
@@ -212,15 +212,20 @@ impl crate::CompanyStore for This {
         else {
             return company_page(&self.pool, marketplace_id, query, None).await;
         };
-        // A search is three index lookups — the name starts with the term, or the
-        // whole external id or e-mail address is the term — merged in name order. One
-        // query with OR would read every row of a large marketplace.
-        let mut rows = Vec::new();
-        for branch in [
+        // A search is a few index lookups — the name starts with the term, the whole
+        // external id or e-mail address is the term, and, from three characters, any part
+        // of the name, external id, e-mail or website holds it (a trigram index) — merged
+        // in name order. One query with OR would read every row of a large marketplace.
+        let mut branches = vec![
             CompanySearch::NamePrefix(term.to_lowercase()),
             CompanySearch::ExternalId(term.to_owned()),
             CompanySearch::Email(term.to_lowercase()),
-        ] {
+        ];
+        if term.chars().count() >= 3 {
+            branches.push(CompanySearch::Contains(term.to_lowercase()));
+        }
+        let mut rows = Vec::new();
+        for branch in branches {
             rows.extend(company_page(&self.pool, marketplace_id, query, Some(branch)).await?);
         }
         rows.sort_by_key(|c: &crate::Company| (c.key().name, c.id));
@@ -298,6 +303,8 @@ enum CompanySearch {
     NamePrefix(String),
     ExternalId(String),
     Email(String),
+    /// Any part of the name, external id, e-mail or website (three characters or more).
+    Contains(String),
 }
 
 /// One page of companies in name order, optionally narrowed by one search branch.
@@ -346,7 +353,22 @@ fn company_page_sql(
     query: &crate::CompanyQuery,
     search: Option<CompanySearch>,
 ) -> sqlx::QueryBuilder<Db> {
-    let mut sql = sqlx::QueryBuilder::new(head);
+    let mut sql = match (&search, BACKEND) {
+        (Some(CompanySearch::Contains(term)), crate::Backend::Sqlite) => {
+            // The matches lead (CROSS JOIN keeps them first) and are then sorted: walking the
+            // name index and testing each row would read every company to find a few. A
+            // quoted phrase of the trigram index matches any substring.
+            let select = head.strip_suffix(" FROM companies").unwrap_or(head);
+            let mut sql = sqlx::QueryBuilder::new(select);
+            sql.push(
+                " FROM (SELECT rowid AS hit FROM companies_search WHERE companies_search MATCH ",
+            )
+            .push_bind(format!("\"{}\"", term.replace('"', "\"\"")))
+            .push(") AS hits CROSS JOIN companies ON companies.id = hits.hit");
+            sql
+        }
+        _ => sqlx::QueryBuilder::new(head),
+    };
     sql.push(" WHERE marketplace_id = ")
         .push_bind(marketplace_id);
     let exact = matches!(
@@ -372,6 +394,16 @@ fn company_page_sql(
         Some(CompanySearch::Email(email)) => {
             sql.push(" AND lower(email) = ").push_bind(email);
         }
+        Some(CompanySearch::Contains(term)) if BACKEND == crate::Backend::Postgres => {
+            sql.push(
+                " AND lower(name || ' ' || coalesce(external_id, '') || ' ' || \
+                 coalesce(email, '') || ' ' || coalesce(website, '')) LIKE ",
+            )
+            .push_bind(format!("%{}%", like_escape(&term)))
+            .push(" ESCAPE '\\'");
+        }
+        // SQLite's is the join above.
+        Some(CompanySearch::Contains(_)) => {}
     }
     if let Some(status) = query.status {
         sql.push(" AND status = ").push_bind(status.as_str());
