@@ -401,6 +401,54 @@ async fn demo_starts_with_data_and_a_login() {
         password.len() >= ferry_accounts::credentials::MIN_PASSWORD_LEN,
         "{password}"
     );
+
+    // Every migration template, as the page gives it, validates on the demo marketplace; the
+    // Microsoft types need a Partner Center instance, which the demo does not connect.
+    let mut admin = ferry(dir.path(), "");
+    admin.env_remove("FERRY_DATABASE_URL").args([
+        "admin",
+        "create-token",
+        "--marketplace",
+        "demo",
+        "--role",
+        "marketplace-manager",
+    ]);
+    let token = stdout(&run(&mut admin)).trim().to_owned();
+    let mut upload = ferry(dir.path(), "");
+    upload
+        .env_remove("FERRY_DATABASE_URL")
+        .env("FERRY_SERVER", &demo.url)
+        .env("FERRY_TOKEN", &token)
+        .args(["dataset", "upload", "--name", "Templates", "--review"]);
+    let microsoft = [
+        ferry_datasets::DataType::MicrosoftCustomers,
+        ferry_datasets::DataType::MicrosoftSubscriptions,
+    ];
+    for data_type in ferry_datasets::DataType::ALL
+        .into_iter()
+        .filter(|t| !microsoft.contains(t))
+    {
+        let path = dir.path().join(format!("{}.csv", data_type.part()));
+        std::fs::write(&path, ferry_datasets::template(data_type)).expect("write template");
+        upload.arg(format!("--{}", data_type.part().replace('_', "-")));
+        upload.arg(&path);
+    }
+    let printed = stdout(&run(&mut upload));
+    let mut report = ferry(dir.path(), "");
+    report
+        .env_remove("FERRY_DATABASE_URL")
+        .env("FERRY_SERVER", &demo.url)
+        .env("FERRY_TOKEN", &token)
+        .args(["dataset", "report", "1", "-o", "-"]);
+    let findings = stdout(&run(&mut report));
+    assert!(
+        printed.contains(": Validated")
+            && printed
+                .lines()
+                .filter(|l| l.contains("plan "))
+                .all(|l| l.ends_with("skipped 0")),
+        "the templates validate without an error: {printed}\n{findings}"
+    );
 }
 
 /// The worker-crash guarantee, on PostgreSQL with real processes: a worker is killed in the

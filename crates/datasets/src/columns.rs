@@ -275,7 +275,7 @@ const RESELLER_ASSOCIATIONS: &[Column] = &[
         "RESELLER_COMPANY_EXTERNAL_ID",
         Text,
         Required,
-        "c-9001",
+        "DEMO-RESELLER",
         "The reseller company that manages it.",
     ),
 ];
