@@ -11,6 +11,7 @@ use ferry_storage::{Dataset, DatasetRef, PlanLine};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::jobs::ProgressOut;
 use super::{ApiResult, ApiScope, ErrorEnvelope};
 use crate::AppState;
 use crate::error::ApiError;
@@ -76,15 +77,6 @@ pub struct FileOut {
     bytes: i64,
     /// Rows read, once validation has read the file.
     rows: Option<i64>,
-}
-
-/// The progress of a dataset's work while it runs.
-#[derive(Serialize, ToSchema)]
-pub struct ProgressOut {
-    done: i64,
-    /// Unknown until the work is counted.
-    total: Option<i64>,
-    message: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -172,11 +164,7 @@ async fn dataset_out(state: &AppState, dataset: Dataset) -> Result<DatasetOut, A
         failure: dataset.failure,
         rows: figures.rows,
         errors: figures.errors,
-        progress: figures.progress.map(|p| ProgressOut {
-            done: p.done,
-            total: p.total,
-            message: p.message,
-        }),
+        progress: figures.progress.map(ProgressOut::from),
         files: files
             .into_iter()
             .map(|f| FileOut {

@@ -11,12 +11,23 @@ use super::{ApiResult, ApiScope, rfc3339};
 use crate::AppState;
 use crate::error::ApiError;
 
+/// How far a piece of work has come: a job's, or a dataset's while it is worked on.
 #[derive(Serialize, ToSchema)]
 pub struct ProgressOut {
     done: i64,
-    /// Unknown until the job has counted its work.
+    /// Unknown until the work is counted.
     total: Option<i64>,
     message: Option<String>,
+}
+
+impl From<ferry_domain::Progress> for ProgressOut {
+    fn from(p: ferry_domain::Progress) -> Self {
+        ProgressOut {
+            done: p.done,
+            total: p.total,
+            message: p.message,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -35,15 +46,12 @@ pub struct JobOut {
 
 impl From<Job> for JobOut {
     fn from(job: Job) -> Self {
+        let progress = job.progress().into();
         JobOut {
             id: job.id,
             kind: job.kind,
             state: job.state.as_str().into(),
-            progress: ProgressOut {
-                done: job.progress_done,
-                total: job.progress_total,
-                message: job.progress_message,
-            },
+            progress,
             attempts: job.attempts,
             last_error: job.last_error,
             created_at: job.created_at.to_rfc3339(),
