@@ -55,8 +55,17 @@ pub async fn history(
         ));
     }
     let tokens = state.store.api_tokens(scope.id()).await?;
+    // A record's lines are mostly by a few people: each is looked up once.
+    let mut names: std::collections::HashMap<String, String> = std::collections::HashMap::new();
     for entry in state.store.audit_trail(entity, id).await? {
-        let who = actor_name(state, scope, &entry.actor, &tokens).await?;
+        let who = match names.get(&entry.actor) {
+            Some(name) => name.clone(),
+            None => {
+                let name = actor_name(state, scope, &entry.actor, &tokens).await?;
+                names.insert(entry.actor.clone(), name.clone());
+                name
+            }
+        };
         lines.push(line(
             entry.at.millis(),
             who,

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use axum::http::StatusCode;
 use ferry_domain::{Role, UserStatus};
 
-use super::harness::{App, Who};
+use super::harness::{App, Who, location_of};
 
 pub(crate) async fn sign_in_works_and_slows_down_guessing(app: App) {
     let (status, cookie) = app
@@ -97,10 +97,7 @@ pub(crate) async fn the_last_manager_is_not_suspended(app: App) {
     let response = app
         .page_response(who, "POST", &path, "", Some(super::harness::CSRF))
         .await;
-    let location = response.headers()[axum::http::header::LOCATION]
-        .to_str()
-        .expect("location")
-        .to_owned();
+    let location = location_of(&response).expect("a redirect");
     assert!(location.contains("notice=not-suspended"), "{location}");
     let (status, answer) = app
         .api(
@@ -131,10 +128,7 @@ pub(crate) async fn an_invitation_without_a_mail_server_says_it_waits(app: App) 
         .page_response(who, "POST", &path, "", Some(super::harness::CSRF))
         .await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let location = response.headers()[axum::http::header::LOCATION]
-        .to_str()
-        .expect("location")
-        .to_owned();
+    let location = location_of(&response).expect("a redirect");
     let (_, page) = app.page_raw(who, "GET", &location, "", None).await;
     assert!(page.contains("kept in the Outbox"), "{page}");
     assert!(!page.contains("on its way"), "{page}");

@@ -361,12 +361,7 @@ impl App {
             &format!("{PASSWORD}&next={next}"),
         )
         .await;
-        let location = response
-            .headers()
-            .get(header::LOCATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        (response.status(), location)
+        (response.status(), location_of(&response))
     }
 
     /// Posts all these sign-ins at once, each from its client address; returns each answer's
@@ -804,4 +799,13 @@ fn state(store: Arc<dyn Store>, sealer: ferry_storage::seal::Sealer) -> AppState
         partner_center_local: true,
         ..AppState::new(store, "http://ferry.test".into(), false, sealer)
     }
+}
+
+/// Where a redirect sends the browser.
+pub fn location_of(response: &Response) -> Option<String> {
+    response
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
