@@ -2,12 +2,15 @@
 
 use askama::Template;
 use axum::Json;
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::StatusCode;
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use ferry_storage::StoreError;
 use serde_json::json;
 
-use crate::web::Chrome;
+use crate::AppState;
+use crate::web::{Chrome, Scope, SignedIn};
 
 /// A failed page request.
 #[derive(Debug)]
@@ -81,17 +84,68 @@ impl IntoResponse for PageError {
                 )
             }
         };
+        let failure = Failure { heading, text };
+        let mut response = failure.render(status, Chrome::bare());
+        response.extensions_mut().insert(failure);
+        response
+    }
+}
+
+/// What an error page says, kept on its response so `keep_navigation` can say it again inside
+/// the marketplace's frame.
+#[derive(Clone, Copy)]
+struct Failure {
+    heading: &'static str,
+    text: &'static str,
+}
+
+impl Failure {
+    fn render(self, status: StatusCode, chrome: Chrome) -> Response {
         let page = MessagePage {
-            chrome: Chrome::bare(),
-            heading,
-            text,
+            chrome,
+            heading: self.heading,
+            text: self.text,
             link_href: "/",
             link_label: "Go to the start page",
         };
         match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => (status, heading).into_response(),
+            Err(_) => (status, self.heading).into_response(),
         }
+    }
+}
+
+/// An error page under `/m/{slug}/` keeps that marketplace's navigation for whoever may enter
+/// it, so a wrong link is not a dead end. Anyone else still gets the bare page.
+pub async fn keep_navigation(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(slug) = request
+        .uri()
+        .path()
+        .strip_prefix("/m/")
+        .and_then(|rest| rest.split('/').next())
+        .filter(|slug| !slug.is_empty())
+        .map(str::to_owned)
+    else {
+        return next.run(request).await;
+    };
+    let mut asked = Request::new(());
+    *asked.uri_mut() = request.uri().clone();
+    *asked.headers_mut() = request.headers().clone();
+    let response = next.run(request).await;
+    let Some(failure) = response.extensions().get::<Failure>().copied() else {
+        return response;
+    };
+    let (mut parts, ()) = asked.into_parts();
+    let Ok(signed_in) = SignedIn::from_request_parts(&mut parts, &state).await else {
+        return response;
+    };
+    match Scope::enter(&state, signed_in, &slug).await {
+        Ok(scope) => failure.render(response.status(), scope.chrome("")),
+        Err(_) => response,
     }
 }
 

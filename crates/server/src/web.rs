@@ -178,11 +178,23 @@ impl FromRequestParts<AppState> for Scope {
     type Rejection = PageError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, PageError> {
-        let SignedIn { principal, csrf } = SignedIn::from_request_parts(parts, state).await?;
+        let signed_in = SignedIn::from_request_parts(parts, state).await?;
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|_| PageError::NotFound)?;
         let slug = params.get("slug").ok_or(PageError::NotFound)?;
+        Scope::enter(state, signed_in, slug).await
+    }
+}
+
+impl Scope {
+    /// The marketplace `slug` as `signed_in` sees it; not found when they may not enter it.
+    pub async fn enter(
+        state: &AppState,
+        signed_in: SignedIn,
+        slug: &str,
+    ) -> Result<Scope, PageError> {
+        let SignedIn { principal, csrf } = signed_in;
         let marketplace = state
             .store
             .marketplace_by_slug(slug)
@@ -195,9 +207,7 @@ impl FromRequestParts<AppState> for Scope {
             csrf,
         })
     }
-}
 
-impl Scope {
     pub fn id(&self) -> i64 {
         self.marketplace.id
     }
