@@ -1,5 +1,6 @@
 //! `ferry demo`: everything on one machine with no setup.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -35,6 +36,7 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
     };
     let password = new_password();
     set_manager_password(&store, &marketplace, &password).await?;
+    let example = write_example_dataset(&config.data_dir)?;
     let data = config.data_dir.display().to_string();
     let backend = store.backend().name();
     // Run from another directory, `ferry admin` must find the same database.
@@ -49,10 +51,42 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
         println!("  Sign in:   {MANAGER}");
         println!("  Password:  {password}");
         println!("  Data:      {data} ({backend})");
-        println!("  API token: {token_command}\n");
+        println!("  API token: {token_command}");
+        println!(
+            "  Example:   {} (a dataset with a few mistakes, to upload on Data Migration)\n",
+            example.display()
+        );
         println!("Stop it with Ctrl-C. Run `ferry demo` again to get a new password.");
     })
     .await
+}
+
+/// The example dataset, as a newcomer uploads it: a new customer with its people and a
+/// subscription, a changed phone and street for Granite Peak Legal, and one mistake of each kind
+/// (a country code, an e-mail address, a membership of the rejected user, an edition the
+/// catalog does not have).
+const EXAMPLE_DATASET: &[(&str, &str)] = &[
+    ("companies.csv", include_str!("demo/companies.csv")),
+    ("users.csv", include_str!("demo/users.csv")),
+    ("memberships.csv", include_str!("demo/memberships.csv")),
+    (
+        "company_entitlements.csv",
+        include_str!("demo/company_entitlements.csv"),
+    ),
+];
+
+/// Writes the example dataset into the data directory, keeping files someone already edited.
+fn write_example_dataset(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let dir = data_dir.join("example-dataset");
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    for (name, content) in EXAMPLE_DATASET {
+        let path = dir.join(name);
+        if !path.exists() {
+            std::fs::write(&path, content)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok(dir.canonicalize().unwrap_or(dir))
 }
 
 /// A fresh password on every start, so none is ever written down in the data directory.

@@ -451,6 +451,111 @@ async fn demo_starts_with_data_and_a_login() {
     );
 }
 
+/// A newcomer's first visit, in headless Chromium against `ferry demo` as the README starts it:
+/// sign in with the printed password, read the Overview, upload the printed example dataset with
+/// review, read its plan, activate it, read the report, find the changed company by a word in
+/// the middle of its name and its History, and fold the navigation in a 420 px window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newcomer_takes_the_demo_from_sign_in_to_history() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = ferry(dir.path(), "");
+    command.env_remove("FERRY_DATABASE_URL").arg("demo");
+    let demo = Running::start(command, "Example:");
+    let printed = |label: &str| {
+        demo.printed
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .map(|rest| rest.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {label} in {}", demo.printed))
+    };
+    let password = printed("Password:");
+    let example = printed("Example:");
+    let example = Path::new(example.split(" (").next().expect("a folder"));
+    let shots = ferry_webdriver::screenshot_dir(env!("CARGO_MANIFEST_DIR"));
+    let browser = ferry_webdriver::Browser::start().await;
+
+    browser.goto(&demo.url).await;
+    browser.type_into("#email", "manager@demo.example").await;
+    browser.type_into("#password", &password).await;
+    browser.click("button[type=submit]").await;
+    assert!(browser.text("h1").await.contains("Demo Marketplace"));
+    assert!(browser.source().await.contains("Where to start"));
+    browser.shot(&shots, "newcomer-1-overview").await;
+
+    browser.click("nav a[href='/m/demo/datasets']").await;
+    browser.type_into("#name", "Example dataset").await;
+    browser
+        .execute("document.querySelector('input[name=review]').checked = true")
+        .await;
+    for part in ["companies", "users", "memberships", "company_entitlements"] {
+        let file = example.join(format!("{part}.csv"));
+        assert!(file.exists(), "the demo wrote {}", file.display());
+        browser
+            .type_into(&format!("#file-{part}"), &file.display().to_string())
+            .await;
+    }
+    browser.click("form.card button[type=submit]").await;
+    browser
+        .wait_for("document.querySelector('#dataset-state')?.textContent === 'Validated'")
+        .await;
+    browser.shot(&shots, "newcomer-2-plan").await;
+    browser
+        .click_and_confirm(
+            ".actions button[type=submit]",
+            "It will create 4 records, update 1 and skip 4 rows with errors.",
+        )
+        .await;
+    browser
+        .wait_for(
+            "document.querySelector('#dataset-state')?.textContent === 'Activated with Errors'",
+        )
+        .await;
+    browser.shot(&shots, "newcomer-3-activated").await;
+    let report = browser
+        .execute("return fetch(document.querySelector('#report-link').href).then(r => r.text())")
+        .await;
+    let report = report.as_str().unwrap_or_default();
+    for line in [
+        "companies.csv,2,DEMO-C007,UPDATED,",
+        "companies.csv,3,EX-C001,CREATED,",
+        "companies.csv,4,EX-C002,ERROR,INVALID_COUNTRY,COUNTRY,",
+        "users.csv,3,EX-U002,ERROR,INVALID_EMAIL_ADDRESS,EMAIL_ADDRESS,",
+        "EX-U002 was rejected, users.csv line 3",
+        "company_entitlements.csv,3,EX-S002,ERROR,EDITION_PRICING_INVALID,",
+    ] {
+        assert!(report.contains(line), "{line:?} in the report:\n{report}");
+    }
+
+    browser.click("nav a[href='/m/demo/companies']").await;
+    browser.type_into("#q", "peak").await;
+    browser.click("form.filters button").await;
+    browser.shot(&shots, "newcomer-4-search").await;
+    browser.click("table a").await;
+    assert!(browser.text("h1").await.starts_with("Granite Peak Legal"));
+    let history = browser.text(".changes").await;
+    assert!(
+        history.contains("+1 303 555 0147") && history.contains("1600 Glenarm Place"),
+        "the dataset's change in History: {history}"
+    );
+    browser
+        .execute("[...document.querySelectorAll('h2')].find(h => h.textContent === 'History').scrollIntoView()")
+        .await;
+    browser.shot(&shots, "newcomer-5-history").await;
+    let page = browser.source().await;
+    assert!(
+        page.contains(">Dataset Example dataset</a>"),
+        "History names and links the dataset: {page}"
+    );
+
+    browser.window_width(420).await;
+    browser.goto(&format!("{}/m/demo", demo.url)).await;
+    browser
+        .execute("document.querySelector('label.menu-button').click()")
+        .await;
+    browser.shot(&shots, "newcomer-6-narrow-menu").await;
+    println!("screenshots of the newcomer's path: {}", shots.display());
+}
+
 /// The worker-crash guarantee, on PostgreSQL with real processes: a worker is killed in the
 /// middle of a job, another finishes it from the checkpoint, and no step is done twice.
 #[tokio::test]

@@ -158,7 +158,7 @@ fn audit_sentence(entry: &AuditEntry, entity: &str) -> String {
     }
 }
 
-/// "phone from — to +43 1 234, street1 from Main St to Ring 1": fields given as
+/// "phone from — to +43 1 234, street from Main St to Ring 1": fields given as
 /// `{"field": {"from": …, "to": …}}`.
 fn fields_changed(changes: &Value) -> String {
     let Some(fields) = changes.as_object() else {
@@ -191,7 +191,22 @@ fn dataset_sentence(change: &DatasetChange, entity: &str) -> String {
 }
 
 fn from_to(field: &str, from: &Value, to: &Value) -> String {
-    format!("{field} from {} to {}", shown(from), shown(to))
+    format!("{} from {} to {}", label(field), shown(from), shown(to))
+}
+
+/// A stored field as the company and user pages name it.
+fn label(field: &str) -> String {
+    if let Some(rest) = field.strip_prefix("billing_") {
+        return format!("billing {}", label(rest));
+    }
+    match field {
+        "street1" => "street".to_owned(),
+        "street2" => "street, line 2".to_owned(),
+        "zip" => "postal code".to_owned(),
+        "email" => "e-mail".to_owned(),
+        "allow_login" => "sign-in allowed".to_owned(),
+        other => other.replace('_', " "),
+    }
 }
 
 /// Equal as people see them: a boolean stored as 1 is `true`, and JSON kept as text is JSON.
@@ -232,7 +247,7 @@ mod tests {
         };
         assert_eq!(
             dataset_sentence(&change, "company"),
-            "changed phone from — to +43 1, street1 from Main St to Ring 1"
+            "changed phone from — to +43 1, street from Main St to Ring 1"
         );
     }
 }

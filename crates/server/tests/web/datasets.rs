@@ -45,7 +45,7 @@ pub(crate) async fn history_shows_what_a_dataset_changed(app: App) {
             "<a href=\"/m/{}/datasets/{dataset}\">Dataset Spring update</a>",
             app.a.slug
         ),
-        "changed phone from — to +43 1 234, street1 from Main St to Ring 1".to_owned(),
+        "changed phone from — to +43 1 234, street from Main St to Ring 1".to_owned(),
         "API token “marketplace-manager”".to_owned(),
         "created this company".to_owned(),
     ] {
