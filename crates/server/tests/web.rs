@@ -55,7 +55,10 @@ use matrix::{
     forms_without_their_csrf_token_are_refused, pending_companies_are_activated_by_managers,
     user_changes_follow_the_targets_role,
 };
-use overview::{error_pages_keep_the_navigation, the_overview_says_where_to_start};
+use overview::{
+    error_pages_keep_the_navigation, lists_count_and_page_both_ways,
+    the_overview_says_where_to_start,
+};
 
 ferry_storage::on_both_backends!(App::start =>
     every_page_checks_role_and_marketplace,
@@ -89,6 +92,7 @@ ferry_storage::on_both_backends!(App::start =>
     every_answer_carries_the_security_headers,
     the_overview_says_where_to_start,
     error_pages_keep_the_navigation,
+    lists_count_and_page_both_ways,
 );
 
 /// The browser journeys run once, on SQLite: the matrix above already covers both backends.

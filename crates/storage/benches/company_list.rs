@@ -86,6 +86,7 @@ async fn run(store: &Arc<dyn Store>, count: usize) {
             status,
             origin_kind: None,
             after,
+            before: None,
             limit: 50,
         }
     };

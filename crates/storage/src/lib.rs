@@ -74,6 +74,26 @@ impl Backend {
     }
 }
 
+/// How many records a list holds, counted up to a cap so a large list costs no more than a
+/// small one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Total {
+    Exactly(i64),
+    MoreThan(i64),
+}
+
+impl Total {
+    /// The total of `found` records counted with at most `cap + 1` read.
+    pub fn of(found: usize, cap: i64) -> Total {
+        let found = i64::try_from(found).unwrap_or(i64::MAX);
+        if found > cap {
+            Total::MoreThan(cap)
+        } else {
+            Total::Exactly(found)
+        }
+    }
+}
+
 /// Opens the database a URL names — `sqlite://PATH` or `postgres://…` — without migrating it.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {

@@ -13,7 +13,7 @@ use ferry_domain::{
 use ferry_domain::{SignInAttempt, SignInThrottle};
 use ferry_storage::{
     Checkpoint, CompanyQuery, JobOutcome, Lease, LinkPurpose, Marketplace, NewAuditEntry,
-    NewInstance, NewJob, NewMarketplace, NewSchedule, Store, StoreError, Subject, UserQuery,
+    NewInstance, NewJob, NewMarketplace, NewSchedule, Store, StoreError, Subject, Total, UserQuery,
 };
 use ferry_storage::{DatasetFinding, NewDataset, StageRow, StagedRows};
 use serde_json::json;
@@ -33,6 +33,7 @@ ferry_storage::on_both_backends!(open =>
     scheduled_runs_never_pile_up,
     concurrent_schedulers_queue_a_due_run_once,
     company_pages_follow_name_order_and_search,
+    user_pages_follow_email_order_and_search,
     an_invitation_activates_the_user_and_their_company_once,
     sessions_expire_and_suspension_signs_out,
     revoked_api_tokens_stop_working,
@@ -786,6 +787,38 @@ async fn company_pages_follow_name_order_and_search(store: Arc<dyn Store>) {
     let second = store.companies(a.id, &query).await.expect("page 2");
     let names: Vec<&str> = second.iter().map(|c| c.name.as_str()).collect();
     assert_eq!(names, ["delta", "echo"]);
+    let back = CompanyQuery {
+        after: None,
+        before: second.first().map(|c| c.key()),
+        ..query.clone()
+    };
+    let names: Vec<String> = store
+        .companies(a.id, &back)
+        .await
+        .expect("back to page 1")
+        .into_iter()
+        .map(|c| c.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["Alpha", "alpha", "Bravo", "charlie"],
+        "in name order"
+    );
+    assert_eq!(
+        store
+            .count_matching_companies(a.id, &back, 100)
+            .await
+            .expect("count"),
+        Total::Exactly(6),
+        "the total is the list's, not the page's"
+    );
+    assert_eq!(
+        store
+            .count_matching_companies(a.id, &back, 5)
+            .await
+            .expect("count"),
+        Total::MoreThan(5)
+    );
 
     let search = |term: &str| CompanyQuery {
         search: Some(term.into()),
@@ -814,6 +847,31 @@ async fn company_pages_follow_name_order_and_search(store: Arc<dyn Store>) {
             .is_empty(),
         "shorter terms match names from their start"
     );
+    // A page the first companies in name order fill, and one that needs the whole index.
+    let one = CompanyQuery {
+        limit: 1,
+        ..search("LPH")
+    };
+    let first = store.companies(a.id, &one).await.expect("search");
+    assert_eq!(
+        first.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["Alpha"]
+    );
+    let found = store.companies(a.id, &search("LPH")).await.expect("search");
+    assert_eq!(
+        found.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        ["Alpha", "alpha"]
+    );
+    for (term, total) in [("harl", 1), ("LPH", 2), ("al", 2), ("zz", 0)] {
+        assert_eq!(
+            store
+                .count_matching_companies(a.id, &search(term), 100)
+                .await
+                .expect("count"),
+            Total::Exactly(total),
+            "{term}"
+        );
+    }
     assert_eq!(
         store.companies(a.id, &search("C-4")).await.expect("by id")[0].name,
         "echo"
@@ -836,6 +894,132 @@ async fn company_pages_follow_name_order_and_search(store: Arc<dyn Store>) {
             .await
             .expect("filter")
             .is_empty()
+    );
+}
+
+async fn user_pages_follow_email_order_and_search(store: Arc<dyn Store>) {
+    let a = marketplace(&store, "a").await;
+    let b = marketplace(&store, "b").await;
+    let people = [
+        ("dana@northwind.example", "Dana", "Whitfield", "U-1"),
+        ("ada@example.com", "Ada", "Lovelace", "U-2"),
+        ("cy@example.com", "Cy", "Twombly", "U-3"),
+        ("bea@example.com", "Bea", "Whitley", "U-4"),
+    ];
+    for (email, first, last, id) in people {
+        let person = NewUser {
+            first_name: Some(first.into()),
+            last_name: Some(last.into()),
+            ..user(email, id)
+        };
+        store.create_user(a.id, &person).await.expect("user");
+    }
+    store
+        .create_user(b.id, &user("whit@elsewhere.example", "U-9"))
+        .await
+        .expect("other marketplace");
+    let emails = |users: Vec<ferry_storage::User>| -> Vec<String> {
+        users.into_iter().map(|u| u.email.to_string()).collect()
+    };
+    let search = |term: &str, limit: i64| UserQuery {
+        search: Some(term.into()),
+        limit,
+        ..UserQuery::default()
+    };
+    for (term, expected) in [
+        ("whit", vec!["bea@example.com", "dana@northwind.example"]),
+        ("DANA WHIT", vec!["dana@northwind.example"]),
+        ("northwind", vec!["dana@northwind.example"]),
+        ("u-3", vec!["cy@example.com"]),
+        ("cy", vec!["cy@example.com"]),
+        ("%", vec![]),
+    ] {
+        let found = store.users(a.id, &search(term, 10)).await.expect("search");
+        assert_eq!(emails(found), expected, "{term}");
+        assert_eq!(
+            store
+                .count_matching_users(a.id, &search(term, 10), 100)
+                .await
+                .expect("count"),
+            Total::Exactly(i64::try_from(expected.len()).expect("small")),
+            "{term}"
+        );
+    }
+    // The first users in e-mail order fill a page of one.
+    let first = store.users(a.id, &search("whit", 1)).await.expect("search");
+    assert_eq!(emails(first), ["bea@example.com"]);
+
+    let page = UserQuery {
+        limit: 2,
+        ..UserQuery::default()
+    };
+    let first = store.users(a.id, &page).await.expect("page 1");
+    let second = UserQuery {
+        after: first.last().map(|u| u.email.to_string()),
+        ..page.clone()
+    };
+    let second = store.users(a.id, &second).await.expect("page 2");
+    assert_eq!(
+        emails(second.clone()),
+        ["cy@example.com", "dana@northwind.example"]
+    );
+    let back = UserQuery {
+        before: second.first().map(|u| u.email.to_string()),
+        ..page.clone()
+    };
+    assert_eq!(
+        emails(store.users(a.id, &back).await.expect("back")),
+        ["ada@example.com", "bea@example.com"],
+        "in e-mail order"
+    );
+    assert_eq!(
+        store
+            .count_matching_users(a.id, &back, 3)
+            .await
+            .expect("count"),
+        Total::MoreThan(3)
+    );
+
+    // The index follows changes: a renamed user is found by the new name only.
+    let bea = store
+        .user_by_email(a.id, &Email::parse("bea@example.com").expect("email"))
+        .await
+        .expect("get")
+        .expect("bea");
+    let renamed = NewUser {
+        first_name: Some("Bea".into()),
+        last_name: Some("Hartley".into()),
+        ..user("bea@example.com", "U-4")
+    };
+    let audit = NewAuditEntry {
+        marketplace_id: Some(a.id),
+        actor: "test".into(),
+        action: "user.updated".into(),
+        entity_type: "user".into(),
+        entity_id: Some(bea.id),
+        changes: serde_json::json!({}),
+    };
+    store
+        .update_user(a.id, bea.id, &renamed, &audit)
+        .await
+        .expect("rename");
+    assert_eq!(
+        emails(
+            store
+                .users(a.id, &search("whit", 10))
+                .await
+                .expect("search")
+        ),
+        ["dana@northwind.example"]
+    );
+    assert_eq!(
+        emails(
+            store
+                .users(a.id, &search("hartl", 10))
+                .await
+                .expect("search")
+        ),
+        ["bea@example.com"]
     );
 }
 

@@ -128,6 +128,7 @@ pub async fn list_companies(
                 status,
                 origin_kind: filters.origin,
                 after,
+                before: None,
                 limit,
             },
         )

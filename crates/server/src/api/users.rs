@@ -98,6 +98,7 @@ pub async fn list_users(
                 search: super::search_term(filters.q)?,
                 status,
                 after: page.after,
+                before: None,
                 limit,
             },
         )

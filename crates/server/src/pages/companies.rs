@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::history::{HistoryLine, Provenance, history, origin_of};
-use super::{NoticeQuery, page};
+use super::{COUNT_CAP, NoticeQuery, Pager, Window, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::shared::companies::{CompanyForm, leaves_pending, stored_as_new};
@@ -31,6 +31,8 @@ pub struct ListQuery {
     origin: String,
     after_name: Option<String>,
     after_id: Option<i64>,
+    before_name: Option<String>,
+    before_id: Option<i64>,
 }
 
 struct CompanyRow {
@@ -54,9 +56,7 @@ struct ListPage {
     origins: Vec<(&'static str, bool)>,
     rows: Vec<CompanyRow>,
     filtered: bool,
-    first_page: bool,
-    filter_query: String,
-    next: Option<String>,
+    pager: Pager,
 }
 
 pub async fn list(
@@ -67,41 +67,53 @@ pub async fn list(
     scope.require(Permission::ReadCompanies)?;
     let status = query.status.parse::<CompanyStatus>().ok();
     let origin = ORIGINS.iter().find(|o| **o == query.origin).copied();
-    let after = query
-        .after_name
-        .clone()
-        .zip(query.after_id)
-        .map(|(name, id)| CompanyKey { name, id });
-    let first_page = after.is_none();
-    let companies = state
+    let key = |name: &Option<String>, id: Option<i64>| {
+        name.clone()
+            .zip(id)
+            .map(|(name, id)| CompanyKey { name, id })
+    };
+    let mut list = CompanyQuery {
+        search: search_term(&query.q),
+        status,
+        origin_kind: origin.map(str::to_owned),
+        after: key(&query.after_name, query.after_id),
+        before: key(&query.before_name, query.before_id),
+        limit: PAGE_SIZE + 1,
+    };
+    let size = usize::try_from(PAGE_SIZE).unwrap_or(0);
+    let mut companies = state.store.companies(scope.id(), &list).await?;
+    if list.before.is_some() && companies.len() <= size {
+        // Back at the start: the first page, whole.
+        list.before = None;
+        companies = state.store.companies(scope.id(), &list).await?;
+    }
+    let window = Window::new(companies, size, list.after.is_some(), list.before.is_some());
+    let total = state
         .store
-        .companies(
-            scope.id(),
-            &CompanyQuery {
-                search: search_term(&query.q),
-                status,
-                origin_kind: origin.map(str::to_owned),
-                after,
-                limit: PAGE_SIZE,
-            },
-        )
+        .count_matching_companies(scope.id(), &list, COUNT_CAP)
         .await?;
-    let filter_query = format!(
-        "q={}&status={}&origin={}",
+    let at = |prefix: &str, key: CompanyKey| {
+        format!(
+            "{prefix}_name={}&{prefix}_id={}",
+            url_encode(&key.name),
+            key.id
+        )
+    };
+    let previous = window
+        .more_before
+        .then(|| window.rows.first().map(|c| at("before", c.key())))
+        .flatten();
+    let next = window
+        .more_after
+        .then(|| window.rows.last().map(|c| at("after", c.key())))
+        .flatten();
+    let first = format!(
+        "{}/companies?q={}&status={}&origin={}",
+        scope.base(),
         url_encode(&query.q),
         status.map_or("", |s| s.as_str()),
         origin.unwrap_or("")
     );
-    let next = (companies.len() == usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX))
-        .then(|| companies.last().map(Company::key))
-        .flatten()
-        .map(|key| {
-            format!(
-                "{filter_query}&after_name={}&after_id={}",
-                url_encode(&key.name),
-                key.id
-            )
-        });
     page(&ListPage {
         chrome: scope.chrome("Companies"),
         base: scope.base(),
@@ -113,7 +125,8 @@ pub async fn list(
             .collect(),
         origins: ORIGINS.iter().map(|o| (*o, Some(*o) == origin)).collect(),
         filtered: !query.q.trim().is_empty() || status.is_some() || origin.is_some(),
-        rows: companies
+        rows: window
+            .rows
             .into_iter()
             .map(|c| CompanyRow {
                 id: c.id,
@@ -125,9 +138,7 @@ pub async fn list(
                 name: c.name,
             })
             .collect(),
-        first_page,
-        filter_query,
-        next,
+        pager: Pager::new(total, ("company", "companies"), &first, previous, next),
     })
 }
 

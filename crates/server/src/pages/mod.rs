@@ -20,6 +20,8 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
+use ferry_storage::Total;
+
 use crate::AppState;
 use crate::csrf::csrf_guard;
 use crate::error::PageError;
@@ -138,6 +140,80 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .layer(from_fn_with_state(state, csrf_guard))
 }
 
+/// How many rows a list counts before it says "more than".
+const COUNT_CAP: i64 = 1_000;
+
+/// What a list says of its length, and the links to the first, previous and next pages.
+pub(crate) struct Pager {
+    pub total: String,
+    pub first: Option<String>,
+    pub previous: Option<String>,
+    pub next: Option<String>,
+}
+
+impl Pager {
+    /// `list` is the first page's address with its filters; `previous` and `next` are the key
+    /// parameters of the neighbouring pages, when there are such pages.
+    fn new(
+        total: Total,
+        noun: (&str, &str),
+        list: &str,
+        previous: Option<String>,
+        next: Option<String>,
+    ) -> Pager {
+        let total = match total {
+            Total::Exactly(1) => format!("1 {}", noun.0),
+            Total::Exactly(n) => format!("{} {}", grouped(n), noun.1),
+            Total::MoreThan(n) => format!("More than {} {}", grouped(n), noun.1),
+        };
+        Pager {
+            total,
+            first: previous.is_some().then(|| list.to_owned()),
+            previous: previous.map(|key| format!("{list}&{key}")),
+            next: next.map(|key| format!("{list}&{key}")),
+        }
+    }
+}
+
+/// A page of a list read with one row more than it shows, in the direction it was read from
+/// its key, which tells whether the list goes on that way.
+pub(crate) struct Window<T> {
+    pub rows: Vec<T>,
+    pub more_before: bool,
+    pub more_after: bool,
+}
+
+impl<T> Window<T> {
+    /// `rows` in list order, read after a key (`after`), before one (`before`) or from the
+    /// start, with a limit of `size + 1`.
+    fn new(mut rows: Vec<T>, size: usize, after: bool, before: bool) -> Window<T> {
+        let more = rows.len() > size;
+        if before {
+            rows.drain(..rows.len().saturating_sub(size));
+        } else {
+            rows.truncate(size);
+        }
+        Window {
+            rows,
+            more_before: if before { more } else { after },
+            more_after: if before { true } else { more },
+        }
+    }
+}
+
+/// 1234567 → "1,234,567".
+fn grouped(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
 /// Renders a page template as a 200 response.
 fn page(template: &impl Template) -> Result<Response, PageError> {
     Ok(Html(template.render()?).into_response())
@@ -152,4 +228,17 @@ pub(crate) fn see_other(path: &str, notice: &str) -> Response {
 #[derive(Debug, Default, serde::Deserialize)]
 pub(crate) struct NoticeQuery {
     notice: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grouped;
+
+    #[test]
+    fn counts_are_grouped_by_thousands() {
+        assert_eq!(grouped(0), "0");
+        assert_eq!(grouped(999), "999");
+        assert_eq!(grouped(1_000), "1,000");
+        assert_eq!(grouped(1_234_567), "1,234,567");
+    }
 }

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use super::companies::{PAGE_SIZE, company_roles};
 use super::history::{HistoryLine, Provenance, history, origin_of};
-use super::{NoticeQuery, page};
+use super::{COUNT_CAP, NoticeQuery, Pager, Window, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::shared::users::{outranking, suspension_refused};
@@ -29,6 +29,7 @@ pub struct ListQuery {
     #[serde(default)]
     status: String,
     after: Option<String>,
+    before: Option<String>,
 }
 
 struct UserRow {
@@ -51,9 +52,7 @@ struct ListPage {
     statuses: Vec<(&'static str, bool)>,
     rows: Vec<UserRow>,
     filtered: bool,
-    first_page: bool,
-    filter_query: String,
-    next: Option<String>,
+    pager: Pager,
 }
 
 pub async fn list(
@@ -63,27 +62,41 @@ pub async fn list(
 ) -> Result<Response, PageError> {
     scope.require(Permission::ReadUsers)?;
     let status = query.status.parse::<UserStatus>().ok();
-    let users = state
+    let mut list = UserQuery {
+        search: search_term(&query.q),
+        status,
+        after: query.after.clone(),
+        before: query.before.clone(),
+        limit: PAGE_SIZE + 1,
+    };
+    let size = usize::try_from(PAGE_SIZE).unwrap_or(0);
+    let mut users = state.store.users(scope.id(), &list).await?;
+    if list.before.is_some() && users.len() <= size {
+        // Back at the start: the first page, whole.
+        list.before = None;
+        users = state.store.users(scope.id(), &list).await?;
+    }
+    let window = Window::new(users, size, list.after.is_some(), list.before.is_some());
+    let total = state
         .store
-        .users(
-            scope.id(),
-            &UserQuery {
-                search: search_term(&query.q),
-                status,
-                after: query.after.clone(),
-                limit: PAGE_SIZE,
-            },
-        )
+        .count_matching_users(scope.id(), &list, COUNT_CAP)
         .await?;
-    let filter_query = format!(
-        "q={}&status={}",
+    let previous = window
+        .more_before
+        .then(|| window.rows.first())
+        .flatten()
+        .map(|u| format!("before={}", url_encode(u.email.as_str())));
+    let next = window
+        .more_after
+        .then(|| window.rows.last())
+        .flatten()
+        .map(|u| format!("after={}", url_encode(u.email.as_str())));
+    let first = format!(
+        "{}/users?q={}&status={}",
+        scope.base(),
         url_encode(&query.q),
         status.map_or("", |s| s.as_str())
     );
-    let next = (users.len() == usize::try_from(PAGE_SIZE).unwrap_or(usize::MAX))
-        .then(|| users.last())
-        .flatten()
-        .map(|u| format!("{filter_query}&after={}", url_encode(u.email.as_str())));
     page(&ListPage {
         chrome: scope.chrome("Users"),
         base: scope.base(),
@@ -94,8 +107,8 @@ pub async fn list(
             .map(|s| (s.as_str(), Some(*s) == status))
             .collect(),
         filtered: !query.q.trim().is_empty() || status.is_some(),
-        first_page: query.after.is_none(),
-        rows: users
+        rows: window
+            .rows
             .into_iter()
             .map(|u| UserRow {
                 id: u.id,
@@ -107,8 +120,7 @@ pub async fn list(
                 email: u.email.to_string(),
             })
             .collect(),
-        filter_query,
-        next,
+        pager: Pager::new(total, ("user", "users"), &first, previous, next),
     })
 }
 

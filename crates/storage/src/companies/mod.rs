@@ -7,7 +7,7 @@ use ferry_domain::{
     CompanyStatus, Contact, ContactKind, NewCompany, Origin, TenantLink, Timestamp,
 };
 
-use crate::{NewAuditEntry, Result, StoreError};
+use crate::{NewAuditEntry, Result, StoreError, Total};
 
 #[async_trait]
 pub trait CompanyStore: Send + Sync {
@@ -32,6 +32,14 @@ pub trait CompanyStore: Send + Sync {
         external_id: &str,
     ) -> Result<Option<Company>>;
     async fn count_companies(&self, marketplace_id: i64) -> Result<i64>;
+    /// How many companies the query's search and filters match (whatever its page), counted
+    /// up to `cap`.
+    async fn count_matching_companies(
+        &self,
+        marketplace_id: i64,
+        query: &CompanyQuery,
+        cap: i64,
+    ) -> Result<Total>;
     /// Sets a company's primary or bill-to contact, replacing the one it had.
     async fn set_contact(
         &self,
@@ -94,16 +102,28 @@ pub struct Company {
     pub updated_at: Timestamp,
 }
 
-/// Which companies to list: a page of at most `limit`, after the `after` key of the previous
-/// page, in name order.
+/// Which companies to list: a page of at most `limit` in name order, after the `after` key of
+/// the page before it, or before the `before` key of the page after it.
 #[derive(Debug, Clone, Default)]
 pub struct CompanyQuery {
-    /// Matches the start of the name, or the whole external id or e-mail address.
+    /// Matches any part of the name, external id, e-mail address or website from three
+    /// characters; a shorter term, the start of the name or the whole external id or e-mail.
     pub search: Option<String>,
     pub status: Option<CompanyStatus>,
     pub origin_kind: Option<String>,
     pub after: Option<CompanyKey>,
+    pub before: Option<CompanyKey>,
     pub limit: i64,
+}
+
+impl CompanyQuery {
+    /// The search, trimmed; none when blank.
+    pub fn search_term(&self) -> Option<&str> {
+        self.search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+    }
 }
 
 /// Where a page of companies ends: the sort key of its last row.

@@ -204,34 +204,69 @@ impl crate::CompanyStore for This {
         marketplace_id: i64,
         query: &crate::CompanyQuery,
     ) -> crate::Result<Vec<crate::Company>> {
-        let Some(term) = query
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        else {
-            return company_page(&self.pool, marketplace_id, query, None).await;
+        let Some(term) = query.search_term() else {
+            let mut rows = company_page(&self.pool, marketplace_id, query, None).await?;
+            if query.before.is_some() {
+                rows.reverse();
+            }
+            return Ok(rows);
         };
-        // A search is a few index lookups — the name starts with the term, the whole
-        // external id or e-mail address is the term, and, from three characters, any part
-        // of the name, external id, e-mail or website holds it (a trigram index) — merged
-        // in name order. One query with OR would read every row of a large marketplace.
-        let mut branches = vec![
-            CompanySearch::NamePrefix(term.to_lowercase()),
-            CompanySearch::ExternalId(term.to_owned()),
-            CompanySearch::Email(term.to_lowercase()),
-        ];
-        if term.chars().count() >= 3 {
-            branches.push(CompanySearch::Contains(term.to_lowercase()));
-        }
+        // A search is a few index lookups merged in name order; one query with OR would
+        // read every row of a large marketplace.
         let mut rows = Vec::new();
-        for branch in branches {
-            rows.extend(company_page(&self.pool, marketplace_id, query, Some(branch)).await?);
+        for branch in branches(term) {
+            let found = match branch {
+                CompanySearch::Contains(term) => {
+                    contains_page(&self.pool, marketplace_id, query, term).await?
+                }
+                other => company_page(&self.pool, marketplace_id, query, Some(&other)).await?,
+            };
+            rows.extend(found);
         }
         rows.sort_by_key(|c: &crate::Company| (c.key().name, c.id));
         rows.dedup_by_key(|c| c.id);
-        rows.truncate(usize::try_from(query.limit).unwrap_or(0));
+        let limit = usize::try_from(query.limit).unwrap_or(0);
+        if query.before.is_some() {
+            rows.drain(..rows.len().saturating_sub(limit));
+        } else {
+            rows.truncate(limit);
+        }
         Ok(rows)
+    }
+
+    async fn count_matching_companies(
+        &self,
+        marketplace_id: i64,
+        query: &crate::CompanyQuery,
+        cap: i64,
+    ) -> crate::Result<crate::Total> {
+        let searches = match query.search_term() {
+            None => vec![None],
+            Some(term) => {
+                let mut all = branches(term);
+                // From three characters the contains branch holds every other one.
+                if let Some(at) = all
+                    .iter()
+                    .position(|b| matches!(b, CompanySearch::Contains(_)))
+                {
+                    all.drain(..at);
+                }
+                all.into_iter().map(Some).collect()
+            }
+        };
+        let mut ids = std::collections::HashSet::new();
+        for search in searches {
+            let mut sql = company_page_sql(
+                "SELECT id FROM companies",
+                marketplace_id,
+                query,
+                search.as_ref(),
+                Shape::Ids { at_most: cap + 1 },
+            );
+            let found: Vec<i64> = sql.build_query_scalar().fetch_all(&self.pool).await?;
+            ids.extend(found);
+        }
+        Ok(crate::Total::of(ids.len(), cap))
     }
 
     async fn update_company(
@@ -303,8 +338,38 @@ enum CompanySearch {
     NamePrefix(String),
     ExternalId(String),
     Email(String),
-    /// Any part of the name, external id, e-mail or website (three characters or more).
+    /// Any part of the name, external id, e-mail or website (three characters or more),
+    /// through the trigram index.
     Contains(String),
+    /// The same test made on the first `WALK_BUDGET` companies in name order after the page's
+    /// key.
+    Walk(String),
+}
+
+/// How many companies in name order a contains-search tests before it asks the trigram index:
+/// a term in one company out of 200 fills a page of 50 within them.
+const WALK_BUDGET: i64 = 10_000;
+
+/// The branches of a search: the name starts with the term, the whole external id or e-mail
+/// address is the term, and, from three characters, any part holds it.
+fn branches(term: &str) -> Vec<CompanySearch> {
+    let mut branches = vec![
+        CompanySearch::NamePrefix(term.to_lowercase()),
+        CompanySearch::ExternalId(term.to_owned()),
+        CompanySearch::Email(term.to_lowercase()),
+    ];
+    if term.chars().count() >= 3 {
+        branches.push(CompanySearch::Contains(term.to_lowercase()));
+    }
+    branches
+}
+
+/// What a statement of `company_page_sql` reads: a page after or before its key, or the ids
+/// of up to `at_most` matches, in no order, to count them.
+#[derive(Clone, Copy)]
+enum Shape {
+    Page,
+    Ids { at_most: i64 },
 }
 
 /// One page of companies in name order, optionally narrowed by one search branch.
@@ -339,11 +404,33 @@ async fn company_page(
     pool: &sqlx::Pool<Db>,
     marketplace_id: i64,
     query: &crate::CompanyQuery,
-    search: Option<CompanySearch>,
+    search: Option<&CompanySearch>,
 ) -> crate::Result<Vec<crate::Company>> {
     let head = concat!("SELECT ", company_columns!(), " FROM companies");
-    let mut sql = company_page_sql(head, marketplace_id, query, search);
+    let mut sql = company_page_sql(head, marketplace_id, query, search, Shape::Page);
     Ok(sql.build_query_as().fetch_all(pool).await?)
+}
+
+/// A page of companies holding `term` anywhere. A frequent term fills the page among the first
+/// companies in name order; only a rarer one needs every hit of the trigram index, sorted.
+async fn contains_page(
+    pool: &sqlx::Pool<Db>,
+    marketplace_id: i64,
+    query: &crate::CompanyQuery,
+    term: String,
+) -> crate::Result<Vec<crate::Company>> {
+    let walk = CompanySearch::Walk(term.clone());
+    let walked = company_page(pool, marketplace_id, query, Some(&walk)).await?;
+    if i64::try_from(walked.len()).unwrap_or(i64::MAX) >= query.limit {
+        return Ok(walked);
+    }
+    company_page(
+        pool,
+        marketplace_id,
+        query,
+        Some(&CompanySearch::Contains(term)),
+    )
+    .await
 }
 
 /// The statement of a page of companies, after `head` (the select, or the plan of it).
@@ -351,24 +438,36 @@ fn company_page_sql(
     head: &str,
     marketplace_id: i64,
     query: &crate::CompanyQuery,
-    search: Option<CompanySearch>,
+    search: Option<&CompanySearch>,
+    shape: Shape,
 ) -> sqlx::QueryBuilder<Db> {
-    let mut sql = match (&search, BACKEND) {
+    let page = matches!(shape, Shape::Page);
+    // A page before a key is read backwards from it; the caller puts it in name order.
+    let order = if page && query.before.is_some() {
+        " ORDER BY lower(name) DESC, id DESC"
+    } else {
+        " ORDER BY lower(name), id"
+    };
+    let select = head.strip_suffix(" FROM companies").unwrap_or(head);
+    let mut sql = sqlx::QueryBuilder::new(select);
+    match (search, BACKEND) {
         (Some(CompanySearch::Contains(term)), crate::Backend::Sqlite) => {
             // The matches lead (CROSS JOIN keeps them first) and are then sorted: walking the
             // name index and testing each row would read every company to find a few. A
             // quoted phrase of the trigram index matches any substring.
-            let select = head.strip_suffix(" FROM companies").unwrap_or(head);
-            let mut sql = sqlx::QueryBuilder::new(select);
             sql.push(
                 " FROM (SELECT rowid AS hit FROM companies_search WHERE companies_search MATCH ",
             )
             .push_bind(format!("\"{}\"", term.replace('"', "\"\"")))
             .push(") AS hits CROSS JOIN companies ON companies.id = hits.hit");
-            sql
         }
-        _ => sqlx::QueryBuilder::new(head),
-    };
+        (Some(CompanySearch::Walk(_)), _) => {
+            sql.push(" FROM (SELECT * FROM companies");
+        }
+        _ => {
+            sql.push(" FROM companies");
+        }
+    }
     sql.push(" WHERE marketplace_id = ")
         .push_bind(marketplace_id);
     let exact = matches!(
@@ -376,31 +475,26 @@ fn company_page_sql(
         Some(CompanySearch::ExternalId(_) | CompanySearch::Email(_))
     );
     match search {
-        None => {}
+        None | Some(CompanySearch::Walk(_)) => {}
         Some(CompanySearch::NamePrefix(term)) => {
             // The range narrows through the index; LIKE keeps the match exact whatever
             // the database's collation.
             sql.push(" AND lower(name) >= ")
                 .push_bind(term.clone())
                 .push(" AND lower(name) < ")
-                .push_bind(prefix_end(&term))
+                .push_bind(prefix_end(term))
                 .push(" AND lower(name) LIKE ")
-                .push_bind(format!("{}%", like_escape(&term)))
+                .push_bind(format!("{}%", like_escape(term)))
                 .push(" ESCAPE '\\'");
         }
         Some(CompanySearch::ExternalId(id)) => {
-            sql.push(" AND external_id = ").push_bind(id);
+            sql.push(" AND external_id = ").push_bind(id.clone());
         }
         Some(CompanySearch::Email(email)) => {
-            sql.push(" AND lower(email) = ").push_bind(email);
+            sql.push(" AND lower(email) = ").push_bind(email.clone());
         }
         Some(CompanySearch::Contains(term)) if BACKEND == crate::Backend::Postgres => {
-            sql.push(
-                " AND lower(name || ' ' || coalesce(external_id, '') || ' ' || \
-                 coalesce(email, '') || ' ' || coalesce(website, '')) LIKE ",
-            )
-            .push_bind(format!("%{}%", like_escape(&term)))
-            .push(" ESCAPE '\\'");
+            push_contains(&mut sql, term);
         }
         // SQLite's is the join above.
         Some(CompanySearch::Contains(_)) => {}
@@ -411,25 +505,61 @@ fn company_page_sql(
     if let Some(origin) = &query.origin_kind {
         sql.push(" AND origin_kind = ").push_bind(origin.clone());
     }
-    if let Some(after) = &query.after {
-        // Spelled out rather than as a row value, so SQLite seeks the index too.
-        sql.push(" AND lower(name) >= ")
-            .push_bind(after.name.clone())
-            .push(" AND (lower(name) > ")
-            .push_bind(after.name.clone())
-            .push(" OR id > ")
-            .push_bind(after.id)
-            .push(")");
+    // Spelled out rather than as a row value, so SQLite seeks the index too.
+    match (&query.after, &query.before) {
+        (Some(after), _) if page => {
+            sql.push(" AND lower(name) >= ")
+                .push_bind(after.name.clone())
+                .push(" AND (lower(name) > ")
+                .push_bind(after.name.clone())
+                .push(" OR id > ")
+                .push_bind(after.id)
+                .push(")");
+        }
+        (None, Some(before)) if page => {
+            sql.push(" AND lower(name) <= ")
+                .push_bind(before.name.clone())
+                .push(" AND (lower(name) < ")
+                .push_bind(before.name.clone())
+                .push(" OR id < ")
+                .push_bind(before.id)
+                .push(")");
+        }
+        _ => {}
     }
-    // An exact match finds a row or two, sorted by the caller; asking the database
-    // to sort them would tempt SQLite to walk the name index instead.
-    if exact {
-        sql.push(" LIMIT ");
-    } else {
-        sql.push(" ORDER BY lower(name), id LIMIT ");
+    if let Some(CompanySearch::Walk(term)) = search {
+        sql.push(order)
+            .push(" LIMIT ")
+            .push_bind(WALK_BUDGET)
+            .push(") AS companies WHERE TRUE");
+        push_contains(&mut sql, term);
     }
-    sql.push_bind(query.limit);
+    match shape {
+        Shape::Ids { at_most } => {
+            sql.push(" LIMIT ").push_bind(at_most);
+        }
+        // An exact match finds a row or two, sorted by the caller; asking the database
+        // to sort them would tempt SQLite to walk the name index instead.
+        Shape::Page if exact => {
+            sql.push(" LIMIT ").push_bind(query.limit);
+        }
+        Shape::Page => {
+            sql.push(order).push(" LIMIT ").push_bind(query.limit);
+        }
+    }
     sql
+}
+
+/// `AND` any part of the name, external id, e-mail or website holds `term`: the expression of
+/// PostgreSQL's trigram index. (SQLite's `lower` folds ASCII letters only, as its name index
+/// does.)
+fn push_contains(sql: &mut sqlx::QueryBuilder<Db>, term: &str) {
+    sql.push(
+        " AND lower(name || ' ' || coalesce(external_id, '') || ' ' || \
+         coalesce(email, '') || ' ' || coalesce(website, '')) LIKE ",
+    )
+    .push_bind(format!("%{}%", like_escape(term)))
+    .push(" ESCAPE '\\'");
 }
 
 #[cfg(test)]
@@ -453,6 +583,7 @@ mod tests {
             status: Some(CompanyStatus::Suspended),
             origin_kind: None,
             after: None,
+            before: None,
             limit: 50,
         };
         let mut connection = store.pool.acquire().await.expect("connection");
@@ -468,7 +599,7 @@ mod tests {
                 ("EXPLAIN SELECT id FROM companies", 0)
             }
         };
-        let plan: Vec<String> = company_page_sql(head, 1, &query, None)
+        let plan: Vec<String> = company_page_sql(head, 1, &query, None, super::Shape::Page)
             .build()
             .fetch_all(&mut *connection)
             .await

@@ -29,6 +29,14 @@ pub trait UserStore: Send + Sync {
     async fn create_user(&self, marketplace_id: i64, user: &NewUser) -> Result<i64>;
     async fn user_by_email(&self, marketplace_id: i64, email: &Email) -> Result<Option<User>>;
     async fn count_users(&self, marketplace_id: i64) -> Result<i64>;
+    /// How many users the query's search and filters match (whatever its page), counted up to
+    /// `cap`.
+    async fn count_matching_users(
+        &self,
+        marketplace_id: i64,
+        query: &UserQuery,
+        cap: i64,
+    ) -> Result<crate::Total>;
     async fn memberships_of_company(
         &self,
         marketplace_id: i64,
@@ -108,13 +116,15 @@ impl User {
     }
 }
 
-/// Which users to list: a page in e-mail order after `after`.
+/// Which users to list: a page of at most `limit` in e-mail order, after `after` (the last
+/// address of the page before) or before `before` (the first of the page after).
 #[derive(Debug, Clone, Default)]
 pub struct UserQuery {
-    /// Matches part of the e-mail address or name, or the whole external id.
+    /// Matches any part of the e-mail address, name ("dana whit") or external id.
     pub search: Option<String>,
     pub status: Option<UserStatus>,
     pub after: Option<String>,
+    pub before: Option<String>,
     pub limit: i64,
 }
 

@@ -1,7 +1,7 @@
 //! The users statements, the same for both backends: compiled once into `crate::sqlite` and
 //! once into `crate::postgres` (see `statements.rs`).
 
-use super::{BEGIN_WRITE, This};
+use super::{BACKEND, BEGIN_WRITE, Db, This};
 use super::{found, insert_audit, insert_user, like_escape};
 use crate::users::membership_columns;
 use crate::users::user_columns;
@@ -113,35 +113,47 @@ impl crate::UserStore for This {
         marketplace_id: i64,
         query: &crate::UserQuery,
     ) -> crate::Result<Vec<crate::User>> {
-        let mut sql = sqlx::QueryBuilder::new(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE marketplace_id = "
-        ));
-        sql.push_bind(marketplace_id);
-        if let Some(search) = query
-            .search
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            let pattern = format!("%{}%", like_escape(&search.to_lowercase()));
-            sql.push(" AND (email LIKE ")
-                .push_bind(pattern.clone())
-                .push(" ESCAPE '\\' OR lower(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) LIKE ")
-                .push_bind(pattern)
-                .push(" ESCAPE '\\' OR external_id = ")
-                .push_bind(search.to_owned())
-                .push(")");
+        let head = concat!("SELECT ", user_columns!(), " FROM users");
+        let search = UserSearch::of(query);
+        let page = |search| {
+            let mut sql = user_page_sql(head, marketplace_id, query, search, Shape::Page);
+            async move { sql.build_query_as().fetch_all(&self.pool).await }
+        };
+        let mut rows: Vec<crate::User> = match search {
+            // A frequent term fills the page among the first users in e-mail order; only a
+            // rarer one needs every hit of the trigram index, sorted.
+            Some(UserSearch::Contains(term)) => {
+                let walked = page(Some(UserSearch::Walk(term.clone()))).await?;
+                if i64::try_from(walked.len()).unwrap_or(i64::MAX) >= query.limit {
+                    walked
+                } else {
+                    page(Some(UserSearch::Contains(term))).await?
+                }
+            }
+            other => page(other).await?,
+        };
+        if query.before.is_some() {
+            rows.reverse();
         }
-        if let Some(status) = query.status {
-            sql.push(" AND status = ").push_bind(status.as_str());
-        }
-        if let Some(after) = &query.after {
-            sql.push(" AND email > ").push_bind(after.clone());
-        }
-        sql.push(" ORDER BY email LIMIT ").push_bind(query.limit);
-        Ok(sql.build_query_as().fetch_all(&self.pool).await?)
+        Ok(rows)
+    }
+
+    async fn count_matching_users(
+        &self,
+        marketplace_id: i64,
+        query: &crate::UserQuery,
+        cap: i64,
+    ) -> crate::Result<crate::Total> {
+        let shape = Shape::Ids { at_most: cap + 1 };
+        let mut sql = user_page_sql(
+            "SELECT id FROM users",
+            marketplace_id,
+            query,
+            UserSearch::of(query),
+            shape,
+        );
+        let ids: Vec<i64> = sql.build_query_scalar().fetch_all(&self.pool).await?;
+        Ok(crate::Total::of(ids.len(), cap))
     }
 
     async fn user(&self, marketplace_id: i64, id: i64) -> crate::Result<Option<crate::User>> {
@@ -209,4 +221,122 @@ impl crate::UserStore for This {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// How a user search matches.
+enum UserSearch {
+    /// A term of one or two characters: tested on every user in e-mail order (no index holds
+    /// pieces this short).
+    Short(String),
+    /// Any part of the e-mail address, name or external id, through the trigram index.
+    Contains(String),
+    /// The same test made on the first `WALK_BUDGET` users in e-mail order after the page's
+    /// key.
+    Walk(String),
+}
+
+impl UserSearch {
+    fn of(query: &crate::UserQuery) -> Option<UserSearch> {
+        let term = query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())?
+            .to_lowercase();
+        Some(if term.chars().count() < 3 {
+            UserSearch::Short(term)
+        } else {
+            UserSearch::Contains(term)
+        })
+    }
+}
+
+/// How many users in e-mail order a search tests before it asks the trigram index: a term in
+/// one user out of 200 fills a page of 50 within them.
+const WALK_BUDGET: i64 = 10_000;
+
+/// What a statement of `user_page_sql` reads: a page after or before its key, or the ids of
+/// up to `at_most` matches, in no order, to count them.
+#[derive(Clone, Copy)]
+enum Shape {
+    Page,
+    Ids { at_most: i64 },
+}
+
+/// The statement of a page of users, after `head` (`SELECT … FROM users`).
+fn user_page_sql(
+    head: &str,
+    marketplace_id: i64,
+    query: &crate::UserQuery,
+    search: Option<UserSearch>,
+    shape: Shape,
+) -> sqlx::QueryBuilder<Db> {
+    let page = matches!(shape, Shape::Page);
+    // A page before a key is read backwards from it; the caller puts it in e-mail order.
+    let order = if page && query.before.is_some() {
+        " ORDER BY email DESC"
+    } else {
+        " ORDER BY email"
+    };
+    let select = head.strip_suffix(" FROM users").unwrap_or(head);
+    let mut sql = sqlx::QueryBuilder::new(select);
+    match (&search, BACKEND) {
+        (Some(UserSearch::Contains(term)), crate::Backend::Sqlite) => {
+            // The matches lead (CROSS JOIN keeps them first) and are then sorted. A quoted
+            // phrase of the trigram index matches any substring.
+            sql.push(" FROM (SELECT rowid AS hit FROM users_search WHERE users_search MATCH ")
+                .push_bind(format!("\"{}\"", term.replace('"', "\"\"")))
+                .push(") AS hits CROSS JOIN users ON users.id = hits.hit");
+        }
+        (Some(UserSearch::Walk(_)), _) => {
+            sql.push(" FROM (SELECT * FROM users");
+        }
+        _ => {
+            sql.push(" FROM users");
+        }
+    }
+    sql.push(" WHERE marketplace_id = ")
+        .push_bind(marketplace_id);
+    match &search {
+        Some(UserSearch::Short(term)) => push_contains(&mut sql, term),
+        Some(UserSearch::Contains(term)) if BACKEND == crate::Backend::Postgres => {
+            push_contains(&mut sql, term);
+        }
+        _ => {}
+    }
+    if let Some(status) = query.status {
+        sql.push(" AND status = ").push_bind(status.as_str());
+    }
+    match (&query.after, &query.before) {
+        (Some(after), _) if page => {
+            sql.push(" AND email > ").push_bind(after.clone());
+        }
+        (None, Some(before)) if page => {
+            sql.push(" AND email < ").push_bind(before.clone());
+        }
+        _ => {}
+    }
+    if let Some(UserSearch::Walk(term)) = &search {
+        sql.push(order)
+            .push(" LIMIT ")
+            .push_bind(WALK_BUDGET)
+            .push(") AS users WHERE TRUE");
+        push_contains(&mut sql, term);
+    }
+    match shape {
+        Shape::Ids { at_most } => sql.push(" LIMIT ").push_bind(at_most),
+        Shape::Page => sql.push(order).push(" LIMIT ").push_bind(query.limit),
+    };
+    sql
+}
+
+/// `AND` any part of the e-mail address, name or external id holds `term`: the expression of
+/// PostgreSQL's trigram index.
+fn push_contains(sql: &mut sqlx::QueryBuilder<Db>, term: &str) {
+    sql.push(
+        " AND lower(email || ' ' || coalesce(first_name, '') || ' ' || \
+         coalesce(last_name, '') || ' ' || coalesce(external_id, '')) LIKE ",
+    )
+    .push_bind(format!("%{}%", like_escape(term)))
+    .push(" ESCAPE '\\'");
 }
