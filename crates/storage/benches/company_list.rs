@@ -4,7 +4,8 @@
 //!     FERRY_TEST_POSTGRES_URL=postgres://… cargo bench -p ferry-storage --bench company_list
 //!
 //! `FERRY_BENCH_COMPANIES` changes the count (default 1,000,000). Each query runs 101 times;
-//! the median and the 99th percentile are printed.
+//! the median and the 99th percentile are printed, of the page and of its total (counted up to
+//! 1,000, as the list page does).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -130,6 +131,16 @@ async fn run(store: &Arc<dyn Store>, count: usize) {
             page(Some("bour logis"), None, None),
         ),
         (
+            "the page before a key in the middle",
+            CompanyQuery {
+                before: Some(CompanyKey {
+                    name: "maple".into(),
+                    id: 0,
+                }),
+                ..page(None, None, None)
+            },
+        ),
+        (
             "filter status = suspended",
             page(None, Some(CompanyStatus::Suspended), None),
         ),
@@ -140,22 +151,35 @@ async fn run(store: &Arc<dyn Store>, count: usize) {
         ),
     ];
     println!(
-        "{:<44} {:>12} {:>12} {:>6}",
-        "query (50 rows a page)", "median", "p99", "rows"
+        "{:<44} {:>12} {:>12} {:>6} {:>12} {:>12}",
+        "query (50 rows a page)", "median", "p99", "rows", "total p50", "total p99"
     );
     for (name, query) in cases {
         let mut times = Vec::new();
+        let mut counts = Vec::new();
         let mut rows = 0;
         for _ in 0..RUNS {
             let started = Instant::now();
             rows = store.companies(m, &query).await.expect("query").len();
             times.push(started.elapsed());
+            // The list page also says how many match, counted up to 1,000.
+            let started = Instant::now();
+            store
+                .count_matching_companies(m, &query, 1_000)
+                .await
+                .expect("count");
+            counts.push(started.elapsed());
         }
         times.sort();
+        counts.sort();
+        let p50 = |t: &[Duration]| ms(t[t.len() / 2]);
+        let p99 = |t: &[Duration]| ms(t[t.len() * 99 / 100]);
         println!(
-            "{name:<44} {:>9.2} ms {:>9.2} ms {rows:>6}",
-            ms(times[times.len() / 2]),
-            ms(times[times.len() * 99 / 100])
+            "{name:<44} {:>9.2} ms {:>9.2} ms {rows:>6} {:>9.2} ms {:>9.2} ms",
+            p50(&times),
+            p99(&times),
+            p50(&counts),
+            p99(&counts)
         );
     }
     let started = Instant::now();
