@@ -847,16 +847,6 @@ async fn company_pages_follow_name_order_and_search(store: Arc<dyn Store>) {
             .is_empty(),
         "shorter terms match names from their start"
     );
-    // A page the first companies in name order fill, and one that needs the whole index.
-    let one = CompanyQuery {
-        limit: 1,
-        ..search("LPH")
-    };
-    let first = store.companies(a.id, &one).await.expect("search");
-    assert_eq!(
-        first.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-        ["Alpha"]
-    );
     let found = store.companies(a.id, &search("LPH")).await.expect("search");
     assert_eq!(
         found.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
@@ -882,6 +872,35 @@ async fn company_pages_follow_name_order_and_search(store: Arc<dyn Store>) {
             .await
             .expect("literal")
             .is_empty()
+    );
+    // A term in more companies than the search sorts at once is found walking the name order:
+    // the same page, the same total.
+    let frequent: Vec<NewCompany> = (0..1_010)
+        .map(|i| NewCompany::named(format!("Zulu {i:04} Harbour"), Origin::Manual))
+        .chain([NewCompany::named("Harbour Arms", Origin::Manual)])
+        .collect();
+    store
+        .insert_companies(a.id, &frequent)
+        .await
+        .expect("insert");
+    let page = store
+        .companies(a.id, &search("HARBOUR"))
+        .await
+        .expect("search");
+    assert_eq!(
+        page.iter()
+            .map(|c| c.name.as_str())
+            .take(3)
+            .collect::<Vec<_>>(),
+        ["Harbour Arms", "Zulu 0000 Harbour", "Zulu 0001 Harbour"]
+    );
+    assert_eq!(page.len(), 10);
+    assert_eq!(
+        store
+            .count_matching_companies(a.id, &search("harbour"), 1_000)
+            .await
+            .expect("count"),
+        Total::MoreThan(1_000)
     );
     let pending = CompanyQuery {
         status: Some(CompanyStatus::Active),
@@ -945,9 +964,6 @@ async fn user_pages_follow_email_order_and_search(store: Arc<dyn Store>) {
             "{term}"
         );
     }
-    // The first users in e-mail order fill a page of one.
-    let first = store.users(a.id, &search("whit", 1)).await.expect("search");
-    assert_eq!(emails(first), ["bea@example.com"]);
 
     let page = UserQuery {
         limit: 2,
@@ -978,6 +994,27 @@ async fn user_pages_follow_email_order_and_search(store: Arc<dyn Store>) {
             .await
             .expect("count"),
         Total::MoreThan(3)
+    );
+
+    // A term in more users than the search sorts at once is found walking the e-mail order.
+    for i in 0..1_010 {
+        let email = format!("z{i:04}@frequent.example");
+        store
+            .create_user(a.id, &user(&email, &format!("F-{i}")))
+            .await
+            .expect("user");
+    }
+    let page = store
+        .users(a.id, &search("frequent", 3))
+        .await
+        .expect("search");
+    assert_eq!(
+        emails(page),
+        [
+            "z0000@frequent.example",
+            "z0001@frequent.example",
+            "z0002@frequent.example"
+        ]
     );
 
     // The index follows changes: a renamed user is found by the new name only.

@@ -341,14 +341,13 @@ enum CompanySearch {
     /// Any part of the name, external id, e-mail or website (three characters or more),
     /// through the trigram index.
     Contains(String),
-    /// The same test made on the first `WALK_BUDGET` companies in name order after the page's
-    /// key.
+    /// The same test made on each company in name order (for a frequent term).
     Walk(String),
 }
 
-/// How many companies in name order a contains-search tests before it asks the trigram index:
-/// a term in one company out of 200 fills a page of 50 within them.
-const WALK_BUDGET: i64 = 10_000;
+/// How many hits of the trigram index a contains-search sorts; past that, it walks the name
+/// order (see `contains_page`).
+const SORTED_AT_MOST: i64 = 1_000;
 
 /// The branches of a search: the name starts with the term, the whole external id or e-mail
 /// address is the term, and, from three characters, any part holds it.
@@ -411,26 +410,33 @@ async fn company_page(
     Ok(sql.build_query_as().fetch_all(pool).await?)
 }
 
-/// A page of companies holding `term` anywhere. A frequent term fills the page among the first
-/// companies in name order; only a rarer one needs every hit of the trigram index, sorted.
+/// A page of companies holding `term` anywhere. The trigram index finds the hits; up to
+/// `SORTED_AT_MOST` of them are sorted at once. A term with more is frequent: walking the
+/// companies in name order and testing each finds a page of it sooner than sorting them all.
 async fn contains_page(
     pool: &sqlx::Pool<Db>,
     marketplace_id: i64,
     query: &crate::CompanyQuery,
     term: String,
 ) -> crate::Result<Vec<crate::Company>> {
-    let walk = CompanySearch::Walk(term.clone());
-    let walked = company_page(pool, marketplace_id, query, Some(&walk)).await?;
-    if i64::try_from(walked.len()).unwrap_or(i64::MAX) >= query.limit {
-        return Ok(walked);
-    }
-    company_page(
-        pool,
+    let contains = CompanySearch::Contains(term);
+    let mut hits = company_page_sql(
+        "SELECT id FROM companies",
         marketplace_id,
         query,
-        Some(&CompanySearch::Contains(term)),
-    )
-    .await
+        Some(&contains),
+        Shape::Ids {
+            at_most: SORTED_AT_MOST + 1,
+        },
+    );
+    let hits: Vec<i64> = hits.build_query_scalar().fetch_all(pool).await?;
+    let search = match contains {
+        CompanySearch::Contains(term) if hits.len() > SORTED_AT_MOST as usize => {
+            CompanySearch::Walk(term)
+        }
+        other => other,
+    };
+    company_page(pool, marketplace_id, query, Some(&search)).await
 }
 
 /// The statement of a page of companies, after `head` (the select, or the plan of it).
@@ -461,9 +467,6 @@ fn company_page_sql(
             .push_bind(format!("\"{}\"", term.replace('"', "\"\"")))
             .push(") AS hits CROSS JOIN companies ON companies.id = hits.hit");
         }
-        (Some(CompanySearch::Walk(_)), _) => {
-            sql.push(" FROM (SELECT * FROM companies");
-        }
         _ => {
             sql.push(" FROM companies");
         }
@@ -475,7 +478,7 @@ fn company_page_sql(
         Some(CompanySearch::ExternalId(_) | CompanySearch::Email(_))
     );
     match search {
-        None | Some(CompanySearch::Walk(_)) => {}
+        None => {}
         Some(CompanySearch::NamePrefix(term)) => {
             // The range narrows through the index; LIKE keeps the match exact whatever
             // the database's collation.
@@ -496,6 +499,7 @@ fn company_page_sql(
         Some(CompanySearch::Contains(term)) if BACKEND == crate::Backend::Postgres => {
             push_contains(&mut sql, term);
         }
+        Some(CompanySearch::Walk(term)) => push_contains(&mut sql, term),
         // SQLite's is the join above.
         Some(CompanySearch::Contains(_)) => {}
     }
@@ -526,13 +530,6 @@ fn company_page_sql(
                 .push(")");
         }
         _ => {}
-    }
-    if let Some(CompanySearch::Walk(term)) = search {
-        sql.push(order)
-            .push(" LIMIT ")
-            .push_bind(WALK_BUDGET)
-            .push(") AS companies WHERE TRUE");
-        push_contains(&mut sql, term);
     }
     match shape {
         Shape::Ids { at_most } => {

@@ -119,19 +119,29 @@ impl crate::UserStore for This {
             let mut sql = user_page_sql(head, marketplace_id, query, search, Shape::Page);
             async move { sql.build_query_as().fetch_all(&self.pool).await }
         };
-        let mut rows: Vec<crate::User> = match search {
-            // A frequent term fills the page among the first users in e-mail order; only a
-            // rarer one needs every hit of the trigram index, sorted.
+        let search = match search {
+            // Up to `SORTED_AT_MOST` hits of the trigram index are sorted at once; a term with
+            // more is frequent, and walking the users in e-mail order finds a page sooner.
             Some(UserSearch::Contains(term)) => {
-                let walked = page(Some(UserSearch::Walk(term.clone()))).await?;
-                if i64::try_from(walked.len()).unwrap_or(i64::MAX) >= query.limit {
-                    walked
+                let mut hits = user_page_sql(
+                    "SELECT id FROM users",
+                    marketplace_id,
+                    query,
+                    Some(UserSearch::Contains(term.clone())),
+                    Shape::Ids {
+                        at_most: SORTED_AT_MOST + 1,
+                    },
+                );
+                let hits: Vec<i64> = hits.build_query_scalar().fetch_all(&self.pool).await?;
+                if hits.len() > SORTED_AT_MOST as usize {
+                    Some(UserSearch::Walk(term))
                 } else {
-                    page(Some(UserSearch::Contains(term))).await?
+                    Some(UserSearch::Contains(term))
                 }
             }
-            other => page(other).await?,
+            other => other,
         };
+        let mut rows: Vec<crate::User> = page(search).await?;
         if query.before.is_some() {
             rows.reverse();
         }
@@ -225,13 +235,12 @@ impl crate::UserStore for This {
 
 /// How a user search matches.
 enum UserSearch {
-    /// A term of one or two characters: tested on every user in e-mail order (no index holds
+    /// A term of one or two characters: tested on each user in e-mail order (no index holds
     /// pieces this short).
     Short(String),
     /// Any part of the e-mail address, name or external id, through the trigram index.
     Contains(String),
-    /// The same test made on the first `WALK_BUDGET` users in e-mail order after the page's
-    /// key.
+    /// The same test made on each user in e-mail order (for a frequent term).
     Walk(String),
 }
 
@@ -251,9 +260,8 @@ impl UserSearch {
     }
 }
 
-/// How many users in e-mail order a search tests before it asks the trigram index: a term in
-/// one user out of 200 fills a page of 50 within them.
-const WALK_BUDGET: i64 = 10_000;
+/// How many hits of the trigram index a search sorts; past that, it walks the e-mail order.
+const SORTED_AT_MOST: i64 = 1_000;
 
 /// What a statement of `user_page_sql` reads: a page after or before its key, or the ids of
 /// up to `at_most` matches, in no order, to count them.
@@ -288,9 +296,6 @@ fn user_page_sql(
                 .push_bind(format!("\"{}\"", term.replace('"', "\"\"")))
                 .push(") AS hits CROSS JOIN users ON users.id = hits.hit");
         }
-        (Some(UserSearch::Walk(_)), _) => {
-            sql.push(" FROM (SELECT * FROM users");
-        }
         _ => {
             sql.push(" FROM users");
         }
@@ -298,7 +303,7 @@ fn user_page_sql(
     sql.push(" WHERE marketplace_id = ")
         .push_bind(marketplace_id);
     match &search {
-        Some(UserSearch::Short(term)) => push_contains(&mut sql, term),
+        Some(UserSearch::Short(term) | UserSearch::Walk(term)) => push_contains(&mut sql, term),
         Some(UserSearch::Contains(term)) if BACKEND == crate::Backend::Postgres => {
             push_contains(&mut sql, term);
         }
@@ -315,13 +320,6 @@ fn user_page_sql(
             sql.push(" AND email < ").push_bind(before.clone());
         }
         _ => {}
-    }
-    if let Some(UserSearch::Walk(term)) = &search {
-        sql.push(order)
-            .push(" LIMIT ")
-            .push_bind(WALK_BUDGET)
-            .push(") AS users WHERE TRUE");
-        push_contains(&mut sql, term);
     }
     match shape {
         Shape::Ids { at_most } => sql.push(" LIMIT ").push_bind(at_most),
