@@ -174,8 +174,36 @@ pub async fn run(api: &Api, command: DatasetCommand) -> anyhow::Result<()> {
                 reqwest::Method::DELETE,
                 &format!("/datasets/{id}?undo={undo}"),
             )?;
-            api.send(request).await?;
-            Ok(())
+            let answer = api.send(request).await?;
+            if !undo {
+                return Ok(());
+            }
+            // The undo runs as a job: wait for it and say what it did.
+            let accepted: Value = answer.json().await?;
+            let job = accepted["job_id"]
+                .as_i64()
+                .context("no job in the answer")?;
+            let status = loop {
+                let status = api.get(&format!("/jobs/{job}")).await?;
+                if !matches!(status["state"].as_str(), Some("queued" | "running")) {
+                    break status;
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            };
+            match status["state"].as_str() {
+                Some("succeeded") => {
+                    println!(
+                        "{}",
+                        status["progress"]["message"].as_str().unwrap_or("Undone")
+                    );
+                    Ok(())
+                }
+                _ => bail!(
+                    "the undo ended {}: {}",
+                    status["state"].as_str().unwrap_or("unknown"),
+                    status["last_error"].as_str().unwrap_or("no reason given")
+                ),
+            }
         }
         DatasetCommand::Template { data_type, guide } => {
             // As the page writes it too: `USERS`, `company-entitlements`, `users.csv`.

@@ -7,7 +7,8 @@ use std::time::Duration;
 use anyhow::Context;
 use ferry_accounts::InviteUsers;
 use ferry_datasets::{
-    ActivateDataset, Connectors, ProvisionDataset, ReclaimStaging, TenantLookup, ValidateDataset,
+    ActivateDataset, Connectors, ProvisionDataset, ReclaimStaging, TenantLookup, UndoDataset,
+    ValidateDataset,
 };
 use ferry_integrations::mail::SmtpMailer;
 use ferry_integrations::webhook::WebhookClient;
@@ -59,6 +60,7 @@ pub fn spawn_workers(
                 webhook: webhook.clone(),
             })
             .with_job::<ReclaimStaging>(())
+            .with_job::<UndoDataset>(())
             .with_job::<InviteUsers>(public_url.to_owned())
             .with_job::<DeliverEmail>(mailer.clone());
         let stopped = stopped.clone();

@@ -1240,7 +1240,11 @@ fn datasets_through_the_command_line() {
     ]));
     fails_with(&mixed, "one `orders` file alone");
 
-    stdout(&run(client().args(["delete", &id, "--undo"])));
+    let undone = stdout(&run(client().args(["delete", &id, "--undo"])));
+    assert!(
+        undone.starts_with("Removed "),
+        "the undo says what it did: {undone}"
+    );
     let listed = stdout(&run(client().arg("list")));
     assert!(!listed.contains("Spring"), "{listed}");
     let template = stdout(&run(client().args(["template", "company-entitlements"])));

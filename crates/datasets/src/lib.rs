@@ -15,7 +15,8 @@ pub mod upload;
 pub use columns::{Column, DataType, Format, Need, template, template_guide};
 pub use ferry_storage::DatasetRef;
 pub use jobs::{
-    ActivateDataset, Connectors, ProvisionDataset, ReclaimStaging, ValidateDataset, delete_dataset,
+    ActivateDataset, Connectors, ProvisionDataset, ReclaimStaging, UndoDataset, ValidateDataset,
+    delete_dataset,
 };
 pub use microsoft::{SubscriptionFacts, TenantFacts, TenantLookup};
 pub use orders::OrderSplit;

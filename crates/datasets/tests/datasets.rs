@@ -315,7 +315,9 @@ mod pipeline {
         UserId, UserStatus,
     };
     use ferry_jobs::{BackgroundJob, Worker, WorkerConfig};
-    use ferry_storage::{Dataset, NewDataset, NewMarketplace, PlanLine, Store};
+    use ferry_storage::{
+        Dataset, NewAuditEntry, NewDataset, NewMarketplace, PlanLine, Store, UndoOutcome,
+    };
 
     ferry_storage::on_both_backends!(open =>
         a_dataset_with_errors_activates_the_rest_and_reports_every_line,
@@ -1064,7 +1066,70 @@ mod pipeline {
             .expect("old-1");
         assert_eq!(old.first_name.as_deref(), Some("Olga"));
 
-        store.undo_dataset(dataset.key()).await.expect("undo");
+        // Someone changes a created user by hand: the undo keeps it.
+        let dana = store
+            .user_by_email(market, &Email::parse("dana@north.example").expect("email"))
+            .await
+            .expect("read")
+            .expect("u-1");
+        let edited = NewUser {
+            first_name: Some("Dana J.".into()),
+            ..NewUser::with_email(dana.email.clone(), Origin::Manual)
+        };
+        let audit = NewAuditEntry {
+            marketplace_id: Some(market),
+            actor: "test".into(),
+            action: "user.updated".into(),
+            entity_type: "user".into(),
+            entity_id: Some(dana.id),
+            changes: serde_json::json!({}),
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        store
+            .update_user(market, dana.id, &edited, &audit)
+            .await
+            .expect("edit");
+
+        let outcome = store
+            .undo_dataset(dataset.key(), "user:1")
+            .await
+            .expect("undo")
+            .expect("the dataset was there");
+        let counts = |pairs: &[(&str, i64)]| {
+            pairs
+                .iter()
+                .map(|(k, n)| ((*k).to_owned(), *n))
+                .collect::<std::collections::BTreeMap<_, _>>()
+        };
+        assert_eq!(
+            outcome,
+            UndoOutcome {
+                removed: counts(&[("companies", 1), ("memberships", 1)]),
+                restored: counts(&[("users", 1)]),
+                kept: counts(&[("users", 1)]),
+            }
+        );
+        let trace = store
+            .audit_trail("dataset", dataset.id)
+            .await
+            .expect("audit");
+        assert_eq!(
+            trace.last().map(|e| e.action.as_str()),
+            Some("dataset.undone")
+        );
+        assert_eq!(trace.last().map(|e| e.actor.as_str()), Some("user:1"));
+        assert!(
+            store.dataset(dataset.key()).await.expect("read").is_none(),
+            "the undo deleted the dataset"
+        );
+        assert_eq!(
+            store
+                .undo_dataset(dataset.key(), "user:1")
+                .await
+                .expect("again"),
+            None,
+            "undone once"
+        );
         let old = store
             .user_by_email(market, &taken)
             .await
@@ -1073,8 +1138,8 @@ mod pipeline {
         assert_eq!(old.first_name, None, "the update is undone");
         assert_eq!(
             store.count_users(market).await.expect("count"),
-            1,
-            "the created user is gone"
+            2,
+            "the created user changed since stays"
         );
         assert_eq!(store.count_companies(market).await.expect("count"), 0);
         assert!(

@@ -354,6 +354,10 @@ impl Chrome {
             }
             Some("activating") => Some("Activation has started; this page follows it."),
             Some("denied") => Some("The dataset is denied: it will not be activated."),
+            Some("undoing") => Some(
+                "The undo has started. When it ends, its line below says what it removed, \
+                 restored and kept.",
+            ),
             _ => None,
         };
         self

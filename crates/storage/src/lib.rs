@@ -46,7 +46,7 @@ pub use companies::{Company, CompanyKey, CompanyQuery, CompanyStore, ContactRow,
 pub use datasets::{
     ActivationStep, Dataset, DatasetEdit, DatasetFile, DatasetFinding, DatasetRef, DatasetStore,
     NewDataset, PlanLine, ProvisioningStore, ProvisioningTarget, ReportLine, ReportStore, StageRow,
-    StagedMicrosoftRecord, StagedRows, StagingStore,
+    StagedMicrosoftRecord, StagedRows, StagingStore, UndoOutcome,
 };
 pub use error::{Result, StoreError};
 use ferry_domain::Timestamp;

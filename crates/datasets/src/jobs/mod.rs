@@ -2,12 +2,13 @@
 //! reads every file, checks each row and stages it, runs the set-level checks and computes the
 //! plan; activation applies the staged rows type by type in ranges of lines, each range with its
 //! checkpoint, so a worker that dies is followed by another that carries on where it stopped;
-//! provisioning sends the new subscriptions to their connectors; after a dataset is deleted,
-//! the room of its staged rows is reclaimed.
+//! provisioning sends the new subscriptions to their connectors; undo takes back what an
+//! activation did; after a dataset is deleted, the room of its staged rows is reclaimed.
 
 mod activate;
 mod provision;
 mod reclaim;
+mod undo;
 mod validate;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use activate::ActivateDataset;
 pub use provision::{Connectors, ProvisionDataset};
 pub use reclaim::{ReclaimStaging, delete_dataset};
+pub use undo::UndoDataset;
 pub use validate::ValidateDataset;
 
 /// The dataset a job works on, which may have been deleted since the job was queued.

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use ferry_datasets::{DataType, template};
 use ferry_domain::{Permission, Role};
 use ferry_storage::{Dataset, DatasetRef, PlanLine};
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::jobs::ProgressOut;
-use super::{ApiResult, ApiScope, ErrorEnvelope};
+use super::{Accepted, ApiResult, ApiScope, ErrorEnvelope};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::shared::datasets::{self, Creator, DatasetError};
@@ -276,18 +276,25 @@ pub struct DeleteParams {
     undo: Option<bool>,
 }
 
-/// Deletes a dataset, its files and report; `?undo=true` also undoes its activation.
+/// Deletes a dataset, its files and report. With `?undo=true` a job first removes what the
+/// dataset created and restores what it updated (unless changed since), then deletes it:
+/// follow it at `GET /api/v1/jobs/{job_id}`; its progress message says what it removed,
+/// restored and kept.
 #[utoipa::path(delete, path = "/api/v1/datasets/{id}", tag = "datasets", params(("id" = i64, Path), DeleteParams),
-    responses((status = 204, description = "Deleted"), (status = 404, description = "Not found in this marketplace", body = ErrorEnvelope), (status = 409, description = "Validation or activation is running", body = ErrorEnvelope)))]
+    responses((status = 204, description = "Deleted"), (status = 202, description = "Accepted: the undo runs as a job", body = Accepted), (status = 404, description = "Not found in this marketplace", body = ErrorEnvelope), (status = 409, description = "Validation or activation is running", body = ErrorEnvelope)))]
 pub async fn delete_dataset(
     State(state): State<AppState>,
     scope: ApiScope,
     Path(id): Path<i64>,
     Query(params): Query<DeleteParams>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Response, ApiError> {
     let dataset = find(&state, &scope, id).await?;
-    datasets::delete(&state, &dataset, params.undo.unwrap_or(false)).await?;
-    Ok(StatusCode::NO_CONTENT)
+    if params.undo.unwrap_or(false) {
+        let job_id = datasets::undo(&state, &dataset, &scope.actor()).await?;
+        return Ok((StatusCode::ACCEPTED, Json(Accepted { job_id })).into_response());
+    }
+    datasets::delete(&state, &dataset).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 #[derive(Serialize, ToSchema)]

@@ -591,7 +591,13 @@ pub async fn delete(
     Form(form): Form<DeleteForm>,
 ) -> Result<Response, PageError> {
     let dataset = find(&state, &scope, id).await?;
-    match datasets::delete(&state, &dataset, form.undo.is_some()).await {
+    if form.undo.is_some() {
+        return match datasets::undo(&state, &dataset, &scope.actor()).await {
+            Ok(_) => Ok(scope.see_other("jobs", "undoing")),
+            Err(error) => act(&state, &scope, dataset, Err(error), "").await,
+        };
+    }
+    match datasets::delete(&state, &dataset).await {
         Ok(()) => Ok(scope.see_other("datasets", "deleted")),
         Err(error) => act(&state, &scope, dataset, Err(error), "").await,
     }

@@ -2,17 +2,19 @@
 //! alone is fetched again while jobs run.
 
 use askama::Template;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::response::Response;
 use std::collections::HashMap;
 
 use ferry_accounts::InviteUsers;
-use ferry_datasets::{ActivateDataset, ProvisionDataset, ReclaimStaging, ValidateDataset};
+use ferry_datasets::{
+    ActivateDataset, ProvisionDataset, ReclaimStaging, UndoDataset, ValidateDataset,
+};
 use ferry_domain::{JobState, Permission};
 use ferry_jobs::{BackgroundJob, DeliverEmail, Probe};
 use ferry_storage::{DatasetRef, Job};
 
-use super::page;
+use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::web::{Chrome, Scope, or_dash, when};
@@ -68,6 +70,14 @@ fn describe(job: &Job, base: &str, datasets: &HashMap<i64, String>) -> (String, 
         ActivateDataset::KIND => dataset("Activate"),
         ProvisionDataset::KIND => dataset("Provision the subscriptions of"),
         ReclaimStaging::KIND => ("Free the space of deleted datasets".into(), None),
+        UndoDataset::KIND => {
+            // The dataset is deleted by the undo: its name travels with the job.
+            let name = serde_json::from_value::<UndoDataset>(job.payload.clone()).map_or_else(
+                |_| "a dataset".to_owned(),
+                |u| format!("dataset “{}”", u.name),
+            );
+            (format!("Undo {name}"), None)
+        }
         InviteUsers::KIND => {
             let users = serde_json::from_value::<InviteUsers>(job.payload.clone())
                 .map_or(0, |i| i.user_ids.len());
@@ -97,6 +107,10 @@ fn job_view(job: Job, base: &str, datasets: &HashMap<i64, String>) -> JobView {
     };
     let message = match (&job.last_error, job.state) {
         (Some(error), JobState::Failed | JobState::Queued) => error.clone(),
+        // An undo's last word is what it removed, restored and kept.
+        (_, JobState::Succeeded) if job.kind == UndoDataset::KIND => {
+            or_dash(job.progress_message.as_deref())
+        }
         (_, JobState::Succeeded) => "Finished".to_owned(),
         (_, JobState::Cancelled) => "Cancelled".to_owned(),
         _ => or_dash(job.progress_message.as_deref()),
@@ -136,10 +150,14 @@ async fn rows(state: &AppState, scope: &Scope) -> Result<JobRows, PageError> {
     })
 }
 
-pub async fn jobs(State(state): State<AppState>, scope: Scope) -> Result<Response, PageError> {
+pub async fn jobs(
+    State(state): State<AppState>,
+    scope: Scope,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PageError> {
     let rows = rows(&state, &scope).await?.render()?;
     page(&JobsPage {
-        chrome: scope.chrome("Jobs"),
+        chrome: scope.chrome("Jobs").notice(query.notice.as_deref()),
         base: scope.base(),
         rows,
     })

@@ -6,7 +6,9 @@ use axum::extract::Multipart;
 use axum::extract::multipart::Field;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use ferry_datasets::{ActivateDataset, DataType, FileUpload, Report, UploadError, ValidateDataset};
+use ferry_datasets::{
+    ActivateDataset, DataType, FileUpload, Report, UndoDataset, UploadError, ValidateDataset,
+};
 use ferry_domain::{DatasetKind, DatasetState, MAX_TEXT_CHARS, text_problem};
 use ferry_jobs::BackgroundJob;
 use ferry_storage::datasets::replacement_name;
@@ -441,9 +443,28 @@ pub async fn deny(state: &AppState, dataset: &Dataset) -> Result<(), DatasetErro
     Ok(())
 }
 
-/// Deletes a dataset, its files and report; with `undo`, first removes what it created and has
-/// not been changed since, and restores what it updated.
-pub async fn delete(state: &AppState, dataset: &Dataset, undo: bool) -> Result<(), DatasetError> {
+/// Deletes a dataset, its files and report; what its activation did stays.
+pub async fn delete(state: &AppState, dataset: &Dataset) -> Result<(), DatasetError> {
+    settled(dataset)?;
+    ferry_datasets::delete_dataset(state.store.as_ref(), dataset.key()).await?;
+    Ok(())
+}
+
+/// Queues the undo of a dataset (`UndoDataset`): what it created and nobody changed since is
+/// removed, what it updated gets its former values back, and the dataset is deleted. Returns
+/// the job, whose line says what the undo removed, restored and kept.
+pub async fn undo(state: &AppState, dataset: &Dataset, actor: &str) -> Result<i64, DatasetError> {
+    settled(dataset)?;
+    let job = UndoDataset {
+        dataset: dataset.key(),
+        name: dataset.name.clone(),
+        actor: actor.to_owned(),
+    };
+    Ok(state.store.enqueue_job(&job.new_job()).await?)
+}
+
+/// Deleting or undoing waits until validation and activation have finished.
+fn settled(dataset: &Dataset) -> Result<(), DatasetError> {
     if matches!(
         dataset.state,
         DatasetState::Validating | DatasetState::Activating
@@ -453,10 +474,6 @@ pub async fn delete(state: &AppState, dataset: &Dataset, undo: bool) -> Result<(
             why: "wait until it has finished",
         });
     }
-    if undo {
-        state.store.undo_dataset(dataset.key()).await?;
-    }
-    ferry_datasets::delete_dataset(state.store.as_ref(), dataset.key()).await?;
     Ok(())
 }
 

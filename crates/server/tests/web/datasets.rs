@@ -367,7 +367,7 @@ pub(crate) async fn datasets_through_the_api(app: App) {
         "an activated dataset takes no new files"
     );
 
-    let (status, _) = app
+    let (status, accepted) = app
         .api(
             Some(manager),
             "DELETE",
@@ -375,11 +375,38 @@ pub(crate) async fn datasets_through_the_api(app: App) {
             "",
         )
         .await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        status,
+        StatusCode::ACCEPTED,
+        "the undo is a job: {accepted}"
+    );
+    app.run_dataset_jobs().await;
     assert_eq!(
         app.store.count_companies(app.a.id).await.expect("count"),
         2,
         "undo removed what it created"
+    );
+    let (_, job) = app
+        .api(
+            Some(manager),
+            "GET",
+            &format!("/api/v1/jobs/{}", accepted["job_id"]),
+            "",
+        )
+        .await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let said = job["progress"]["message"].as_str().unwrap_or_default();
+    assert!(
+        said.starts_with("Removed "),
+        "the undo says what it did: {job}"
+    );
+    let jobs = format!("/m/{}/jobs", app.a.slug);
+    let (_, page) = app
+        .page_raw(Who::Staff(Role::MarketplaceManager), "GET", &jobs, "", None)
+        .await;
+    assert!(
+        page.contains("Undo dataset “") && page.contains(said),
+        "{page}"
     );
     let (status, _) = app
         .api(Some(manager), "GET", &format!("/api/v1/datasets/{id}"), "")

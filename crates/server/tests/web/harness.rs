@@ -555,7 +555,8 @@ impl App {
             },
         )
         .with_job::<ferry_datasets::ValidateDataset>(self.tenant_lookup())
-        .with_job::<ferry_datasets::ActivateDataset>(());
+        .with_job::<ferry_datasets::ActivateDataset>(())
+        .with_job::<ferry_datasets::UndoDataset>(());
         tokio::spawn(async move { worker.run(stopped).await });
         WorkerGuard(stop)
     }
@@ -578,7 +579,8 @@ impl App {
             ferry_jobs::WorkerConfig::default(),
         )
         .with_job::<ferry_datasets::ValidateDataset>(self.tenant_lookup())
-        .with_job::<ferry_datasets::ActivateDataset>(());
+        .with_job::<ferry_datasets::ActivateDataset>(())
+        .with_job::<ferry_datasets::UndoDataset>(());
         while worker.run_next().await.expect("run") {}
     }
 }

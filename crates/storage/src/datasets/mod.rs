@@ -9,9 +9,11 @@ pub(crate) mod apply;
 pub(crate) mod rules;
 pub(crate) mod undo;
 
+use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use ferry_domain::{DatasetKind, DatasetState, Timestamp};
+use serde::{Deserialize, Serialize};
 
 use crate::Result;
 
@@ -222,8 +224,10 @@ pub trait DatasetStore: Send + Sync {
     async fn set_dataset_job(&self, dataset: DatasetRef, job_id: i64) -> Result<()>;
     /// Sets the name, provisioning and review of a dataset.
     async fn edit_dataset(&self, dataset: DatasetRef, edit: &DatasetEdit<'_>) -> Result<()>;
-    /// Undoes what a dataset's activation did (see `undo.rs`); its records stay otherwise.
-    async fn undo_dataset(&self, dataset: DatasetRef) -> Result<()>;
+    /// Undoes what a dataset's activation did (see `undo.rs`), records what that removed,
+    /// restored and kept in the audit trail (by `actor`), and deletes the dataset, in one
+    /// transaction. `None` when the dataset is gone, already undone.
+    async fn undo_dataset(&self, dataset: DatasetRef, actor: &str) -> Result<Option<UndoOutcome>>;
     /// Removes the dataset, its files, findings and staged rows.
     async fn delete_dataset(&self, dataset: DatasetRef) -> Result<()>;
 
@@ -269,6 +273,16 @@ pub trait DatasetStore: Send + Sync {
         data_type: &str,
         seq: i64,
     ) -> Result<Option<Vec<u8>>>;
+}
+
+/// What undoing a dataset did, per kind of record ("companies", "memberships", …): how many it
+/// removed, gave their former values back, and kept because someone changed them since or
+/// something the dataset did not create uses them. Kinds with none are left out.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndoOutcome {
+    pub removed: BTreeMap<String, i64>,
+    pub restored: BTreeMap<String, i64>,
+    pub kept: BTreeMap<String, i64>,
 }
 
 /// Staging: rows loaded into one table per data type, checked as a set, planned and applied.

@@ -1,7 +1,7 @@
 //! The datasets statements for dataset records and files, the same for both backends: compiled once into
 //! `crate::sqlite` and once into `crate::postgres` (see `statements.rs`).
 
-use super::{BEGIN_WRITE, DIALECT, This};
+use super::{BEGIN_WRITE, DIALECT, This, insert_audit};
 use crate::datasets::dataset_columns;
 
 #[async_trait::async_trait]
@@ -146,30 +146,73 @@ impl crate::datasets::DatasetStore for This {
         Ok(())
     }
 
-    async fn undo_dataset(&self, dataset: crate::DatasetRef) -> crate::Result<()> {
+    async fn undo_dataset(
+        &self,
+        dataset: crate::DatasetRef,
+        actor: &str,
+    ) -> crate::Result<Option<crate::UndoOutcome>> {
+        use crate::datasets::undo::{Effect, KEPT, STATEMENTS};
         let (marketplace_id, id) = (dataset.marketplace_id, dataset.dataset_id);
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let activated: Option<(Option<i64>,)> = sqlx::query_as(
             "SELECT activated_at FROM datasets WHERE marketplace_id = $1 AND id = $2",
         )
         .bind(marketplace_id)
         .bind(id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
-        let Some((Some(activated_at),)) = activated else {
-            return Ok(()); // Never activated: nothing to undo.
+        let Some((activated_at,)) = activated else {
+            return Ok(None);
         };
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        for statement in crate::datasets::undo::STATEMENTS {
-            let sql = crate::datasets::dialect(statement, &DIALECT);
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(id)
-                .bind(marketplace_id)
-                .bind(activated_at)
-                .execute(&mut *tx)
-                .await?;
+        let mut outcome = crate::UndoOutcome::default();
+        // Never activated: nothing to undo, only the dataset to delete.
+        if let Some(activated_at) = activated_at {
+            for (effect, kind, statement) in STATEMENTS {
+                let sql = crate::datasets::dialect(statement, &DIALECT);
+                let done = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(id)
+                    .bind(marketplace_id)
+                    .bind(activated_at)
+                    .execute(&mut *tx)
+                    .await?;
+                let count = i64::try_from(done.rows_affected()).unwrap_or(i64::MAX);
+                let counts = match effect {
+                    Effect::Removed => &mut outcome.removed,
+                    Effect::Restored => &mut outcome.restored,
+                };
+                if count > 0 {
+                    *counts.entry((*kind).to_owned()).or_default() += count;
+                }
+            }
+            for (kind, query) in KEPT {
+                let count: i64 = sqlx::query_scalar(*query)
+                    .bind(id)
+                    .bind(marketplace_id)
+                    .bind(activated_at)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if count > 0 {
+                    outcome.kept.insert((*kind).to_owned(), count);
+                }
+            }
         }
+        let trace = crate::NewAuditEntry {
+            marketplace_id: Some(marketplace_id),
+            actor: actor.to_owned(),
+            action: "dataset.undone".into(),
+            entity_type: "dataset".into(),
+            entity_id: Some(id),
+            changes: serde_json::to_value(&outcome).unwrap_or_default(),
+        };
+        insert_audit(&mut *tx, &trace).await?;
+        // Staging tables, findings, files and chunks go with it (ON DELETE CASCADE).
+        sqlx::query("DELETE FROM datasets WHERE marketplace_id = $1 AND id = $2")
+            .bind(marketplace_id)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Some(outcome))
     }
 
     async fn delete_dataset(&self, dataset: crate::DatasetRef) -> crate::Result<()> {
