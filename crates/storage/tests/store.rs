@@ -895,6 +895,19 @@ async fn company_pages_follow_name_order_and_search(store: Arc<dyn Store>) {
         ["Harbour Arms", "Zulu 0000 Harbour", "Zulu 0001 Harbour"]
     );
     assert_eq!(page.len(), 10);
+    // Past the companies a walk tests, the hits are sorted: the same page again.
+    let before: Vec<NewCompany> = (0..5_100)
+        .map(|i| NewCompany::named(format!("Aardvark {i:04}"), Origin::Manual))
+        .collect();
+    store.insert_companies(a.id, &before).await.expect("insert");
+    let again = store
+        .companies(a.id, &search("HARBOUR"))
+        .await
+        .expect("search");
+    assert_eq!(
+        again.iter().map(|c| c.id).collect::<Vec<_>>(),
+        page.iter().map(|c| c.id).collect::<Vec<_>>()
+    );
     assert_eq!(
         store
             .count_matching_companies(a.id, &search("harbour"), 1_000)

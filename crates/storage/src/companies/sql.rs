@@ -341,13 +341,18 @@ enum CompanySearch {
     /// Any part of the name, external id, e-mail or website (three characters or more),
     /// through the trigram index.
     Contains(String),
-    /// The same test made on each company in name order (for a frequent term).
-    Walk(String),
+    /// The same test made on each company in name order (for a frequent term), up to the key
+    /// `until` when given.
+    Walk {
+        term: String,
+        until: Option<crate::CompanyKey>,
+    },
 }
 
-/// How many hits of the trigram index a contains-search sorts; past that, it walks the name
-/// order (see `contains_page`).
+/// How many hits of the trigram index a contains-search sorts at once, and how many companies
+/// in name order it tests for a more frequent term first (see `contains_page`).
 const SORTED_AT_MOST: i64 = 1_000;
+const WALK_BUDGET: i64 = 5_000;
 
 /// The branches of a search: the name starts with the term, the whole external id or e-mail
 /// address is the term, and, from three characters, any part holds it.
@@ -410,16 +415,17 @@ async fn company_page(
     Ok(sql.build_query_as().fetch_all(pool).await?)
 }
 
-/// A page of companies holding `term` anywhere. The trigram index finds the hits; up to
-/// `SORTED_AT_MOST` of them are sorted at once. A term with more is frequent: walking the
-/// companies in name order and testing each finds a page of it sooner than sorting them all.
+/// A page of companies holding `term` anywhere. The trigram index finds the hits, and up to
+/// `SORTED_AT_MOST` of them are sorted at once. A term with more is frequent, and usually fills
+/// a page among the next `WALK_BUDGET` companies in name order, tested one by one; only when
+/// it does not (its companies are further on) are all its hits sorted.
 async fn contains_page(
     pool: &sqlx::Pool<Db>,
     marketplace_id: i64,
     query: &crate::CompanyQuery,
     term: String,
 ) -> crate::Result<Vec<crate::Company>> {
-    let contains = CompanySearch::Contains(term);
+    let contains = CompanySearch::Contains(term.clone());
     let mut hits = company_page_sql(
         "SELECT id FROM companies",
         marketplace_id,
@@ -430,13 +436,25 @@ async fn contains_page(
         },
     );
     let hits: Vec<i64> = hits.build_query_scalar().fetch_all(pool).await?;
-    let search = match contains {
-        CompanySearch::Contains(term) if hits.len() > SORTED_AT_MOST as usize => {
-            CompanySearch::Walk(term)
+    if hits.len() > SORTED_AT_MOST as usize {
+        // Where the walk stops: the key `WALK_BUDGET` companies on, read from the name index.
+        let head = "SELECT lower(name) AS name, id FROM companies";
+        let one = crate::CompanyQuery {
+            limit: 1,
+            ..query.clone()
+        };
+        let mut bound = company_page_sql(head, marketplace_id, &one, None, Shape::Page);
+        bound.push(" OFFSET ").push_bind(WALK_BUDGET - 1);
+        let until: Option<(String, i64)> = bound.build_query_as().fetch_optional(pool).await?;
+        let until = until.map(|(name, id)| crate::CompanyKey { name, id });
+        let complete = until.is_none();
+        let walk = CompanySearch::Walk { term, until };
+        let walked = company_page(pool, marketplace_id, query, Some(&walk)).await?;
+        if complete || walked.len() >= usize::try_from(query.limit).unwrap_or(0) {
+            return Ok(walked);
         }
-        other => other,
-    };
-    company_page(pool, marketplace_id, query, Some(&search)).await
+    }
+    company_page(pool, marketplace_id, query, Some(&contains)).await
 }
 
 /// The statement of a page of companies, after `head` (the select, or the plan of it).
@@ -499,7 +517,23 @@ fn company_page_sql(
         Some(CompanySearch::Contains(term)) if BACKEND == crate::Backend::Postgres => {
             push_contains(&mut sql, term);
         }
-        Some(CompanySearch::Walk(term)) => push_contains(&mut sql, term),
+        Some(CompanySearch::Walk { term, until }) => {
+            push_contains(&mut sql, term);
+            if let Some(until) = until {
+                let (within, beyond) = if query.before.is_some() {
+                    (">=", ">")
+                } else {
+                    ("<=", "<")
+                };
+                sql.push(format!(" AND lower(name) {within} "))
+                    .push_bind(until.name.clone())
+                    .push(format!(" AND (lower(name) {beyond} "))
+                    .push_bind(until.name.clone())
+                    .push(format!(" OR id {within} "))
+                    .push_bind(until.id)
+                    .push(")");
+            }
+        }
         // SQLite's is the join above.
         Some(CompanySearch::Contains(_)) => {}
     }

@@ -119,9 +119,10 @@ impl crate::UserStore for This {
             let mut sql = user_page_sql(head, marketplace_id, query, search, Shape::Page);
             async move { sql.build_query_as().fetch_all(&self.pool).await }
         };
-        let search = match search {
-            // Up to `SORTED_AT_MOST` hits of the trigram index are sorted at once; a term with
-            // more is frequent, and walking the users in e-mail order finds a page sooner.
+        let mut rows: Vec<crate::User> = match search {
+            // Up to `SORTED_AT_MOST` hits of the trigram index are sorted at once. A term with
+            // more is frequent, and usually fills a page among the next `WALK_BUDGET` users in
+            // e-mail order, tested one by one; only when it does not are all its hits sorted.
             Some(UserSearch::Contains(term)) => {
                 let mut hits = user_page_sql(
                     "SELECT id FROM users",
@@ -133,15 +134,41 @@ impl crate::UserStore for This {
                     },
                 );
                 let hits: Vec<i64> = hits.build_query_scalar().fetch_all(&self.pool).await?;
+                let mut walked = None;
                 if hits.len() > SORTED_AT_MOST as usize {
-                    Some(UserSearch::Walk(term))
-                } else {
-                    Some(UserSearch::Contains(term))
+                    let one = crate::UserQuery {
+                        limit: 1,
+                        ..query.clone()
+                    };
+                    let mut bound = user_page_sql(
+                        "SELECT email FROM users",
+                        marketplace_id,
+                        &one,
+                        None,
+                        Shape::Page,
+                    );
+                    bound.push(" OFFSET ").push_bind(WALK_BUDGET - 1);
+                    let until: Option<String> = bound
+                        .build_query_scalar()
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    let complete = until.is_none();
+                    let rows = page(Some(UserSearch::Walk {
+                        term: term.clone(),
+                        until,
+                    }))
+                    .await?;
+                    if complete || rows.len() >= usize::try_from(query.limit).unwrap_or(0) {
+                        walked = Some(rows);
+                    }
+                }
+                match walked {
+                    Some(rows) => rows,
+                    None => page(Some(UserSearch::Contains(term))).await?,
                 }
             }
-            other => other,
+            other => page(other).await?,
         };
-        let mut rows: Vec<crate::User> = page(search).await?;
         if query.before.is_some() {
             rows.reverse();
         }
@@ -240,8 +267,9 @@ enum UserSearch {
     Short(String),
     /// Any part of the e-mail address, name or external id, through the trigram index.
     Contains(String),
-    /// The same test made on each user in e-mail order (for a frequent term).
-    Walk(String),
+    /// The same test made on each user in e-mail order (for a frequent term), up to the
+    /// address `until` when given.
+    Walk { term: String, until: Option<String> },
 }
 
 impl UserSearch {
@@ -260,8 +288,10 @@ impl UserSearch {
     }
 }
 
-/// How many hits of the trigram index a search sorts; past that, it walks the e-mail order.
+/// How many hits of the trigram index a search sorts at once, and how many users in e-mail
+/// order it tests for a more frequent term first (see `users`).
 const SORTED_AT_MOST: i64 = 1_000;
+const WALK_BUDGET: i64 = 5_000;
 
 /// What a statement of `user_page_sql` reads: a page after or before its key, or the ids of
 /// up to `at_most` matches, in no order, to count them.
@@ -303,7 +333,18 @@ fn user_page_sql(
     sql.push(" WHERE marketplace_id = ")
         .push_bind(marketplace_id);
     match &search {
-        Some(UserSearch::Short(term) | UserSearch::Walk(term)) => push_contains(&mut sql, term),
+        Some(UserSearch::Short(term)) => push_contains(&mut sql, term),
+        Some(UserSearch::Walk { term, until }) => {
+            push_contains(&mut sql, term);
+            if let Some(until) = until {
+                let within = if query.before.is_some() {
+                    " AND email >= "
+                } else {
+                    " AND email <= "
+                };
+                sql.push(within).push_bind(until.clone());
+            }
+        }
         Some(UserSearch::Contains(term)) if BACKEND == crate::Backend::Postgres => {
             push_contains(&mut sql, term);
         }
