@@ -123,6 +123,11 @@ async fn run(store: &Arc<dyn Store>, count: usize) {
             page(Some("realty"), None, None),
         ),
         (
+            // External ids follow the seeding order, not the names: spread through the list.
+            "search 'ext-01' (100,000 ids, spread out)",
+            page(Some("ext-01"), None, None),
+        ),
+        (
             "search 'ty 77777' (inside a few names)",
             page(Some("ty 77777"), None, None),
         ),
