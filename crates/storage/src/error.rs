@@ -62,6 +62,11 @@ impl From<sqlx::Error> for StoreError {
 /// operator understands.
 const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
     (
+        "hierarchy_runs_running",
+        "hierarchy_runs.instance_id",
+        "running retrieval",
+    ),
+    (
         "uq_marketplaces_slug",
         "marketplaces.slug",
         "marketplace slug",

@@ -2,8 +2,8 @@
 //!
 //! [`Store`] is the one interface the rest of Ferry talks to: the composition of one small
 //! interface per area (marketplaces, access, companies, users, catalog, subscriptions,
-//! instances, audit, outbox, jobs, schedules, datasets), each in its own folder with its row types and its
-//! SQL (`<area>/sql.rs`). It has two implementations — [`sqlite::SqliteStore`] (the embedded
+//! instances, hierarchy snapshots, audit, outbox, jobs, schedules, datasets), each in its own
+//! folder with its row types and its SQL (`<area>/sql.rs`). It has two implementations — [`sqlite::SqliteStore`] (the embedded
 //! default, WAL mode) and [`postgres::PgStore`] — each with its own migrations under
 //! `migrations/<backend>/`. The statements both backends share are written once and compiled
 //! into each (`statements.rs`); what differs (how a writer takes its lock, how jobs are
@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod companies;
 pub mod datasets;
 mod error;
+pub mod hierarchy;
 pub mod instances;
 pub mod jobs;
 pub mod marketplaces;
@@ -50,6 +51,11 @@ pub use datasets::{
 };
 pub use error::{Result, StoreError};
 use ferry_domain::Timestamp;
+pub use hierarchy::{
+    HierarchyChange, HierarchyRun, HierarchyState, HierarchyStore, NewHierarchyRun, RunScope,
+    RunStart, RunState, RunSummary, SnapshotCounts, SnapshotReseller, SnapshotSubscription,
+    SnapshotTenant, TenantDetails,
+};
 pub use instances::{InstanceRecord, InstanceStore, InstanceSummary, NewInstance};
 pub use jobs::{Checkpoint, Job, JobOutcome, JobStore, Lease, LeaseStatus, NewJob};
 pub use marketplaces::{Marketplace, MarketplaceSettings, MarketplaceStore, NewMarketplace};
@@ -124,6 +130,7 @@ pub trait Store:
     + CatalogStore
     + SubscriptionStore
     + InstanceStore
+    + HierarchyStore
     + AuditStore
     + OutboxStore
     + JobStore

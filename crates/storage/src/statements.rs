@@ -25,6 +25,8 @@ mod dataset_report;
 mod dataset_staging;
 #[path = "datasets/sql.rs"]
 mod datasets;
+#[path = "hierarchy/sql.rs"]
+mod hierarchy;
 #[path = "instances/sql.rs"]
 mod instances;
 #[path = "jobs/sql.rs"]

@@ -18,6 +18,11 @@ use ferry_storage::{
 use ferry_storage::{DatasetFinding, NewDataset, StageRow, StagedRows};
 use serde_json::json;
 
+#[path = "store/hierarchy.rs"]
+mod hierarchy;
+
+use hierarchy::snapshots_switch_only_when_a_retrieval_completes;
+
 ferry_storage::on_both_backends!(open =>
     migrations_apply_once,
     company_external_ids_are_unique_per_marketplace,
@@ -42,6 +47,7 @@ ferry_storage::on_both_backends!(open =>
     a_new_link_or_a_new_password_ends_the_older_links,
     a_deleted_datasets_id_is_never_given_again,
     a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted,
+    snapshots_switch_only_when_a_retrieval_completes,
 );
 
 async fn open(url: &str) -> Arc<dyn Store> {

@@ -1,0 +1,513 @@
+//! The hierarchy statements, the same for both backends: compiled once into `crate::sqlite` and
+//! once into `crate::postgres` (see `statements.rs`).
+
+use super::{BEGIN_WRITE, Db, This};
+use crate::hierarchy::{
+    HierarchyChange, HierarchyRun, HierarchyState, NewHierarchyRun, RunScope, RunStart, RunState,
+    RunSummary, SnapshotCounts, SnapshotReseller, SnapshotTenant, TenantDetails,
+};
+
+/// The columns of [`HierarchyRun`]; a mass retrieval's snapshot is its own.
+const RUN_COLUMNS: &str = "id, instance_id, scope, tenant, state, job_id, \
+    COALESCE(snapshot, id) AS snapshot, started_by, started_at, finished_at, error, lacks, summary";
+
+/// Rows a multi-row insert carries at once, under both backends' limits on parameters.
+const ROWS_AT_ONCE: usize = 500;
+
+/// What changed between the snapshot `$2` and the snapshot of run `$1`, recorded for `$1`.
+/// Subscriptions are compared for tenants in both; a new or gone tenant says it all.
+const CHANGES: &[&str] = &[
+    "INSERT INTO hierarchy_changes (run_id, kind, tenant_id, after_value)
+     SELECT $1, 'tenant_new', n.tenant_id, n.name FROM hierarchy_tenants n
+     WHERE n.run_id = $1 AND NOT EXISTS (SELECT 1 FROM hierarchy_tenants o
+        WHERE o.run_id = $2 AND o.tenant_id = n.tenant_id)",
+    "INSERT INTO hierarchy_changes (run_id, kind, tenant_id, before_value)
+     SELECT $1, 'tenant_gone', o.tenant_id, o.name FROM hierarchy_tenants o
+     WHERE o.run_id = $2 AND NOT EXISTS (SELECT 1 FROM hierarchy_tenants n
+        WHERE n.run_id = $1 AND n.tenant_id = o.tenant_id)",
+    "INSERT INTO hierarchy_changes (run_id, kind, tenant_id, before_value, after_value)
+     SELECT $1, 'tenant_renamed', n.tenant_id, o.name, n.name
+     FROM hierarchy_tenants n JOIN hierarchy_tenants o
+        ON o.run_id = $2 AND o.tenant_id = n.tenant_id
+     WHERE n.run_id = $1 AND o.name IS DISTINCT FROM n.name",
+    "INSERT INTO hierarchy_changes (run_id, kind, tenant_id, subscription_id, after_value)
+     SELECT $1, 'subscription_new', n.tenant_id, n.subscription_id, n.offer_name
+     FROM hierarchy_subscriptions n
+     WHERE n.run_id = $1
+       AND EXISTS (SELECT 1 FROM hierarchy_tenants o WHERE o.run_id = $2 AND o.tenant_id = n.tenant_id)
+       AND NOT EXISTS (SELECT 1 FROM hierarchy_subscriptions o WHERE o.run_id = $2
+          AND o.tenant_id = n.tenant_id AND o.subscription_id = n.subscription_id)",
+    "INSERT INTO hierarchy_changes (run_id, kind, tenant_id, subscription_id, before_value)
+     SELECT $1, 'subscription_gone', o.tenant_id, o.subscription_id, o.offer_name
+     FROM hierarchy_subscriptions o
+     WHERE o.run_id = $2
+       AND EXISTS (SELECT 1 FROM hierarchy_tenants n WHERE n.run_id = $1 AND n.tenant_id = o.tenant_id)
+       AND NOT EXISTS (SELECT 1 FROM hierarchy_subscriptions n WHERE n.run_id = $1
+          AND n.tenant_id = o.tenant_id AND n.subscription_id = o.subscription_id)",
+    "INSERT INTO hierarchy_changes (run_id, kind, tenant_id, subscription_id, before_value, after_value)
+     SELECT $1, 'quantity_changed', n.tenant_id, n.subscription_id,
+        CAST(o.quantity AS TEXT), CAST(n.quantity AS TEXT)
+     FROM hierarchy_subscriptions n JOIN hierarchy_subscriptions o ON o.run_id = $2
+        AND o.tenant_id = n.tenant_id AND o.subscription_id = n.subscription_id
+     WHERE n.run_id = $1 AND o.quantity IS DISTINCT FROM n.quantity",
+    "INSERT INTO hierarchy_changes (run_id, kind, tenant_id, subscription_id, before_value, after_value)
+     SELECT $1, 'status_changed', n.tenant_id, n.subscription_id, o.status, n.status
+     FROM hierarchy_subscriptions n JOIN hierarchy_subscriptions o ON o.run_id = $2
+        AND o.tenant_id = n.tenant_id AND o.subscription_id = n.subscription_id
+     WHERE n.run_id = $1 AND o.status IS DISTINCT FROM n.status",
+    "INSERT INTO hierarchy_changes (run_id, kind, tenant_id, subscription_id, before_value, after_value)
+     SELECT $1, 'offer_changed', n.tenant_id, n.subscription_id, o.offer_id, n.offer_id
+     FROM hierarchy_subscriptions n JOIN hierarchy_subscriptions o ON o.run_id = $2
+        AND o.tenant_id = n.tenant_id AND o.subscription_id = n.subscription_id
+     WHERE n.run_id = $1 AND o.offer_id IS DISTINCT FROM n.offer_id",
+    "INSERT INTO hierarchy_changes (run_id, kind, tenant_id, subscription_id, before_value, after_value)
+     SELECT $1, 'term_changed', n.tenant_id, n.subscription_id, o.term, n.term
+     FROM hierarchy_subscriptions n JOIN hierarchy_subscriptions o ON o.run_id = $2
+        AND o.tenant_id = n.tenant_id AND o.subscription_id = n.subscription_id
+     WHERE n.run_id = $1 AND o.term IS DISTINCT FROM n.term",
+];
+
+/// Removes a snapshot's rows (its run and the changes it recorded stay).
+const DROP_SNAPSHOT: &[&str] = &[
+    "DELETE FROM hierarchy_subscriptions WHERE run_id = $1",
+    "DELETE FROM hierarchy_tenants WHERE run_id = $1",
+    "DELETE FROM hierarchy_resellers WHERE run_id = $1",
+];
+
+#[async_trait::async_trait]
+impl crate::HierarchyStore for This {
+    async fn start_hierarchy_run(&self, run: &NewHierarchyRun<'_>) -> crate::Result<RunStart> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        if let Some(running) = running_run(&mut tx, run.instance_id).await? {
+            return Ok(RunStart::AlreadyRunning(running));
+        }
+        let current: Option<Option<i64>> = sqlx::query_scalar(
+            "SELECT snapshot_run_id FROM partner_center_instances WHERE id = $1",
+        )
+        .bind(run.instance_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(current) = current else {
+            return Err(crate::StoreError::NotFound { what: "instance" });
+        };
+        let snapshot = match run.scope {
+            RunScope::Mass => None,
+            RunScope::Tenant => current,
+        };
+        let inserted: crate::Result<i64> = sqlx::query_scalar(
+            "INSERT INTO hierarchy_runs (instance_id, scope, tenant, state, snapshot, started_by,
+                started_at)
+             VALUES ($1, $2, $3, 'running', $4, $5, $6) RETURNING id",
+        )
+        .bind(run.instance_id)
+        .bind(run.scope.as_str())
+        .bind(run.tenant)
+        .bind(snapshot)
+        .bind(run.started_by)
+        .bind(crate::now().millis())
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(Into::into);
+        match inserted {
+            Ok(id) => {
+                let started = run_by_id(&mut tx, id).await?;
+                tx.commit().await?;
+                Ok(RunStart::Started(started))
+            }
+            // Another process started one between the check and the insert.
+            Err(crate::StoreError::Conflict { .. }) => {
+                drop(tx);
+                let mut connection = self.pool.acquire().await?;
+                match running_run(&mut connection, run.instance_id).await? {
+                    Some(running) => Ok(RunStart::AlreadyRunning(running)),
+                    None => Err(crate::StoreError::Conflict {
+                        key: "running retrieval",
+                    }),
+                }
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn set_hierarchy_run_job(&self, run_id: i64, job_id: i64) -> crate::Result<()> {
+        sqlx::query("UPDATE hierarchy_runs SET job_id = $2 WHERE id = $1")
+            .bind(run_id)
+            .bind(job_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn hierarchy_run(&self, run_id: i64) -> crate::Result<Option<HierarchyRun>> {
+        let sql = format!("SELECT {RUN_COLUMNS} FROM hierarchy_runs WHERE id = $1");
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn hierarchy_runs(
+        &self,
+        instance_id: i64,
+        limit: i64,
+    ) -> crate::Result<Vec<HierarchyRun>> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM hierarchy_runs WHERE instance_id = $1
+             ORDER BY id DESC LIMIT $2"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(instance_id)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn hierarchy_state(&self, instance_id: i64) -> crate::Result<HierarchyState> {
+        let found: Option<(Option<i64>, Option<i64>)> = sqlx::query_as(
+            "SELECT snapshot_run_id, hierarchy_updated_at FROM partner_center_instances
+             WHERE id = $1",
+        )
+        .bind(instance_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        let (snapshot, last_update) =
+            found.ok_or(crate::StoreError::NotFound { what: "instance" })?;
+        Ok(HierarchyState {
+            snapshot,
+            last_update,
+        })
+    }
+
+    async fn store_resellers(
+        &self,
+        snapshot: i64,
+        resellers: &[SnapshotReseller],
+    ) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for chunk in resellers.chunks(ROWS_AT_ONCE) {
+            let mut sql = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO hierarchy_resellers (run_id, tenant_id, name, mpn_id, location) ",
+            );
+            sql.push_values(chunk, |mut row, r| {
+                row.push_bind(snapshot)
+                    .push_bind(r.tenant_id.to_ascii_lowercase())
+                    .push_bind(&r.name)
+                    .push_bind(&r.mpn_id)
+                    .push_bind(&r.location);
+            });
+            sql.push(
+                " ON CONFLICT (run_id, tenant_id) DO UPDATE SET name = excluded.name,
+                    mpn_id = excluded.mpn_id, location = excluded.location",
+            );
+            sql.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn store_tenants(&self, snapshot: i64, tenants: &[SnapshotTenant]) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for chunk in tenants.chunks(ROWS_AT_ONCE) {
+            let mut sql = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO hierarchy_tenants (run_id, tenant_id, name, domain) ",
+            );
+            sql.push_values(chunk, |mut row, t| {
+                row.push_bind(snapshot)
+                    .push_bind(t.tenant_id.to_ascii_lowercase())
+                    .push_bind(&t.name)
+                    .push_bind(&t.domain);
+            });
+            sql.push(
+                " ON CONFLICT (run_id, tenant_id) DO UPDATE SET name = excluded.name,
+                    domain = excluded.domain",
+            );
+            sql.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn set_tenants_reseller(
+        &self,
+        snapshot: i64,
+        reseller_tenant_id: &str,
+        tenant_ids: &[String],
+    ) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for chunk in tenant_ids.chunks(ROWS_AT_ONCE) {
+            let mut sql =
+                sqlx::QueryBuilder::<Db>::new("UPDATE hierarchy_tenants SET reseller_tenant_id = ");
+            sql.push_bind(reseller_tenant_id.to_ascii_lowercase())
+                .push(" WHERE run_id = ")
+                .push_bind(snapshot)
+                .push(" AND tenant_id IN (");
+            let mut ids = sql.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.to_ascii_lowercase());
+            }
+            sql.push(")");
+            sql.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tenants_without_details(
+        &self,
+        snapshot: i64,
+        limit: i64,
+    ) -> crate::Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT tenant_id FROM hierarchy_tenants
+             WHERE run_id = $1 AND details_fetched = FALSE ORDER BY tenant_id LIMIT $2",
+        )
+        .bind(snapshot)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn store_tenant_details(
+        &self,
+        snapshot: i64,
+        details: &[TenantDetails],
+    ) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        for d in details {
+            let tenant_id = d.tenant_id.to_ascii_lowercase();
+            sqlx::query(
+                "UPDATE hierarchy_tenants SET name = COALESCE($3, name),
+                    domain = COALESCE($4, domain),
+                    reseller_tenant_id = COALESCE($5, reseller_tenant_id), email = $6,
+                    billing = $7, custom_domains = $8, details_fetched = TRUE
+                 WHERE run_id = $1 AND tenant_id = $2",
+            )
+            .bind(snapshot)
+            .bind(&tenant_id)
+            .bind(&d.name)
+            .bind(&d.domain)
+            .bind(d.reseller_tenant_id.as_deref().map(str::to_ascii_lowercase))
+            .bind(&d.email)
+            .bind(d.billing.as_ref().map(sqlx::types::Json))
+            .bind(d.custom_domains.as_ref().map(sqlx::types::Json))
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM hierarchy_subscriptions WHERE run_id = $1 AND tenant_id = $2")
+                .bind(snapshot)
+                .bind(&tenant_id)
+                .execute(&mut *tx)
+                .await?;
+            for chunk in d.subscriptions.chunks(ROWS_AT_ONCE / 10) {
+                let mut sql = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO hierarchy_subscriptions (run_id, tenant_id, subscription_id,
+                        offer_id, offer_name, product_type, quantity, status, billing_cycle, term,
+                        auto_renew, start_date, end_date, reseller_mpn_id,
+                        parent_subscription_id) ",
+                );
+                sql.push_values(chunk, |mut row, s| {
+                    row.push_bind(snapshot)
+                        .push_bind(&tenant_id)
+                        .push_bind(s.subscription_id.to_ascii_lowercase())
+                        .push_bind(&s.offer_id)
+                        .push_bind(&s.offer_name)
+                        .push_bind(&s.product_type)
+                        .push_bind(s.quantity)
+                        .push_bind(&s.status)
+                        .push_bind(&s.billing_cycle)
+                        .push_bind(&s.term)
+                        .push_bind(s.auto_renew)
+                        .push_bind(&s.start_date)
+                        .push_bind(&s.end_date)
+                        .push_bind(&s.reseller_mpn_id)
+                        .push_bind(&s.parent_subscription_id);
+                });
+                // A subscription listed twice is one subscription.
+                sql.push(" ON CONFLICT (run_id, tenant_id, subscription_id) DO NOTHING");
+                sql.build().execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn snapshot_counts(&self, snapshot: i64) -> crate::Result<SnapshotCounts> {
+        let mut connection = self.pool.acquire().await?;
+        counts(&mut connection, snapshot).await
+    }
+
+    async fn complete_hierarchy_run(
+        &self,
+        run_id: i64,
+        lacks: Option<&str>,
+    ) -> crate::Result<HierarchyRun> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let run = run_by_id(&mut tx, run_id).await?;
+        if run.state != RunState::Running {
+            return Err(crate::StoreError::NotFound {
+                what: "running retrieval",
+            });
+        }
+        let current: Option<i64> = sqlx::query_scalar(
+            "SELECT snapshot_run_id FROM partner_center_instances WHERE id = $1",
+        )
+        .bind(run.instance_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let now = crate::now().millis();
+        let mut summary = RunSummary::default();
+        match run.scope {
+            RunScope::Mass => {
+                if let Some(previous) = current {
+                    for statement in CHANGES {
+                        sqlx::query(*statement)
+                            .bind(run.id)
+                            .bind(previous)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    for statement in DROP_SNAPSHOT {
+                        sqlx::query(*statement)
+                            .bind(previous)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    summary.compared = true;
+                    let kinds: Vec<(String, i64)> = sqlx::query_as(
+                        "SELECT kind, COUNT(*) FROM hierarchy_changes WHERE run_id = $1
+                         GROUP BY kind",
+                    )
+                    .bind(run.id)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    summary.changes = kinds.into_iter().collect();
+                }
+                sqlx::query(
+                    "UPDATE partner_center_instances SET snapshot_run_id = $2,
+                        hierarchy_updated_at = $3 WHERE id = $1",
+                )
+                .bind(run.instance_id)
+                .bind(run.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            RunScope::Tenant if current.is_none() => {
+                sqlx::query(
+                    "UPDATE partner_center_instances SET snapshot_run_id = $2 WHERE id = $1",
+                )
+                .bind(run.instance_id)
+                .bind(run.snapshot)
+                .execute(&mut *tx)
+                .await?;
+            }
+            RunScope::Tenant => {}
+        }
+        let counted = counts(&mut tx, run.snapshot).await?;
+        summary.resellers = counted.resellers;
+        summary.tenants = counted.tenants;
+        summary.subscriptions = counted.subscriptions;
+        sqlx::query(
+            "UPDATE hierarchy_runs SET state = 'completed', finished_at = $2, lacks = $3,
+                summary = $4 WHERE id = $1",
+        )
+        .bind(run.id)
+        .bind(now)
+        .bind(lacks)
+        .bind(sqlx::types::Json(&summary))
+        .execute(&mut *tx)
+        .await?;
+        let done = run_by_id(&mut tx, run.id).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    async fn end_hierarchy_run(
+        &self,
+        run_id: i64,
+        state: RunState,
+        error: &str,
+    ) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let ended = sqlx::query(
+            "UPDATE hierarchy_runs SET state = $2, finished_at = $3, error = $4
+             WHERE id = $1 AND state = 'running'",
+        )
+        .bind(run_id)
+        .bind(state.as_str())
+        .bind(crate::now().millis())
+        .bind(error)
+        .execute(&mut *tx)
+        .await?;
+        if ended.rows_affected() > 0 {
+            // Only a run's own snapshot carries its id: the current one is never it.
+            for statement in DROP_SNAPSHOT {
+                sqlx::query(*statement)
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn hierarchy_changes(
+        &self,
+        run_id: i64,
+        limit: i64,
+    ) -> crate::Result<Vec<HierarchyChange>> {
+        Ok(sqlx::query_as(
+            "SELECT kind, tenant_id, subscription_id, before_value, after_value
+             FROM hierarchy_changes WHERE run_id = $1
+             ORDER BY tenant_id, kind, subscription_id LIMIT $2",
+        )
+        .bind(run_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// A connection or a transaction of the backend.
+type Connection = <Db as sqlx::Database>::Connection;
+
+async fn running_run(
+    connection: &mut Connection,
+    instance_id: i64,
+) -> crate::Result<Option<HierarchyRun>> {
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} FROM hierarchy_runs WHERE instance_id = $1 AND state = 'running'"
+    );
+    Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(instance_id)
+        .fetch_optional(&mut *connection)
+        .await?)
+}
+
+async fn run_by_id(connection: &mut Connection, run_id: i64) -> crate::Result<HierarchyRun> {
+    let sql = format!("SELECT {RUN_COLUMNS} FROM hierarchy_runs WHERE id = $1");
+    let found: Option<HierarchyRun> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(run_id)
+        .fetch_optional(&mut *connection)
+        .await?;
+    found.ok_or(crate::StoreError::NotFound { what: "retrieval" })
+}
+
+async fn counts(connection: &mut Connection, snapshot: i64) -> crate::Result<SnapshotCounts> {
+    let (resellers, tenants, detailed, subscriptions): (i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT
+            (SELECT COUNT(*) FROM hierarchy_resellers WHERE run_id = $1),
+            (SELECT COUNT(*) FROM hierarchy_tenants WHERE run_id = $1),
+            (SELECT COUNT(*) FROM hierarchy_tenants WHERE run_id = $1 AND details_fetched = TRUE),
+            (SELECT COUNT(*) FROM hierarchy_subscriptions WHERE run_id = $1)",
+    )
+    .bind(snapshot)
+    .fetch_one(&mut *connection)
+    .await?;
+    Ok(SnapshotCounts {
+        resellers,
+        tenants,
+        detailed,
+        subscriptions,
+    })
+}
