@@ -27,7 +27,7 @@ pub use country::CountryCode;
 pub use dataset::{DatasetKind, DatasetState, ReportOutcome};
 pub use email::Email;
 pub use ids::{CompanyId, SubscriptionId, UserId};
-pub use instance::InstanceAuth;
+pub use instance::{InstanceAuth, is_guid};
 pub use job::{JobState, Progress};
 pub use marketplace::{HierarchyError, MarketplaceKind, Slug};
 pub use role::{CompanyRoles, Role};

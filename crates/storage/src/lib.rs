@@ -54,7 +54,7 @@ use ferry_domain::Timestamp;
 pub use hierarchy::{
     HierarchyChange, HierarchyRun, HierarchyState, HierarchyStore, NewHierarchyRun, RunScope,
     RunStart, RunState, RunSummary, SnapshotCounts, SnapshotReseller, SnapshotSubscription,
-    SnapshotTenant, TenantDetails,
+    SnapshotTenant, StoredSubscription, StoredTenant, TenantDetails,
 };
 pub use instances::{InstanceRecord, InstanceStore, InstanceSummary, NewInstance};
 pub use jobs::{Checkpoint, Job, JobOutcome, JobStore, Lease, LeaseStatus, NewJob};

@@ -3,12 +3,15 @@
 //! `instances.rs`: which instances a marketplace may use (its own; a country tenant's parent's
 //! too, used live), one client per instance per process ([`Clients`]), refresh tokens read from
 //! and written back to the store sealed, connection checks, and [`InstanceLookup`], through
-//! which dataset validation asks Partner Center about tenants.
+//! which dataset validation asks Partner Center about tenants. `hierarchy.rs`: Get Hierarchy,
+//! the job that reads an instance's resellers, tenants and subscriptions into a snapshot.
 //!
 //! Invariants:
 //! - No HTTP of its own: the pages, the API and the workers share these clients.
 //! - Secrets are opened only to build a client, and never logged.
 
+pub mod hierarchy;
 pub mod instances;
 
+pub use hierarchy::{GetHierarchy, HierarchyEnv, Scope, get_hierarchy};
 pub use instances::{Clients, InstanceLookup, Visible};

@@ -44,16 +44,6 @@ fn refused(field: &'static str, message: impl Into<String>) -> Refused {
     }
 }
 
-/// A tenant id as Entra writes it: a GUID, `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` in hex.
-fn is_guid(text: &str) -> bool {
-    let groups: Vec<&str> = text.split('-').collect();
-    groups.len() == 5
-        && groups
-            .iter()
-            .zip([8, 4, 4, 4, 12])
-            .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 impl InstanceIn {
     /// The instance to store, on top of an existing one when changing it. Its addresses are
     /// Microsoft's, or this machine's when `local` (emulators) is allowed; moving an instance
@@ -87,7 +77,7 @@ impl InstanceIn {
             None,
         )
         .ok_or_else(|| refused("partner_tenant_id", "the partner tenant id is required"))?;
-        if !is_guid(&partner_tenant_id) {
+        if !ferry_domain::is_guid(&partner_tenant_id) {
             return Err(refused(
                 "partner_tenant_id",
                 format!(

@@ -55,6 +55,44 @@ pub trait HierarchyStore: Send + Sync {
     async fn end_hierarchy_run(&self, run_id: i64, state: RunState, error: &str) -> Result<()>;
     /// What a mass retrieval found changed, in tenant order.
     async fn hierarchy_changes(&self, run_id: i64, limit: i64) -> Result<Vec<HierarchyChange>>;
+
+    async fn snapshot_resellers(&self, snapshot: i64) -> Result<Vec<SnapshotReseller>>;
+    /// A page of a snapshot's tenants in tenant id order, after `after`.
+    async fn snapshot_tenants(
+        &self,
+        snapshot: i64,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredTenant>>;
+    /// The subscriptions of some tenants of a snapshot, by tenant and subscription id.
+    async fn snapshot_subscriptions(
+        &self,
+        snapshot: i64,
+        tenant_ids: &[String],
+    ) -> Result<Vec<StoredSubscription>>;
+}
+
+/// A tenant as a snapshot holds it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct StoredTenant {
+    pub tenant_id: String,
+    pub name: String,
+    pub domain: Option<String>,
+    pub reseller_tenant_id: Option<String>,
+    pub details_fetched: bool,
+    pub email: Option<String>,
+    #[sqlx(json(nullable))]
+    pub billing: Option<Value>,
+    #[sqlx(json(nullable))]
+    pub custom_domains: Option<Vec<String>>,
+}
+
+/// A subscription as a snapshot holds it, with its tenant.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredSubscription {
+    pub tenant_id: String,
+    #[sqlx(flatten)]
+    pub subscription: SnapshotSubscription,
 }
 
 /// What a retrieval covers.

@@ -4,7 +4,8 @@
 use super::{BEGIN_WRITE, Db, This};
 use crate::hierarchy::{
     HierarchyChange, HierarchyRun, HierarchyState, NewHierarchyRun, RunScope, RunStart, RunState,
-    RunSummary, SnapshotCounts, SnapshotReseller, SnapshotTenant, TenantDetails,
+    RunSummary, SnapshotCounts, SnapshotReseller, SnapshotTenant, StoredSubscription, StoredTenant,
+    TenantDetails,
 };
 
 /// The columns of [`HierarchyRun`]; a mass retrieval's snapshot is its own.
@@ -466,10 +467,65 @@ impl crate::HierarchyStore for This {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    async fn snapshot_resellers(&self, snapshot: i64) -> crate::Result<Vec<SnapshotReseller>> {
+        Ok(sqlx::query_as(
+            "SELECT tenant_id, name, mpn_id, location FROM hierarchy_resellers
+             WHERE run_id = $1 ORDER BY lower(name), tenant_id",
+        )
+        .bind(snapshot)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn snapshot_tenants(
+        &self,
+        snapshot: i64,
+        after: Option<&str>,
+        limit: i64,
+    ) -> crate::Result<Vec<StoredTenant>> {
+        Ok(sqlx::query_as(
+            "SELECT tenant_id, name, domain, reseller_tenant_id, details_fetched, email, billing,
+                custom_domains
+             FROM hierarchy_tenants WHERE run_id = $1 AND tenant_id > $2
+             ORDER BY tenant_id LIMIT $3",
+        )
+        .bind(snapshot)
+        .bind(after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn snapshot_subscriptions(
+        &self,
+        snapshot: i64,
+        tenant_ids: &[String],
+    ) -> crate::Result<Vec<StoredSubscription>> {
+        let mut rows = Vec::new();
+        for chunk in tenant_ids.chunks(ROWS_AT_ONCE) {
+            let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
+                "SELECT {SUBSCRIPTION_COLUMNS} FROM hierarchy_subscriptions WHERE run_id = "
+            ));
+            sql.push_bind(snapshot).push(" AND tenant_id IN (");
+            let mut ids = sql.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.to_ascii_lowercase());
+            }
+            sql.push(") ORDER BY tenant_id, subscription_id");
+            rows.extend(sql.build_query_as().fetch_all(&self.pool).await?);
+        }
+        Ok(rows)
+    }
 }
 
 /// A connection or a transaction of the backend.
 type Connection = <Db as sqlx::Database>::Connection;
+
+/// The columns of a snapshot's subscription, after its tenant.
+const SUBSCRIPTION_COLUMNS: &str = "tenant_id, subscription_id, offer_id, offer_name, \
+    product_type, quantity, status, billing_cycle, term, auto_renew, start_date, end_date, \
+    reseller_mpn_id, parent_subscription_id";
 
 async fn running_run(
     connection: &mut Connection,
