@@ -14,7 +14,7 @@ use ferry_integrations::mail::SmtpMailer;
 use ferry_integrations::webhook::WebhookClient;
 use ferry_jobs::{DeliverEmail, Probe, Scheduler, SystemClock, Worker, WorkerConfig};
 use ferry_storage::Store;
-use ferry_tenants::{Clients, InstanceLookup};
+use ferry_tenants::{Clients, GetHierarchy, HierarchyEnv, InstanceLookup};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -61,6 +61,10 @@ pub fn spawn_workers(
             })
             .with_job::<ReclaimStaging>(())
             .with_job::<UndoDataset>(())
+            .with_job::<GetHierarchy>(HierarchyEnv {
+                sealer: sealer.clone(),
+                clients: clients.clone(),
+            })
             .with_job::<InviteUsers>(public_url.to_owned())
             .with_job::<DeliverEmail>(mailer.clone());
         let stopped = stopped.clone();

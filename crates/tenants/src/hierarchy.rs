@@ -66,17 +66,19 @@ pub async fn get_hierarchy(
             started_by: actor,
         })
         .await?;
-    if let RunStart::Started(run) = &start {
-        let job = GetHierarchy {
-            run_id: run.id,
-            marketplace_id,
-            owner_id: summary.marketplace_id,
-            instance_id: summary.id,
-        };
-        let job_id = store.enqueue_job(&job.new_job()).await?;
-        store.set_hierarchy_run_job(run.id, job_id).await?;
-    }
-    Ok(start)
+    let RunStart::Started(mut run) = start else {
+        return Ok(start);
+    };
+    let job = GetHierarchy {
+        run_id: run.id,
+        marketplace_id,
+        owner_id: summary.marketplace_id,
+        instance_id: summary.id,
+    };
+    let job_id = store.enqueue_job(&job.new_job()).await?;
+    store.set_hierarchy_run_job(run.id, job_id).await?;
+    run.job_id = Some(job_id);
+    Ok(RunStart::Started(run))
 }
 
 /// The sentence for a tenant Partner Center does not know, as the tools operators know say it.

@@ -55,7 +55,11 @@ impl From<&Visible> for InstanceOut {
     }
 }
 
-async fn visible_one(state: &AppState, scope: &ApiScope, id: i64) -> Result<Visible, ApiError> {
+pub(super) async fn visible_one(
+    state: &AppState,
+    scope: &ApiScope,
+    id: i64,
+) -> Result<Visible, ApiError> {
     instances::find(state.store.as_ref(), &scope.marketplace, id)
         .await?
         .ok_or(ApiError::NotFound("Partner Center instance"))

@@ -4,6 +4,7 @@
 
 mod companies;
 mod datasets;
+mod hierarchy;
 mod instances;
 mod jobs;
 mod marketplace;
@@ -95,6 +96,10 @@ fn api_router() -> OpenApiRouter<AppState> {
             instances::delete_instance
         ))
         .routes(routes!(instances::check_instance))
+        .routes(routes!(
+            hierarchy::start_hierarchy,
+            hierarchy::get_hierarchy
+        ))
         .routes(routes!(
             instances::get_partner_center_settings,
             instances::put_partner_center_settings

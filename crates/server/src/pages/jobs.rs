@@ -13,6 +13,7 @@ use ferry_datasets::{
 use ferry_domain::{JobState, Permission};
 use ferry_jobs::{BackgroundJob, DeliverEmail, Probe};
 use ferry_storage::{DatasetRef, Job};
+use ferry_tenants::GetHierarchy;
 
 use super::{NoticeQuery, page};
 use crate::AppState;
@@ -48,9 +49,15 @@ struct JobsPage {
     rows: String,
 }
 
-/// What a job does and what it works on, from its kind and payload; `datasets` names the
-/// marketplace's datasets by id.
-fn describe(job: &Job, base: &str, datasets: &HashMap<i64, String>) -> (String, Option<String>) {
+/// The names of what jobs work on, by id.
+struct Names {
+    datasets: HashMap<i64, String>,
+    instances: HashMap<i64, String>,
+}
+
+/// What a job does and what it works on, from its kind and payload.
+fn describe(job: &Job, base: &str, names: &Names) -> (String, Option<String>) {
+    let datasets = &names.datasets;
     let dataset = |what: &str| {
         // A dataset job's payload is its dataset.
         let id = serde_json::from_value::<DatasetRef>(job.payload.clone()).map(|d| d.dataset_id);
@@ -87,12 +94,21 @@ fn describe(job: &Job, base: &str, datasets: &HashMap<i64, String>) -> (String, 
             )
         }
         DeliverEmail::KIND => ("Send an e-mail".into(), Some(format!("{base}/outbox"))),
+        GetHierarchy::KIND => {
+            let instance = serde_json::from_value::<GetHierarchy>(job.payload.clone())
+                .ok()
+                .and_then(|g| names.instances.get(&g.instance_id).cloned());
+            match instance {
+                Some(name) => (format!("Get Hierarchy of “{name}”"), None),
+                None => ("Get Hierarchy".into(), None),
+            }
+        }
         Probe::KIND => ("Probe the workers".into(), None),
         other => (other.to_owned(), None),
     }
 }
 
-fn job_view(job: Job, base: &str, datasets: &HashMap<i64, String>) -> JobView {
+fn job_view(job: Job, base: &str, names: &Names) -> JobView {
     let percent = match (job.progress_total, job.state) {
         (_, JobState::Succeeded) => 100,
         (Some(total), _) if total > 0 => (job.progress_done * 100 / total).clamp(0, 100),
@@ -115,7 +131,7 @@ fn job_view(job: Job, base: &str, datasets: &HashMap<i64, String>) -> JobView {
         (_, JobState::Cancelled) => "Cancelled".to_owned(),
         _ => or_dash(job.progress_message.as_deref()),
     };
-    let (what, link) = describe(&job, base, datasets);
+    let (what, link) = describe(&job, base, names);
     JobView {
         id: job.id,
         what,
@@ -133,18 +149,25 @@ async fn rows(state: &AppState, scope: &Scope) -> Result<JobRows, PageError> {
     scope.require(Permission::ReadJobs)?;
     let jobs = state.store.jobs(Some(scope.id()), 100).await?;
     let all_finished = jobs.iter().all(|j| j.state.is_finished());
-    let datasets: HashMap<i64, String> = state
-        .store
-        .datasets(scope.id(), None)
-        .await?
-        .into_iter()
-        .map(|d| (d.id, d.name))
-        .collect();
+    let names = Names {
+        datasets: state
+            .store
+            .datasets(scope.id(), None)
+            .await?
+            .into_iter()
+            .map(|d| (d.id, d.name))
+            .collect(),
+        instances: ferry_tenants::instances::visible(state.store.as_ref(), &scope.marketplace)
+            .await?
+            .into_iter()
+            .map(|v| (v.record.summary.id, v.record.summary.name))
+            .collect(),
+    };
     let base = scope.base();
     Ok(JobRows {
         jobs: jobs
             .into_iter()
-            .map(|job| job_view(job, &base, &datasets))
+            .map(|job| job_view(job, &base, &names))
             .collect(),
         all_finished,
     })

@@ -5,12 +5,15 @@
 //! - `datasets.rs`: receiving an upload file by file into the store (removing the dataset if
 //!   anything fails), replacing files before activation, activate, deny, delete with undo, and
 //!   the streamed report download.
+//! - `hierarchy.rs`: asking for Get Hierarchy: the scope as typed, checked; a retrieval that
+//!   already runs, named.
 //! - `instances.rs`: a Partner Center instance as typed in, checked and sealed.
 //! - `users.rs`: who may change which user (never one of a higher role).
 //! - `webhooks.rs`: setting a product's provisioning webhook (address checked, secret sealed).
 
 pub mod companies;
 pub mod datasets;
+pub mod hierarchy;
 pub mod instances;
 pub mod users;
 pub mod webhooks;

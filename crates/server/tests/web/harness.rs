@@ -571,7 +571,7 @@ impl App {
         }))
     }
 
-    /// Runs the queued dataset jobs until none is left, as a worker would.
+    /// Runs the queued dataset and Get Hierarchy jobs until none is left, as a worker would.
     pub async fn run_dataset_jobs(&self) {
         let worker = ferry_jobs::Worker::new(
             "test".into(),
@@ -580,7 +580,11 @@ impl App {
         )
         .with_job::<ferry_datasets::ValidateDataset>(self.tenant_lookup())
         .with_job::<ferry_datasets::ActivateDataset>(())
-        .with_job::<ferry_datasets::UndoDataset>(());
+        .with_job::<ferry_datasets::UndoDataset>(())
+        .with_job::<ferry_tenants::GetHierarchy>(ferry_tenants::HierarchyEnv {
+            sealer: sealer(),
+            clients: ferry_tenants::Clients::default(),
+        });
         while worker.run_next().await.expect("run") {}
     }
 }

@@ -2,7 +2,7 @@
 
 use axum::http::StatusCode;
 use ferry_domain::{MarketplaceKind, Role};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::harness::{App, Who};
 
@@ -364,4 +364,64 @@ pub(crate) fn instance_of(
         "application_id": c.client_id, "secret": c.client_secret, "refresh_token": c.refresh_token,
         "api_base_url": url, "login_base_url": url,
     })
+}
+
+/// Get Hierarchy through the API: started as a job, one at a time per instance (the second
+/// answer names the running one), a bad tenant id refused before anything is asked, an unknown
+/// tenant said in the tool's words, Last Update and the retrievals read back.
+pub(crate) async fn get_hierarchy_through_the_api(app: App) {
+    let manager = Some(Role::MarketplaceManager);
+    let (emulator, url) = partner_center(11, 30).await;
+    let (status, created) = app
+        .api(
+            manager,
+            "POST",
+            "/api/v1/instances",
+            &instance_of(&emulator.credentials(), &url).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let hierarchy = format!("/api/v1/instances/{}/hierarchy", created["id"]);
+
+    let (status, answer) = app.api(manager, "GET", &hierarchy, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["last_update"], Value::Null, "never retrieved");
+
+    let (status, started) = app.api(manager, "POST", &hierarchy, "{}").await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{started}");
+    let (status, refused) = app.api(manager, "POST", &hierarchy, "{}").await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!("retrieval {}", started["run_id"]))
+            && message.contains("already running"),
+        "{message}"
+    );
+    app.run_dataset_jobs().await;
+    let (_, answer) = app.api(manager, "GET", &hierarchy, "").await;
+    assert_eq!(answer["runs"][0]["state"], "completed", "{answer}");
+    assert_eq!(answer["runs"][0]["summary"]["tenants"], 30);
+    assert!(answer["last_update"].is_string(), "{answer}");
+
+    let (status, refused) = app
+        .api(manager, "POST", &hierarchy, r#"{"tenant_id": "contoso"}"#)
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("is not a tenant id")),
+        "{refused}"
+    );
+    let nobody = "00000000-0000-4000-8000-000000000001";
+    let body = json!({ "tenant_id": nobody }).to_string();
+    let (status, _) = app.api(manager, "POST", &hierarchy, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    app.run_dataset_jobs().await;
+    let (_, answer) = app.api(manager, "GET", &hierarchy, "").await;
+    assert_eq!(answer["runs"][0]["state"], "failed");
+    assert_eq!(
+        answer["runs"][0]["error"],
+        format!("The Microsoft Tenant with ID '{nobody}' does not exist.")
+    );
 }

@@ -381,6 +381,18 @@ pub(crate) const API: &[Route] = &[
         body: "",
     },
     Route {
+        method: "POST",
+        path: "/api/v1/instances/{instance}/hierarchy",
+        allowed: "M",
+        body: "{}",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/instances/{instance}/hierarchy",
+        allowed: "M",
+        body: "",
+    },
+    Route {
         method: "GET",
         path: "/api/v1/partner-center/settings",
         allowed: "M",
@@ -537,7 +549,8 @@ pub(crate) async fn every_api_route_checks_role_and_marketplace(app: App) {
                     (true, _)
                         if route.method == "POST"
                             && !route.path.contains("{user}/")
-                            && !route.path.contains("{instance}/") =>
+                            && (!route.path.contains("{instance}/")
+                                || route.path.ends_with("/hierarchy")) =>
                     {
                         vec![StatusCode::CREATED, StatusCode::ACCEPTED]
                     }
