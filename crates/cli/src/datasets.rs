@@ -360,7 +360,8 @@ fn print_dataset(d: &Value) {
 }
 
 /// A progress bar on standard error; hidden when it is not a terminal.
-fn bar(length: u64, template: &str) -> ProgressBar {
+/// A progress bar on standard error, drawn with `template`.
+pub(crate) fn bar(length: u64, template: &str) -> ProgressBar {
     let bar = ProgressBar::new(length);
     if let Ok(style) = ProgressStyle::with_template(template) {
         bar.set_style(style.progress_chars("=> "));

@@ -5,6 +5,7 @@ mod config;
 mod datasets;
 mod demo;
 mod emulator;
+mod hierarchy;
 mod remote;
 mod run;
 mod workers;
@@ -50,6 +51,14 @@ enum Command {
         #[command(subcommand)]
         command: remote::InstanceCommand,
     },
+    /// Get Hierarchy: an instance's tenants from Partner Center (through a running Ferry's
+    /// API).
+    Hierarchy {
+        #[command(flatten)]
+        api: remote::Api,
+        #[command(subcommand)]
+        command: hierarchy::HierarchyCommand,
+    },
     /// Datasets: bulk CSV migration (through a running Ferry's API).
     Dataset {
         #[command(flatten)]
@@ -89,6 +98,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Emulator(command) => emulator::run(command).await,
             Command::Instance { api, command } => remote::instance(&api, command).await,
             Command::Dataset { api, command } => datasets::run(&api, command).await,
+            Command::Hierarchy { api, command } => hierarchy::run(&api, command).await,
         }
     });
     // Blocking work still running (a request waiting on the database) does not hold the

@@ -21,7 +21,7 @@ pub struct Api {
 }
 
 impl Api {
-    async fn call(
+    pub async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -76,6 +76,18 @@ impl Api {
     pub async fn post(&self, path: &str) -> anyhow::Result<Value> {
         self.call(reqwest::Method::POST, path, None).await
     }
+}
+
+/// The id of the instance called `name` among those the marketplace may use.
+pub async fn instance_named(api: &Api, name: &str) -> anyhow::Result<i64> {
+    let all = api.get("/instances").await?;
+    let found = all
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["name"] == name)
+        .with_context(|| format!("no Partner Center instance is named '{name}' here"))?;
+    found["id"].as_i64().context("the instance has no id")
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,14 +181,7 @@ pub async fn instance(api: &Api, command: InstanceCommand) -> anyhow::Result<()>
             }
         }
         InstanceCommand::Check { name } => {
-            let all = api.call(reqwest::Method::GET, "/instances", None).await?;
-            let found = all
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|i| i["name"] == name.as_str())
-                .with_context(|| format!("no Partner Center instance is named '{name}' here"))?;
-            let id = found["id"].as_i64().context("the instance has no id")?;
+            let id = instance_named(api, &name).await?;
             let checked = api
                 .call(
                     reqwest::Method::POST,

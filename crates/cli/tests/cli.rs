@@ -1102,6 +1102,52 @@ async fn instances_through_the_command_line() {
         &run(client(&shop_token).args(["instance", "check", "Contoso CSP"])),
         "no Partner Center instance is named 'Contoso CSP'",
     );
+
+    // Get Hierarchy: the whole instance, then one tenant Partner Center does not know.
+    let got = stdout(&run(client(&parent_token).args([
+        "hierarchy",
+        "get",
+        "--instance",
+        "Contoso CSP",
+    ])));
+    assert!(
+        got.contains(" tenants, ") && got.contains("first retrieval"),
+        "{got}"
+    );
+    assert!(got.starts_with("4 resellers, 5 tenants, "), "{got}");
+    let again = stdout(&run(client(&parent_token).args([
+        "hierarchy",
+        "get",
+        "--instance",
+        "Contoso CSP",
+    ])));
+    assert!(
+        again.contains("nothing changed since the last retrieval"),
+        "{again}"
+    );
+    let nobody = "00000000-0000-4000-8000-000000000002";
+    fails_with(
+        &run(client(&parent_token).args([
+            "hierarchy",
+            "get",
+            "--instance",
+            "Contoso CSP",
+            "--tenant",
+            nobody,
+        ])),
+        &format!("The Microsoft Tenant with ID '{nobody}' does not exist."),
+    );
+    fails_with(
+        &run(client(&parent_token).args([
+            "hierarchy",
+            "get",
+            "--instance",
+            "Contoso CSP",
+            "--tenant",
+            "contoso",
+        ])),
+        "'contoso' is not a tenant id",
+    );
     drop(server);
     let logs = std::fs::read_to_string(&log).expect("logs");
     assert!(logs.contains("DEBUG"), "debug logging was on");
