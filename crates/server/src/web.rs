@@ -248,6 +248,11 @@ impl Scope {
             (Permission::ReadUsers, "Users", "/users"),
             (Permission::ReadCatalog, "Catalog", "/catalog"),
             (Permission::ManageDatasets, "Data Migration", "/datasets"),
+            (
+                Permission::ManagePartnerCenter,
+                "Import Customers",
+                "/import-customers",
+            ),
             (Permission::ReadJobs, "Jobs", "/jobs"),
             (Permission::ReadOutbox, "Outbox", "/outbox"),
             (
@@ -354,6 +359,13 @@ impl Chrome {
             }
             Some("activating") => Some("Activation has started; this page follows it."),
             Some("denied") => Some("The dataset is denied: it will not be activated."),
+            Some("already-retrieving") => {
+                Some("A retrieval of this instance is already running; this page follows it.")
+            }
+            Some("retrieving") => Some(
+                "Get Hierarchy has started; this page follows it. It runs in the background: you \
+                 may leave and come back.",
+            ),
             Some("undoing") => Some(
                 "The undo has started. When it ends, its line below says what it removed, \
                  restored and kept.",

@@ -48,7 +48,8 @@ use harness::App;
 use headers::every_answer_carries_the_security_headers;
 use instances::{
     get_hierarchy_through_the_api, instance_secrets_go_only_where_they_belong,
-    instances_follow_the_marketplace_hierarchy, the_instance_form_keeps_what_was_typed,
+    instances_follow_the_marketplace_hierarchy, the_import_customers_page_follows_a_retrieval,
+    the_instance_form_keeps_what_was_typed,
 };
 use matrix::{
     every_api_route_checks_role_and_marketplace, every_page_checks_role_and_marketplace,
@@ -94,6 +95,7 @@ ferry_storage::on_both_backends!(App::start =>
     error_pages_keep_the_navigation,
     lists_count_and_page_both_ways,
     get_hierarchy_through_the_api,
+    the_import_customers_page_follows_a_retrieval,
 );
 
 /// The browser journeys run once, on SQLite: the matrix above already covers both backends.

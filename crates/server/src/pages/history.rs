@@ -125,7 +125,7 @@ fn line(at: i64, who: String, link: Option<String>, what: String) -> HistoryLine
 }
 
 /// The person or token of an audit line ("user:13 ann@…", "api-token:4", "platform-admin:1 …").
-async fn actor_name(
+pub(super) async fn actor_name(
     state: &AppState,
     scope: &Scope,
     actor: &str,

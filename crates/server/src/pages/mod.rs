@@ -6,6 +6,7 @@ mod catalog;
 mod companies;
 mod datasets;
 mod history;
+mod import_customers;
 mod jobs;
 mod marketplaces;
 mod outbox;
@@ -128,6 +129,19 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route(
             "/m/{slug}/settings/partner-center/{id}/delete",
             post(partner_center::delete_instance),
+        )
+        .route("/m/{slug}/import-customers", get(import_customers::start))
+        .route(
+            "/m/{slug}/import-customers/{id}",
+            get(import_customers::tool),
+        )
+        .route(
+            "/m/{slug}/import-customers/{id}/hierarchy",
+            post(import_customers::get_hierarchy),
+        )
+        .route(
+            "/m/{slug}/import-customers/{id}/progress",
+            get(import_customers::progress),
         )
         .route(
             "/m/{slug}/settings/api-tokens",

@@ -4,7 +4,7 @@ use axum::http::StatusCode;
 use ferry_domain::{MarketplaceKind, Role};
 use serde_json::{Value, json};
 
-use super::harness::{App, Who};
+use super::harness::{App, CSRF, Who};
 
 /// A country tenant uses its parent's Partner Center instance live: a refresh token the parent
 /// rotates is what the child uses next, with nothing saved again — here through two servers
@@ -423,5 +423,84 @@ pub(crate) async fn get_hierarchy_through_the_api(app: App) {
     assert_eq!(
         answer["runs"][0]["error"],
         format!("The Microsoft Tenant with ID '{nobody}' does not exist.")
+    );
+}
+
+/// The Import Customers page: Get Hierarchy from the form, followed on the page, then what the
+/// snapshot holds, Last Update, the retrievals and — after the world changed — what changed; a
+/// tenant id that is not one is refused next to what was typed.
+pub(crate) async fn the_import_customers_page_follows_a_retrieval(app: App) {
+    let manager = Who::Staff(Role::MarketplaceManager);
+    let (emulator, url) = partner_center(12, 12).await;
+    let (status, created) = app
+        .api(
+            Some(Role::MarketplaceManager),
+            "POST",
+            "/api/v1/instances",
+            &instance_of(&emulator.credentials(), &url).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let tool = format!("/m/{}/import-customers/{}", app.a.slug, created["id"]);
+    let (status, page) = app.page_raw(manager, "GET", &tool, "", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains("Last Update: <span id=\"last-update\">never</span>")
+            && page.contains("Nothing retrieved from Contoso CSP yet"),
+        "{page}"
+    );
+
+    let hierarchy = format!("{tool}/hierarchy");
+    let status = app.page(manager, "POST", &hierarchy, "scope=mass").await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, page) = app.page_raw(manager, "GET", &tool, "", None).await;
+    assert!(
+        page.contains("Retrieving") && page.contains("data-refresh"),
+        "{page}"
+    );
+    app.run_dataset_jobs().await;
+    let (_, progress) = app
+        .page_raw(manager, "GET", &format!("{tool}/progress"), "", None)
+        .await;
+    assert!(progress.contains("data-final"), "{progress}");
+    let (_, page) = app.page_raw(manager, "GET", &tool, "", None).await;
+    assert!(
+        page.contains("From the Last Update") && page.contains("12 tenants"),
+        "{page}"
+    );
+    assert!(
+        page.contains("it was the first retrieval") && !page.contains(">never<"),
+        "{page}"
+    );
+
+    // A tenant leaves Partner Center: the next retrieval says so.
+    let world: Value = serde_json::from_str(&emulator.world_json()).expect("world");
+    let gone = world["customers"][0]["id"].as_str().expect("a customer");
+    reqwest::Client::new()
+        .delete(format!("{url}/_admin/customers/{gone}"))
+        .send()
+        .await
+        .expect("admin");
+    app.page(manager, "POST", &hierarchy, "scope=mass").await;
+    app.run_dataset_jobs().await;
+    let (_, page) = app.page_raw(manager, "GET", &tool, "", None).await;
+    assert!(
+        page.contains("Tenant gone") && page.contains(&gone.to_ascii_lowercase()),
+        "{page}"
+    );
+
+    let (status, page) = app
+        .page_raw(
+            manager,
+            "POST",
+            &hierarchy,
+            "scope=one&tenant=contoso",
+            Some(CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        page.contains("is not a tenant id") && page.contains("value=\"contoso\""),
+        "{page}"
     );
 }

@@ -173,6 +173,30 @@ const PAGES: &[Route] = &[
         body: "",
     },
     Route {
+        method: "GET",
+        path: "/m/{m}/import-customers",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/import-customers/{instance}",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/import-customers/{instance}/hierarchy",
+        allowed: "M",
+        body: "scope=mass",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/import-customers/{instance}/progress",
+        allowed: "M",
+        body: "",
+    },
+    Route {
         method: "POST",
         path: "/m/{m}/settings/partner-center/validation",
         allowed: "M",
