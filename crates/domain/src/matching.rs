@@ -21,9 +21,34 @@ const OTHER_COUNTRY: i32 = -20;
 
 /// Words that say what kind of company it is, not which one.
 const LEGAL_FORMS: &[&str] = &[
-    "ab", "ag", "as", "asa", "bv", "co", "company", "corp", "corporation", "gmbh", "inc",
-    "incorporated", "kg", "limited", "llc", "llp", "ltd", "nv", "oy", "plc", "pty", "pte",
-    "sa", "sarl", "sas", "sl", "spa", "srl",
+    "ab",
+    "ag",
+    "as",
+    "asa",
+    "bv",
+    "co",
+    "company",
+    "corp",
+    "corporation",
+    "gmbh",
+    "inc",
+    "incorporated",
+    "kg",
+    "limited",
+    "llc",
+    "llp",
+    "ltd",
+    "nv",
+    "oy",
+    "plc",
+    "pty",
+    "pte",
+    "sa",
+    "sarl",
+    "sas",
+    "sl",
+    "spa",
+    "srl",
 ];
 
 /// One side of a comparison: a tenant as Partner Center describes it, or a company.
@@ -176,7 +201,11 @@ pub fn website_domain(website: &str) -> Option<String> {
     let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
     let host = rest.split(['/', '?', '#']).next()?;
     let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
-    let host = host.split(':').next()?.trim_end_matches('.').to_ascii_lowercase();
+    let host = host
+        .split(':')
+        .next()?
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
     let host = host.strip_prefix("www.").unwrap_or(&host).to_owned();
     host.contains('.').then_some(host)
 }
@@ -211,10 +240,16 @@ mod tests {
         let by_domain = likeness(&tenant, &party("NW", &["northwind.example"], None));
         assert_eq!(by_domain.score, 50);
         assert!(by_domain.suggested());
-        assert_eq!(by_domain.reasons[0].to_string(), "the domain northwind.example");
+        assert_eq!(
+            by_domain.reasons[0].to_string(),
+            "the domain northwind.example"
+        );
         let abroad = likeness(&tenant, &party("Northwind Traders", &[], Some("DE")));
         assert_eq!((abroad.score, abroad.suggested()), (40, false));
-        let words = likeness(&tenant, &party("Northwind Traders Seattle", &[], Some("US")));
+        let words = likeness(
+            &tenant,
+            &party("Northwind Traders Seattle", &[], Some("US")),
+        );
         assert_eq!(words.reasons, [Reason::SimilarName, Reason::SameCountry]);
         let stranger = likeness(&tenant, &party("Contoso", &["contoso.example"], Some("US")));
         assert_eq!(stranger.score, 10);
@@ -222,13 +257,19 @@ mod tests {
 
     #[test]
     fn domains_come_from_addresses_and_websites() {
-        assert_eq!(email_domain("IT@Northwind.Example").as_deref(), Some("northwind.example"));
+        assert_eq!(
+            email_domain("IT@Northwind.Example").as_deref(),
+            Some("northwind.example")
+        );
         assert_eq!(email_domain("nobody"), None);
         assert_eq!(
             website_domain("https://www.Contoso.com:443/about?x=1").as_deref(),
             Some("contoso.com")
         );
-        assert_eq!(website_domain("contoso.com").as_deref(), Some("contoso.com"));
+        assert_eq!(
+            website_domain("contoso.com").as_deref(),
+            Some("contoso.com")
+        );
         assert_eq!(website_domain("localhost"), None);
     }
 

@@ -65,7 +65,10 @@ mod tests {
 
     #[test]
     fn ended_subscriptions_and_azure_plans_are_not_imported() {
-        assert_eq!(importability(Some("Active"), None), Importability::Importable);
+        assert_eq!(
+            importability(Some("Active"), None),
+            Importability::Importable
+        );
         assert_eq!(
             importability(Some("suspended"), Some("OnlineServicesNCE")),
             Importability::Importable

@@ -23,6 +23,7 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::audit::audit_everywhere;
 use crate::{Clients, Visible};
 
 /// Tenants whose details are fetched and stored together, and fetched at once.
@@ -153,8 +154,13 @@ impl BackgroundJob for GetHierarchy {
         let Some(run) = store.hierarchy_run(self.run_id).await? else {
             return Ok(());
         };
-        if run.state != RunState::Running {
-            return Ok(());
+        match run.state {
+            RunState::Running => {}
+            // Completed before its audit was stored: only the audit is left to do.
+            RunState::Completed => {
+                return Ok(audit_everywhere(&**store, self.owner_id, self.instance_id).await?);
+            }
+            RunState::Failed | RunState::Cancelled => return Ok(()),
         }
         let Some(record) = store.instance(self.owner_id, self.instance_id).await? else {
             return end(ctx, &run, RunState::Failed, "The instance was deleted.").await;
@@ -171,6 +177,10 @@ impl BackgroundJob for GetHierarchy {
             Ok(()) => {
                 let lacks = app_only.then_some(APP_ONLY_LACKS);
                 let done = store.complete_hierarchy_run(run.id, lacks).await?;
+                let auditing = phase("comparing with the marketplace".into(), 0, None);
+                ctx.checkpoint(&Reached::ResellersRead, auditing, None)
+                    .await?;
+                audit_everywhere(&**store, self.owner_id, self.instance_id).await?;
                 let summary = done.summary.unwrap_or_default();
                 let progress = Progress {
                     done: summary.tenants,

@@ -4,12 +4,14 @@
 //! too, used live), one client per instance per process ([`Clients`]), refresh tokens read from
 //! and written back to the store sealed, connection checks, and [`InstanceLookup`], through
 //! which dataset validation asks Partner Center about tenants. `hierarchy.rs`: Get Hierarchy,
-//! the job that reads an instance's resellers, tenants and subscriptions into a snapshot.
+//! the job that reads an instance's resellers, tenants and subscriptions into a snapshot;
+//! `audit.rs`: that snapshot compared with a marketplace, tenant by tenant.
 //!
 //! Invariants:
 //! - No HTTP of its own: the pages, the API and the workers share these clients.
 //! - Secrets are opened only to build a client, and never logged.
 
+pub mod audit;
 pub mod hierarchy;
 pub mod instances;
 

@@ -7,12 +7,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_domain::{MarketplaceKind, Slug};
+use ferry_domain::{
+    Connector, Email, MarketplaceKind, NewCompany, NewEdition, NewProduct, NewSubscription, Origin,
+    PricingUnit, Slug, SubscriptionStatus, TenantLink, TenantStatus,
+};
 use ferry_emulators::Faults;
 use ferry_emulators::partner_center::{Emulator, Options};
 use ferry_jobs::{Worker, WorkerConfig};
 use ferry_storage::seal::Sealer;
-use ferry_storage::{HierarchyRun, NewInstance, NewMarketplace, RunStart, RunState, Store};
+use ferry_storage::{
+    CompanyRef, HierarchyRun, NewInstance, NewMarketplace, RunStart, RunState, Store, TenantAudit,
+    TenantAuditQuery,
+};
 use ferry_tenants::hierarchy::unknown_tenant;
 use ferry_tenants::{Clients, GetHierarchy, HierarchyEnv, Scope, Visible, get_hierarchy};
 use serde_json::Value;
@@ -22,6 +28,7 @@ ferry_storage::on_both_backends!(open =>
     revoked_consent_keeps_the_previous_snapshot,
     a_killed_worker_is_followed_by_another,
     one_tenant_is_found_by_id_or_domain_or_said_unknown,
+    the_audit_says_where_each_tenant_stands,
 );
 
 async fn open(url: &str) -> Arc<dyn Store> {
@@ -425,5 +432,209 @@ async fn one_tenant_is_found_by_id_or_domain_or_said_unknown(store: Arc<dyn Stor
     assert_eq!(
         failed.error.as_deref(),
         Some("The Microsoft Tenant with ID 'nobody.onmicrosoft.com' does not exist.")
+    );
+}
+
+/// The audit, for the marketplace: a tenant whose importable subscriptions the linked company
+/// holds exactly is Synced; one with a subscription missing and one extra is Out of sync, saying
+/// which; an unlinked tenant is Not imported, with the company that looks like it.
+async fn the_audit_says_where_each_tenant_stands(store: Arc<dyn Store>) {
+    let setup = setup(
+        store,
+        Options {
+            seed: 21,
+            customers: 12,
+            resellers: 2,
+            ..Options::default()
+        },
+    )
+    .await;
+    let run = setup.start(Scope::Mass).await;
+    assert_eq!(setup.finish(&run).await.state, RunState::Completed);
+    let store = &setup.store;
+    let m = setup.marketplace_id;
+    let instance = setup.instance.record.summary.id;
+    let everyone = TenantAuditQuery {
+        limit: 100,
+        ..TenantAuditQuery::default()
+    };
+    let audits = store
+        .tenant_audits(m, instance, &everyone)
+        .await
+        .expect("audit");
+    assert_eq!(audits.len(), 12, "the retrieval audited every tenant");
+    assert!(audits.iter().all(|a| a.status == TenantStatus::NotImported));
+
+    // Tenants with importable subscriptions, to link.
+    let importable = |a: &TenantAudit| a.partner_center_subscriptions;
+    let mut with_subscriptions = audits.iter().filter(|a| importable(a) >= 2);
+    let synced = with_subscriptions
+        .next()
+        .expect("a tenant with subscriptions")
+        .clone();
+    let drifted = with_subscriptions.next().expect("another").clone();
+    let alike = audits
+        .iter()
+        .find(|a| a.tenant_id != synced.tenant_id && a.tenant_id != drifted.tenant_id)
+        .expect("a third")
+        .clone();
+    let subscriptions = store
+        .snapshot_subscriptions(
+            run.snapshot,
+            &[synced.tenant_id.clone(), drifted.tenant_id.clone()],
+        )
+        .await
+        .expect("subscriptions");
+    let ids_of = |tenant: &str| -> Vec<String> {
+        subscriptions
+            .iter()
+            .filter(|s| s.tenant_id == tenant)
+            .filter(|s| {
+                ferry_domain::importability(
+                    s.subscription.status.as_deref(),
+                    s.subscription.product_type.as_deref(),
+                ) == ferry_domain::Importability::Importable
+            })
+            .map(|s| s.subscription.subscription_id.clone())
+            .collect()
+    };
+
+    let product = store
+        .create_product(
+            m,
+            &NewProduct {
+                name: "Microsoft 365".into(),
+                vendor: "Microsoft".into(),
+            },
+        )
+        .await
+        .expect("product");
+    let edition = store
+        .create_edition(
+            m,
+            &NewEdition {
+                product_id: product,
+                code: "M365".into(),
+                name: "Microsoft 365".into(),
+                pricing_plan_id: "m365".into(),
+                channel_sku: None,
+                pricing_unit: PricingUnit::User,
+                included_units: 1,
+                billing_cycles: vec!["MONTHLY".into()],
+                terms: vec!["P1M".into()],
+                connector: Connector::Microsoft,
+                offer_ids: Vec::new(),
+                active: true,
+            },
+        )
+        .await
+        .expect("edition");
+    let linked = |name: &str, tenant: &str| {
+        let store = store.clone();
+        let (name, tenant) = (name.to_owned(), tenant.to_owned());
+        async move {
+            let company = store
+                .create_company(m, &NewCompany::named(name, Origin::Manual))
+                .await
+                .expect("company");
+            let link = TenantLink {
+                instance_id: instance,
+                tenant_id: tenant.to_uppercase(),
+                domain_prefix: None,
+                reseller_mpn_id: None,
+            };
+            store.link_tenant(m, company, &link).await.expect("link");
+            company
+        }
+    };
+    let subscribe = |company: i64, vendor: String| {
+        let store = store.clone();
+        async move {
+            let s = NewSubscription {
+                external_id: None,
+                company_id: company,
+                edition_id: edition,
+                purchased_by: None,
+                units: 1,
+                start_date: None,
+                billing_start_date: None,
+                end_date: None,
+                billing_cycle: None,
+                term: None,
+                auto_renew: true,
+                status: SubscriptionStatus::Active,
+                vendor_subscription_id: Some(vendor.to_uppercase()),
+                custom_attributes: Default::default(),
+                origin: Origin::Manual,
+            };
+            store
+                .create_subscription(m, &s)
+                .await
+                .expect("subscription");
+        }
+    };
+    let first = linked("Linked by hand", &synced.tenant_id).await;
+    for id in ids_of(&synced.tenant_id) {
+        subscribe(first, id).await;
+    }
+    let second = linked("Drifted", &drifted.tenant_id).await;
+    let mut drifted_ids = ids_of(&drifted.tenant_id);
+    let missing = drifted_ids.pop().expect("one to leave out");
+    for id in drifted_ids {
+        subscribe(second, id).await;
+    }
+    subscribe(second, "aaaaaaaa-0000-4000-8000-00000000000e".into()).await;
+    let lookalike = NewCompany {
+        email: Some(Email::parse("office@lookalike.example").expect("email")),
+        ..NewCompany::named(format!("{} Ltd", alike.name), Origin::Manual)
+    };
+    let lookalike = store.create_company(m, &lookalike).await.expect("company");
+
+    ferry_tenants::audit::audit_everywhere(&**store, m, instance)
+        .await
+        .expect("audit");
+    let audits = store
+        .tenant_audits(m, instance, &everyone)
+        .await
+        .expect("audit");
+    let of = |tenant: &str| {
+        audits
+            .iter()
+            .find(|a| a.tenant_id == tenant)
+            .expect("audited")
+    };
+    let a = of(&synced.tenant_id);
+    assert_eq!(a.status, TenantStatus::Synced, "{a:?}");
+    assert_eq!(
+        a.related,
+        [CompanyRef {
+            id: first,
+            name: "Linked by hand".into()
+        }]
+    );
+    let b = of(&drifted.tenant_id);
+    assert_eq!(b.status, TenantStatus::OutOfSync);
+    assert_eq!(b.missing, [missing]);
+    assert_eq!(b.extra, ["aaaaaaaa-0000-4000-8000-00000000000e"]);
+    let c = of(&alike.tenant_id);
+    assert_eq!(c.status, TenantStatus::NotImported);
+    assert_eq!(c.possible.first().map(|p| p.id), Some(lookalike), "{c:?}");
+    assert!(c.possible[0].reasons.contains(&"the same name".to_owned()));
+
+    let only = |status| TenantAuditQuery {
+        status: Some(status),
+        ..everyone.clone()
+    };
+    let listed = store
+        .tenant_audits(m, instance, &only(TenantStatus::OutOfSync))
+        .await
+        .expect("filter");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        store
+            .count_tenant_audits(m, instance, &only(TenantStatus::NotImported), 100)
+            .await
+            .expect("count"),
+        ferry_storage::Total::Exactly(10)
     );
 }

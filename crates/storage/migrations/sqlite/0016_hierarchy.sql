@@ -88,3 +88,35 @@ CREATE TABLE hierarchy_changes (
     after_value      TEXT
 );
 CREATE INDEX hierarchy_changes_run ON hierarchy_changes (run_id, kind, tenant_id);
+
+-- The audit of the current snapshot against one marketplace: each tenant's standing and what
+-- it rests on, stored so the tenant list filters and pages without computing anything.
+CREATE TABLE tenant_audits (
+    marketplace_id                BIGINT NOT NULL REFERENCES marketplaces (id) ON DELETE CASCADE,
+    instance_id                   BIGINT NOT NULL REFERENCES partner_center_instances (id)
+                                      ON DELETE CASCADE,
+    tenant_id                     TEXT NOT NULL,
+    name                          TEXT NOT NULL,
+    domain                        TEXT,
+    reseller_tenant_id            TEXT,
+    status                        TEXT NOT NULL
+                                      CHECK (status IN ('synced', 'out-of-sync', 'not-imported')),
+    partner_center_subscriptions  BIGINT NOT NULL,
+    marketplace_subscriptions     BIGINT NOT NULL,
+    -- JSON: the related companies, the subscriptions missing on each side, those the import
+    -- does not bring in, and the possible matches with their reasons.
+    related                       TEXT NOT NULL,
+    missing                       TEXT NOT NULL,
+    extra                         TEXT NOT NULL,
+    not_importable                TEXT NOT NULL,
+    possible                      TEXT NOT NULL,
+    audited_at                    BIGINT NOT NULL,
+    PRIMARY KEY (marketplace_id, instance_id, tenant_id)
+);
+CREATE INDEX tenant_audits_name ON tenant_audits (marketplace_id, instance_id, lower(name), tenant_id);
+CREATE INDEX tenant_audits_status
+    ON tenant_audits (marketplace_id, instance_id, status, lower(name), tenant_id);
+CREATE INDEX tenant_audits_reseller
+    ON tenant_audits (marketplace_id, instance_id, reseller_tenant_id, lower(name), tenant_id);
+-- Possible matches read the companies linked to no tenant.
+CREATE INDEX tenant_links_company ON tenant_links (company_id);

@@ -70,6 +70,130 @@ pub trait HierarchyStore: Send + Sync {
         snapshot: i64,
         tenant_ids: &[String],
     ) -> Result<Vec<StoredSubscription>>;
+
+    /// What the audit compares a snapshot with, for one marketplace: every company linked to
+    /// a tenant (through any instance), with the Microsoft subscriptions it holds.
+    async fn linked_companies(&self, marketplace_id: i64) -> Result<Vec<LinkedCompany>>;
+    /// Companies of the marketplace linked to no tenant, by id after `after`: the candidates
+    /// of possible matches.
+    async fn unlinked_companies(
+        &self,
+        marketplace_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<CandidateCompany>>;
+    /// Replaces the marketplace's audit of an instance, in one transaction.
+    async fn replace_tenant_audits(
+        &self,
+        marketplace_id: i64,
+        instance_id: i64,
+        audits: &[TenantAudit],
+    ) -> Result<()>;
+    /// A page of the audited tenant list (see [`TenantAuditQuery`]).
+    async fn tenant_audits(
+        &self,
+        marketplace_id: i64,
+        instance_id: i64,
+        query: &TenantAuditQuery,
+    ) -> Result<Vec<TenantAudit>>;
+    /// How many audited tenants the query's filters match, counted up to `cap`.
+    async fn count_tenant_audits(
+        &self,
+        marketplace_id: i64,
+        instance_id: i64,
+        query: &TenantAuditQuery,
+        cap: i64,
+    ) -> Result<crate::Total>;
+    /// Each reseller's number of audited end customers.
+    async fn reseller_customer_counts(
+        &self,
+        marketplace_id: i64,
+        instance_id: i64,
+    ) -> Result<Vec<(String, i64)>>;
+}
+
+/// A company linked to a tenant, and the Microsoft subscriptions it holds (their Partner
+/// Center ids, lower-case; none for a subscription without one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LinkedCompany {
+    pub tenant_id: String,
+    pub company_id: i64,
+    pub name: String,
+    pub subscriptions: Vec<Option<String>>,
+}
+
+/// What possible matches compare of a company.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct CandidateCompany {
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    pub website: Option<String>,
+    pub country: Option<String>,
+}
+
+/// A company as the tenant list names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompanyRef {
+    pub id: i64,
+    pub name: String,
+}
+
+/// A Partner Center subscription the import does not bring in, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotImportable {
+    pub subscription_id: String,
+    pub offer_name: Option<String>,
+    /// `azure-plan` or `ended` (with the status).
+    pub why: String,
+}
+
+/// A company that looks like the tenant, how much and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PossibleMatch {
+    pub id: i64,
+    pub name: String,
+    pub score: u8,
+    pub reasons: Vec<String>,
+}
+
+/// One tenant of the audited list.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TenantAudit {
+    pub tenant_id: String,
+    pub name: String,
+    pub domain: Option<String>,
+    pub reseller_tenant_id: Option<String>,
+    #[sqlx(try_from = "String")]
+    pub status: ferry_domain::TenantStatus,
+    pub partner_center_subscriptions: i64,
+    pub marketplace_subscriptions: i64,
+    #[sqlx(json)]
+    pub related: Vec<CompanyRef>,
+    /// Importable Partner Center subscriptions the marketplace does not have.
+    #[sqlx(json)]
+    pub missing: Vec<String>,
+    /// Marketplace subscriptions Partner Center does not have (importable).
+    #[sqlx(json)]
+    pub extra: Vec<String>,
+    #[sqlx(json)]
+    pub not_importable: Vec<NotImportable>,
+    #[sqlx(json)]
+    pub possible: Vec<PossibleMatch>,
+    pub audited_at: i64,
+}
+
+/// Which audited tenants to list: filtered, a page of at most `limit` in name order after
+/// `after` (the name key and tenant id of the page before's last row).
+#[derive(Debug, Clone, Default)]
+pub struct TenantAuditQuery {
+    /// Any part of the name, tenant id or domain.
+    pub search: Option<String>,
+    pub status: Option<ferry_domain::TenantStatus>,
+    /// `Some(None)`: direct customers only; `Some(Some(id))`: one reseller's.
+    pub reseller: Option<Option<String>>,
+    pub after: Option<(String, String)>,
+    pub limit: i64,
 }
 
 /// A tenant as a snapshot holds it.

@@ -2,6 +2,7 @@
 //! once into `crate::postgres` (see `statements.rs`).
 
 use super::{BEGIN_WRITE, Db, This};
+use crate::hierarchy::{CandidateCompany, LinkedCompany, TenantAudit, TenantAuditQuery};
 use crate::hierarchy::{
     HierarchyChange, HierarchyRun, HierarchyState, NewHierarchyRun, RunScope, RunStart, RunState,
     RunSummary, SnapshotCounts, SnapshotReseller, SnapshotTenant, StoredSubscription, StoredTenant,
@@ -468,6 +469,164 @@ impl crate::HierarchyStore for This {
         .await?)
     }
 
+    async fn linked_companies(&self, marketplace_id: i64) -> crate::Result<Vec<LinkedCompany>> {
+        let rows: Vec<(String, i64, String, Option<i64>, Option<String>)> = sqlx::query_as(
+            "SELECT DISTINCT t.tenant_id, c.id, c.name, s.id, lower(s.vendor_subscription_id)
+             FROM tenant_links t JOIN companies c ON c.id = t.company_id
+             LEFT JOIN subscriptions s ON s.company_id = c.id
+                AND s.status NOT IN ('cancelled', 'failed')
+                AND EXISTS (SELECT 1 FROM editions e WHERE e.id = s.edition_id
+                    AND e.connector = 'microsoft')
+             WHERE t.marketplace_id = $1
+             ORDER BY t.tenant_id, c.id",
+        )
+        .bind(marketplace_id)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut linked: Vec<LinkedCompany> = Vec::new();
+        for (tenant_id, company_id, name, subscription, vendor_id) in rows {
+            let tenant_id = tenant_id.to_ascii_lowercase();
+            let same = linked
+                .last()
+                .is_some_and(|l| l.tenant_id == tenant_id && l.company_id == company_id);
+            if !same {
+                linked.push(LinkedCompany {
+                    tenant_id,
+                    company_id,
+                    name,
+                    subscriptions: Vec::new(),
+                });
+            }
+            if subscription.is_some()
+                && let Some(last) = linked.last_mut()
+            {
+                last.subscriptions.push(vendor_id);
+            }
+        }
+        Ok(linked)
+    }
+
+    async fn unlinked_companies(
+        &self,
+        marketplace_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> crate::Result<Vec<CandidateCompany>> {
+        Ok(sqlx::query_as(
+            "SELECT c.id, c.name, c.email, c.website, c.country FROM companies c
+             WHERE c.marketplace_id = $1 AND c.id > $2
+               AND NOT EXISTS (SELECT 1 FROM tenant_links t WHERE t.company_id = c.id)
+             ORDER BY c.id LIMIT $3",
+        )
+        .bind(marketplace_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn replace_tenant_audits(
+        &self,
+        marketplace_id: i64,
+        instance_id: i64,
+        audits: &[TenantAudit],
+    ) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query("DELETE FROM tenant_audits WHERE marketplace_id = $1 AND instance_id = $2")
+            .bind(marketplace_id)
+            .bind(instance_id)
+            .execute(&mut *tx)
+            .await?;
+        for chunk in audits.chunks(ROWS_AT_ONCE / 3) {
+            let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
+                "INSERT INTO tenant_audits (marketplace_id, instance_id, {AUDIT_COLUMNS}) "
+            ));
+            sql.push_values(chunk, |mut row, a| {
+                row.push_bind(marketplace_id)
+                    .push_bind(instance_id)
+                    .push_bind(&a.tenant_id)
+                    .push_bind(&a.name)
+                    .push_bind(&a.domain)
+                    .push_bind(&a.reseller_tenant_id)
+                    .push_bind(a.status.as_str())
+                    .push_bind(a.partner_center_subscriptions)
+                    .push_bind(a.marketplace_subscriptions)
+                    .push_bind(sqlx::types::Json(&a.related))
+                    .push_bind(sqlx::types::Json(&a.missing))
+                    .push_bind(sqlx::types::Json(&a.extra))
+                    .push_bind(sqlx::types::Json(&a.not_importable))
+                    .push_bind(sqlx::types::Json(&a.possible))
+                    .push_bind(a.audited_at);
+            });
+            sql.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn tenant_audits(
+        &self,
+        marketplace_id: i64,
+        instance_id: i64,
+        query: &TenantAuditQuery,
+    ) -> crate::Result<Vec<TenantAudit>> {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT {AUDIT_COLUMNS} FROM tenant_audits WHERE marketplace_id = "
+        ));
+        sql.push_bind(marketplace_id)
+            .push(" AND instance_id = ")
+            .push_bind(instance_id);
+        push_audit_filters(&mut sql, query);
+        if let Some((name, tenant_id)) = &query.after {
+            // Spelled out rather than as a row value, so SQLite seeks the index too.
+            sql.push(" AND lower(name) >= ")
+                .push_bind(name.clone())
+                .push(" AND (lower(name) > ")
+                .push_bind(name.clone())
+                .push(" OR tenant_id > ")
+                .push_bind(tenant_id.clone())
+                .push(")");
+        }
+        sql.push(" ORDER BY lower(name), tenant_id LIMIT ")
+            .push_bind(query.limit);
+        Ok(sql.build_query_as().fetch_all(&self.pool).await?)
+    }
+
+    async fn count_tenant_audits(
+        &self,
+        marketplace_id: i64,
+        instance_id: i64,
+        query: &TenantAuditQuery,
+        cap: i64,
+    ) -> crate::Result<crate::Total> {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM tenant_audits WHERE marketplace_id = ",
+        );
+        sql.push_bind(marketplace_id)
+            .push(" AND instance_id = ")
+            .push_bind(instance_id);
+        push_audit_filters(&mut sql, query);
+        sql.push(" LIMIT ").push_bind(cap + 1).push(") AS counted");
+        let found: i64 = sql.build_query_scalar().fetch_one(&self.pool).await?;
+        Ok(crate::Total::of(usize::try_from(found).unwrap_or(0), cap))
+    }
+
+    async fn reseller_customer_counts(
+        &self,
+        marketplace_id: i64,
+        instance_id: i64,
+    ) -> crate::Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT reseller_tenant_id, COUNT(*) FROM tenant_audits
+             WHERE marketplace_id = $1 AND instance_id = $2 AND reseller_tenant_id IS NOT NULL
+             GROUP BY reseller_tenant_id",
+        )
+        .bind(marketplace_id)
+        .bind(instance_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     async fn snapshot_resellers(&self, snapshot: i64) -> crate::Result<Vec<SnapshotReseller>> {
         Ok(sqlx::query_as(
             "SELECT tenant_id, name, mpn_id, location FROM hierarchy_resellers
@@ -522,10 +681,47 @@ impl crate::HierarchyStore for This {
 /// A connection or a transaction of the backend.
 type Connection = <Db as sqlx::Database>::Connection;
 
+/// The columns of [`TenantAudit`].
+const AUDIT_COLUMNS: &str = "tenant_id, name, domain, reseller_tenant_id, status, \
+    partner_center_subscriptions, marketplace_subscriptions, related, missing, extra, \
+    not_importable, possible, audited_at";
+
 /// The columns of a snapshot's subscription, after its tenant.
 const SUBSCRIPTION_COLUMNS: &str = "tenant_id, subscription_id, offer_id, offer_name, \
     product_type, quantity, status, billing_cycle, term, auto_renew, start_date, end_date, \
     reseller_mpn_id, parent_subscription_id";
+
+/// The filters of a tenant list query, after `WHERE marketplace_id = … AND instance_id = …`.
+fn push_audit_filters(sql: &mut sqlx::QueryBuilder<Db>, query: &TenantAuditQuery) {
+    if let Some(status) = query.status {
+        sql.push(" AND status = ").push_bind(status.as_str());
+    }
+    match &query.reseller {
+        Some(None) => {
+            sql.push(" AND reseller_tenant_id IS NULL");
+        }
+        Some(Some(reseller)) => {
+            sql.push(" AND reseller_tenant_id = ")
+                .push_bind(reseller.to_ascii_lowercase());
+        }
+        None => {}
+    }
+    if let Some(term) = query
+        .search
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+    {
+        let pattern = format!("%{}%", super::like_escape(&term.to_lowercase()));
+        sql.push(" AND (lower(name) LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR tenant_id LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR lower(coalesce(domain, '')) LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\')");
+    }
+}
 
 async fn running_run(
     connection: &mut Connection,

@@ -1,0 +1,276 @@
+//! The audit of an instance's snapshot against one marketplace (docs/import-customers.md): for
+//! each tenant, the marketplace's companies linked to it — through any instance, created by
+//! anyone — are its Related Accounts; it is Synced when its importable subscriptions are
+//! exactly the Microsoft subscriptions those companies hold, Out of sync otherwise (saying
+//! which differ), Not imported when no company is linked, then with the companies that look
+//! like it (`ferry_domain::matching`).
+//!
+//! Tenants are read a page at a time; the marketplace's unlinked companies are read once, by
+//! id, and compared only with the tenants that share their name key or a domain.
+
+use std::collections::{BTreeSet, HashMap};
+
+use ferry_domain::matching::{Party, email_domain, likeness, name_key, website_domain};
+use ferry_domain::{Importability, TenantStatus, importability};
+use ferry_storage::{
+    CompanyRef, NotImportable, PossibleMatch, Store, StoreError, StoredSubscription, TenantAudit,
+};
+
+/// Tenants read at once.
+const TENANT_PAGE: i64 = 1_000;
+/// Companies read at once.
+const COMPANY_PAGE: i64 = 5_000;
+/// Possible matches kept per tenant, best first.
+const MATCHES_KEPT: usize = 3;
+
+/// What an audit found, in counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AuditCounts {
+    pub synced: i64,
+    pub out_of_sync: i64,
+    pub not_imported: i64,
+}
+
+/// Audits the instance's current snapshot for every marketplace that uses the instance: its
+/// owner, and the owner's country tenants.
+pub async fn audit_everywhere(
+    store: &dyn Store,
+    owner_id: i64,
+    instance_id: i64,
+) -> Result<(), StoreError> {
+    let Some(snapshot) = store.hierarchy_state(instance_id).await?.snapshot else {
+        return Ok(());
+    };
+    let users = store.marketplaces().await?.into_iter().filter(|m| {
+        m.id == owner_id
+            || (m.parent_id == Some(owner_id)
+                && m.kind == ferry_domain::MarketplaceKind::CountryTenant)
+    });
+    for marketplace in users {
+        audit(store, marketplace.id, instance_id, snapshot).await?;
+    }
+    Ok(())
+}
+
+/// Audits the snapshot `snapshot` of instance `instance_id` for the marketplace, and stores
+/// the audit in place of the one before.
+pub async fn audit(
+    store: &dyn Store,
+    marketplace_id: i64,
+    instance_id: i64,
+    snapshot: i64,
+) -> Result<AuditCounts, StoreError> {
+    let now = ferry_storage::now().millis();
+    let mut related: HashMap<String, Vec<CompanyRef>> = HashMap::new();
+    let mut held: HashMap<String, Vec<Option<String>>> = HashMap::new();
+    for linked in store.linked_companies(marketplace_id).await? {
+        related
+            .entry(linked.tenant_id.clone())
+            .or_default()
+            .push(CompanyRef {
+                id: linked.company_id,
+                name: linked.name,
+            });
+        held.entry(linked.tenant_id)
+            .or_default()
+            .extend(linked.subscriptions);
+    }
+
+    let mut audits = Vec::new();
+    // The parties of tenants no company is linked to, and where to find them.
+    let mut parties: Vec<(usize, Party)> = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let tenants = store
+            .snapshot_tenants(snapshot, after.as_deref(), TENANT_PAGE)
+            .await?;
+        let Some(last) = tenants.last() else { break };
+        after = Some(last.tenant_id.clone());
+        let ids: Vec<String> = tenants.iter().map(|t| t.tenant_id.clone()).collect();
+        let mut subscriptions: HashMap<String, Vec<StoredSubscription>> = HashMap::new();
+        for s in store.snapshot_subscriptions(snapshot, &ids).await? {
+            subscriptions
+                .entry(s.tenant_id.clone())
+                .or_default()
+                .push(s);
+        }
+        for tenant in tenants {
+            let own = subscriptions.remove(&tenant.tenant_id).unwrap_or_default();
+            let mut importable = BTreeSet::new();
+            let mut not_importable = Vec::new();
+            for s in &own {
+                let sub = &s.subscription;
+                match importability(sub.status.as_deref(), sub.product_type.as_deref()) {
+                    Importability::Importable => {
+                        importable.insert(sub.subscription_id.clone());
+                    }
+                    Importability::AzurePlan => not_importable.push(NotImportable {
+                        subscription_id: sub.subscription_id.clone(),
+                        offer_name: sub.offer_name.clone(),
+                        why: "azure-plan".into(),
+                    }),
+                    Importability::Ended => not_importable.push(NotImportable {
+                        subscription_id: sub.subscription_id.clone(),
+                        offer_name: sub.offer_name.clone(),
+                        why: format!("ended ({})", sub.status.as_deref().unwrap_or("no status")),
+                    }),
+                }
+            }
+            let companies = related.remove(&tenant.tenant_id).unwrap_or_default();
+            let in_marketplace = held.remove(&tenant.tenant_id).unwrap_or_default();
+            let known: BTreeSet<&str> = in_marketplace
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            let missing: Vec<String> = importable
+                .iter()
+                .filter(|id| !known.contains(id.as_str()))
+                .cloned()
+                .collect();
+            let extra: Vec<String> = in_marketplace
+                .iter()
+                .filter_map(|id| match id {
+                    Some(id) if importable.contains(id) => None,
+                    Some(id) => Some(id.clone()),
+                    None => Some("a subscription with no Microsoft id".to_owned()),
+                })
+                .collect();
+            let status = TenantStatus::of(companies.len(), missing.len(), extra.len());
+            if status == TenantStatus::NotImported {
+                parties.push((audits.len(), tenant_party(&tenant)));
+            }
+            audits.push(TenantAudit {
+                tenant_id: tenant.tenant_id,
+                name: tenant.name,
+                domain: tenant.domain,
+                reseller_tenant_id: tenant.reseller_tenant_id,
+                status,
+                partner_center_subscriptions: i64::try_from(importable.len()).unwrap_or(0),
+                marketplace_subscriptions: i64::try_from(in_marketplace.len()).unwrap_or(0),
+                related: companies,
+                missing,
+                extra,
+                not_importable,
+                possible: Vec::new(),
+                audited_at: now,
+            });
+        }
+    }
+    find_matches(store, marketplace_id, &parties, &mut audits).await?;
+    store
+        .replace_tenant_audits(marketplace_id, instance_id, &audits)
+        .await?;
+    let mut counts = AuditCounts::default();
+    for a in &audits {
+        match a.status {
+            TenantStatus::Synced => counts.synced += 1,
+            TenantStatus::OutOfSync => counts.out_of_sync += 1,
+            TenantStatus::NotImported => counts.not_imported += 1,
+        }
+    }
+    Ok(counts)
+}
+
+/// A tenant as matching sees it: its name, its domains and its billing e-mail's, its country.
+fn tenant_party(tenant: &ferry_storage::StoredTenant) -> Party {
+    let billing = tenant.billing.as_ref();
+    let mut domains: Vec<String> = tenant
+        .custom_domains
+        .iter()
+        .flatten()
+        .map(|d| d.to_ascii_lowercase())
+        .collect();
+    let emails = [
+        billing.and_then(|b| b["email"].as_str()),
+        tenant.email.as_deref(),
+    ];
+    domains.extend(emails.into_iter().flatten().filter_map(email_domain));
+    // The initial onmicrosoft.com domain is Microsoft's, never a company's website.
+    domains.retain(|d| !d.ends_with(".onmicrosoft.com"));
+    domains.sort();
+    domains.dedup();
+    Party {
+        name: tenant.name.clone(),
+        domains,
+        country: billing
+            .and_then(|b| b["country"].as_str())
+            .map(str::to_owned),
+    }
+}
+
+/// Reads the unlinked companies once and keeps, for each tenant of `parties`, the companies
+/// that share its name key or a domain and score as a suggestion.
+async fn find_matches(
+    store: &dyn Store,
+    marketplace_id: i64,
+    parties: &[(usize, Party)],
+    audits: &mut [TenantAudit],
+) -> Result<(), StoreError> {
+    if parties.is_empty() {
+        return Ok(());
+    }
+    let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_domain: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (n, (_, party)) in parties.iter().enumerate() {
+        let key = name_key(&party.name);
+        if !key.is_empty() {
+            by_key.entry(key).or_default().push(n);
+        }
+        for domain in &party.domains {
+            by_domain.entry(domain).or_default().push(n);
+        }
+    }
+    let mut after = 0;
+    loop {
+        let companies = store
+            .unlinked_companies(marketplace_id, after, COMPANY_PAGE)
+            .await?;
+        let Some(last) = companies.last() else { break };
+        after = last.id;
+        for company in companies {
+            let mut domains: Vec<String> = company
+                .email
+                .as_deref()
+                .and_then(email_domain)
+                .into_iter()
+                .chain(company.website.as_deref().and_then(website_domain))
+                .collect();
+            domains.dedup();
+            let mut candidates: BTreeSet<usize> = BTreeSet::new();
+            if let Some(found) = by_key.get(&name_key(&company.name)) {
+                candidates.extend(found);
+            }
+            for domain in &domains {
+                if let Some(found) = by_domain.get(domain.as_str()) {
+                    candidates.extend(found);
+                }
+            }
+            if candidates.is_empty() {
+                continue;
+            }
+            let party = Party {
+                name: company.name.clone(),
+                domains,
+                country: company.country.clone(),
+            };
+            for n in candidates {
+                let (at, tenant) = &parties[n];
+                let like = likeness(tenant, &party);
+                if !like.suggested() {
+                    continue;
+                }
+                let possible = &mut audits[*at].possible;
+                possible.push(PossibleMatch {
+                    id: company.id,
+                    name: company.name.clone(),
+                    score: like.score,
+                    reasons: like.reasons.iter().map(ToString::to_string).collect(),
+                });
+                possible.sort_by(|a, b| b.score.cmp(&a.score).then(a.id.cmp(&b.id)));
+                possible.truncate(MATCHES_KEPT);
+            }
+        }
+    }
+    Ok(())
+}
