@@ -59,6 +59,14 @@ enum Command {
         #[command(subcommand)]
         command: hierarchy::HierarchyCommand,
     },
+    /// An instance's tenants as the marketplace's audit sees them (through a running Ferry's
+    /// API).
+    Tenants {
+        #[command(flatten)]
+        api: remote::Api,
+        #[command(subcommand)]
+        command: hierarchy::TenantsCommand,
+    },
     /// Datasets: bulk CSV migration (through a running Ferry's API).
     Dataset {
         #[command(flatten)]
@@ -99,6 +107,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Instance { api, command } => remote::instance(&api, command).await,
             Command::Dataset { api, command } => datasets::run(&api, command).await,
             Command::Hierarchy { api, command } => hierarchy::run(&api, command).await,
+            Command::Tenants { api, command } => hierarchy::tenants(&api, command).await,
         }
     });
     // Blocking work still running (a request waiting on the database) does not hold the

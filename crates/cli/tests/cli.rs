@@ -1125,6 +1125,56 @@ async fn instances_through_the_command_line() {
         again.contains("nothing changed since the last retrieval"),
         "{again}"
     );
+    let listed = stdout(&run(client(&parent_token).args([
+        "tenants",
+        "list",
+        "--instance",
+        "Contoso CSP",
+        "--format",
+        "json",
+    ])));
+    let listed: serde_json::Value = serde_json::from_str(&listed).expect("json");
+    let items = listed.as_array().expect("an array");
+    let count = |kind: &str| items.iter().filter(|t| t["type"] == kind).count();
+    assert_eq!((count("reseller"), count("customer")), (4, 5), "{listed}");
+    let customer = items
+        .iter()
+        .find(|t| t["type"] == "customer")
+        .expect("a customer");
+    assert_eq!(customer["status"], "not-imported");
+    for field in [
+        "tenant_id",
+        "name",
+        "domain",
+        "reseller_tenant_id",
+        "reseller_mpn_id",
+        "related_companies",
+        "subscriptions",
+        "possible_matches",
+    ] {
+        assert!(customer.get(field).is_some(), "{field}: {customer}");
+    }
+    let csv = stdout(&run(client(&parent_token).args([
+        "tenants",
+        "list",
+        "--instance",
+        "Contoso CSP",
+        "--status",
+        "not-imported",
+        "--format",
+        "csv",
+    ])));
+    assert_eq!(csv.lines().count(), 6, "a header and five tenants: {csv}");
+    assert!(csv.starts_with("type,tenant_id,name,domain,"), "{csv}");
+    let table = stdout(&run(client(&parent_token).args([
+        "tenants",
+        "list",
+        "--instance",
+        "Contoso CSP",
+        "--type",
+        "reseller",
+    ])));
+    assert_eq!(table.lines().count(), 5, "{table}");
     let nobody = "00000000-0000-4000-8000-000000000002";
     fails_with(
         &run(client(&parent_token).args([

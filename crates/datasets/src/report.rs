@@ -57,9 +57,9 @@ pub fn neutralise(cell: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// Appends one CSV record: a cell is quoted when it holds a quote, a line break or the
-/// delimiter of any common locale, so that no spreadsheet splits it.
-fn write_record<'a>(out: &mut Vec<u8>, cells: impl IntoIterator<Item = &'a str>) {
+/// Appends one CSV record, every cell neutralised: a cell is quoted when it holds a quote, a
+/// line break or the delimiter of any common locale, so that no spreadsheet splits it.
+pub fn write_record<'a>(out: &mut Vec<u8>, cells: impl IntoIterator<Item = &'a str>) {
     for (n, cell) in cells.into_iter().enumerate() {
         if n > 0 {
             out.push(b',');

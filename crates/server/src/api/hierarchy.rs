@@ -1,18 +1,21 @@
-//! Get Hierarchy over the API: ask for a retrieval of an instance's tenants, and read the
-//! instance's retrievals and what the newest one found changed.
+//! The Import Customers tool over the API: ask for a retrieval of an instance's tenants (Get
+//! Hierarchy), read the instance's retrievals and what the newest one found changed, and list
+//! its tenants as the marketplace's audit sees them.
 
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use ferry_domain::Permission;
-use ferry_storage::{HierarchyChange, HierarchyRun};
-use serde::Serialize;
-use utoipa::ToSchema;
+use ferry_domain::{Permission, TenantStatus};
+use ferry_storage::{
+    HierarchyChange, HierarchyRun, SnapshotReseller, TenantAudit, TenantAuditQuery, Total,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::instances::visible_one;
-use super::{ApiResult, ApiScope, ErrorEnvelope, rfc3339};
+use super::{ApiResult, ApiScope, ErrorEnvelope, PageParams, rfc3339};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::shared::hierarchy::{Asked, HierarchyIn, ask};
@@ -169,4 +172,295 @@ pub async fn get_hierarchy(
         runs: runs.into_iter().map(RunOut::from).collect(),
         changes: changes.into_iter().map(ChangeOut::from).collect(),
     }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TenantFilters {
+    /// Any part of the name, tenant id or domain.
+    q: Option<String>,
+    /// synced, out-of-sync or not-imported.
+    status: Option<String>,
+    /// customer (the default: tenants, direct or of a reseller) or reseller (the indirect
+    /// resellers, with their number of end customers).
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    /// Only the end customers of this reseller (its tenant id), or `direct`.
+    reseller: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantPage {
+    /// Tenants (`type` customer) in name order, or resellers (`type` reseller).
+    items: Vec<TenantOut>,
+    /// Pass as `after` for the next page; none on the last.
+    next: Option<String>,
+    /// How many match the filters, counted up to 1,000.
+    total: i64,
+    /// Whether more than `total` match.
+    more: bool,
+    /// When the marketplace's audit of this instance was made; none before any retrieval.
+    audited_at: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantOut {
+    /// customer or reseller.
+    #[serde(rename = "type")]
+    kind: &'static str,
+    tenant_id: String,
+    name: String,
+    domain: Option<String>,
+    /// A customer's indirect reseller (its tenant id and MPN id); none for direct customers.
+    reseller_tenant_id: Option<String>,
+    reseller_mpn_id: Option<String>,
+    /// A reseller's MPN id.
+    mpn_id: Option<String>,
+    /// A reseller's number of end customers.
+    end_customers: Option<i64>,
+    /// synced, out-of-sync or not-imported (customers).
+    status: Option<String>,
+    related_companies: Vec<CompanyRefOut>,
+    subscriptions: Option<SubscriptionCounts>,
+    /// Importable Partner Center subscriptions the marketplace lacks, and marketplace
+    /// subscriptions Partner Center lacks.
+    missing: Vec<String>,
+    extra: Vec<String>,
+    /// Partner Center subscriptions the import does not bring in: `azure-plan`, or `ended`.
+    not_importable: Vec<NotImportableOut>,
+    possible_matches: Vec<PossibleMatchOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CompanyRefOut {
+    id: i64,
+    name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SubscriptionCounts {
+    /// Importable subscriptions in Partner Center.
+    partner_center: i64,
+    /// Microsoft subscriptions of the related companies in the marketplace.
+    marketplace: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct NotImportableOut {
+    subscription_id: String,
+    offer_name: Option<String>,
+    why: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PossibleMatchOut {
+    id: i64,
+    name: String,
+    /// 0 to 100; suggested from 50.
+    score: u8,
+    reasons: Vec<String>,
+}
+
+/// The instance's tenants as this marketplace's audit sees them, filtered and paged; or its
+/// indirect resellers.
+#[utoipa::path(get, path = "/api/v1/instances/{id}/tenants", tag = "import-customers", params(("id" = i64, Path), TenantFilters, PageParams),
+    responses((status = 200, description = "OK", body = TenantPage), (status = 404, description = "Not found in this marketplace", body = ErrorEnvelope),
+              (status = 422, description = "A filter or cursor is not one", body = ErrorEnvelope)))]
+pub async fn list_tenants(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Path(id): Path<i64>,
+    Query(filters): Query<TenantFilters>,
+    Query(page): Query<PageParams>,
+) -> ApiResult<TenantPage> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    visible_one(&state, &scope, id).await?;
+    let list = TenantList::read(&state, scope.id(), id).await?;
+    if filters.kind.as_deref() == Some("reseller") {
+        let items: Vec<TenantOut> = list.resellers();
+        let total = i64::try_from(items.len()).unwrap_or(0);
+        return Ok(Json(TenantPage {
+            items,
+            next: None,
+            total,
+            more: false,
+            audited_at: list.audited_at.map(rfc3339),
+        }));
+    }
+    if let Some(kind) = filters.kind.as_deref().filter(|k| *k != "customer") {
+        return Err(ApiError::Invalid(format!(
+            "type '{kind}' is not one of customer, reseller"
+        )));
+    }
+    let status = filters
+        .status
+        .as_deref()
+        .map(str::parse::<TenantStatus>)
+        .transpose()
+        .map_err(|_| {
+            ApiError::Invalid("status must be synced, out-of-sync or not-imported".into())
+        })?;
+    let after = page
+        .after
+        .as_deref()
+        .map(|cursor| {
+            cursor
+                .split_once('|')
+                .map(|(tenant, name)| (name.to_owned(), tenant.to_owned()))
+                .ok_or_else(|| {
+                    ApiError::Invalid(format!("'{cursor}' is not a cursor from this list"))
+                })
+        })
+        .transpose()?;
+    let query = TenantAuditQuery {
+        search: super::search_term(filters.q)?,
+        status,
+        reseller: filters.reseller.map(|r| (r != "direct").then_some(r)),
+        after,
+        limit: page.limit(),
+    };
+    let audits = state.store.tenant_audits(scope.id(), id, &query).await?;
+    let total = state
+        .store
+        .count_tenant_audits(scope.id(), id, &query, COUNT_CAP)
+        .await?;
+    let next = (i64::try_from(audits.len()).unwrap_or(0) == query.limit)
+        .then(|| {
+            audits
+                .last()
+                .map(|a| format!("{}|{}", a.tenant_id, a.name.to_lowercase()))
+        })
+        .flatten();
+    let (total, more) = match total {
+        Total::Exactly(n) => (n, false),
+        Total::MoreThan(n) => (n, true),
+    };
+    Ok(Json(TenantPage {
+        items: audits.into_iter().map(|a| list.customer(a)).collect(),
+        next,
+        total,
+        more,
+        audited_at: list.audited_at.map(rfc3339),
+    }))
+}
+
+/// How many tenants a list counts before it says "more than".
+const COUNT_CAP: i64 = 1_000;
+
+/// What a tenant list needs beside the audit rows: the snapshot's resellers.
+struct TenantList {
+    resellers: Vec<SnapshotReseller>,
+    end_customers: BTreeMap<String, i64>,
+    audited_at: Option<i64>,
+}
+
+impl TenantList {
+    async fn read(
+        state: &AppState,
+        marketplace_id: i64,
+        instance_id: i64,
+    ) -> Result<Self, ApiError> {
+        let snapshot = state.store.hierarchy_state(instance_id).await?.snapshot;
+        let resellers = match snapshot {
+            Some(snapshot) => state.store.snapshot_resellers(snapshot).await?,
+            None => Vec::new(),
+        };
+        let end_customers = state
+            .store
+            .reseller_customer_counts(marketplace_id, instance_id)
+            .await?
+            .into_iter()
+            .collect();
+        let first = TenantAuditQuery {
+            limit: 1,
+            ..TenantAuditQuery::default()
+        };
+        let audited_at = state
+            .store
+            .tenant_audits(marketplace_id, instance_id, &first)
+            .await?
+            .first()
+            .map(|a| a.audited_at);
+        Ok(TenantList {
+            resellers,
+            end_customers,
+            audited_at,
+        })
+    }
+
+    fn resellers(&self) -> Vec<TenantOut> {
+        self.resellers
+            .iter()
+            .map(|r| TenantOut {
+                kind: "reseller",
+                tenant_id: r.tenant_id.clone(),
+                name: r.name.clone().unwrap_or_else(|| r.tenant_id.clone()),
+                domain: None,
+                reseller_tenant_id: None,
+                reseller_mpn_id: None,
+                mpn_id: r.mpn_id.clone(),
+                end_customers: Some(self.end_customers.get(&r.tenant_id).copied().unwrap_or(0)),
+                status: None,
+                related_companies: Vec::new(),
+                subscriptions: None,
+                missing: Vec::new(),
+                extra: Vec::new(),
+                not_importable: Vec::new(),
+                possible_matches: Vec::new(),
+            })
+            .collect()
+    }
+
+    fn customer(&self, a: TenantAudit) -> TenantOut {
+        let mpn = a.reseller_tenant_id.as_ref().and_then(|id| {
+            self.resellers
+                .iter()
+                .find(|r| &r.tenant_id == id)
+                .and_then(|r| r.mpn_id.clone())
+        });
+        TenantOut {
+            kind: "customer",
+            tenant_id: a.tenant_id,
+            name: a.name,
+            domain: a.domain,
+            reseller_tenant_id: a.reseller_tenant_id,
+            reseller_mpn_id: mpn,
+            mpn_id: None,
+            end_customers: None,
+            status: Some(a.status.as_str().to_owned()),
+            related_companies: a
+                .related
+                .into_iter()
+                .map(|c| CompanyRefOut {
+                    id: c.id,
+                    name: c.name,
+                })
+                .collect(),
+            subscriptions: Some(SubscriptionCounts {
+                partner_center: a.partner_center_subscriptions,
+                marketplace: a.marketplace_subscriptions,
+            }),
+            missing: a.missing,
+            extra: a.extra,
+            not_importable: a
+                .not_importable
+                .into_iter()
+                .map(|n| NotImportableOut {
+                    subscription_id: n.subscription_id,
+                    offer_name: n.offer_name,
+                    why: n.why,
+                })
+                .collect(),
+            possible_matches: a
+                .possible
+                .into_iter()
+                .map(|p| PossibleMatchOut {
+                    id: p.id,
+                    name: p.name,
+                    score: p.score,
+                    reasons: p.reasons,
+                })
+                .collect(),
+        }
+    }
 }

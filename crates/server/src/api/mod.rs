@@ -100,6 +100,7 @@ fn api_router() -> OpenApiRouter<AppState> {
             hierarchy::start_hierarchy,
             hierarchy::get_hierarchy
         ))
+        .routes(routes!(hierarchy::list_tenants))
         .routes(routes!(
             instances::get_partner_center_settings,
             instances::put_partner_center_settings

@@ -403,6 +403,85 @@ pub(crate) async fn get_hierarchy_through_the_api(app: App) {
     assert_eq!(answer["runs"][0]["summary"]["tenants"], 30);
     assert!(answer["last_update"].is_string(), "{answer}");
 
+    // The audited list: every tenant, not imported yet; the resellers with their customers.
+    let tenants = format!("/api/v1/instances/{}/tenants", created["id"]);
+    let (status, list) = app
+        .api(manager, "GET", &format!("{tenants}?limit=20"), "")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(
+        (list["total"].as_i64(), list["more"].as_bool()),
+        (Some(30), Some(false))
+    );
+    let first = &list["items"][0];
+    assert_eq!(first["type"], "customer");
+    assert_eq!(first["status"], "not-imported");
+    for field in [
+        "tenant_id",
+        "name",
+        "domain",
+        "reseller_tenant_id",
+        "reseller_mpn_id",
+        "related_companies",
+        "subscriptions",
+        "possible_matches",
+    ] {
+        assert!(first.get(field).is_some(), "{field} in {first}");
+    }
+    let next = list["next"].as_str().expect("a second page");
+    let (_, rest) = app
+        .api(
+            manager,
+            "GET",
+            &format!(
+                "{tenants}?after={}",
+                next.replace('|', "%7C")
+                    .replace(' ', "%20")
+                    .replace('&', "%26")
+            ),
+            "",
+        )
+        .await;
+    assert_eq!(rest["items"].as_array().map(Vec::len), Some(10), "{rest}");
+    let (_, synced) = app
+        .api(manager, "GET", &format!("{tenants}?status=synced"), "")
+        .await;
+    assert_eq!(synced["total"], 0);
+    let (status, _) = app
+        .api(manager, "GET", &format!("{tenants}?status=lost"), "")
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (_, resellers) = app
+        .api(manager, "GET", &format!("{tenants}?type=reseller"), "")
+        .await;
+    let resellers = resellers["items"].as_array().expect("resellers");
+    assert_eq!(resellers.len(), 4, "the reseller with no customer too");
+    assert!(resellers.iter().any(|r| r["end_customers"] == 0));
+    let served: i64 = resellers
+        .iter()
+        .filter_map(|r| r["end_customers"].as_i64())
+        .sum();
+    let one = resellers
+        .iter()
+        .find(|r| r["end_customers"].as_i64() > Some(0))
+        .expect("a reseller with customers");
+    let (_, theirs) = app
+        .api(
+            manager,
+            "GET",
+            &format!(
+                "{tenants}?reseller={}",
+                one["tenant_id"].as_str().unwrap_or("")
+            ),
+            "",
+        )
+        .await;
+    assert_eq!(theirs["total"], one["end_customers"]);
+    let (_, direct) = app
+        .api(manager, "GET", &format!("{tenants}?reseller=direct"), "")
+        .await;
+    assert_eq!(direct["total"].as_i64(), Some(30 - served));
+
     let (status, refused) = app
         .api(manager, "POST", &hierarchy, r#"{"tenant_id": "contoso"}"#)
         .await;

@@ -418,6 +418,12 @@ pub(crate) const API: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/v1/instances/{instance}/tenants",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
         path: "/api/v1/partner-center/settings",
         allowed: "M",
         body: "",
