@@ -6,22 +6,28 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use ferry_domain::{InstanceAuth, Permission, Timestamp};
-use ferry_storage::{HierarchyChange, HierarchyRun, RunScope, RunState};
+use std::collections::HashMap;
+
+use ferry_domain::{InstanceAuth, Permission, TenantStatus, Timestamp};
+use ferry_storage::{
+    HierarchyChange, HierarchyRun, RunScope, RunState, TenantAudit, TenantAuditQuery,
+};
 use serde::Deserialize;
 
 use super::history::actor_name;
-use super::{NoticeQuery, page};
+use super::{COUNT_CAP, NoticeQuery, Pager, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::shared::hierarchy::{Asked, HierarchyIn, ask};
-use crate::web::{Chrome, Scope, when};
+use crate::web::{Chrome, Scope, search_term, url_encode, when};
 use ferry_tenants::Visible;
 use ferry_tenants::hierarchy::APP_ONLY_LACKS;
 use ferry_tenants::instances;
 
 /// How many changes the page lists.
 const CHANGES_SHOWN: i64 = 200;
+/// Tenants a page of the list shows.
+const TENANT_PAGE: i64 = 50;
 
 struct InstanceChoice {
     id: i64,
@@ -37,6 +43,30 @@ struct RunView {
     by: String,
     finished: String,
     outcome: String,
+}
+
+struct TenantRow {
+    tenant_id: String,
+    name: String,
+    domain: String,
+    /// "Direct customer", or the reseller whose end customer it is.
+    kind: String,
+    related: Vec<(String, String)>,
+    partner_center: i64,
+    marketplace: i64,
+    status: &'static str,
+    status_label: &'static str,
+    /// What differs, in sentences.
+    details: Vec<String>,
+    /// Possible matches: name, page, score, why.
+    possible: Vec<(String, String, u8, String)>,
+}
+
+struct ResellerRow {
+    name: String,
+    mpn: String,
+    customers: i64,
+    href: String,
 }
 
 struct ChangeView {
@@ -71,6 +101,15 @@ struct ImportPage {
     changes_more: bool,
     changes_title: String,
     runs: Vec<RunView>,
+    tenants: Vec<TenantRow>,
+    resellers: Vec<ResellerRow>,
+    /// The list's filters as typed, and the choices of its selects.
+    q: String,
+    statuses: Vec<(&'static str, &'static str, bool)>,
+    reseller_choices: Vec<(String, String, bool)>,
+    filtered: bool,
+    pager: Pager,
+    audited: String,
 }
 
 #[derive(Template)]
@@ -97,15 +136,32 @@ pub async fn start(
     render(&state, &scope, first, input).await
 }
 
+/// The tool's address: the notice of the form that led here, and the tenant list's filters and
+/// page.
+#[derive(Debug, Default, Deserialize)]
+pub struct ToolQuery {
+    notice: Option<String>,
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    /// A reseller's tenant id, or `direct`.
+    #[serde(default)]
+    reseller: String,
+    after_name: Option<String>,
+    after_tenant: Option<String>,
+}
+
 pub async fn tool(
     State(state): State<AppState>,
     scope: Scope,
     Path((_, id)): Path<(String, i64)>,
-    Query(notice): Query<NoticeQuery>,
+    Query(query): Query<ToolQuery>,
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManagePartnerCenter)?;
     let input = PageInput {
-        notice: notice.notice,
+        notice: query.notice.clone(),
+        list: query,
         ..PageInput::default()
     };
     render(&state, &scope, Some(id), input).await
@@ -205,6 +261,7 @@ struct PageInput {
     notice: Option<String>,
     error: Option<String>,
     typed_tenant: String,
+    list: ToolQuery,
 }
 
 async fn refused(
@@ -305,9 +362,18 @@ async fn render(
         let by = actor_name(state, scope, &run.started_by, &tokens).await?;
         run_views.push(run_view(run, by));
     }
+    let list = tenant_list(state, scope, id, &input.list).await?;
     page(&ImportPage {
         chrome,
         base,
+        tenants: list.tenants,
+        resellers: list.resellers,
+        q: input.list.q.clone(),
+        statuses: list.statuses,
+        reseller_choices: list.reseller_choices,
+        filtered: list.filtered,
+        pager: list.pager,
+        audited: list.audited,
         instances: all
             .iter()
             .map(|v| InstanceChoice {
@@ -340,6 +406,175 @@ async fn render(
     })
 }
 
+/// The tenant list of the page, as the marketplace's audit sees the instance.
+struct TenantList {
+    tenants: Vec<TenantRow>,
+    resellers: Vec<ResellerRow>,
+    statuses: Vec<(&'static str, &'static str, bool)>,
+    reseller_choices: Vec<(String, String, bool)>,
+    filtered: bool,
+    pager: Pager,
+    audited: String,
+}
+
+async fn tenant_list(
+    state: &AppState,
+    scope: &Scope,
+    id: i64,
+    typed: &ToolQuery,
+) -> Result<TenantList, PageError> {
+    let base = scope.base();
+    let status = typed.status.parse::<TenantStatus>().ok();
+    let reseller = match typed.reseller.as_str() {
+        "" => None,
+        "direct" => Some(None),
+        other => Some(Some(other.to_ascii_lowercase())),
+    };
+    let query = TenantAuditQuery {
+        search: search_term(&typed.q),
+        status,
+        reseller: reseller.clone(),
+        after: typed.after_name.clone().zip(typed.after_tenant.clone()),
+        limit: TENANT_PAGE + 1,
+    };
+    let mut audits = state.store.tenant_audits(scope.id(), id, &query).await?;
+    let more = audits.len() > usize::try_from(TENANT_PAGE).unwrap_or(0);
+    audits.truncate(usize::try_from(TENANT_PAGE).unwrap_or(0));
+    let total = state
+        .store
+        .count_tenant_audits(scope.id(), id, &query, COUNT_CAP)
+        .await?;
+    let snapshot = state.store.hierarchy_state(id).await?.snapshot;
+    let resellers = match snapshot {
+        Some(snapshot) => state.store.snapshot_resellers(snapshot).await?,
+        None => Vec::new(),
+    };
+    let counts: HashMap<String, i64> = state
+        .store
+        .reseller_customer_counts(scope.id(), id)
+        .await?
+        .into_iter()
+        .collect();
+    let reseller_name = |tenant: &str| {
+        resellers
+            .iter()
+            .find(|r| r.tenant_id == tenant)
+            .and_then(|r| r.name.clone())
+            .unwrap_or_else(|| format!("reseller {tenant}"))
+    };
+    let list = format!(
+        "{base}/import-customers/{id}?q={}&status={}&reseller={}",
+        url_encode(&typed.q),
+        status.map_or("", TenantStatus::as_str),
+        url_encode(&typed.reseller)
+    );
+    let next = more.then(|| audits.last()).flatten().map(|a| {
+        format!(
+            "after_name={}&after_tenant={}",
+            url_encode(&a.name.to_lowercase()),
+            url_encode(&a.tenant_id)
+        )
+    });
+    let previous = query.after.as_ref().map(|_| String::new());
+    let mut pager = Pager::new(total, ("tenant", "tenants"), &list, previous, next);
+    // Paging goes forward from the first page; "First page" is the way back.
+    pager.previous = None;
+    let audited = audits
+        .first()
+        .map(|a| when(Timestamp(a.audited_at)))
+        .unwrap_or_default();
+    Ok(TenantList {
+        tenants: audits
+            .into_iter()
+            .map(|a| tenant_row(&base, a, &reseller_name))
+            .collect(),
+        resellers: resellers
+            .iter()
+            .map(|r| ResellerRow {
+                name: r.name.clone().unwrap_or_else(|| r.tenant_id.clone()),
+                mpn: r.mpn_id.clone().unwrap_or_else(|| "—".into()),
+                customers: counts.get(&r.tenant_id).copied().unwrap_or(0),
+                href: format!(
+                    "{base}/import-customers/{id}?reseller={}#tenants",
+                    url_encode(&r.tenant_id)
+                ),
+            })
+            .collect(),
+        statuses: TenantStatus::ALL
+            .iter()
+            .map(|s| (s.as_str(), s.label(), Some(*s) == status))
+            .collect(),
+        reseller_choices: std::iter::once(("direct".to_owned(), "Direct customers".to_owned()))
+            .chain(resellers.iter().map(|r| {
+                (
+                    r.tenant_id.clone(),
+                    format!(
+                        "End customers of {}",
+                        r.name.as_deref().unwrap_or(&r.tenant_id)
+                    ),
+                )
+            }))
+            .map(|(value, label)| {
+                let current = value == typed.reseller.to_ascii_lowercase();
+                (value, label, current)
+            })
+            .collect(),
+        filtered: !typed.q.trim().is_empty() || status.is_some() || reseller.is_some(),
+        pager,
+        audited,
+    })
+}
+
+fn tenant_row(base: &str, a: TenantAudit, reseller_name: &dyn Fn(&str) -> String) -> TenantRow {
+    let mut details = Vec::new();
+    if !a.missing.is_empty() {
+        details.push(format!("Not in the marketplace: {}", a.missing.join(", ")));
+    }
+    if !a.extra.is_empty() {
+        details.push(format!("Not in Partner Center: {}", a.extra.join(", ")));
+    }
+    for n in &a.not_importable {
+        let offer = n.offer_name.as_deref().unwrap_or(&n.subscription_id);
+        let why = if n.why == "azure-plan" {
+            "an Azure plan, brought in by the Azure migration".to_owned()
+        } else {
+            n.why.clone()
+        };
+        details.push(format!("Not imported: {offer} ({why})"));
+    }
+    TenantRow {
+        kind: match &a.reseller_tenant_id {
+            Some(reseller) => format!("End customer of {}", reseller_name(reseller)),
+            None => "Direct customer".to_owned(),
+        },
+        related: a
+            .related
+            .iter()
+            .map(|c| (c.name.clone(), format!("{base}/companies/{}", c.id)))
+            .collect(),
+        partner_center: a.partner_center_subscriptions,
+        marketplace: a.marketplace_subscriptions,
+        status: a.status.as_str(),
+        status_label: a.status.label(),
+        details,
+        possible: a
+            .possible
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    format!("{base}/companies/{}", p.id),
+                    p.score,
+                    p.reasons.join(", "),
+                )
+            })
+            .collect(),
+        domain: a.domain.unwrap_or_else(|| "—".into()),
+        tenant_id: a.tenant_id,
+        name: a.name,
+    }
+}
+
 fn reason(reason: Option<&str>) -> String {
     reason.map(|r| format!(" ({r})")).unwrap_or_default()
 }
@@ -364,6 +599,20 @@ fn empty_page(chrome: Chrome, base: String, input: PageInput) -> ImportPage {
         changes_more: false,
         changes_title: String::new(),
         runs: Vec::new(),
+        tenants: Vec::new(),
+        resellers: Vec::new(),
+        q: String::new(),
+        statuses: Vec::new(),
+        reseller_choices: Vec::new(),
+        filtered: false,
+        pager: Pager::new(
+            ferry_storage::Total::Exactly(0),
+            ("tenant", "tenants"),
+            "",
+            None,
+            None,
+        ),
+        audited: String::new(),
     }
 }
 

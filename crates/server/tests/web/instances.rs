@@ -551,6 +551,20 @@ pub(crate) async fn the_import_customers_page_follows_a_retrieval(app: App) {
         page.contains("it was the first retrieval") && !page.contains(">never<"),
         "{page}"
     );
+    assert!(
+        page.contains("id=\"tenant-list\"")
+            && page.contains("12 tenants")
+            && page.contains(">Not imported<")
+            && page.contains("Indirect resellers"),
+        "the audited list and the resellers: {page}"
+    );
+    let (_, filtered) = app
+        .page_raw(manager, "GET", &format!("{tool}?status=synced"), "", None)
+        .await;
+    assert!(
+        filtered.contains("No tenant matches these filters."),
+        "{filtered}"
+    );
 
     // A tenant leaves Partner Center: the next retrieval says so.
     let world: Value = serde_json::from_str(&emulator.world_json()).expect("world");
