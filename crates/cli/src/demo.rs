@@ -1,4 +1,7 @@
-//! `ferry demo`: everything on one machine with no setup.
+//! `ferry demo`: everything on one machine with no setup — a marketplace with data, a manager
+//! login, an example dataset, and Partner Center emulated (`demo/partner_center.rs`).
+
+mod partner_center;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -30,10 +33,29 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
         ..config
     };
     let store = open_migrated(&config).await?;
-    let marketplace = match store.marketplace_by_slug(SLUG).await? {
-        Some(existing) => existing,
-        None => seed(&store).await.context("cannot create the demo data")?,
+    let (emulator, partner_center_url) = partner_center::start().await?;
+    let sealer = config.sealer()?;
+    let (marketplace, first_edition) = match store.marketplace_by_slug(SLUG).await? {
+        Some(existing) => (existing, None),
+        None => {
+            let (seeded, edition) = seed(&store).await.context("cannot create the demo data")?;
+            (seeded, Some(edition))
+        }
     };
+    let instance = partner_center::connect(
+        &store,
+        &sealer,
+        &marketplace,
+        &emulator,
+        &partner_center_url,
+    )
+    .await
+    .context("cannot connect the demo's Partner Center")?;
+    if let Some(edition) = first_edition {
+        partner_center::link_examples(&store, &marketplace, instance, &emulator, edition)
+            .await
+            .context("cannot link the demo's companies to its tenants")?;
+    }
     let password = new_password();
     set_manager_password(&store, &marketplace, &password).await?;
     let example = write_example_dataset(&config.data_dir)?;
@@ -53,8 +75,13 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
         println!("  Data:      {data} ({backend})");
         println!("  API token: {token_command}");
         println!(
-            "  Example:   {} (a dataset with a few mistakes, to upload on Data Migration)\n",
+            "  Example:   {} (a dataset with a few mistakes, to upload on Data Migration)",
             example.display()
+        );
+        println!(
+            "  Partner Center: emulated at {partner_center_url}, as the instance \"{}\" (Import \
+             Customers → Get Hierarchy)\n",
+            partner_center::INSTANCE
         );
         println!("Stop it with Ctrl-C. Run `ferry demo` again to get a new password.");
     })
@@ -222,7 +249,8 @@ const PEOPLE: &[(&str, &str)] = &[
     ("Liam", "Moreau"),
 ];
 
-async fn seed(store: &Arc<dyn Store>) -> anyhow::Result<Marketplace> {
+/// Seeds the demo marketplace; answers it with its first Microsoft edition.
+async fn seed(store: &Arc<dyn Store>) -> anyhow::Result<(Marketplace, i64)> {
     let slug = |s: &str| Slug::parse(s).map(Some);
     let marketplace = create_marketplace(
         store,
@@ -354,7 +382,7 @@ async fn seed(store: &Arc<dyn Store>) -> anyhow::Result<Marketplace> {
             .assign_seat(m, SubscriptionId(subscription), UserId(user))
             .await?;
     }
-    Ok(marketplace)
+    Ok((marketplace, editions[0]))
 }
 
 /// "Chloé" → "chloe", for e-mail addresses.

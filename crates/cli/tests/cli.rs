@@ -281,8 +281,10 @@ impl Running {
                 panic!("ferry exited before printing its URL: {printed}{err}");
             }
             printed.push_str(&line);
-            if let Some(at) = line.find("http://") {
-                url = Some(line[at..].trim().to_owned());
+            // The first address announced is the process's own.
+            if let (None, Some(at)) = (&url, line.find("http://")) {
+                let address = line[at..].split([' ', ',']).next().unwrap_or_default();
+                url = Some(address.trim().to_owned());
             }
             if line.contains(last) {
                 break;
@@ -554,6 +556,105 @@ async fn a_newcomer_takes_the_demo_from_sign_in_to_history() {
         .await;
     browser.shot(&shots, "newcomer-6-narrow-menu").await;
     println!("screenshots of the newcomer's path: {}", shots.display());
+}
+
+/// The Import Customers tool on the demo, in headless Chromium: the manager runs Get Hierarchy
+/// against the demo's emulated Partner Center, follows it, filters the audited list, opens a
+/// reseller's end customers, and finds a Synced tenant, an Out of sync one with its
+/// differences, and a Not imported one with its possible match.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_gets_the_hierarchy_of_the_demo() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = ferry(dir.path(), "");
+    command.env_remove("FERRY_DATABASE_URL").arg("demo");
+    let demo = Running::start(command, "Partner Center:");
+    let password = demo
+        .printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Password:"))
+        .map(|p| p.trim().to_owned())
+        .expect("a password");
+    let url = format!("sqlite://{}", dir.path().join("data/ferry.db").display());
+    let store = ferry_storage::connect(&url).await.expect("connect");
+    let demo_marketplace = store
+        .marketplace_by_slug("demo")
+        .await
+        .expect("get")
+        .expect("demo");
+    let lookalike = store
+        .company_by_external_id(demo_marketplace.id, "DEMO-PC3")
+        .await
+        .expect("get")
+        .expect("the demo's look-alike company");
+    let tenant_name = lookalike.name.trim_end_matches(" Ltd").to_owned();
+    let shots = ferry_webdriver::screenshot_dir(env!("CARGO_MANIFEST_DIR"));
+    let browser = ferry_webdriver::Browser::start().await;
+
+    browser.goto(&demo.url).await;
+    browser.type_into("#email", "manager@demo.example").await;
+    browser.type_into("#password", &password).await;
+    browser.click("button[type=submit]").await;
+    assert!(
+        browser.source().await.contains("Get Hierarchy"),
+        "the first-run path says so"
+    );
+    browser
+        .click("nav a[href='/m/demo/import-customers']")
+        .await;
+    assert_eq!(browser.text("#last-update").await, "never");
+    browser.click("form.card button[type=submit]").await;
+    browser.shot(&shots, "hierarchy-1-progress").await;
+    browser
+        .wait_for("!!document.querySelector('#tenant-list')")
+        .await;
+    assert!(browser.text("#snapshot").await.contains("300 tenants"));
+    assert_ne!(browser.text("#last-update").await, "never");
+    browser.shot(&shots, "hierarchy-2-tenants").await;
+
+    let filter = |status: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .execute(&format!(
+                    "document.querySelector('#status').value = '{status}'; \
+                     document.querySelector('#q').value = ''; \
+                     document.querySelector('#reseller').value = ''"
+                ))
+                .await;
+            browser.click("form.filters button").await;
+            browser.text("#tenant-list tbody").await
+        }
+    };
+    let synced = filter("synced").await;
+    assert_eq!(synced.lines().count(), 1, "{synced}");
+    assert!(synced.contains("Synced"), "{synced}");
+    let drifted = filter("out-of-sync").await;
+    assert!(
+        drifted.contains("Out of sync")
+            && drifted.contains("Not in the marketplace:")
+            && drifted.contains("Not in Partner Center: 0d15ea5e-0000-4000-8000-00000000dead"),
+        "{drifted}"
+    );
+    browser.shot(&shots, "hierarchy-3-out-of-sync").await;
+    browser
+        .execute("document.querySelector('#status').value = 'not-imported'")
+        .await;
+    browser.type_into("#q", &tenant_name).await;
+    browser.click("form.filters button").await;
+    let alike = browser.text("#tenant-list tbody").await;
+    assert!(
+        alike.contains("Not imported")
+            && alike.contains("Possible match:")
+            && alike.contains(&lookalike.name),
+        "{alike}"
+    );
+    browser.shot(&shots, "hierarchy-4-possible-match").await;
+
+    browser.click("#resellers a").await;
+    let theirs = browser.text("#tenant-list tbody").await;
+    assert!(theirs.contains("End customer of"), "{theirs}");
+    browser.shot(&shots, "hierarchy-5-reseller").await;
+    println!("screenshots of Get Hierarchy: {}", shots.display());
 }
 
 /// The worker-crash guarantee, on PostgreSQL with real processes: a worker is killed in the

@@ -527,20 +527,37 @@ async fn tenant_list(
 
 fn tenant_row(base: &str, a: TenantAudit, reseller_name: &dyn Fn(&str) -> String) -> TenantRow {
     let mut details = Vec::new();
-    if !a.missing.is_empty() {
+    // Against a related company: what differs. A tenant not imported lacks everything.
+    if !a.related.is_empty() && !a.missing.is_empty() {
         details.push(format!("Not in the marketplace: {}", a.missing.join(", ")));
     }
     if !a.extra.is_empty() {
         details.push(format!("Not in Partner Center: {}", a.extra.join(", ")));
     }
+    // Subscriptions the import leaves, counted by offer and reason.
+    let mut left: Vec<(String, String, usize)> = Vec::new();
     for n in &a.not_importable {
-        let offer = n.offer_name.as_deref().unwrap_or(&n.subscription_id);
+        let offer = n
+            .offer_name
+            .clone()
+            .unwrap_or_else(|| n.subscription_id.clone());
         let why = if n.why == "azure-plan" {
-            "an Azure plan, brought in by the Azure migration".to_owned()
+            "brought in by the Azure migration".to_owned()
         } else {
             n.why.clone()
         };
-        details.push(format!("Not imported: {offer} ({why})"));
+        match left.iter_mut().find(|(o, w, _)| *o == offer && *w == why) {
+            Some(found) => found.2 += 1,
+            None => left.push((offer, why, 1)),
+        }
+    }
+    for (offer, why, n) in left {
+        let times = if n > 1 {
+            format!("{n} × ")
+        } else {
+            String::new()
+        };
+        details.push(format!("Not imported: {times}{offer} ({why})"));
     }
     TenantRow {
         kind: match &a.reseller_tenant_id {

@@ -65,6 +65,20 @@ pub async fn overview(
             href: format!("{base}/settings/partner-center"),
             done: !visible.is_empty(),
         });
+        let mut retrieved = false;
+        for v in &visible {
+            retrieved |= store
+                .hierarchy_state(v.record.summary.id)
+                .await?
+                .snapshot
+                .is_some();
+        }
+        steps.push(Step {
+            label: "Get Hierarchy",
+            hint: "read every tenant of an instance, and see which are already in the marketplace",
+            href: format!("{base}/import-customers"),
+            done: retrieved,
+        });
         instances_view = visible
             .into_iter()
             .map(|v| Recent {
