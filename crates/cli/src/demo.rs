@@ -79,7 +79,7 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
             example.display()
         );
         println!(
-            "  Partner Center: emulated at {partner_center_url}, as the instance \"{}\" (Import \
+            "  Partner Center: emulated on this machine, as the instance \"{}\" (Import \
              Customers → Get Hierarchy)\n",
             partner_center::INSTANCE
         );

@@ -281,8 +281,7 @@ impl Running {
                 panic!("ferry exited before printing its URL: {printed}{err}");
             }
             printed.push_str(&line);
-            // The first address announced is the process's own.
-            if let (None, Some(at)) = (&url, line.find("http://")) {
+            if let Some(at) = line.find("http://") {
                 let address = line[at..].split([' ', ',']).next().unwrap_or_default();
                 url = Some(address.trim().to_owned());
             }
