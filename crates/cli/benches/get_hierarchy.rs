@@ -1,0 +1,213 @@
+//! Get Hierarchy end to end — listing, resellers, every customer in full with its
+//! subscriptions, storing the snapshot and auditing it — against `ferry emulator partner-center`
+//! (its own process) behind a known partner-wide throttle, and how close that comes to the
+//! floor the throttle allows (calls needed ÷ allowed rate). Then the same at a larger world
+//! without the throttle, for memory: the peak resident size of this process (Ferry's side) is
+//! printed after each.
+//!
+//!     cargo bench -p ferry-cli --bench get_hierarchy
+//!
+//! `FERRY_BENCH_CUSTOMERS` (default 20,000), `FERRY_BENCH_RATE` (calls a minute, default
+//! 30,000) and `FERRY_BENCH_LARGE` (default 100,000) change the worlds and the throttle.
+//! `FERRY_TEST_POSTGRES_URL` stores the snapshots in PostgreSQL instead of SQLite.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ferry_domain::{MarketplaceKind, Slug};
+use ferry_jobs::{Worker, WorkerConfig};
+use ferry_storage::seal::Sealer;
+use ferry_storage::{NewInstance, NewMarketplace, RunStart, RunState, Store};
+use ferry_tenants::{Clients, GetHierarchy, HierarchyEnv, Scope, get_hierarchy};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() {
+    ferry_integrations::install_tls();
+    let customers = env_number("FERRY_BENCH_CUSTOMERS", 20_000);
+    let rate = env_number("FERRY_BENCH_RATE", 30_000);
+    let large = env_number("FERRY_BENCH_LARGE", 100_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = match std::env::var("FERRY_TEST_POSTGRES_URL") {
+        Ok(_) => ferry_storage::testing::postgres_url().await,
+        Err(_) => ferry_storage::testing::sqlite_url(dir.path()),
+    };
+    let store = ferry_storage::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    println!("\nGet Hierarchy on {}", store.backend().name());
+    println!(
+        "{:<34} {:>10} {:>10} {:>8} {:>7} {:>10}",
+        "world", "elapsed", "floor", "ratio", "429s", "peak RSS"
+    );
+    run(&store, "throttled", customers, Some(rate)).await;
+    run(&store, "unthrottled", customers, None).await;
+    run(&store, "unthrottled", large, None).await;
+}
+
+async fn run(store: &Arc<dyn Store>, label: &str, customers: u64, rate: Option<u64>) {
+    let mut emulator = Command::new(env!("CARGO_BIN_EXE_ferry"));
+    emulator
+        .args([
+            "emulator",
+            "partner-center",
+            "--listen",
+            "127.0.0.1:0",
+            "--seed",
+            "7",
+        ])
+        .args([
+            "--customers",
+            &customers.to_string(),
+            "--resellers",
+            "8",
+            "--jitter-ms",
+            "2",
+        ])
+        .env("FERRY_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    if let Some(rate) = rate {
+        emulator.args(["--throttle-per-minute", &rate.to_string()]);
+    }
+    let mut child = emulator.spawn().expect("start the emulator");
+    let printed = read_banner(&mut child);
+    let base = printed("base_url");
+    let sealer = Sealer::from_hex(&"5e".repeat(32)).expect("key");
+    let slug = format!("bench-{customers}-{}", rate.unwrap_or(0));
+    let marketplace = store
+        .create_marketplace(&NewMarketplace {
+            slug: Slug::parse(&slug).expect("slug"),
+            name: slug.clone(),
+            kind: MarketplaceKind::Distributor,
+            parent_id: None,
+        })
+        .await
+        .expect("marketplace");
+    store
+        .create_instance(
+            marketplace.id,
+            &NewInstance {
+                name: "Emulated".into(),
+                model: "both".into(),
+                partner_tenant_id: printed("partner_tenant_id"),
+                application_id: printed("client_id"),
+                secret_encrypted: Some(sealer.seal(&printed("client_secret"))),
+                refresh_token_encrypted: Some(sealer.seal(&printed("refresh_token"))),
+                mpn_id: None,
+                api_base_url: base.clone(),
+                login_base_url: base.clone(),
+            },
+        )
+        .await
+        .expect("instance");
+    let instance = ferry_tenants::instances::visible(&**store, &marketplace)
+        .await
+        .expect("instances")
+        .pop()
+        .expect("the instance");
+    let worker = Worker::new("bench".into(), store.clone(), WorkerConfig::default())
+        .with_job::<GetHierarchy>(HierarchyEnv {
+            sealer,
+            clients: Clients::default(),
+        });
+
+    let started = Instant::now();
+    let RunStart::Started(run) =
+        get_hierarchy(&**store, marketplace.id, &instance, &Scope::Mass, "bench")
+            .await
+            .expect("start")
+    else {
+        panic!("a retrieval was running");
+    };
+    while worker.run_next().await.expect("run") {}
+    let elapsed = started.elapsed();
+    let done = store
+        .hierarchy_run(run.id)
+        .await
+        .expect("read")
+        .expect("run");
+    assert_eq!(done.state, RunState::Completed, "{:?}", done.error);
+    let summary = done.summary.expect("summary");
+    assert_eq!(u64::try_from(summary.tenants).ok(), Some(customers));
+
+    let stats: Value = reqwest::get(format!("{base}/_admin/stats"))
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("json");
+    let answered = |k: &str| stats[k].as_u64().unwrap_or(0);
+    let needed = answered("total") - answered("throttled") - answered("server_errors");
+    let (floor, ratio) = match rate {
+        Some(rate) => {
+            let floor = needed as f64 / (rate as f64 / 60.0);
+            (
+                format!("{floor:.1} s"),
+                format!("{:.3}", elapsed.as_secs_f64() / floor),
+            )
+        }
+        None => ("—".to_owned(), "—".to_owned()),
+    };
+    println!(
+        "{:<34} {:>8.1} s {floor:>10} {ratio:>8} {:>7} {:>7.0} MB",
+        format!("{customers} customers, {label}"),
+        elapsed.as_secs_f64(),
+        answered("throttled"),
+        peak_rss_mb()
+    );
+    println!(
+        "{:<34} {} calls; {} resellers, {} tenants, {} subscriptions stored and audited",
+        "", needed, summary.resellers, summary.tenants, summary.subscriptions
+    );
+    child.kill().expect("stop the emulator");
+    child.wait().expect("reap");
+}
+
+/// The `key: value` lines the emulator prints at start, up to its address.
+fn read_banner(child: &mut Child) -> impl Fn(&str) -> String + use<> {
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut printed = std::collections::HashMap::new();
+    for line in lines.by_ref() {
+        let line = line.expect("line");
+        if let Some((key, value)) = line.split_once(": ") {
+            printed.insert(key.to_owned(), value.trim().to_owned());
+        }
+        if line.starts_with("base_url:") {
+            break;
+        }
+    }
+    // Keep reading so the emulator never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    move |key: &str| {
+        printed
+            .get(key)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {key} printed"))
+    }
+}
+
+/// This process's peak resident size so far (VmHWM), in MB.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|n| n.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
