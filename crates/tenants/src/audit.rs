@@ -137,9 +137,13 @@ pub async fn audit(
                 })
                 .collect();
             let status = TenantStatus::of(companies.len(), missing.len(), extra.len());
-            if status == TenantStatus::NotImported {
+            // Without a Related Account everything is missing: nothing worth keeping says so.
+            let missing = if status == TenantStatus::NotImported {
                 parties.push((audits.len(), tenant_party(&tenant)));
-            }
+                Vec::new()
+            } else {
+                missing
+            };
             audits.push(TenantAudit {
                 tenant_id: tenant.tenant_id,
                 name: tenant.name,

@@ -29,6 +29,7 @@ ferry_storage::on_both_backends!(open =>
     a_killed_worker_is_followed_by_another,
     one_tenant_is_found_by_id_or_domain_or_said_unknown,
     the_audit_says_where_each_tenant_stands,
+    an_app_only_instance_says_what_it_cannot_read,
 );
 
 async fn open(url: &str) -> Arc<dyn Store> {
@@ -269,8 +270,8 @@ fn faulty(customers: usize) -> Options {
         faults: Faults {
             latency_ms: 0,
             jitter_ms: 2,
-            throttle_per_minute: None,
-            customer_throttle_per_minute: None,
+            throttle_per_minute: Some(30_000),
+            customer_throttle_per_minute: Some(600),
             fault_5xx_rate: 0.05,
             bom: true,
             next_links_without_v1: true,
@@ -637,4 +638,90 @@ async fn the_audit_says_where_each_tenant_stands(store: Arc<dyn Store>) {
             .expect("count"),
         ferry_storage::Total::Exactly(10)
     );
+
+    // Found by any part of the tenant id, name or domain, through the trigram index.
+    let search = |term: &str| TenantAuditQuery {
+        search: Some(term.to_owned()),
+        ..everyone.clone()
+    };
+    let middle = &alike.tenant_id[9..23];
+    let found = store
+        .tenant_audits(m, instance, &search(&middle.to_uppercase()))
+        .await
+        .expect("search");
+    assert_eq!(
+        found
+            .iter()
+            .map(|a| a.tenant_id.as_str())
+            .collect::<Vec<_>>(),
+        [alike.tenant_id.as_str()]
+    );
+    let domain = alike.domain.clone().expect("a domain");
+    let found = store
+        .tenant_audits(m, instance, &search(&domain[2..]))
+        .await
+        .expect("search");
+    assert!(
+        found.iter().any(|a| a.tenant_id == alike.tenant_id),
+        "by domain"
+    );
+    assert!(
+        store
+            .tenant_audits(m, instance, &search("zzzq"))
+            .await
+            .expect("search")
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .count_tenant_audits(m, instance, &search(middle), 100)
+            .await
+            .expect("count"),
+        ferry_storage::Total::Exactly(1)
+    );
+}
+
+/// An instance of the App-only model (no refresh token) reads every tenant and subscription,
+/// skips the resellers, which Partner Center gives only to App+User, and says so.
+async fn an_app_only_instance_says_what_it_cannot_read(store: Arc<dyn Store>) {
+    let mut setup = setup(store, faulty(15)).await;
+    let credentials = setup.emulator.credentials();
+    let sealer = sealer();
+    let marketplace = setup
+        .store
+        .marketplace(setup.marketplace_id)
+        .await
+        .expect("read")
+        .expect("marketplace");
+    let app_only = setup
+        .store
+        .create_instance(
+            marketplace.id,
+            &NewInstance {
+                name: "App only".into(),
+                model: "direct".into(),
+                partner_tenant_id: credentials.partner_tenant_id,
+                application_id: credentials.client_id,
+                secret_encrypted: Some(sealer.seal(&credentials.client_secret)),
+                refresh_token_encrypted: None,
+                mpn_id: None,
+                api_base_url: setup.base.clone(),
+                login_base_url: setup.base.clone(),
+            },
+        )
+        .await
+        .expect("instance");
+    setup.instance = ferry_tenants::instances::find(&*setup.store, &marketplace, app_only)
+        .await
+        .expect("find")
+        .expect("the App-only instance");
+    let run = setup.start(Scope::Mass).await;
+    let done = setup.finish(&run).await;
+    assert_eq!(done.state, RunState::Completed, "{:?}", done.error);
+    assert_eq!(
+        done.lacks.as_deref(),
+        Some(ferry_tenants::hierarchy::APP_ONLY_LACKS)
+    );
+    let summary = done.summary.expect("summary");
+    assert_eq!((summary.resellers, summary.tenants), (0, 15));
 }

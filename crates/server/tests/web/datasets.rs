@@ -713,7 +713,7 @@ pub(crate) async fn microsoft_records_are_checked_against_partner_center(app: Ap
         .expect("remove the seeded instance");
     let body = instance_of(&c, &pc);
     let manager = Role::MarketplaceManager;
-    let (status, _) = app
+    let (status, instance) = app
         .api(
             Some(manager),
             "POST",
@@ -840,6 +840,36 @@ pub(crate) async fn microsoft_records_are_checked_against_partner_center(app: Ap
             "the records Partner Center confirms have no difference: {csv}"
         );
     }
+
+    // Activated, the dataset links the tenant to its company: Get Hierarchy then shows that
+    // company as the tenant's Related Account, whoever made the link.
+    let (status, _) = app
+        .api(
+            Some(manager),
+            "POST",
+            &format!("/api/v1/datasets/{id}/activate"),
+            "",
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    app.run_dataset_jobs().await;
+    let instance = instance["id"].as_i64().expect("instance id");
+    let hierarchy = format!("/api/v1/instances/{instance}/hierarchy");
+    let (status, _) = app.api(Some(manager), "POST", &hierarchy, "{}").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    app.run_dataset_jobs().await;
+    let (_, listed) = app
+        .api(
+            Some(manager),
+            "GET",
+            &format!("/api/v1/instances/{instance}/tenants?q={tenant}"),
+            "",
+        )
+        .await;
+    assert_eq!(
+        listed["items"][0]["related_companies"][0]["name"], "Northwind",
+        "{listed}"
+    );
 }
 
 /// The dataset of marketplace A with this name, as the API lists it.

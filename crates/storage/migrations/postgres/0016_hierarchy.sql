@@ -120,3 +120,7 @@ CREATE INDEX tenant_audits_reseller
     ON tenant_audits (marketplace_id, instance_id, reseller_tenant_id, lower(name), tenant_id);
 -- Possible matches read the companies linked to no tenant.
 CREATE INDEX tenant_links_company ON tenant_links (company_id);
+-- The tenant list is searched by any part of a name, tenant id or domain: a trigram index over
+-- one lowered text of those fields, which LIKE '%…%' uses.
+CREATE INDEX tenant_audits_search ON tenant_audits
+    USING gin ((lower(name || ' ' || tenant_id || ' ' || coalesce(domain, ''))) gin_trgm_ops);

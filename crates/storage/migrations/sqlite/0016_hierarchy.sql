@@ -120,3 +120,21 @@ CREATE INDEX tenant_audits_reseller
     ON tenant_audits (marketplace_id, instance_id, reseller_tenant_id, lower(name), tenant_id);
 -- Possible matches read the companies linked to no tenant.
 CREATE INDEX tenant_links_company ON tenant_links (company_id);
+-- The tenant list is searched by any part of a name, tenant id or domain: an FTS5 index of
+-- three-letter pieces over one text of those fields, kept by triggers.
+CREATE VIRTUAL TABLE tenant_audits_search USING fts5(text, content = '', tokenize = 'trigram');
+CREATE TRIGGER tenant_audits_search_insert AFTER INSERT ON tenant_audits BEGIN
+    INSERT INTO tenant_audits_search (rowid, text)
+    VALUES (new.rowid, new.name || ' ' || new.tenant_id || ' ' || coalesce(new.domain, ''));
+END;
+CREATE TRIGGER tenant_audits_search_delete AFTER DELETE ON tenant_audits BEGIN
+    INSERT INTO tenant_audits_search (tenant_audits_search, rowid, text)
+    VALUES ('delete', old.rowid, old.name || ' ' || old.tenant_id || ' ' || coalesce(old.domain, ''));
+END;
+CREATE TRIGGER tenant_audits_search_update AFTER UPDATE OF name, tenant_id, domain
+    ON tenant_audits BEGIN
+    INSERT INTO tenant_audits_search (tenant_audits_search, rowid, text)
+    VALUES ('delete', old.rowid, old.name || ' ' || old.tenant_id || ' ' || coalesce(old.domain, ''));
+    INSERT INTO tenant_audits_search (rowid, text)
+    VALUES (new.rowid, new.name || ' ' || new.tenant_id || ' ' || coalesce(new.domain, ''));
+END;

@@ -170,7 +170,8 @@ pub struct TenantAudit {
     pub marketplace_subscriptions: i64,
     #[sqlx(json)]
     pub related: Vec<CompanyRef>,
-    /// Importable Partner Center subscriptions the marketplace does not have.
+    /// Importable Partner Center subscriptions the Related Accounts do not have (none listed
+    /// for a tenant not imported, which lacks them all).
     #[sqlx(json)]
     pub missing: Vec<String>,
     /// Marketplace subscriptions Partner Center does not have (importable).

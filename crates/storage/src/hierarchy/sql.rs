@@ -1,7 +1,7 @@
 //! The hierarchy statements, the same for both backends: compiled once into `crate::sqlite` and
 //! once into `crate::postgres` (see `statements.rs`).
 
-use super::{BEGIN_WRITE, Db, This};
+use super::{BACKEND, BEGIN_WRITE, Db, This};
 use crate::hierarchy::{CandidateCompany, LinkedCompany, TenantAudit, TenantAuditQuery};
 use crate::hierarchy::{
     HierarchyChange, HierarchyRun, HierarchyState, NewHierarchyRun, RunScope, RunStart, RunState,
@@ -513,8 +513,10 @@ impl crate::HierarchyStore for This {
         limit: i64,
     ) -> crate::Result<Vec<CandidateCompany>> {
         Ok(sqlx::query_as(
+            // `+c.marketplace_id` keeps SQLite on the ids, in order, rather than on an index
+            // of the marketplace whose every page it would sort.
             "SELECT c.id, c.name, c.email, c.website, c.country FROM companies c
-             WHERE c.marketplace_id = $1 AND c.id > $2
+             WHERE +c.marketplace_id = $1 AND c.id > $2
                AND NOT EXISTS (SELECT 1 FROM tenant_links t WHERE t.company_id = c.id)
              ORDER BY c.id LIMIT $3",
         )
@@ -570,13 +572,11 @@ impl crate::HierarchyStore for This {
         instance_id: i64,
         query: &TenantAuditQuery,
     ) -> crate::Result<Vec<TenantAudit>> {
-        let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
-            "SELECT {AUDIT_COLUMNS} FROM tenant_audits WHERE marketplace_id = "
-        ));
-        sql.push_bind(marketplace_id)
-            .push(" AND instance_id = ")
-            .push_bind(instance_id);
-        push_audit_filters(&mut sql, query);
+        let search = self
+            .audit_search(marketplace_id, instance_id, query)
+            .await?;
+        let head = format!("SELECT {AUDIT_COLUMNS}");
+        let mut sql = audit_sql(&head, marketplace_id, instance_id, query, &search);
         if let Some((name, tenant_id)) = &query.after {
             // Spelled out rather than as a row value, so SQLite seeks the index too.
             sql.push(" AND lower(name) >= ")
@@ -587,8 +587,13 @@ impl crate::HierarchyStore for This {
                 .push_bind(tenant_id.clone())
                 .push(")");
         }
-        sql.push(" ORDER BY lower(name), tenant_id LIMIT ")
-            .push_bind(query.limit);
+        // Direct customers share one reseller, none: naming it first lets PostgreSQL read
+        // their index in order instead of sorting them.
+        let order = match query.reseller {
+            Some(None) => " ORDER BY reseller_tenant_id, lower(name), tenant_id LIMIT ",
+            _ => " ORDER BY lower(name), tenant_id LIMIT ",
+        };
+        sql.push(order).push_bind(query.limit);
         Ok(sql.build_query_as().fetch_all(&self.pool).await?)
     }
 
@@ -599,15 +604,11 @@ impl crate::HierarchyStore for This {
         query: &TenantAuditQuery,
         cap: i64,
     ) -> crate::Result<crate::Total> {
-        let mut sql = sqlx::QueryBuilder::<Db>::new(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM tenant_audits WHERE marketplace_id = ",
-        );
-        sql.push_bind(marketplace_id)
-            .push(" AND instance_id = ")
-            .push_bind(instance_id);
-        push_audit_filters(&mut sql, query);
-        sql.push(" LIMIT ").push_bind(cap + 1).push(") AS counted");
-        let found: i64 = sql.build_query_scalar().fetch_one(&self.pool).await?;
+        let search = self
+            .audit_search(marketplace_id, instance_id, query)
+            .await?;
+        let found =
+            count_audits(&self.pool, marketplace_id, instance_id, query, &search, cap).await?;
         Ok(crate::Total::of(usize::try_from(found).unwrap_or(0), cap))
     }
 
@@ -691,8 +692,99 @@ const SUBSCRIPTION_COLUMNS: &str = "tenant_id, subscription_id, offer_id, offer_
     product_type, quantity, status, billing_cycle, term, auto_renew, start_date, end_date, \
     reseller_mpn_id, parent_subscription_id";
 
-/// The filters of a tenant list query, after `WHERE marketplace_id = … AND instance_id = …`.
-fn push_audit_filters(sql: &mut sqlx::QueryBuilder<Db>, query: &TenantAuditQuery) {
+/// How a tenant list search is answered.
+enum AuditSearch {
+    None,
+    /// Each row tested in list order: a term of one or two characters, or one so frequent that
+    /// the first rows hold a page of it.
+    Walk(String),
+    /// Through the trigram index: a rarer term.
+    Index(String),
+}
+
+/// How many hits of the trigram index a search sorts at once; a more frequent term walks the
+/// list in order.
+const SORTED_AT_MOST: i64 = 1_000;
+
+impl This {
+    async fn audit_search(
+        &self,
+        marketplace_id: i64,
+        instance_id: i64,
+        query: &TenantAuditQuery,
+    ) -> crate::Result<AuditSearch> {
+        let Some(term) = query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_lowercase)
+        else {
+            return Ok(AuditSearch::None);
+        };
+        if term.chars().count() < 3 {
+            return Ok(AuditSearch::Walk(term));
+        }
+        let indexed = AuditSearch::Index(term);
+        let hits = count_audits(
+            &self.pool,
+            marketplace_id,
+            instance_id,
+            query,
+            &indexed,
+            SORTED_AT_MOST,
+        )
+        .await?;
+        Ok(match indexed {
+            AuditSearch::Index(term) if hits > SORTED_AT_MOST => AuditSearch::Walk(term),
+            other => other,
+        })
+    }
+}
+
+async fn count_audits(
+    pool: &sqlx::Pool<Db>,
+    marketplace_id: i64,
+    instance_id: i64,
+    query: &TenantAuditQuery,
+    search: &AuditSearch,
+    cap: i64,
+) -> crate::Result<i64> {
+    let head = "SELECT COUNT(*) FROM (SELECT 1";
+    let mut sql = audit_sql(head, marketplace_id, instance_id, query, search);
+    sql.push(" LIMIT ").push_bind(cap + 1).push(") AS counted");
+    Ok(sql.build_query_scalar().fetch_one(pool).await?)
+}
+
+/// A tenant list statement after `head`, up to its filters: SQLite reads a search's hits from
+/// its FTS5 trigram table first; PostgreSQL's trigram index serves the same `LIKE`.
+fn audit_sql(
+    head: &str,
+    marketplace_id: i64,
+    instance_id: i64,
+    query: &TenantAuditQuery,
+    search: &AuditSearch,
+) -> sqlx::QueryBuilder<Db> {
+    let mut sql = sqlx::QueryBuilder::<Db>::new(head);
+    match (search, BACKEND) {
+        (AuditSearch::Index(term), crate::Backend::Sqlite) => {
+            // The hits lead (CROSS JOIN keeps them first); a quoted phrase of the trigram
+            // index matches any substring.
+            sql.push(
+                " FROM (SELECT rowid AS hit FROM tenant_audits_search \
+                 WHERE tenant_audits_search MATCH ",
+            )
+            .push_bind(format!("\"{}\"", term.replace('"', "\"\"")))
+            .push(") AS hits CROSS JOIN tenant_audits ON tenant_audits.rowid = hits.hit");
+        }
+        _ => {
+            sql.push(" FROM tenant_audits");
+        }
+    }
+    sql.push(" WHERE marketplace_id = ")
+        .push_bind(marketplace_id)
+        .push(" AND instance_id = ")
+        .push_bind(instance_id);
     if let Some(status) = query.status {
         sql.push(" AND status = ").push_bind(status.as_str());
     }
@@ -706,21 +798,15 @@ fn push_audit_filters(sql: &mut sqlx::QueryBuilder<Db>, query: &TenantAuditQuery
         }
         None => {}
     }
-    if let Some(term) = query
-        .search
-        .as_deref()
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
-        let pattern = format!("%{}%", super::like_escape(&term.to_lowercase()));
-        sql.push(" AND (lower(name) LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR tenant_id LIKE ")
-            .push_bind(pattern.clone())
-            .push(" ESCAPE '\\' OR lower(coalesce(domain, '')) LIKE ")
-            .push_bind(pattern)
-            .push(" ESCAPE '\\')");
+    match (search, BACKEND) {
+        (AuditSearch::None, _) | (AuditSearch::Index(_), crate::Backend::Sqlite) => {}
+        (AuditSearch::Walk(term) | AuditSearch::Index(term), _) => {
+            sql.push(" AND lower(name || ' ' || tenant_id || ' ' || coalesce(domain, '')) LIKE ")
+                .push_bind(format!("%{}%", super::like_escape(term)))
+                .push(" ESCAPE '\\'");
+        }
     }
+    sql
 }
 
 async fn running_run(
