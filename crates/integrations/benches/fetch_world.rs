@@ -34,15 +34,7 @@ async fn main() {
         ..Options::default()
     });
     let credentials = emulator.credentials();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(ferry_emulators::serve(
-        listener,
-        emulator.router(),
-        std::future::pending(),
-    ));
+    let base = emulator.serve_locally().await.expect("the emulator");
     let settings = Settings {
         api_base_url: base.clone(),
         login_base_url: base.clone(),

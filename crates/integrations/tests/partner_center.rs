@@ -21,15 +21,7 @@ struct Running {
 async fn start(options: Options) -> Running {
     ferry_integrations::install_tls();
     let emulator = Emulator::new(options);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(ferry_emulators::serve(
-        listener,
-        emulator.router(),
-        std::future::pending(),
-    ));
+    let base = emulator.serve_locally().await.expect("the emulator");
     Running {
         base,
         credentials: emulator.credentials(),

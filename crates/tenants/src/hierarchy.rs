@@ -11,7 +11,7 @@
 
 use async_trait::async_trait;
 use ferry_domain::Progress;
-use ferry_integrations::partner_center::model::{Customer, Subscription};
+use ferry_integrations::partner_center::model::{Customer, PartnerRelationship, Subscription};
 use ferry_integrations::partner_center::{Client, CustomerFilter, PcError};
 use ferry_jobs::{BackgroundJob, JobContext, JobError};
 use ferry_storage::seal::Sealer;
@@ -279,15 +279,7 @@ async fn mass(
     }
     if reached < Reached::ResellersRead && !app_only {
         let resellers = client.resellers().await?;
-        let rows: Vec<SnapshotReseller> = resellers
-            .iter()
-            .map(|r| SnapshotReseller {
-                tenant_id: r.id.clone(),
-                name: r.name.clone(),
-                mpn_id: r.mpn_id.clone(),
-                location: r.location.clone(),
-            })
-            .collect();
+        let rows: Vec<SnapshotReseller> = resellers.iter().map(reseller_of).collect();
         store.store_resellers(snapshot, &rows).await?;
         for (n, reseller) in resellers.iter().enumerate() {
             let mut pages = client.customers_of_reseller(&reseller.id);
@@ -365,17 +357,8 @@ async fn single(
         other => other?,
     };
     if !app_only {
-        let resellers: Vec<SnapshotReseller> = client
-            .resellers()
-            .await?
-            .into_iter()
-            .map(|r| SnapshotReseller {
-                tenant_id: r.id,
-                name: r.name,
-                mpn_id: r.mpn_id,
-                location: r.location,
-            })
-            .collect();
+        let resellers: Vec<SnapshotReseller> =
+            client.resellers().await?.iter().map(reseller_of).collect();
         store.store_resellers(run.snapshot, &resellers).await?;
     }
     store
@@ -418,6 +401,15 @@ fn gone(id: &str) -> TenantDetails {
         billing: None,
         custom_domains: None,
         subscriptions: Vec::new(),
+    }
+}
+
+fn reseller_of(r: &PartnerRelationship) -> SnapshotReseller {
+    SnapshotReseller {
+        tenant_id: r.id.clone(),
+        name: r.name.clone(),
+        mpn_id: r.mpn_id.clone(),
+        location: r.location.clone(),
     }
 }
 

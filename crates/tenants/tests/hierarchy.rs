@@ -54,15 +54,7 @@ fn sealer() -> Sealer {
 async fn setup(store: Arc<dyn Store>, options: Options) -> Setup {
     ferry_integrations::install_tls();
     let emulator = Emulator::new(options);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(ferry_emulators::serve(
-        listener,
-        emulator.router(),
-        std::future::pending(),
-    ));
+    let base = emulator.serve_locally().await.expect("the emulator");
     let marketplace = store
         .create_marketplace(&NewMarketplace {
             slug: Slug::parse("dist").expect("slug"),

@@ -27,15 +27,10 @@ pub async fn start() -> anyhow::Result<(Emulator, String)> {
         resellers: RESELLERS,
         ..Options::default()
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+    let url = emulator
+        .serve_locally()
         .await
         .context("cannot start the Partner Center emulator")?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(ferry_emulators::serve(
-        listener,
-        emulator.router(),
-        std::future::pending(),
-    ));
     Ok((emulator, url))
 }
 

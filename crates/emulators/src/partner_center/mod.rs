@@ -131,6 +131,19 @@ impl Emulator {
         serde_json::to_string_pretty(&*world).unwrap_or_default()
     }
 
+    /// Serves the emulator on a free port of this machine for as long as the process runs, and
+    /// answers its base URL: for tests, benchmarks and the demo.
+    pub async fn serve_locally(&self) -> std::io::Result<String> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        tokio::spawn(crate::serve(
+            listener,
+            self.router(),
+            std::future::pending(),
+        ));
+        Ok(url)
+    }
+
     pub fn router(&self) -> Router {
         let api = api::routes().layer(from_fn_with_state(self.shared.clone(), inject_faults));
         Router::new()

@@ -342,15 +342,7 @@ pub(crate) async fn partner_center(
         customers,
         ..Options::default()
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(ferry_emulators::serve(
-        listener,
-        emulator.router(),
-        std::future::pending(),
-    ));
+    let url = emulator.serve_locally().await.expect("the emulator");
     (emulator, url)
 }
 
