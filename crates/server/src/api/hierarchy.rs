@@ -177,7 +177,7 @@ pub async fn get_hierarchy(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct TenantFilters {
-    /// Any part of the name, tenant id or domain.
+    /// Any part of the name or domain, or the start of the tenant id.
     q: Option<String>,
     /// synced, out-of-sync or not-imported.
     status: Option<String>,

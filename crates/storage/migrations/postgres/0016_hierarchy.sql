@@ -121,8 +121,6 @@ CREATE INDEX tenant_audits_reseller
 -- Possible matches read the companies linked to no tenant.
 CREATE INDEX tenant_links_company ON tenant_links (company_id);
 -- The tenant list is searched by any part of a name, tenant id or domain: a trigram index over
--- one lowered text of those fields, which LIKE '%…%' uses. An audit replaces its rows at once:
--- without a pending list, the first searches after it do not pay for merging them.
+-- one lowered text of those fields, which LIKE '%…%' uses.
 CREATE INDEX tenant_audits_search ON tenant_audits
-    USING gin ((lower(name || ' ' || tenant_id || ' ' || coalesce(domain, ''))) gin_trgm_ops)
-    WITH (fastupdate = off);
+    USING gin ((lower(name || ' ' || tenant_id || ' ' || coalesce(domain, ''))) gin_trgm_ops);

@@ -188,7 +188,7 @@ pub struct TenantAudit {
 /// `after` (the name key and tenant id of the page before's last row).
 #[derive(Debug, Clone, Default)]
 pub struct TenantAuditQuery {
-    /// Any part of the name, tenant id or domain.
+    /// Any part of the name or domain, or the start of the tenant id.
     pub search: Option<String>,
     pub status: Option<ferry_domain::TenantStatus>,
     /// `Some(None)`: direct customers only; `Some(Some(id))`: one reseller's.

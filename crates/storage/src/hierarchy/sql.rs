@@ -563,6 +563,12 @@ impl crate::HierarchyStore for This {
             sql.build().execute(&mut *tx).await?;
         }
         tx.commit().await?;
+        // The list's plans rest on the planner's figures for what was just replaced.
+        if BACKEND == crate::Backend::Postgres {
+            sqlx::query("ANALYZE tenant_audits")
+                .execute(&self.pool)
+                .await?;
+        }
         Ok(())
     }
 
@@ -700,6 +706,8 @@ enum AuditSearch {
     Walk(String),
     /// Through the trigram index: a rarer term.
     Index(String),
+    /// The start of a tenant id, through the key.
+    TenantId(String),
 }
 
 /// How many hits of the trigram index a search sorts at once; a more frequent term walks the
@@ -724,6 +732,11 @@ impl This {
         };
         if term.chars().count() < 3 {
             return Ok(AuditSearch::Walk(term));
+        }
+        // A tenant id, pasted whole or its start: its pieces are too common for a trigram index
+        // ("000", "-40"), and the key finds it at once.
+        if term.len() >= 8 && term.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            return Ok(AuditSearch::TenantId(term));
         }
         let indexed = AuditSearch::Index(term);
         let hits = count_audits(
@@ -800,6 +813,12 @@ fn audit_sql(
     }
     match (search, BACKEND) {
         (AuditSearch::None, _) | (AuditSearch::Index(_), crate::Backend::Sqlite) => {}
+        (AuditSearch::TenantId(start), _) => {
+            sql.push(" AND tenant_id >= ")
+                .push_bind(start.clone())
+                .push(" AND tenant_id < ")
+                .push_bind(super::prefix_end(start));
+        }
         (AuditSearch::Walk(term) | AuditSearch::Index(term), _) => {
             sql.push(" AND lower(name || ' ' || tenant_id || ' ' || coalesce(domain, '')) LIKE ")
                 .push_bind(format!("%{}%", super::like_escape(term)))
