@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use ferry_domain::{InstanceAuth, Permission, TenantStatus, Timestamp};
 use ferry_storage::{
-    HierarchyChange, HierarchyRun, RunScope, RunState, TenantAudit, TenantAuditQuery,
+    HierarchyChange, HierarchyRun, RunScope, RunState, TenantAudit, TenantAuditQuery, Total,
 };
 use serde::Deserialize;
 
@@ -333,7 +333,10 @@ async fn render(
         }
         None => Vec::new(),
     };
-    let snapshot = match hierarchy.snapshot {
+    // An instance that does not connect shows no tenants, only why and what to do.
+    let shown = blocked.is_none();
+    let changes = if shown { changes } else { Vec::new() };
+    let snapshot = match hierarchy.snapshot.filter(|_| shown) {
         Some(snapshot) => {
             let counts = state.store.snapshot_counts(snapshot).await?;
             let from = hierarchy.last_update.map_or_else(
@@ -347,7 +350,10 @@ async fn render(
         }
         None => None,
     };
-    let changes_title = match completed_mass.and_then(|r| r.summary.as_ref()) {
+    let changes_title = match completed_mass
+        .filter(|_| shown)
+        .and_then(|r| r.summary.as_ref())
+    {
         Some(s) if s.compared => format!(
             "What changed at the Last Update ({} in all)",
             s.changes.values().sum::<i64>()
@@ -362,7 +368,11 @@ async fn render(
         let by = actor_name(state, scope, &run.started_by, &tokens).await?;
         run_views.push(run_view(run, by));
     }
-    let list = tenant_list(state, scope, id, &input.list).await?;
+    let list = if shown {
+        tenant_list(state, scope, id, &input.list).await?
+    } else {
+        TenantList::empty()
+    };
     page(&ImportPage {
         chrome,
         base,
@@ -415,6 +425,20 @@ struct TenantList {
     filtered: bool,
     pager: Pager,
     audited: String,
+}
+
+impl TenantList {
+    fn empty() -> TenantList {
+        TenantList {
+            tenants: Vec::new(),
+            resellers: Vec::new(),
+            statuses: Vec::new(),
+            reseller_choices: Vec::new(),
+            filtered: false,
+            pager: Pager::new(Total::Exactly(0), ("tenant", "tenants"), "", None, None),
+            audited: String::new(),
+        }
+    }
 }
 
 async fn tenant_list(
@@ -597,6 +621,7 @@ fn reason(reason: Option<&str>) -> String {
 }
 
 fn empty_page(chrome: Chrome, base: String, input: PageInput) -> ImportPage {
+    let list = TenantList::empty();
     ImportPage {
         chrome,
         base,
@@ -616,20 +641,14 @@ fn empty_page(chrome: Chrome, base: String, input: PageInput) -> ImportPage {
         changes_more: false,
         changes_title: String::new(),
         runs: Vec::new(),
-        tenants: Vec::new(),
-        resellers: Vec::new(),
+        tenants: list.tenants,
+        resellers: list.resellers,
         q: String::new(),
-        statuses: Vec::new(),
-        reseller_choices: Vec::new(),
-        filtered: false,
-        pager: Pager::new(
-            ferry_storage::Total::Exactly(0),
-            ("tenant", "tenants"),
-            "",
-            None,
-            None,
-        ),
-        audited: String::new(),
+        statuses: list.statuses,
+        reseller_choices: list.reseller_choices,
+        filtered: list.filtered,
+        pager: list.pager,
+        audited: list.audited,
     }
 }
 

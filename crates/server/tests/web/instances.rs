@@ -1,7 +1,7 @@
 //! Partner Center instances: the marketplace hierarchy, credentials and their states.
 
 use axum::http::StatusCode;
-use ferry_domain::{MarketplaceKind, Role};
+use ferry_domain::{InstanceAuth, MarketplaceKind, Role};
 use serde_json::{Value, json};
 
 use super::harness::{App, CSRF, Who};
@@ -586,6 +586,21 @@ pub(crate) async fn the_import_customers_page_follows_a_retrieval(app: App) {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         page.contains("is not a tenant id") && page.contains("value=\"contoso\""),
+        "{page}"
+    );
+
+    // Its authentication expired: no tenants, only why and what to do.
+    let id = created["id"].as_i64().expect("id");
+    app.store
+        .set_instance_auth(app.a.id, id, InstanceAuth::Expired, Some("AADSTS700082"))
+        .await
+        .expect("expire");
+    let (_, page) = app.page_raw(manager, "GET", &tool, "", None).await;
+    assert!(
+        page.contains("authentication has expired")
+            && page.contains("consent again")
+            && !page.contains("id=\"tenant-list\"")
+            && !page.contains("From the Last Update"),
         "{page}"
     );
 }
