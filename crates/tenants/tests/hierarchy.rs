@@ -30,6 +30,7 @@ ferry_storage::on_both_backends!(open =>
     one_tenant_is_found_by_id_or_domain_or_said_unknown,
     the_audit_says_where_each_tenant_stands,
     an_app_only_instance_says_what_it_cannot_read,
+    a_country_tenant_uses_its_parents_retrieval_with_an_audit_of_its_own,
 );
 
 async fn open(url: &str) -> Arc<dyn Store> {
@@ -717,4 +718,114 @@ async fn an_app_only_instance_says_what_it_cannot_read(store: Arc<dyn Store>) {
     );
     let summary = done.summary.expect("summary");
     assert_eq!((summary.resellers, summary.tenants), (0, 15));
+}
+
+/// A country tenant uses its parent's instance live: the parent's retrieval is audited for it
+/// too, against its own companies, and a simple tenant sees no instance at all.
+async fn a_country_tenant_uses_its_parents_retrieval_with_an_audit_of_its_own(
+    store: Arc<dyn Store>,
+) {
+    let setup = setup(store, faulty(10)).await;
+    let store = &setup.store;
+    let parent = store
+        .marketplace(setup.marketplace_id)
+        .await
+        .expect("read")
+        .expect("parent");
+    let child = |slug: &str, kind: MarketplaceKind| {
+        let store = store.clone();
+        let slug = slug.to_owned();
+        async move {
+            store
+                .create_marketplace(&NewMarketplace {
+                    slug: Slug::parse(&slug).expect("slug"),
+                    name: slug.clone(),
+                    kind,
+                    parent_id: Some(setup.marketplace_id),
+                })
+                .await
+                .expect("child")
+        }
+    };
+    let country = child("dist-de", MarketplaceKind::CountryTenant).await;
+    let simple = child("shop", MarketplaceKind::SimpleTenant).await;
+    let instance = setup.instance.record.summary.id;
+    let seen = ferry_tenants::instances::visible(&**store, &country)
+        .await
+        .expect("instances");
+    assert_eq!(
+        seen.iter().map(|v| v.record.summary.id).collect::<Vec<_>>(),
+        [instance],
+        "the country tenant uses its parent's instance"
+    );
+    assert!(
+        ferry_tenants::instances::visible(&**store, &simple)
+            .await
+            .expect("instances")
+            .is_empty()
+    );
+
+    let run = setup.start(Scope::Mass).await;
+    assert_eq!(setup.finish(&run).await.state, RunState::Completed);
+    // A company of the country tenant linked to one tenant: Related there, not at the parent.
+    let tenants = store
+        .snapshot_tenants(run.snapshot, None, 1)
+        .await
+        .expect("tenants");
+    let tenant = &tenants[0].tenant_id;
+    let company = store
+        .create_company(
+            country.id,
+            &NewCompany::named("Linked in Germany", Origin::Manual),
+        )
+        .await
+        .expect("company");
+    let link = TenantLink {
+        instance_id: instance,
+        tenant_id: tenant.clone(),
+        domain_prefix: None,
+        reseller_mpn_id: None,
+    };
+    store
+        .link_tenant(country.id, company, &link)
+        .await
+        .expect("link");
+    ferry_tenants::audit::audit_everywhere(&**store, parent.id, instance)
+        .await
+        .expect("audit");
+    let everyone = TenantAuditQuery {
+        limit: 100,
+        ..TenantAuditQuery::default()
+    };
+    let of = |marketplace: i64| {
+        let store = store.clone();
+        let everyone = everyone.clone();
+        let tenant = tenant.clone();
+        async move {
+            let audits = store
+                .tenant_audits(marketplace, instance, &everyone)
+                .await
+                .expect("audit");
+            assert_eq!(audits.len(), 10);
+            audits
+                .into_iter()
+                .find(|a| a.tenant_id == tenant)
+                .expect("the tenant")
+        }
+    };
+    let here = of(country.id).await;
+    assert_eq!(here.related.first().map(|c| c.id), Some(company));
+    let there = of(parent.id).await;
+    assert_eq!(
+        there.status,
+        TenantStatus::NotImported,
+        "the parent's own companies decide"
+    );
+    assert!(
+        store
+            .tenant_audits(simple.id, instance, &everyone)
+            .await
+            .expect("audit")
+            .is_empty()
+    );
 }
