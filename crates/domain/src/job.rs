@@ -30,6 +30,16 @@ pub struct Progress {
     pub message: Option<String>,
 }
 
+impl Progress {
+    /// How far, from 0 to 100; 0 while the work is not counted.
+    pub fn percent(&self) -> i64 {
+        match self.total {
+            Some(total) if total > 0 => (self.done * 100 / total).clamp(0, 100),
+            _ => 0,
+        }
+    }
+}
+
 impl std::fmt::Display for Progress {
     /// "planning · 4 / 5", or "4 / 5" without a message, or "4" before the work is counted.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -42,6 +42,12 @@ mod subscriptions;
 #[path = "users/sql.rs"]
 mod users;
 
+/// How many hits of a trigram index a contains-search sorts at once; a term with more is
+/// frequent, and first tests up to `WALK_BUDGET` rows in list order, which usually hold a page
+/// of it (companies, users, the tenant list).
+const SORTED_AT_MOST: i64 = 1_000;
+const WALK_BUDGET: i64 = 5_000;
+
 #[async_trait::async_trait]
 impl crate::Store for This {
     fn backend(&self) -> crate::Backend {

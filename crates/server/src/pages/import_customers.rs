@@ -240,12 +240,8 @@ async fn progress_of(state: &AppState, id: i64) -> Result<ProgressFragment, Page
     };
     let (message, percent) = match &job {
         Some(job) => {
-            let p = job.progress();
-            let percent = match p.total {
-                Some(total) if total > 0 => (p.done * 100 / total).clamp(0, 100),
-                _ => 0,
-            };
-            (p.to_string(), percent)
+            let progress = job.progress();
+            (progress.to_string(), progress.percent())
         }
         None => ("waiting for a worker".to_owned(), 0),
     };

@@ -109,10 +109,9 @@ fn describe(job: &Job, base: &str, names: &Names) -> (String, Option<String>) {
 }
 
 fn job_view(job: Job, base: &str, names: &Names) -> JobView {
-    let percent = match (job.progress_total, job.state) {
-        (_, JobState::Succeeded) => 100,
-        (Some(total), _) if total > 0 => (job.progress_done * 100 / total).clamp(0, 100),
-        _ => 0,
+    let percent = match job.state {
+        JobState::Succeeded => 100,
+        _ => job.progress().percent(),
     };
     // A finished job's progress is its whole work, not the step it was at when last reported.
     let progress = match (job.progress_total, job.state) {

@@ -1,7 +1,7 @@
 //! The companies statements, the same for both backends: compiled once into `crate::sqlite` and
 //! once into `crate::postgres` (see `statements.rs`).
 
-use super::{BACKEND, BEGIN_WRITE, Db, Query, This};
+use super::{BACKEND, BEGIN_WRITE, Db, Query, SORTED_AT_MOST, This, WALK_BUDGET};
 use super::{found, insert_audit, like_escape, prefix_end};
 use crate::companies::company_columns;
 
@@ -348,11 +348,6 @@ enum CompanySearch {
         until: Option<crate::CompanyKey>,
     },
 }
-
-/// How many hits of the trigram index a contains-search sorts at once, and how many companies
-/// in name order it tests for a more frequent term first (see `contains_page`).
-const SORTED_AT_MOST: i64 = 1_000;
-const WALK_BUDGET: i64 = 5_000;
 
 /// The branches of a search: the name starts with the term, the whole external id or e-mail
 /// address is the term, and, from three characters, any part holds it.

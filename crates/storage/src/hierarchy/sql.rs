@@ -1,7 +1,7 @@
 //! The hierarchy statements, the same for both backends: compiled once into `crate::sqlite` and
 //! once into `crate::postgres` (see `statements.rs`).
 
-use super::{BACKEND, BEGIN_WRITE, Db, This};
+use super::{BACKEND, BEGIN_WRITE, Db, SORTED_AT_MOST, This};
 use crate::hierarchy::{CandidateCompany, LinkedCompany, TenantAudit, TenantAuditQuery};
 use crate::hierarchy::{
     HierarchyChange, HierarchyRun, HierarchyState, NewHierarchyRun, RunScope, RunStart, RunState,
@@ -709,10 +709,6 @@ enum AuditSearch {
     /// The start of a tenant id, through the key.
     TenantId(String),
 }
-
-/// How many hits of the trigram index a search sorts at once; a more frequent term walks the
-/// list in order.
-const SORTED_AT_MOST: i64 = 1_000;
 
 impl This {
     async fn audit_search(

@@ -1,7 +1,7 @@
 //! The users statements, the same for both backends: compiled once into `crate::sqlite` and
 //! once into `crate::postgres` (see `statements.rs`).
 
-use super::{BACKEND, BEGIN_WRITE, Db, This};
+use super::{BACKEND, BEGIN_WRITE, Db, SORTED_AT_MOST, This, WALK_BUDGET};
 use super::{found, insert_audit, insert_user, like_escape};
 use crate::users::membership_columns;
 use crate::users::user_columns;
@@ -287,11 +287,6 @@ impl UserSearch {
         })
     }
 }
-
-/// How many hits of the trigram index a search sorts at once, and how many users in e-mail
-/// order it tests for a more frequent term first (see `users`).
-const SORTED_AT_MOST: i64 = 1_000;
-const WALK_BUDGET: i64 = 5_000;
 
 /// What a statement of `user_page_sql` reads: a page after or before its key, or the ids of
 /// up to `at_most` matches, in no order, to count them.
