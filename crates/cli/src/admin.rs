@@ -28,6 +28,15 @@ pub enum AdminCommand {
         #[arg(long, value_enum, requires = "parent")]
         kind: Option<TenantKind>,
     },
+    /// Make a simple tenant a tenant reseller by giving it the MPN id of one of its parent's
+    /// indirect resellers (or take it back with `--mpn-id ""`).
+    SetTenantReseller {
+        /// The simple tenant's slug.
+        #[arg(long)]
+        marketplace: String,
+        #[arg(long)]
+        mpn_id: String,
+    },
     /// Create a user who can sign in. The password comes from FERRY_PASSWORD, or is asked for.
     CreateUser {
         /// The marketplace's slug (not needed for a platform admin).
@@ -150,6 +159,33 @@ pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
                     .map_err(|e| explain_conflict(e, &email))?;
             }
             eprintln!("Created {role} {email}.");
+        }
+        AdminCommand::SetTenantReseller {
+            marketplace,
+            mpn_id,
+        } => {
+            let tenant = find_marketplace(&store, &marketplace, config).await?;
+            let mpn_id = mpn_id.trim();
+            if !mpn_id.is_empty() && !ferry_domain::is_mpn_id(mpn_id) {
+                bail!("'{mpn_id}' is not an MPN id: an MPN id is 4 to 10 digits");
+            }
+            let (Some(parent), MarketplaceKind::SimpleTenant) = (tenant.parent_id, tenant.kind)
+            else {
+                bail!(
+                    "'{marketplace}' is not a simple tenant: only a simple tenant is a tenant reseller"
+                );
+            };
+            let mpn = (!mpn_id.is_empty()).then_some(mpn_id);
+            match store.set_reseller_mpn_id(parent, tenant.id, mpn).await {
+                Err(StoreError::Conflict { .. }) => {
+                    bail!("another tenant of the same parent already has the MPN id {mpn_id}")
+                }
+                other => other?,
+            }
+            match mpn {
+                Some(mpn) => eprintln!("{} is the tenant reseller of MPN id {mpn}.", tenant.name),
+                None => eprintln!("{} is no longer a tenant reseller.", tenant.name),
+            }
         }
         AdminCommand::CreateToken {
             marketplace,

@@ -271,7 +271,7 @@ async fn seed(store: &Arc<dyn Store>) -> anyhow::Result<(Marketplace, i64)> {
     create_marketplace(
         store,
         "Northwind Storefront",
-        slug("northwind")?,
+        slug(partner_center::TENANT_RESELLER)?,
         MarketplaceKind::SimpleTenant,
         Some(&marketplace),
     )

@@ -124,8 +124,9 @@ pub struct TenantsArgs {
     /// Only tenants that stand so.
     #[arg(long, value_parser = ["synced", "out-of-sync", "not-imported"])]
     status: Option<String>,
-    /// Only customers (tenants) or only resellers; both without it.
-    #[arg(long = "type", value_parser = ["customer", "reseller"])]
+    /// Only customers, only end customers of this marketplace's tenant resellers, or only
+    /// indirect resellers; all of them without it.
+    #[arg(long = "type", value_parser = ["customer", "reseller", "tenant-reseller"])]
     kind: Option<String>,
     #[arg(long, default_value = "table", value_parser = ["table", "csv", "json"])]
     format: String,
@@ -142,7 +143,7 @@ pub async fn tenants(api: &Api, command: TenantsCommand) -> anyhow::Result<()> {
     let id = instance_named(api, &args.instance).await?;
     let path = format!("/instances/{id}/tenants");
     let mut items: Vec<Value> = Vec::new();
-    if args.kind.as_deref() != Some("customer") && args.status.is_none() {
+    if args.kind.as_deref().is_none_or(|k| k == "reseller") && args.status.is_none() {
         let resellers = api.get(&format!("{path}?type=reseller")).await?;
         items.extend(resellers["items"].as_array().into_iter().flatten().cloned());
     }
@@ -152,6 +153,9 @@ pub async fn tenants(api: &Api, command: TenantsCommand) -> anyhow::Result<()> {
             let mut query = vec!["limit=500".to_owned()];
             if let Some(status) = &args.status {
                 query.push(format!("status={status}"));
+            }
+            if let Some(kind) = &args.kind {
+                query.push(format!("type={kind}"));
             }
             if let Some(after) = &after {
                 query.push(format!("after={}", encode(after)));
@@ -185,6 +189,14 @@ fn encode(value: &str) -> String {
         .collect()
 }
 
+/// A tenant's Related Accounts, or the tenant reseller that holds it.
+fn related(t: &Value) -> String {
+    match t["tenant_reseller"]["name"].as_str() {
+        Some(holder) => format!("tenant reseller {holder}"),
+        None => companies(&t["related_companies"]),
+    }
+}
+
 fn companies(v: &Value) -> String {
     v.as_array()
         .into_iter()
@@ -204,7 +216,7 @@ fn text(v: &Value) -> String {
 
 fn print_table(items: &[Value]) {
     println!(
-        "{:<9} {:<32} {:<36} {:<13} {:>9}  RELATED",
+        "{:<15} {:<32} {:<36} {:<13} {:>9}  RELATED",
         "TYPE", "NAME", "TENANT ID", "STATUS", "PC / MP"
     );
     for t in items {
@@ -216,12 +228,12 @@ fn print_table(items: &[Value]) {
             ),
         };
         println!(
-            "{:<9} {:<32} {:<36} {:<13} {counts:>9}  {}",
+            "{:<15} {:<32} {:<36} {:<13} {counts:>9}  {}",
             text(&t["type"]),
             text(&t["name"]).chars().take(32).collect::<String>(),
             text(&t["tenant_id"]),
             text(&t["status"]),
-            companies(&t["related_companies"])
+            related(t)
         );
     }
 }
@@ -239,6 +251,7 @@ fn print_csv(items: &[Value]) {
         "partner_center_subscriptions",
         "marketplace_subscriptions",
         "related_companies",
+        "tenant_reseller",
         "possible_matches",
     ];
     write_record(&mut out, header);
@@ -256,6 +269,7 @@ fn print_csv(items: &[Value]) {
             text(&t["subscriptions"]["partner_center"]),
             text(&t["subscriptions"]["marketplace"]),
             companies(&t["related_companies"]),
+            text(&t["tenant_reseller"]["name"]),
             companies(&t["possible_matches"]),
         ];
         write_record(&mut out, row.iter().map(String::as_str));

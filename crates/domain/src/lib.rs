@@ -31,7 +31,7 @@ pub use email::Email;
 pub use ids::{CompanyId, SubscriptionId, UserId};
 pub use instance::{InstanceAuth, is_guid};
 pub use job::{JobState, Progress};
-pub use marketplace::{HierarchyError, MarketplaceKind, Slug};
+pub use marketplace::{HierarchyError, MarketplaceKind, Slug, is_mpn_id};
 pub use role::{CompanyRoles, Role};
 pub use subscription::{NewSubscription, SubscriptionStatus};
 pub use tenant::{Importability, TenantStatus, importability};

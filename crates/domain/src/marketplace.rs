@@ -34,6 +34,12 @@ impl MarketplaceKind {
     }
 }
 
+/// Whether `text` is an MPN id (a Microsoft partner id): digits only, as Partner Center writes
+/// them, 4 to 10 of them.
+pub fn is_mpn_id(text: &str) -> bool {
+    (4..=10).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A marketplace placed where the hierarchy does not allow it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum HierarchyError {
@@ -132,6 +138,14 @@ mod tests {
         for bad in ["", "-a", "a-", "a--b", "A", "a b", "é"] {
             assert!(Slug::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn mpn_ids_are_digits() {
+        assert!(is_mpn_id("4829113"));
+        assert!(!is_mpn_id("48-29113"));
+        assert!(!is_mpn_id("123"));
+        assert!(!is_mpn_id(" 4829113"));
     }
 
     #[test]

@@ -72,6 +72,11 @@ const UNIQUE_KEYS: &[(&str, &str, &str)] = &[
         "marketplace slug",
     ),
     (
+        "marketplaces_reseller_mpn_id",
+        "marketplaces.parent_id, marketplaces.reseller_mpn_id",
+        "tenant reseller MPN id (another tenant of this marketplace has it)",
+    ),
+    (
         "uq_platform_admins_email",
         "platform_admins.email",
         "platform admin email",

@@ -52,10 +52,10 @@ pub use datasets::{
 pub use error::{Result, StoreError};
 use ferry_domain::Timestamp;
 pub use hierarchy::{
-    CandidateCompany, CompanyRef, HierarchyChange, HierarchyRun, HierarchyState, HierarchyStore,
-    LinkedCompany, NewHierarchyRun, NotImportable, PossibleMatch, RunScope, RunStart, RunState,
-    RunSummary, SnapshotCounts, SnapshotReseller, SnapshotSubscription, SnapshotTenant,
-    StoredSubscription, StoredTenant, TenantAudit, TenantAuditQuery, TenantDetails,
+    AuditGeneration, CandidateCompany, CompanyRef, HierarchyChange, HierarchyRun, HierarchyState,
+    HierarchyStore, LinkedCompany, NewHierarchyRun, NotImportable, PossibleMatch, RunScope,
+    RunStart, RunState, RunSummary, SnapshotCounts, SnapshotReseller, SnapshotSubscription,
+    SnapshotTenant, StoredSubscription, StoredTenant, TenantAudit, TenantAuditQuery, TenantDetails,
 };
 pub use instances::{InstanceRecord, InstanceStore, InstanceSummary, NewInstance};
 pub use jobs::{Checkpoint, Job, JobOutcome, JobStore, Lease, LeaseStatus, NewJob};

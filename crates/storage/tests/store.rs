@@ -21,7 +21,7 @@ use serde_json::json;
 #[path = "store/hierarchy.rs"]
 mod hierarchy;
 
-use hierarchy::snapshots_switch_only_when_a_retrieval_completes;
+use hierarchy::{an_audit_shows_only_when_whole, snapshots_switch_only_when_a_retrieval_completes};
 
 ferry_storage::on_both_backends!(open =>
     migrations_apply_once,
@@ -48,6 +48,7 @@ ferry_storage::on_both_backends!(open =>
     a_deleted_datasets_id_is_never_given_again,
     a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted,
     snapshots_switch_only_when_a_retrieval_completes,
+    an_audit_shows_only_when_whole,
 );
 
 async fn open(url: &str) -> Arc<dyn Store> {

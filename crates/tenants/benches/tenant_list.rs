@@ -202,6 +202,20 @@ async fn run(store: &Arc<dyn Store>, tenants: usize, companies: usize) {
         };
         store.link_tenant(m, company.id, &link).await.expect("link");
     }
+    // A tenant reseller holds one reseller's end customers (one tenant in 40).
+    let storefront = store
+        .create_marketplace(&NewMarketplace {
+            slug: Slug::parse("bench-store").expect("slug"),
+            name: "Storefront".into(),
+            kind: MarketplaceKind::SimpleTenant,
+            parent_id: Some(m),
+        })
+        .await
+        .expect("simple tenant");
+    store
+        .set_reseller_mpn_id(m, storefront.id, resellers[5].mpn_id.as_deref())
+        .await
+        .expect("tenant reseller");
     let seeding = started.elapsed();
     println!(
         "\n{}: {tenants} tenants ({} subscriptions) stored in {:.1} s; {companies} companies and \
@@ -231,10 +245,15 @@ async fn run(store: &Arc<dyn Store>, tenants: usize, companies: usize) {
                 search: search.map(str::to_owned),
                 status,
                 reseller,
+                tenant_reseller: None,
                 after: None,
                 limit: 50,
             }
         };
+    let held = |tenant_reseller| TenantAuditQuery {
+        tenant_reseller: Some(tenant_reseller),
+        ..page(None, None, None)
+    };
     let middle = TenantAuditQuery {
         after: Some(("maple".into(), String::new())),
         ..page(None, None, None)
@@ -255,6 +274,8 @@ async fn run(store: &Arc<dyn Store>, tenants: usize, companies: usize) {
             "one reseller's end customers",
             page(None, None, Some(Some(resellers[3].tenant_id.clone()))),
         ),
+        ("type = customer (97.5%)", held(false)),
+        ("type = tenant reseller (2.5%)", held(true)),
         ("search 'bakery' (1 in 7)", page(Some("bakery"), None, None)),
         (
             "search a tenant id",

@@ -3,7 +3,9 @@
 //! anyone — are its Related Accounts; it is Synced when its importable subscriptions are
 //! exactly the Microsoft subscriptions those companies hold, Out of sync otherwise (saying
 //! which differ), Not imported when no company is linked, then with the companies that look
-//! like it (`ferry_domain::matching`).
+//! like it (`ferry_domain::matching`). An end customer of a reseller whose MPN id a tenant
+//! reseller of the marketplace carries is compared with the tenant reseller's companies
+//! instead, and shows only which tenant reseller holds it.
 //!
 //! Tenants are read a page at a time; the marketplace's unlinked companies are read once, by
 //! id, and compared only with the tenants that share their name key or a domain.
@@ -11,9 +13,10 @@
 use std::collections::{BTreeSet, HashMap};
 
 use ferry_domain::matching::{Party, email_domain, likeness, name_key, website_domain};
-use ferry_domain::{Importability, TenantStatus, importability};
+use ferry_domain::{Importability, MarketplaceKind, TenantStatus, importability};
 use ferry_storage::{
-    CompanyRef, NotImportable, PossibleMatch, Store, StoreError, StoredSubscription, TenantAudit,
+    AuditGeneration, CompanyRef, NotImportable, PossibleMatch, Store, StoreError,
+    StoredSubscription, StoredTenant, TenantAudit,
 };
 
 /// Tenants read at once.
@@ -43,8 +46,7 @@ pub async fn audit_everywhere(
     };
     let users = store.marketplaces().await?.into_iter().filter(|m| {
         m.id == owner_id
-            || (m.parent_id == Some(owner_id)
-                && m.kind == ferry_domain::MarketplaceKind::CountryTenant)
+            || (m.parent_id == Some(owner_id) && m.kind == MarketplaceKind::CountryTenant)
     });
     for marketplace in users {
         audit(store, marketplace.id, instance_id, snapshot).await?;
@@ -52,8 +54,12 @@ pub async fn audit_everywhere(
     Ok(())
 }
 
-/// Audits the snapshot `snapshot` of instance `instance_id` for the marketplace, and stores
+/// Audits the snapshot `snapshot` of instance `instance_id` for the marketplace, and publishes
 /// the audit in place of the one before.
+///
+/// Memory stays flat whatever the number of tenants: the tenants are read a page at a time,
+/// twice — first the unlinked ones, to find their possible matches, then all of them, each
+/// page audited and staged — and only what matching needs of the unlinked ones is kept.
 pub async fn audit(
     store: &dyn Store,
     marketplace_id: i64,
@@ -61,31 +67,30 @@ pub async fn audit(
     snapshot: i64,
 ) -> Result<AuditCounts, StoreError> {
     let now = ferry_storage::now().millis();
-    let mut related: HashMap<String, Vec<CompanyRef>> = HashMap::new();
-    let mut held: HashMap<String, Vec<Option<String>>> = HashMap::new();
-    for linked in store.linked_companies(marketplace_id).await? {
-        related
-            .entry(linked.tenant_id.clone())
-            .or_default()
-            .push(CompanyRef {
-                id: linked.company_id,
-                name: linked.name,
-            });
-        held.entry(linked.tenant_id)
-            .or_default()
-            .extend(linked.subscriptions);
+    let holders = TenantResellers::read(store, marketplace_id, snapshot).await?;
+    let mut linked: HashMap<i64, Linked> = HashMap::new();
+    for marketplace in std::iter::once(marketplace_id).chain(holders.marketplaces()) {
+        linked.insert(marketplace, Linked::read(store, marketplace).await?);
     }
+    let own = &linked[&marketplace_id];
 
-    let mut audits = Vec::new();
-    // The parties of tenants no company is linked to, and where to find them.
-    let mut parties: Vec<(usize, Party)> = Vec::new();
+    let mut parties = Vec::new();
     let mut after: Option<String> = None;
-    loop {
-        let tenants = store
-            .snapshot_tenants(snapshot, after.as_deref(), TENANT_PAGE)
-            .await?;
-        let Some(last) = tenants.last() else { break };
-        after = Some(last.tenant_id.clone());
+    while let Some(tenants) = next_page(store, snapshot, &mut after).await? {
+        parties.extend(
+            tenants
+                .iter()
+                .filter(|t| holders.of(t).is_none() && !own.related.contains_key(&t.tenant_id))
+                .map(|t| (t.tenant_id.clone(), tenant_party(t))),
+        );
+    }
+    let mut possible = find_matches(store, marketplace_id, &parties).await?;
+    drop(parties);
+
+    let generation = AuditGeneration::new(marketplace_id, instance_id);
+    let mut counts = AuditCounts::default();
+    let mut after: Option<String> = None;
+    while let Some(tenants) = next_page(store, snapshot, &mut after).await? {
         let ids: Vec<String> = tenants.iter().map(|t| t.tenant_id.clone()).collect();
         let mut subscriptions: HashMap<String, Vec<StoredSubscription>> = HashMap::new();
         for s in store.snapshot_subscriptions(snapshot, &ids).await? {
@@ -94,90 +99,208 @@ pub async fn audit(
                 .or_default()
                 .push(s);
         }
-        for tenant in tenants {
-            let own = subscriptions.remove(&tenant.tenant_id).unwrap_or_default();
-            let mut importable = BTreeSet::new();
-            let mut not_importable = Vec::new();
-            for s in &own {
-                let sub = &s.subscription;
-                match importability(sub.status.as_deref(), sub.product_type.as_deref()) {
-                    Importability::Importable => {
-                        importable.insert(sub.subscription_id.clone());
-                    }
-                    Importability::AzurePlan => not_importable.push(NotImportable {
-                        subscription_id: sub.subscription_id.clone(),
-                        offer_name: sub.offer_name.clone(),
-                        why: "azure-plan".into(),
-                    }),
-                    Importability::Ended => not_importable.push(NotImportable {
-                        subscription_id: sub.subscription_id.clone(),
-                        offer_name: sub.offer_name.clone(),
-                        why: format!("ended ({})", sub.status.as_deref().unwrap_or("no status")),
-                    }),
+        let audits: Vec<TenantAudit> = tenants
+            .into_iter()
+            .map(|tenant| {
+                let holder = holders.of(&tenant);
+                let compared = &linked[&holder.unwrap_or(marketplace_id)];
+                let own = subscriptions.remove(&tenant.tenant_id).unwrap_or_default();
+                let mut audit = audit_tenant(tenant, &own, compared, now);
+                audit.possible = possible.remove(&audit.tenant_id).unwrap_or_default();
+                if holder.is_some() {
+                    // The parent sees which tenant reseller holds the tenant, nothing else of it.
+                    audit.tenant_reseller_id = holder;
+                    audit.related.clear();
+                    audit.extra.clear();
                 }
-            }
-            let companies = related.remove(&tenant.tenant_id).unwrap_or_default();
-            let in_marketplace = held.remove(&tenant.tenant_id).unwrap_or_default();
-            let known: BTreeSet<&str> = in_marketplace
-                .iter()
-                .flatten()
-                .map(String::as_str)
-                .collect();
-            let missing: Vec<String> = importable
-                .iter()
-                .filter(|id| !known.contains(id.as_str()))
-                .cloned()
-                .collect();
-            let extra: Vec<String> = in_marketplace
-                .iter()
-                .filter_map(|id| match id {
-                    Some(id) if importable.contains(id) => None,
-                    Some(id) => Some(id.clone()),
-                    None => Some("a subscription with no Microsoft id".to_owned()),
-                })
-                .collect();
-            let status = TenantStatus::of(companies.len(), missing.len(), extra.len());
-            // Without a Related Account everything is missing: nothing worth keeping says so.
-            let missing = if status == TenantStatus::NotImported {
-                parties.push((audits.len(), tenant_party(&tenant)));
-                Vec::new()
-            } else {
-                missing
-            };
-            audits.push(TenantAudit {
-                tenant_id: tenant.tenant_id,
-                name: tenant.name,
-                domain: tenant.domain,
-                reseller_tenant_id: tenant.reseller_tenant_id,
-                status,
-                partner_center_subscriptions: i64::try_from(importable.len()).unwrap_or(0),
-                marketplace_subscriptions: i64::try_from(in_marketplace.len()).unwrap_or(0),
-                related: companies,
-                missing,
-                extra,
-                not_importable,
-                possible: Vec::new(),
-                audited_at: now,
-            });
-        }
+                counts.add(audit.status);
+                audit
+            })
+            .collect();
+        store.stage_tenant_audits(&generation, &audits).await?;
     }
-    find_matches(store, marketplace_id, &parties, &mut audits).await?;
-    store
-        .replace_tenant_audits(marketplace_id, instance_id, &audits)
-        .await?;
-    let mut counts = AuditCounts::default();
-    for a in &audits {
-        match a.status {
-            TenantStatus::Synced => counts.synced += 1,
-            TenantStatus::OutOfSync => counts.out_of_sync += 1,
-            TenantStatus::NotImported => counts.not_imported += 1,
-        }
-    }
+    store.publish_tenant_audits(&generation).await?;
     Ok(counts)
 }
 
+/// The next page of the snapshot's tenants after `after`, which it moves on; none at the end.
+async fn next_page(
+    store: &dyn Store,
+    snapshot: i64,
+    after: &mut Option<String>,
+) -> Result<Option<Vec<StoredTenant>>, StoreError> {
+    let tenants = store
+        .snapshot_tenants(snapshot, after.as_deref(), TENANT_PAGE)
+        .await?;
+    let Some(last) = tenants.last() else {
+        return Ok(None);
+    };
+    *after = Some(last.tenant_id.clone());
+    Ok(Some(tenants))
+}
+
+impl AuditCounts {
+    fn add(&mut self, status: TenantStatus) {
+        match status {
+            TenantStatus::Synced => self.synced += 1,
+            TenantStatus::OutOfSync => self.out_of_sync += 1,
+            TenantStatus::NotImported => self.not_imported += 1,
+        }
+    }
+}
+
+/// The companies of one marketplace linked to tenants, by tenant id, and the Microsoft
+/// subscriptions they hold.
+#[derive(Default)]
+struct Linked {
+    related: HashMap<String, Vec<CompanyRef>>,
+    held: HashMap<String, Vec<Option<String>>>,
+}
+
+impl Linked {
+    async fn read(store: &dyn Store, marketplace_id: i64) -> Result<Self, StoreError> {
+        let mut linked = Linked::default();
+        for company in store.linked_companies(marketplace_id).await? {
+            linked
+                .related
+                .entry(company.tenant_id.clone())
+                .or_default()
+                .push(CompanyRef {
+                    id: company.company_id,
+                    name: company.name,
+                });
+            linked
+                .held
+                .entry(company.tenant_id)
+                .or_default()
+                .extend(company.subscriptions);
+        }
+        Ok(linked)
+    }
+}
+
+/// The marketplace's tenant resellers, by the tenant id of the snapshot's reseller whose MPN
+/// id they carry.
+struct TenantResellers(HashMap<String, i64>);
+
+impl TenantResellers {
+    async fn read(
+        store: &dyn Store,
+        marketplace_id: i64,
+        snapshot: i64,
+    ) -> Result<Self, StoreError> {
+        let by_mpn: HashMap<String, i64> = store
+            .marketplaces()
+            .await?
+            .into_iter()
+            .filter(|m| {
+                m.parent_id == Some(marketplace_id) && m.kind == MarketplaceKind::SimpleTenant
+            })
+            .filter_map(|m| Some((m.reseller_mpn_id?, m.id)))
+            .collect();
+        let mut holders = HashMap::new();
+        if !by_mpn.is_empty() {
+            for reseller in store.snapshot_resellers(snapshot).await? {
+                if let Some(&holder) = reseller.mpn_id.as_ref().and_then(|m| by_mpn.get(m)) {
+                    holders.insert(reseller.tenant_id, holder);
+                }
+            }
+        }
+        Ok(TenantResellers(holders))
+    }
+
+    /// The tenant reseller holding the tenant: the one with its indirect reseller's MPN id.
+    fn of(&self, tenant: &StoredTenant) -> Option<i64> {
+        self.0.get(tenant.reseller_tenant_id.as_deref()?).copied()
+    }
+
+    fn marketplaces(&self) -> BTreeSet<i64> {
+        self.0.values().copied().collect()
+    }
+}
+
+/// One tenant's audit against the companies `linked` of the marketplace it belongs to, without
+/// possible matches.
+fn audit_tenant(
+    tenant: StoredTenant,
+    own: &[StoredSubscription],
+    linked: &Linked,
+    now: i64,
+) -> TenantAudit {
+    let mut importable = BTreeSet::new();
+    let mut not_importable = Vec::new();
+    for s in own {
+        let sub = &s.subscription;
+        match importability(sub.status.as_deref(), sub.product_type.as_deref()) {
+            Importability::Importable => {
+                importable.insert(sub.subscription_id.clone());
+            }
+            Importability::AzurePlan => not_importable.push(NotImportable {
+                subscription_id: sub.subscription_id.clone(),
+                offer_name: sub.offer_name.clone(),
+                why: "azure-plan".into(),
+            }),
+            Importability::Ended => not_importable.push(NotImportable {
+                subscription_id: sub.subscription_id.clone(),
+                offer_name: sub.offer_name.clone(),
+                why: format!("ended ({})", sub.status.as_deref().unwrap_or("no status")),
+            }),
+        }
+    }
+    let companies = linked
+        .related
+        .get(&tenant.tenant_id)
+        .cloned()
+        .unwrap_or_default();
+    let in_marketplace: &[Option<String>] = linked
+        .held
+        .get(&tenant.tenant_id)
+        .map_or(&[], Vec::as_slice);
+    let known: BTreeSet<&str> = in_marketplace
+        .iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    let missing: Vec<String> = importable
+        .iter()
+        .filter(|id| !known.contains(id.as_str()))
+        .cloned()
+        .collect();
+    let extra: Vec<String> = in_marketplace
+        .iter()
+        .filter_map(|id| match id {
+            Some(id) if importable.contains(id) => None,
+            Some(id) => Some(id.clone()),
+            None => Some("a subscription with no Microsoft id".to_owned()),
+        })
+        .collect();
+    let status = TenantStatus::of(companies.len(), missing.len(), extra.len());
+    // Without a Related Account everything is missing: nothing worth keeping says so.
+    let missing = if status == TenantStatus::NotImported {
+        Vec::new()
+    } else {
+        missing
+    };
+    TenantAudit {
+        tenant_id: tenant.tenant_id,
+        name: tenant.name,
+        domain: tenant.domain,
+        reseller_tenant_id: tenant.reseller_tenant_id,
+        tenant_reseller_id: None,
+        status,
+        partner_center_subscriptions: i64::try_from(importable.len()).unwrap_or(0),
+        marketplace_subscriptions: i64::try_from(in_marketplace.len()).unwrap_or(0),
+        related: companies,
+        missing,
+        extra,
+        not_importable,
+        possible: Vec::new(),
+        audited_at: now,
+    }
+}
+
 /// A tenant as matching sees it: its name, its domains and its billing e-mail's, its country.
-fn tenant_party(tenant: &ferry_storage::StoredTenant) -> Party {
+fn tenant_party(tenant: &StoredTenant) -> Party {
     let billing = tenant.billing.as_ref();
     let mut domains: Vec<String> = tenant
         .custom_domains
@@ -204,15 +327,15 @@ fn tenant_party(tenant: &ferry_storage::StoredTenant) -> Party {
 }
 
 /// Reads the unlinked companies once and keeps, for each tenant of `parties`, the companies
-/// that share its name key or a domain and score as a suggestion.
+/// that share its name key or a domain and score as a suggestion, best first.
 async fn find_matches(
     store: &dyn Store,
     marketplace_id: i64,
-    parties: &[(usize, Party)],
-    audits: &mut [TenantAudit],
-) -> Result<(), StoreError> {
+    parties: &[(String, Party)],
+) -> Result<HashMap<String, Vec<PossibleMatch>>, StoreError> {
+    let mut found: HashMap<String, Vec<PossibleMatch>> = HashMap::new();
     if parties.is_empty() {
-        return Ok(());
+        return Ok(found);
     }
     let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
     let mut by_domain: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -259,12 +382,12 @@ async fn find_matches(
                 country: company.country.clone(),
             };
             for n in candidates {
-                let (at, tenant) = &parties[n];
+                let (tenant_id, tenant) = &parties[n];
                 let like = likeness(tenant, &party);
                 if !like.suggested() {
                     continue;
                 }
-                let possible = &mut audits[*at].possible;
+                let possible = found.entry(tenant_id.clone()).or_default();
                 possible.push(PossibleMatch {
                     id: company.id,
                     name: company.name.clone(),
@@ -276,5 +399,5 @@ async fn find_matches(
             }
         }
     }
-    Ok(())
+    Ok(found)
 }

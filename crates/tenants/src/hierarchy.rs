@@ -283,13 +283,12 @@ async fn mass(
         store.store_resellers(snapshot, &rows).await?;
         for (n, reseller) in resellers.iter().enumerate() {
             let mut pages = client.customers_of_reseller(&reseller.id);
-            let mut ids = Vec::new();
             while let Some(customers) = pages.next_page().await? {
-                ids.extend(customers.into_iter().map(|c| c.id));
+                let ids: Vec<String> = customers.into_iter().map(|c| c.id).collect();
+                store
+                    .set_tenants_reseller(snapshot, &reseller.id, &ids)
+                    .await?;
             }
-            store
-                .set_tenants_reseller(snapshot, &reseller.id, &ids)
-                .await?;
             let message = format!("resellers: {} of {}", n + 1, resellers.len());
             let progress = phase(message, 0, None);
             ctx.checkpoint(&Reached::CustomersListed, progress, None)

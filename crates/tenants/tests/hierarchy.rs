@@ -31,6 +31,7 @@ ferry_storage::on_both_backends!(open =>
     the_audit_says_where_each_tenant_stands,
     an_app_only_instance_says_what_it_cannot_read,
     a_country_tenant_uses_its_parents_retrieval_with_an_audit_of_its_own,
+    a_tenant_reseller_holds_its_resellers_end_customers,
 );
 
 async fn open(url: &str) -> Arc<dyn Store> {
@@ -828,4 +829,143 @@ async fn a_country_tenant_uses_its_parents_retrieval_with_an_audit_of_its_own(
             .expect("audit")
             .is_empty()
     );
+}
+
+/// A simple tenant given a reseller's MPN id holds that reseller's end customers: the parent
+/// sees which tenant reseller holds them and how they stand in its marketplace, none of its
+/// companies, and no possible match among its own.
+async fn a_tenant_reseller_holds_its_resellers_end_customers(store: Arc<dyn Store>) {
+    let setup = setup(store, faulty(60)).await;
+    let store = &setup.store;
+    let parent = setup.marketplace_id;
+    let instance = setup.instance.record.summary.id;
+    let run = setup.start(Scope::Mass).await;
+    assert_eq!(setup.finish(&run).await.state, RunState::Completed);
+    let tenants = store
+        .snapshot_tenants(run.snapshot, None, 100)
+        .await
+        .expect("tenants");
+    let resellers = store
+        .snapshot_resellers(run.snapshot)
+        .await
+        .expect("resellers");
+    let (reseller, mpn) = resellers
+        .iter()
+        .find_map(|r| {
+            let serves = tenants
+                .iter()
+                .filter(|t| t.reseller_tenant_id.as_ref() == Some(&r.tenant_id))
+                .count();
+            (serves >= 2).then(|| (r.tenant_id.clone(), r.mpn_id.clone().expect("an MPN id")))
+        })
+        .expect("a reseller with two end customers");
+    let held: Vec<&ferry_storage::StoredTenant> = tenants
+        .iter()
+        .filter(|t| t.reseller_tenant_id.as_ref() == Some(&reseller))
+        .collect();
+
+    let simple = |slug: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .create_marketplace(&NewMarketplace {
+                    slug: Slug::parse(slug).expect("slug"),
+                    name: format!("{slug} storefront"),
+                    kind: MarketplaceKind::SimpleTenant,
+                    parent_id: Some(parent),
+                })
+                .await
+                .expect("simple tenant")
+        }
+    };
+    let storefront = simple("northwind").await;
+    let other = simple("contoso").await;
+    store
+        .set_reseller_mpn_id(parent, storefront.id, Some(&mpn))
+        .await
+        .expect("a tenant reseller");
+    assert!(
+        matches!(
+            store
+                .set_reseller_mpn_id(parent, other.id, Some(&mpn))
+                .await,
+            Err(ferry_storage::StoreError::Conflict { .. })
+        ),
+        "one tenant reseller per reseller"
+    );
+    assert!(
+        matches!(
+            store
+                .set_reseller_mpn_id(other.id, storefront.id, Some("4829113"))
+                .await,
+            Err(ferry_storage::StoreError::NotFound { .. })
+        ),
+        "only the parent sets it"
+    );
+
+    // The storefront imported one end customer; the parent has a company named like another.
+    let company = store
+        .create_company(
+            storefront.id,
+            &NewCompany::named("Imported by the storefront", Origin::Manual),
+        )
+        .await
+        .expect("company");
+    let link = TenantLink {
+        instance_id: instance,
+        tenant_id: held[0].tenant_id.clone(),
+        domain_prefix: None,
+        reseller_mpn_id: Some(mpn.clone()),
+    };
+    store
+        .link_tenant(storefront.id, company, &link)
+        .await
+        .expect("link");
+    store
+        .create_company(parent, &NewCompany::named(&held[1].name, Origin::Manual))
+        .await
+        .expect("a lookalike");
+    ferry_tenants::audit::audit_everywhere(&**store, parent, instance)
+        .await
+        .expect("audit");
+
+    let list = |tenant_reseller| TenantAuditQuery {
+        tenant_reseller,
+        limit: 100,
+        ..TenantAuditQuery::default()
+    };
+    let audits = store
+        .tenant_audits(parent, instance, &list(Some(true)))
+        .await
+        .expect("audit");
+    assert_eq!(
+        audits
+            .iter()
+            .map(|a| &a.tenant_id)
+            .collect::<Vec<_>>()
+            .len(),
+        held.len()
+    );
+    assert!(
+        audits
+            .iter()
+            .all(|a| a.tenant_reseller_id == Some(storefront.id)
+                && a.related.is_empty()
+                && a.possible.is_empty())
+    );
+    let imported = audits
+        .iter()
+        .find(|a| a.tenant_id == held[0].tenant_id)
+        .expect("the imported one");
+    assert_ne!(
+        imported.status,
+        TenantStatus::NotImported,
+        "compared with the storefront's companies"
+    );
+    let others = store
+        .tenant_audits(parent, instance, &list(Some(false)))
+        .await
+        .expect("audit");
+    assert_eq!(others.len() + held.len(), tenants.len());
+    assert!(others.iter().all(|a| a.tenant_reseller_id.is_none()));
 }

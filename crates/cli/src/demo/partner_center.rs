@@ -1,7 +1,8 @@
 //! The demo's Partner Center: the emulator, started in this process with a world of a few
-//! hundred tenants (direct and indirect, one reseller with no customer), and the instance that
-//! points at it — stored again on every start, for the emulator's address changes and it
-//! forgets the refresh tokens it rotated.
+//! hundred tenants (direct and indirect, one reseller with no customer, one whose customers
+//! the demo's tenant reseller holds), and the instance that points at it — stored again on
+//! every start, for the emulator's address changes and it forgets the refresh tokens it
+//! rotated.
 
 use std::sync::Arc;
 
@@ -13,6 +14,8 @@ use ferry_storage::{Marketplace, NewInstance, Store};
 use serde_json::Value;
 
 pub const INSTANCE: &str = "Demo Partner Center";
+/// The demo's simple tenant, made the tenant reseller of the world's first reseller.
+pub const TENANT_RESELLER: &str = "northwind";
 
 /// The world is the same on every start: the links the demo made to its tenants stay true.
 const SEED: u64 = 2026;
@@ -72,7 +75,8 @@ pub async fn connect(
 
 /// On the demo's first start: companies that make each standing of the audit show — one
 /// linked to a tenant with all its subscriptions (Synced), one with a subscription missing and
-/// one extra (Out of sync), and one unlinked that looks like a tenant (a possible match).
+/// one extra (Out of sync), and one unlinked that looks like a tenant (a possible match) — and
+/// the storefront made a tenant reseller.
 pub async fn link_examples(
     store: &Arc<dyn Store>,
     marketplace: &Marketplace,
@@ -176,5 +180,16 @@ pub async fn link_examples(
         )
     };
     store.create_company(m, &lookalike).await?;
+    // The storefront resells through the first indirect reseller: a tenant reseller.
+    let storefront = store
+        .marketplace_by_slug(TENANT_RESELLER)
+        .await?
+        .context("the demo's simple tenant")?;
+    let mpn = world["resellers"][0]["mpnId"]
+        .as_str()
+        .context("the demo world has resellers")?;
+    store
+        .set_reseller_mpn_id(m, storefront.id, Some(mpn))
+        .await?;
     Ok(())
 }

@@ -181,8 +181,9 @@ pub struct TenantFilters {
     q: Option<String>,
     /// synced, out-of-sync or not-imported.
     status: Option<String>,
-    /// customer (the default: tenants, direct or of a reseller) or reseller (the indirect
-    /// resellers, with their number of end customers).
+    /// customer (tenants, direct or of a reseller), tenant-reseller (end customers of a
+    /// tenant reseller of this marketplace) or reseller (the indirect resellers, with their
+    /// number of end customers). Without it: every tenant, customers and tenant resellers'.
     #[serde(rename = "type")]
     kind: Option<String>,
     /// Only the end customers of this reseller (its tenant id), or `direct`.
@@ -191,7 +192,8 @@ pub struct TenantFilters {
 
 #[derive(Serialize, ToSchema)]
 pub struct TenantPage {
-    /// Tenants (`type` customer) in name order, or resellers (`type` reseller).
+    /// Tenants (`type` customer or tenant-reseller) in name order, or resellers (`type`
+    /// reseller).
     items: Vec<TenantOut>,
     /// Pass as `after` for the next page; none on the last.
     next: Option<String>,
@@ -205,7 +207,7 @@ pub struct TenantPage {
 
 #[derive(Serialize, ToSchema)]
 pub struct TenantOut {
-    /// customer or reseller.
+    /// customer, tenant-reseller (an end customer of a tenant reseller's MPN id) or reseller.
     #[serde(rename = "type")]
     kind: &'static str,
     tenant_id: String,
@@ -214,6 +216,9 @@ pub struct TenantOut {
     /// A customer's indirect reseller (its tenant id and MPN id); none for direct customers.
     reseller_tenant_id: Option<String>,
     reseller_mpn_id: Option<String>,
+    /// The tenant reseller that holds the tenant (type tenant-reseller): it is imported into
+    /// that marketplace, whose companies this list does not show.
+    tenant_reseller: Option<TenantResellerOut>,
     /// A reseller's MPN id.
     mpn_id: Option<String>,
     /// A reseller's number of end customers.
@@ -229,6 +234,12 @@ pub struct TenantOut {
     /// Partner Center subscriptions the import does not bring in: `azure-plan`, or `ended`.
     not_importable: Vec<NotImportableOut>,
     possible_matches: Vec<PossibleMatchOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantResellerOut {
+    slug: String,
+    name: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -287,11 +298,16 @@ pub async fn list_tenants(
             audited_at: list.audited_at.map(rfc3339),
         }));
     }
-    if let Some(kind) = filters.kind.as_deref().filter(|k| *k != "customer") {
-        return Err(ApiError::Invalid(format!(
-            "type '{kind}' is not one of customer, reseller"
-        )));
-    }
+    let tenant_reseller = match filters.kind.as_deref() {
+        None => None,
+        Some("customer") => Some(false),
+        Some("tenant-reseller") => Some(true),
+        Some(kind) => {
+            return Err(ApiError::Invalid(format!(
+                "type '{kind}' is not one of customer, tenant-reseller, reseller"
+            )));
+        }
+    };
     let status = filters
         .status
         .as_deref()
@@ -316,6 +332,7 @@ pub async fn list_tenants(
         search: super::search_term(filters.q)?,
         status,
         reseller: filters.reseller.map(|r| (r != "direct").then_some(r)),
+        tenant_reseller,
         after,
         limit: page.limit(),
     };
@@ -347,9 +364,11 @@ pub async fn list_tenants(
 /// How many tenants a list counts before it says "more than".
 const COUNT_CAP: i64 = 1_000;
 
-/// What a tenant list needs beside the audit rows: the snapshot's resellers.
+/// What a tenant list needs beside the audit rows: the snapshot's resellers and the
+/// marketplace's tenant resellers.
 struct TenantList {
     resellers: Vec<SnapshotReseller>,
+    tenant_resellers: BTreeMap<i64, TenantResellerOut>,
     end_customers: BTreeMap<String, i64>,
     audited_at: Option<i64>,
 }
@@ -381,8 +400,23 @@ impl TenantList {
             .await?
             .first()
             .map(|a| a.audited_at);
+        let tenant_resellers = state
+            .store
+            .marketplaces()
+            .await?
+            .into_iter()
+            .filter(|m| m.parent_id == Some(marketplace_id))
+            .map(|m| {
+                let out = TenantResellerOut {
+                    slug: m.slug,
+                    name: m.name,
+                };
+                (m.id, out)
+            })
+            .collect();
         Ok(TenantList {
             resellers,
+            tenant_resellers,
             end_customers,
             audited_at,
         })
@@ -398,6 +432,7 @@ impl TenantList {
                 domain: None,
                 reseller_tenant_id: None,
                 reseller_mpn_id: None,
+                tenant_reseller: None,
                 mpn_id: r.mpn_id.clone(),
                 end_customers: Some(self.end_customers.get(&r.tenant_id).copied().unwrap_or(0)),
                 status: None,
@@ -418,13 +453,24 @@ impl TenantList {
                 .find(|r| &r.tenant_id == id)
                 .and_then(|r| r.mpn_id.clone())
         });
+        let tenant_reseller = a.tenant_reseller_id.and_then(|id| {
+            self.tenant_resellers.get(&id).map(|t| TenantResellerOut {
+                slug: t.slug.clone(),
+                name: t.name.clone(),
+            })
+        });
         TenantOut {
-            kind: "customer",
+            kind: if tenant_reseller.is_some() {
+                "tenant-reseller"
+            } else {
+                "customer"
+            },
             tenant_id: a.tenant_id,
             name: a.name,
             domain: a.domain,
             reseller_tenant_id: a.reseller_tenant_id,
             reseller_mpn_id: mpn,
+            tenant_reseller,
             mpn_id: None,
             end_customers: None,
             status: Some(a.status.as_str().to_owned()),

@@ -28,6 +28,8 @@ use ferry_tenants::instances;
 const CHANGES_SHOWN: i64 = 200;
 /// Tenants a page of the list shows.
 const TENANT_PAGE: i64 = 50;
+/// The Type filter's value for the end customers of the marketplace's tenant resellers.
+const TENANT_RESELLERS: &str = "tenant-resellers";
 
 struct InstanceChoice {
     id: i64,
@@ -51,6 +53,8 @@ struct TenantRow {
     domain: String,
     /// "Direct customer", or the reseller whose end customer it is.
     kind: String,
+    /// The tenant reseller that holds the tenant: it is imported into that marketplace.
+    holder: Option<String>,
     related: Vec<(String, String)>,
     partner_center: i64,
     marketplace: i64,
@@ -145,7 +149,7 @@ pub struct ToolQuery {
     q: String,
     #[serde(default)]
     status: String,
-    /// A reseller's tenant id, or `direct`.
+    /// A reseller's tenant id, `direct`, or `tenant-resellers` (their end customers).
     #[serde(default)]
     reseller: String,
     after_name: Option<String>,
@@ -445,15 +449,17 @@ async fn tenant_list(
 ) -> Result<TenantList, PageError> {
     let base = scope.base();
     let status = typed.status.parse::<TenantStatus>().ok();
-    let reseller = match typed.reseller.as_str() {
-        "" => None,
-        "direct" => Some(None),
-        other => Some(Some(other.to_ascii_lowercase())),
+    let (reseller, tenant_reseller) = match typed.reseller.as_str() {
+        "" => (None, None),
+        "direct" => (Some(None), None),
+        TENANT_RESELLERS => (None, Some(true)),
+        other => (Some(Some(other.to_ascii_lowercase())), None),
     };
     let query = TenantAuditQuery {
         search: search_term(&typed.q),
         status,
         reseller: reseller.clone(),
+        tenant_reseller,
         after: typed.after_name.clone().zip(typed.after_tenant.clone()),
         limit: TENANT_PAGE + 1,
     };
@@ -474,6 +480,14 @@ async fn tenant_list(
         .reseller_customer_counts(scope.id(), id)
         .await?
         .into_iter()
+        .collect();
+    let tenant_resellers: HashMap<i64, String> = state
+        .store
+        .marketplaces()
+        .await?
+        .into_iter()
+        .filter(|m| m.parent_id == Some(scope.id()) && m.reseller_mpn_id.is_some())
+        .map(|m| (m.id, m.name))
         .collect();
     let reseller_name = |tenant: &str| {
         resellers
@@ -506,7 +520,12 @@ async fn tenant_list(
     Ok(TenantList {
         tenants: audits
             .into_iter()
-            .map(|a| tenant_row(&base, a, &reseller_name))
+            .map(|a| {
+                let holder = a
+                    .tenant_reseller_id
+                    .and_then(|id| tenant_resellers.get(&id).cloned());
+                tenant_row(&base, a, &reseller_name, holder)
+            })
             .collect(),
         resellers: resellers
             .iter()
@@ -525,6 +544,10 @@ async fn tenant_list(
             .map(|s| (s.as_str(), s.label(), Some(*s) == status))
             .collect(),
         reseller_choices: std::iter::once(("direct".to_owned(), "Direct customers".to_owned()))
+            .chain((!tenant_resellers.is_empty()).then(|| {
+                let label = "End customers of tenant resellers";
+                (TENANT_RESELLERS.to_owned(), label.to_owned())
+            }))
             .chain(resellers.iter().map(|r| {
                 (
                     r.tenant_id.clone(),
@@ -539,13 +562,21 @@ async fn tenant_list(
                 (value, label, current)
             })
             .collect(),
-        filtered: !typed.q.trim().is_empty() || status.is_some() || reseller.is_some(),
+        filtered: !typed.q.trim().is_empty()
+            || status.is_some()
+            || reseller.is_some()
+            || tenant_reseller.is_some(),
         pager,
         audited,
     })
 }
 
-fn tenant_row(base: &str, a: TenantAudit, reseller_name: &dyn Fn(&str) -> String) -> TenantRow {
+fn tenant_row(
+    base: &str,
+    a: TenantAudit,
+    reseller_name: &dyn Fn(&str) -> String,
+    holder: Option<String>,
+) -> TenantRow {
     let mut details = Vec::new();
     // Against a related company: what differs. A tenant not imported lacks everything.
     if !a.related.is_empty() && !a.missing.is_empty() {
@@ -584,6 +615,7 @@ fn tenant_row(base: &str, a: TenantAudit, reseller_name: &dyn Fn(&str) -> String
             Some(reseller) => format!("End customer of {}", reseller_name(reseller)),
             None => "Direct customer".to_owned(),
         },
+        holder,
         related: a
             .related
             .iter()

@@ -119,6 +119,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             post(partner_center::set_microsoft_validation),
         )
         .route(
+            "/m/{slug}/settings/partner-center/tenant-resellers/{id}",
+            post(partner_center::set_tenant_reseller),
+        )
+        .route(
             "/m/{slug}/settings/partner-center/{id}",
             post(partner_center::update_instance),
         )

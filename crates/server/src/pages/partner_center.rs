@@ -7,7 +7,7 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum::response::Response;
-use ferry_domain::{InstanceAuth, Permission};
+use ferry_domain::{InstanceAuth, MarketplaceKind, Permission};
 use ferry_integrations::partner_center::{DEFAULT_API_URL, DEFAULT_LOGIN_URL};
 use serde::Deserialize;
 
@@ -52,6 +52,8 @@ struct PartnerCenterPage {
     models: [&'static str; 3],
     /// Whether datasets' Microsoft records are checked against Partner Center.
     microsoft_validation: bool,
+    /// The marketplace's simple tenants: id, name and reseller MPN id (empty when none).
+    tenant_resellers: Vec<(i64, String, String)>,
 }
 
 async fn partner_center_page(
@@ -124,6 +126,14 @@ async fn partner_center_page(
             .marketplace_settings(scope.id())
             .await?
             .microsoft_validation,
+        tenant_resellers: state
+            .store
+            .marketplaces()
+            .await?
+            .into_iter()
+            .filter(|m| m.parent_id == Some(scope.id()) && m.kind == MarketplaceKind::SimpleTenant)
+            .map(|m| (m.id, m.name, m.reseller_mpn_id.unwrap_or_default()))
+            .collect(),
     })
 }
 
@@ -340,6 +350,64 @@ pub async fn delete_instance(
     }
     state.clients.forget(id);
     Ok(scope.see_other("settings/partner-center", "deleted"))
+}
+
+#[derive(Deserialize)]
+pub struct TenantResellerForm {
+    #[serde(default)]
+    mpn_id: String,
+}
+
+/// Sets or clears the reseller MPN id of a simple tenant of this marketplace: with one, it is a
+/// tenant reseller, and the end customers of that reseller are its own.
+pub async fn set_tenant_reseller(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, child)): Path<(String, i64)>,
+    Form(form): Form<TenantResellerForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let mpn_id = form.mpn_id.trim();
+    let refused = |message: String| Refused {
+        field: None,
+        message,
+    };
+    let outcome = if mpn_id.is_empty() || ferry_domain::is_mpn_id(mpn_id) {
+        let mpn_id = (!mpn_id.is_empty()).then_some(mpn_id);
+        match state
+            .store
+            .set_reseller_mpn_id(scope.id(), child, mpn_id)
+            .await
+        {
+            Err(ferry_storage::StoreError::Conflict { .. }) => Err(refused(format!(
+                "Another tenant of this marketplace already has the MPN id {}.",
+                mpn_id.unwrap_or_default()
+            ))),
+            other => Ok(other?),
+        }
+    } else {
+        Err(refused(format!(
+            "'{mpn_id}' is not an MPN id: an MPN id is 4 to 10 digits, such as 4829113."
+        )))
+    };
+    match outcome {
+        Ok(()) => Ok(scope.see_other("settings/partner-center", "saved")),
+        Err(refused) => {
+            let html = partner_center_page(
+                &state,
+                &scope,
+                None,
+                Some((refused, InstanceForm::default())),
+            )
+            .await?
+            .render()?;
+            Ok((
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                axum::response::Html(html),
+            )
+                .into_response())
+        }
+    }
 }
 
 /// The instance `id` as this marketplace sees it, for a Partner Center manager; Not Found when

@@ -68,6 +68,8 @@ pub struct World {
     pub dataset: i64,
     /// A product of the catalog.
     pub product: i64,
+    /// A simple tenant of the marketplace, which may be made a tenant reseller.
+    pub tenant_reseller: i64,
 }
 
 pub struct App {
@@ -207,6 +209,7 @@ impl App {
             .replace("{instance}", &ids.instance.to_string())
             .replace("{dataset}", &ids.dataset.to_string())
             .replace("{product}", &ids.product.to_string())
+            .replace("{tenant_reseller}", &ids.tenant_reseller.to_string())
             .replace("{n}", &n.to_string())
     }
 
@@ -711,8 +714,19 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
         )
         .await
         .expect("product");
+    let tenant_reseller = store
+        .create_marketplace(&NewMarketplace {
+            slug: Slug::parse(&format!("{slug}-store")).expect("slug"),
+            name: format!("{slug} storefront"),
+            kind: MarketplaceKind::SimpleTenant,
+            parent_id: Some(m),
+        })
+        .await
+        .expect("simple tenant")
+        .id;
     World {
         product,
+        tenant_reseller,
         id: m,
         slug: slug.to_owned(),
         company,

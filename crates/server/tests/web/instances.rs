@@ -474,6 +474,48 @@ pub(crate) async fn get_hierarchy_through_the_api(app: App) {
         .await;
     assert_eq!(direct["total"].as_i64(), Some(30 - served));
 
+    // The reseller's MPN id given to the marketplace's simple tenant: its end customers are
+    // the tenant reseller's from the next retrieval on.
+    let setting = format!(
+        "/m/{}/settings/partner-center/tenant-resellers/{}",
+        app.a.slug, app.a.tenant_reseller
+    );
+    let page_manager = Who::Staff(Role::MarketplaceManager);
+    let (status, page) = app
+        .page_raw(page_manager, "POST", &setting, "mpn_id=48-29", Some(CSRF))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("&#39;48-29&#39; is not an MPN id"), "{page}");
+    let mpn = one["mpn_id"].as_str().expect("an MPN id");
+    let status = app
+        .page(page_manager, "POST", &setting, &format!("mpn_id={mpn}"))
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _) = app.api(manager, "POST", &hierarchy, "{}").await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    app.run_dataset_jobs().await;
+    let (_, held) = app
+        .api(
+            manager,
+            "GET",
+            &format!("{tenants}?type=tenant-reseller"),
+            "",
+        )
+        .await;
+    assert_eq!(held["total"], one["end_customers"]);
+    assert_eq!(held["items"][0]["type"], "tenant-reseller");
+    assert_eq!(
+        held["items"][0]["tenant_reseller"]["name"],
+        "alpha storefront"
+    );
+    let (_, customers) = app
+        .api(manager, "GET", &format!("{tenants}?type=customer"), "")
+        .await;
+    assert_eq!(
+        customers["total"].as_i64(),
+        one["end_customers"].as_i64().map(|n| 30 - n)
+    );
+
     let (status, refused) = app
         .api(manager, "POST", &hierarchy, r#"{"tenant_id": "contoso"}"#)
         .await;

@@ -204,6 +204,12 @@ const PAGES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/m/{m}/settings/partner-center/tenant-resellers/{tenant_reseller}",
+        allowed: "M",
+        body: "mpn_id={n}000",
+    },
+    Route {
+        method: "POST",
         path: "/m/{m}/settings/partner-center/{instance}",
         allowed: "M",
         body: "name=Edited+{n}&model=indirect&partner_tenant_id=8d3a6f5c-1b2e-4c7d-9a0f-3e4b5c6d7e8f\
@@ -499,6 +505,7 @@ pub(crate) async fn every_page_checks_role_and_marketplace(app: App) {
                     "{instance}",
                     "{dataset}",
                     "{product}",
+                    "{tenant_reseller}",
                 ]
                 .iter()
                 .any(|id| route.path.contains(id));
@@ -568,6 +575,7 @@ pub(crate) async fn every_api_route_checks_role_and_marketplace(app: App) {
                     "{instance}",
                     "{dataset}",
                     "{product}",
+                    "{tenant_reseller}",
                 ]
                 .iter()
                 .any(|id| route.path.contains(id));

@@ -82,13 +82,16 @@ pub trait HierarchyStore: Send + Sync {
         after: i64,
         limit: i64,
     ) -> Result<Vec<CandidateCompany>>;
-    /// Replaces the marketplace's audit of an instance, in one transaction.
-    async fn replace_tenant_audits(
+    /// Writes a page of a new audit of an instance for the marketplace, out of sight until
+    /// [`publish_tenant_audits`](Self::publish_tenant_audits) publishes its `generation`.
+    async fn stage_tenant_audits(
         &self,
-        marketplace_id: i64,
-        instance_id: i64,
+        generation: &AuditGeneration,
         audits: &[TenantAudit],
     ) -> Result<()>;
+    /// Puts the staged audit in place of the one before, in one transaction, and forgets
+    /// what older audits left staged.
+    async fn publish_tenant_audits(&self, generation: &AuditGeneration) -> Result<()>;
     /// A page of the audited tenant list (see [`TenantAuditQuery`]).
     async fn tenant_audits(
         &self,
@@ -157,6 +160,28 @@ pub struct PossibleMatch {
     pub reasons: Vec<String>,
 }
 
+/// One audit of an instance's snapshot for a marketplace, while it is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuditGeneration {
+    pub marketplace_id: i64,
+    pub instance_id: i64,
+    /// When the audit began, in microseconds: later audits publish over earlier ones.
+    pub id: i64,
+}
+
+impl AuditGeneration {
+    pub fn new(marketplace_id: i64, instance_id: i64) -> Self {
+        let micros = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX));
+        AuditGeneration {
+            marketplace_id,
+            instance_id,
+            id: micros,
+        }
+    }
+}
+
 /// One tenant of the audited list.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TenantAudit {
@@ -164,6 +189,9 @@ pub struct TenantAudit {
     pub name: String,
     pub domain: Option<String>,
     pub reseller_tenant_id: Option<String>,
+    /// The tenant reseller (a simple tenant marketplace) that holds the tenant: its end
+    /// customers are imported into that marketplace, and the audit compares them with it.
+    pub tenant_reseller_id: Option<i64>,
     #[sqlx(try_from = "String")]
     pub status: ferry_domain::TenantStatus,
     pub partner_center_subscriptions: i64,
@@ -193,6 +221,8 @@ pub struct TenantAuditQuery {
     pub status: Option<ferry_domain::TenantStatus>,
     /// `Some(None)`: direct customers only; `Some(Some(id))`: one reseller's.
     pub reseller: Option<Option<String>>,
+    /// `Some(true)`: the tenant resellers' end customers only; `Some(false)`: the others.
+    pub tenant_reseller: Option<bool>,
     pub after: Option<(String, String)>,
     pub limit: i64,
 }

@@ -2,7 +2,9 @@
 //! once into `crate::postgres` (see `statements.rs`).
 
 use super::{BACKEND, BEGIN_WRITE, Db, SORTED_AT_MOST, This};
-use crate::hierarchy::{CandidateCompany, LinkedCompany, TenantAudit, TenantAuditQuery};
+use crate::hierarchy::{
+    AuditGeneration, CandidateCompany, LinkedCompany, TenantAudit, TenantAuditQuery,
+};
 use crate::hierarchy::{
     HierarchyChange, HierarchyRun, HierarchyState, NewHierarchyRun, RunScope, RunStart, RunState,
     RunSummary, SnapshotCounts, SnapshotReseller, SnapshotTenant, StoredSubscription, StoredTenant,
@@ -527,29 +529,26 @@ impl crate::HierarchyStore for This {
         .await?)
     }
 
-    async fn replace_tenant_audits(
+    async fn stage_tenant_audits(
         &self,
-        marketplace_id: i64,
-        instance_id: i64,
+        generation: &AuditGeneration,
         audits: &[TenantAudit],
     ) -> crate::Result<()> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        sqlx::query("DELETE FROM tenant_audits WHERE marketplace_id = $1 AND instance_id = $2")
-            .bind(marketplace_id)
-            .bind(instance_id)
-            .execute(&mut *tx)
-            .await?;
         for chunk in audits.chunks(ROWS_AT_ONCE / 3) {
             let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
-                "INSERT INTO tenant_audits (marketplace_id, instance_id, {AUDIT_COLUMNS}) "
+                "INSERT INTO tenant_audits_staged (generation, marketplace_id, instance_id, \
+                 {AUDIT_COLUMNS}) "
             ));
             sql.push_values(chunk, |mut row, a| {
-                row.push_bind(marketplace_id)
-                    .push_bind(instance_id)
+                row.push_bind(generation.id)
+                    .push_bind(generation.marketplace_id)
+                    .push_bind(generation.instance_id)
                     .push_bind(&a.tenant_id)
                     .push_bind(&a.name)
                     .push_bind(&a.domain)
                     .push_bind(&a.reseller_tenant_id)
+                    .push_bind(a.tenant_reseller_id)
                     .push_bind(a.status.as_str())
                     .push_bind(a.partner_center_subscriptions)
                     .push_bind(a.marketplace_subscriptions)
@@ -562,6 +561,43 @@ impl crate::HierarchyStore for This {
             });
             sql.build().execute(&mut *tx).await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn publish_tenant_audits(&self, generation: &AuditGeneration) -> crate::Result<()> {
+        let (m, i, g) = (
+            generation.marketplace_id,
+            generation.instance_id,
+            generation.id,
+        );
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query("DELETE FROM tenant_audits WHERE marketplace_id = $1 AND instance_id = $2")
+            .bind(m)
+            .bind(i)
+            .execute(&mut *tx)
+            .await?;
+        // Only this file's column list is formatted in.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "INSERT INTO tenant_audits (marketplace_id, instance_id, {AUDIT_COLUMNS})
+             SELECT marketplace_id, instance_id, {AUDIT_COLUMNS} FROM tenant_audits_staged
+             WHERE marketplace_id = $1 AND instance_id = $2 AND generation = $3
+             ORDER BY tenant_id"
+        )))
+        .bind(m)
+        .bind(i)
+        .bind(g)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM tenant_audits_staged
+             WHERE marketplace_id = $1 AND instance_id = $2 AND generation <= $3",
+        )
+        .bind(m)
+        .bind(i)
+        .bind(g)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         // The list's plans rest on the planner's figures for what was just replaced.
         if BACKEND == crate::Backend::Postgres {
@@ -689,7 +725,7 @@ impl crate::HierarchyStore for This {
 type Connection = <Db as sqlx::Database>::Connection;
 
 /// The columns of [`TenantAudit`].
-const AUDIT_COLUMNS: &str = "tenant_id, name, domain, reseller_tenant_id, status, \
+const AUDIT_COLUMNS: &str = "tenant_id, name, domain, reseller_tenant_id, tenant_reseller_id, status, \
     partner_center_subscriptions, marketplace_subscriptions, related, missing, extra, \
     not_importable, possible, audited_at";
 
@@ -804,6 +840,15 @@ fn audit_sql(
         Some(Some(reseller)) => {
             sql.push(" AND reseller_tenant_id = ")
                 .push_bind(reseller.to_ascii_lowercase());
+        }
+        None => {}
+    }
+    match query.tenant_reseller {
+        Some(true) => {
+            sql.push(" AND tenant_reseller_id IS NOT NULL");
+        }
+        Some(false) => {
+            sql.push(" AND tenant_reseller_id IS NULL");
         }
         None => {}
     }

@@ -14,6 +14,15 @@ pub trait MarketplaceStore: Send + Sync {
     async fn marketplace_settings(&self, id: i64) -> Result<MarketplaceSettings>;
     async fn set_marketplace_settings(&self, id: i64, settings: &MarketplaceSettings)
     -> Result<()>;
+    /// Sets or clears the reseller MPN id of the simple tenant `child_id` of `parent_id`,
+    /// making it a tenant reseller. Another child of the parent already holding the MPN id is
+    /// a conflict; a marketplace that is not a simple tenant of the parent, not found.
+    async fn set_reseller_mpn_id(
+        &self,
+        parent_id: i64,
+        child_id: i64,
+        mpn_id: Option<&str>,
+    ) -> Result<()>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -24,6 +33,9 @@ pub struct Marketplace {
     #[sqlx(try_from = "String")]
     pub kind: MarketplaceKind,
     pub parent_id: Option<i64>,
+    /// A simple tenant's indirect reseller MPN id, set by its parent: it is then a tenant
+    /// reseller, and the parent's end customers of that reseller are its own.
+    pub reseller_mpn_id: Option<String>,
     #[sqlx(try_from = "i64")]
     pub created_at: Timestamp,
 }

@@ -8,7 +8,7 @@ use super::found;
 macro_rules! marketplace_by {
     ($key:literal) => {
         concat!(
-            "SELECT id, slug, name, kind, parent_id, created_at FROM marketplaces WHERE ",
+            "SELECT id, slug, name, kind, parent_id, reseller_mpn_id, created_at FROM marketplaces WHERE ",
             $key,
             " = $1"
         )
@@ -24,7 +24,7 @@ impl crate::MarketplaceStore for This {
         Ok(sqlx::query_as(
             "INSERT INTO marketplaces (slug, name, kind, parent_id, created_at)
              VALUES ($1, $2, $3, $4, $5)
-             RETURNING id, slug, name, kind, parent_id, created_at",
+             RETURNING id, slug, name, kind, parent_id, reseller_mpn_id, created_at",
         )
         .bind(new.slug.as_str())
         .bind(&new.name)
@@ -73,9 +73,27 @@ impl crate::MarketplaceStore for This {
         found(done.rows_affected(), "marketplace")
     }
 
+    async fn set_reseller_mpn_id(
+        &self,
+        parent_id: i64,
+        child_id: i64,
+        mpn_id: Option<&str>,
+    ) -> crate::Result<()> {
+        let done = sqlx::query(
+            "UPDATE marketplaces SET reseller_mpn_id = $3
+             WHERE id = $2 AND parent_id = $1 AND kind = 'simple_tenant'",
+        )
+        .bind(parent_id)
+        .bind(child_id)
+        .bind(mpn_id)
+        .execute(&self.pool)
+        .await?;
+        found(done.rows_affected(), "simple tenant of this marketplace")
+    }
+
     async fn marketplaces(&self) -> crate::Result<Vec<crate::Marketplace>> {
         Ok(sqlx::query_as(
-            "SELECT id, slug, name, kind, parent_id, created_at
+            "SELECT id, slug, name, kind, parent_id, reseller_mpn_id, created_at
              FROM marketplaces ORDER BY id",
         )
         .fetch_all(&self.pool)

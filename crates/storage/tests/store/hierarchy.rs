@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
+use ferry_domain::TenantStatus;
 use ferry_storage::{
-    HierarchyChange, NewHierarchyRun, RunScope, RunStart, RunState, SnapshotReseller,
-    SnapshotSubscription, SnapshotTenant, Store, TenantDetails,
+    AuditGeneration, HierarchyChange, NewHierarchyRun, RunScope, RunStart, RunState,
+    SnapshotReseller, SnapshotSubscription, SnapshotTenant, Store, TenantAudit, TenantAuditQuery,
+    TenantDetails,
 };
 
 use super::{instance, marketplace};
@@ -308,4 +310,78 @@ pub(crate) async fn snapshots_switch_only_when_a_retrieval_completes(store: Arc<
         [single.id, third.id, second.id, first.id],
         "newest first"
     );
+}
+
+fn audited(id: &str, name: &str) -> TenantAudit {
+    TenantAudit {
+        tenant_id: id.to_owned(),
+        name: name.to_owned(),
+        domain: None,
+        reseller_tenant_id: None,
+        tenant_reseller_id: None,
+        status: TenantStatus::NotImported,
+        partner_center_subscriptions: 0,
+        marketplace_subscriptions: 0,
+        related: Vec::new(),
+        missing: Vec::new(),
+        extra: Vec::new(),
+        not_importable: Vec::new(),
+        possible: Vec::new(),
+        audited_at: 1,
+    }
+}
+
+/// An audit is written a page at a time out of sight: the list shows the previous one whole
+/// until the new one is published, and a newer audit publishes over what an older one left.
+pub(crate) async fn an_audit_shows_only_when_whole(store: Arc<dyn Store>) {
+    let m = marketplace(&store, "audited").await;
+    let i = store
+        .create_instance(m.id, &instance("Audited"))
+        .await
+        .expect("instance");
+    let names = |store: Arc<dyn Store>| async move {
+        let all = TenantAuditQuery {
+            limit: 10,
+            ..TenantAuditQuery::default()
+        };
+        store
+            .tenant_audits(m.id, i, &all)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|a| a.name)
+            .collect::<Vec<_>>()
+    };
+    let first = AuditGeneration::new(m.id, i);
+    store
+        .stage_tenant_audits(&first, &[audited("t1", "Alpha"), audited("t2", "Beta")])
+        .await
+        .expect("stage");
+    assert!(
+        names(store.clone()).await.is_empty(),
+        "nothing shows before it is whole"
+    );
+    store.publish_tenant_audits(&first).await.expect("publish");
+    assert_eq!(names(store.clone()).await, ["Alpha", "Beta"]);
+
+    // An audit that stopped half-way leaves the list as it was.
+    let stopped = AuditGeneration {
+        id: first.id + 1,
+        ..first
+    };
+    store
+        .stage_tenant_audits(&stopped, &[audited("t1", "Half")])
+        .await
+        .expect("stage");
+    assert_eq!(names(store.clone()).await, ["Alpha", "Beta"]);
+    let next = AuditGeneration {
+        id: first.id + 2,
+        ..first
+    };
+    store
+        .stage_tenant_audits(&next, &[audited("t3", "Gamma")])
+        .await
+        .expect("stage");
+    store.publish_tenant_audits(&next).await.expect("publish");
+    assert_eq!(names(store.clone()).await, ["Gamma"]);
 }
