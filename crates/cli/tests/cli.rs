@@ -653,6 +653,22 @@ async fn an_operator_gets_the_hierarchy_of_the_demo() {
     let theirs = browser.text("#tenant-list tbody").await;
     assert!(theirs.contains("End customer of"), "{theirs}");
     browser.shot(&shots, "hierarchy-5-reseller").await;
+
+    // The storefront is the tenant reseller of one reseller: its end customers say so.
+    browser
+        .execute(
+            "document.querySelector('#status').value = ''; \
+             document.querySelector('#q').value = ''; \
+             document.querySelector('#reseller').value = 'tenant-resellers'",
+        )
+        .await;
+    browser.click("form.filters button").await;
+    let held = browser.text("#tenant-list tbody").await;
+    assert!(
+        held.contains("Tenant reseller: Northwind Storefront"),
+        "{held}"
+    );
+    browser.shot(&shots, "hierarchy-6-tenant-reseller").await;
     println!("screenshots of Get Hierarchy: {}", shots.display());
 }
 
