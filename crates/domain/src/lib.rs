@@ -5,6 +5,7 @@
 //! value, so the layers above never re-check them.
 
 mod access;
+mod billing;
 mod catalog;
 mod company;
 mod country;
@@ -23,7 +24,10 @@ mod time;
 mod user;
 
 pub use access::{Permission, SignInAttempt, SignInThrottle, allowed, may_change};
-pub use catalog::{Connector, NewEdition, NewProduct, OfferId, PricingUnit};
+pub use billing::{BillingCycle, billing_start};
+pub use catalog::{
+    Connector, NewEdition, NewProduct, OfferId, OfferMatch, PricingUnit, match_offer,
+};
 pub use company::{Address, CompanyStatus, Contact, ContactKind, NewCompany, TenantLink};
 pub use country::CountryCode;
 pub use dataset::{DatasetKind, DatasetState, ReportOutcome};
