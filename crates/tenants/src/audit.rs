@@ -15,7 +15,7 @@ use std::collections::{BTreeSet, HashMap};
 use ferry_domain::matching::{Party, email_domain, likeness, name_key, website_domain};
 use ferry_domain::{Importability, MarketplaceKind, TenantStatus, importability};
 use ferry_storage::{
-    AuditGeneration, CompanyRef, NotImportable, PossibleMatch, Store, StoreError,
+    AuditGeneration, CandidateCompany, CompanyRef, NotImportable, PossibleMatch, Store, StoreError,
     StoredSubscription, StoredTenant, TenantAudit,
 };
 
@@ -58,8 +58,8 @@ pub async fn audit_everywhere(
 /// the audit in place of the one before.
 ///
 /// Memory stays flat whatever the number of tenants: the tenants are read a page at a time,
-/// twice — first the unlinked ones, to find their possible matches, then all of them, each
-/// page audited and staged — and only what matching needs of the unlinked ones is kept.
+/// twice — first the unlinked ones, to find the companies that might be them, then all of
+/// them, each page audited and staged — and of the unlinked ones only hashes are kept.
 pub async fn audit(
     store: &dyn Store,
     marketplace_id: i64,
@@ -74,18 +74,24 @@ pub async fn audit(
     }
     let own = &linked[&marketplace_id];
 
-    let mut parties = Vec::new();
-    let mut after: Option<String> = None;
-    while let Some(tenants) = next_page(store, snapshot, &mut after).await? {
-        parties.extend(
-            tenants
-                .iter()
-                .filter(|t| holders.of(t).is_none() && !own.related.contains_key(&t.tenant_id))
-                .map(|t| (t.tenant_id.clone(), tenant_party(t))),
-        );
+    // Possible matches, for the tenants of this marketplace no company is linked to: only
+    // worth reading the tenants for when some company is linked to no tenant.
+    let mut unlinked = Unlinked::default();
+    if !store
+        .unlinked_companies(marketplace_id, 0, 1)
+        .await?
+        .is_empty()
+    {
+        let mut after: Option<String> = None;
+        while let Some(tenants) = next_page(store, snapshot, &mut after).await? {
+            for tenant in &tenants {
+                if holders.of(tenant).is_none() && !own.related.contains_key(&tenant.tenant_id) {
+                    unlinked.add(tenant);
+                }
+            }
+        }
     }
-    let mut possible = find_matches(store, marketplace_id, &parties).await?;
-    drop(parties);
+    let mut candidates = candidates(store, marketplace_id, unlinked).await?;
 
     let generation = AuditGeneration::new(marketplace_id, instance_id);
     let mut counts = AuditCounts::default();
@@ -105,8 +111,12 @@ pub async fn audit(
                 let holder = holders.of(&tenant);
                 let compared = &linked[&holder.unwrap_or(marketplace_id)];
                 let own = subscriptions.remove(&tenant.tenant_id).unwrap_or_default();
+                let possible = candidates
+                    .remove(tenant.tenant_id.as_str())
+                    .map(|c| possible_matches(&tenant, &c))
+                    .unwrap_or_default();
                 let mut audit = audit_tenant(tenant, &own, compared, now);
-                audit.possible = possible.remove(&audit.tenant_id).unwrap_or_default();
+                audit.possible = possible;
                 if holder.is_some() {
                     // The parent sees which tenant reseller holds the tenant, nothing else of it.
                     audit.tenant_reseller_id = holder;
@@ -326,27 +336,48 @@ fn tenant_party(tenant: &StoredTenant) -> Party {
     }
 }
 
-/// Reads the unlinked companies once and keeps, for each tenant of `parties`, the companies
-/// that share its name key or a domain and score as a suggestion, best first.
-async fn find_matches(
-    store: &dyn Store,
-    marketplace_id: i64,
-    parties: &[(String, Party)],
-) -> Result<HashMap<String, Vec<PossibleMatch>>, StoreError> {
-    let mut found: HashMap<String, Vec<PossibleMatch>> = HashMap::new();
-    if parties.is_empty() {
-        return Ok(found);
-    }
-    let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
-    let mut by_domain: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (n, (_, party)) in parties.iter().enumerate() {
+/// The tenants no company is linked to, as matching looks them up: by the hash of their name
+/// key and of each of their domains — a few bytes a tenant, however many there are. A hash
+/// shared by chance only adds a candidate that scoring then turns down.
+#[derive(Default)]
+struct Unlinked {
+    ids: Vec<Box<str>>,
+    by_key: HashMap<u64, Vec<u32>>,
+    by_domain: HashMap<u64, Vec<u32>>,
+}
+
+impl Unlinked {
+    fn add(&mut self, tenant: &StoredTenant) {
+        let Ok(n) = u32::try_from(self.ids.len()) else {
+            return;
+        };
+        self.ids.push(tenant.tenant_id.as_str().into());
+        let party = tenant_party(tenant);
         let key = name_key(&party.name);
         if !key.is_empty() {
-            by_key.entry(key).or_default().push(n);
+            self.by_key.entry(hash(&key)).or_default().push(n);
         }
         for domain in &party.domains {
-            by_domain.entry(domain).or_default().push(n);
+            self.by_domain.entry(hash(domain)).or_default().push(n);
         }
+    }
+}
+
+fn hash(text: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(text)
+}
+
+/// Reads the unlinked companies once and answers, by tenant id, the companies that share a
+/// name key or a domain with an unlinked tenant: the candidates scoring then weighs.
+async fn candidates(
+    store: &dyn Store,
+    marketplace_id: i64,
+    unlinked: Unlinked,
+) -> Result<HashMap<Box<str>, Vec<CandidateCompany>>, StoreError> {
+    let mut found: HashMap<u32, Vec<CandidateCompany>> = HashMap::new();
+    if unlinked.ids.is_empty() {
+        return Ok(HashMap::new());
     }
     let mut after = 0;
     loop {
@@ -356,48 +387,59 @@ async fn find_matches(
         let Some(last) = companies.last() else { break };
         after = last.id;
         for company in companies {
-            let mut domains: Vec<String> = company
-                .email
-                .as_deref()
-                .and_then(email_domain)
-                .into_iter()
-                .chain(company.website.as_deref().and_then(website_domain))
-                .collect();
-            domains.dedup();
-            let mut candidates: BTreeSet<usize> = BTreeSet::new();
-            if let Some(found) = by_key.get(&name_key(&company.name)) {
-                candidates.extend(found);
+            let mut hits: BTreeSet<u32> = BTreeSet::new();
+            if let Some(tenants) = unlinked.by_key.get(&hash(&name_key(&company.name))) {
+                hits.extend(tenants);
             }
-            for domain in &domains {
-                if let Some(found) = by_domain.get(domain.as_str()) {
-                    candidates.extend(found);
+            for domain in company_domains(&company) {
+                if let Some(tenants) = unlinked.by_domain.get(&hash(&domain)) {
+                    hits.extend(tenants);
                 }
             }
-            if candidates.is_empty() {
-                continue;
-            }
-            let party = Party {
-                name: company.name.clone(),
-                domains,
-                country: company.country.clone(),
-            };
-            for n in candidates {
-                let (tenant_id, tenant) = &parties[n];
-                let like = likeness(tenant, &party);
-                if !like.suggested() {
-                    continue;
-                }
-                let possible = found.entry(tenant_id.clone()).or_default();
-                possible.push(PossibleMatch {
-                    id: company.id,
-                    name: company.name.clone(),
-                    score: like.score,
-                    reasons: like.reasons.iter().map(ToString::to_string).collect(),
-                });
-                possible.sort_by(|a, b| b.score.cmp(&a.score).then(a.id.cmp(&b.id)));
-                possible.truncate(MATCHES_KEPT);
+            for n in hits {
+                found.entry(n).or_default().push(company.clone());
             }
         }
     }
-    Ok(found)
+    Ok(found
+        .into_iter()
+        .map(|(n, companies)| (unlinked.ids[n as usize].clone(), companies))
+        .collect())
+}
+
+fn company_domains(company: &CandidateCompany) -> Vec<String> {
+    let mut domains: Vec<String> = company
+        .email
+        .as_deref()
+        .and_then(email_domain)
+        .into_iter()
+        .chain(company.website.as_deref().and_then(website_domain))
+        .collect();
+    domains.dedup();
+    domains
+}
+
+/// The candidates that look like the tenant enough to suggest, best first.
+fn possible_matches(tenant: &StoredTenant, candidates: &[CandidateCompany]) -> Vec<PossibleMatch> {
+    let party = tenant_party(tenant);
+    let mut possible: Vec<PossibleMatch> = candidates
+        .iter()
+        .filter_map(|company| {
+            let other = Party {
+                name: company.name.clone(),
+                domains: company_domains(company),
+                country: company.country.clone(),
+            };
+            let like = likeness(&party, &other);
+            like.suggested().then(|| PossibleMatch {
+                id: company.id,
+                name: company.name.clone(),
+                score: like.score,
+                reasons: like.reasons.iter().map(ToString::to_string).collect(),
+            })
+        })
+        .collect();
+    possible.sort_by(|a, b| b.score.cmp(&a.score).then(a.id.cmp(&b.id)));
+    possible.truncate(MATCHES_KEPT);
+    possible
 }
