@@ -78,12 +78,37 @@ pub struct Contact {
 
 /// The link between a company and a Microsoft tenant as seen through one Partner Center
 /// instance. A tenant maps to at most one company per instance and marketplace.
+///
+/// Tenant ids and domain prefixes are kept in lower case, whatever case they came in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TenantLink {
     pub instance_id: i64,
     pub tenant_id: String,
-    /// The `*.onmicrosoft.com` prefix.
+    /// The `*.onmicrosoft.com` prefix, in lower case (see [`domain_prefix`]).
     pub domain_prefix: Option<String>,
     /// The MPN id of the indirect reseller that serves this tenant.
     pub reseller_mpn_id: Option<String>,
+}
+
+/// A tenant's domain as its link keeps it: the prefix of its `onmicrosoft.com` domain, in lower
+/// case (`Contoso.onmicrosoft.com` → `contoso`); another domain whole, in lower case.
+pub fn domain_prefix(domain: &str) -> String {
+    let domain = domain.trim().to_ascii_lowercase();
+    match domain.strip_suffix(".onmicrosoft.com") {
+        Some(prefix) => prefix.to_owned(),
+        None => domain,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domain_prefixes_are_kept_one_way() {
+        assert_eq!(domain_prefix("Contoso.onmicrosoft.com"), "contoso");
+        assert_eq!(domain_prefix("contoso"), "contoso");
+        assert_eq!(domain_prefix(" CONTOSO.ONMICROSOFT.COM "), "contoso");
+        assert_eq!(domain_prefix("contoso.com"), "contoso.com");
+    }
 }

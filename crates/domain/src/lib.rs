@@ -28,7 +28,9 @@ pub use billing::{BillingCycle, billing_start};
 pub use catalog::{
     Connector, NewEdition, NewProduct, OfferId, OfferMatch, PricingUnit, match_offer,
 };
-pub use company::{Address, CompanyStatus, Contact, ContactKind, NewCompany, TenantLink};
+pub use company::{
+    Address, CompanyStatus, Contact, ContactKind, NewCompany, TenantLink, domain_prefix,
+};
 pub use country::CountryCode;
 pub use dataset::{DatasetKind, DatasetState, ReportOutcome};
 pub use email::Email;

@@ -15,6 +15,13 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(millis))
     }
 
+    /// The day it falls on, in UTC.
+    pub fn date(self) -> ::time::Date {
+        let nanos = i128::from(self.0) * 1_000_000;
+        ::time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .map_or(::time::Date::MIN, ::time::OffsetDateTime::date)
+    }
+
     /// RFC 3339 text in UTC, for pages, reports and logs.
     pub fn to_rfc3339(self) -> String {
         let nanos = i128::from(self.0) * 1_000_000;

@@ -23,6 +23,7 @@ pub mod companies;
 pub mod datasets;
 mod error;
 pub mod hierarchy;
+pub mod imports;
 pub mod instances;
 pub mod jobs;
 pub mod marketplaces;
@@ -56,6 +57,11 @@ pub use hierarchy::{
     HierarchyStore, LinkedCompany, NewHierarchyRun, NotImportable, PossibleMatch, RunScope,
     RunStart, RunState, RunSummary, SnapshotCounts, SnapshotReseller, SnapshotSubscription,
     SnapshotTenant, StoredSubscription, StoredTenant, TenantAudit, TenantAuditQuery, TenantDetails,
+};
+pub use imports::{
+    Decision, ImportCount, ImportRun, ImportStart, ImportState, ImportStore, ImportSubscription,
+    ImportTab, ImportTenant, ImportedSubscription, NewImport, ResellerPlan, Selection,
+    SubscriptionPlan, TenantOutcome, TenantPlan,
 };
 pub use instances::{InstanceRecord, InstanceStore, InstanceSummary, NewInstance};
 pub use jobs::{Checkpoint, Job, JobOutcome, JobStore, Lease, LeaseStatus, NewJob};
@@ -132,6 +138,7 @@ pub trait Store:
     + SubscriptionStore
     + InstanceStore
     + HierarchyStore
+    + ImportStore
     + AuditStore
     + OutboxStore
     + JobStore

@@ -27,6 +27,8 @@ mod dataset_staging;
 mod datasets;
 #[path = "hierarchy/sql.rs"]
 mod hierarchy;
+#[path = "imports/sql.rs"]
+mod imports;
 #[path = "instances/sql.rs"]
 mod instances;
 #[path = "jobs/sql.rs"]

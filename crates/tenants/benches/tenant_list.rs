@@ -153,6 +153,8 @@ async fn run(store: &Arc<dyn Store>, tenants: usize, companies: usize) {
                         end_date: None,
                         reseller_mpn_id: None,
                         parent_subscription_id: None,
+                        cancellation_allowed_until: None,
+                        billing_cycle_end_date: None,
                     })
                     .collect(),
             })

@@ -462,6 +462,8 @@ fn subscription_of(s: Subscription) -> SnapshotSubscription {
         end_date: s.commitment_end_date.map(|t| t.text),
         reseller_mpn_id: s.partner_id.filter(|p| !p.is_empty()),
         parent_subscription_id: s.parent_subscription_id,
+        cancellation_allowed_until: s.cancellation_allowed_until_date.map(|t| t.text),
+        billing_cycle_end_date: s.billing_cycle_end_date.map(|t| t.text),
     }
 }
 

@@ -5,7 +5,8 @@
 //! and written back to the store sealed, connection checks, and [`InstanceLookup`], through
 //! which dataset validation asks Partner Center about tenants. `hierarchy.rs`: Get Hierarchy,
 //! the job that reads an instance's resellers, tenants and subscriptions into a snapshot;
-//! `audit.rs`: that snapshot compared with a marketplace, tenant by tenant.
+//! `audit.rs`: that snapshot compared with a marketplace, tenant by tenant; `import.rs`: the
+//! import run that brings selected tenants and their subscriptions in from the snapshot.
 //!
 //! Invariants:
 //! - No HTTP of its own: the pages, the API and the workers share these clients.
@@ -13,7 +14,9 @@
 
 pub mod audit;
 pub mod hierarchy;
+pub mod import;
 pub mod instances;
 
 pub use hierarchy::{GetHierarchy, HierarchyEnv, Scope, get_hierarchy};
+pub use import::{ImportRefused, ImportTenants, start_import};
 pub use instances::{Clients, InstanceLookup, Visible};

@@ -12,25 +12,7 @@ impl crate::CompanyStore for This {
         marketplace_id: i64,
         c: &ferry_domain::NewCompany,
     ) -> crate::Result<i64> {
-        let now = crate::now().millis();
-        let insert = sqlx::query(
-            "INSERT INTO companies (marketplace_id, external_id, name,
-                street1, street2, city, state, zip, country,
-                billing_street1, billing_street2, billing_city, billing_state,
-                billing_zip, billing_country, phone, email, website, allow_login, status,
-                custom_attributes, origin_kind, origin_ref, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                $16, $17, $18, $19, $20, $21, $22, $23, $24, $24)
-             RETURNING id",
-        )
-        .bind(marketplace_id);
-        let row = bind_company(insert, c)
-            .bind(c.origin.kind())
-            .bind(c.origin.reference())
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(sqlx::Row::try_get(&row, 0)?)
+        insert_company(&self.pool, marketplace_id, c).await
     }
 
     async fn insert_companies(
@@ -191,7 +173,11 @@ impl crate::CompanyStore for This {
         .bind(company_id)
         .bind(link.instance_id)
         .bind(link.tenant_id.to_ascii_lowercase())
-        .bind(&link.domain_prefix)
+        .bind(
+            link.domain_prefix
+                .as_deref()
+                .map(ferry_domain::domain_prefix),
+        )
         .bind(&link.reseller_mpn_id)
         .bind(crate::now().millis())
         .execute(&self.pool)
@@ -371,7 +357,35 @@ enum Shape {
     Ids { at_most: i64 },
 }
 
-/// One page of companies in name order, optionally narrowed by one search branch.
+/// Writes a new company and answers its id.
+pub(super) async fn insert_company<'e, E>(
+    executor: E,
+    marketplace_id: i64,
+    c: &ferry_domain::NewCompany,
+) -> crate::Result<i64>
+where
+    E: sqlx::Executor<'e, Database = Db>,
+{
+    let insert = sqlx::query(
+        "INSERT INTO companies (marketplace_id, external_id, name,
+            street1, street2, city, state, zip, country,
+            billing_street1, billing_street2, billing_city, billing_state,
+            billing_zip, billing_country, phone, email, website, allow_login, status,
+            custom_attributes, origin_kind, origin_ref, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+            $16, $17, $18, $19, $20, $21, $22, $23, $24, $24)
+         RETURNING id",
+    )
+    .bind(marketplace_id);
+    let row = bind_company(insert, c)
+        .bind(c.origin.kind())
+        .bind(c.origin.reference())
+        .bind(crate::now().millis())
+        .fetch_one(executor)
+        .await?;
+    Ok(sqlx::Row::try_get(&row, 0)?)
+}
+
 /// Binds a company's own fields, `external_id` to `custom_attributes`, in the order both the
 /// insert and the update name them.
 fn bind_company<'q>(query: Query<'q>, c: &ferry_domain::NewCompany) -> Query<'q> {
@@ -399,6 +413,7 @@ fn bind_company<'q>(query: Query<'q>, c: &ferry_domain::NewCompany) -> Query<'q>
         .bind(sqlx::types::Json(&c.custom_attributes))
 }
 
+/// One page of companies in name order, optionally narrowed by one search branch.
 async fn company_page(
     pool: &sqlx::Pool<Db>,
     marketplace_id: i64,

@@ -471,20 +471,21 @@ pub(crate) const ALL: &[TypeApply] = &[
         data_type: "microsoft_customers",
         statements: &[
             "UPDATE stage_microsoft_customers AS s SET outcome = CASE
-                WHEN NOT EXISTS (SELECT 1 FROM tenant_links tl WHERE tl.marketplace_id = $2 AND tl.tenant_id = s.tenant_id) THEN 'created'
+                WHEN NOT EXISTS (SELECT 1 FROM tenant_links tl WHERE tl.marketplace_id = $2 AND tl.tenant_id = lower(s.tenant_id)) THEN 'created'
                 WHEN EXISTS (SELECT 1 FROM tenant_links tl JOIN companies c ON c.id = tl.company_id
-                             WHERE tl.marketplace_id = $2 AND tl.tenant_id = s.tenant_id
+                             WHERE tl.marketplace_id = $2 AND tl.tenant_id = lower(s.tenant_id)
                                AND (c.external_id {distinct} s.company_external_id
-                                    OR (s.domain IS NOT NULL AND s.domain {distinct} tl.domain_prefix)
+                                    OR (s.domain IS NOT NULL AND {domain_prefix} {distinct} tl.domain_prefix)
                                     OR (s.reseller_mpn_id IS NOT NULL AND s.reseller_mpn_id {distinct} tl.reseller_mpn_id))) THEN 'updated'
                 ELSE 'unchanged' END
              WHERE s.dataset_id = $1 AND s.line BETWEEN $3 AND $4 AND NOT s.rejected AND s.outcome IS NULL",
-            // A tenant links to the marketplace's first Partner Center instance.
+            // A tenant links to the marketplace's first Partner Center instance, by its tenant id
+            // and domain prefix in lower case.
             concat!(
                 "INSERT INTO tenant_links (marketplace_id, instance_id, company_id, tenant_id, domain_prefix,
                     reseller_mpn_id, created_at, origin_ref)
                  SELECT $2, (SELECT MIN(i.id) FROM partner_center_instances i WHERE i.marketplace_id = $2),
-                    c.id, s.tenant_id, s.domain, s.reseller_mpn_id, $5, $1
+                    c.id, lower(s.tenant_id), {domain_prefix}, s.reseller_mpn_id, $5, $1
                  FROM stage_microsoft_customers s
                  JOIN companies c ON c.marketplace_id = $2 AND c.external_id = s.company_external_id
                  WHERE",
@@ -493,10 +494,10 @@ pub(crate) const ALL: &[TypeApply] = &[
             ),
             concat!(
                 "UPDATE tenant_links AS tl SET company_id = c.id,
-                    domain_prefix = COALESCE(s.domain, tl.domain_prefix),
+                    domain_prefix = COALESCE({domain_prefix}, tl.domain_prefix),
                     reseller_mpn_id = COALESCE(s.reseller_mpn_id, tl.reseller_mpn_id)
                  FROM stage_microsoft_customers s, companies c
-                 WHERE tl.marketplace_id = $2 AND tl.tenant_id = s.tenant_id
+                 WHERE tl.marketplace_id = $2 AND tl.tenant_id = lower(s.tenant_id)
                    AND c.marketplace_id = $2 AND c.external_id = s.company_external_id AND",
                 decided!("updated")
             ),

@@ -397,10 +397,16 @@ pub(crate) fn identifier(name: &str) -> Result<&str> {
     }
 }
 
+/// A staged tenant's domain as tenant links keep it: the prefix of its `onmicrosoft.com`
+/// domain, in lower case (`Contoso.onmicrosoft.com` → `contoso`).
+const DOMAIN_PREFIX: &str = "lower(CASE WHEN lower(s.domain) LIKE '%.onmicrosoft.com' \
+    THEN substr(s.domain, 1, length(s.domain) - 16) ELSE s.domain END)";
+
 /// Fills a statement's dialect placeholders (see `apply.rs`).
 pub(crate) fn dialect(sql: &str, dialect: &Dialect) -> String {
     let mut sql = sql
         .replace("{distinct}", dialect.distinct)
+        .replace("{domain_prefix}", DOMAIN_PREFIX)
         .replace("{json_type}", dialect.json_type)
         .replace("{date_type}", dialect.date_type)
         .replace("{bool_type}", dialect.bool_type)

@@ -452,7 +452,7 @@ pub(crate) const ALL: &[TypeRules] = &[
                     "NOT EXISTS (SELECT 1 FROM stage_microsoft_customers mc WHERE mc.dataset_id = $1
                         AND NOT mc.rejected AND mc.tenant_id = s.tenant_id)
                     AND NOT EXISTS (SELECT 1 FROM tenant_links tl WHERE tl.marketplace_id = $2
-                        AND tl.tenant_id = s.tenant_id)",
+                        AND tl.tenant_id = lower(s.tenant_id))",
             },
             Rule {
                 code: "COMPANY_ENTITLEMENT_MISSING",

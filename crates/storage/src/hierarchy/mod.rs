@@ -64,6 +64,12 @@ pub trait HierarchyStore: Send + Sync {
         after: Option<&str>,
         limit: i64,
     ) -> Result<Vec<StoredTenant>>;
+    /// Some tenants of a snapshot, by id (in any case).
+    async fn snapshot_tenants_of(
+        &self,
+        snapshot: i64,
+        tenant_ids: &[String],
+    ) -> Result<Vec<StoredTenant>>;
     /// The subscriptions of some tenants of a snapshot, by tenant and subscription id.
     async fn snapshot_subscriptions(
         &self,
@@ -417,6 +423,10 @@ pub struct SnapshotSubscription {
     /// The reseller of record's MPN id (`partnerId`), none for direct sales.
     pub reseller_mpn_id: Option<String>,
     pub parent_subscription_id: Option<String>,
+    /// New commerce: when the cancellation window closes.
+    pub cancellation_allowed_until: Option<String>,
+    /// New commerce: the last day of the billing period Partner Center has invoiced.
+    pub billing_cycle_end_date: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -306,7 +306,8 @@ impl crate::HierarchyStore for This {
                     "INSERT INTO hierarchy_subscriptions (run_id, tenant_id, subscription_id,
                         offer_id, offer_name, product_type, quantity, status, billing_cycle, term,
                         auto_renew, start_date, end_date, reseller_mpn_id,
-                        parent_subscription_id) ",
+                        parent_subscription_id, cancellation_allowed_until,
+                        billing_cycle_end_date) ",
                 );
                 sql.push_values(chunk, |mut row, s| {
                     row.push_bind(snapshot)
@@ -323,7 +324,9 @@ impl crate::HierarchyStore for This {
                         .push_bind(&s.start_date)
                         .push_bind(&s.end_date)
                         .push_bind(&s.reseller_mpn_id)
-                        .push_bind(&s.parent_subscription_id);
+                        .push_bind(&s.parent_subscription_id)
+                        .push_bind(&s.cancellation_allowed_until)
+                        .push_bind(&s.billing_cycle_end_date);
                 });
                 // A subscription listed twice is one subscription.
                 sql.push(" ON CONFLICT (run_id, tenant_id, subscription_id) DO NOTHING");
@@ -699,6 +702,29 @@ impl crate::HierarchyStore for This {
         .await?)
     }
 
+    async fn snapshot_tenants_of(
+        &self,
+        snapshot: i64,
+        tenant_ids: &[String],
+    ) -> crate::Result<Vec<StoredTenant>> {
+        let mut rows = Vec::new();
+        for chunk in tenant_ids.chunks(ROWS_AT_ONCE) {
+            let mut sql = sqlx::QueryBuilder::<Db>::new(
+                "SELECT tenant_id, name, domain, reseller_tenant_id, details_fetched, email,
+                    billing, custom_domains
+                 FROM hierarchy_tenants WHERE run_id = ",
+            );
+            sql.push_bind(snapshot).push(" AND tenant_id IN (");
+            let mut ids = sql.separated(", ");
+            for id in chunk {
+                ids.push_bind(id.to_ascii_lowercase());
+            }
+            sql.push(") ORDER BY tenant_id");
+            rows.extend(sql.build_query_as().fetch_all(&self.pool).await?);
+        }
+        Ok(rows)
+    }
+
     async fn snapshot_subscriptions(
         &self,
         snapshot: i64,
@@ -732,7 +758,7 @@ const AUDIT_COLUMNS: &str = "tenant_id, name, domain, reseller_tenant_id, tenant
 /// The columns of a snapshot's subscription, after its tenant.
 const SUBSCRIPTION_COLUMNS: &str = "tenant_id, subscription_id, offer_id, offer_name, \
     product_type, quantity, status, billing_cycle, term, auto_renew, start_date, end_date, \
-    reseller_mpn_id, parent_subscription_id";
+    reseller_mpn_id, parent_subscription_id, cancellation_allowed_until, billing_cycle_end_date";
 
 /// How a tenant list search is answered.
 enum AuditSearch {

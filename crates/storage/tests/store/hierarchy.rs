@@ -36,6 +36,8 @@ fn subscription(id: &str, quantity: i64, offer: &str) -> SnapshotSubscription {
         end_date: None,
         reseller_mpn_id: None,
         parent_subscription_id: None,
+        cancellation_allowed_until: None,
+        billing_cycle_end_date: None,
     }
 }
 
