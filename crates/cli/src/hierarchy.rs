@@ -1,15 +1,12 @@
 //! `ferry hierarchy`: Get Hierarchy through a running Ferry's API (`--server`, `--token`).
 
-use std::time::Duration;
-
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use ferry_datasets::report::write_record;
 
-use crate::datasets::bar;
-use crate::remote::{Api, instance_named};
+use crate::remote::{Api, follow, instance_named};
 
 #[derive(Debug, Subcommand)]
 pub enum HierarchyCommand {
@@ -48,23 +45,7 @@ pub async fn run(api: &Api, command: HierarchyCommand) -> anyhow::Result<()> {
         println!("{job}");
         return Ok(());
     }
-    let bar = bar(0, "{msg:60} [{bar:30}] {pos}/{len}");
-    loop {
-        let status = api.get(&format!("/jobs/{job}")).await?;
-        bar.set_length(status["progress"]["total"].as_u64().unwrap_or(0));
-        bar.set_position(status["progress"]["done"].as_u64().unwrap_or(0));
-        bar.set_message(
-            status["progress"]["message"]
-                .as_str()
-                .unwrap_or("")
-                .to_owned(),
-        );
-        if !matches!(status["state"].as_str(), Some("queued" | "running")) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    bar.finish_and_clear();
+    follow(api, job).await?;
     let hierarchy = api.get(&path).await?;
     let run = hierarchy["runs"]
         .as_array()
@@ -177,7 +158,7 @@ pub async fn tenants(api: &Api, command: TenantsCommand) -> anyhow::Result<()> {
 }
 
 /// Percent-encodes a cursor for the query string.
-fn encode(value: &str) -> String {
+pub(crate) fn encode(value: &str) -> String {
     value
         .bytes()
         .map(|b| match b {

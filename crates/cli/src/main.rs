@@ -6,6 +6,7 @@ mod datasets;
 mod demo;
 mod emulator;
 mod hierarchy;
+mod imports;
 mod remote;
 mod run;
 mod workers;
@@ -67,6 +68,21 @@ enum Command {
         #[command(subcommand)]
         command: hierarchy::TenantsCommand,
     },
+    /// Import Customers: bring tenants of an instance's list in (through a running Ferry's API).
+    Import {
+        #[command(flatten)]
+        api: remote::Api,
+        #[command(flatten)]
+        args: imports::ImportArgs,
+    },
+    /// Import Results: a run's tenants and subscriptions, as a table or CSV, and retrying what
+    /// failed (through a running Ferry's API).
+    Results {
+        #[command(flatten)]
+        api: remote::Api,
+        #[command(flatten)]
+        args: imports::ResultsArgs,
+    },
     /// Datasets: bulk CSV migration (through a running Ferry's API).
     Dataset {
         #[command(flatten)]
@@ -108,6 +124,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Dataset { api, command } => datasets::run(&api, command).await,
             Command::Hierarchy { api, command } => hierarchy::run(&api, command).await,
             Command::Tenants { api, command } => hierarchy::tenants(&api, command).await,
+            Command::Import { api, args } => imports::import(&api, args).await,
+            Command::Results { api, args } => imports::results(&api, args).await,
         }
     });
     // Blocking work still running (a request waiting on the database) does not hold the

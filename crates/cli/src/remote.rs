@@ -78,6 +78,28 @@ impl Api {
     }
 }
 
+/// Follows a job with a progress bar until it ends; answers its last state.
+pub async fn follow(api: &Api, job: i64) -> anyhow::Result<Value> {
+    let bar = crate::datasets::bar(0, "{msg:60} [{bar:30}] {pos}/{len}");
+    let status = loop {
+        let status = api.get(&format!("/jobs/{job}")).await?;
+        bar.set_length(status["progress"]["total"].as_u64().unwrap_or(0));
+        bar.set_position(status["progress"]["done"].as_u64().unwrap_or(0));
+        bar.set_message(
+            status["progress"]["message"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned(),
+        );
+        if !matches!(status["state"].as_str(), Some("queued" | "running")) {
+            break status;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    };
+    bar.finish_and_clear();
+    Ok(status)
+}
+
 /// The id of the instance called `name` among those the marketplace may use.
 pub async fn instance_named(api: &Api, name: &str) -> anyhow::Result<i64> {
     let all = api.get("/instances").await?;

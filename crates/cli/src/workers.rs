@@ -14,7 +14,7 @@ use ferry_integrations::mail::SmtpMailer;
 use ferry_integrations::webhook::WebhookClient;
 use ferry_jobs::{DeliverEmail, Probe, Scheduler, SystemClock, Worker, WorkerConfig};
 use ferry_storage::Store;
-use ferry_tenants::{Clients, GetHierarchy, HierarchyEnv, InstanceLookup};
+use ferry_tenants::{Clients, GetHierarchy, HierarchyEnv, ImportTenants, InstanceLookup};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -65,6 +65,7 @@ pub fn spawn_workers(
                 sealer: sealer.clone(),
                 clients: clients.clone(),
             })
+            .with_job::<ImportTenants>(())
             .with_job::<InviteUsers>(public_url.to_owned())
             .with_job::<DeliverEmail>(mailer.clone());
         let stopped = stopped.clone();

@@ -19,6 +19,8 @@ mod datasets;
 mod harness;
 #[path = "web/headers.rs"]
 mod headers;
+#[path = "web/imports.rs"]
+mod imports;
 #[path = "web/instances.rs"]
 mod instances;
 #[path = "web/matrix.rs"]
@@ -46,6 +48,7 @@ use datasets::{
 };
 use harness::App;
 use headers::every_answer_carries_the_security_headers;
+use imports::import_through_the_api;
 use instances::{
     get_hierarchy_through_the_api, instance_secrets_go_only_where_they_belong,
     instances_follow_the_marketplace_hierarchy, the_import_customers_page_follows_a_retrieval,
@@ -96,6 +99,7 @@ ferry_storage::on_both_backends!(App::start =>
     lists_count_and_page_both_ways,
     get_hierarchy_through_the_api,
     the_import_customers_page_follows_a_retrieval,
+    import_through_the_api,
 );
 
 /// The browser journeys run once, on SQLite: the matrix above already covers both backends.

@@ -18,9 +18,9 @@ use ferry_domain::{
 };
 use ferry_jobs::{BackgroundJob, JobContext, JobError};
 use ferry_storage::{
-    Decision, ImportRun, ImportStart, ImportState, ImportTab, ImportTenant, ImportedSubscription,
-    NewImport, ResellerPlan, Selection, SnapshotReseller, Store, StoreError, StoredSubscription,
-    StoredTenant, SubscriptionPlan, TenantPlan,
+    Decision, ImportRun, ImportState, ImportTab, ImportTenant, ImportedSubscription, NewImport,
+    ResellerPlan, Selection, SnapshotReseller, Store, StoreError, StoredSubscription, StoredTenant,
+    SubscriptionPlan, TenantPlan,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -31,15 +31,31 @@ use crate::Visible;
 /// Tenants planned and written together, in one transaction.
 const BATCH: i64 = 100;
 
-/// Why a run cannot start.
+/// Why a run cannot start, or start again.
 #[derive(Debug, thiserror::Error)]
 pub enum ImportRefused {
     #[error("Nothing was retrieved from this instance yet: run Get Hierarchy first.")]
     NoSnapshot,
-    #[error("{0}")]
-    NothingTaken(String),
+    #[error("The tenant list has no tenant {}: run Get Hierarchy again, or check the ids.", .0.join(", "))]
+    Unknown(Vec<String>),
+    #[error("Every selected tenant is already in an import that has not finished.")]
+    AllHeld,
+    #[error("No tenant is waiting to be imported.")]
+    NothingToImport,
+    #[error("The import is still running; retry it when it has ended.")]
+    Running,
+    #[error("Nothing failed in this import: there is nothing to retry.")]
+    NothingFailed,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// A run as it started: the tenants it takes, and those another run holds, left out.
+#[derive(Debug, Clone)]
+pub struct Started {
+    pub run: ImportRun,
+    pub taken: i64,
+    pub held: i64,
 }
 
 /// Starts a run of `selection` from the instance's current snapshot, for `marketplace_id`,
@@ -51,14 +67,14 @@ pub async fn start_import(
     selection: &Selection,
     actor: &str,
     responsible_user_id: Option<i64>,
-) -> Result<ImportStart, ImportRefused> {
+) -> Result<Started, ImportRefused> {
     let instance_id = instance.record.summary.id;
     let snapshot = store
         .hierarchy_state(instance_id)
         .await?
         .snapshot
         .ok_or(ImportRefused::NoSnapshot)?;
-    let mut start = store
+    let start = store
         .start_import(&NewImport {
             marketplace_id,
             instance_id,
@@ -68,31 +84,48 @@ pub async fn start_import(
             responsible_user_id,
         })
         .await?;
-    let Some(run) = start.run.as_mut() else {
-        return Err(ImportRefused::NothingTaken(nothing_taken(&start)));
+    let Some(mut run) = start.run else {
+        return Err(if !start.unknown.is_empty() {
+            ImportRefused::Unknown(start.unknown)
+        } else if start.held > 0 {
+            ImportRefused::AllHeld
+        } else {
+            ImportRefused::NothingToImport
+        });
     };
+    run.job_id = Some(queue(store, &run).await?);
+    Ok(Started {
+        run,
+        taken: start.taken,
+        held: start.held,
+    })
+}
+
+/// Imports again the subscriptions of an ended run that failed; answers the run as it starts
+/// again and how many tenants it takes up.
+pub async fn retry(store: &dyn Store, run: &ImportRun) -> Result<(ImportRun, i64), ImportRefused> {
+    if run.state == ImportState::Running {
+        return Err(ImportRefused::Running);
+    }
+    let tenants = store.retry_import(run.id).await?;
+    if tenants == 0 {
+        return Err(ImportRefused::NothingFailed);
+    }
+    let mut run = run.clone();
+    run.state = ImportState::Running;
+    run.job_id = Some(queue(store, &run).await?);
+    Ok((run, tenants))
+}
+
+/// Queues the run's job and records it on the run.
+async fn queue(store: &dyn Store, run: &ImportRun) -> Result<i64, StoreError> {
     let job = ImportTenants {
         run_id: run.id,
-        marketplace_id,
+        marketplace_id: run.marketplace_id,
     };
     let job_id = store.enqueue_job(&job.new_job()).await?;
     store.set_import_job(run.id, job_id).await?;
-    run.job_id = Some(job_id);
-    Ok(start)
-}
-
-/// Why a selection gave a run no tenant.
-fn nothing_taken(start: &ImportStart) -> String {
-    if !start.unknown.is_empty() {
-        format!(
-            "The tenant list has no tenant {}: run Get Hierarchy again, or check the ids.",
-            start.unknown.join(", ")
-        )
-    } else if start.held > 0 {
-        "Every selected tenant is already in an import that has not finished.".to_owned()
-    } else {
-        "No tenant is waiting to be imported.".to_owned()
-    }
+    Ok(job_id)
 }
 
 /// The job of one import run.

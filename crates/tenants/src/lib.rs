@@ -18,5 +18,5 @@ pub mod import;
 pub mod instances;
 
 pub use hierarchy::{GetHierarchy, HierarchyEnv, Scope, get_hierarchy};
-pub use import::{ImportRefused, ImportTenants, start_import};
+pub use import::{ImportRefused, ImportTenants, Started, start_import};
 pub use instances::{Clients, InstanceLookup, Visible};

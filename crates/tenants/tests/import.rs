@@ -13,10 +13,10 @@ use ferry_domain::{
 };
 use ferry_emulators::partner_center::Options;
 use ferry_storage::{
-    ImportStart, ImportState, ImportTab, NewMarketplace, RunState, Selection, Store,
-    TenantAuditQuery, TenantOutcome,
+    ImportState, ImportTab, NewMarketplace, RunState, Selection, Store, TenantAuditQuery,
+    TenantOutcome,
 };
-use ferry_tenants::{Scope, start_import};
+use ferry_tenants::{Scope, Started, start_import};
 
 mod support;
 
@@ -133,7 +133,7 @@ async fn retrieved(store: Arc<dyn Store>, customers: usize) -> (Setup, i64) {
     (setup, storefront.id)
 }
 
-async fn import(setup: &Setup, selection: &Selection) -> ImportStart {
+async fn import(setup: &Setup, selection: &Selection) -> Started {
     start_import(
         &*setup.store,
         setup.marketplace_id,
@@ -199,9 +199,8 @@ async fn an_import_brings_each_tenant_in_once(store: Arc<dyn Store>) {
     let start = import(&setup, &Selection::NotImported).await;
     assert_eq!(start.taken, 40);
     drain(&setup).await;
-    let run = start.run.expect("a run");
     let run = store
-        .import_run(setup.marketplace_id, run.id)
+        .import_run(setup.marketplace_id, start.run.id)
         .await
         .expect("read")
         .expect("run");
@@ -318,7 +317,7 @@ async fn an_import_brings_each_tenant_in_once(store: Arc<dyn Store>) {
         held(&setup, &[setup.marketplace_id, storefront]).await,
         before
     );
-    let rerun = again.run.expect("a run").id;
+    let rerun = again.run.id;
     for o in store
         .import_subscriptions(rerun, &ids)
         .await
@@ -381,7 +380,7 @@ async fn two_runs_never_take_one_tenant(store: Arc<dyn Store>) {
 async fn a_stopped_run_is_finished_by_another_worker(store: Arc<dyn Store>) {
     let (setup, storefront) = retrieved(store, 450).await;
     let start = import(&setup, &Selection::NotImported).await;
-    let run = start.run.expect("a run").id;
+    let run = start.run.id;
     let first = setup.worker(Duration::from_secs(1));
     let dying = tokio::spawn(async move { first.run_next().await });
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -5,6 +5,7 @@
 mod companies;
 mod datasets;
 mod hierarchy;
+mod imports;
 mod instances;
 mod jobs;
 mod marketplace;
@@ -101,6 +102,10 @@ fn api_router() -> OpenApiRouter<AppState> {
             hierarchy::get_hierarchy
         ))
         .routes(routes!(hierarchy::list_tenants))
+        .routes(routes!(imports::list_imports, imports::start_import))
+        .routes(routes!(imports::get_import))
+        .routes(routes!(imports::get_results_csv))
+        .routes(routes!(imports::retry_import))
         .routes(routes!(
             instances::get_partner_center_settings,
             instances::put_partner_center_settings

@@ -7,6 +7,7 @@
 //!   the streamed report download.
 //! - `hierarchy.rs`: asking for Get Hierarchy: the scope as typed, checked; a retrieval that
 //!   already runs, named.
+//! - `imports.rs`: an import run's results as CSV.
 //! - `instances.rs`: a Partner Center instance as typed in, checked and sealed.
 //! - `users.rs`: who may change which user (never one of a higher role).
 //! - `webhooks.rs`: setting a product's provisioning webhook (address checked, secret sealed).
@@ -14,6 +15,7 @@
 pub mod companies;
 pub mod datasets;
 pub mod hierarchy;
+pub mod imports;
 pub mod instances;
 pub mod users;
 pub mod webhooks;

@@ -70,6 +70,8 @@ pub struct World {
     pub product: i64,
     /// A simple tenant of the marketplace, which may be made a tenant reseller.
     pub tenant_reseller: i64,
+    /// An import run of one tenant, still running (no worker takes its job).
+    pub import: i64,
 }
 
 pub struct App {
@@ -210,6 +212,7 @@ impl App {
             .replace("{dataset}", &ids.dataset.to_string())
             .replace("{product}", &ids.product.to_string())
             .replace("{tenant_reseller}", &ids.tenant_reseller.to_string())
+            .replace("{import}", &ids.import.to_string())
             .replace("{n}", &n.to_string())
     }
 
@@ -587,7 +590,8 @@ impl App {
         .with_job::<ferry_tenants::GetHierarchy>(ferry_tenants::HierarchyEnv {
             sealer: sealer(),
             clients: ferry_tenants::Clients::default(),
-        });
+        })
+        .with_job::<ferry_tenants::ImportTenants>(());
         while worker.run_next().await.expect("run") {}
     }
 }
@@ -724,9 +728,11 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
         .await
         .expect("simple tenant")
         .id;
+    let import = seeded_import(store, m, instance).await;
     World {
         product,
         tenant_reseller,
+        import,
         id: m,
         slug: slug.to_owned(),
         company,
@@ -736,6 +742,44 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
         instance,
         dataset: dataset.id,
     }
+}
+
+/// An import run of one audited tenant, as if Get Hierarchy had listed it.
+async fn seeded_import(store: &Arc<dyn Store>, m: i64, instance: i64) -> i64 {
+    let audit = ferry_storage::AuditGeneration::new(m, instance);
+    let tenant = ferry_storage::TenantAudit {
+        tenant_id: "0f4c2b7e-1d2a-4f7e-9a51-7b4e1c0d2e3f".into(),
+        name: "Seeded tenant".into(),
+        domain: None,
+        reseller_tenant_id: None,
+        tenant_reseller_id: None,
+        status: ferry_domain::TenantStatus::NotImported,
+        partner_center_subscriptions: 0,
+        marketplace_subscriptions: 0,
+        related: Vec::new(),
+        missing: Vec::new(),
+        extra: Vec::new(),
+        not_importable: Vec::new(),
+        possible: Vec::new(),
+        audited_at: 1,
+    };
+    store
+        .stage_tenant_audits(&audit, &[tenant])
+        .await
+        .expect("audit");
+    store.publish_tenant_audits(&audit).await.expect("publish");
+    let start = store
+        .start_import(&ferry_storage::NewImport {
+            marketplace_id: m,
+            instance_id: instance,
+            snapshot: 0,
+            selection: &ferry_storage::Selection::NotImported,
+            started_by: "seed",
+            responsible_user_id: None,
+        })
+        .await
+        .expect("import");
+    start.run.expect("a run").id
 }
 
 /// Compares `content` with the committed snapshot `tests/snapshots/NAME`; with

@@ -429,6 +429,36 @@ pub(crate) const API: &[Route] = &[
         body: "",
     },
     Route {
+        method: "POST",
+        path: "/api/v1/imports",
+        allowed: "M",
+        body: r#"{"instance_id": {instance}, "all": true}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/imports",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/imports/{import}",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/imports/{import}/results.csv",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/imports/{import}/retry",
+        allowed: "M",
+        body: "",
+    },
+    Route {
         method: "GET",
         path: "/api/v1/partner-center/settings",
         allowed: "M",
@@ -576,13 +606,20 @@ pub(crate) async fn every_api_route_checks_role_and_marketplace(app: App) {
                     "{dataset}",
                     "{product}",
                     "{tenant_reseller}",
+                    "{import}",
                 ]
                 .iter()
-                .any(|id| route.path.contains(id));
+                .any(|id| route.path.contains(id) || route.body.contains(id));
                 let expected = match (allowed, variant) {
                     (false, _) => vec![StatusCode::FORBIDDEN],
                     (true, "foreign") if touches_ids && route.path != "/api/v1/invitations" => {
                         vec![StatusCode::NOT_FOUND]
+                    }
+                    // Nothing to import: the instance has no list yet, the seeded run runs.
+                    (true, _)
+                        if route.method == "POST" && route.path.starts_with("/api/v1/imports") =>
+                    {
+                        vec![StatusCode::CONFLICT]
                     }
                     (true, _)
                         if route.method == "POST"

@@ -28,6 +28,9 @@ pub trait ImportStore: Send + Sync {
     /// Writes what the plans say for their tenants and records their results, in one
     /// transaction; each tenant is then no longer pending nor held.
     async fn apply_import(&self, run: &ImportRun, plans: &[TenantPlan]) -> Result<()>;
+    /// Takes up again, in the ended run, its tenants with a failed subscription that no other
+    /// run holds: they are pending once more and the run running. Answers how many.
+    async fn retry_import(&self, run_id: i64) -> Result<i64>;
     /// Ends tenants of the run without importing them, saying why.
     async fn fail_import_tenants(
         &self,

@@ -45,8 +45,12 @@ impl crate::ImportStore for This {
         let mut unknown = Vec::new();
         let found = match new.selection {
             Selection::NotImported => {
+                // Not imported when audited, nor linked since (by an earlier run).
                 sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "{claim} a.status = 'not-imported' ON CONFLICT DO NOTHING"
+                    "{claim} a.status = 'not-imported' AND NOT EXISTS (SELECT 1 FROM tenant_links l
+                        WHERE l.marketplace_id = COALESCE(a.tenant_reseller_id, $1)
+                          AND l.tenant_id = a.tenant_id)
+                     ON CONFLICT DO NOTHING"
                 )))
                 .bind(new.marketplace_id)
                 .bind(new.instance_id)
@@ -54,8 +58,11 @@ impl crate::ImportStore for This {
                 .execute(&mut *tx)
                 .await?;
                 sqlx::query_scalar(
-                    "SELECT COUNT(*) FROM tenant_audits
-                     WHERE marketplace_id = $1 AND instance_id = $2 AND status = 'not-imported'",
+                    "SELECT COUNT(*) FROM tenant_audits a
+                     WHERE a.marketplace_id = $1 AND a.instance_id = $2
+                       AND a.status = 'not-imported' AND NOT EXISTS (SELECT 1 FROM tenant_links l
+                        WHERE l.marketplace_id = COALESCE(a.tenant_reseller_id, $1)
+                          AND l.tenant_id = a.tenant_id)",
                 )
                 .bind(new.marketplace_id)
                 .bind(new.instance_id)
@@ -186,6 +193,40 @@ impl crate::ImportStore for This {
         }
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn retry_import(&self, run_id: i64) -> crate::Result<i64> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        sqlx::query(
+            "INSERT INTO import_claims (marketplace_id, instance_id, tenant_id, run_id)
+             SELECT t.target_marketplace_id, r.instance_id, t.tenant_id, r.id
+             FROM import_tenants t JOIN import_runs r ON r.id = t.run_id
+             WHERE t.run_id = $1 AND t.status = 'completed-with-errors' AND r.state <> 'running'
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
+        let taken = sqlx::query(
+            "UPDATE import_tenants SET status = 'pending', finished_at = NULL
+             WHERE run_id = $1 AND tenant_id IN
+                (SELECT tenant_id FROM import_claims WHERE run_id = $1)",
+        )
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if taken > 0 {
+            sqlx::query(
+                "UPDATE import_runs SET state = 'running', finished_at = NULL, error = NULL
+                 WHERE id = $1",
+            )
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(i64::try_from(taken).unwrap_or(0))
     }
 
     async fn fail_import_tenants(
@@ -373,18 +414,17 @@ async fn apply_tenant(
 ) -> crate::Result<()> {
     let target = plan.target_marketplace_id;
     let tenant_id = plan.tenant_id.to_ascii_lowercase();
-    let pending: Option<String> = sqlx::query_scalar(
-        "SELECT tenant_id FROM import_tenants
+    let pending: Option<(sqlx::types::Json<Vec<String>>,)> = sqlx::query_as(
+        "SELECT notes FROM import_tenants
          WHERE run_id = $1 AND tenant_id = $2 AND status = 'pending'",
     )
     .bind(run.id)
     .bind(&tenant_id)
     .fetch_optional(&mut *tx)
     .await?;
-    if pending.is_none() {
+    let Some((sqlx::types::Json(earlier),)) = pending else {
         return Ok(());
-    }
-    let mut notes = plan.notes.clone();
+    };
     let linked: Option<i64> = sqlx::query_scalar(
         "SELECT company_id FROM tenant_links WHERE marketplace_id = $1 AND tenant_id = $2
          ORDER BY company_id LIMIT 1",
@@ -394,6 +434,16 @@ async fn apply_tenant(
     .fetch_optional(&mut *tx)
     .await?;
     let created = linked.is_none();
+    // A retry keeps what the first pass said of the company.
+    let mut notes = match (created, earlier.is_empty()) {
+        (true, _) => plan.notes.clone(),
+        (false, true) => vec![
+            "The company was linked to the tenant already: only the subscriptions it lacked \
+             were added."
+                .to_owned(),
+        ],
+        (false, false) => earlier,
+    };
     let (company_id, admin) = match linked {
         Some(company) => {
             let admin: Option<i64> = sqlx::query_scalar(
