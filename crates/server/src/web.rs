@@ -359,6 +359,13 @@ impl Chrome {
             }
             Some("activating") => Some("Activation has started; this page follows it."),
             Some("denied") => Some("The dataset is denied: it will not be activated."),
+            Some("importing") => Some("The import has started; this page follows it."),
+            Some("retrying") => {
+                Some("The failed subscriptions are being imported again; this page follows it.")
+            }
+            Some("nothing-to-retry") => {
+                Some("Nothing to retry: no subscription failed, or the import is still running.")
+            }
             Some("already-retrieving") => {
                 Some("A retrieval of this instance is already running; this page follows it.")
             }

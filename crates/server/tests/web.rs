@@ -48,7 +48,7 @@ use datasets::{
 };
 use harness::App;
 use headers::every_answer_carries_the_security_headers;
-use imports::import_through_the_api;
+use imports::{import_through_the_api, imports_from_the_page};
 use instances::{
     get_hierarchy_through_the_api, instance_secrets_go_only_where_they_belong,
     instances_follow_the_marketplace_hierarchy, the_import_customers_page_follows_a_retrieval,
@@ -100,6 +100,7 @@ ferry_storage::on_both_backends!(App::start =>
     get_hierarchy_through_the_api,
     the_import_customers_page_follows_a_retrieval,
     import_through_the_api,
+    imports_from_the_page,
 );
 
 /// The browser journeys run once, on SQLite: the matrix above already covers both backends.

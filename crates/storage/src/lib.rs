@@ -60,7 +60,7 @@ pub use hierarchy::{
 };
 pub use imports::{
     Decision, ImportCount, ImportRun, ImportStart, ImportState, ImportStore, ImportSubscription,
-    ImportTab, ImportTenant, ImportedSubscription, NewImport, ResellerPlan, Selection,
+    ImportTab, ImportTenant, ImportedSubscription, LastImport, NewImport, ResellerPlan, Selection,
     SubscriptionPlan, TenantOutcome, TenantPlan,
 };
 pub use instances::{InstanceRecord, InstanceStore, InstanceSummary, NewInstance};

@@ -10,7 +10,8 @@ use std::collections::HashMap;
 
 use ferry_domain::{InstanceAuth, Permission, TenantStatus, Timestamp};
 use ferry_storage::{
-    HierarchyChange, HierarchyRun, RunScope, RunState, TenantAudit, TenantAuditQuery, Total,
+    HierarchyChange, HierarchyRun, LastImport, RunScope, RunState, TenantAudit, TenantAuditQuery,
+    TenantOutcome, Total,
 };
 use serde::Deserialize;
 
@@ -64,6 +65,10 @@ struct TenantRow {
     details: Vec<String>,
     /// Possible matches: name, page, score, why.
     possible: Vec<(String, String, u8, String)>,
+    /// False while an import of the tenant is pending.
+    selectable: bool,
+    /// Its newest import's result, and where to read it.
+    last_import: Option<(String, String)>,
 }
 
 struct ResellerRow {
@@ -264,7 +269,7 @@ struct PageInput {
     list: ToolQuery,
 }
 
-async fn refused(
+pub(super) async fn refused(
     state: &AppState,
     scope: &Scope,
     id: i64,
@@ -517,6 +522,14 @@ async fn tenant_list(
         .first()
         .map(|a| when(Timestamp(a.audited_at)))
         .unwrap_or_default();
+    let ids: Vec<String> = audits.iter().map(|a| a.tenant_id.clone()).collect();
+    let last_imports: HashMap<String, LastImport> = state
+        .store
+        .last_imports(scope.id(), id, &ids)
+        .await?
+        .into_iter()
+        .map(|l| (l.tenant_id.clone(), l))
+        .collect();
     Ok(TenantList {
         tenants: audits
             .into_iter()
@@ -524,7 +537,14 @@ async fn tenant_list(
                 let holder = a
                     .tenant_reseller_id
                     .and_then(|id| tenant_resellers.get(&id).cloned());
-                tenant_row(&base, a, &reseller_name, holder)
+                let last = last_imports.get(&a.tenant_id);
+                let mut row = tenant_row(&base, a, &reseller_name, holder);
+                row.selectable = last.is_none_or(|l| l.status != TenantOutcome::Pending);
+                row.last_import = last.map(|l| {
+                    let label = format!("{} (import {})", outcome_label(l.status), l.run_id);
+                    (label, format!("{base}/imports/{}", l.run_id))
+                });
+                row
             })
             .collect(),
         resellers: resellers
@@ -641,6 +661,18 @@ fn tenant_row(
         domain: a.domain.unwrap_or_else(|| "—".into()),
         tenant_id: a.tenant_id,
         name: a.name,
+        selectable: true,
+        last_import: None,
+    }
+}
+
+/// A tenant's standing in an import run, in words.
+pub(super) fn outcome_label(status: TenantOutcome) -> &'static str {
+    match status {
+        TenantOutcome::Pending => "Importing",
+        TenantOutcome::Completed => "Completed",
+        TenantOutcome::CompletedWithErrors => "Completed with errors",
+        TenantOutcome::Failed => "Failed",
     }
 }
 

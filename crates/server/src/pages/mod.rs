@@ -7,6 +7,7 @@ mod companies;
 mod datasets;
 mod history;
 mod import_customers;
+mod imports;
 mod jobs;
 mod marketplaces;
 mod outbox;
@@ -147,6 +148,15 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/m/{slug}/import-customers/{id}/progress",
             get(import_customers::progress),
         )
+        .route(
+            "/m/{slug}/import-customers/{id}/import",
+            post(imports::start),
+        )
+        .route("/m/{slug}/imports", get(imports::history))
+        .route("/m/{slug}/imports/{id}", get(imports::results))
+        .route("/m/{slug}/imports/{id}/progress", get(imports::progress))
+        .route("/m/{slug}/imports/{id}/results.csv", get(imports::csv))
+        .route("/m/{slug}/imports/{id}/retry", post(imports::retry))
         .route(
             "/m/{slug}/settings/api-tokens",
             get(api_tokens::api_tokens).post(api_tokens::create_api_token),

@@ -5,7 +5,7 @@ use axum::http::StatusCode;
 use ferry_domain::Role;
 use serde_json::{Value, json};
 
-use super::harness::App;
+use super::harness::{App, CSRF, Who};
 use super::instances::{instance_of, partner_center};
 
 pub(crate) async fn import_through_the_api(app: App) {
@@ -141,5 +141,112 @@ pub(crate) async fn import_through_the_api(app: App) {
         bad["error"]["message"]
             .as_str()
             .is_some_and(|m| m.contains("not-a-tenant"))
+    );
+}
+
+/// Importing from the tenant list: ticked tenants lose their box while their import waits,
+/// Import Results follows the run by tab, lists the offers no edition maps, downloads as CSV
+/// and retries what failed.
+pub(crate) async fn imports_from_the_page(app: App) {
+    let manager = Who::Staff(Role::MarketplaceManager);
+    let (emulator, url) = partner_center(14, 12).await;
+    let (status, created) = app
+        .api(
+            Some(Role::MarketplaceManager),
+            "POST",
+            "/api/v1/instances",
+            &instance_of(&emulator.credentials(), &url).to_string(),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let instance = created["id"].as_i64().expect("id");
+    let tool = format!("/m/{}/import-customers/{instance}", app.a.slug);
+    let (status, page) = app
+        .page_raw(
+            manager,
+            "POST",
+            &format!("{tool}/import"),
+            "all=1",
+            Some(CSRF),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("run Get Hierarchy first"), "{page}");
+    app.page(manager, "POST", &format!("{tool}/hierarchy"), "scope=mass")
+        .await;
+    app.run_dataset_jobs().await;
+
+    let (_, page) = app.page_raw(manager, "GET", &tool, "", None).await;
+    let ticked: Vec<&str> = page
+        .split("type=\"checkbox\" name=\"tenant\" value=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .take(2)
+        .collect();
+    assert_eq!(ticked.len(), 2, "every tenant has a box before any import");
+    let (status, _) = app
+        .page_raw(manager, "POST", &format!("{tool}/import"), "", Some(CSRF))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "nothing ticked");
+    let body = format!("tenant={}&tenant={}", ticked[0], ticked[1]);
+    let status = app
+        .page(manager, "POST", &format!("{tool}/import"), &body)
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, runs) = app
+        .api(Some(Role::MarketplaceManager), "GET", "/api/v1/imports", "")
+        .await;
+    let id = runs[0]["id"].as_i64().expect("the run");
+    let results = format!("/m/{}/imports/{id}", app.a.slug);
+
+    // Waiting: no box for those two, and the run's page follows it.
+    let (_, page) = app.page_raw(manager, "GET", &tool, "", None).await;
+    for tenant in &ticked {
+        assert!(
+            !page.contains(&format!("value=\"{tenant}\"")),
+            "{tenant} has no box"
+        );
+    }
+    assert!(page.contains(&format!("Importing (import {id})")), "{page}");
+    let (_, page) = app.page_raw(manager, "GET", &results, "", None).await;
+    assert!(
+        page.contains("data-refresh") && page.contains("Importing"),
+        "{page}"
+    );
+
+    app.run_dataset_jobs().await;
+    let (status, page) = app.page_raw(manager, "GET", &results, "", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!page.contains("data-refresh"), "ended: {page}");
+    assert!(page.contains("Offers no edition maps"), "{page}");
+    assert!(page.contains("Retry failed subscriptions"), "{page}");
+    for tab in ["Direct (", "Indirect (", "Tenant Reseller ("] {
+        assert!(page.contains(tab), "{tab}");
+    }
+    let (status, csv) = app
+        .page_raw(manager, "GET", &format!("{results}/results.csv"), "", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(csv.starts_with("tab,tenant_id,tenant_name"), "{csv}");
+    assert_eq!(
+        app.page(manager, "POST", &format!("{results}/retry"), "")
+            .await,
+        StatusCode::SEE_OTHER
+    );
+    app.run_dataset_jobs().await;
+    let (_, page) = app
+        .page_raw(
+            manager,
+            "GET",
+            &format!("/m/{}/imports", app.a.slug),
+            "",
+            None,
+        )
+        .await;
+    assert!(page.contains(&format!("/imports/{id}\"")), "{page}");
+    let (_, page) = app.page_raw(manager, "GET", &tool, "", None).await;
+    assert!(
+        page.contains(&format!("Completed with errors (import {id})")),
+        "{page}"
     );
 }

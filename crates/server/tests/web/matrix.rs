@@ -198,6 +198,42 @@ const PAGES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/m/{m}/import-customers/{instance}/import",
+        allowed: "M",
+        body: "all=1",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/imports",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/imports/{import}",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/imports/{import}/progress",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/imports/{import}/results.csv",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/imports/{import}/retry",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
         path: "/m/{m}/settings/partner-center/validation",
         allowed: "M",
         body: "microsoft_validation=on",
@@ -536,6 +572,7 @@ pub(crate) async fn every_page_checks_role_and_marketplace(app: App) {
                     "{dataset}",
                     "{product}",
                     "{tenant_reseller}",
+                    "{import}",
                 ]
                 .iter()
                 .any(|id| route.path.contains(id));
@@ -548,6 +585,10 @@ pub(crate) async fn every_page_checks_role_and_marketplace(app: App) {
                         vec![StatusCode::NOT_FOUND]
                     }
                     (_, true, true) if route.method == "GET" => vec![StatusCode::OK],
+                    // The instance has no tenant list yet: the page says so.
+                    (_, true, true) if route.path.ends_with("/import") => {
+                        vec![StatusCode::UNPROCESSABLE_ENTITY]
+                    }
                     (_, true, true) => vec![StatusCode::SEE_OTHER, StatusCode::OK],
                 };
                 assert!(

@@ -62,6 +62,17 @@ pub trait ImportStore: Send + Sync {
         run_id: i64,
         tenant_ids: &[String],
     ) -> Result<Vec<ImportSubscription>>;
+    /// Where some tenants of the instance stand in the marketplace's newest run of each: the
+    /// tenant list's last import result (and no select box while pending).
+    async fn last_imports(
+        &self,
+        marketplace_id: i64,
+        instance_id: i64,
+        tenant_ids: &[String],
+    ) -> Result<Vec<LastImport>>;
+    /// The offers of the run's subscriptions that failed because no edition maps them, with
+    /// how many subscriptions each blocks, most first.
+    async fn unmapped_offers(&self, run_id: i64) -> Result<Vec<(String, i64)>>;
     /// The marketplace's active offer-id mappings: what an offer is matched with.
     async fn offer_mappings(&self, marketplace_id: i64) -> Result<Vec<(OfferId, i64)>>;
 }
@@ -232,6 +243,15 @@ pub struct ImportTenant {
     pub company_created: Option<bool>,
     #[sqlx(json)]
     pub notes: Vec<String>,
+}
+
+/// A tenant's newest import in a marketplace.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct LastImport {
+    pub tenant_id: String,
+    pub run_id: i64,
+    #[sqlx(try_from = "String")]
+    pub status: TenantOutcome,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -5,7 +5,7 @@ use super::companies::insert_company;
 use super::{BEGIN_WRITE, Db, This, found, insert_user};
 use crate::imports::{
     Decision, ImportCount, ImportRun, ImportStart, ImportState, ImportSubscription, ImportTab,
-    ImportTenant, NewImport, Selection, TenantOutcome, TenantPlan,
+    ImportTenant, LastImport, NewImport, Selection, TenantOutcome, TenantPlan,
 };
 
 /// The columns of [`ImportRun`].
@@ -360,6 +360,55 @@ impl crate::ImportStore for This {
             rows.extend(sql.build_query_as().fetch_all(&self.pool).await?);
         }
         Ok(rows)
+    }
+
+    async fn last_imports(
+        &self,
+        marketplace_id: i64,
+        instance_id: i64,
+        tenant_ids: &[String],
+    ) -> crate::Result<Vec<LastImport>> {
+        if tenant_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "SELECT t.tenant_id, t.run_id, t.status FROM import_tenants t
+             JOIN import_runs r ON r.id = t.run_id
+             WHERE r.marketplace_id = ",
+        );
+        sql.push_bind(marketplace_id)
+            .push(" AND r.instance_id = ")
+            .push_bind(instance_id)
+            .push(" AND t.tenant_id IN (");
+        let mut list = sql.separated(", ");
+        for id in tenant_ids.iter().take(IDS_AT_ONCE) {
+            list.push_bind(id.to_ascii_lowercase());
+        }
+        sql.push(") ORDER BY t.tenant_id, t.run_id DESC");
+        let mut rows: Vec<LastImport> = sql.build_query_as().fetch_all(&self.pool).await?;
+        rows.dedup_by(|later, newest| later.tenant_id == newest.tenant_id);
+        Ok(rows)
+    }
+
+    async fn unmapped_offers(&self, run_id: i64) -> crate::Result<Vec<(String, i64)>> {
+        let rows: Vec<(Option<String>, Option<String>, i64)> = sqlx::query_as(
+            "SELECT offer_id, MAX(offer_name), COUNT(*) FROM import_subscriptions
+             WHERE run_id = $1 AND outcome = 'failed' AND code = 'OFFER_NOT_MAPPED'
+             GROUP BY offer_id ORDER BY COUNT(*) DESC, offer_id",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(offer, name, n)| {
+                let offer = offer.unwrap_or_else(|| "no offer id".to_owned());
+                match name {
+                    Some(name) => (format!("{offer} ({name})"), n),
+                    None => (offer, n),
+                }
+            })
+            .collect())
     }
 
     async fn offer_mappings(
