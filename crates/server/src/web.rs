@@ -363,6 +363,12 @@ impl Chrome {
             Some("retrying") => {
                 Some("The failed subscriptions are being imported again; this page follows it.")
             }
+            Some("mapped") => {
+                Some("The offer is mapped. Retry the failed subscriptions to import them.")
+            }
+            Some("already-mapped") => {
+                Some("Not mapped: another active edition maps this offer already.")
+            }
             Some("nothing-to-retry") => {
                 Some("Nothing to retry: no subscription failed, or the import is still running.")
             }

@@ -61,7 +61,7 @@ pub use hierarchy::{
 pub use imports::{
     Decision, ImportCount, ImportRun, ImportStart, ImportState, ImportStore, ImportSubscription,
     ImportTab, ImportTenant, ImportedSubscription, LastImport, NewImport, ResellerPlan, Selection,
-    SubscriptionPlan, TenantOutcome, TenantPlan,
+    SubscriptionPlan, TenantOutcome, TenantPlan, UnmappedOffer,
 };
 pub use instances::{InstanceRecord, InstanceStore, InstanceSummary, NewInstance};
 pub use jobs::{Checkpoint, Job, JobOutcome, JobStore, Lease, LeaseStatus, NewJob};

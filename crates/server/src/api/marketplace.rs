@@ -1,4 +1,5 @@
-//! The token's marketplace, its catalog, and its outbox.
+//! The token's marketplace, its catalog (read, and products, editions and their offer ids
+//! added), and its outbox.
 
 use axum::Json;
 use axum::extract::State;
@@ -9,6 +10,7 @@ use utoipa::ToSchema;
 use super::{ApiResult, ApiScope};
 use crate::AppState;
 use crate::error::ApiError;
+use crate::shared::catalog::{EditionIn, ProductIn};
 
 #[derive(Serialize, ToSchema)]
 pub struct MarketplaceOut {
@@ -176,4 +178,88 @@ impl From<crate::shared::webhooks::WebhookError> for ApiError {
             crate::shared::webhooks::WebhookError::Store(e) => e.into(),
         }
     }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Created {
+    id: i64,
+}
+
+/// A catalog write refused by the store, in words.
+fn catalog_error(error: ferry_storage::StoreError) -> ApiError {
+    match error {
+        ferry_storage::StoreError::Conflict { key } => {
+            ApiError::Conflict(crate::shared::catalog::conflict(key))
+        }
+        other => other.into(),
+    }
+}
+
+/// Adds a product to the catalog.
+#[utoipa::path(post, path = "/api/v1/catalog/products", tag = "catalog", request_body = ProductIn,
+    responses((status = 201, description = "Created", body = Created), (status = 409, description = "A product has this name", body = super::ErrorEnvelope),
+              (status = 422, description = "No name", body = super::ErrorEnvelope)))]
+pub async fn create_product(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Json(input): Json<ProductIn>,
+) -> Result<(axum::http::StatusCode, Json<Created>), ApiError> {
+    scope.require(Permission::WriteCatalog)?;
+    let product = input.product().map_err(ApiError::Invalid)?;
+    let id = state
+        .store
+        .create_product(scope.id(), &product)
+        .await
+        .map_err(catalog_error)?;
+    Ok((axum::http::StatusCode::CREATED, Json(Created { id })))
+}
+
+/// Adds an edition to a product, with the Microsoft offer ids it stands for.
+#[utoipa::path(post, path = "/api/v1/catalog/products/{id}/editions", tag = "catalog", params(("id" = i64, Path)),
+    request_body = EditionIn,
+    responses((status = 201, description = "Created", body = Created), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope),
+              (status = 409, description = "The code, or an offer id, is another edition's", body = super::ErrorEnvelope),
+              (status = 422, description = "A field that is not one", body = super::ErrorEnvelope)))]
+pub async fn create_edition(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Json(input): Json<EditionIn>,
+) -> Result<(axum::http::StatusCode, Json<Created>), ApiError> {
+    scope.require(Permission::WriteCatalog)?;
+    let edition = input.edition(id).map_err(ApiError::Invalid)?;
+    let id = state
+        .store
+        .create_edition(scope.id(), &edition)
+        .await
+        .map_err(catalog_error)?;
+    Ok((axum::http::StatusCode::CREATED, Json(Created { id })))
+}
+
+#[derive(serde::Deserialize, ToSchema)]
+pub struct OffersIn {
+    /// Every offer id the edition stands for (replacing those it had).
+    offer_ids: Vec<String>,
+}
+
+/// Replaces the Microsoft offer ids an edition stands for.
+#[utoipa::path(put, path = "/api/v1/catalog/editions/{id}/offers", tag = "catalog", params(("id" = i64, Path)),
+    request_body = OffersIn,
+    responses((status = 204, description = "Saved"), (status = 404, description = "Not found in this marketplace", body = super::ErrorEnvelope),
+              (status = 409, description = "An offer id is another active edition's", body = super::ErrorEnvelope),
+              (status = 422, description = "Something that is not an offer id", body = super::ErrorEnvelope)))]
+pub async fn set_edition_offers(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    Json(input): Json<OffersIn>,
+) -> Result<axum::http::StatusCode, ApiError> {
+    scope.require(Permission::WriteCatalog)?;
+    let offers = crate::shared::catalog::offers(&input.offer_ids).map_err(ApiError::Invalid)?;
+    state
+        .store
+        .set_edition_offers(scope.id(), id, &offers)
+        .await
+        .map_err(catalog_error)?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }

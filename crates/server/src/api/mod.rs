@@ -75,6 +75,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(marketplace::get_marketplace))
         .routes(routes!(marketplace::get_catalog))
         .routes(routes!(marketplace::set_webhook))
+        .routes(routes!(marketplace::create_product))
+        .routes(routes!(marketplace::create_edition))
+        .routes(routes!(marketplace::set_edition_offers))
         .routes(routes!(marketplace::list_outbox))
         .routes(routes!(
             companies::list_companies,

@@ -10,8 +10,10 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use ferry_domain::{Permission, Timestamp};
-use ferry_storage::{ImportCount, ImportRun, ImportState, ImportTab, Selection, Subject};
+use ferry_domain::{OfferId, Permission, Timestamp};
+use ferry_storage::{
+    ImportCount, ImportRun, ImportState, ImportTab, Selection, Subject, UnmappedOffer,
+};
 use ferry_tenants::{ImportRefused, instances};
 use serde::Deserialize;
 
@@ -173,8 +175,11 @@ struct ResultsPage {
     tabs: Vec<TabLink>,
     tab: &'static str,
     summary: String,
-    /// Offers no edition maps, with the subscriptions each blocks.
-    unmapped: Vec<(String, i64)>,
+    /// Offers no edition maps: offer id, name, the subscriptions each blocks.
+    unmapped: Vec<UnmappedOffer>,
+    /// The marketplace's active editions to map them to: id, "Product — Edition".
+    editions: Vec<(i64, String)>,
+    can_map: bool,
     retryable: bool,
     rows: Vec<ResultRow>,
     next: Option<String>,
@@ -287,6 +292,23 @@ pub async fn results(
         })
         .collect();
     let unmapped = state.store.unmapped_offers(run.id).await?;
+    let can_map = scope.principal.allows(Permission::WriteCatalog);
+    let editions = if unmapped.is_empty() || !can_map {
+        Vec::new()
+    } else {
+        state
+            .store
+            .products(scope.id())
+            .await?
+            .into_iter()
+            .flat_map(|p| {
+                p.editions
+                    .into_iter()
+                    .filter(|e| e.active)
+                    .map(move |e| (e.id, format!("{} — {}", p.name, e.name)))
+            })
+            .collect()
+    };
     let instance = instances::find(state.store.as_ref(), &scope.marketplace, run.instance_id)
         .await?
         .map_or_else(
@@ -319,6 +341,8 @@ pub async fn results(
                 .iter()
                 .any(|c| c.status == ferry_storage::TenantOutcome::CompletedWithErrors),
         unmapped,
+        editions,
+        can_map,
         rows,
         next,
         base,
@@ -403,6 +427,48 @@ pub async fn csv(
         csv,
     )
         .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct MapForm {
+    offer_id: String,
+    edition: i64,
+}
+
+/// Maps an offer the run could not place to an edition of the catalog, in place: the edition
+/// keeps its offers and gains this one.
+pub async fn map_offer(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+    Form(form): Form<MapForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    scope.require(Permission::WriteCatalog)?;
+    found(&state, &scope, id).await?;
+    let offer = OfferId::parse(&form.offer_id).map_err(|_| PageError::NotFound)?;
+    let edition = state
+        .store
+        .products(scope.id())
+        .await?
+        .into_iter()
+        .flat_map(|p| p.editions)
+        .find(|e| e.id == form.edition)
+        .ok_or(PageError::NotFound)?;
+    let mut offers = crate::shared::catalog::offers(&[edition.offer_ids.unwrap_or_default()])
+        .map_err(|_| PageError::NotFound)?;
+    offers.push(offer);
+    match state
+        .store
+        .set_edition_offers(scope.id(), edition.id, &offers)
+        .await
+    {
+        Ok(()) => Ok(scope.see_other(&format!("imports/{id}"), "mapped")),
+        Err(ferry_storage::StoreError::Conflict { .. }) => {
+            Ok(scope.see_other(&format!("imports/{id}"), "already-mapped"))
+        }
+        Err(error) => Err(error.into()),
+    }
 }
 
 /// Imports again what failed in the run.

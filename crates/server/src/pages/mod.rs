@@ -157,6 +157,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/m/{slug}/imports/{id}/progress", get(imports::progress))
         .route("/m/{slug}/imports/{id}/results.csv", get(imports::csv))
         .route("/m/{slug}/imports/{id}/retry", post(imports::retry))
+        .route("/m/{slug}/imports/{id}/map", post(imports::map_offer))
         .route(
             "/m/{slug}/settings/api-tokens",
             get(api_tokens::api_tokens).post(api_tokens::create_api_token),

@@ -1,6 +1,7 @@
 //! What the two front doors share. `pages/` and `api/` never import each other: the forms,
 //! checks and multi-step actions both need live here, once.
 //!
+//! - `catalog.rs`: products and editions as typed, with their offer ids, checked.
 //! - `companies.rs`: a company's fields as typed, checked into the company to store.
 //! - `datasets.rs`: receiving an upload file by file into the store (removing the dataset if
 //!   anything fails), replacing files before activation, activate, deny, delete with undo, and
@@ -12,6 +13,7 @@
 //! - `users.rs`: who may change which user (never one of a higher role).
 //! - `webhooks.rs`: setting a product's provisioning webhook (address checked, secret sealed).
 
+pub mod catalog;
 pub mod companies;
 pub mod datasets;
 pub mod hierarchy;

@@ -72,6 +72,8 @@ pub struct World {
     pub tenant_reseller: i64,
     /// An import run of one tenant, still running (no worker takes its job).
     pub import: i64,
+    /// An edition of `product`.
+    pub edition: i64,
 }
 
 pub struct App {
@@ -213,6 +215,7 @@ impl App {
             .replace("{product}", &ids.product.to_string())
             .replace("{tenant_reseller}", &ids.tenant_reseller.to_string())
             .replace("{import}", &ids.import.to_string())
+            .replace("{edition}", &ids.edition.to_string())
             .replace("{n}", &n.to_string())
     }
 
@@ -729,10 +732,31 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
         .expect("simple tenant")
         .id;
     let import = seeded_import(store, m, instance).await;
+    let edition = store
+        .create_edition(
+            m,
+            &ferry_domain::NewEdition {
+                product_id: product,
+                code: "STD".into(),
+                name: "Standard".into(),
+                pricing_plan_id: format!("{slug}-std"),
+                channel_sku: None,
+                pricing_unit: ferry_domain::PricingUnit::User,
+                included_units: 0,
+                billing_cycles: Vec::new(),
+                terms: Vec::new(),
+                connector: ferry_domain::Connector::Microsoft,
+                offer_ids: Vec::new(),
+                active: true,
+            },
+        )
+        .await
+        .expect("edition");
     World {
         product,
         tenant_reseller,
         import,
+        edition,
         id: m,
         slug: slug.to_owned(),
         company,

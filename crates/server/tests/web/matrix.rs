@@ -234,6 +234,12 @@ const PAGES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/m/{m}/imports/{import}/map",
+        allowed: "M",
+        body: "offer_id=MS-AZR-{n}P&edition={edition}",
+    },
+    Route {
+        method: "POST",
         path: "/m/{m}/settings/partner-center/validation",
         allowed: "M",
         body: "microsoft_validation=on",
@@ -466,6 +472,24 @@ pub(crate) const API: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/api/v1/catalog/products",
+        allowed: "M",
+        body: r#"{"name": "Matrix {n}"}"#,
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/catalog/products/{product}/editions",
+        allowed: "M",
+        body: r#"{"code": "C{n}", "name": "Edition {n}"}"#,
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/catalog/editions/{edition}/offers",
+        allowed: "M",
+        body: r#"{"offer_ids": ["MS-AZR-{n}P"]}"#,
+    },
+    Route {
+        method: "POST",
         path: "/api/v1/imports",
         allowed: "M",
         body: r#"{"instance_id": {instance}, "all": true}"#,
@@ -648,6 +672,7 @@ pub(crate) async fn every_api_route_checks_role_and_marketplace(app: App) {
                     "{product}",
                     "{tenant_reseller}",
                     "{import}",
+                    "{edition}",
                 ]
                 .iter()
                 .any(|id| route.path.contains(id) || route.body.contains(id));

@@ -10,6 +10,14 @@ pub trait CatalogStore: Send + Sync {
     async fn create_product(&self, marketplace_id: i64, product: &NewProduct) -> Result<i64>;
     /// Creates an edition with its offer-id mappings, all or nothing.
     async fn create_edition(&self, marketplace_id: i64, edition: &NewEdition) -> Result<i64>;
+    /// Replaces an edition's offer-id mappings, all or nothing. An offer another active edition
+    /// maps already is a conflict.
+    async fn set_edition_offers(
+        &self,
+        marketplace_id: i64,
+        edition_id: i64,
+        offers: &[OfferId],
+    ) -> Result<()>;
     /// The active edition an offer id maps to.
     async fn edition_for_offer(&self, marketplace_id: i64, offer: &OfferId) -> Result<Option<i64>>;
     /// The catalog: products with their editions and offer ids.

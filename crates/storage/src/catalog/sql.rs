@@ -66,6 +66,44 @@ impl crate::CatalogStore for This {
         Ok(id)
     }
 
+    async fn set_edition_offers(
+        &self,
+        marketplace_id: i64,
+        edition_id: i64,
+        offers: &[ferry_domain::OfferId],
+    ) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let active: Option<bool> =
+            sqlx::query_scalar("SELECT active FROM editions WHERE marketplace_id = $1 AND id = $2")
+                .bind(marketplace_id)
+                .bind(edition_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let active = active.ok_or(crate::StoreError::NotFound { what: "edition" })?;
+        sqlx::query("DELETE FROM edition_offers WHERE marketplace_id = $1 AND edition_id = $2")
+            .bind(marketplace_id)
+            .bind(edition_id)
+            .execute(&mut *tx)
+            .await?;
+        let mut offers: Vec<&str> = offers.iter().map(ferry_domain::OfferId::as_str).collect();
+        offers.sort_unstable();
+        offers.dedup();
+        for offer in offers {
+            sqlx::query(
+                "INSERT INTO edition_offers (marketplace_id, edition_id, offer_id, active)
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(marketplace_id)
+            .bind(edition_id)
+            .bind(offer)
+            .bind(active)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     async fn edition_for_offer(
         &self,
         marketplace_id: i64,

@@ -72,7 +72,7 @@ pub trait ImportStore: Send + Sync {
     ) -> Result<Vec<LastImport>>;
     /// The offers of the run's subscriptions that failed because no edition maps them, with
     /// how many subscriptions each blocks, most first.
-    async fn unmapped_offers(&self, run_id: i64) -> Result<Vec<(String, i64)>>;
+    async fn unmapped_offers(&self, run_id: i64) -> Result<Vec<UnmappedOffer>>;
     /// The marketplace's active offer-id mappings: what an offer is matched with.
     async fn offer_mappings(&self, marketplace_id: i64) -> Result<Vec<(OfferId, i64)>>;
 }
@@ -243,6 +243,14 @@ pub struct ImportTenant {
     pub company_created: Option<bool>,
     #[sqlx(json)]
     pub notes: Vec<String>,
+}
+
+/// An offer no edition maps, and how many subscriptions of a run it kept out.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct UnmappedOffer {
+    pub offer_id: String,
+    pub offer_name: Option<String>,
+    pub subscriptions: i64,
 }
 
 /// A tenant's newest import in a marketplace.

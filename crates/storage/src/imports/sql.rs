@@ -5,7 +5,7 @@ use super::companies::insert_company;
 use super::{BEGIN_WRITE, Db, This, found, insert_user};
 use crate::imports::{
     Decision, ImportCount, ImportRun, ImportStart, ImportState, ImportSubscription, ImportTab,
-    ImportTenant, LastImport, NewImport, Selection, TenantOutcome, TenantPlan,
+    ImportTenant, LastImport, NewImport, Selection, TenantOutcome, TenantPlan, UnmappedOffer,
 };
 
 /// The columns of [`ImportRun`].
@@ -390,25 +390,17 @@ impl crate::ImportStore for This {
         Ok(rows)
     }
 
-    async fn unmapped_offers(&self, run_id: i64) -> crate::Result<Vec<(String, i64)>> {
-        let rows: Vec<(Option<String>, Option<String>, i64)> = sqlx::query_as(
-            "SELECT offer_id, MAX(offer_name), COUNT(*) FROM import_subscriptions
+    async fn unmapped_offers(&self, run_id: i64) -> crate::Result<Vec<UnmappedOffer>> {
+        Ok(sqlx::query_as(
+            "SELECT offer_id, MAX(offer_name) AS offer_name, COUNT(*) AS subscriptions
+             FROM import_subscriptions
              WHERE run_id = $1 AND outcome = 'failed' AND code = 'OFFER_NOT_MAPPED'
+               AND offer_id IS NOT NULL
              GROUP BY offer_id ORDER BY COUNT(*) DESC, offer_id",
         )
         .bind(run_id)
         .fetch_all(&self.pool)
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(offer, name, n)| {
-                let offer = offer.unwrap_or_else(|| "no offer id".to_owned());
-                match name {
-                    Some(name) => (format!("{offer} ({name})"), n),
-                    None => (offer, n),
-                }
-            })
-            .collect())
+        .await?)
     }
 
     async fn offer_mappings(
