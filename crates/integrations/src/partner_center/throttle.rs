@@ -28,6 +28,14 @@ const TIMER_SLACK: Duration = Duration::from_millis(5);
 /// How much the pace of a key grows a second before its first 429, and after.
 const SLOW_START_GROWTH: f64 = 1.3;
 const LEARNED_GROWTH: f64 = 1.01;
+/// A key unused this long, with nothing in flight and no pause to keep, is forgotten: a
+/// retrieval touches each customer's key for a moment, and tens of thousands of them would
+/// otherwise stay. A key the service throttled keeps what it learned longer.
+const FORGOTTEN_AFTER: Duration = Duration::from_secs(10);
+const LEARNED_FORGOTTEN_AFTER: Duration = Duration::from_secs(300);
+/// How often forgotten keys are looked for, once there are this many keys.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+const SWEEP_FROM: usize = 256;
 
 #[derive(Debug)]
 struct KeyState {
@@ -66,6 +74,17 @@ impl KeyState {
             .count() as f64
     }
 
+    /// Whether the key may be forgotten: a new one would do the same.
+    fn idle(&self, now: Instant) -> bool {
+        let quiet = if self.learned {
+            LEARNED_FORGOTTEN_AFTER
+        } else {
+            FORGOTTEN_AFTER
+        };
+        let last = self.grown.max(self.paused_until).max(self.next_slot);
+        self.in_flight == 0 && now.saturating_duration_since(last) > quiet
+    }
+
     fn new(now: Instant) -> Self {
         KeyState {
             throttled: false,
@@ -84,9 +103,28 @@ impl KeyState {
 /// The throttling state of every key a client uses.
 #[derive(Debug, Default)]
 pub struct Governor {
-    keys: Mutex<HashMap<String, KeyState>>,
+    keys: Mutex<Keys>,
     /// Wakes requests waiting for a key's request in flight to come back.
     released: Notify,
+}
+
+#[derive(Debug, Default)]
+struct Keys {
+    states: HashMap<String, KeyState>,
+    swept: Option<Instant>,
+}
+
+impl Keys {
+    /// Forgets idle keys, at most once every `SWEEP_EVERY`.
+    fn sweep(&mut self, now: Instant) {
+        let due = self
+            .swept
+            .is_none_or(|at| now.saturating_duration_since(at) >= SWEEP_EVERY);
+        if self.states.len() >= SWEEP_FROM && due {
+            self.states.retain(|_, state| !state.idle(now));
+            self.swept = Some(now);
+        }
+    }
 }
 
 /// A permission to send one request on some keys; give it back with the outcome.
@@ -128,10 +166,11 @@ impl Governor {
     }
 
     fn try_acquire(&self, keys: &[String]) -> Result<Permit, Wait> {
-        let mut states = self
+        let mut guard = self
             .keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let states = &mut guard.states;
         let now = Instant::now();
         let (mut full, mut longest) = (false, Duration::ZERO);
         for key in keys {
@@ -169,13 +208,14 @@ impl Governor {
 
     /// Gives a permit back and learns from how its request ended.
     pub fn release(&self, permit: Permit, outcome: Outcome) {
-        let mut states = self
+        let mut guard = self
             .keys
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let now = Instant::now();
+        let states = &mut guard.states;
         let blamed = match outcome {
-            Outcome::Throttled(_) => blame(&states, &permit.keys, now),
+            Outcome::Throttled(_) => blame(states, &permit.keys, now),
             _ => 0,
         };
         for (position, key) in permit.keys.iter().enumerate() {
@@ -233,7 +273,8 @@ impl Governor {
                 Outcome::Other => {}
             }
         }
-        drop(states);
+        guard.sweep(now);
+        drop(guard);
         self.released.notify_waiters();
     }
 }
@@ -256,7 +297,27 @@ mod tests {
     use super::*;
 
     fn learned(governor: &Governor, key: &str) -> bool {
-        governor.keys.lock().expect("lock")[key].learned
+        governor.keys.lock().expect("lock").states[key].learned
+    }
+
+    #[tokio::test]
+    async fn keys_no_request_needs_are_forgotten() {
+        let governor = Governor::default();
+        for n in 0..SWEEP_FROM + 44 {
+            let keys = vec!["partner".to_owned(), format!("partner/{n}")];
+            let permit = governor.acquire(&keys).await;
+            governor.release(permit, Outcome::Ok);
+        }
+        let mut keys = governor.keys.lock().expect("lock");
+        assert_eq!(keys.states.len(), SWEEP_FROM + 45);
+        let soon = Instant::now() + FORGOTTEN_AFTER / 2;
+        keys.swept = None;
+        keys.sweep(soon);
+        assert_eq!(keys.states.len(), SWEEP_FROM + 45, "still fresh");
+        let later = Instant::now() + FORGOTTEN_AFTER * 2;
+        keys.swept = None;
+        keys.sweep(later);
+        assert!(keys.states.is_empty(), "{} kept", keys.states.len());
     }
 
     #[tokio::test]
