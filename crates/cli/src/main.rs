@@ -1,6 +1,7 @@
 //! `ferry`: the one binary — server, workers, migrations, administration and the demo.
 
 mod admin;
+mod catalog;
 mod config;
 mod datasets;
 mod demo;
@@ -68,6 +69,14 @@ enum Command {
         #[command(subcommand)]
         command: hierarchy::TenantsCommand,
     },
+    /// The catalog: products, editions and their Microsoft offer ids (through a running
+    /// Ferry's API).
+    Catalog {
+        #[command(flatten)]
+        api: remote::Api,
+        #[command(subcommand)]
+        command: catalog::CatalogCommand,
+    },
     /// Import Customers: bring tenants of an instance's list in (through a running Ferry's API).
     Import {
         #[command(flatten)]
@@ -125,6 +134,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Hierarchy { api, command } => hierarchy::run(&api, command).await,
             Command::Tenants { api, command } => hierarchy::tenants(&api, command).await,
             Command::Import { api, args } => imports::import(&api, args).await,
+            Command::Catalog { api, command } => catalog::run(&api, command).await,
             Command::Results { api, args } => imports::results(&api, args).await,
         }
     });

@@ -1314,6 +1314,90 @@ async fn instances_through_the_command_line() {
         ])),
         "'contoso' is not a tenant id",
     );
+
+    // The catalog from the command line, then every tenant imported, read and retried.
+    let product = stdout(&run(client(&parent_token).args([
+        "catalog",
+        "product",
+        "add",
+        "--name",
+        "Microsoft 365",
+    ])));
+    let edition = stdout(&run(client(&parent_token).args([
+        "catalog",
+        "edition",
+        "add",
+        "--product",
+        product.trim(),
+        "--code",
+        "BASIC",
+        "--name",
+        "Business Basic",
+        "--offer",
+        "CFQ7TTC0LH18:0001",
+    ])));
+    assert!(edition.trim().parse::<i64>().is_ok(), "{edition}");
+    run(client(&parent_token).args([
+        "catalog",
+        "edition",
+        "offers",
+        edition.trim(),
+        "CFQ7TTC0LH18:0001",
+        "91FD106F-4B2C-4938-95AC-F54F74E9A239",
+    ]));
+    let catalog = stdout(&run(client(&parent_token).args(["catalog", "list"])));
+    assert!(
+        catalog.contains("BASIC") && catalog.contains("91FD106F-4B2C-4938-95AC-F54F74E9A239"),
+        "{catalog}"
+    );
+    let imported = stdout(&run(client(&parent_token).args([
+        "import",
+        "--instance",
+        "Contoso CSP",
+        "--all",
+    ])));
+    assert!(
+        imported.contains(": completed") && imported.contains("direct"),
+        "{imported}"
+    );
+    let results = stdout(&run(client(&parent_token).args(["results"])));
+    assert_eq!(
+        results
+            .lines()
+            .filter(|l| l.contains(" imported, "))
+            .count(),
+        5,
+        "{results}"
+    );
+    let csv = stdout(&run(client(&parent_token).args(["results", "-o", "-"])));
+    assert!(csv.starts_with("tab,tenant_id,"), "{csv}");
+    assert!(csv.contains("OFFER_NOT_MAPPED"), "{csv}");
+    let run_id = imported
+        .split_whitespace()
+        .nth(1)
+        .and_then(|id| id.trim_end_matches(':').parse::<i64>().ok())
+        .expect("the run's id");
+    let retried = stdout(&run(client(&parent_token).args([
+        "results",
+        "retry",
+        &run_id.to_string(),
+    ])));
+    assert!(retried.contains("completed"), "{retried}");
+    fails_with(
+        &run(client(&parent_token).args(["import", "--instance", "Contoso CSP", "--all"])),
+        "No tenant is waiting to be imported.",
+    );
+    fails_with(
+        &run(ferry(dir.path(), &url).args([
+            "admin",
+            "set-tenant-reseller",
+            "--marketplace",
+            &shop,
+            "--mpn-id",
+            "12-3",
+        ])),
+        "'12-3' is not an MPN id",
+    );
     drop(server);
     let logs = std::fs::read_to_string(&log).expect("logs");
     assert!(logs.contains("DEBUG"), "debug logging was on");

@@ -40,7 +40,7 @@ use api::{
     searches_of_any_length_and_wildcards_are_answered, text_fields_have_a_limit,
     the_openapi_document_lists_every_api_route,
 };
-use catalog::product_webhooks_are_set_from_the_catalog_page;
+use catalog::{product_webhooks_are_set_from_the_catalog_page, the_catalog_grows_from_its_page};
 use datasets::{
     a_denied_dataset_says_nothing_will_be_written, column_guides_are_readable_on_the_page,
     datasets_through_the_api, history_shows_what_a_dataset_changed,
@@ -93,6 +93,7 @@ ferry_storage::on_both_backends!(App::start =>
     order_datasets_through_the_api,
     microsoft_records_are_checked_against_partner_center,
     product_webhooks_are_set_from_the_catalog_page,
+    the_catalog_grows_from_its_page,
     every_answer_carries_the_security_headers,
     the_overview_says_where_to_start,
     error_pages_keep_the_navigation,

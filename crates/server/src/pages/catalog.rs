@@ -1,5 +1,5 @@
-//! The catalog: products with their editions and offer ids, and each product's provisioning
-//! webhook.
+//! The catalog: products with their editions and offer ids — added and mapped here by those
+//! who may write it — and each product's provisioning webhook.
 
 use askama::Template;
 use axum::Form;
@@ -12,10 +12,13 @@ use serde::Deserialize;
 use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
+use crate::shared::catalog::{self, EditionIn, ProductIn};
 use crate::shared::webhooks::{self, WebhookError};
 use crate::web::{Chrome, Scope, or_dash};
+use ferry_storage::StoreError;
 
 struct EditionView {
+    id: i64,
     name: String,
     code: String,
     pricing_plan_id: String,
@@ -72,6 +75,7 @@ async fn catalog_page(
                     .editions
                     .into_iter()
                     .map(|e| EditionView {
+                        id: e.id,
                         name: e.name,
                         code: e.code,
                         pricing_plan_id: e.pricing_plan_id,
@@ -79,7 +83,7 @@ async fn catalog_page(
                         unit: e.pricing_unit,
                         included: e.included_units,
                         connector: e.connector,
-                        offers: or_dash(e.offer_ids.as_deref()),
+                        offers: e.offer_ids.unwrap_or_default(),
                         status: if e.active { "active" } else { "retired" },
                     })
                     .collect(),
@@ -127,4 +131,118 @@ pub async fn set_webhook(
                 .into_response())
         }
     }
+}
+
+/// The catalog page again with `error`, when a form was refused.
+async fn catalog_refused(
+    state: &AppState,
+    scope: &Scope,
+    error: String,
+) -> Result<Response, PageError> {
+    let page = catalog_page(state, scope, None, Some(error)).await?;
+    Ok((
+        axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+        axum::response::Html(page.render()?),
+    )
+        .into_response())
+}
+
+/// What a catalog write the store refused says, or the error to pass on.
+fn refusal(error: StoreError) -> Result<String, PageError> {
+    match error {
+        StoreError::Conflict { key } => Ok(catalog::conflict(key)),
+        StoreError::NotFound { .. } => Err(PageError::NotFound),
+        other => Err(other.into()),
+    }
+}
+
+pub async fn create_product(
+    State(state): State<AppState>,
+    scope: Scope,
+    Form(form): Form<ProductIn>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteCatalog)?;
+    let outcome = match form.product() {
+        Ok(product) => match state.store.create_product(scope.id(), &product).await {
+            Ok(_) => return Ok(scope.see_other("catalog", "created")),
+            Err(error) => refusal(error)?,
+        },
+        Err(why) => why,
+    };
+    catalog_refused(&state, &scope, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct EditionForm {
+    code: String,
+    name: String,
+    #[serde(default)]
+    offer_ids: String,
+    #[serde(default)]
+    pricing_unit: String,
+    #[serde(default)]
+    included_units: String,
+}
+
+pub async fn create_edition(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, product)): Path<(String, i64)>,
+    Form(form): Form<EditionForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteCatalog)?;
+    let included_units = match form.included_units.trim() {
+        "" => Ok(None),
+        typed => typed
+            .parse::<i64>()
+            .map(Some)
+            .map_err(|_| format!("'{typed}' is not a number of included units.")),
+    };
+    let edition = included_units.and_then(|included_units| {
+        EditionIn {
+            code: form.code,
+            name: form.name,
+            offer_ids: vec![form.offer_ids],
+            pricing_unit: Some(form.pricing_unit),
+            included_units,
+            pricing_plan_id: None,
+        }
+        .edition(product)
+    });
+    let outcome = match edition {
+        Ok(edition) => match state.store.create_edition(scope.id(), &edition).await {
+            Ok(_) => return Ok(scope.see_other("catalog", "created")),
+            Err(error) => refusal(error)?,
+        },
+        Err(why) => why,
+    };
+    catalog_refused(&state, &scope, outcome).await
+}
+
+#[derive(Deserialize)]
+pub struct OffersForm {
+    #[serde(default)]
+    offer_ids: String,
+}
+
+/// Replaces the offer ids an edition stands for.
+pub async fn set_offers(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, edition)): Path<(String, i64)>,
+    Form(form): Form<OffersForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteCatalog)?;
+    let outcome = match catalog::offers(&[form.offer_ids]) {
+        Ok(offers) => match state
+            .store
+            .set_edition_offers(scope.id(), edition, &offers)
+            .await
+        {
+            Ok(()) => return Ok(scope.see_other("catalog", "saved")),
+            Err(error) => refusal(error)?,
+        },
+        Err(why) => why,
+    };
+    catalog_refused(&state, &scope, outcome).await
 }

@@ -81,6 +81,15 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/m/{slug}/catalog/products/{id}/webhook",
             post(catalog::set_webhook),
         )
+        .route("/m/{slug}/catalog/products", post(catalog::create_product))
+        .route(
+            "/m/{slug}/catalog/products/{id}/editions",
+            post(catalog::create_edition),
+        )
+        .route(
+            "/m/{slug}/catalog/editions/{id}/offers",
+            post(catalog::set_offers),
+        )
         .route(
             "/m/{slug}/datasets",
             get(datasets::list)

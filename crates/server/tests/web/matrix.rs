@@ -198,6 +198,24 @@ const PAGES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/m/{m}/catalog/products",
+        allowed: "M",
+        body: "name=Matrix+{n}",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/catalog/products/{product}/editions",
+        allowed: "M",
+        body: "code=C{n}&name=Edition+{n}&offer_ids=&pricing_unit=USER&included_units=0",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/catalog/editions/{edition}/offers",
+        allowed: "M",
+        body: "offer_ids=MS-AZR-{n}P",
+    },
+    Route {
+        method: "POST",
         path: "/m/{m}/import-customers/{instance}/import",
         allowed: "M",
         body: "all=1",
@@ -597,6 +615,7 @@ pub(crate) async fn every_page_checks_role_and_marketplace(app: App) {
                     "{product}",
                     "{tenant_reseller}",
                     "{import}",
+                    "{edition}",
                 ]
                 .iter()
                 .any(|id| route.path.contains(id));
