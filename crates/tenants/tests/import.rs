@@ -1,7 +1,8 @@
 //! Import Customers against the Partner Center emulator's world, on both backends: every
 //! tenant becomes one company in the right marketplace with its subscriptions, or says why
 //! not; importing again writes nothing; two runs never take one tenant; a run whose worker dies
-//! is finished by another with nothing lost or doubled.
+//! is finished by another with nothing lost or doubled; a company linked before only gains
+//! the subscriptions it lacks.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ ferry_storage::on_both_backends!(open =>
     an_import_brings_each_tenant_in_once,
     two_runs_never_take_one_tenant,
     a_stopped_run_is_finished_by_another_worker,
+    an_existing_company_only_gains_what_it_lacks,
 );
 
 /// The offer left unmapped on purpose: its subscriptions fail with `OFFER_NOT_MAPPED`.
@@ -431,4 +433,153 @@ async fn a_stopped_run_is_finished_by_another_worker(store: Arc<dyn Store>) {
             .all(|o| o.code.as_deref() != Some("ALREADY_PRESENT")),
         "no subscription was written before its result"
     );
+}
+
+/// A company linked to a tenant before (by hand here) only gains the subscriptions it lacks:
+/// the one it holds — its Partner Center id written in capitals — stays exactly as it was.
+async fn an_existing_company_only_gains_what_it_lacks(store: Arc<dyn Store>) {
+    let (setup, _) = retrieved(store, 40).await;
+    let store = setup.store.clone();
+    let m = setup.marketplace_id;
+    let instance = setup.instance.record.summary.id;
+    let snapshot = store
+        .hierarchy_state(instance)
+        .await
+        .expect("state")
+        .snapshot
+        .expect("snapshot");
+    let tenants = audited(&setup).await;
+    let ids: Vec<String> = tenants
+        .iter()
+        .filter(|(_, (tab, _))| *tab == ImportTab::Direct)
+        .map(|(id, _)| id.clone())
+        .collect();
+    let subscriptions = store
+        .snapshot_subscriptions(snapshot, &ids)
+        .await
+        .expect("subscriptions");
+    // A direct tenant with two importable subscriptions of mapped offers.
+    let mappings = store.offer_mappings(m).await.expect("mappings");
+    let importable = |s: &&ferry_storage::StoredSubscription| {
+        importability(
+            s.subscription.status.as_deref(),
+            s.subscription.product_type.as_deref(),
+        ) == Importability::Importable
+            && s.subscription.offer_id.as_deref().is_some_and(|o| {
+                OfferId::parse(o).is_ok_and(|o| {
+                    matches!(
+                        ferry_domain::match_offer(&o, &mappings),
+                        ferry_domain::OfferMatch::Edition(_)
+                    )
+                })
+            })
+    };
+    let tenant = ids
+        .iter()
+        .find(|t| {
+            subscriptions
+                .iter()
+                .filter(|s| &s.tenant_id == *t)
+                .filter(importable)
+                .count()
+                >= 2
+        })
+        .expect("a tenant with two subscriptions to import");
+    let own: Vec<&ferry_storage::StoredSubscription> = subscriptions
+        .iter()
+        .filter(|s| &s.tenant_id == tenant)
+        .filter(importable)
+        .collect();
+    let edition = mappings[0].1;
+    let company = store
+        .create_company(
+            m,
+            &ferry_domain::NewCompany::named("Made by hand", ferry_domain::Origin::Manual),
+        )
+        .await
+        .expect("company");
+    store
+        .link_tenant(
+            m,
+            company,
+            &ferry_domain::TenantLink {
+                instance_id: instance,
+                tenant_id: tenant.to_uppercase(),
+                domain_prefix: None,
+                reseller_mpn_id: None,
+            },
+        )
+        .await
+        .expect("link");
+    let held = own[0].subscription.subscription_id.to_uppercase();
+    store
+        .create_subscription(
+            m,
+            &ferry_domain::NewSubscription {
+                external_id: Some("BY-HAND-1".into()),
+                company_id: company,
+                edition_id: edition,
+                purchased_by: None,
+                units: 99,
+                start_date: None,
+                billing_start_date: None,
+                end_date: None,
+                billing_cycle: Some("ANNUAL".into()),
+                term: Some("P3Y".into()),
+                auto_renew: false,
+                status: ferry_domain::SubscriptionStatus::Suspended,
+                vendor_subscription_id: Some(held.clone()),
+                custom_attributes: Default::default(),
+                origin: ferry_domain::Origin::Manual,
+            },
+        )
+        .await
+        .expect("subscription");
+    let before = store
+        .subscriptions_of_company(m, company)
+        .await
+        .expect("subscriptions");
+
+    let start = import(&setup, &Selection::Tenants(vec![tenant.clone()])).await;
+    drain(&setup).await;
+    let after = store
+        .subscriptions_of_company(m, company)
+        .await
+        .expect("subscriptions");
+    assert_eq!(after.len(), own.len(), "it gained what it lacked");
+    let kept = after
+        .iter()
+        .find(|s| s.vendor_subscription_id.as_deref() == Some(held.as_str()))
+        .expect("kept");
+    assert_eq!(kept, &before[0], "unchanged, to the byte");
+    let results = store
+        .import_results(start.run.id, ImportTab::Direct, None, 10)
+        .await
+        .expect("results");
+    assert_eq!(results[0].company_id, Some(company));
+    assert_eq!(results[0].company_created, Some(false));
+    let outcomes = store
+        .import_subscriptions(start.run.id, &[tenant.clone()])
+        .await
+        .expect("outcomes");
+    let present = outcomes
+        .iter()
+        .find(|o| o.subscription_id == held.to_lowercase())
+        .expect("the held one");
+    assert_eq!(present.code.as_deref(), Some("ALREADY_PRESENT"));
+    assert_eq!(
+        held_companies(&setup).await,
+        1,
+        "no company was created for a linked tenant"
+    );
+}
+
+/// How many companies of the marketplace are linked to a tenant.
+async fn held_companies(setup: &Setup) -> usize {
+    setup
+        .store
+        .linked_companies(setup.marketplace_id)
+        .await
+        .expect("linked")
+        .len()
 }
