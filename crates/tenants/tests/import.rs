@@ -559,7 +559,7 @@ async fn an_existing_company_only_gains_what_it_lacks(store: Arc<dyn Store>) {
     assert_eq!(results[0].company_id, Some(company));
     assert_eq!(results[0].company_created, Some(false));
     let outcomes = store
-        .import_subscriptions(start.run.id, &[tenant.clone()])
+        .import_subscriptions(start.run.id, std::slice::from_ref(tenant))
         .await
         .expect("outcomes");
     let present = outcomes
