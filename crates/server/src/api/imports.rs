@@ -179,10 +179,11 @@ pub struct TenantResult {
     name: String,
     /// pending, completed, completed-with-errors or failed.
     status: String,
-    /// The company the tenant is (created by the run or linked before).
+    /// The company the tenant is (created by the run or linked before); none for a tenant
+    /// reseller's customer, whose company is in the tenant reseller's marketplace.
     company_id: Option<i64>,
     company_created: Option<bool>,
-    /// The marketplace it went into, when it is a tenant reseller's.
+    /// The marketplace it went into: this one, or a tenant reseller's.
     marketplace_id: i64,
     notes: Vec<String>,
     subscriptions: Vec<SubscriptionResult>,
@@ -241,7 +242,7 @@ pub async fn get_import(
         .then(|| tenants.last())
         .flatten()
         .map(|t| format!("{}|{}", t.tenant_id, t.name.to_lowercase()));
-    let results = with_subscriptions(&state, run.id, tenants).await?;
+    let results = with_subscriptions(&state, &run, tenants).await?;
     let counts = state.store.import_counts(run.id).await?;
     Ok(Json(ImportResults {
         import: import_out(run, &counts),
@@ -253,9 +254,10 @@ pub async fn get_import(
 /// Each tenant with what became of its subscriptions.
 async fn with_subscriptions(
     state: &AppState,
-    run_id: i64,
+    run: &ImportRun,
     tenants: Vec<ImportTenant>,
 ) -> Result<Vec<TenantResult>, ApiError> {
+    let run_id = run.id;
     let ids: Vec<String> = tenants.iter().map(|t| t.tenant_id.clone()).collect();
     let mut subscriptions: BTreeMap<String, Vec<SubscriptionResult>> = BTreeMap::new();
     for s in state.store.import_subscriptions(run_id, &ids).await? {
@@ -281,7 +283,9 @@ async fn with_subscriptions(
             tenant_id: t.tenant_id,
             name: t.name,
             status: t.status.as_str().to_owned(),
-            company_id: t.company_id,
+            company_id: t
+                .company_id
+                .filter(|_| t.target_marketplace_id == run.marketplace_id),
             company_created: t.company_created,
             marketplace_id: t.target_marketplace_id,
             notes: t.notes,

@@ -269,16 +269,31 @@ pub async fn results(
             .push((offer, outcome, said));
     }
     let names: HashMap<i64, String> = company_names(&state, &scope, &tenants).await?;
+    // A tenant reseller's customers went into its marketplace: only its name is said.
+    let tenant_resellers: HashMap<i64, String> = state
+        .store
+        .marketplaces()
+        .await?
+        .into_iter()
+        .filter(|m| m.parent_id == Some(scope.id()))
+        .map(|m| (m.id, m.name))
+        .collect();
     let rows = tenants
         .into_iter()
         .map(|t| {
             let here = t.target_marketplace_id == scope.id();
             ResultRow {
                 company: t.company_id.map(|c| {
-                    let name = names
-                        .get(&c)
-                        .cloned()
-                        .unwrap_or_else(|| format!("company {c}"));
+                    let name = match (here, names.get(&c)) {
+                        (true, Some(name)) => name.clone(),
+                        (true, None) => format!("company {c}"),
+                        (false, _) => format!(
+                            "in {}",
+                            tenant_resellers
+                                .get(&t.target_marketplace_id)
+                                .map_or("the tenant reseller's marketplace", String::as_str)
+                        ),
+                    };
                     let href = here.then(|| format!("{base}/companies/{c}"));
                     (name, href, t.company_created == Some(true))
                 }),
