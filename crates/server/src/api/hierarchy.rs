@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::instances::visible_one;
-use super::{ApiResult, ApiScope, ErrorEnvelope, PageParams, rfc3339};
+use super::{
+    ApiResult, ApiScope, ErrorEnvelope, PageParams, name_cursor, next_name_cursor, rfc3339,
+};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::shared::hierarchy::{Asked, HierarchyIn, ask};
@@ -316,18 +318,7 @@ pub async fn list_tenants(
         .map_err(|_| {
             ApiError::Invalid("status must be synced, out-of-sync or not-imported".into())
         })?;
-    let after = page
-        .after
-        .as_deref()
-        .map(|cursor| {
-            cursor
-                .split_once('|')
-                .map(|(tenant, name)| (name.to_owned(), tenant.to_owned()))
-                .ok_or_else(|| {
-                    ApiError::Invalid(format!("'{cursor}' is not a cursor from this list"))
-                })
-        })
-        .transpose()?;
+    let after = name_cursor(page.after.as_deref())?;
     let query = TenantAuditQuery {
         search: super::search_term(filters.q)?,
         status,
@@ -341,13 +332,12 @@ pub async fn list_tenants(
         .store
         .count_tenant_audits(scope.id(), id, &query, COUNT_CAP)
         .await?;
-    let next = (i64::try_from(audits.len()).unwrap_or(0) == query.limit)
-        .then(|| {
-            audits
-                .last()
-                .map(|a| format!("{}|{}", a.tenant_id, a.name.to_lowercase()))
-        })
-        .flatten();
+    let next = next_name_cursor(
+        i64::try_from(audits.len()).unwrap_or(0) == query.limit,
+        audits
+            .last()
+            .map(|a| (a.tenant_id.as_str(), a.name.as_str())),
+    );
     let (total, more) = match total {
         Total::Exactly(n) => (n, false),
         Total::MoreThan(n) => (n, true),

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use ferry_domain::Permission;
 use ferry_storage::{ImportCount, ImportRun, ImportTab, ImportTenant, Selection};
@@ -14,7 +14,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::instances::visible_one;
-use super::{ApiResult, ApiScope, ErrorEnvelope, PageParams, rfc3339};
+use super::{
+    ApiResult, ApiScope, ErrorEnvelope, PageParams, name_cursor, next_name_cursor, rfc3339,
+};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::shared::imports::results_csv;
@@ -221,27 +223,18 @@ pub async fn get_import(
     scope.require(Permission::ManagePartnerCenter)?;
     let run = found_run(&state, &scope, id).await?;
     let tab = tab_of(filter.tab.as_deref().unwrap_or("direct"))?;
-    let after = page
-        .after
-        .as_deref()
-        .map(|cursor| {
-            cursor
-                .split_once('|')
-                .map(|(tenant, name)| (name.to_owned(), tenant.to_owned()))
-                .ok_or_else(|| {
-                    ApiError::Invalid(format!("'{cursor}' is not a cursor from this list"))
-                })
-        })
-        .transpose()?;
+    let after = name_cursor(page.after.as_deref())?;
     let limit = page.limit();
     let tenants = state
         .store
         .import_results(run.id, tab, after, limit)
         .await?;
-    let next = (i64::try_from(tenants.len()).unwrap_or(0) == limit)
-        .then(|| tenants.last())
-        .flatten()
-        .map(|t| format!("{}|{}", t.tenant_id, t.name.to_lowercase()));
+    let next = next_name_cursor(
+        i64::try_from(tenants.len()).unwrap_or(0) == limit,
+        tenants
+            .last()
+            .map(|t| (t.tenant_id.as_str(), t.name.as_str())),
+    );
     let results = with_subscriptions(&state, &run, tenants).await?;
     let counts = state.store.import_counts(run.id).await?;
     Ok(Json(ImportResults {
@@ -325,17 +318,7 @@ pub async fn get_results_csv(
         Some(tab) => vec![tab_of(tab)?],
         None => ImportTab::ALL.to_vec(),
     };
-    let csv = results_csv(&state, &run, &tabs).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"import-{}-results.csv\"", run.id),
-            ),
-        ],
-        csv,
-    ))
+    Ok(results_csv(&state, &run, &tabs).await?)
 }
 
 /// Imports again the subscriptions of the run that failed (an offer mapped since, for

@@ -277,6 +277,28 @@ pub fn search_term(q: Option<String>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The `after` cursor of a list in name order (`tenant id|lower-case name`), as the store's
+/// key `(name, tenant id)`.
+pub fn name_cursor(after: Option<&str>) -> Result<Option<(String, String)>, ApiError> {
+    after
+        .map(|cursor| {
+            cursor
+                .split_once('|')
+                .map(|(tenant, name)| (name.to_owned(), tenant.to_owned()))
+                .ok_or_else(|| {
+                    ApiError::Invalid(format!("'{cursor}' is not a cursor from this list"))
+                })
+        })
+        .transpose()
+}
+
+/// The `next` cursor after the row of `tenant_id` named `name`, when the page was full.
+pub fn next_name_cursor(full: bool, last: Option<(&str, &str)>) -> Option<String> {
+    full.then_some(last)
+        .flatten()
+        .map(|(tenant, name)| format!("{tenant}|{}", name.to_lowercase()))
+}
+
 /// RFC 3339 text of a stored time.
 pub fn rfc3339(millis: i64) -> String {
     ferry_domain::Timestamp(millis).to_rfc3339()

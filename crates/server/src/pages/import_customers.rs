@@ -243,17 +243,7 @@ pub async fn progress(
 async fn progress_of(state: &AppState, id: i64) -> Result<ProgressFragment, PageError> {
     let runs = state.store.hierarchy_runs(id, 1).await?;
     let run = runs.first().filter(|r| r.state == RunState::Running);
-    let job = match run.and_then(|r| r.job_id) {
-        Some(job) => state.store.job(job).await?,
-        None => None,
-    };
-    let (message, percent) = match &job {
-        Some(job) => {
-            let progress = job.progress();
-            (progress.to_string(), progress.percent())
-        }
-        None => ("waiting for a worker".to_owned(), 0),
-    };
+    let (message, percent) = super::jobs::progress_of(state, run.and_then(|r| r.job_id)).await?;
     Ok(ProgressFragment {
         running: run.is_some(),
         message,

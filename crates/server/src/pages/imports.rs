@@ -8,7 +8,6 @@ use std::collections::{BTreeMap, HashMap};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use ferry_domain::{OfferId, Permission, Timestamp};
 use ferry_storage::{
@@ -404,17 +403,7 @@ pub async fn progress(
 }
 
 async fn progress_of(state: &AppState, run: &ImportRun) -> Result<ProgressFragment, PageError> {
-    let job = match run.job_id {
-        Some(job) => state.store.job(job).await?,
-        None => None,
-    };
-    let (message, percent) = match &job {
-        Some(job) => {
-            let progress = job.progress();
-            (progress.to_string(), progress.percent())
-        }
-        None => ("waiting for a worker".to_owned(), 0),
-    };
+    let (message, percent) = super::jobs::progress_of(state, run.job_id).await?;
     Ok(ProgressFragment {
         running: run.state == ImportState::Running,
         message,
@@ -430,17 +419,8 @@ pub async fn csv(
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManagePartnerCenter)?;
     let run = found(&state, &scope, id).await?;
-    let csv = results_csv(&state, &run, &ImportTab::ALL).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"import-{}-results.csv\"", run.id),
-            ),
-        ],
-        csv,
-    )
+    Ok(results_csv(&state, &run, &ImportTab::ALL)
+        .await?
         .into_response())
 }
 

@@ -189,3 +189,22 @@ pub async fn jobs(
 pub async fn job_rows(State(state): State<AppState>, scope: Scope) -> Result<Response, PageError> {
     page(&rows(&state, &scope).await?)
 }
+
+/// What the job `job` says of its progress — its message and percentage — for a page that
+/// follows it; "waiting for a worker" before one takes it.
+pub(super) async fn progress_of(
+    state: &AppState,
+    job: Option<i64>,
+) -> Result<(String, i64), PageError> {
+    let job = match job {
+        Some(job) => state.store.job(job).await?,
+        None => None,
+    };
+    Ok(match job {
+        Some(job) => {
+            let progress = job.progress();
+            (progress.to_string(), progress.percent())
+        }
+        None => ("waiting for a worker".to_owned(), 0),
+    })
+}

@@ -1,6 +1,8 @@
-//! An import run's results as CSV, for the API and the Import Results page: one line per
-//! subscription (and one for a tenant without any), tab by tab, cells neutralised.
+//! An import run's results as a CSV download, for the API and the Import Results page: one
+//! line per subscription (and one for a tenant without any), tab by tab, cells neutralised.
 
+use axum::http::header;
+use axum::response::IntoResponse;
 use ferry_datasets::report::write_record;
 use ferry_storage::{ImportRun, ImportTab, StoreError};
 
@@ -9,11 +11,12 @@ use crate::AppState;
 /// Tenants read at once.
 const PAGE: i64 = 500;
 
+/// The results of `tabs` as a CSV download.
 pub async fn results_csv(
     state: &AppState,
     run: &ImportRun,
     tabs: &[ImportTab],
-) -> Result<Vec<u8>, StoreError> {
+) -> Result<impl IntoResponse + use<>, StoreError> {
     let mut out = Vec::new();
     write_record(
         &mut out,
@@ -94,5 +97,12 @@ pub async fn results_csv(
             }
         }
     }
-    Ok(out)
+    let disposition = format!("attachment; filename=\"import-{}-results.csv\"", run.id);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        out,
+    ))
 }
