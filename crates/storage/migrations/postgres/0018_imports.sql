@@ -45,6 +45,7 @@ CREATE TABLE import_claims (
     run_id          BIGINT NOT NULL REFERENCES import_runs (id) ON DELETE CASCADE,
     PRIMARY KEY (marketplace_id, instance_id, tenant_id)
 );
+CREATE INDEX import_claims_run ON import_claims (run_id, tenant_id);
 
 CREATE TABLE import_subscriptions (
     run_id                       BIGINT NOT NULL REFERENCES import_runs (id) ON DELETE CASCADE,
@@ -76,6 +77,8 @@ ALTER TABLE companies ADD COLUMN mpn_id TEXT;
 CREATE UNIQUE INDEX uq_companies_mpn_id ON companies (marketplace_id, mpn_id)
     WHERE mpn_id IS NOT NULL;
 ALTER TABLE companies ADD COLUMN responsible_user_id BIGINT;
+-- A tenant's companies in a marketplace, whichever instance links them.
+CREATE INDEX tenant_links_tenant ON tenant_links (marketplace_id, tenant_id);
 -- Partner Center writes subscription ids in either case.
 CREATE INDEX subscriptions_vendor_lower
     ON subscriptions (marketplace_id, lower(vendor_subscription_id));
