@@ -1,11 +1,14 @@
 //! The import statements, the same for both backends: compiled once into `crate::sqlite` and
 //! once into `crate::postgres` (see `statements.rs`).
 
+use std::collections::{BTreeSet, HashMap};
+
 use super::companies::insert_company;
-use super::{BEGIN_WRITE, Db, This, found, insert_user};
+use super::{BEGIN_WRITE, Db, This, found};
 use crate::imports::{
     Decision, ImportCount, ImportRun, ImportStart, ImportState, ImportSubscription, ImportTab,
-    ImportTenant, LastImport, NewImport, Selection, TenantOutcome, TenantPlan, UnmappedOffer,
+    ImportTenant, ImportedSubscription, LastImport, NewImport, ResellerPlan, Selection,
+    SubscriptionPlan, TenantOutcome, TenantPlan, UnmappedOffer,
 };
 
 /// The columns of [`ImportRun`].
@@ -18,6 +21,8 @@ const TENANT_COLUMNS: &str = "tenant_id, name, tab, target_marketplace_id, statu
 
 /// Ids bound in one statement.
 const IDS_AT_ONCE: usize = 500;
+/// Values bound in one statement: rows at once are this divided by their columns.
+const ROWS_AT_ONCE: usize = 3_000;
 
 type Connection = <Db as sqlx::Database>::Connection;
 
@@ -188,9 +193,7 @@ impl crate::ImportStore for This {
 
     async fn apply_import(&self, run: &ImportRun, plans: &[TenantPlan]) -> crate::Result<()> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        for plan in plans {
-            apply_tenant(&mut tx, run, plan).await?;
-        }
+        apply_batch(&mut tx, run, plans).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -446,308 +449,548 @@ async fn audited_ids(
     Ok(sql.build_query_scalar().fetch_all(&mut *tx).await?)
 }
 
-/// Writes one tenant's plan: its company (unless one is linked already) with its contact,
-/// admin user, link and reseller, then the subscriptions it lacks, and the results of both.
-async fn apply_tenant(
+/// Writes a batch of plans: the tenants' companies (unless one is linked already) with their
+/// contacts, admin users, links and resellers, then the subscriptions they lack, and the
+/// results of all — a handful of statements for the whole batch, one per company created.
+async fn apply_batch(
     tx: &mut Connection,
     run: &ImportRun,
-    plan: &TenantPlan,
+    plans: &[TenantPlan],
 ) -> crate::Result<()> {
-    let target = plan.target_marketplace_id;
-    let tenant_id = plan.tenant_id.to_ascii_lowercase();
-    let pending: Option<(sqlx::types::Json<Vec<String>>,)> = sqlx::query_as(
-        "SELECT notes FROM import_tenants
-         WHERE run_id = $1 AND tenant_id = $2 AND status = 'pending'",
-    )
-    .bind(run.id)
-    .bind(&tenant_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let Some((sqlx::types::Json(earlier),)) = pending else {
+    let ids: Vec<String> = plans
+        .iter()
+        .map(|p| p.tenant_id.to_ascii_lowercase())
+        .collect();
+    // Only tenants still waiting in this run: a batch applied already is not applied again.
+    let mut earlier: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in ids.chunks(IDS_AT_ONCE) {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "SELECT tenant_id, notes FROM import_tenants WHERE status = 'pending' AND run_id = ",
+        );
+        sql.push_bind(run.id).push(" AND tenant_id IN (");
+        push_ids(&mut sql, chunk);
+        let rows: Vec<(String, sqlx::types::Json<Vec<String>>)> =
+            sql.build_query_as().fetch_all(&mut *tx).await?;
+        earlier.extend(rows.into_iter().map(|(t, n)| (t, n.0)));
+    }
+    let plans: Vec<(&TenantPlan, String)> = plans
+        .iter()
+        .zip(ids)
+        .filter(|(_, id)| earlier.contains_key(id))
+        .collect();
+    if plans.is_empty() {
         return Ok(());
-    };
-    let linked: Option<i64> = sqlx::query_scalar(
-        "SELECT company_id FROM tenant_links WHERE marketplace_id = $1 AND tenant_id = $2
-         ORDER BY company_id LIMIT 1",
-    )
-    .bind(target)
-    .bind(&tenant_id)
-    .fetch_optional(&mut *tx)
-    .await?;
-    let created = linked.is_none();
-    // A retry keeps what the first pass said of the company.
-    let mut notes = match (created, earlier.is_empty()) {
-        (true, _) => plan.notes.clone(),
-        (false, true) => vec![
-            "The company was linked to the tenant already: only the subscriptions it lacked \
-             were added."
-                .to_owned(),
-        ],
-        (false, false) => earlier,
-    };
-    let (company_id, admin) = match linked {
-        Some(company) => {
-            let admin: Option<i64> = sqlx::query_scalar(
-                "SELECT user_id FROM memberships WHERE company_id = $1 AND company_admin
-                 ORDER BY user_id LIMIT 1",
-            )
-            .bind(company)
-            .fetch_optional(&mut *tx)
-            .await?;
-            (company, admin)
-        }
-        None => create_company(tx, run, plan, &mut notes).await?,
-    };
-    let mut failed = false;
+    }
     let now = crate::now().millis();
-    for s in &plan.subscriptions {
-        let subscription_id = s.subscription_id.to_ascii_lowercase();
-        let (outcome, code, reason, id, dates) = match &s.decision {
-            Decision::Import(new) => {
-                let present: Option<i64> = sqlx::query_scalar(
-                    "SELECT id FROM subscriptions
-                     WHERE marketplace_id = $1 AND lower(vendor_subscription_id) = $2",
-                )
-                .bind(target)
-                .bind(&subscription_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                match present {
-                    Some(id) => (
-                        "skipped",
-                        Some("ALREADY_PRESENT"),
-                        Some("already present".to_owned()),
-                        Some(id),
-                        (None, None),
-                    ),
-                    None => {
-                        let id: i64 = sqlx::query_scalar(
-                            "INSERT INTO subscriptions (marketplace_id, company_id, edition_id,
-                                purchased_by, units, start_date, billing_start_date, end_date,
-                                billing_cycle, term, auto_renew, status, vendor_subscription_id,
-                                custom_attributes, origin_kind, origin_ref, created_at,
-                                updated_at)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
-                                $14, 'import', $15, $16, $16)
-                             RETURNING id",
-                        )
-                        .bind(target)
-                        .bind(company_id)
-                        .bind(new.edition_id)
-                        .bind(admin)
-                        .bind(new.units)
-                        .bind(new.start_date)
-                        .bind(new.billing_start_date)
-                        .bind(new.end_date)
-                        .bind(&new.billing_cycle)
-                        .bind(&new.term)
-                        .bind(new.auto_renew)
-                        .bind(new.status.as_str())
-                        .bind(&subscription_id)
-                        .bind(sqlx::types::Json(&new.custom_attributes))
-                        .bind(run.id)
-                        .bind(now)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        (
-                            "imported",
-                            None,
-                            None,
-                            Some(id),
-                            (new.start_date, new.billing_start_date),
-                        )
-                    }
-                }
+    let linked = linked_companies(tx, &plans).await?;
+    let mut done: Vec<Done> = Vec::with_capacity(plans.len());
+    for (plan, tenant_id) in &plans {
+        let key = (plan.target_marketplace_id, tenant_id.clone());
+        let (company_id, created, notes) = match linked.get(&key) {
+            Some(&company) => {
+                let notes = match earlier.remove(tenant_id) {
+                    Some(notes) if !notes.is_empty() => notes,
+                    _ => vec![
+                        "The company was linked to the tenant already: only the \
+                         subscriptions it lacked were added."
+                            .to_owned(),
+                    ],
+                };
+                (company, false, notes)
             }
-            Decision::Skip { code, reason } => (
-                "skipped",
-                Some(*code),
-                Some(reason.clone()),
-                None,
-                (None, None),
-            ),
-            Decision::Fail { code, reason } => {
-                failed = true;
-                (
-                    "failed",
-                    Some(*code),
-                    Some(reason.clone()),
-                    None,
-                    (None, None),
-                )
+            None => {
+                let company =
+                    insert_company(&mut *tx, plan.target_marketplace_id, &plan.company).await?;
+                (company, true, plan.notes.clone())
             }
         };
-        // A retry rewrites only what had failed.
-        sqlx::query(
+        done.push(Done {
+            plan,
+            tenant_id: tenant_id.clone(),
+            company_id,
+            created,
+            notes,
+            admin: None,
+            failed: false,
+        });
+    }
+    let created: Vec<&mut Done> = done.iter_mut().filter(|d| d.created).collect();
+    complete_companies(tx, run, created, now).await?;
+    admins_of_linked(tx, &mut done).await?;
+    subscriptions(tx, run, &mut done, now).await?;
+
+    // Each tenant's standing, and the run lets it go.
+    for chunk in done.chunks(ROWS_AT_ONCE / 6) {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "UPDATE import_tenants SET status = v.column2, company_id = v.column3,
+                company_created = COALESCE(import_tenants.company_created, v.column4),
+                notes = v.column5, finished_at = v.column6
+             FROM (",
+        );
+        sql.push_values(chunk, |mut row, d| {
+            let status = if d.failed {
+                TenantOutcome::CompletedWithErrors
+            } else {
+                TenantOutcome::Completed
+            };
+            row.push_bind(d.tenant_id.clone())
+                .push_bind(status.as_str())
+                .push_bind(d.company_id)
+                .push_bind(d.created)
+                .push_bind(sqlx::types::Json(d.notes.clone()))
+                .push_bind(now);
+        });
+        sql.push(") AS v WHERE import_tenants.run_id = ")
+            .push_bind(run.id)
+            .push(" AND import_tenants.tenant_id = v.column1");
+        sql.build().execute(&mut *tx).await?;
+        let mut sql = sqlx::QueryBuilder::<Db>::new("DELETE FROM import_claims WHERE run_id = ");
+        sql.push_bind(run.id).push(" AND tenant_id IN (");
+        let ids: Vec<String> = chunk.iter().map(|d| d.tenant_id.clone()).collect();
+        push_ids(&mut sql, &ids);
+        sql.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// One tenant of a batch as it is applied.
+struct Done<'a> {
+    plan: &'a TenantPlan,
+    tenant_id: String,
+    company_id: i64,
+    created: bool,
+    notes: Vec<String>,
+    /// The company's admin user: the purchaser of its subscriptions.
+    admin: Option<i64>,
+    /// Whether a subscription failed.
+    failed: bool,
+}
+
+fn push_ids(sql: &mut sqlx::QueryBuilder<Db>, ids: &[String]) {
+    let mut list = sql.separated(", ");
+    for id in ids {
+        list.push_bind(id.clone());
+    }
+    list.push_unseparated(")");
+}
+
+/// The company each tenant of the batch has in its target marketplace already, by (target,
+/// tenant), whichever instance links it.
+async fn linked_companies(
+    tx: &mut Connection,
+    plans: &[(&TenantPlan, String)],
+) -> crate::Result<HashMap<(i64, String), i64>> {
+    let mut linked = HashMap::new();
+    let ids: Vec<String> = plans.iter().map(|(_, id)| id.clone()).collect();
+    for chunk in ids.chunks(IDS_AT_ONCE) {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "SELECT marketplace_id, tenant_id, MIN(company_id) FROM tenant_links
+             WHERE tenant_id IN (",
+        );
+        push_ids(&mut sql, chunk);
+        sql.push(" GROUP BY marketplace_id, tenant_id");
+        let rows: Vec<(i64, String, i64)> = sql.build_query_as().fetch_all(&mut *tx).await?;
+        linked.extend(rows.into_iter().map(|(m, t, c)| ((m, t), c)));
+    }
+    Ok(linked)
+}
+
+/// What a new company has beside itself: its responsible user, contacts, admin user, tenant
+/// link and reseller association.
+async fn complete_companies(
+    tx: &mut Connection,
+    run: &ImportRun,
+    mut created: Vec<&mut Done<'_>>,
+    now: i64,
+) -> crate::Result<()> {
+    if created.is_empty() {
+        return Ok(());
+    }
+    // The responsible user is one of the run's marketplace.
+    if let Some(user) = run.responsible_user_id {
+        let own: Vec<String> = created
+            .iter()
+            .filter(|d| d.plan.target_marketplace_id == run.marketplace_id)
+            .map(|d| d.company_id.to_string())
+            .collect();
+        if !own.is_empty() {
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "UPDATE companies SET responsible_user_id = $1 WHERE id IN ({})",
+                own.join(", ")
+            )))
+            .bind(user)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    let contacts: Vec<(i64, &ferry_domain::Contact, &str)> = created
+        .iter()
+        .filter_map(|d| d.plan.contact.as_ref().map(|c| (d.company_id, c)))
+        .flat_map(|(company, c)| [(company, c, "primary"), (company, c, "bill_to")])
+        .collect();
+    for chunk in contacts.chunks(ROWS_AT_ONCE / 6) {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO contacts (company_id, kind, first_name, last_name, email, phone) ",
+        );
+        sql.push_values(chunk, |mut row, (company, c, kind)| {
+            row.push_bind(*company)
+                .push_bind(*kind)
+                .push_bind(c.first_name.clone())
+                .push_bind(c.last_name.clone())
+                .push_bind(c.email.as_ref().map(|e| e.as_str().to_owned()))
+                .push_bind(c.phone.clone());
+        });
+        sql.build().execute(&mut *tx).await?;
+    }
+    admins(tx, &mut created, now).await?;
+    for chunk in created.chunks(ROWS_AT_ONCE / 7) {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO tenant_links (marketplace_id, instance_id, company_id, tenant_id,
+                domain_prefix, reseller_mpn_id, created_at) ",
+        );
+        sql.push_values(chunk, |mut row, d| {
+            let link = &d.plan.link;
+            row.push_bind(d.plan.target_marketplace_id)
+                .push_bind(link.instance_id)
+                .push_bind(d.company_id)
+                .push_bind(d.tenant_id.clone())
+                .push_bind(
+                    link.domain_prefix
+                        .as_deref()
+                        .map(ferry_domain::domain_prefix),
+                )
+                .push_bind(link.reseller_mpn_id.clone())
+                .push_bind(now);
+        });
+        sql.build().execute(&mut *tx).await?;
+    }
+    for d in created.iter_mut() {
+        if let Some(reseller) = &d.plan.reseller {
+            let company = reseller_company(
+                tx,
+                run,
+                d.plan.target_marketplace_id,
+                reseller,
+                &mut d.notes,
+            )
+            .await?;
+            sqlx::query(
+                "INSERT INTO reseller_associations (company_id, reseller_company_id)
+                 VALUES ($1, $2)",
+            )
+            .bind(d.company_id)
+            .bind(company)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The bill-to people made the new companies' admin users — unless their e-mail is another
+/// user's of the marketplace, which the tenant's notes then say.
+async fn admins(tx: &mut Connection, created: &mut [&mut Done<'_>], now: i64) -> crate::Result<()> {
+    let mut taken: std::collections::HashSet<(i64, String)> = std::collections::HashSet::new();
+    let wanted: Vec<(i64, String)> = created
+        .iter()
+        .filter_map(|d| {
+            let user = d.plan.admin.as_ref()?;
+            Some((d.plan.target_marketplace_id, user.email.as_str().to_owned()))
+        })
+        .collect();
+    for chunk in wanted.chunks(IDS_AT_ONCE) {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "SELECT marketplace_id, email FROM users WHERE email IN (",
+        );
+        let emails: Vec<String> = chunk.iter().map(|(_, e)| e.clone()).collect();
+        push_ids(&mut sql, &emails);
+        let rows: Vec<(i64, String)> = sql.build_query_as().fetch_all(&mut *tx).await?;
+        taken.extend(rows);
+    }
+    let mut new: Vec<&mut Done<'_>> = Vec::new();
+    for d in created.iter_mut() {
+        let Some(user) = &d.plan.admin else { continue };
+        let key = (d.plan.target_marketplace_id, user.email.as_str().to_owned());
+        if taken.insert(key) {
+            new.push(d);
+        } else {
+            d.notes.push(format!(
+                "No admin user: {} belongs to another user of the marketplace.",
+                user.email
+            ));
+        }
+    }
+    for chunk in new.chunks_mut(ROWS_AT_ONCE / 14) {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO users (marketplace_id, external_id, email, first_name, last_name,
+                locale, phone, allow_login, status, custom_attributes, origin_kind, origin_ref,
+                created_at, updated_at) ",
+        );
+        let users = chunk
+            .iter()
+            .filter_map(|d| Some((d.plan.target_marketplace_id, d.plan.admin.as_ref()?)));
+        sql.push_values(users, |mut row, (target, u)| {
+            row.push_bind(target)
+                .push_bind(u.external_id.clone())
+                .push_bind(u.email.as_str().to_owned())
+                .push_bind(u.first_name.clone())
+                .push_bind(u.last_name.clone())
+                .push_bind(u.locale.clone())
+                .push_bind(u.phone.clone())
+                .push_bind(u.allow_login)
+                .push_bind(u.status.as_str())
+                .push_bind(sqlx::types::Json(u.custom_attributes.clone()))
+                .push_bind(u.origin.kind())
+                .push_bind(u.origin.reference())
+                .push_bind(now)
+                .push_bind(now);
+        });
+        // E-mail addresses are one user's per marketplace: they say which user is whose.
+        sql.push(" RETURNING id, marketplace_id, email");
+        let rows: Vec<(i64, i64, String)> = sql.build_query_as().fetch_all(&mut *tx).await?;
+        let ids: HashMap<(i64, String), i64> =
+            rows.into_iter().map(|(id, m, e)| ((m, e), id)).collect();
+        for d in chunk.iter_mut() {
+            let email = d.plan.admin.as_ref().map(|u| u.email.as_str().to_owned());
+            d.admin = email.and_then(|e| ids.get(&(d.plan.target_marketplace_id, e)).copied());
+        }
+        let members: Vec<(i64, i64)> = chunk
+            .iter()
+            .filter_map(|d| Some((d.admin?, d.company_id)))
+            .collect();
+        if members.is_empty() {
+            continue;
+        }
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO memberships (user_id, company_id, company_admin) ",
+        );
+        sql.push_values(members, |mut row, (user, company)| {
+            row.push_bind(user).push_bind(company).push_bind(true);
+        });
+        sql.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// The admin users of the companies that were linked already: the purchasers of what they gain.
+async fn admins_of_linked(tx: &mut Connection, done: &mut [Done<'_>]) -> crate::Result<()> {
+    let companies: Vec<String> = done
+        .iter()
+        .filter(|d| !d.created)
+        .map(|d| d.company_id.to_string())
+        .collect();
+    if companies.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<(i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT company_id, MIN(user_id) FROM memberships
+         WHERE company_admin AND company_id IN ({}) GROUP BY company_id",
+        companies.join(", ")
+    )))
+    .fetch_all(&mut *tx)
+    .await?;
+    let admins: HashMap<i64, i64> = rows.into_iter().collect();
+    for d in done.iter_mut().filter(|d| !d.created) {
+        d.admin = admins.get(&d.company_id).copied();
+    }
+    Ok(())
+}
+
+/// One subscription's result, as it is recorded.
+struct Outcome<'a> {
+    tenant_id: &'a str,
+    plan: &'a SubscriptionPlan,
+    outcome: &'static str,
+    code: Option<&'static str>,
+    reason: Option<String>,
+    id: Option<i64>,
+    dates: (Option<time::Date>, Option<time::Date>),
+}
+
+/// The batch's subscriptions: those its marketplaces have already said so, the others written,
+/// each one's result recorded — a retry rewrites only results that had failed.
+async fn subscriptions(
+    tx: &mut Connection,
+    run: &ImportRun,
+    done: &mut [Done<'_>],
+    now: i64,
+) -> crate::Result<()> {
+    let targets: BTreeSet<i64> = done.iter().map(|d| d.plan.target_marketplace_id).collect();
+    let targets: Vec<String> = targets.iter().map(ToString::to_string).collect();
+    let wanted: Vec<String> = done
+        .iter()
+        .flat_map(|d| &d.plan.subscriptions)
+        .filter(|s| matches!(s.decision, Decision::Import(_)))
+        .map(|s| s.subscription_id.to_ascii_lowercase())
+        .collect();
+    let mut present: HashMap<(i64, String), i64> = HashMap::new();
+    for chunk in wanted.chunks(IDS_AT_ONCE) {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT marketplace_id, lower(vendor_subscription_id), id FROM subscriptions
+             WHERE marketplace_id IN ({}) AND lower(vendor_subscription_id) IN (",
+            targets.join(", ")
+        ));
+        push_ids(&mut sql, chunk);
+        let rows: Vec<(i64, String, i64)> = sql.build_query_as().fetch_all(&mut *tx).await?;
+        present.extend(rows.into_iter().map(|(m, s, id)| ((m, s), id)));
+    }
+    for d in done.iter_mut() {
+        d.failed = d
+            .plan
+            .subscriptions
+            .iter()
+            .any(|s| matches!(s.decision, Decision::Fail { .. }));
+    }
+    let done: &[Done<'_>] = done;
+    let mut outcomes: Vec<Outcome<'_>> = Vec::new();
+    let mut writes: Vec<(&Done<'_>, &SubscriptionPlan, &ImportedSubscription)> = Vec::new();
+    for d in done {
+        for s in &d.plan.subscriptions {
+            let key = (
+                d.plan.target_marketplace_id,
+                s.subscription_id.to_ascii_lowercase(),
+            );
+            let (outcome, code, reason, id) = match &s.decision {
+                Decision::Import(new) => match present.get(&key) {
+                    Some(&id) => (
+                        "skipped",
+                        "ALREADY_PRESENT",
+                        "already present".to_owned(),
+                        Some(id),
+                    ),
+                    None => {
+                        writes.push((d, s, new));
+                        continue;
+                    }
+                },
+                Decision::Skip { code, reason } => ("skipped", *code, reason.clone(), None),
+                Decision::Fail { code, reason } => ("failed", *code, reason.clone(), None),
+            };
+            outcomes.push(Outcome {
+                tenant_id: &d.tenant_id,
+                plan: s,
+                outcome,
+                code: Some(code),
+                reason: Some(reason),
+                id,
+                dates: (None, None),
+            });
+        }
+    }
+    for chunk in writes.chunks(ROWS_AT_ONCE / 16) {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO subscriptions (marketplace_id, company_id, edition_id, purchased_by,
+                units, start_date, billing_start_date, end_date, billing_cycle, term,
+                auto_renew, status, vendor_subscription_id, custom_attributes, origin_kind,
+                origin_ref, created_at, updated_at) ",
+        );
+        sql.push_values(chunk, |mut row, (d, s, new)| {
+            row.push_bind(d.plan.target_marketplace_id)
+                .push_bind(d.company_id)
+                .push_bind(new.edition_id)
+                .push_bind(d.admin)
+                .push_bind(new.units)
+                .push_bind(new.start_date)
+                .push_bind(new.billing_start_date)
+                .push_bind(new.end_date)
+                .push_bind(new.billing_cycle.clone())
+                .push_bind(new.term.clone())
+                .push_bind(new.auto_renew)
+                .push_bind(new.status.as_str())
+                .push_bind(s.subscription_id.to_ascii_lowercase())
+                .push_bind(sqlx::types::Json(new.custom_attributes.clone()))
+                .push_bind("import")
+                .push_bind(run.id)
+                .push_bind(now)
+                .push_bind(now);
+        });
+        // A subscription id is one subscription's per marketplace: it says which row is whose.
+        sql.push(" RETURNING id, marketplace_id, vendor_subscription_id");
+        let rows: Vec<(i64, i64, String)> = sql.build_query_as().fetch_all(&mut *tx).await?;
+        let ids: HashMap<(i64, String), i64> =
+            rows.into_iter().map(|(id, m, s)| ((m, s), id)).collect();
+        for (d, s, new) in chunk {
+            let key = (
+                d.plan.target_marketplace_id,
+                s.subscription_id.to_ascii_lowercase(),
+            );
+            outcomes.push(Outcome {
+                tenant_id: &d.tenant_id,
+                plan: s,
+                outcome: "imported",
+                code: None,
+                reason: None,
+                id: ids.get(&key).copied(),
+                dates: (new.start_date, new.billing_start_date),
+            });
+        }
+    }
+    for chunk in outcomes.chunks(ROWS_AT_ONCE / 11) {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO import_subscriptions (run_id, tenant_id, subscription_id, offer_id,
                 offer_name, outcome, code, reason, marketplace_subscription_id, start_date,
-                billing_start_date)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-             ON CONFLICT (run_id, tenant_id, subscription_id) DO UPDATE SET
+                billing_start_date) ",
+        );
+        sql.push_values(chunk, |mut row, o| {
+            row.push_bind(run.id)
+                .push_bind(o.tenant_id.to_owned())
+                .push_bind(o.plan.subscription_id.to_ascii_lowercase())
+                .push_bind(o.plan.offer_id.clone())
+                .push_bind(o.plan.offer_name.clone())
+                .push_bind(o.outcome)
+                .push_bind(o.code)
+                .push_bind(o.reason.clone())
+                .push_bind(o.id)
+                .push_bind(o.dates.0)
+                .push_bind(o.dates.1);
+        });
+        // A retry rewrites only what had failed.
+        sql.push(
+            " ON CONFLICT (run_id, tenant_id, subscription_id) DO UPDATE SET
                 outcome = excluded.outcome, code = excluded.code, reason = excluded.reason,
                 marketplace_subscription_id = excluded.marketplace_subscription_id,
                 start_date = excluded.start_date, billing_start_date = excluded.billing_start_date
              WHERE import_subscriptions.outcome = 'failed'",
-        )
-        .bind(run.id)
-        .bind(&tenant_id)
-        .bind(&subscription_id)
-        .bind(&s.offer_id)
-        .bind(&s.offer_name)
-        .bind(outcome)
-        .bind(code)
-        .bind(reason)
-        .bind(id)
-        .bind(dates.0)
-        .bind(dates.1)
-        .execute(&mut *tx)
-        .await?;
+        );
+        sql.build().execute(&mut *tx).await?;
     }
-    let status = if failed {
-        TenantOutcome::CompletedWithErrors
-    } else {
-        TenantOutcome::Completed
-    };
-    sqlx::query(
-        "UPDATE import_tenants SET status = $3, company_id = $4,
-            company_created = COALESCE(company_created, $5), notes = $6, finished_at = $7
-         WHERE run_id = $1 AND tenant_id = $2",
-    )
-    .bind(run.id)
-    .bind(&tenant_id)
-    .bind(status.as_str())
-    .bind(company_id)
-    .bind(created)
-    .bind(sqlx::types::Json(&notes))
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    sqlx::query("DELETE FROM import_claims WHERE run_id = $1 AND tenant_id = $2")
-        .bind(run.id)
-        .bind(&tenant_id)
-        .execute(&mut *tx)
-        .await?;
     Ok(())
 }
 
-/// Creates the tenant's company with its contact, admin user, tenant link and reseller
-/// association; answers the company and its admin user.
-async fn create_company(
+/// The reseller company of the target marketplace that has the reseller's MPN id, created from
+/// the reseller's Partner Center name when there is none (and said in `notes`).
+async fn reseller_company(
     tx: &mut Connection,
     run: &ImportRun,
-    plan: &TenantPlan,
+    target: i64,
+    reseller: &ResellerPlan,
     notes: &mut Vec<String>,
-) -> crate::Result<(i64, Option<i64>)> {
-    let target = plan.target_marketplace_id;
-    let company = insert_company(&mut *tx, target, &plan.company).await?;
-    // The responsible user is one of the run's marketplace.
-    if target == run.marketplace_id && run.responsible_user_id.is_some() {
-        sqlx::query("UPDATE companies SET responsible_user_id = $2 WHERE id = $1")
-            .bind(company)
-            .bind(run.responsible_user_id)
-            .execute(&mut *tx)
+) -> crate::Result<i64> {
+    let existing: Option<i64> =
+        sqlx::query_scalar("SELECT id FROM companies WHERE marketplace_id = $1 AND mpn_id = $2")
+            .bind(target)
+            .bind(&reseller.mpn_id)
+            .fetch_optional(&mut *tx)
             .await?;
+    if let Some(id) = existing {
+        return Ok(id);
     }
-    if let Some(contact) = &plan.contact {
-        for kind in ["primary", "bill_to"] {
-            sqlx::query(
-                "INSERT INTO contacts (company_id, kind, first_name, last_name, email, phone)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(company)
-            .bind(kind)
-            .bind(&contact.first_name)
-            .bind(&contact.last_name)
-            .bind(contact.email.as_ref().map(|e| e.as_str()))
-            .bind(&contact.phone)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
-    let mut admin = None;
-    if let Some(user) = &plan.admin {
-        let taken: Option<i64> =
-            sqlx::query_scalar("SELECT id FROM users WHERE marketplace_id = $1 AND email = $2")
-                .bind(target)
-                .bind(user.email.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        match taken {
-            Some(_) => notes.push(format!(
-                "No admin user: {} belongs to another user of the marketplace.",
-                user.email
-            )),
-            None => {
-                let id = insert_user(&mut *tx, target, user, None).await?;
-                sqlx::query(
-                    "INSERT INTO memberships (user_id, company_id, company_admin) VALUES ($1, $2, $3)",
-                )
-                .bind(id)
-                .bind(company)
-                .bind(true)
-                .execute(&mut *tx)
-                .await?;
-                admin = Some(id);
-            }
-        }
-    }
-    let link = &plan.link;
-    sqlx::query(
-        "INSERT INTO tenant_links (marketplace_id, instance_id, company_id, tenant_id,
-            domain_prefix, reseller_mpn_id, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(target)
-    .bind(link.instance_id)
-    .bind(company)
-    .bind(link.tenant_id.to_ascii_lowercase())
-    .bind(
-        link.domain_prefix
-            .as_deref()
-            .map(ferry_domain::domain_prefix),
-    )
-    .bind(&link.reseller_mpn_id)
-    .bind(crate::now().millis())
-    .execute(&mut *tx)
-    .await?;
-    if let Some(reseller) = &plan.reseller {
-        let existing: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM companies WHERE marketplace_id = $1 AND mpn_id = $2",
+    let new = ferry_domain::NewCompany {
+        status: ferry_domain::CompanyStatus::Active,
+        ..ferry_domain::NewCompany::named(
+            reseller.name.clone(),
+            ferry_domain::Origin::Import(run.id),
         )
-        .bind(target)
+    };
+    let id = insert_company(&mut *tx, target, &new).await?;
+    sqlx::query("UPDATE companies SET mpn_id = $2 WHERE id = $1")
+        .bind(id)
         .bind(&reseller.mpn_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let reseller_company = match existing {
-            Some(id) => id,
-            None => {
-                let new = ferry_domain::NewCompany {
-                    status: ferry_domain::CompanyStatus::Active,
-                    ..ferry_domain::NewCompany::named(
-                        reseller.name.clone(),
-                        ferry_domain::Origin::Import(run.id),
-                    )
-                };
-                let id = insert_company(&mut *tx, target, &new).await?;
-                sqlx::query("UPDATE companies SET mpn_id = $2 WHERE id = $1")
-                    .bind(id)
-                    .bind(&reseller.mpn_id)
-                    .execute(&mut *tx)
-                    .await?;
-                notes.push(format!(
-                    "Created the reseller company {} (MPN id {}).",
-                    reseller.name, reseller.mpn_id
-                ));
-                id
-            }
-        };
-        sqlx::query(
-            "INSERT INTO reseller_associations (company_id, reseller_company_id) VALUES ($1, $2)",
-        )
-        .bind(company)
-        .bind(reseller_company)
         .execute(&mut *tx)
         .await?;
-    }
-    Ok((company, admin))
+    notes.push(format!(
+        "Created the reseller company {} (MPN id {}).",
+        reseller.name, reseller.mpn_id
+    ));
+    Ok(id)
 }
