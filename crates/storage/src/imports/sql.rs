@@ -566,6 +566,15 @@ struct Done<'a> {
     failed: bool,
 }
 
+/// The batch's target marketplaces, as a list for `IN (…)`: their keys lead the indexes.
+fn targets(ids: impl Iterator<Item = i64>) -> String {
+    let ids: BTreeSet<i64> = ids.collect();
+    ids.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn push_ids(sql: &mut sqlx::QueryBuilder<Db>, ids: &[String]) {
     let mut list = sql.separated(", ");
     for id in ids {
@@ -582,11 +591,12 @@ async fn linked_companies(
 ) -> crate::Result<HashMap<(i64, String), i64>> {
     let mut linked = HashMap::new();
     let ids: Vec<String> = plans.iter().map(|(_, id)| id.clone()).collect();
+    let targets = targets(plans.iter().map(|(p, _)| p.target_marketplace_id));
     for chunk in ids.chunks(IDS_AT_ONCE) {
-        let mut sql = sqlx::QueryBuilder::<Db>::new(
+        let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
             "SELECT marketplace_id, tenant_id, MIN(company_id) FROM tenant_links
-             WHERE tenant_id IN (",
-        );
+             WHERE marketplace_id IN ({targets}) AND tenant_id IN ("
+        ));
         push_ids(&mut sql, chunk);
         sql.push(" GROUP BY marketplace_id, tenant_id");
         let rows: Vec<(i64, String, i64)> = sql.build_query_as().fetch_all(&mut *tx).await?;
@@ -698,10 +708,12 @@ async fn admins(tx: &mut Connection, created: &mut [&mut Done<'_>], now: i64) ->
             Some((d.plan.target_marketplace_id, user.email.as_str().to_owned()))
         })
         .collect();
+    let targets = targets(created.iter().map(|d| d.plan.target_marketplace_id));
     for chunk in wanted.chunks(IDS_AT_ONCE) {
-        let mut sql = sqlx::QueryBuilder::<Db>::new(
-            "SELECT marketplace_id, email FROM users WHERE email IN (",
-        );
+        let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT marketplace_id, email FROM users
+             WHERE marketplace_id IN ({targets}) AND email IN ("
+        ));
         let emails: Vec<String> = chunk.iter().map(|(_, e)| e.clone()).collect();
         push_ids(&mut sql, &emails);
         let rows: Vec<(i64, String)> = sql.build_query_as().fetch_all(&mut *tx).await?;
@@ -815,8 +827,7 @@ async fn subscriptions(
     done: &mut [Done<'_>],
     now: i64,
 ) -> crate::Result<()> {
-    let targets: BTreeSet<i64> = done.iter().map(|d| d.plan.target_marketplace_id).collect();
-    let targets: Vec<String> = targets.iter().map(ToString::to_string).collect();
+    let targets = targets(done.iter().map(|d| d.plan.target_marketplace_id));
     let wanted: Vec<String> = done
         .iter()
         .flat_map(|d| &d.plan.subscriptions)
@@ -827,8 +838,7 @@ async fn subscriptions(
     for chunk in wanted.chunks(IDS_AT_ONCE) {
         let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
             "SELECT marketplace_id, lower(vendor_subscription_id), id FROM subscriptions
-             WHERE marketplace_id IN ({}) AND lower(vendor_subscription_id) IN (",
-            targets.join(", ")
+             WHERE marketplace_id IN ({targets}) AND lower(vendor_subscription_id) IN ("
         ));
         push_ids(&mut sql, chunk);
         let rows: Vec<(i64, String, i64)> = sql.build_query_as().fetch_all(&mut *tx).await?;
