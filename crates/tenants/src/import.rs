@@ -2,8 +2,8 @@
 //! tenant not imported — brought into the marketplace from the instance's snapshot by a
 //! background job, without asking Partner Center again.
 //!
-//! Each tenant's plan is decided here from the snapshot: the company and contact of `003_*`'s
-//! mapping, the bill-to person as admin user, the tenant link, the reseller, and for each
+//! Each tenant's plan is decided here from the snapshot: the company and contact of the
+//! mapping the docs give, the bill-to person as admin user, the tenant link, the reseller, and for each
 //! subscription its edition (`ferry_domain::match_offer`) and billing start
 //! (`ferry_domain::billing_start`) — or why it is not imported. The store writes a batch of
 //! plans in one transaction; tenants still pending are where a stopped run carries on.

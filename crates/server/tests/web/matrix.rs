@@ -847,7 +847,7 @@ pub(crate) async fn user_changes_follow_the_targets_role(app: App) {
     }
 }
 
-/// Pending companies are taken out of pending by Marketplace Managers only (PRODUCT.md §1).
+/// Pending companies are taken out of pending by Marketplace Managers only (docs/marketplaces.md).
 pub(crate) async fn pending_companies_are_activated_by_managers(app: App) {
     let path = format!("/api/v1/companies/{}", app.a.pending_company);
     let activate = r#"{"status": "active"}"#;

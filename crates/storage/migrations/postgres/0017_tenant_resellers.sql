@@ -8,8 +8,10 @@ CREATE UNIQUE INDEX marketplaces_reseller_mpn_id
 
 -- The tenant reseller holding an audited tenant (the simple tenant's marketplace id).
 ALTER TABLE tenant_audits ADD COLUMN tenant_reseller_id BIGINT;
+-- The tenant resellers' customers, few among many, in name order.
 CREATE INDEX tenant_audits_tenant_reseller
-    ON tenant_audits (marketplace_id, instance_id, tenant_reseller_id, lower(name), tenant_id);
+    ON tenant_audits (marketplace_id, instance_id, lower(name), tenant_id)
+    WHERE tenant_reseller_id IS NOT NULL;
 
 -- An audit is written here a page at a time, then published into tenant_audits in one
 -- statement: the list shows the whole previous audit until the new one is whole. Unlogged:
