@@ -669,6 +669,84 @@ async fn an_operator_gets_the_hierarchy_of_the_demo() {
         "{held}"
     );
     browser.shot(&shots, "hierarchy-6-tenant-reseller").await;
+
+    // A page of tenants not imported, ticked and imported; Import Results fills while it runs.
+    browser
+        .execute(
+            "document.querySelector('#status').value = 'not-imported'; \
+             document.querySelector('#reseller').value = ''",
+        )
+        .await;
+    browser.click("form.filters button").await;
+    let ticked = browser
+        .execute(
+            "const boxes = document.querySelectorAll('input[name=tenant]'); \
+             boxes.forEach(b => b.checked = true); return boxes.length",
+        )
+        .await;
+    assert!(ticked.as_u64().is_some_and(|n| n >= 20), "{ticked}");
+    browser.click("button[form=import-selected]").await;
+    browser.shot(&shots, "import-1-running").await;
+    browser
+        .wait_for(
+            "!document.querySelector('[data-refresh]') && !!document.querySelector('#results')",
+        )
+        .await;
+    let unmapped = browser.text("#unmapped").await;
+    assert!(
+        unmapped.contains("195416C1-3447-423A-B37B-EE59A99A19C4"),
+        "the offer left unmapped on purpose: {unmapped}"
+    );
+    browser.shot(&shots, "import-2-results").await;
+
+    // Mapped in place to the catalog's Exchange Online (Plan 1), then retried.
+    browser
+        .execute(
+            "const select = document.querySelector('#unmapped select'); \
+             const option = [...select.options].find(o => o.text.endsWith('Exchange Online (Plan 1)')); \
+             select.value = option.value",
+        )
+        .await;
+    browser.click("#unmapped form button").await;
+    assert!(browser.source().await.contains("The offer is mapped."));
+    browser.click("form[action$='/retry'] button").await;
+    browser
+        .wait_for(
+            "!document.querySelector('[data-refresh]') && !!document.querySelector('#results')",
+        )
+        .await;
+    assert!(
+        !browser
+            .source()
+            .await
+            .contains("195416C1-3447-423A-B37B-EE59A99A19C4\""),
+        "mapped and imported"
+    );
+    browser.shot(&shots, "import-3-retried").await;
+    let csv = browser
+        .execute(
+            "const x = new XMLHttpRequest(); \
+             x.open('GET', document.querySelector('a[download]').href, false); x.send(); \
+             return x.responseText",
+        )
+        .await;
+    let csv = csv.as_str().unwrap_or_default();
+    assert!(csv.starts_with("tab,tenant_id,tenant_name"), "{csv}");
+    assert!(csv.contains(",imported,"), "{csv}");
+
+    // Retrieved again, the imported tenants are Synced.
+    browser
+        .click("nav a[href='/m/demo/import-customers']")
+        .await;
+    browser.click("form.card button[type=submit]").await;
+    browser
+        .wait_for(
+            "!!document.querySelector('#tenant-list') && !document.querySelector('[data-refresh]')",
+        )
+        .await;
+    let synced = filter("synced").await;
+    assert!(synced.lines().count() >= 20, "{synced}");
+    browser.shot(&shots, "import-4-synced").await;
     println!("screenshots of Get Hierarchy: {}", shots.display());
 }
 

@@ -305,7 +305,8 @@ pub async fn results(
             }
         })
         .collect();
-    let unmapped = state.store.unmapped_offers(run.id).await?;
+    // Offers are mapped in this marketplace's catalog; a tenant reseller maps its own.
+    let unmapped = state.store.unmapped_offers(run.id, scope.id()).await?;
     let can_map = scope.principal.allows(Permission::WriteCatalog);
     let editions = if unmapped.is_empty() || !can_map {
         Vec::new()

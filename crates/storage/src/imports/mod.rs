@@ -70,9 +70,10 @@ pub trait ImportStore: Send + Sync {
         instance_id: i64,
         tenant_ids: &[String],
     ) -> Result<Vec<LastImport>>;
-    /// The offers of the run's subscriptions that failed because no edition maps them, with
-    /// how many subscriptions each blocks, most first.
-    async fn unmapped_offers(&self, run_id: i64) -> Result<Vec<UnmappedOffer>>;
+    /// The offers no edition of `marketplace_id` maps that failed subscriptions of the run's
+    /// tenants imported into it, with how many subscriptions each blocks, most first.
+    async fn unmapped_offers(&self, run_id: i64, marketplace_id: i64)
+    -> Result<Vec<UnmappedOffer>>;
     /// The marketplace's active offer-id mappings: what an offer is matched with.
     async fn offer_mappings(&self, marketplace_id: i64) -> Result<Vec<(OfferId, i64)>>;
 }

@@ -393,15 +393,21 @@ impl crate::ImportStore for This {
         Ok(rows)
     }
 
-    async fn unmapped_offers(&self, run_id: i64) -> crate::Result<Vec<UnmappedOffer>> {
+    async fn unmapped_offers(
+        &self,
+        run_id: i64,
+        marketplace_id: i64,
+    ) -> crate::Result<Vec<UnmappedOffer>> {
         Ok(sqlx::query_as(
-            "SELECT offer_id, MAX(offer_name) AS offer_name, COUNT(*) AS subscriptions
-             FROM import_subscriptions
-             WHERE run_id = $1 AND outcome = 'failed' AND code = 'OFFER_NOT_MAPPED'
-               AND offer_id IS NOT NULL
-             GROUP BY offer_id ORDER BY COUNT(*) DESC, offer_id",
+            "SELECT s.offer_id, MAX(s.offer_name) AS offer_name, COUNT(*) AS subscriptions
+             FROM import_subscriptions s JOIN import_tenants t
+                ON t.run_id = s.run_id AND t.tenant_id = s.tenant_id
+             WHERE s.run_id = $1 AND s.outcome = 'failed' AND s.code = 'OFFER_NOT_MAPPED'
+               AND s.offer_id IS NOT NULL AND t.target_marketplace_id = $2
+             GROUP BY s.offer_id ORDER BY COUNT(*) DESC, s.offer_id",
         )
         .bind(run_id)
+        .bind(marketplace_id)
         .fetch_all(&self.pool)
         .await?)
     }
