@@ -87,7 +87,7 @@ async fn retrieved(store: Arc<dyn Store>, customers: usize) -> (Setup, i64) {
     let setup = setup(
         store,
         Options {
-            seed: 11,
+            seed: 12,
             customers,
             resellers: 3,
             ..Options::default()
@@ -256,11 +256,20 @@ async fn an_import_brings_each_tenant_in_once(store: Arc<dyn Store>) {
         .collect();
     let mut failing = BTreeSet::new();
     let mut seen = BTreeSet::new();
-    for s in store
+    // An end customer of an indirect reseller that also buys directly is in the Indirect tab;
+    // its direct subscription is weighed like any other below.
+    let everything = store
         .snapshot_subscriptions(snapshot, &ids)
         .await
-        .expect("subscriptions")
-    {
+        .expect("subscriptions");
+    assert!(
+        everything
+            .iter()
+            .any(|s| tenants[&s.tenant_id].0 == ImportTab::Indirect
+                && s.subscription.reseller_mpn_id.is_none()),
+        "an indirect end customer with a direct subscription"
+    );
+    for s in everything {
         let sub = &s.subscription;
         let expected = match importability(sub.status.as_deref(), sub.product_type.as_deref()) {
             Importability::AzurePlan => ("skipped", Some("AZURE_PLAN_REQUIRES_AZURE_MIGRATION")),
