@@ -174,6 +174,8 @@ impl BackgroundJob for ImportTenants {
             .sum();
         let mut mappings: HashMap<i64, Vec<(OfferId, i64)>> = HashMap::new();
         let today = ferry_storage::now().date();
+        store.analyze_import_tables().await?;
+        let mut batches: u32 = 0;
         loop {
             let batch = store.pending_import_tenants(run.id, BATCH).await?;
             if batch.is_empty() {
@@ -216,6 +218,12 @@ impl BackgroundJob for ImportTenants {
                 }));
             }
             store.apply_import(&run, &plans).await?;
+            // The tables grow fast in a first import: their figures are refreshed as they
+            // double.
+            batches += 1;
+            if batches.is_power_of_two() {
+                store.analyze_import_tables().await?;
+            }
             if !gone.is_empty() {
                 let why = "Not imported: the tenant is no longer in Partner Center's list.";
                 store.fail_import_tenants(run.id, &gone, why).await?;

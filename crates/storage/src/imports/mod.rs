@@ -74,6 +74,10 @@ pub trait ImportStore: Send + Sync {
     /// tenants imported into it, with how many subscriptions each blocks, most first.
     async fn unmapped_offers(&self, run_id: i64, marketplace_id: i64)
     -> Result<Vec<UnmappedOffer>>;
+    /// Brings the planner's figures up to date for the tables an import reads and grows
+    /// (PostgreSQL; SQLite plans well without them): a first import fills empty tables
+    /// faster than the server's own analysis catches up, and stale figures make it scan.
+    async fn analyze_import_tables(&self) -> Result<()>;
     /// The marketplace's active offer-id mappings: what an offer is matched with.
     async fn offer_mappings(&self, marketplace_id: i64) -> Result<Vec<(OfferId, i64)>>;
 }

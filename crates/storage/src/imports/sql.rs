@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::companies::insert_company;
-use super::{BEGIN_WRITE, Db, This, found};
+use super::{BACKEND, BEGIN_WRITE, Db, This, found};
 use crate::imports::{
     Decision, ImportCount, ImportRun, ImportStart, ImportState, ImportSubscription, ImportTab,
     ImportTenant, ImportedSubscription, LastImport, NewImport, ResellerPlan, Selection,
@@ -410,6 +410,19 @@ impl crate::ImportStore for This {
         .bind(marketplace_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn analyze_import_tables(&self) -> crate::Result<()> {
+        if BACKEND == crate::Backend::Postgres {
+            sqlx::query(
+                "ANALYZE hierarchy_tenants, hierarchy_subscriptions, companies, contacts, users,
+                    memberships, tenant_links, reseller_associations, subscriptions,
+                    import_tenants, import_claims, import_subscriptions",
+            )
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
     }
 
     async fn offer_mappings(
