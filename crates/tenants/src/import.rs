@@ -20,7 +20,7 @@ use ferry_jobs::{BackgroundJob, JobContext, JobError};
 use ferry_storage::{
     Decision, ImportRun, ImportState, ImportTab, ImportTenant, ImportedSubscription, NewImport,
     ResellerPlan, Selection, SnapshotReseller, Store, StoreError, StoredSubscription, StoredTenant,
-    SubscriptionPlan, TenantPlan,
+    SubscriptionPlan, TenantOutcome, TenantPlan,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -166,10 +166,12 @@ impl BackgroundJob for ImportTenants {
             .into_iter()
             .map(|r| (r.tenant_id.clone(), r))
             .collect();
-        let total: i64 = store
-            .import_counts(run.id)
-            .await?
+        let counts = store.import_counts(run.id).await?;
+        let total: i64 = counts.iter().map(|c| c.tenants).sum();
+        // Where a run that stopped carries on from.
+        let mut done: i64 = counts
             .iter()
+            .filter(|c| c.status != TenantOutcome::Pending)
             .map(|c| c.tenants)
             .sum();
         let mut mappings: HashMap<i64, Vec<(OfferId, i64)>> = HashMap::new();
@@ -228,7 +230,7 @@ impl BackgroundJob for ImportTenants {
                 let why = "Not imported: the tenant is no longer in Partner Center's list.";
                 store.fail_import_tenants(run.id, &gone, why).await?;
             }
-            let done = total - store.pending_count(run.id).await?;
+            done += i64::try_from(batch.len()).unwrap_or(0);
             let progress = Progress {
                 done,
                 total: Some(total),

@@ -16,6 +16,7 @@ use ferry_storage::{
 use serde::Deserialize;
 
 use super::history::actor_name;
+use super::imports::outcome_label;
 use super::{COUNT_CAP, NoticeQuery, Pager, page};
 use crate::AppState;
 use crate::error::PageError;
@@ -653,16 +654,6 @@ fn tenant_row(
         name: a.name,
         selectable: true,
         last_import: None,
-    }
-}
-
-/// A tenant's standing in an import run, in words.
-pub(super) fn outcome_label(status: TenantOutcome) -> &'static str {
-    match status {
-        TenantOutcome::Pending => "Importing",
-        TenantOutcome::Completed => "Completed",
-        TenantOutcome::CompletedWithErrors => "Completed with errors",
-        TenantOutcome::Failed => "Failed",
     }
 }
 

@@ -11,13 +11,14 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use ferry_domain::{OfferId, Permission, Timestamp};
 use ferry_storage::{
-    ImportCount, ImportRun, ImportState, ImportTab, Selection, Subject, UnmappedOffer,
+    ImportCount, ImportRun, ImportState, ImportTab, Selection, Subject, TenantOutcome,
+    UnmappedOffer,
 };
 use ferry_tenants::{ImportRefused, instances};
 use serde::Deserialize;
 
 use super::history::actor_name;
-use super::import_customers::{outcome_label, refused};
+use super::import_customers::refused;
 use super::{NoticeQuery, page};
 use crate::AppState;
 use crate::error::PageError;
@@ -354,7 +355,7 @@ pub async fn results(
         retryable: !running
             && counts
                 .iter()
-                .any(|c| c.status == ferry_storage::TenantOutcome::CompletedWithErrors),
+                .any(|c| c.status == TenantOutcome::CompletedWithErrors),
         unmapped,
         editions,
         can_map,
@@ -362,6 +363,16 @@ pub async fn results(
         next,
         base,
     })
+}
+
+/// A tenant's standing in an import run, in words.
+pub(super) fn outcome_label(status: TenantOutcome) -> &'static str {
+    match status {
+        TenantOutcome::Pending => "Importing",
+        TenantOutcome::Completed => "Completed",
+        TenantOutcome::CompletedWithErrors => "Completed with errors",
+        TenantOutcome::Failed => "Failed",
+    }
 }
 
 fn tab_label(tab: ImportTab) -> &'static str {

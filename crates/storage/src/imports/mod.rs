@@ -38,8 +38,6 @@ pub trait ImportStore: Send + Sync {
         tenant_ids: &[String],
         why: &str,
     ) -> Result<()>;
-    /// How many tenants of the run are still pending.
-    async fn pending_count(&self, run_id: i64) -> Result<i64>;
     async fn finish_import(
         &self,
         run_id: i64,

@@ -260,15 +260,6 @@ impl crate::ImportStore for This {
         Ok(())
     }
 
-    async fn pending_count(&self, run_id: i64) -> crate::Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM import_tenants WHERE run_id = $1 AND status = 'pending'",
-        )
-        .bind(run_id)
-        .fetch_one(&self.pool)
-        .await?)
-    }
-
     async fn finish_import(
         &self,
         run_id: i64,
