@@ -62,9 +62,7 @@ async fn main() {
             tenants * 3
         );
         let world = World::seed(&store, tenants).await;
-        let started = Instant::now();
-        let counts = world.import(Selection::NotImported).await;
-        let ferry = started.elapsed().as_secs_f64();
+        let (ferry, counts) = world.import(Selection::NotImported).await;
         println!(
             "{:<40} {ferry:>8.1} s   ({} companies, {} subscriptions; peak RSS {:.0} MB)",
             "Ferry's import",
@@ -73,12 +71,10 @@ async fn main() {
             peak_rss_mb()
         );
         let ids = world.tenant_ids().await;
-        let started = Instant::now();
-        let again = world.import(Selection::Tenants(ids)).await;
+        let (elapsed, again) = world.import(Selection::Tenants(ids)).await;
         println!(
-            "{:<40} {:>8.1} s   (wrote {})",
+            "{:<40} {elapsed:>8.1} s   (wrote {})",
             "the same selection again",
-            started.elapsed().as_secs_f64(),
             if again == counts {
                 "nothing"
             } else {
@@ -281,7 +277,10 @@ impl World {
 
     /// Imports the selection to the end; answers the companies linked to a tenant and the
     /// Microsoft subscriptions they hold.
-    async fn import(&self, selection: Selection) -> (usize, usize) {
+    /// Imports the selection, answering the time it took and then the companies linked and
+    /// their subscriptions, counted after the clock stopped.
+    async fn import(&self, selection: Selection) -> (f64, (usize, usize)) {
+        let started = Instant::now();
         ferry_tenants::start_import(
             &*self.store,
             self.seeded.marketplace_id,
@@ -302,13 +301,14 @@ impl World {
         )
         .with_job::<ImportTenants>(());
         while worker.run_next().await.expect("run") {}
+        let elapsed = started.elapsed().as_secs_f64();
         let linked = self
             .store
             .linked_companies(self.seeded.marketplace_id)
             .await
             .expect("linked");
         let subscriptions = linked.iter().map(|l| l.subscriptions.len()).sum();
-        (linked.len(), subscriptions)
+        (elapsed, (linked.len(), subscriptions))
     }
 }
 
@@ -364,8 +364,9 @@ struct Load {
     insert: String,
 }
 
-/// The loader's rows — the same companies, contacts, admin users, memberships, tenant links
-/// and subscriptions the import writes — into a fresh database with Ferry's schema; answers
+/// The loader's rows — the same companies, contacts, admin users, memberships, tenant links,
+/// subscriptions and the run's results (each tenant's and each subscription's) the import
+/// writes — into a fresh database with Ferry's schema; answers
 /// the seconds the load took.
 async fn load(url: &str, dir: &Path, tenants: usize) -> f64 {
     let store = open(url).await;
@@ -441,6 +442,38 @@ async fn load(url: &str, dir: &Path, tenants: usize) -> f64 {
                  JOIN users u ON u.marketplace_id = {m} AND u.email = l.email",
                 date = if url.starts_with("sqlite") { "" } else { "DATE" }
             ),
+            },
+            // The loaded subscription ids are written as they are: the key finds them.
+            Load {
+                name: "results",
+                columns: "tenant_id, subscription_id, offer_id, offer_name, start_date, \
+                      billing_start_date",
+                insert: format!(
+                    "INSERT INTO import_runs (marketplace_id, instance_id, snapshot, state,
+                    started_by, started_at, finished_at)
+                 VALUES ({m}, {instance}, 1, 'completed', 'loader', {now}, {now});
+                 INSERT INTO import_tenants (run_id, tenant_id, name, tab,
+                    target_marketplace_id, status, company_id, company_created, notes,
+                    finished_at)
+                 SELECT r.id, c.external_id, c.name, 'direct', {m}, 'completed', c.id, TRUE,
+                    '[]', {now}
+                 FROM companies c, (SELECT MAX(id) AS id FROM import_runs) r
+                 WHERE c.marketplace_id = {m};
+                 INSERT INTO import_subscriptions (run_id, tenant_id, subscription_id, offer_id,
+                    offer_name, outcome, marketplace_subscription_id, start_date,
+                    billing_start_date)
+                 SELECT r.id, l.tenant_id, l.subscription_id, l.offer_id, l.offer_name,
+                    'imported', s.id, {date}(l.start_date), {date}(l.billing_start_date)
+                 FROM load_results l
+                 JOIN subscriptions s ON s.marketplace_id = {m}
+                    AND s.vendor_subscription_id = l.subscription_id,
+                 (SELECT MAX(id) AS id FROM import_runs) r",
+                    date = if url.starts_with("sqlite") {
+                        ""
+                    } else {
+                        "DATE"
+                    }
+                ),
             },
         ];
     let files = dir.join(if url.starts_with("sqlite") {
@@ -529,6 +562,10 @@ fn write_files(dir: &Path, tenants: usize, editions: &[i64], today: time::Date) 
         "subscriptions",
         "tenant_id,edition_id,email,units,start_date,billing_start_date,end_date,subscription_id",
     );
+    let mut results = open(
+        "results",
+        "tenant_id,subscription_id,offer_id,offer_name,start_date,billing_start_date",
+    );
     for i in 0..tenants {
         let t = tenant_id(i);
         let email = format!("billing@customer{i}.example");
@@ -569,6 +606,13 @@ fn write_files(dir: &Path, tenants: usize, editions: &[i64], today: time::Date) 
                 subscriptions,
                 "{t},{edition},{email},5,{start},{billing},2026-{month:02}-{day:02},{}",
                 subscription_id(i, s)
+            )
+            .expect("write");
+            writeln!(
+                results,
+                "{t},{},{},Offer {s},{start},{billing}",
+                subscription_id(i, s),
+                OFFERS[s]
             )
             .expect("write");
         }

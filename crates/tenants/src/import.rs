@@ -29,7 +29,7 @@ use time::Date;
 use crate::Visible;
 
 /// Tenants planned and written together, in one transaction.
-const BATCH: i64 = 100;
+const BATCH: i64 = 200;
 
 /// Why a run cannot start, or start again.
 #[derive(Debug, thiserror::Error)]
@@ -174,63 +174,37 @@ impl BackgroundJob for ImportTenants {
             .filter(|c| c.status != TenantOutcome::Pending)
             .map(|c| c.tenants)
             .sum();
-        let mut mappings: HashMap<i64, Vec<(OfferId, i64)>> = HashMap::new();
-        let today = ferry_storage::now().date();
+        let mut planner = Planner {
+            store: &**store,
+            run: &run,
+            snapshot,
+            resellers,
+            mappings: HashMap::new(),
+            today: ferry_storage::now().date(),
+        };
         store.analyze_import_tables().await?;
         let mut batches: u32 = 0;
-        loop {
-            let batch = store.pending_import_tenants(run.id, BATCH).await?;
-            if batch.is_empty() {
-                break;
-            }
-            let ids: Vec<String> = batch.iter().map(|t| t.tenant_id.clone()).collect();
-            let mut stored: HashMap<String, StoredTenant> = store
-                .snapshot_tenants_of(snapshot, &ids)
-                .await?
-                .into_iter()
-                .map(|t| (t.tenant_id.clone(), t))
-                .collect();
-            let mut subscriptions: HashMap<String, Vec<StoredSubscription>> = HashMap::new();
-            for s in store.snapshot_subscriptions(snapshot, &ids).await? {
-                subscriptions
-                    .entry(s.tenant_id.clone())
-                    .or_default()
-                    .push(s);
-            }
-            let mut plans = Vec::new();
-            let mut gone = Vec::new();
-            for tenant in &batch {
-                let Some(found) = stored.remove(&tenant.tenant_id) else {
-                    gone.push(tenant.tenant_id.clone());
-                    continue;
-                };
-                let target = tenant.target_marketplace_id;
-                if let std::collections::hash_map::Entry::Vacant(entry) = mappings.entry(target) {
-                    entry.insert(store.offer_mappings(target).await?);
-                }
-                let own = subscriptions.remove(&tenant.tenant_id).unwrap_or_default();
-                plans.push(plan(&Context {
-                    run: &run,
-                    tenant,
-                    stored: &found,
-                    subscriptions: &own,
-                    resellers: &resellers,
-                    mappings: &mappings[&target],
-                    today,
-                }));
-            }
-            store.apply_import(&run, &plans).await?;
+        let mut next = planner.next_batch("").await?;
+        while let Some(batch) = next {
+            // The next batch is read and planned while this one is written.
+            let (applied, following) = futures_util::future::join(
+                store.apply_import(&run, &batch.plans),
+                planner.next_batch(&batch.last_tenant_id),
+            )
+            .await;
+            applied?;
+            next = following?;
             // The tables grow fast in a first import: their figures are refreshed as they
-            // double.
+            // grow fourfold.
             batches += 1;
-            if batches.is_power_of_two() {
+            if batches.is_power_of_two() && batches.trailing_zeros() % 2 == 0 {
                 store.analyze_import_tables().await?;
             }
-            if !gone.is_empty() {
+            if !batch.gone.is_empty() {
                 let why = "Not imported: the tenant is no longer in Partner Center's list.";
-                store.fail_import_tenants(run.id, &gone, why).await?;
+                store.fail_import_tenants(run.id, &batch.gone, why).await?;
             }
-            done += i64::try_from(batch.len()).unwrap_or(0);
+            done += batch.tenants;
             let progress = Progress {
                 done,
                 total: Some(total),
@@ -241,6 +215,81 @@ impl BackgroundJob for ImportTenants {
         Ok(store
             .finish_import(run.id, ImportState::Completed, None)
             .await?)
+    }
+}
+
+/// Reads a run's pending tenants a batch at a time and plans them from the snapshot.
+struct Planner<'a> {
+    store: &'a dyn Store,
+    run: &'a ImportRun,
+    snapshot: i64,
+    resellers: HashMap<String, SnapshotReseller>,
+    /// Each target marketplace's offer mappings, read once.
+    mappings: HashMap<i64, Vec<(OfferId, i64)>>,
+    today: Date,
+}
+
+/// A batch of a run's tenants, planned.
+struct Batch {
+    plans: Vec<TenantPlan>,
+    /// Tenants the snapshot no longer has.
+    gone: Vec<String>,
+    tenants: i64,
+    last_tenant_id: String,
+}
+
+impl Planner<'_> {
+    /// The run's next pending tenants after `after`, planned; none when no tenant is left.
+    async fn next_batch(&mut self, after: &str) -> Result<Option<Batch>, StoreError> {
+        let store = self.store;
+        let batch = store
+            .pending_import_tenants(self.run.id, after, BATCH)
+            .await?;
+        let Some(last) = batch.last() else {
+            return Ok(None);
+        };
+        let ids: Vec<String> = batch.iter().map(|t| t.tenant_id.clone()).collect();
+        let mut stored: HashMap<String, StoredTenant> = store
+            .snapshot_tenants_of(self.snapshot, &ids)
+            .await?
+            .into_iter()
+            .map(|t| (t.tenant_id.clone(), t))
+            .collect();
+        let mut subscriptions: HashMap<String, Vec<StoredSubscription>> = HashMap::new();
+        for s in store.snapshot_subscriptions(self.snapshot, &ids).await? {
+            subscriptions
+                .entry(s.tenant_id.clone())
+                .or_default()
+                .push(s);
+        }
+        let mut plans = Vec::new();
+        let mut gone = Vec::new();
+        for tenant in &batch {
+            let Some(found) = stored.remove(&tenant.tenant_id) else {
+                gone.push(tenant.tenant_id.clone());
+                continue;
+            };
+            let target = tenant.target_marketplace_id;
+            if let std::collections::hash_map::Entry::Vacant(entry) = self.mappings.entry(target) {
+                entry.insert(store.offer_mappings(target).await?);
+            }
+            let own = subscriptions.remove(&tenant.tenant_id).unwrap_or_default();
+            plans.push(plan(&Context {
+                run: self.run,
+                tenant,
+                stored: &found,
+                subscriptions: &own,
+                resellers: &self.resellers,
+                mappings: &self.mappings[&target],
+                today: self.today,
+            }));
+        }
+        Ok(Some(Batch {
+            plans,
+            gone,
+            tenants: i64::try_from(batch.len()).unwrap_or(0),
+            last_tenant_id: last.tenant_id.clone(),
+        }))
     }
 }
 

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ferry_domain::{
-    Connector, Importability, MarketplaceKind, NewEdition, NewProduct, OfferId, PricingUnit, Slug,
-    TenantStatus, importability,
+    Connector, Email, Importability, MarketplaceKind, NewEdition, NewProduct, NewUser, OfferId,
+    Origin, PricingUnit, Slug, TenantStatus, importability,
 };
 use ferry_emulators::partner_center::Options;
 use ferry_storage::{
@@ -198,7 +198,27 @@ async fn an_import_brings_each_tenant_in_once(store: Arc<dyn Store>) {
     let (setup, storefront) = retrieved(store, 40).await;
     let store = setup.store.clone();
     let tenants = audited(&setup).await;
-    let start = import(&setup, &Selection::NotImported).await;
+    // The operator who starts it looks after the companies of this marketplace it creates.
+    let operator = store
+        .create_user(
+            setup.marketplace_id,
+            &NewUser::with_email(
+                Email::parse("operator@distributor.example").expect("email"),
+                Origin::Manual,
+            ),
+        )
+        .await
+        .expect("operator");
+    let start = start_import(
+        &*setup.store,
+        setup.marketplace_id,
+        &setup.instance,
+        &Selection::NotImported,
+        "user:1",
+        Some(operator),
+    )
+    .await
+    .expect("start");
     assert_eq!(start.taken, 40);
     drain(&setup).await;
     let run = store
@@ -290,6 +310,64 @@ async fn an_import_brings_each_tenant_in_once(store: Arc<dyn Store>) {
         seen.insert(expected.0);
     }
     assert_eq!(seen.len(), 3, "imported, skipped and failed subscriptions");
+    // Each result names its own subscription, and each company's admin is its bill-to person.
+    let results = store
+        .import_subscriptions(run.id, &ids)
+        .await
+        .expect("outcomes");
+    let stored = store
+        .snapshot_tenants_of(snapshot, &ids)
+        .await
+        .expect("tenants");
+    for (tenant, (_, target)) in &tenants {
+        let company = store
+            .linked_companies(*target)
+            .await
+            .expect("linked")
+            .into_iter()
+            .find(|l| &l.tenant_id == tenant)
+            .expect("company")
+            .company_id;
+        let written: BTreeMap<i64, Option<String>> = store
+            .subscriptions_of_company(*target, company)
+            .await
+            .expect("subscriptions")
+            .into_iter()
+            .map(|s| (s.id, s.vendor_subscription_id))
+            .collect();
+        for r in results
+            .iter()
+            .filter(|r| &r.tenant_id == tenant && r.outcome == "imported")
+        {
+            let id = r
+                .marketplace_subscription_id
+                .expect("an imported subscription's id");
+            assert_eq!(written[&id].as_deref(), Some(r.subscription_id.as_str()));
+        }
+        let responsible = store
+            .company(*target, company)
+            .await
+            .expect("company")
+            .expect("company")
+            .responsible_user_id;
+        let own = *target == setup.marketplace_id;
+        assert_eq!(responsible, own.then_some(operator), "{tenant}");
+        let billing = &stored
+            .iter()
+            .find(|t| &t.tenant_id == tenant)
+            .expect("stored")
+            .billing;
+        let admins: Vec<String> = store
+            .memberships_of_company(*target, company)
+            .await
+            .expect("members")
+            .into_iter()
+            .filter(|m| m.company_admin)
+            .map(|m| m.email)
+            .collect();
+        let bill_to = billing.as_ref().and_then(|b| b["email"].as_str());
+        assert_eq!(admins.first().map(String::as_str), bill_to, "{tenant}");
+    }
     for tab in ImportTab::ALL {
         for t in store
             .import_results(run.id, tab, None, 100)

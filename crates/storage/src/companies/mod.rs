@@ -100,6 +100,8 @@ pub struct Company {
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
     pub updated_at: Timestamp,
+    /// The marketplace's user who looks after the company: who imported it.
+    pub responsible_user_id: Option<i64>,
 }
 
 /// Which companies to list: a page of at most `limit` in name order, after the `after` key of
@@ -183,7 +185,7 @@ macro_rules! company_columns {
         "id, marketplace_id, external_id, name, street1, street2, city, state, zip, country,
          billing_street1, billing_street2, billing_city, billing_state, billing_zip,
          billing_country, phone, email, website, allow_login, status, custom_attributes,
-         origin_kind, origin_ref, created_at, updated_at"
+         origin_kind, origin_ref, created_at, updated_at, responsible_user_id"
     };
 }
 

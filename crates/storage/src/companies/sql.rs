@@ -20,49 +20,17 @@ impl crate::CompanyStore for This {
         marketplace_id: i64,
         companies: &[ferry_domain::NewCompany],
     ) -> crate::Result<u64> {
-        // 25 parameters a row: 500 rows stay well under both backends' limits.
-        const ROWS_PER_STATEMENT: usize = 500;
         let now = crate::now().millis();
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let mut inserted = 0;
-        for chunk in companies.chunks(ROWS_PER_STATEMENT) {
-            let mut sql = sqlx::QueryBuilder::new(
-                "INSERT INTO companies (marketplace_id, external_id, name, street1, street2,
-                    city, state, zip, country, billing_street1, billing_street2,
-                    billing_city, billing_state, billing_zip, billing_country, phone,
-                    email, website, allow_login, status, custom_attributes, origin_kind,
-                    origin_ref, created_at, updated_at) ",
-            );
-            sql.push_values(chunk, |mut row, c| {
-                let billing = c.billing_address.clone().unwrap_or_default();
-                row.push_bind(marketplace_id)
-                    .push_bind(c.external_id.clone())
-                    .push_bind(c.name.clone())
-                    .push_bind(c.address.street1.clone())
-                    .push_bind(c.address.street2.clone())
-                    .push_bind(c.address.city.clone())
-                    .push_bind(c.address.state.clone())
-                    .push_bind(c.address.zip.clone())
-                    .push_bind(c.address.country.map(|x| x.to_string()))
-                    .push_bind(billing.street1)
-                    .push_bind(billing.street2)
-                    .push_bind(billing.city)
-                    .push_bind(billing.state)
-                    .push_bind(billing.zip)
-                    .push_bind(billing.country.map(|x| x.to_string()))
-                    .push_bind(c.phone.clone())
-                    .push_bind(c.email.as_ref().map(|e| e.as_str().to_owned()))
-                    .push_bind(c.website.clone())
-                    .push_bind(c.allow_login)
-                    .push_bind(c.status.as_str())
-                    .push_bind(sqlx::types::Json(c.custom_attributes.clone()))
-                    .push_bind(c.origin.kind())
-                    .push_bind(c.origin.reference())
-                    .push_bind(now)
-                    .push_bind(now);
-            });
-            inserted += sql.build().execute(&mut *tx).await?.rows_affected();
-        }
+        let rows: Vec<CompanyRow> = companies
+            .iter()
+            .map(|company| CompanyRow {
+                marketplace_id,
+                company,
+                responsible_user_id: None,
+            })
+            .collect();
+        let inserted = insert_company_rows(&mut tx, &rows, now).await?.len() as u64;
         tx.commit().await?;
         Ok(inserted)
     }
@@ -384,6 +352,75 @@ where
         .fetch_one(executor)
         .await?;
     Ok(sqlx::Row::try_get(&row, 0)?)
+}
+
+/// New companies written in one statement: 26 parameters a row stay well under both
+/// backends' limits.
+pub(super) const COMPANIES_AT_ONCE: usize = 500;
+
+/// A new company, the marketplace it goes into and its responsible user.
+pub(super) struct CompanyRow<'a> {
+    pub marketplace_id: i64,
+    pub company: &'a ferry_domain::NewCompany,
+    pub responsible_user_id: Option<i64>,
+}
+
+/// Writes new companies, a statement per [`COMPANIES_AT_ONCE`], and answers their ids in the
+/// order of `rows`.
+///
+/// Both backends hand out ids in the order of a statement's `VALUES` (SQLite's next rowid,
+/// PostgreSQL's identity sequence, which only grows), so the returned ids, sorted, pair with
+/// the rows whatever order `RETURNING` lists them in.
+pub(super) async fn insert_company_rows(
+    tx: &mut <Db as sqlx::Database>::Connection,
+    rows: &[CompanyRow<'_>],
+    now: i64,
+) -> crate::Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(COMPANIES_AT_ONCE) {
+        let mut sql = sqlx::QueryBuilder::new(
+            "INSERT INTO companies (marketplace_id, external_id, name, street1, street2,
+                city, state, zip, country, billing_street1, billing_street2,
+                billing_city, billing_state, billing_zip, billing_country, phone,
+                email, website, allow_login, status, custom_attributes, origin_kind,
+                origin_ref, created_at, updated_at, responsible_user_id) ",
+        );
+        sql.push_values(chunk, |mut row, r| {
+            let c = r.company;
+            let billing = c.billing_address.clone().unwrap_or_default();
+            row.push_bind(r.marketplace_id)
+                .push_bind(c.external_id.clone())
+                .push_bind(c.name.clone())
+                .push_bind(c.address.street1.clone())
+                .push_bind(c.address.street2.clone())
+                .push_bind(c.address.city.clone())
+                .push_bind(c.address.state.clone())
+                .push_bind(c.address.zip.clone())
+                .push_bind(c.address.country.map(|x| x.to_string()))
+                .push_bind(billing.street1)
+                .push_bind(billing.street2)
+                .push_bind(billing.city)
+                .push_bind(billing.state)
+                .push_bind(billing.zip)
+                .push_bind(billing.country.map(|x| x.to_string()))
+                .push_bind(c.phone.clone())
+                .push_bind(c.email.as_ref().map(|e| e.as_str().to_owned()))
+                .push_bind(c.website.clone())
+                .push_bind(c.allow_login)
+                .push_bind(c.status.as_str())
+                .push_bind(sqlx::types::Json(c.custom_attributes.clone()))
+                .push_bind(c.origin.kind())
+                .push_bind(c.origin.reference())
+                .push_bind(now)
+                .push_bind(now)
+                .push_bind(r.responsible_user_id);
+        });
+        sql.push(" RETURNING id");
+        let mut written: Vec<i64> = sql.build_query_scalar().fetch_all(&mut *tx).await?;
+        written.sort_unstable();
+        ids.extend(written);
+    }
+    Ok(ids)
 }
 
 /// Binds a company's own fields, `external_id` to `custom_attributes`, in the order both the

@@ -23,8 +23,13 @@ pub trait ImportStore: Send + Sync {
     async fn import_run(&self, marketplace_id: i64, run_id: i64) -> Result<Option<ImportRun>>;
     /// The marketplace's runs, newest first.
     async fn import_runs(&self, marketplace_id: i64, limit: i64) -> Result<Vec<ImportRun>>;
-    /// The run's next tenants still pending, in tenant id order.
-    async fn pending_import_tenants(&self, run_id: i64, limit: i64) -> Result<Vec<ImportTenant>>;
+    /// The run's next tenants still pending after the tenant id `after`, in tenant id order.
+    async fn pending_import_tenants(
+        &self,
+        run_id: i64,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<ImportTenant>>;
     /// Writes what the plans say for their tenants and records their results, in one
     /// transaction; each tenant is then no longer pending nor held.
     async fn apply_import(&self, run: &ImportRun, plans: &[TenantPlan]) -> Result<()>;
@@ -72,9 +77,10 @@ pub trait ImportStore: Send + Sync {
     /// tenants imported into it, with how many subscriptions each blocks, most first.
     async fn unmapped_offers(&self, run_id: i64, marketplace_id: i64)
     -> Result<Vec<UnmappedOffer>>;
-    /// Brings the planner's figures up to date for the tables an import reads and grows
-    /// (PostgreSQL; SQLite plans well without them): a first import fills empty tables
-    /// faster than the server's own analysis catches up, and stale figures make it scan.
+    /// Brings the planner's figures up to date for the tables an import grows and looks up
+    /// as it writes (PostgreSQL; SQLite plans well without them): a first import fills empty
+    /// tables faster than the server's own analysis catches up, and stale figures make it
+    /// scan them.
     async fn analyze_import_tables(&self) -> Result<()>;
     /// The marketplace's active offer-id mappings: what an offer is matched with.
     async fn offer_mappings(&self, marketplace_id: i64) -> Result<Vec<(OfferId, i64)>>;

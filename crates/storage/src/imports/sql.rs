@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::companies::insert_company;
+use super::companies::{CompanyRow, insert_company, insert_company_rows};
 use super::{BACKEND, BEGIN_WRITE, Db, This, found};
 use crate::imports::{
     Decision, ImportCount, ImportRun, ImportStart, ImportState, ImportSubscription, ImportTab,
@@ -179,13 +179,16 @@ impl crate::ImportStore for This {
     async fn pending_import_tenants(
         &self,
         run_id: i64,
+        after: &str,
         limit: i64,
     ) -> crate::Result<Vec<ImportTenant>> {
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT {TENANT_COLUMNS} FROM import_tenants
-             WHERE run_id = $1 AND status = 'pending' ORDER BY tenant_id LIMIT $2"
+             WHERE run_id = $1 AND status = 'pending' AND tenant_id > $2
+             ORDER BY tenant_id LIMIT $3"
         )))
         .bind(run_id)
+        .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
         .await?)
@@ -406,9 +409,8 @@ impl crate::ImportStore for This {
     async fn analyze_import_tables(&self) -> crate::Result<()> {
         if BACKEND == crate::Backend::Postgres {
             sqlx::query(
-                "ANALYZE hierarchy_tenants, hierarchy_subscriptions, companies, contacts, users,
-                    memberships, tenant_links, reseller_associations, subscriptions,
-                    import_tenants, import_claims, import_subscriptions",
+                "ANALYZE companies, users, memberships, tenant_links, subscriptions,
+                    import_tenants, import_claims",
             )
             .execute(&self.pool)
             .await?;
@@ -493,11 +495,32 @@ async fn apply_batch(
     }
     let now = crate::now().millis();
     let linked = linked_companies(tx, &plans).await?;
+    let linked: Vec<Option<i64>> = plans
+        .iter()
+        .map(|(plan, id)| {
+            linked
+                .get(&(plan.target_marketplace_id, id.clone()))
+                .copied()
+        })
+        .collect();
+    // The responsible user is one of the run's marketplace.
+    let new: Vec<CompanyRow> = plans
+        .iter()
+        .zip(&linked)
+        .filter(|(_, company)| company.is_none())
+        .map(|((plan, _), _)| CompanyRow {
+            marketplace_id: plan.target_marketplace_id,
+            company: &plan.company,
+            responsible_user_id: run
+                .responsible_user_id
+                .filter(|_| plan.target_marketplace_id == run.marketplace_id),
+        })
+        .collect();
+    let mut new_ids = insert_company_rows(tx, &new, now).await?.into_iter();
     let mut done: Vec<Done> = Vec::with_capacity(plans.len());
-    for (plan, tenant_id) in &plans {
-        let key = (plan.target_marketplace_id, tenant_id.clone());
-        let (company_id, created, notes) = match linked.get(&key) {
-            Some(&company) => {
+    for ((plan, tenant_id), company) in plans.iter().zip(linked) {
+        let (company_id, created, notes) = match company {
+            Some(company) => {
                 let notes = match earlier.remove(tenant_id) {
                     Some(notes) if !notes.is_empty() => notes,
                     _ => vec![
@@ -509,8 +532,7 @@ async fn apply_batch(
                 (company, false, notes)
             }
             None => {
-                let company =
-                    insert_company(&mut *tx, plan.target_marketplace_id, &plan.company).await?;
+                let company = new_ids.next().expect("an id for each company written");
                 (company, true, plan.notes.clone())
             }
         };
@@ -615,8 +637,8 @@ async fn linked_companies(
     Ok(linked)
 }
 
-/// What a new company has beside itself: its responsible user, contacts, admin user, tenant
-/// link and reseller association.
+/// What a new company has beside itself: its contacts, admin user, tenant link and reseller
+/// association.
 async fn complete_companies(
     tx: &mut Connection,
     run: &ImportRun,
@@ -625,23 +647,6 @@ async fn complete_companies(
 ) -> crate::Result<()> {
     if created.is_empty() {
         return Ok(());
-    }
-    // The responsible user is one of the run's marketplace.
-    if let Some(user) = run.responsible_user_id {
-        let own: Vec<String> = created
-            .iter()
-            .filter(|d| d.plan.target_marketplace_id == run.marketplace_id)
-            .map(|d| d.company_id.to_string())
-            .collect();
-        if !own.is_empty() {
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "UPDATE companies SET responsible_user_id = $1 WHERE id IN ({})",
-                own.join(", ")
-            )))
-            .bind(user)
-            .execute(&mut *tx)
-            .await?;
-        }
     }
     let contacts: Vec<(i64, &ferry_domain::Contact, &str)> = created
         .iter()
@@ -684,26 +689,7 @@ async fn complete_companies(
         });
         sql.build().execute(&mut *tx).await?;
     }
-    for d in created.iter_mut() {
-        if let Some(reseller) = &d.plan.reseller {
-            let company = reseller_company(
-                tx,
-                run,
-                d.plan.target_marketplace_id,
-                reseller,
-                &mut d.notes,
-            )
-            .await?;
-            sqlx::query(
-                "INSERT INTO reseller_associations (company_id, reseller_company_id)
-                 VALUES ($1, $2)",
-            )
-            .bind(d.company_id)
-            .bind(company)
-            .execute(&mut *tx)
-            .await?;
-        }
-    }
+    associate_resellers(tx, run, &mut created).await?;
     Ok(())
 }
 
@@ -767,14 +753,13 @@ async fn admins(tx: &mut Connection, created: &mut [&mut Done<'_>], now: i64) ->
                 .push_bind(now)
                 .push_bind(now);
         });
-        // E-mail addresses are one user's per marketplace: they say which user is whose.
-        sql.push(" RETURNING id, marketplace_id, email");
-        let rows: Vec<(i64, i64, String)> = sql.build_query_as().fetch_all(&mut *tx).await?;
-        let ids: HashMap<(i64, String), i64> =
-            rows.into_iter().map(|(id, m, e)| ((m, e), id)).collect();
-        for d in chunk.iter_mut() {
-            let email = d.plan.admin.as_ref().map(|u| u.email.as_str().to_owned());
-            d.admin = email.and_then(|e| ids.get(&(d.plan.target_marketplace_id, e)).copied());
+        // Ids follow the order of the rows, as for companies (`insert_company_rows`).
+        sql.push(" RETURNING id");
+        let mut ids: Vec<i64> = sql.build_query_scalar().fetch_all(&mut *tx).await?;
+        ids.sort_unstable();
+        // Every one of `new` has an admin user.
+        for (d, id) in chunk.iter_mut().zip(ids) {
+            d.admin = Some(id);
         }
         let members: Vec<(i64, i64)> = chunk
             .iter()
@@ -821,6 +806,7 @@ async fn admins_of_linked(tx: &mut Connection, done: &mut [Done<'_>]) -> crate::
 /// One subscription's result, as it is recorded.
 struct Outcome<'a> {
     tenant_id: &'a str,
+    marketplace_id: i64,
     plan: &'a SubscriptionPlan,
     outcome: &'static str,
     code: Option<&'static str>,
@@ -888,6 +874,7 @@ async fn subscriptions(
             };
             outcomes.push(Outcome {
                 tenant_id: &d.tenant_id,
+                marketplace_id: d.plan.target_marketplace_id,
                 plan: s,
                 outcome,
                 code: Some(code),
@@ -924,32 +911,33 @@ async fn subscriptions(
                 .push_bind(now)
                 .push_bind(now);
         });
-        // A subscription id is one subscription's per marketplace: it says which row is whose.
-        sql.push(" RETURNING id, marketplace_id, vendor_subscription_id");
-        let rows: Vec<(i64, i64, String)> = sql.build_query_as().fetch_all(&mut *tx).await?;
-        let ids: HashMap<(i64, String), i64> =
-            rows.into_iter().map(|(id, m, s)| ((m, s), id)).collect();
+        sql.build().execute(&mut *tx).await?;
         for (d, s, new) in chunk {
-            let key = (
-                d.plan.target_marketplace_id,
-                s.subscription_id.to_ascii_lowercase(),
-            );
             outcomes.push(Outcome {
                 tenant_id: &d.tenant_id,
+                marketplace_id: d.plan.target_marketplace_id,
                 plan: s,
                 outcome: "imported",
                 code: None,
                 reason: None,
-                id: ids.get(&key).copied(),
+                id: None,
                 dates: (new.start_date, new.billing_start_date),
             });
         }
     }
-    for chunk in outcomes.chunks(ROWS_AT_ONCE / 11) {
+    for chunk in outcomes.chunks(ROWS_AT_ONCE / 12) {
         let mut sql = sqlx::QueryBuilder::<Db>::new(
             "INSERT INTO import_subscriptions (run_id, tenant_id, subscription_id, offer_id,
                 offer_name, outcome, code, reason, marketplace_subscription_id, start_date,
-                billing_start_date) ",
+                billing_start_date)
+             SELECT column1, column2, column3, column4, column5, column6, column7, column8,
+                CASE WHEN column6 = 'imported' THEN (
+                    SELECT MIN(s.id) FROM subscriptions s
+                    WHERE s.marketplace_id = v.column12
+                      AND lower(s.vendor_subscription_id) = v.column3
+                ) ELSE column9 END,
+                column10, column11
+             FROM (",
         );
         sql.push_values(chunk, |mut row, o| {
             row.push_bind(run.id)
@@ -962,11 +950,14 @@ async fn subscriptions(
                 .push_bind(o.reason.clone())
                 .push_bind(o.id)
                 .push_bind(o.dates.0)
-                .push_bind(o.dates.1);
+                .push_bind(o.dates.1)
+                .push_bind(o.marketplace_id);
         });
-        // A retry rewrites only what had failed.
+        // A subscription just imported is found by its vendor id, one per marketplace; a
+        // retry rewrites only what had failed.
         sql.push(
-            " ON CONFLICT (run_id, tenant_id, subscription_id) DO UPDATE SET
+            ") AS v WHERE TRUE
+             ON CONFLICT (run_id, tenant_id, subscription_id) DO UPDATE SET
                 outcome = excluded.outcome, code = excluded.code, reason = excluded.reason,
                 marketplace_subscription_id = excluded.marketplace_subscription_id,
                 start_date = excluded.start_date, billing_start_date = excluded.billing_start_date
@@ -977,24 +968,78 @@ async fn subscriptions(
     Ok(())
 }
 
-/// The reseller company of the target marketplace that has the reseller's MPN id, created from
-/// the reseller's Partner Center name when there is none (and said in `notes`).
-async fn reseller_company(
+/// Associates the new end customers of indirect resellers with the target marketplace's
+/// reseller company of the reseller's MPN id — created from the reseller's Partner Center name
+/// when there is none, which the notes of the tenant that brought it say.
+async fn associate_resellers(
+    tx: &mut Connection,
+    run: &ImportRun,
+    created: &mut [&mut Done<'_>],
+) -> crate::Result<()> {
+    let wanted: BTreeSet<(i64, String)> = created
+        .iter()
+        .filter_map(|d| {
+            Some((
+                d.plan.target_marketplace_id,
+                d.plan.reseller.as_ref()?.mpn_id.clone(),
+            ))
+        })
+        .collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let mpn_ids: Vec<String> = wanted.iter().map(|(_, mpn)| mpn.clone()).collect();
+    let targets = targets(wanted.iter().map(|(target, _)| *target));
+    let mut resellers: HashMap<(i64, String), i64> = HashMap::new();
+    for chunk in mpn_ids.chunks(IDS_AT_ONCE) {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
+            "SELECT marketplace_id, mpn_id, id FROM companies
+             WHERE marketplace_id IN ({targets}) AND mpn_id IN ("
+        ));
+        push_ids(&mut sql, chunk);
+        let rows: Vec<(i64, String, i64)> = sql.build_query_as().fetch_all(&mut *tx).await?;
+        resellers.extend(rows.into_iter().map(|(m, mpn, id)| ((m, mpn), id)));
+    }
+    let mut associations: Vec<(i64, i64)> = Vec::new();
+    for d in created.iter_mut() {
+        let Some(reseller) = &d.plan.reseller else {
+            continue;
+        };
+        let key = (d.plan.target_marketplace_id, reseller.mpn_id.clone());
+        let company = match resellers.get(&key) {
+            Some(&company) => company,
+            None => {
+                let company = create_reseller(tx, run, key.0, reseller).await?;
+                d.notes.push(format!(
+                    "Created the reseller company {} (MPN id {}).",
+                    reseller.name, reseller.mpn_id
+                ));
+                resellers.insert(key, company);
+                company
+            }
+        };
+        associations.push((d.company_id, company));
+    }
+    for chunk in associations.chunks(ROWS_AT_ONCE / 2) {
+        let mut sql = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO reseller_associations (company_id, reseller_company_id) ",
+        );
+        sql.push_values(chunk, |mut row, (company, reseller)| {
+            row.push_bind(*company).push_bind(*reseller);
+        });
+        sql.build().execute(&mut *tx).await?;
+    }
+    Ok(())
+}
+
+/// A reseller company of the target marketplace, from the reseller's Partner Center name and
+/// MPN id.
+async fn create_reseller(
     tx: &mut Connection,
     run: &ImportRun,
     target: i64,
     reseller: &ResellerPlan,
-    notes: &mut Vec<String>,
 ) -> crate::Result<i64> {
-    let existing: Option<i64> =
-        sqlx::query_scalar("SELECT id FROM companies WHERE marketplace_id = $1 AND mpn_id = $2")
-            .bind(target)
-            .bind(&reseller.mpn_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    if let Some(id) = existing {
-        return Ok(id);
-    }
     let new = ferry_domain::NewCompany {
         status: ferry_domain::CompanyStatus::Active,
         ..ferry_domain::NewCompany::named(
@@ -1008,9 +1053,5 @@ async fn reseller_company(
         .bind(&reseller.mpn_id)
         .execute(&mut *tx)
         .await?;
-    notes.push(format!(
-        "Created the reseller company {} (MPN id {}).",
-        reseller.name, reseller.mpn_id
-    ));
     Ok(id)
 }
