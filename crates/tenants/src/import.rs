@@ -197,7 +197,7 @@ impl BackgroundJob for ImportTenants {
             // The tables grow fast in a first import: their figures are refreshed as they
             // grow fourfold.
             batches += 1;
-            if batches.is_power_of_two() && batches.trailing_zeros() % 2 == 0 {
+            if batches.is_power_of_two() && batches.trailing_zeros().is_multiple_of(2) {
                 store.analyze_import_tables().await?;
             }
             if !batch.gone.is_empty() {
