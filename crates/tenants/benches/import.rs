@@ -7,7 +7,7 @@
 //!     FERRY_TEST_POSTGRES_URL=postgres://… cargo bench -p ferry-tenants --bench import
 //!
 //! `FERRY_BENCH_TENANTS` changes the number of tenants (three subscriptions each). The peak
-//! resident size of this process is printed after each import.
+//! resident size of this process during each import is printed with it.
 
 use std::io::Write;
 use std::path::Path;
@@ -62,26 +62,33 @@ async fn main() {
             tenants * 3
         );
         let world = World::seed(&store, tenants).await;
-        let (ferry, counts) = world.import(Selection::NotImported).await;
+        let first = world.import(Selection::NotImported).await;
         println!(
-            "{:<40} {ferry:>8.1} s   ({} companies, {} subscriptions; peak RSS {:.0} MB)",
+            "{:<40} {:>8.1} s   ({} companies, {} subscriptions; peak RSS {})",
             "Ferry's import",
-            counts.0,
-            counts.1,
-            peak_rss_mb()
+            first.seconds,
+            first.written.0,
+            first.written.1,
+            first.memory()
         );
         let ids = world.tenant_ids().await;
-        let (elapsed, again) = world.import(Selection::Tenants(ids)).await;
+        let again = world.import(Selection::Tenants(ids)).await;
         println!(
-            "{:<40} {elapsed:>8.1} s   (wrote {})",
+            "{:<40} {:>8.1} s   (wrote {}; peak RSS {})",
             "the same selection again",
-            if again == counts {
+            again.seconds,
+            if again.written == first.written {
                 "nothing"
             } else {
                 "something!"
-            }
+            },
+            again.memory()
         );
-        assert_eq!(again, counts, "importing again writes nothing");
+        assert_eq!(
+            again.written, first.written,
+            "importing again writes nothing"
+        );
+        let ferry = first.seconds;
         let loader = load(&loader_url, dir.path(), tenants).await;
         println!(
             "{:<40} {loader:>8.1} s   ratio {:.2} (target ≤ 3)",
@@ -275,11 +282,9 @@ impl World {
             .collect()
     }
 
-    /// Imports the selection to the end; answers the companies linked to a tenant and the
-    /// Microsoft subscriptions they hold.
-    /// Imports the selection, answering the time it took and then the companies linked and
-    /// their subscriptions, counted after the clock stopped.
-    async fn import(&self, selection: Selection) -> (f64, (usize, usize)) {
+    /// Imports the selection to the end.
+    async fn import(&self, selection: Selection) -> Imported {
+        let rss_before_mb = reset_peak_rss();
         let started = Instant::now();
         ferry_tenants::start_import(
             &*self.store,
@@ -301,14 +306,20 @@ impl World {
         )
         .with_job::<ImportTenants>(());
         while worker.run_next().await.expect("run") {}
-        let elapsed = started.elapsed().as_secs_f64();
+        let seconds = started.elapsed().as_secs_f64();
+        let peak_rss_mb = peak_rss_mb();
         let linked = self
             .store
             .linked_companies(self.seeded.marketplace_id)
             .await
             .expect("linked");
         let subscriptions = linked.iter().map(|l| l.subscriptions.len()).sum();
-        (elapsed, (linked.len(), subscriptions))
+        Imported {
+            seconds,
+            rss_before_mb,
+            peak_rss_mb,
+            written: (linked.len(), subscriptions),
+        }
     }
 }
 
@@ -619,13 +630,46 @@ fn write_files(dir: &Path, tenants: usize, editions: &[i64], today: time::Date) 
     }
 }
 
-/// This process's peak resident size so far (VmHWM), in MB.
+/// An import measured: counted after the clock stopped, the companies linked to a tenant and
+/// the Microsoft subscriptions they hold.
+struct Imported {
+    seconds: f64,
+    rss_before_mb: f64,
+    peak_rss_mb: f64,
+    written: (usize, usize),
+}
+
+impl Imported {
+    /// The process's peak during the import, and how far above its size when the import began
+    /// (what the process held before — the other backend's run, the counts — is not the
+    /// import's).
+    fn memory(&self) -> String {
+        format!(
+            "{:.0} MB, +{:.0} MB",
+            self.peak_rss_mb,
+            self.peak_rss_mb - self.rss_before_mb
+        )
+    }
+}
+
+/// Starts this process's peak resident size again from its current size, which it answers.
+fn reset_peak_rss() -> f64 {
+    std::fs::write("/proc/self/clear_refs", "5").expect("peak resident size reset (Linux)");
+    status_mb("VmRSS:")
+}
+
+/// This process's peak resident size since it was last reset, in MB.
 fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+/// A size `/proc/self/status` gives, in MB.
+fn status_mb(field: &str) -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kb| kb.parse::<f64>().ok())
         })

@@ -714,12 +714,12 @@ impl crate::HierarchyStore for This {
                     billing, custom_domains
                  FROM hierarchy_tenants WHERE run_id = ",
             );
-            sql.push_bind(snapshot).push(" AND tenant_id IN (");
-            let mut ids = sql.separated(", ");
-            for id in chunk {
-                ids.push_bind(id.to_ascii_lowercase());
-            }
-            sql.push(") ORDER BY tenant_id");
+            push_tenant_ids(
+                &mut sql,
+                snapshot,
+                chunk.iter().map(|id| id.to_ascii_lowercase()),
+            );
+            sql.push(" ORDER BY tenant_id");
             rows.extend(sql.build_query_as().fetch_all(&self.pool).await?);
         }
         Ok(rows)
@@ -730,43 +730,58 @@ impl crate::HierarchyStore for This {
         snapshot: i64,
         tenant_ids: &[String],
     ) -> crate::Result<Vec<StoredSubscription>> {
-        // A chunk's subscriptions come back as one JSON array: handing thousands of rows over
-        // one by one costs more than building and reading the array.
-        let (aggregate, object) = match BACKEND {
-            crate::Backend::Sqlite => ("json_group_array", "json_object"),
-            crate::Backend::Postgres => ("json_agg", "json_build_object"),
-        };
-        let fields: Vec<String> = SUBSCRIPTION_COLUMNS
-            .split(", ")
-            .map(|c| format!("'{c}', {c}"))
-            .collect();
         let mut rows = Vec::new();
         for chunk in tenant_ids.chunks(ROWS_AT_ONCE) {
-            let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
-                "SELECT {aggregate}({object}({}) ORDER BY tenant_id, subscription_id)
-                 FROM hierarchy_subscriptions WHERE run_id = ",
-                fields.join(", ")
-            ));
-            sql.push_bind(snapshot).push(" AND tenant_id IN (");
-            let mut ids = sql.separated(", ");
-            for id in chunk {
-                ids.push_bind(id.to_ascii_lowercase());
-            }
-            sql.push(")");
-            let found: Option<sqlx::types::Json<Vec<SubscriptionJson>>> =
-                sql.build_query_scalar().fetch_one(&self.pool).await?;
-            rows.extend(
-                found
-                    .into_iter()
-                    .flat_map(|f| f.0)
-                    .map(StoredSubscription::from),
-            );
+            let ids = chunk.iter().map(|id| id.to_ascii_lowercase());
+            rows.extend(match BACKEND {
+                // SQLite's driver hands each row over from SQLite's thread with a wake-up: a
+                // chunk's subscriptions come back as one JSON array instead.
+                crate::Backend::Sqlite => {
+                    let fields: Vec<String> = SUBSCRIPTION_COLUMNS
+                        .split(", ")
+                        .map(|c| format!("'{c}', {c}"))
+                        .collect();
+                    let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
+                        "SELECT json_group_array(json_object({})
+                            ORDER BY tenant_id, subscription_id)
+                         FROM hierarchy_subscriptions WHERE run_id = ",
+                        fields.join(", ")
+                    ));
+                    push_tenant_ids(&mut sql, snapshot, ids);
+                    let found: sqlx::types::Json<Vec<SubscriptionJson>> =
+                        sql.build_query_scalar().fetch_one(&self.pool).await?;
+                    found.0.into_iter().map(StoredSubscription::from).collect()
+                }
+                crate::Backend::Postgres => {
+                    let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
+                        "SELECT {SUBSCRIPTION_COLUMNS} FROM hierarchy_subscriptions WHERE run_id = "
+                    ));
+                    push_tenant_ids(&mut sql, snapshot, ids);
+                    sql.push(" ORDER BY tenant_id, subscription_id");
+                    sql.build_query_as().fetch_all(&self.pool).await?
+                }
+            });
         }
         Ok(rows)
     }
 }
 
-/// A snapshot's subscription as `snapshot_subscriptions` reads it, each column a field.
+/// `run_id = SNAPSHOT AND tenant_id IN (IDS)`, after `… WHERE run_id = `.
+fn push_tenant_ids(
+    sql: &mut sqlx::QueryBuilder<Db>,
+    snapshot: i64,
+    ids: impl Iterator<Item = String>,
+) {
+    sql.push_bind(snapshot).push(" AND tenant_id IN (");
+    let mut list = sql.separated(", ");
+    for id in ids {
+        list.push_bind(id);
+    }
+    sql.push(")");
+}
+
+/// A snapshot's subscription as SQLite's `snapshot_subscriptions` reads it, each column a
+/// field.
 #[derive(serde::Deserialize)]
 struct SubscriptionJson {
     tenant_id: String,
