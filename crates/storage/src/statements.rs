@@ -214,6 +214,20 @@ fn prefix_end(prefix: &str) -> String {
     String::from(char::MAX)
 }
 
+/// Runs a multi-row `INSERT … VALUES` and answers the new rows' ids in the order of its rows.
+/// Both backends hand out ids in the order of a statement's `VALUES` (SQLite's next rowid,
+/// PostgreSQL's identity sequence, which only grows), so the returned ids, sorted, pair with
+/// the rows whatever order `RETURNING` lists them in.
+async fn inserted_ids(
+    mut insert: sqlx::QueryBuilder<Db>,
+    tx: &mut <Db as sqlx::Database>::Connection,
+) -> crate::Result<Vec<i64>> {
+    insert.push(" RETURNING id");
+    let mut ids: Vec<i64> = insert.build_query_scalar().fetch_all(&mut *tx).await?;
+    ids.sort_unstable();
+    Ok(ids)
+}
+
 /// Turns "no row matched" into the error naming what was missing.
 fn found(rows: u64, what: &'static str) -> crate::Result<()> {
     if rows == 0 {

@@ -2,7 +2,7 @@
 //! once into `crate::postgres` (see `statements.rs`).
 
 use super::{BACKEND, BEGIN_WRITE, Db, Query, SORTED_AT_MOST, This, WALK_BUDGET};
-use super::{found, insert_audit, like_escape, prefix_end};
+use super::{found, insert_audit, inserted_ids, like_escape, prefix_end};
 use crate::companies::company_columns;
 
 #[async_trait::async_trait]
@@ -367,10 +367,6 @@ pub(super) struct CompanyRow<'a> {
 
 /// Writes new companies, a statement per [`COMPANIES_AT_ONCE`], and answers their ids in the
 /// order of `rows`.
-///
-/// Both backends hand out ids in the order of a statement's `VALUES` (SQLite's next rowid,
-/// PostgreSQL's identity sequence, which only grows), so the returned ids, sorted, pair with
-/// the rows whatever order `RETURNING` lists them in.
 pub(super) async fn insert_company_rows(
     tx: &mut <Db as sqlx::Database>::Connection,
     rows: &[CompanyRow<'_>],
@@ -415,10 +411,7 @@ pub(super) async fn insert_company_rows(
                 .push_bind(now)
                 .push_bind(r.responsible_user_id);
         });
-        sql.push(" RETURNING id");
-        let mut written: Vec<i64> = sql.build_query_scalar().fetch_all(&mut *tx).await?;
-        written.sort_unstable();
-        ids.extend(written);
+        ids.extend(inserted_ids(sql, tx).await?);
     }
     Ok(ids)
 }

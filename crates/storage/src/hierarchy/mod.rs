@@ -249,7 +249,7 @@ pub struct StoredTenant {
 }
 
 /// A subscription as a snapshot holds it, with its tenant.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct StoredSubscription {
     pub tenant_id: String,
     #[sqlx(flatten)]
@@ -407,7 +407,7 @@ pub struct TenantDetails {
     pub subscriptions: Vec<SnapshotSubscription>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Deserialize)]
 pub struct SnapshotSubscription {
     pub subscription_id: String,
     pub offer_id: Option<String>,
@@ -417,6 +417,8 @@ pub struct SnapshotSubscription {
     pub status: Option<String>,
     pub billing_cycle: Option<String>,
     pub term: Option<String>,
+    /// SQLite's JSON writes it 1 or 0.
+    #[serde(deserialize_with = "flag")]
     pub auto_renew: Option<bool>,
     pub start_date: Option<String>,
     pub end_date: Option<String>,
@@ -427,6 +429,23 @@ pub struct SnapshotSubscription {
     pub cancellation_allowed_until: Option<String>,
     /// New commerce: the last day of the billing period Partner Center has invoiced.
     pub billing_cycle_end_date: Option<String>,
+}
+
+/// A boolean written as `true`/`false` or as 1/0.
+fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Flag {
+        Bool(bool),
+        Int(i64),
+    }
+    Ok(
+        match <Option<Flag> as serde::Deserialize>::deserialize(d)? {
+            Some(Flag::Bool(b)) => Some(b),
+            Some(Flag::Int(i)) => Some(i != 0),
+            None => None,
+        },
+    )
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -739,18 +739,19 @@ impl crate::HierarchyStore for This {
                 crate::Backend::Sqlite => {
                     let fields: Vec<String> = SUBSCRIPTION_COLUMNS
                         .split(", ")
+                        .skip(1) // the tenant id, outside the subscription
                         .map(|c| format!("'{c}', {c}"))
                         .collect();
                     let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
-                        "SELECT json_group_array(json_object({})
-                            ORDER BY tenant_id, subscription_id)
+                        "SELECT json_group_array(json_object('tenant_id', tenant_id,
+                            'subscription', json_object({})) ORDER BY tenant_id, subscription_id)
                          FROM hierarchy_subscriptions WHERE run_id = ",
                         fields.join(", ")
                     ));
                     push_tenant_ids(&mut sql, snapshot, ids);
-                    let found: sqlx::types::Json<Vec<SubscriptionJson>> =
+                    let found: sqlx::types::Json<Vec<StoredSubscription>> =
                         sql.build_query_scalar().fetch_one(&self.pool).await?;
-                    found.0.into_iter().map(StoredSubscription::from).collect()
+                    found.0
                 }
                 crate::Backend::Postgres => {
                     let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
@@ -778,72 +779,6 @@ fn push_tenant_ids(
         list.push_bind(id);
     }
     sql.push(")");
-}
-
-/// A snapshot's subscription as SQLite's `snapshot_subscriptions` reads it, each column a
-/// field.
-#[derive(serde::Deserialize)]
-struct SubscriptionJson {
-    tenant_id: String,
-    subscription_id: String,
-    offer_id: Option<String>,
-    offer_name: Option<String>,
-    product_type: Option<String>,
-    quantity: Option<i64>,
-    status: Option<String>,
-    billing_cycle: Option<String>,
-    term: Option<String>,
-    /// SQLite keeps booleans as 0 and 1.
-    #[serde(deserialize_with = "flag")]
-    auto_renew: Option<bool>,
-    start_date: Option<String>,
-    end_date: Option<String>,
-    reseller_mpn_id: Option<String>,
-    parent_subscription_id: Option<String>,
-    cancellation_allowed_until: Option<String>,
-    billing_cycle_end_date: Option<String>,
-}
-
-impl From<SubscriptionJson> for StoredSubscription {
-    fn from(s: SubscriptionJson) -> Self {
-        StoredSubscription {
-            tenant_id: s.tenant_id,
-            subscription: crate::SnapshotSubscription {
-                subscription_id: s.subscription_id,
-                offer_id: s.offer_id,
-                offer_name: s.offer_name,
-                product_type: s.product_type,
-                quantity: s.quantity,
-                status: s.status,
-                billing_cycle: s.billing_cycle,
-                term: s.term,
-                auto_renew: s.auto_renew,
-                start_date: s.start_date,
-                end_date: s.end_date,
-                reseller_mpn_id: s.reseller_mpn_id,
-                parent_subscription_id: s.parent_subscription_id,
-                cancellation_allowed_until: s.cancellation_allowed_until,
-                billing_cycle_end_date: s.billing_cycle_end_date,
-            },
-        }
-    }
-}
-
-/// A boolean written as `true`/`false` or as 1/0.
-fn flag<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Flag {
-        Bool(bool),
-        Int(i64),
-    }
-    Ok(
-        match <Option<Flag> as serde::Deserialize>::deserialize(d)? {
-            Some(Flag::Bool(b)) => Some(b),
-            Some(Flag::Int(i)) => Some(i != 0),
-            None => None,
-        },
-    )
 }
 
 /// A connection or a transaction of the backend.

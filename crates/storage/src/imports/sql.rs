@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::companies::{CompanyRow, insert_company, insert_company_rows};
-use super::{BACKEND, BEGIN_WRITE, Db, This, found};
+use super::{BACKEND, BEGIN_WRITE, Db, This, found, inserted_ids};
 use crate::imports::{
     Decision, ImportCount, ImportRun, ImportStart, ImportState, ImportSubscription, ImportTab,
     ImportTenant, ImportedSubscription, LastImport, NewImport, ResellerPlan, Selection,
@@ -753,12 +753,8 @@ async fn admins(tx: &mut Connection, created: &mut [&mut Done<'_>], now: i64) ->
                 .push_bind(now)
                 .push_bind(now);
         });
-        // Ids follow the order of the rows, as for companies (`insert_company_rows`).
-        sql.push(" RETURNING id");
-        let mut ids: Vec<i64> = sql.build_query_scalar().fetch_all(&mut *tx).await?;
-        ids.sort_unstable();
         // Every one of `new` has an admin user.
-        for (d, id) in chunk.iter_mut().zip(ids) {
+        for (d, id) in chunk.iter_mut().zip(inserted_ids(sql, tx).await?) {
             d.admin = Some(id);
         }
         let members: Vec<(i64, i64)> = chunk
