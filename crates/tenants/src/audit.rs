@@ -8,11 +8,13 @@
 //! instead, and shows only which tenant reseller holds it.
 //!
 //! Tenants are read a page at a time; the marketplace's unlinked companies are read once, by
-//! id, and compared only with the tenants that share their name key or a domain.
+//! id, and compared only with the tenants they share a key with (`CandidateIndex`).
 
 use std::collections::{BTreeSet, HashMap};
 
-use ferry_domain::matching::{Party, email_domain, likeness, name_key, website_domain};
+use ferry_domain::matching::{CandidateIndex, Prepared, compare};
+
+use crate::parties::{company_party, tenant_party};
 use ferry_domain::{Importability, MarketplaceKind, TenantStatus, importability};
 use ferry_storage::{
     AuditGeneration, CandidateCompany, CompanyRef, NotImportable, PossibleMatch, Store, StoreError,
@@ -309,67 +311,23 @@ fn audit_tenant(
     }
 }
 
-/// A tenant as matching sees it: its name, its domains and its billing e-mail's, its country.
-fn tenant_party(tenant: &StoredTenant) -> Party {
-    let billing = tenant.billing.as_ref();
-    let mut domains: Vec<String> = tenant
-        .custom_domains
-        .iter()
-        .flatten()
-        .map(|d| d.to_ascii_lowercase())
-        .collect();
-    let emails = [
-        billing.and_then(|b| b["email"].as_str()),
-        tenant.email.as_deref(),
-    ];
-    domains.extend(emails.into_iter().flatten().filter_map(email_domain));
-    // The initial onmicrosoft.com domain is Microsoft's, never a company's website.
-    domains.retain(|d| !d.ends_with(".onmicrosoft.com"));
-    domains.sort();
-    domains.dedup();
-    Party {
-        name: tenant.name.clone(),
-        domains,
-        country: billing
-            .and_then(|b| b["country"].as_str())
-            .map(str::to_owned),
-    }
-}
-
-/// The tenants no company is linked to, as matching looks them up: by the hash of their name
-/// key and of each of their domains — a few bytes a tenant, however many there are. A hash
-/// shared by chance only adds a candidate that scoring then turns down.
+/// The tenants no company is linked to, as matching looks them up (hashes only, a few bytes
+/// a tenant, however many there are).
 #[derive(Default)]
 struct Unlinked {
     ids: Vec<Box<str>>,
-    by_key: HashMap<u64, Vec<u32>>,
-    by_domain: HashMap<u64, Vec<u32>>,
+    index: CandidateIndex,
 }
 
 impl Unlinked {
     fn add(&mut self, tenant: &StoredTenant) {
-        let Ok(n) = u32::try_from(self.ids.len()) else {
-            return;
-        };
+        self.index.add(&Prepared::new(tenant_party(tenant)));
         self.ids.push(tenant.tenant_id.as_str().into());
-        let party = tenant_party(tenant);
-        let key = name_key(&party.name);
-        if !key.is_empty() {
-            self.by_key.entry(hash(&key)).or_default().push(n);
-        }
-        for domain in &party.domains {
-            self.by_domain.entry(hash(domain)).or_default().push(n);
-        }
     }
 }
 
-fn hash(text: &str) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    BuildHasherDefault::<DefaultHasher>::default().hash_one(text)
-}
-
 /// Reads the unlinked companies once and answers, by tenant id, the companies that share a
-/// name key or a domain with an unlinked tenant: the candidates scoring then weighs.
+/// key with an unlinked tenant: the candidates scoring then weighs.
 async fn candidates(
     store: &dyn Store,
     marketplace_id: i64,
@@ -387,15 +345,7 @@ async fn candidates(
         let Some(last) = companies.last() else { break };
         after = last.id;
         for company in companies {
-            let mut hits: BTreeSet<u32> = BTreeSet::new();
-            if let Some(tenants) = unlinked.by_key.get(&hash(&name_key(&company.name))) {
-                hits.extend(tenants);
-            }
-            for domain in company_domains(&company) {
-                if let Some(tenants) = unlinked.by_domain.get(&hash(&domain)) {
-                    hits.extend(tenants);
-                }
-            }
+            let hits = unlinked.index.candidates(&Prepared::new(company_party(&company)));
             for n in hits {
                 found.entry(n).or_default().push(company.clone());
             }
@@ -407,30 +357,13 @@ async fn candidates(
         .collect())
 }
 
-fn company_domains(company: &CandidateCompany) -> Vec<String> {
-    let mut domains: Vec<String> = company
-        .email
-        .as_deref()
-        .and_then(email_domain)
-        .into_iter()
-        .chain(company.website.as_deref().and_then(website_domain))
-        .collect();
-    domains.dedup();
-    domains
-}
-
 /// The candidates that look like the tenant enough to suggest, best first.
 fn possible_matches(tenant: &StoredTenant, candidates: &[CandidateCompany]) -> Vec<PossibleMatch> {
-    let party = tenant_party(tenant);
+    let party = Prepared::new(tenant_party(tenant));
     let mut possible: Vec<PossibleMatch> = candidates
         .iter()
         .filter_map(|company| {
-            let other = Party {
-                name: company.name.clone(),
-                domains: company_domains(company),
-                country: company.country.clone(),
-            };
-            let like = likeness(&party, &other);
+            let like = compare(&party, &Prepared::new(company_party(company)));
             like.suggested().then(|| PossibleMatch {
                 id: company.id,
                 name: company.name.clone(),

@@ -16,6 +16,8 @@ pub mod audit;
 pub mod hierarchy;
 pub mod import;
 pub mod instances;
+pub mod parties;
+pub mod suggestions;
 
 pub use hierarchy::{GetHierarchy, HierarchyEnv, Scope, get_hierarchy};
 pub use import::{ImportRefused, ImportTenants, Started, start_import};

@@ -496,7 +496,12 @@ async fn the_audit_says_where_each_tenant_stands(store: Arc<dyn Store>) {
     let c = of(&alike.tenant_id);
     assert_eq!(c.status, TenantStatus::NotImported);
     assert_eq!(c.possible.first().map(|p| p.id), Some(lookalike), "{c:?}");
-    assert!(c.possible[0].reasons.contains(&"the same name".to_owned()));
+    assert!(
+        c.possible[0]
+            .reasons
+            .contains(&"the same name after removing 'Ltd'".to_owned()),
+        "{c:?}"
+    );
 
     let only = |status| TenantAuditQuery {
         status: Some(status),
