@@ -9,8 +9,9 @@ pub enum Permission {
     ManageMarketplaces,
     ReadCompanies,
     WriteCompanies,
-    /// Take a company out of *pending* (activate or suspend it): Marketplace Managers, until
-    /// the sync settings let Sales Support or Customer Support do it too.
+    /// Work Pending Companies (create, link, dismiss) and take a company out of *pending*:
+    /// Marketplace Managers always; Sales Support and Customer Support only while the sync
+    /// settings open it to them (`PendingOpenTo`, checked by [`may_manage_pending`]).
     ManagePendingCompanies,
     ReadUsers,
     WriteUsers,
@@ -86,6 +87,25 @@ pub fn may_change(actor: &[Role], target: &[Role]) -> bool {
     highest(target) <= highest(actor)
 }
 
+/// Which roles besides Marketplace Managers a marketplace's sync settings let work its pending
+/// companies. Both are off while Company Sync is off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PendingOpenTo {
+    pub sales_support: bool,
+    pub customer_support: bool,
+}
+
+/// Whether someone holding `roles` may work the pending companies of a marketplace whose
+/// settings open them to `open`.
+pub fn may_manage_pending(roles: &[Role], open: PendingOpenTo) -> bool {
+    allowed(roles, Permission::ManagePendingCompanies)
+        || roles.iter().any(|role| match role {
+            Role::SalesSupport => open.sales_support,
+            Role::CustomerSupport => open.customer_support,
+            _ => false,
+        })
+}
+
 /// Whether any of `roles` grants `permission`.
 pub fn allowed(roles: &[Role], permission: Permission) -> bool {
     roles.iter().any(|role| role.allows(permission))
@@ -141,6 +161,22 @@ mod tests {
                 .all(|p| Role::PlatformAdmin.allows(*p))
         );
         assert!(!allowed(&[], ReadCompanies));
+    }
+
+    #[test]
+    fn pending_companies_open_to_support_only_by_their_toggle() {
+        use Role::*;
+        let closed = PendingOpenTo::default();
+        assert!(may_manage_pending(&[MarketplaceManager], closed));
+        assert!(!may_manage_pending(&[SalesSupport], closed));
+        assert!(!may_manage_pending(&[CustomerSupport], closed));
+        let sales = PendingOpenTo {
+            sales_support: true,
+            customer_support: false,
+        };
+        assert!(may_manage_pending(&[SalesSupport], sales));
+        assert!(!may_manage_pending(&[CustomerSupport], sales));
+        assert!(!may_manage_pending(&[Reseller], sales));
     }
 
     #[test]

@@ -23,7 +23,10 @@ mod text;
 mod time;
 mod user;
 
-pub use access::{Permission, SignInAttempt, SignInThrottle, allowed, may_change};
+pub use access::{
+    PendingOpenTo, Permission, SignInAttempt, SignInThrottle, allowed, may_change,
+    may_manage_pending,
+};
 pub use billing::{BillingCycle, billing_start};
 pub use catalog::{
     Connector, NewEdition, NewProduct, OfferId, OfferMatch, PricingUnit, match_offer,

@@ -30,6 +30,7 @@ pub mod marketplaces;
 pub mod outbox;
 pub mod schedules;
 pub mod subscriptions;
+pub mod sync;
 pub mod users;
 
 pub mod postgres;
@@ -67,8 +68,12 @@ pub use instances::{InstanceRecord, InstanceStore, InstanceSummary, NewInstance}
 pub use jobs::{Checkpoint, Job, JobOutcome, JobStore, Lease, LeaseStatus, NewJob};
 pub use marketplaces::{Marketplace, MarketplaceSettings, MarketplaceStore, NewMarketplace};
 pub use outbox::{NewEmail, OutboxEmail, OutboxStore};
-pub use schedules::{NewSchedule, Schedule, ScheduleStore};
+pub use schedules::{NewSchedule, RunNow, Schedule, ScheduleStore};
 pub use subscriptions::{SubscriptionRow, SubscriptionStore};
+pub use sync::{
+    NewPending, PendingCompany, PendingQuery, PendingState, SyncFound, SyncRun, SyncSettings,
+    SyncStore,
+};
 pub use users::{Membership, User, UserQuery, UserStore};
 
 /// Which database a store runs on.
@@ -139,6 +144,7 @@ pub trait Store:
     + InstanceStore
     + HierarchyStore
     + ImportStore
+    + SyncStore
     + AuditStore
     + OutboxStore
     + JobStore

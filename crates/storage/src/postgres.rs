@@ -42,6 +42,12 @@ macro_rules! skip_locked {
         "FOR UPDATE SKIP LOCKED"
     };
 }
+// A row read to be changed waits for whoever changes it first.
+macro_rules! for_update {
+    () => {
+        "FOR UPDATE"
+    };
+}
 /// How this backend spells what dataset activation needs.
 const DIALECT: crate::datasets::Dialect = crate::datasets::Dialect {
     distinct: "IS DISTINCT FROM",

@@ -79,6 +79,12 @@ macro_rules! skip_locked {
         ""
     };
 }
+// BEGIN IMMEDIATE already holds the only write lock.
+macro_rules! for_update {
+    () => {
+        ""
+    };
+}
 /// How this backend spells what dataset activation needs.
 const DIALECT: crate::datasets::Dialect = crate::datasets::Dialect {
     distinct: "IS NOT",

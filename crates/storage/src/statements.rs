@@ -41,6 +41,8 @@ mod outbox;
 mod schedules;
 #[path = "subscriptions/sql.rs"]
 mod subscriptions;
+#[path = "sync/sql.rs"]
+mod sync;
 #[path = "users/sql.rs"]
 mod users;
 

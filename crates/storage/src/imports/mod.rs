@@ -33,6 +33,8 @@ pub trait ImportStore: Send + Sync {
     /// Writes what the plans say for their tenants and records their results, in one
     /// transaction; each tenant is then no longer pending nor held.
     async fn apply_import(&self, run: &ImportRun, plans: &[TenantPlan]) -> Result<()>;
+    /// The admin users, not invited yet, of the companies the run created for these tenants.
+    async fn created_admins(&self, run_id: i64, tenant_ids: &[String]) -> Result<Vec<i64>>;
     /// Takes up again, in the ended run, its tenants with a failed subscription that no other
     /// run holds: they are pending once more and the run running. Answers how many.
     async fn retry_import(&self, run_id: i64) -> Result<i64>;
@@ -104,6 +106,8 @@ pub struct NewImport<'a> {
     pub selection: &'a Selection,
     pub started_by: &'a str,
     pub responsible_user_id: Option<i64>,
+    /// Invite the admin users of the companies the run creates.
+    pub invite_admins: bool,
 }
 
 /// A run as it started: how many tenants it took, and why it did not take others. No run
@@ -160,6 +164,7 @@ pub struct ImportRun {
     pub job_id: Option<i64>,
     pub started_by: String,
     pub responsible_user_id: Option<i64>,
+    pub invite_admins: bool,
     pub started_at: i64,
     pub finished_at: Option<i64>,
     pub error: Option<String>,

@@ -13,7 +13,7 @@ use crate::imports::{
 
 /// The columns of [`ImportRun`].
 const RUN_COLUMNS: &str = "id, marketplace_id, instance_id, snapshot, state, job_id, started_by, \
-    responsible_user_id, started_at, finished_at, error";
+    responsible_user_id, invite_admins, started_at, finished_at, error";
 
 /// The columns of [`ImportTenant`].
 const TENANT_COLUMNS: &str = "tenant_id, name, tab, target_marketplace_id, status, company_id, \
@@ -32,14 +32,15 @@ impl crate::ImportStore for This {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let run: ImportRun = sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "INSERT INTO import_runs (marketplace_id, instance_id, snapshot, state, started_by,
-                responsible_user_id, started_at)
-             VALUES ($1, $2, $3, 'running', $4, $5, $6) RETURNING {RUN_COLUMNS}"
+                responsible_user_id, invite_admins, started_at)
+             VALUES ($1, $2, $3, 'running', $4, $5, $6, $7) RETURNING {RUN_COLUMNS}"
         )))
         .bind(new.marketplace_id)
         .bind(new.instance_id)
         .bind(new.snapshot)
         .bind(new.started_by)
         .bind(new.responsible_user_id)
+        .bind(new.invite_admins)
         .bind(crate::now().millis())
         .fetch_one(&mut *tx)
         .await?;
@@ -197,8 +198,29 @@ impl crate::ImportStore for This {
     async fn apply_import(&self, run: &ImportRun, plans: &[TenantPlan]) -> crate::Result<()> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         apply_batch(&mut tx, run, plans).await?;
+        settle_pending_companies(&mut tx, run.id).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    async fn created_admins(&self, run_id: i64, tenant_ids: &[String]) -> crate::Result<Vec<i64>> {
+        let mut admins = Vec::new();
+        for chunk in tenant_ids.chunks(IDS_AT_ONCE) {
+            let mut sql = sqlx::QueryBuilder::<Db>::new(
+                "SELECT DISTINCT m.user_id FROM import_tenants t
+                 JOIN memberships m ON m.company_id = t.company_id AND m.company_admin
+                 JOIN users u ON u.id = m.user_id AND u.status = 'created'
+                 WHERE t.company_created AND t.run_id = ",
+            );
+            sql.push_bind(run_id).push(" AND t.tenant_id IN (");
+            let mut list = sql.separated(", ");
+            for id in chunk {
+                list.push_bind(id.clone());
+            }
+            sql.push(") ORDER BY m.user_id");
+            admins.extend(sql.build_query_scalar::<i64>().fetch_all(&self.pool).await?);
+        }
+        Ok(admins)
     }
 
     async fn retry_import(&self, run_id: i64) -> crate::Result<i64> {
@@ -299,6 +321,7 @@ impl crate::ImportStore for This {
             .bind(run_id)
             .execute(&mut *tx)
             .await?;
+        settle_pending_companies(&mut tx, run_id).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -1050,4 +1073,33 @@ async fn create_reseller(
         .execute(&mut *tx)
         .await?;
     Ok(id)
+}
+
+/// The pending companies the run was creating, settled as its tenants end: created (or linked,
+/// when the mapping found the company already there), or waiting again when the tenant failed.
+async fn settle_pending_companies(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    run_id: i64,
+) -> crate::Result<()> {
+    sqlx::query(
+        "UPDATE pending_companies SET
+            state = CASE
+                WHEN (SELECT t.company_id FROM import_tenants t WHERE t.run_id = $1
+                      AND t.tenant_id = pending_companies.tenant_id) IS NULL THEN 'pending'
+                WHEN (SELECT t.company_created FROM import_tenants t WHERE t.run_id = $1
+                      AND t.tenant_id = pending_companies.tenant_id) THEN 'created'
+                ELSE 'linked' END,
+            company_id = (SELECT t.company_id FROM import_tenants t WHERE t.run_id = $1
+                          AND t.tenant_id = pending_companies.tenant_id),
+            decided_at = $2
+         WHERE import_run_id = $1 AND state = 'creating'
+           AND NOT EXISTS (SELECT 1 FROM import_tenants t WHERE t.run_id = $1
+                           AND t.tenant_id = pending_companies.tenant_id
+                           AND t.status = 'pending')",
+    )
+    .bind(run_id)
+    .bind(crate::now().millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -23,6 +23,17 @@ pub trait ScheduleStore: Send + Sync {
     /// Queues a job for every schedule due at `now` whose last run has finished, and moves each
     /// one on to its first run time after `now`. Returns the jobs queued.
     async fn queue_due_runs(&self, now: Timestamp) -> Result<Vec<i64>>;
+    /// Runs the schedule of (kind, scope) now, keeping its rhythm: answers its last run's job
+    /// when that is still queued or running (joined), else a job queued now. `None` when there
+    /// is no such schedule.
+    async fn run_schedule_now(&self, kind: &str, scope: &str) -> Result<Option<RunNow>>;
+}
+
+/// A schedule run at once: its job, and whether it was already queued or running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunNow {
+    pub job_id: i64,
+    pub joined: bool,
 }
 
 /// Periodic work to set up: a job of `kind` with `payload` every `every_ms`, the first run at

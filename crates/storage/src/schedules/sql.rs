@@ -94,4 +94,57 @@ impl crate::ScheduleStore for This {
         tx.commit().await?;
         Ok(queued)
     }
+
+    async fn run_schedule_now(
+        &self,
+        kind: &str,
+        scope: &str,
+    ) -> crate::Result<Option<crate::RunNow>> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        // The row is locked as the scheduler locks it, so the two never queue a run each.
+        let schedule: Option<crate::Schedule> = sqlx::query_as(concat!(
+            "SELECT kind, scope, marketplace_id, payload, every_ms, max_attempts, next_run_at,
+                last_job_id
+             FROM schedules WHERE kind = $1 AND scope = $2 ",
+            for_update!()
+        ))
+        .bind(kind)
+        .bind(scope)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(schedule) = schedule else {
+            return Ok(None);
+        };
+        let running: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM jobs WHERE id = $1 AND state IN ('queued', 'running')",
+        )
+        .bind(schedule.last_job_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some(job_id) = running {
+            return Ok(Some(crate::RunNow {
+                job_id,
+                joined: true,
+            }));
+        }
+        let run = crate::NewJob {
+            marketplace_id: schedule.marketplace_id,
+            kind: schedule.kind.clone(),
+            payload: schedule.payload.clone(),
+            max_attempts: schedule.max_attempts,
+            run_at: None,
+        };
+        let job_id = super::insert_job(&mut *tx, &run).await?;
+        sqlx::query("UPDATE schedules SET last_job_id = $3 WHERE kind = $1 AND scope = $2")
+            .bind(kind)
+            .bind(scope)
+            .bind(job_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(Some(crate::RunNow {
+            job_id,
+            joined: false,
+        }))
+    }
 }
