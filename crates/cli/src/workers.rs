@@ -14,6 +14,7 @@ use ferry_integrations::mail::SmtpMailer;
 use ferry_integrations::webhook::WebhookClient;
 use ferry_jobs::{DeliverEmail, Probe, Scheduler, SystemClock, Worker, WorkerConfig};
 use ferry_storage::Store;
+use ferry_tenants::sync::CompanySync;
 use ferry_tenants::{Clients, GetHierarchy, HierarchyEnv, ImportTenants, InstanceLookup};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -65,7 +66,11 @@ pub fn spawn_workers(
                 sealer: sealer.clone(),
                 clients: clients.clone(),
             })
-            .with_job::<ImportTenants>(())
+            .with_job::<CompanySync>(HierarchyEnv {
+                sealer: sealer.clone(),
+                clients: clients.clone(),
+            })
+            .with_job::<ImportTenants>(public_url.to_owned())
             .with_job::<InviteUsers>(public_url.to_owned())
             .with_job::<DeliverEmail>(mailer.clone());
         let stopped = stopped.clone();

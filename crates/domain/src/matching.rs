@@ -190,7 +190,11 @@ impl Prepared {
             keys.push((KeyKind::Name, self.name.key.clone()));
         }
         // Numbers ("12", "2024") say which branch or year, not which company.
-        let telling = self.name.words.iter().filter(|w| !w.chars().all(|c| c.is_ascii_digit()));
+        let telling = self
+            .name
+            .words
+            .iter()
+            .filter(|w| !w.chars().all(|c| c.is_ascii_digit()));
         for word in telling {
             if word.chars().count() >= 3 {
                 keys.push((KeyKind::Word, word.clone()));
@@ -229,7 +233,10 @@ pub enum Reason {
         theirs: DomainKind,
     },
     /// The `onmicrosoft.com` prefix of one is the first label of a domain of the other.
-    SharedPrefix { prefix: String, theirs: Domain },
+    SharedPrefix {
+        prefix: String,
+        theirs: Domain,
+    },
     /// Names alike: `similarity` in hundredths (100: the same), after removing `removed`.
     Name {
         similarity: u8,
@@ -252,7 +259,11 @@ impl fmt::Display for Reason {
                 theirs,
             } => write!(f, "{ours} {domain} = {theirs} {domain}"),
             Reason::SharedPrefix { prefix, theirs } => {
-                write!(f, "onmicrosoft prefix {prefix} = {} {}", theirs.kind, theirs.name)
+                write!(
+                    f,
+                    "onmicrosoft prefix {prefix} = {} {}",
+                    theirs.kind, theirs.name
+                )
             }
             Reason::Name {
                 similarity,
@@ -486,7 +497,10 @@ fn normalise(name: &str) -> Normalised {
             continue;
         }
         if LEGAL_FORMS.contains(&word.as_str()) {
-            removed.push(raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '.').to_owned());
+            removed.push(
+                raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '.')
+                    .to_owned(),
+            );
         } else {
             written.push(word);
         }
@@ -717,7 +731,10 @@ mod tests {
     fn each_signal_says_why() {
         let tenant = party(
             "Fabrikam GmbH",
-            &[(OnMicrosoft, "fabrikamde.onmicrosoft.com"), (Custom, "fabrikam.de")],
+            &[
+                (OnMicrosoft, "fabrikamde.onmicrosoft.com"),
+                (Custom, "fabrikam.de"),
+            ],
             Some("DE"),
         );
         let company = party("Fabrikam", &[(Website, "fabrikam.de")], Some("DE"));
@@ -736,7 +753,10 @@ mod tests {
         );
         assert_eq!(alike.score, 58);
         assert_eq!(alike.explained(), "name 0.80; the same country");
-        let stranger = likeness(&tenant, &party("Contoso", &[(Email, "contoso.com")], Some("DE")));
+        let stranger = likeness(
+            &tenant,
+            &party("Contoso", &[(Email, "contoso.com")], Some("DE")),
+        );
         assert_eq!(stranger.score, 10);
     }
 
@@ -796,7 +816,11 @@ mod tests {
         let mut index = CandidateIndex::default();
         let tenants = [
             party("Fabrikam", &[(Custom, "fabrikam.de")], None),
-            party("Northwind", &[(OnMicrosoft, "northwind.onmicrosoft.com")], None),
+            party(
+                "Northwind",
+                &[(OnMicrosoft, "northwind.onmicrosoft.com")],
+                None,
+            ),
         ];
         for tenant in &tenants {
             index.add(&Prepared::new(tenant.clone()));

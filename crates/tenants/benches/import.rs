@@ -293,6 +293,7 @@ impl World {
             &selection,
             "bench",
             None,
+            false,
         )
         .await
         .expect("start");
@@ -304,7 +305,7 @@ impl World {
                 poll_interval: Duration::from_millis(10),
             },
         )
-        .with_job::<ImportTenants>(());
+        .with_job::<ImportTenants>("http://ferry.test".to_owned());
         while worker.run_next().await.expect("run") {}
         let seconds = started.elapsed().as_secs_f64();
         let peak_rss_mb = peak_rss_mb();

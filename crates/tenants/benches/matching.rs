@@ -1,61 +1,112 @@
-//! Pending Companies' matching: how often its first suggestion is right, on the labelled
-//! tenants and companies kept beside this file (`labelled/`), next to matching by exact name
-//! only, measured in the same run.
+//! Pending Companies' matching, as a sync does it — the instance's snapshot audited against
+//! the marketplace's companies, the tenants not imported queued with their suggestions:
+//!
+//! 1. how often the first suggestion is right, on the labelled tenants and companies kept
+//!    beside this file (`labelled/`), next to matching by exact name only in the same run;
+//! 2. 20,000 waiting tenants against 1,000,000 companies: time and peak memory, on SQLite and
+//!    (with `FERRY_TEST_POSTGRES_URL`) PostgreSQL.
 //!
 //!     cargo bench -p ferry-tenants --bench matching
 //!
 //! `labelled/tenants.csv` says which company each tenant truly is (`truth`, the company's
 //! `key`), or none. Precision: of the first suggestions made, how many are right. Recall: of
 //! the tenants that have a company, how many get it as their first suggestion.
+//! `FERRY_BENCH_TENANTS` and `FERRY_BENCH_COMPANIES` change the sizes of part 2.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
 
-use ferry_domain::matching::{Domain, DomainKind, Party, email_domain};
-use ferry_storage::CandidateCompany;
-use ferry_tenants::suggestions::Suggester;
+use ferry_domain::{CountryCode, Email, MarketplaceKind, NewCompany, Origin, Slug};
+use ferry_storage::{
+    Marketplace, NewHierarchyRun, NewInstance, NewMarketplace, PendingQuery, RunScope, RunStart,
+    SnapshotTenant, Store, SyncSettings, TenantDetails,
+};
 
-fn main() {
+/// A tenant as the labelled set and the generated world give it.
+struct Tenant {
+    name: String,
+    domain: String,
+    custom_domains: Vec<String>,
+    email: Option<String>,
+    country: Option<String>,
+}
+
+#[tokio::main]
+async fn main() {
+    labelled().await;
+    let tenants = env_number("FERRY_BENCH_TENANTS", 20_000);
+    let companies = env_number("FERRY_BENCH_COMPANIES", 1_000_000);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut backends = vec![ferry_storage::testing::sqlite_url(dir.path())];
+    if std::env::var("FERRY_TEST_POSTGRES_URL").is_ok() {
+        backends.push(ferry_storage::testing::postgres_url().await);
+    }
+    for url in backends {
+        let store = ferry_storage::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        at_scale(&store, tenants, companies).await;
+    }
+}
+
+/// Part 1: the labelled set, through a store as a sync sees it.
+async fn labelled() {
     let companies = rows(include_str!("labelled/companies.csv"), 5);
     let tenants = rows(include_str!("labelled/tenants.csv"), 6);
-    let keys: HashMap<i64, &str> = companies
-        .iter()
-        .enumerate()
-        .map(|(n, c)| (n as i64 + 1, c[0]))
-        .collect();
-    let candidates: Vec<CandidateCompany> = companies
-        .iter()
-        .enumerate()
-        .map(|(n, c)| CandidateCompany {
-            id: n as i64 + 1,
-            name: c[1].to_owned(),
-            email: some(c[2]),
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = ferry_storage::connect(&ferry_storage::testing::sqlite_url(dir.path()))
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    let (marketplace, instance) = world(&store).await;
+    let mut keys: HashMap<i64, &str> = HashMap::new();
+    for c in &companies {
+        let company = NewCompany {
+            email: some(c[2]).map(|e| Email::parse(&e).expect("a labelled e-mail")),
             website: some(c[3]),
-            country: some(c[4]),
+            address: ferry_domain::Address {
+                country: some(c[4]).map(|x| CountryCode::parse(&x).expect("a labelled country")),
+                ..ferry_domain::Address::default()
+            },
+            ..NewCompany::named(c[1].to_owned(), Origin::Manual)
+        };
+        let id = store
+            .create_company(marketplace.id, &company)
+            .await
+            .expect("company");
+        keys.insert(id, c[0]);
+    }
+    let labelled: Vec<Tenant> = tenants
+        .iter()
+        .map(|t| Tenant {
+            name: t[0].to_owned(),
+            domain: t[1].to_owned(),
+            custom_domains: t[2]
+                .split(';')
+                .filter(|d| !d.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            email: some(t[3]),
+            country: some(t[4]),
         })
         .collect();
-
-    let mut suggester = Suggester::default();
-    for t in &tenants {
-        suggester.add(tenant_party(t));
-    }
-    for company in &candidates {
-        suggester.offer(company);
-    }
-    let ferry: Vec<Option<&str>> = suggester
-        .finish()
-        .iter()
-        .map(|s| s.first().map(|m| keys[&m.id]))
+    snapshot(&store, instance, &labelled).await;
+    sync(&store, &marketplace, instance).await;
+    let first: HashMap<String, Option<&str>> = queue(&store, marketplace.id)
+        .await
+        .into_iter()
+        .map(|p| (p.name, p.suggestions.first().map(|s| keys[&s.id])))
         .collect();
+    let ferry: Vec<Option<&str>> = tenants.iter().map(|t| first[t[0]]).collect();
     let exact: Vec<Option<&str>> = tenants
         .iter()
         .map(|t| {
-            candidates
+            companies
                 .iter()
-                .find(|c| c.name.trim().eq_ignore_ascii_case(t[0].trim()))
-                .map(|c| keys[&c.id])
+                .find(|c| c[1].trim().eq_ignore_ascii_case(t[0].trim()))
+                .map(|c| c[0])
         })
         .collect();
-
     let truth: Vec<Option<&str>> = tenants.iter().map(|t| some_str(t[5])).collect();
     println!(
         "labelled set: {} tenants ({} with a company), {} companies",
@@ -92,21 +143,237 @@ fn report(label: &str, first: &[Option<&str>], truth: &[Option<&str>]) {
     );
 }
 
-/// A tenant row as the snapshot would hold it.
-fn tenant_party(t: &[&str]) -> Party {
-    let mut domains = vec![Domain::new(DomainKind::OnMicrosoft, t[1])];
-    domains.extend(
-        t[2].split(';')
-            .filter(|d| !d.is_empty())
-            .map(|d| Domain::new(DomainKind::Custom, d)),
-    );
-    domains.extend(email_domain(t[3]).map(|d| Domain::new(DomainKind::Email, &d)));
-    Party {
-        name: t[0].to_owned(),
-        domains,
-        country: some(t[4]),
-        tenant_ids: Vec::new(),
+/// Part 2: `tenants` waiting tenants against `companies` companies. One company in 50 is a
+/// tenant's: by its website (half of them) or by its name with a legal form.
+async fn at_scale(store: &Arc<dyn Store>, tenants: usize, companies: usize) {
+    let (marketplace, instance) = world(store).await;
+    let generated: Vec<Tenant> = (0..tenants)
+        .map(|i| Tenant {
+            name: tenant_name(i),
+            domain: format!("t{i}.onmicrosoft.com"),
+            custom_domains: vec![format!("t{i}.example")],
+            email: Some(format!("billing@t{i}.example")),
+            country: Some("US".into()),
+        })
+        .collect();
+    snapshot(store, instance, &generated).await;
+    drop(generated);
+    for chunk in (0..companies).collect::<Vec<_>>().chunks(50_000) {
+        let rows: Vec<NewCompany> = chunk
+            .iter()
+            .map(|&i| {
+                let tenant = (i % 50 == 0).then_some(i / 50).filter(|t| *t < tenants);
+                match tenant {
+                    Some(t) if t % 2 == 0 => NewCompany {
+                        website: Some(format!("https://www.t{t}.example")),
+                        ..NewCompany::named(format!("Customer {i}"), Origin::Manual)
+                    },
+                    Some(t) => {
+                        NewCompany::named(format!("{} GmbH", tenant_name(t)), Origin::Manual)
+                    }
+                    None => NewCompany::named(format!("Company {i}"), Origin::Manual),
+                }
+            })
+            .collect();
+        store
+            .insert_companies(marketplace.id, &rows)
+            .await
+            .expect("companies");
     }
+    let rss_before = reset_peak_rss();
+    let started = Instant::now();
+    sync(store, &marketplace, instance).await;
+    let elapsed = started.elapsed();
+    let peak = peak_rss_mb();
+    let waiting = store.count_pending(marketplace.id).await.expect("count");
+    let mut matched = 0;
+    let mut query = PendingQuery {
+        matched: Some(true),
+        limit: 1_000,
+        ..PendingQuery::default()
+    };
+    loop {
+        let page = store
+            .pending_companies(marketplace.id, &query)
+            .await
+            .expect("page");
+        let Some(last) = page.last() else { break };
+        query.after = Some((last.name.to_lowercase(), last.id));
+        matched += page.len();
+    }
+    println!(
+        "\n{}: {waiting} tenants waiting, {matched} with a suggestion, matched against \
+         {companies} companies in {:.1} s (target ≤ 60 s); peak memory {:.0} MB (+{:.0} MB \
+         during it; target ≤ 300 MB)",
+        store.backend().name(),
+        elapsed.as_secs_f64(),
+        peak,
+        peak - rss_before
+    );
+}
+
+fn tenant_name(i: usize) -> String {
+    const FIRST: &[&str] = &[
+        "Alpine", "Blue", "Cedar", "Delta", "Elm", "Fjord", "Granite", "Harbour", "Iron",
+        "Juniper", "Kestrel", "Lake", "Maple", "North", "Oak", "Pine", "Quartz", "River", "Summit",
+        "Tidal",
+    ];
+    const SECOND: &[&str] = &["Analytics", "Bakery", "Clinic", "Dental", "Energy", "Foods"];
+    // A word of its own, so that names are told apart as real ones are.
+    format!(
+        "{} {} {}",
+        FIRST[i % FIRST.len()],
+        SECOND[(i / FIRST.len()) % SECOND.len()],
+        syllables(i)
+    )
+}
+
+fn syllables(mut i: usize) -> String {
+    const PARTS: &[&str] = &["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "bu"];
+    let mut word = String::new();
+    loop {
+        word.push_str(PARTS[i % PARTS.len()]);
+        i /= PARTS.len();
+        if i == 0 {
+            break;
+        }
+    }
+    word
+}
+
+async fn world(store: &Arc<dyn Store>) -> (Marketplace, i64) {
+    let marketplace = store
+        .create_marketplace(&NewMarketplace {
+            slug: Slug::parse("bench").expect("slug"),
+            name: "Bench".into(),
+            kind: MarketplaceKind::Distributor,
+            parent_id: None,
+        })
+        .await
+        .expect("marketplace");
+    let instance = store
+        .create_instance(
+            marketplace.id,
+            &NewInstance {
+                name: "Bench".into(),
+                model: "both".into(),
+                partner_tenant_id: "00000000-0000-4000-8000-000000000000".into(),
+                application_id: "app".into(),
+                secret_encrypted: None,
+                refresh_token_encrypted: None,
+                mpn_id: None,
+                api_base_url: "http://127.0.0.1:9".into(),
+                login_base_url: "http://127.0.0.1:9".into(),
+            },
+        )
+        .await
+        .expect("instance");
+    let settings = SyncSettings {
+        company_sync: true,
+        ..SyncSettings::default()
+    };
+    store
+        .set_sync_settings(marketplace.id, &settings, "bench")
+        .await
+        .expect("settings");
+    (marketplace, instance)
+}
+
+/// A completed retrieval holding the tenants.
+async fn snapshot(store: &Arc<dyn Store>, instance: i64, tenants: &[Tenant]) {
+    let RunStart::Started(run) = store
+        .start_hierarchy_run(&NewHierarchyRun {
+            instance_id: instance,
+            scope: RunScope::Mass,
+            tenant: None,
+            started_by: "bench",
+        })
+        .await
+        .expect("start")
+    else {
+        panic!("a retrieval is running");
+    };
+    let ids: Vec<String> = (0..tenants.len())
+        .map(|i| format!("{i:08x}-0000-4000-8000-{:012x}", i * 7919))
+        .collect();
+    for (chunk, ids) in tenants.chunks(5_000).zip(ids.chunks(5_000)) {
+        let rows: Vec<SnapshotTenant> = chunk
+            .iter()
+            .zip(ids)
+            .map(|(t, id)| SnapshotTenant {
+                tenant_id: id.clone(),
+                name: t.name.clone(),
+                domain: Some(t.domain.clone()),
+            })
+            .collect();
+        store
+            .store_tenants(run.snapshot, &rows)
+            .await
+            .expect("tenants");
+        let details: Vec<TenantDetails> = chunk
+            .iter()
+            .zip(ids)
+            .map(|(t, id)| TenantDetails {
+                tenant_id: id.clone(),
+                name: None,
+                domain: None,
+                reseller_tenant_id: None,
+                email: None,
+                billing: Some(serde_json::json!({
+                    "email": t.email, "country": t.country,
+                    "first_name": "Pat", "last_name": "Doe",
+                })),
+                custom_domains: Some(t.custom_domains.clone()),
+                subscriptions: Vec::new(),
+            })
+            .collect();
+        store
+            .store_tenant_details(run.snapshot, &details)
+            .await
+            .expect("details");
+    }
+    store
+        .complete_hierarchy_run(run.id, None)
+        .await
+        .expect("complete");
+}
+
+/// What a sync does once the snapshot is stored: the audit, then the queue.
+async fn sync(store: &Arc<dyn Store>, marketplace: &Marketplace, instance: i64) {
+    let snapshot = store
+        .hierarchy_state(instance)
+        .await
+        .expect("state")
+        .snapshot
+        .expect("a snapshot");
+    ferry_tenants::audit::audit(&**store, marketplace.id, instance, snapshot)
+        .await
+        .expect("audit");
+    let run = store
+        .start_sync_run(marketplace.id, 1, "bench")
+        .await
+        .expect("run");
+    let followed = ferry_tenants::instances::find(&**store, marketplace, instance)
+        .await
+        .expect("instance")
+        .expect("visible");
+    let settings = store.sync_settings(marketplace.id).await.expect("settings");
+    ferry_tenants::sync::fill_queue(&**store, marketplace, &settings, &run, &followed)
+        .await
+        .expect("queue");
+}
+
+async fn queue(store: &Arc<dyn Store>, marketplace_id: i64) -> Vec<ferry_storage::PendingCompany> {
+    store
+        .pending_companies(
+            marketplace_id,
+            &PendingQuery {
+                limit: 10_000,
+                ..PendingQuery::default()
+            },
+        )
+        .await
+        .expect("queue")
 }
 
 /// The rows of a small CSV without quoted fields, its header left out.
@@ -116,7 +383,11 @@ fn rows(text: &'static str, columns: usize) -> Vec<Vec<&'static str>> {
         .filter(|l| !l.trim().is_empty())
         .map(|line| {
             let cells: Vec<&str> = line.split(',').collect();
-            assert_eq!(cells.len(), columns, "a labelled row has {columns} cells: {line}");
+            assert_eq!(
+                cells.len(),
+                columns,
+                "a labelled row has {columns} cells: {line}"
+            );
             cells
         })
         .collect()
@@ -128,4 +399,34 @@ fn some(cell: &str) -> Option<String> {
 
 fn some_str(cell: &str) -> Option<&str> {
     Some(cell.trim()).filter(|c| !c.is_empty())
+}
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Starts this process's peak resident size again from its current size, which it answers.
+fn reset_peak_rss() -> f64 {
+    std::fs::write("/proc/self/clear_refs", "5").expect("peak resident size reset (Linux)");
+    status_mb("VmRSS:")
+}
+
+/// This process's peak resident size since it was last reset, in MB.
+fn peak_rss_mb() -> f64 {
+    status_mb("VmHWM:")
+}
+
+fn status_mb(field: &str) -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with(field))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -345,7 +345,9 @@ async fn candidates(
         let Some(last) = companies.last() else { break };
         after = last.id;
         for company in companies {
-            let hits = unlinked.index.candidates(&Prepared::new(company_party(&company)));
+            let hits = unlinked
+                .index
+                .candidates(&Prepared::new(company_party(&company)));
             for n in hits {
                 found.entry(n).or_default().push(company.clone());
             }

@@ -150,80 +150,120 @@ impl BackgroundJob for GetHierarchy {
     }
 
     async fn run(&self, env: &HierarchyEnv, ctx: &JobContext<Reached>) -> Result<(), JobError> {
-        let store = ctx.store();
-        let Some(run) = store.hierarchy_run(self.run_id).await? else {
-            return Ok(());
-        };
-        match run.state {
-            RunState::Running => {}
-            // Completed before its audit was stored: only the audit is left to do.
-            RunState::Completed => {
-                return Ok(audit_everywhere(&**store, self.owner_id, self.instance_id).await?);
-            }
-            RunState::Failed | RunState::Cancelled => return Ok(()),
-        }
-        let Some(record) = store.instance(self.owner_id, self.instance_id).await? else {
-            return end(ctx, &run, RunState::Failed, "The instance was deleted.").await;
-        };
-        let app_only = !record.summary.has_refresh_token;
-        let outcome = match env.clients.get(store, &env.sealer, &record) {
-            Ok(client) => match run.scope {
-                RunScope::Mass => mass(ctx, &client, &run, app_only).await,
-                RunScope::Tenant => single(ctx, &client, &run, app_only).await,
-            },
-            Err(error) => Err(Stop::Partner(error)),
-        };
-        let why = match outcome {
-            Ok(()) => {
-                let lacks = app_only.then_some(APP_ONLY_LACKS);
-                let done = store.complete_hierarchy_run(run.id, lacks).await?;
-                let auditing = phase("comparing with the marketplace".into(), 0, None);
-                ctx.checkpoint(&Reached::ResellersRead, auditing, None)
-                    .await?;
-                audit_everywhere(&**store, self.owner_id, self.instance_id).await?;
-                let summary = done.summary.unwrap_or_default();
-                let progress = Progress {
-                    done: summary.tenants,
-                    total: Some(summary.tenants),
-                    message: Some(format!(
-                        "{} resellers, {} tenants, {} subscriptions",
-                        summary.resellers, summary.tenants, summary.subscriptions
-                    )),
-                };
-                return ctx
-                    .checkpoint(&Reached::ResellersRead, progress, None)
-                    .await;
-            }
-            Err(Stop::Job(JobError::Cancelled)) => {
-                return end(ctx, &run, RunState::Cancelled, "Cancelled.").await;
-            }
-            Err(Stop::Job(JobError::LeaseLost)) => return Err(JobError::LeaseLost),
-            Err(Stop::Unknown(sentence)) => {
-                return end(ctx, &run, RunState::Failed, &sentence).await;
-            }
-            Err(Stop::Partner(error @ (PcError::NeedsConsent(_) | PcError::Configuration(_)))) => {
-                return end(ctx, &run, RunState::Failed, &failure(&error)).await;
-            }
-            Err(Stop::Partner(PcError::Api { status, .. })) if matches!(status, 401 | 403) => {
-                let reason = format!(
-                    "Partner Center refused the instance ({status}): check its roles and consent."
-                );
-                return end(ctx, &run, RunState::Failed, &reason).await;
-            }
-            Err(Stop::Partner(error)) => failure(&error),
-            Err(Stop::Job(error)) => error.to_string(),
-        };
-        // Worth another try, unless this was the last one.
-        if ctx.job().attempts >= ctx.job().max_attempts {
-            return end(ctx, &run, RunState::Failed, &why).await;
-        }
-        Err(JobError::Retry(why))
+        retrieve(ctx, env, self.run_id, self.owner_id, self.instance_id).await
     }
+}
+
+/// What a retrieval needs of the job that runs it: the Get Hierarchy job itself, or a Company
+/// Sync that refreshes the snapshot first. Each keeps the retrieval's step in its own
+/// checkpoint.
+#[async_trait]
+pub(crate) trait Steps: Sync {
+    fn store(&self) -> &std::sync::Arc<dyn Store>;
+    fn job(&self) -> &ferry_storage::Job;
+    /// How far an earlier attempt came.
+    fn reached(&self) -> Reached;
+    async fn step(&self, reached: Reached, progress: Progress) -> Result<(), JobError>;
+}
+
+#[async_trait]
+impl Steps for JobContext<Reached> {
+    fn store(&self) -> &std::sync::Arc<dyn Store> {
+        JobContext::store(self)
+    }
+
+    fn job(&self) -> &ferry_storage::Job {
+        JobContext::job(self)
+    }
+
+    fn reached(&self) -> Reached {
+        self.resume_from().copied().unwrap_or_default()
+    }
+
+    async fn step(&self, reached: Reached, progress: Progress) -> Result<(), JobError> {
+        self.checkpoint(&reached, progress, None).await
+    }
+}
+
+/// Carries out the retrieval `run_id` of an instance of `owner_id`, then audits its snapshot
+/// for every marketplace using the instance.
+pub(crate) async fn retrieve(
+    ctx: &dyn Steps,
+    env: &HierarchyEnv,
+    run_id: i64,
+    owner_id: i64,
+    instance_id: i64,
+) -> Result<(), JobError> {
+    let store = ctx.store();
+    let Some(run) = store.hierarchy_run(run_id).await? else {
+        return Ok(());
+    };
+    match run.state {
+        RunState::Running => {}
+        // Completed before its audit was stored: only the audit is left to do.
+        RunState::Completed => {
+            return Ok(audit_everywhere(&**store, owner_id, instance_id).await?);
+        }
+        RunState::Failed | RunState::Cancelled => return Ok(()),
+    }
+    let Some(record) = store.instance(owner_id, instance_id).await? else {
+        return end(ctx, &run, RunState::Failed, "The instance was deleted.").await;
+    };
+    let app_only = !record.summary.has_refresh_token;
+    let outcome = match env.clients.get(store, &env.sealer, &record) {
+        Ok(client) => match run.scope {
+            RunScope::Mass => mass(ctx, &client, &run, app_only).await,
+            RunScope::Tenant => single(ctx, &client, &run, app_only).await,
+        },
+        Err(error) => Err(Stop::Partner(error)),
+    };
+    let why = match outcome {
+        Ok(()) => {
+            let lacks = app_only.then_some(APP_ONLY_LACKS);
+            let done = store.complete_hierarchy_run(run.id, lacks).await?;
+            let auditing = phase("comparing with the marketplace".into(), 0, None);
+            ctx.step(Reached::ResellersRead, auditing).await?;
+            audit_everywhere(&**store, owner_id, instance_id).await?;
+            let summary = done.summary.unwrap_or_default();
+            let progress = Progress {
+                done: summary.tenants,
+                total: Some(summary.tenants),
+                message: Some(format!(
+                    "{} resellers, {} tenants, {} subscriptions",
+                    summary.resellers, summary.tenants, summary.subscriptions
+                )),
+            };
+            return ctx.step(Reached::ResellersRead, progress).await;
+        }
+        Err(Stop::Job(JobError::Cancelled)) => {
+            return end(ctx, &run, RunState::Cancelled, "Cancelled.").await;
+        }
+        Err(Stop::Job(JobError::LeaseLost)) => return Err(JobError::LeaseLost),
+        Err(Stop::Unknown(sentence)) => {
+            return end(ctx, &run, RunState::Failed, &sentence).await;
+        }
+        Err(Stop::Partner(error @ (PcError::NeedsConsent(_) | PcError::Configuration(_)))) => {
+            return end(ctx, &run, RunState::Failed, &failure(&error)).await;
+        }
+        Err(Stop::Partner(PcError::Api { status, .. })) if matches!(status, 401 | 403) => {
+            let reason = format!(
+                "Partner Center refused the instance ({status}): check its roles and consent."
+            );
+            return end(ctx, &run, RunState::Failed, &reason).await;
+        }
+        Err(Stop::Partner(error)) => failure(&error),
+        Err(Stop::Job(error)) => error.to_string(),
+    };
+    // Worth another try, unless this was the last one.
+    if ctx.job().attempts >= ctx.job().max_attempts {
+        return end(ctx, &run, RunState::Failed, &why).await;
+    }
+    Err(JobError::Retry(why))
 }
 
 /// Ends the run that did not complete, and the job with it.
 async fn end(
-    ctx: &JobContext<Reached>,
+    ctx: &dyn Steps,
     run: &HierarchyRun,
     state: RunState,
     why: &str,
@@ -251,14 +291,14 @@ fn failure(error: &PcError) -> String {
 }
 
 async fn mass(
-    ctx: &JobContext<Reached>,
+    ctx: &dyn Steps,
     client: &Client,
     run: &HierarchyRun,
     app_only: bool,
 ) -> Result<(), Stop> {
     let store = ctx.store();
     let snapshot = run.snapshot;
-    let reached = ctx.resume_from().copied().unwrap_or_default();
+    let reached = ctx.reached();
     if reached < Reached::CustomersListed {
         let mut pages = client.customers(None);
         let (mut page, mut listed) = (0, 0);
@@ -268,12 +308,11 @@ async fn mass(
             let tenants: Vec<SnapshotTenant> = customers.iter().map(tenant_of).collect();
             store.store_tenants(snapshot, &tenants).await?;
             let progress = phase(format!("customers: page {page}, {listed} tenants"), 0, None);
-            ctx.checkpoint(&Reached::Start, progress, None).await?;
+            ctx.step(Reached::Start, progress).await?;
         }
-        ctx.checkpoint(
-            &Reached::CustomersListed,
+        ctx.step(
+            Reached::CustomersListed,
             phase("customers listed".into(), 0, None),
-            None,
         )
         .await?;
     }
@@ -291,13 +330,11 @@ async fn mass(
             }
             let message = format!("resellers: {} of {}", n + 1, resellers.len());
             let progress = phase(message, 0, None);
-            ctx.checkpoint(&Reached::CustomersListed, progress, None)
-                .await?;
+            ctx.step(Reached::CustomersListed, progress).await?;
         }
-        ctx.checkpoint(
-            &Reached::ResellersRead,
+        ctx.step(
+            Reached::ResellersRead,
             phase("resellers read".into(), 0, None),
-            None,
         )
         .await?;
     }
@@ -318,13 +355,12 @@ async fn mass(
             counts.tenants
         );
         let progress = phase(message, done, Some(counts.tenants));
-        ctx.checkpoint(&Reached::ResellersRead, progress, None)
-            .await?;
+        ctx.step(Reached::ResellersRead, progress).await?;
     }
 }
 
 async fn single(
-    ctx: &JobContext<Reached>,
+    ctx: &dyn Steps,
     client: &Client,
     run: &HierarchyRun,
     app_only: bool,

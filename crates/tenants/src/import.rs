@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use async_trait::async_trait;
+use ferry_accounts::{InviteError, invite_user};
 use ferry_domain::{
     Address, BillingCycle, Contact, ContactKind, CountryCode, Email, Importability, NewCompany,
     NewUser, OfferId, OfferMatch, Origin, Progress, SubscriptionStatus, TenantLink, billing_start,
@@ -67,6 +68,7 @@ pub async fn start_import(
     selection: &Selection,
     actor: &str,
     responsible_user_id: Option<i64>,
+    invite_admins: bool,
 ) -> Result<Started, ImportRefused> {
     let instance_id = instance.record.summary.id;
     let snapshot = store
@@ -82,6 +84,7 @@ pub async fn start_import(
             selection,
             started_by: actor,
             responsible_user_id,
+            invite_admins,
         })
         .await?;
     let Some(mut run) = start.run else {
@@ -139,13 +142,14 @@ pub struct ImportTenants {
 impl BackgroundJob for ImportTenants {
     const KIND: &'static str = "import.tenants";
     type Checkpoint = ();
-    type Env = ();
+    /// The public URL invitation links start with.
+    type Env = String;
 
     fn marketplace_id(&self) -> Option<i64> {
         Some(self.marketplace_id)
     }
 
-    async fn run(&self, _env: &(), ctx: &JobContext<()>) -> Result<(), JobError> {
+    async fn run(&self, public_url: &String, ctx: &JobContext<()>) -> Result<(), JobError> {
         let store = ctx.store();
         let Some(run) = store.import_run(self.marketplace_id, self.run_id).await? else {
             return Ok(());
@@ -194,6 +198,11 @@ impl BackgroundJob for ImportTenants {
             .await;
             applied?;
             next = following?;
+            if run.invite_admins {
+                let tenants: Vec<String> =
+                    batch.plans.iter().map(|p| p.tenant_id.clone()).collect();
+                invite_admins(&**store, public_url, &run, &tenants).await?;
+            }
             // The tables grow fast in a first import: their figures are refreshed as they
             // grow fourfold.
             batches += 1;
@@ -216,6 +225,36 @@ impl BackgroundJob for ImportTenants {
             .finish_import(run.id, ImportState::Completed, None)
             .await?)
     }
+}
+
+/// Invites the admin users of the companies the run created for these tenants, once each
+/// whatever the attempts (the e-mail is keyed by run and user).
+async fn invite_admins(
+    store: &dyn Store,
+    public_url: &str,
+    run: &ImportRun,
+    tenant_ids: &[String],
+) -> Result<(), JobError> {
+    let admins = store.created_admins(run.id, tenant_ids).await?;
+    if admins.is_empty() {
+        return Ok(());
+    }
+    let Some(marketplace) = store.marketplace(run.marketplace_id).await? else {
+        return Ok(());
+    };
+    for user_id in admins {
+        let Some(user) = store.user(run.marketplace_id, user_id).await? else {
+            continue;
+        };
+        let key = format!("import-admin:{}:{user_id}", run.id);
+        match invite_user(store, public_url, &marketplace, &user, Some(key)).await {
+            Ok(()) => {}
+            Err(InviteError::Store(error)) => return Err(error.into()),
+            // A user who may not sign in, or was suspended meanwhile, is not invited.
+            Err(other) => tracing::info!(user = user_id, %other, "admin not invited"),
+        }
+    }
+    Ok(())
 }
 
 /// Reads a run's pending tenants a batch at a time and plans them from the snapshot.

@@ -17,7 +17,7 @@ pub mod hierarchy;
 pub mod import;
 pub mod instances;
 pub mod parties;
-pub mod suggestions;
+pub mod sync;
 
 pub use hierarchy::{GetHierarchy, HierarchyEnv, Scope, get_hierarchy};
 pub use import::{ImportRefused, ImportTenants, Started, start_import};

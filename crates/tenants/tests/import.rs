@@ -143,6 +143,7 @@ async fn import(setup: &Setup, selection: &Selection) -> Started {
         selection,
         "user:1",
         None,
+        false,
     )
     .await
     .expect("start")
@@ -216,6 +217,7 @@ async fn an_import_brings_each_tenant_in_once(store: Arc<dyn Store>) {
         &Selection::NotImported,
         "user:1",
         Some(operator),
+        false,
     )
     .await
     .expect("start");
@@ -460,6 +462,7 @@ async fn two_runs_never_take_one_tenant(store: Arc<dyn Store>) {
         &Selection::Tenants(vec![unknown.clone()]),
         "user:1",
         None,
+        false,
     )
     .await
     .expect_err("nothing to import");

@@ -73,6 +73,7 @@ pub async fn start_import(
         &selection,
         &scope.actor(),
         None,
+        false,
     )
     .await;
     match started {

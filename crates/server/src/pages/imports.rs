@@ -65,6 +65,7 @@ pub async fn start(
         &selection,
         &scope.actor(),
         responsible,
+        false,
     )
     .await;
     match started {

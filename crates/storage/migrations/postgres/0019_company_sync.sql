@@ -47,7 +47,7 @@ CREATE TABLE pending_companies (
     state           TEXT NOT NULL CHECK (state IN
                         ('pending', 'dismissed', 'creating', 'created', 'linked')),
     -- Suggestions, best first (JSON: id, name, score, reasons), and the best score.
-    suggestions     TEXT NOT NULL DEFAULT '[]',
+    suggestions     JSONB NOT NULL DEFAULT '[]',
     best_score      INTEGER,
     first_seen_at   BIGINT NOT NULL,
     first_run_id    BIGINT,

@@ -218,7 +218,11 @@ impl crate::ImportStore for This {
                 list.push_bind(id.clone());
             }
             sql.push(") ORDER BY m.user_id");
-            admins.extend(sql.build_query_scalar::<i64>().fetch_all(&self.pool).await?);
+            admins.extend(
+                sql.build_query_scalar::<i64>()
+                    .fetch_all(&self.pool)
+                    .await?,
+            );
         }
         Ok(admins)
     }

@@ -111,7 +111,11 @@ impl crate::SyncStore for This {
              WHERE id = $1",
         )
         .bind(run_id)
-        .bind(if error.is_some() { "failed" } else { "completed" })
+        .bind(if error.is_some() {
+            "failed"
+        } else {
+            "completed"
+        })
         .bind(error)
         .bind(crate::now().millis())
         .execute(&self.pool)
@@ -253,7 +257,12 @@ impl crate::SyncStore for This {
         if state.open() {
             sql.push(format!(" AND {UNLINKED}"));
         }
-        if let Some(term) = query.search.as_deref().map(str::trim).filter(|t| !t.is_empty()) {
+        if let Some(term) = query
+            .search
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+        {
             let contains = format!("%{}%", like_escape(&term.to_lowercase()));
             let starts = format!("{}%", like_escape(&term.to_lowercase()));
             sql.push(" AND (lower(p.name) LIKE ")
@@ -274,7 +283,8 @@ impl crate::SyncStore for This {
             None => &mut sql,
         };
         if let Some(country) = &query.country {
-            sql.push(" AND p.country = ").push_bind(country.to_ascii_uppercase());
+            sql.push(" AND p.country = ")
+                .push_bind(country.to_ascii_uppercase());
         }
         if let Some((name, id)) = &query.after {
             sql.push(" AND (lower(p.name) > ")
@@ -424,10 +434,9 @@ impl crate::SyncStore for This {
         let mut sql = sqlx::QueryBuilder::<Db>::new(format!(
             "SELECT {PENDING_COLUMNS} {PENDING_FROM} WHERE p.marketplace_id = "
         ));
-        sql.push_bind(marketplace_id)
-            .push(format!(
-                " AND p.state IN ('pending', 'dismissed') AND {UNLINKED} AND p.id IN ("
-            ));
+        sql.push_bind(marketplace_id).push(format!(
+            " AND p.state IN ('pending', 'dismissed') AND {UNLINKED} AND p.id IN ("
+        ));
         let mut list = sql.separated(", ");
         for id in ids {
             list.push_bind(*id);

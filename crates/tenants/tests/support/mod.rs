@@ -1,5 +1,5 @@
 //! What the tenant tests share: a distributor with an instance of the Partner Center emulator,
-//! and a worker that runs Get Hierarchy and import jobs.
+//! and a worker that runs Get Hierarchy, import and Company Sync jobs.
 
 #![allow(dead_code)]
 
@@ -11,6 +11,7 @@ use ferry_emulators::partner_center::{Emulator, Options};
 use ferry_jobs::{Worker, WorkerConfig};
 use ferry_storage::seal::Sealer;
 use ferry_storage::{HierarchyRun, NewInstance, NewMarketplace, RunStart, Store};
+use ferry_tenants::sync::CompanySync;
 use ferry_tenants::{
     Clients, GetHierarchy, HierarchyEnv, ImportTenants, Scope, Visible, get_hierarchy,
 };
@@ -108,7 +109,11 @@ impl Setup {
                 sealer: sealer(),
                 clients: self.clients.clone(),
             })
-            .with_job::<ImportTenants>(())
+            .with_job::<ImportTenants>("http://ferry.test".to_owned())
+            .with_job::<CompanySync>(HierarchyEnv {
+                sealer: sealer(),
+                clients: self.clients.clone(),
+            })
     }
 
     /// Runs queued jobs until none is left; the retrieval as it ended.
