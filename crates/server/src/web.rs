@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
-use ferry_domain::{Permission, Role, Timestamp};
+use ferry_domain::{PendingOpenTo, Permission, Role, Timestamp, may_manage_pending};
 use ferry_storage::{Account, Marketplace, Subject};
 
 use crate::AppState;
@@ -172,6 +172,8 @@ pub struct Scope {
     pub marketplace: Marketplace,
     pub principal: Principal,
     pub csrf: String,
+    /// Who besides Marketplace Managers the sync settings let work pending companies.
+    pub pending_open: PendingOpenTo,
 }
 
 impl FromRequestParts<AppState> for Scope {
@@ -201,10 +203,16 @@ impl Scope {
             .await?
             .filter(|m| principal.may_enter(m))
             .ok_or(PageError::NotFound)?;
+        let pending_open = state
+            .store
+            .sync_settings(marketplace.id)
+            .await?
+            .pending_open_to();
         Ok(Scope {
             marketplace,
             principal,
             csrf,
+            pending_open,
         })
     }
 
@@ -214,6 +222,19 @@ impl Scope {
 
     pub fn require(&self, permission: Permission) -> Result<(), PageError> {
         if self.principal.allows(permission) {
+            Ok(())
+        } else {
+            Err(PageError::Forbidden)
+        }
+    }
+
+    /// Whether this person may work the marketplace's pending companies now.
+    pub fn may_manage_pending(&self) -> bool {
+        may_manage_pending(&self.principal.account.roles, self.pending_open)
+    }
+
+    pub fn require_pending(&self) -> Result<(), PageError> {
+        if self.may_manage_pending() {
             Ok(())
         } else {
             Err(PageError::Forbidden)
@@ -269,6 +290,12 @@ impl Scope {
             if p.allows(permission) {
                 add(label, path);
             }
+        }
+        if self.may_manage_pending() {
+            add("Pending Companies", "/pending-companies");
+        }
+        if p.allows(Permission::ManagePartnerCenter) {
+            add("Sync Settings", "/settings/sync");
         }
         if p.is_company_user() {
             add("My company", "/my-company");
@@ -379,6 +406,23 @@ impl Chrome {
                 "Get Hierarchy has started; this page follows it. It runs in the background: you \
                  may leave and come back.",
             ),
+            Some("syncing") => Some(
+                "Company Sync has started: it reads Partner Center, then this list fills. The \
+                 Sync Settings page follows it.",
+            ),
+            Some("sync-joined") => Some("A sync was already under way; it goes on."),
+            Some("sync-off") => Some("Company Sync is off: turn it on in Sync Settings first."),
+            Some("creating") => Some(
+                "The companies are being created with the import's mapping; Import Results \
+                 follows it.",
+            ),
+            Some("nothing-created") => {
+                Some("Nothing was created: none of the selected tenants is waiting any more.")
+            }
+            Some("nothing-selected") => Some("Tick the tenants first."),
+            Some("linked") => Some("Linked: the tenant left the queue."),
+            Some("dismissed") => Some("Dismissed. The Dismissed filter shows it; restore it there."),
+            Some("restored") => Some("Back in the queue."),
             Some("undoing") => Some(
                 "The undo has started. When it ends, its line below says what it removed, \
                  restored and kept.",

@@ -262,7 +262,7 @@ pub async fn update_company(
         .apply(stored_as_new(&existing), attributes)
         .map_err(ApiError::Invalid)?;
     if leaves_pending(&existing, &company) {
-        scope.require(Permission::ManagePendingCompanies)?;
+        scope.require_pending(&state).await?;
     }
     let entry = audit(&scope, "company.updated", id, before.changes(&form));
     state

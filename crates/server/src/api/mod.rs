@@ -9,6 +9,7 @@ mod imports;
 mod instances;
 mod jobs;
 mod marketplace;
+mod sync;
 mod users;
 
 use std::sync::LazyLock;
@@ -109,6 +110,15 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(imports::get_import))
         .routes(routes!(imports::get_results_csv))
         .routes(routes!(imports::retry_import))
+        .routes(routes!(sync::get_settings, sync::put_settings))
+        .routes(routes!(sync::list_runs, sync::start_sync))
+        .routes(routes!(sync::list_pending))
+        .routes(routes!(sync::get_pending))
+        .routes(routes!(sync::create_one))
+        .routes(routes!(sync::create_many))
+        .routes(routes!(sync::link))
+        .routes(routes!(sync::dismiss))
+        .routes(routes!(sync::restore))
         .routes(routes!(
             instances::get_partner_center_settings,
             instances::put_partner_center_settings
@@ -240,6 +250,17 @@ impl ApiScope {
 
     pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
         if self.role.allows(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden)
+        }
+    }
+
+    /// Refused unless the token's role may work the marketplace's pending companies now (the
+    /// sync settings open them to Sales Support and Customer Support).
+    pub async fn require_pending(&self, state: &AppState) -> Result<(), ApiError> {
+        let open = state.store.sync_settings(self.id()).await?.pending_open_to();
+        if ferry_domain::may_manage_pending(&[self.role], open) {
             Ok(())
         } else {
             Err(ApiError::Forbidden)

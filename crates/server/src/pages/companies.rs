@@ -471,8 +471,9 @@ pub async fn update(
         Ok(company) => company,
         Err(problem) => return rejected(&form_page(&scope, Some(&c), f, Some(problem))),
     };
-    if leaves_pending(&c, &company) && !scope.principal.allows(Permission::ManagePendingCompanies) {
-        let problem = "Only a Marketplace Manager can activate or suspend a pending company.";
+    if leaves_pending(&c, &company) && !scope.may_manage_pending() {
+        let problem = "Only a Marketplace Manager (or whom the sync settings allow) can \
+                       activate or suspend a pending company.";
         return rejected(&form_page(&scope, Some(&c), f, Some(problem.into())));
     }
     let audit = NewAuditEntry {

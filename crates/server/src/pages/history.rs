@@ -109,6 +109,10 @@ pub async fn origin_of(
         ("dataset", Some(id)) => dataset_named(state, scope, id).await?,
         ("manual", _) => ("Created by hand".to_owned(), None),
         ("demo", _) => ("The demo's data".to_owned(), None),
+        ("import", Some(id)) => (
+            format!("Imported from Partner Center (import #{id})"),
+            Some(format!("{}/imports/{id}", scope.base())),
+        ),
         (kind, Some(id)) => (format!("{kind} #{id}"), None),
         (kind, None) => (kind.to_owned(), None),
     })
@@ -152,6 +156,12 @@ fn audit_sentence(entry: &AuditEntry, entity: &str) -> String {
     let verb = entry.action.rsplit('.').next().unwrap_or(&entry.action);
     let changed = fields_changed(&entry.changes);
     match verb {
+        "tenant_linked" => format!(
+            "linked Microsoft tenant {} ({}) to this {entity} from {}",
+            entry.changes["tenant_name"].as_str().unwrap_or("?"),
+            entry.changes["tenant_id"].as_str().unwrap_or("?"),
+            entry.changes["from"].as_str().unwrap_or("a form")
+        ),
         "updated" if !changed.is_empty() => format!("changed {changed}"),
         "updated" => format!("saved this {entity} unchanged"),
         verb => format!("{verb} this {entity}"),

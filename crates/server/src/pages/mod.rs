@@ -13,6 +13,7 @@ mod marketplaces;
 mod outbox;
 mod overview;
 mod partner_center;
+mod sync;
 mod users;
 
 use askama::Template;
@@ -175,6 +176,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/m/{slug}/settings/api-tokens/{id}/revoke",
             post(api_tokens::revoke_api_token),
         )
+        .route("/m/{slug}/settings/sync", get(sync::settings).post(sync::save))
+        .route("/m/{slug}/sync/now", post(sync::now))
+        .route("/m/{slug}/pending-companies", get(sync::queue))
+        .route("/m/{slug}/pending-companies/create", post(sync::create))
+        .route("/m/{slug}/pending-companies/dismiss", post(sync::dismiss))
+        .route("/m/{slug}/pending-companies/{id}", get(sync::details))
+        .route("/m/{slug}/pending-companies/{id}/link", post(sync::link))
         .layer(from_fn_with_state(state, csrf_guard))
 }
 

@@ -147,6 +147,13 @@ pub async fn overview(
             href: format!("{base}/companies"),
         });
     }
+    if scope.may_manage_pending() {
+        stats.push(Stat {
+            label: "Tenants waiting in Pending Companies",
+            value: store.count_pending(m).await?.to_string(),
+            href: format!("{base}/pending-companies"),
+        });
+    }
     if allows(Permission::ReadUsers) {
         stats.push(Stat {
             label: "Users",

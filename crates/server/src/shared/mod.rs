@@ -10,6 +10,7 @@
 //!   already runs, named.
 //! - `imports.rs`: an import run's results as CSV.
 //! - `instances.rs`: a Partner Center instance as typed in, checked and sealed.
+//! - `sync.rs`: Company Sync's settings as changed, and a refused link in words.
 //! - `users.rs`: who may change which user (never one of a higher role).
 //! - `webhooks.rs`: setting a product's provisioning webhook (address checked, secret sealed).
 
@@ -19,5 +20,6 @@ pub mod datasets;
 pub mod hierarchy;
 pub mod imports;
 pub mod instances;
+pub mod sync;
 pub mod users;
 pub mod webhooks;
