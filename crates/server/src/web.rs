@@ -421,7 +421,9 @@ impl Chrome {
             }
             Some("nothing-selected") => Some("Tick the tenants first."),
             Some("linked") => Some("Linked: the tenant left the queue."),
-            Some("dismissed") => Some("Dismissed. The Dismissed filter shows it; restore it there."),
+            Some("dismissed") => {
+                Some("Dismissed. The Dismissed filter shows it; restore it there.")
+            }
             Some("restored") => Some("Back in the queue."),
             Some("undoing") => Some(
                 "The undo has started. When it ends, its line below says what it removed, \

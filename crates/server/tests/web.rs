@@ -57,7 +57,7 @@ use instances::{
 use matrix::{
     every_api_route_checks_role_and_marketplace, every_page_checks_role_and_marketplace,
     forms_without_their_csrf_token_are_refused, pending_companies_are_activated_by_managers,
-    user_changes_follow_the_targets_role,
+    pending_companies_follow_the_sync_toggles, user_changes_follow_the_targets_role,
 };
 use overview::{
     error_pages_keep_the_navigation, lists_count_and_page_both_ways,
@@ -70,6 +70,7 @@ ferry_storage::on_both_backends!(App::start =>
     forms_without_their_csrf_token_are_refused,
     user_changes_follow_the_targets_role,
     pending_companies_are_activated_by_managers,
+    pending_companies_follow_the_sync_toggles,
     sign_in_works_and_slows_down_guessing,
     parallel_guesses_cannot_pass_the_lock,
     a_sign_in_flood_is_refused_not_queued,

@@ -179,7 +179,9 @@ async fn a_sync_queues_tenants_and_decisions_stick(store: Arc<dyn Store>) {
     let contact = created.contact_email.clone().expect("a contact");
     let outbox = store.outbox(Some(m), 100).await.expect("outbox");
     assert!(
-        outbox.iter().any(|e| e.to_address.eq_ignore_ascii_case(&contact)),
+        outbox
+            .iter()
+            .any(|e| e.to_address.eq_ignore_ascii_case(&contact)),
         "the admin {contact} is invited: {outbox:?}"
     );
 

@@ -259,7 +259,11 @@ impl ApiScope {
     /// Refused unless the token's role may work the marketplace's pending companies now (the
     /// sync settings open them to Sales Support and Customer Support).
     pub async fn require_pending(&self, state: &AppState) -> Result<(), ApiError> {
-        let open = state.store.sync_settings(self.id()).await?.pending_open_to();
+        let open = state
+            .store
+            .sync_settings(self.id())
+            .await?
+            .pending_open_to();
         if ferry_domain::may_manage_pending(&[self.role], open) {
             Ok(())
         } else {

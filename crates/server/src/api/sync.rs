@@ -69,20 +69,23 @@ pub struct SettingsIn {
 /// The marketplace's Company Sync settings. With Company Sync off, the others have no effect.
 #[utoipa::path(get, path = "/api/v1/sync/settings", tag = "company-sync",
     responses((status = 200, body = SettingsOut)))]
-pub async fn get_settings(State(state): State<AppState>, scope: ApiScope) -> ApiResult<SettingsOut> {
+pub async fn get_settings(
+    State(state): State<AppState>,
+    scope: ApiScope,
+) -> ApiResult<SettingsOut> {
     scope.require(Permission::ManagePartnerCenter)?;
     Ok(Json(state.store.sync_settings(scope.id()).await?.into()))
 }
 
-/// Changes the settings given, and answers them all.
+/// Changes the settings given; the others stay as they are.
 #[utoipa::path(put, path = "/api/v1/sync/settings", tag = "company-sync", request_body = SettingsIn,
-    responses((status = 200, body = SettingsOut),
+    responses((status = 204, description = "Saved"),
               (status = 422, description = "An interval out of range, or an instance this marketplace may not use", body = ErrorEnvelope)))]
 pub async fn put_settings(
     State(state): State<AppState>,
     scope: ApiScope,
     Json(input): Json<SettingsIn>,
-) -> ApiResult<SettingsOut> {
+) -> Result<StatusCode, ApiError> {
     scope.require(Permission::ManagePartnerCenter)?;
     let instance_id = match (input.instance_id, input.all_instances) {
         (Some(_), Some(true)) => {
@@ -107,7 +110,7 @@ pub async fn put_settings(
     save_settings(&*state.store, &scope.marketplace, &settings, &scope.actor())
         .await
         .map_err(refused)?;
-    Ok(Json(settings.into()))
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Serialize, ToSchema)]
@@ -305,7 +308,9 @@ pub async fn list_pending(
             cursor
                 .rsplit_once('|')
                 .and_then(|(name, id)| Some((name.to_owned(), id.parse().ok()?)))
-                .ok_or_else(|| ApiError::Invalid(format!("'{cursor}' is not a cursor from this list")))
+                .ok_or_else(|| {
+                    ApiError::Invalid(format!("'{cursor}' is not a cursor from this list"))
+                })
         })
         .transpose()?;
     let query = PendingQuery {
@@ -318,7 +323,10 @@ pub async fn list_pending(
     };
     let rows = state.store.pending_companies(scope.id(), &query).await?;
     let next = (i64::try_from(rows.len()).unwrap_or(0) == query.limit)
-        .then(|| rows.last().map(|p| format!("{}|{}", p.name.to_lowercase(), p.id)))
+        .then(|| {
+            rows.last()
+                .map(|p| format!("{}|{}", p.name.to_lowercase(), p.id))
+        })
         .flatten();
     Ok(Json(PendingPage {
         items: rows.into_iter().map(pending_out).collect(),
@@ -393,6 +401,7 @@ pub async fn create_one(
     scope: ApiScope,
     Path(id): Path<i64>,
 ) -> Result<(StatusCode, Json<CreationStarted>), ApiError> {
+    scope.require_pending(&state).await?;
     load(&state, &scope, id).await?;
     create(&state, &scope, &[id]).await
 }
@@ -405,6 +414,7 @@ pub struct IdsIn {
 /// Creates the companies of several waiting tenants.
 #[utoipa::path(post, path = "/api/v1/sync/pending/create", tag = "company-sync", request_body = IdsIn,
     responses((status = 202, body = CreationStarted),
+              (status = 404, description = "An id that is not a pending company of this marketplace", body = ErrorEnvelope),
               (status = 409, description = "None of them is waiting", body = ErrorEnvelope)))]
 pub async fn create_many(
     State(state): State<AppState>,
@@ -413,6 +423,10 @@ pub async fn create_many(
 ) -> Result<(StatusCode, Json<CreationStarted>), ApiError> {
     if input.ids.is_empty() || input.ids.len() > 1_000 {
         return Err(ApiError::Invalid("Give 1 to 1,000 ids.".into()));
+    }
+    scope.require_pending(&state).await?;
+    for id in &input.ids {
+        load(&state, &scope, *id).await?;
     }
     create(&state, &scope, &input.ids).await
 }

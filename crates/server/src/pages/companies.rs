@@ -472,8 +472,8 @@ pub async fn update(
         Err(problem) => return rejected(&form_page(&scope, Some(&c), f, Some(problem))),
     };
     if leaves_pending(&c, &company) && !scope.may_manage_pending() {
-        let problem = "Only a Marketplace Manager (or whom the sync settings allow) can \
-                       activate or suspend a pending company.";
+        let problem = "Only a Marketplace Manager can activate or suspend a pending company, \
+                       unless the sync settings let your role manage pending companies.";
         return rejected(&form_page(&scope, Some(&c), f, Some(problem.into())));
     }
     let audit = NewAuditEntry {

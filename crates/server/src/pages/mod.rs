@@ -176,7 +176,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/m/{slug}/settings/api-tokens/{id}/revoke",
             post(api_tokens::revoke_api_token),
         )
-        .route("/m/{slug}/settings/sync", get(sync::settings).post(sync::save))
+        .route(
+            "/m/{slug}/settings/sync",
+            get(sync::settings).post(sync::save),
+        )
         .route("/m/{slug}/sync/now", post(sync::now))
         .route("/m/{slug}/pending-companies", get(sync::queue))
         .route("/m/{slug}/pending-companies/create", post(sync::create))

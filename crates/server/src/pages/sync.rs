@@ -282,10 +282,12 @@ pub async fn queue(
         query.matched.as_deref().unwrap_or(""),
         url_encode(country.as_deref().unwrap_or(""))
     );
-    let next = more
-        .then(|| rows.last())
-        .flatten()
-        .map(|p| format!("after={}", url_encode(&format!("{}|{}", p.name.to_lowercase(), p.id))));
+    let next = more.then(|| rows.last()).flatten().map(|p| {
+        format!(
+            "after={}",
+            url_encode(&format!("{}|{}", p.name.to_lowercase(), p.id))
+        )
+    });
     let shown = i64::try_from(rows.len()).unwrap_or(0);
     let total = if after.is_none() && !more {
         Total::Exactly(shown)
@@ -293,7 +295,12 @@ pub async fn queue(
         Total::MoreThan(shown)
     };
     let settings = state.store.sync_settings(scope.id()).await?;
-    let last_run = state.store.sync_runs(scope.id(), 1).await?.pop().map(run_view);
+    let last_run = state
+        .store
+        .sync_runs(scope.id(), 1)
+        .await?
+        .pop()
+        .map(run_view);
     page(&QueuePage {
         chrome: scope
             .chrome("Pending Companies")
@@ -421,9 +428,12 @@ async fn details_page(
                 p.decided_by.as_deref().unwrap_or("—")
             )
         }),
-        company: p
-            .company_id
-            .map(|c| (p.company_name.clone().unwrap_or_default(), format!("{base}/companies/{c}"))),
+        company: p.company_id.map(|c| {
+            (
+                p.company_name.clone().unwrap_or_default(),
+                format!("{base}/companies/{c}"),
+            )
+        }),
         import: p.import_run_id.map(|run| format!("{base}/imports/{run}")),
         suggestions: p
             .suggestions
@@ -481,11 +491,34 @@ pub async fn create(
         Subject::User { id, .. } => Some(id),
         Subject::PlatformAdmin { .. } => None,
     };
-    match create_pending(&*state.store, &scope.marketplace, &ids, &scope.actor(), responsible).await {
+    match create_pending(
+        &*state.store,
+        &scope.marketplace,
+        &ids,
+        &scope.actor(),
+        responsible,
+    )
+    .await
+    {
         Ok(_) => Ok(scope.see_other(&back(&ids), "creating")),
         Err(SyncRefused::Store(error)) => Err(error.into()),
-        Err(refused) if ids.len() == 1 => {
-            details_page(&state, &scope, ids[0], None, None, Some(refused.to_string())).await
+        Err(refused)
+            if ids.len() == 1
+                && state
+                    .store
+                    .pending_company(scope.id(), ids[0])
+                    .await?
+                    .is_some() =>
+        {
+            details_page(
+                &state,
+                &scope,
+                ids[0],
+                None,
+                None,
+                Some(refused.to_string()),
+            )
+            .await
         }
         Err(_) => Ok(scope.see_other("pending-companies", "nothing-created")),
     }

@@ -66,7 +66,9 @@ pub async fn link_refusal(
     let by = pending.decided_by.as_deref().unwrap_or("someone");
     let company = pending.company_name.as_deref().unwrap_or("a company");
     Ok(match pending.state {
-        PendingState::Linked => format!("{} was already linked to {company} by {by}.", pending.name),
+        PendingState::Linked => {
+            format!("{} was already linked to {company} by {by}.", pending.name)
+        }
         PendingState::Created | PendingState::Creating => {
             format!("{}'s company was already created by {by}.", pending.name)
         }

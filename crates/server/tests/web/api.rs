@@ -281,6 +281,7 @@ pub(crate) async fn the_openapi_document_lists_every_api_route(app: App) {
                     .replace("{product}", "{id}")
                     .replace("{import}", "{id}")
                     .replace("{edition}", "{id}")
+                    .replace("{pending_tenant}", "{id}")
                     .replace("/dataset-templates/users", "/dataset-templates/{type}")
             )
         })

@@ -74,6 +74,8 @@ pub struct World {
     pub import: i64,
     /// An edition of `product`.
     pub edition: i64,
+    /// A tenant waiting in Pending Companies, suggested `company`; the import holds it.
+    pub pending_tenant: i64,
 }
 
 pub struct App {
@@ -216,6 +218,7 @@ impl App {
             .replace("{tenant_reseller}", &ids.tenant_reseller.to_string())
             .replace("{import}", &ids.import.to_string())
             .replace("{edition}", &ids.edition.to_string())
+            .replace("{pending_tenant}", &ids.pending_tenant.to_string())
             .replace("{n}", &n.to_string())
     }
 
@@ -580,7 +583,8 @@ impl App {
         }))
     }
 
-    /// Runs the queued dataset and Get Hierarchy jobs until none is left, as a worker would.
+    /// Runs the queued dataset, Get Hierarchy, import and sync jobs until none is left, as a
+    /// worker would.
     pub async fn run_dataset_jobs(&self) {
         let worker = ferry_jobs::Worker::new(
             "test".into(),
@@ -594,7 +598,11 @@ impl App {
             sealer: sealer(),
             clients: ferry_tenants::Clients::default(),
         })
-        .with_job::<ferry_tenants::ImportTenants>(());
+        .with_job::<ferry_tenants::sync::CompanySync>(ferry_tenants::HierarchyEnv {
+            sealer: sealer(),
+            clients: ferry_tenants::Clients::default(),
+        })
+        .with_job::<ferry_tenants::ImportTenants>("http://ferry.test".to_owned());
         while worker.run_next().await.expect("run") {}
     }
 }
@@ -752,11 +760,13 @@ async fn world(store: &Arc<dyn Store>, slug: &str) -> World {
         )
         .await
         .expect("edition");
+    let pending_tenant = seeded_pending_tenant(store, m, instance, company).await;
     World {
         product,
         tenant_reseller,
         import,
         edition,
+        pending_tenant,
         id: m,
         slug: slug.to_owned(),
         company,
@@ -800,10 +810,44 @@ async fn seeded_import(store: &Arc<dyn Store>, m: i64, instance: i64) -> i64 {
             selection: &ferry_storage::Selection::NotImported,
             started_by: "seed",
             responsible_user_id: None,
+            invite_admins: false,
         })
         .await
         .expect("import");
     start.run.expect("a run").id
+}
+
+/// The seeded import's tenant waiting in Pending Companies, with `company` suggested.
+async fn seeded_pending_tenant(store: &Arc<dyn Store>, m: i64, instance: i64, company: i64) -> i64 {
+    let tenant = ferry_storage::NewPending {
+        tenant_id: "0f4c2b7e-1d2a-4f7e-9a51-7b4e1c0d2e3f".into(),
+        name: "Seeded tenant".into(),
+        domain: Some("seeded.onmicrosoft.com".into()),
+        country: Some("US".into()),
+        contact_name: Some("Pat Doe".into()),
+        contact_email: Some("pat@seeded.example".into()),
+        suggestions: vec![ferry_storage::PossibleMatch {
+            id: company,
+            name: "Seeded company".into(),
+            score: 60,
+            reasons: vec!["the same name".into()],
+        }],
+    };
+    store
+        .queue_pending(m, instance, 0, &[tenant])
+        .await
+        .expect("pending");
+    store
+        .pending_companies(
+            m,
+            &ferry_storage::PendingQuery {
+                limit: 1,
+                ..ferry_storage::PendingQuery::default()
+            },
+        )
+        .await
+        .expect("queue")[0]
+        .id
 }
 
 /// Compares `content` with the committed snapshot `tests/snapshots/NAME`; with

@@ -335,6 +335,54 @@ const PAGES: &[Route] = &[
         allowed: "MSR",
         body: "name=Seeded",
     },
+    Route {
+        method: "GET",
+        path: "/m/{m}/settings/sync",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/settings/sync",
+        allowed: "M",
+        body: "interval_minutes=30",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/sync/now",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/pending-companies",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/m/{m}/pending-companies/{pending_tenant}",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/pending-companies/create",
+        allowed: "M",
+        body: "id={pending_tenant}",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/pending-companies/dismiss",
+        allowed: "M",
+        body: "id={pending_tenant}",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/pending-companies/{pending_tenant}/link",
+        allowed: "M",
+        body: "company_id={company}",
+    },
 ];
 
 pub(crate) const API: &[Route] = &[
@@ -572,6 +620,72 @@ pub(crate) const API: &[Route] = &[
         allowed: "MS",
         body: "",
     },
+    Route {
+        method: "GET",
+        path: "/api/v1/sync/settings",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/sync/settings",
+        allowed: "M",
+        body: r#"{"interval_minutes": 30}"#,
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/sync/runs",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/sync/runs",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/sync/pending",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/sync/pending/{pending_tenant}",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/sync/pending/{pending_tenant}/create",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/sync/pending/create",
+        allowed: "M",
+        body: r#"{"ids": [{pending_tenant}]}"#,
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/sync/pending/{pending_tenant}/dismiss",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/sync/pending/{pending_tenant}/restore",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/sync/pending/{pending_tenant}/link",
+        allowed: "M",
+        body: r#"{"company_id": {company}}"#,
+    },
 ];
 
 fn role_letter(who: Who) -> char {
@@ -616,6 +730,7 @@ pub(crate) async fn every_page_checks_role_and_marketplace(app: App) {
                     "{tenant_reseller}",
                     "{import}",
                     "{edition}",
+                    "{pending_tenant}",
                 ]
                 .iter()
                 .any(|id| route.path.contains(id));
@@ -631,6 +746,14 @@ pub(crate) async fn every_page_checks_role_and_marketplace(app: App) {
                     // The instance has no tenant list yet: the page says so.
                     (_, true, true) if route.path.ends_with("/import") => {
                         vec![StatusCode::UNPROCESSABLE_ENTITY]
+                    }
+                    // The seeded import holds the tenant: its page says so.
+                    (_, true, true) if route.path.ends_with("/pending-companies/create") => {
+                        vec![StatusCode::CONFLICT, StatusCode::SEE_OTHER]
+                    }
+                    // Linked by the first who may: the others are told so.
+                    (_, true, true) if route.path.ends_with("/link") => {
+                        vec![StatusCode::SEE_OTHER, StatusCode::CONFLICT]
                     }
                     (_, true, true) => vec![StatusCode::SEE_OTHER, StatusCode::OK],
                 };
@@ -692,6 +815,7 @@ pub(crate) async fn every_api_route_checks_role_and_marketplace(app: App) {
                     "{tenant_reseller}",
                     "{import}",
                     "{edition}",
+                    "{pending_tenant}",
                 ]
                 .iter()
                 .any(|id| route.path.contains(id) || route.body.contains(id));
@@ -699,6 +823,22 @@ pub(crate) async fn every_api_route_checks_role_and_marketplace(app: App) {
                     (false, _) => vec![StatusCode::FORBIDDEN],
                     (true, "foreign") if touches_ids && route.path != "/api/v1/invitations" => {
                         vec![StatusCode::NOT_FOUND]
+                    }
+                    // Company Sync is off; the seeded import holds the tenant.
+                    (true, _)
+                        if route.method == "POST"
+                            && (route.path == "/api/v1/sync/runs"
+                                || route.path.ends_with("/create")) =>
+                    {
+                        vec![StatusCode::CONFLICT]
+                    }
+                    (true, _) if route.path.ends_with("/link") => {
+                        vec![StatusCode::OK, StatusCode::CONFLICT]
+                    }
+                    (true, _)
+                        if route.path.ends_with("/dismiss") || route.path.ends_with("/restore") =>
+                    {
+                        vec![StatusCode::OK]
                     }
                     // Nothing to import: the instance has no list yet, the seeded run runs.
                     (true, _)
@@ -945,4 +1085,73 @@ pub(crate) async fn forms_without_their_csrf_token_are_refused(app: App) {
         .upload_without_token(who, &uploads, &[("name", None, "Addressed")])
         .await;
     assert_eq!(refused, StatusCode::FORBIDDEN);
+}
+
+/// Pending Companies open to Sales Support and Customer Support only while their toggle is on
+/// and Company Sync with it: every page and API route of the queue, each way.
+pub(crate) async fn pending_companies_follow_the_sync_toggles(app: App) {
+    let queue_routes = |routes: &'static [Route]| {
+        routes.iter().filter(|r| {
+            (r.path.contains("pending") || r.path.contains("/sync/"))
+                && !r.path.contains("settings")
+        })
+    };
+    let settings = |sync: bool, sales: bool, support: bool| ferry_storage::SyncSettings {
+        company_sync: sync,
+        sales_support_pending: sales,
+        customer_support_pending: support,
+        ..ferry_storage::SyncSettings::default()
+    };
+    for (sync, sales, support) in [
+        (false, false, false),
+        (true, true, false),
+        (true, false, true),
+        (false, true, true),
+        (true, true, true),
+    ] {
+        app.store
+            .set_sync_settings(app.a.id, &settings(sync, sales, support), "test")
+            .await
+            .expect("settings");
+        for (role, open) in [
+            (Role::SalesSupport, sync && sales),
+            (Role::CustomerSupport, sync && support),
+            (Role::MarketplaceManager, true),
+        ] {
+            for route in queue_routes(PAGES) {
+                let path = app.fill(route.path, &app.a.slug, &app.a, 0);
+                let body = app.fill(route.body, &app.a.slug, &app.a, 0);
+                let status = app.page(Who::Staff(role), route.method, &path, &body).await;
+                assert_eq!(
+                    status == StatusCode::FORBIDDEN,
+                    !open,
+                    "{role} {} {path} with sync {sync}, sales {sales}, support {support}: {status}",
+                    route.method
+                );
+            }
+            for route in queue_routes(API) {
+                let path = app.fill(route.path, &app.a.slug, &app.a, 0);
+                let body = app.fill(route.body, &app.a.slug, &app.a, 0);
+                let (status, answer) = app.api(Some(role), route.method, &path, &body).await;
+                assert_eq!(
+                    status == StatusCode::FORBIDDEN,
+                    !open,
+                    "{role} {} {path} with sync {sync}, sales {sales}, support {support}: \
+                     {status} {answer}",
+                    route.method
+                );
+            }
+        }
+        // The navigation offers the queue exactly to whom it is open.
+        let (_, html) = app
+            .page_raw(
+                Who::Staff(Role::SalesSupport),
+                "GET",
+                &format!("/m/{}", app.a.slug),
+                "",
+                None,
+            )
+            .await;
+        assert_eq!(html.contains("Pending Companies"), sync && sales, "{html}");
+    }
 }
