@@ -10,6 +10,7 @@ mod hierarchy;
 mod imports;
 mod remote;
 mod run;
+mod sync;
 mod workers;
 
 use std::path::PathBuf;
@@ -92,6 +93,13 @@ enum Command {
         #[command(flatten)]
         args: imports::ResultsArgs,
     },
+    /// Company Sync and Pending Companies (through a running Ferry's API).
+    Sync {
+        #[command(flatten)]
+        api: remote::Api,
+        #[command(subcommand)]
+        command: sync::SyncCommand,
+    },
     /// Datasets: bulk CSV migration (through a running Ferry's API).
     Dataset {
         #[command(flatten)]
@@ -136,6 +144,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Import { api, args } => imports::import(&api, args).await,
             Command::Catalog { api, command } => catalog::run(&api, command).await,
             Command::Results { api, args } => imports::results(&api, args).await,
+            Command::Sync { api, command } => sync::run(&api, command).await,
         }
     });
     // Blocking work still running (a request waiting on the database) does not hold the
