@@ -55,6 +55,9 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
         partner_center::link_examples(&store, &marketplace, instance, &emulator, edition)
             .await
             .context("cannot link the demo's companies to its tenants")?;
+        start_company_sync(&store, &marketplace)
+            .await
+            .context("cannot turn the demo's Company Sync on")?;
     }
     let password = new_password();
     set_manager_password(&store, &marketplace, &password).await?;
@@ -80,12 +83,33 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
         );
         println!(
             "  Partner Center: emulated on this machine, as the instance \"{}\" (Import \
-             Customers → Get Hierarchy)\n",
+             Customers → Get Hierarchy)",
             partner_center::INSTANCE
+        );
+        println!(
+            "  Company Sync: on; Pending Companies fills from it as the demo starts (Sync \
+             Settings to change it)\n"
         );
         println!("Stop it with Ctrl-C. Run `ferry demo` again to get a new password.");
     })
     .await
+}
+
+/// Company Sync on, inviting the admins of the companies it creates, and its first sync
+/// queued: the workers fill Pending Companies from the emulated Partner Center as the demo
+/// starts.
+async fn start_company_sync(
+    store: &Arc<dyn Store>,
+    marketplace: &Marketplace,
+) -> anyhow::Result<()> {
+    let settings = ferry_storage::SyncSettings {
+        company_sync: true,
+        invite_admins: true,
+        ..ferry_storage::SyncSettings::default()
+    };
+    ferry_tenants::sync::save_settings(&**store, marketplace, &settings, "demo").await?;
+    ferry_tenants::sync::sync_now(&**store, marketplace.id).await?;
+    Ok(())
 }
 
 /// The example dataset, as a newcomer uploads it: a new customer with its people and a

@@ -600,11 +600,13 @@ async fn an_operator_gets_the_hierarchy_of_the_demo() {
     browser
         .click("nav a[href='/m/demo/import-customers']")
         .await;
-    assert_eq!(browser.text("#last-update").await, "never");
     browser.click("form.card button[type=submit]").await;
     browser.shot(&shots, "hierarchy-1-progress").await;
+    // The demo's Company Sync may be reading Partner Center already: the page follows that.
     browser
-        .wait_for("!!document.querySelector('#tenant-list')")
+        .wait_for(
+            "!!document.querySelector('#tenant-list') && !document.querySelector('[data-refresh]')",
+        )
         .await;
     assert!(browser.text("#snapshot").await.contains("300 tenants"));
     assert_ne!(browser.text("#last-update").await, "never");
@@ -748,6 +750,229 @@ async fn an_operator_gets_the_hierarchy_of_the_demo() {
     assert!(synced.lines().count() >= 20, "{synced}");
     browser.shot(&shots, "import-4-synced").await;
     println!("screenshots of Get Hierarchy: {}", shots.display());
+}
+
+/// Pending Companies on the demo, in headless Chromium: a Sales Support Rep is refused the
+/// queue; the manager lets Sales Support manage pending companies; the rep then links a tenant
+/// to the company its name suggests, sees one only a domain reveals, creates a company for
+/// another (its admin invited: the e-mail is in the Outbox) and dismisses a third.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sales_rep_works_the_pending_companies_of_the_demo() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = ferry(dir.path(), "");
+    command.env_remove("FERRY_DATABASE_URL").arg("demo");
+    let demo = Running::start(command, "Partner Center:");
+    let password = demo
+        .printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Password:"))
+        .map(|p| p.trim().to_owned())
+        .expect("a password");
+    let mut rep = ferry(dir.path(), "");
+    rep.env_remove("FERRY_DATABASE_URL")
+        .env("FERRY_PASSWORD", "a long enough password")
+        .args([
+            "admin",
+            "create-user",
+            "--marketplace",
+            "demo",
+            "--email",
+            "rep@demo.example",
+            "--role",
+            "sales-support",
+        ]);
+    stdout(&run(&mut rep));
+    let url = format!("sqlite://{}", dir.path().join("data/ferry.db").display());
+    let store = ferry_storage::connect(&url).await.expect("connect");
+    let m = store
+        .marketplace_by_slug("demo")
+        .await
+        .expect("get")
+        .expect("demo");
+    // The demo's first sync fills the queue as it starts.
+    let started = std::time::Instant::now();
+    while store
+        .sync_runs(m.id, 1)
+        .await
+        .expect("runs")
+        .first()
+        .is_none_or(|r| r.state == "running")
+    {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the demo's first sync ends"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let named = |external: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .company_by_external_id(m.id, external)
+                .await
+                .expect("get")
+                .expect("a demo company")
+        }
+    };
+    let lookalike = named("DEMO-PC3").await;
+    let by_initials = named("DEMO-PC4").await;
+    let shots = ferry_webdriver::screenshot_dir(env!("CARGO_MANIFEST_DIR"));
+    let browser = ferry_webdriver::Browser::start().await;
+    let sign_in = |email: &'static str, password: String| {
+        let browser = &browser;
+        let url = demo.url.clone();
+        async move {
+            browser.goto(&format!("{url}/sign-in")).await;
+            browser.type_into("#email", email).await;
+            browser.type_into("#password", &password).await;
+            browser.click("button[type=submit]").await;
+        }
+    };
+    let sign_out = || async {
+        browser
+            .execute("document.querySelector(\"form[action='/sign-out']\").submit()")
+            .await;
+        browser.wait_for("!!document.querySelector('#email')").await;
+    };
+    let pending = format!("{}/m/demo/pending-companies", demo.url);
+
+    sign_in("rep@demo.example", "a long enough password".into()).await;
+    assert!(!browser.source().await.contains("Pending Companies"));
+    browser.goto(&pending).await;
+    assert_eq!(browser.text("h1").await, "Not allowed");
+    browser.shot(&shots, "pending-1-rep-refused").await;
+    sign_out().await;
+
+    sign_in("manager@demo.example", password.clone()).await;
+    assert!(
+        browser
+            .text(".stats")
+            .await
+            .contains("Tenants waiting in Pending Companies")
+    );
+    browser.click("nav a[href='/m/demo/settings/sync']").await;
+    browser
+        .execute("document.querySelector('input[name=sales_support_pending]').checked = true")
+        .await;
+    browser.click("#company-sync button[type=submit]").await;
+    assert!(browser.source().await.contains("Saved."));
+    assert!(browser.text("#sync-runs").await.contains("completed"));
+    browser
+        .shot(&shots, "pending-2-manager-lets-sales-support")
+        .await;
+    sign_out().await;
+
+    sign_in("rep@demo.example", "a long enough password".into()).await;
+    browser
+        .click("nav a[href='/m/demo/pending-companies']")
+        .await;
+    browser
+        .execute("document.querySelector('#match').value = 'yes'")
+        .await;
+    browser.click("form.filters button").await;
+    let matched = browser.text("#pending-list tbody").await;
+    let tenant = lookalike.name.trim_end_matches(" Ltd");
+    assert!(
+        matched.contains(tenant) && matched.contains("Match"),
+        "{matched}"
+    );
+    browser.shot(&shots, "pending-3-queue-with-matches").await;
+    browser.type_into("#q", tenant).await;
+    browser.click("form.filters button").await;
+    browser.click("#pending-list tbody a").await;
+    let suggestions = browser.text("#suggestions").await;
+    assert!(
+        suggestions.contains(&lookalike.name)
+            && suggestions.contains("the same name after removing 'Ltd'"),
+        "{suggestions}"
+    );
+    browser
+        .shot(&shots, "pending-4-suggestion-and-reasons")
+        .await;
+    browser.click("#suggestions form button").await;
+    assert_eq!(browser.text("#pending-state").await, "linked");
+    assert_eq!(browser.text("#pending-company").await, lookalike.name);
+
+    // The company known by its initials: only its website's domain says which tenant it is.
+    browser.goto(&format!("{pending}?match=yes")).await;
+    let rows = browser
+        .execute("return [...document.querySelectorAll('#pending-list tbody tr')].length")
+        .await;
+    assert!(rows.as_u64().is_some_and(|n| n >= 1), "{rows}");
+    let waiting = store
+        .pending_companies(
+            m.id,
+            &ferry_storage::PendingQuery {
+                matched: Some(true),
+                limit: 500,
+                ..ferry_storage::PendingQuery::default()
+            },
+        )
+        .await
+        .expect("queue");
+    let by_domain = waiting
+        .iter()
+        .find(|p| p.suggestions.iter().any(|s| s.id == by_initials.id))
+        .expect("the tenant the initials' website names");
+    browser.goto(&format!("{pending}/{}", by_domain.id)).await;
+    let suggestions = browser.text("#suggestions").await;
+    assert!(
+        suggestions.contains(&by_initials.name) && suggestions.contains("= website"),
+        "{suggestions}"
+    );
+    browser.shot(&shots, "pending-5-matched-by-domain").await;
+
+    // A tenant with no match: its company is created, its admin invited.
+    let unmatched = store
+        .pending_companies(
+            m.id,
+            &ferry_storage::PendingQuery {
+                matched: Some(false),
+                limit: 2,
+                ..ferry_storage::PendingQuery::default()
+            },
+        )
+        .await
+        .expect("queue");
+    let (create, dismiss) = (&unmatched[0], &unmatched[1]);
+    browser.goto(&format!("{pending}/{}", create.id)).await;
+    browser.click("#create").await;
+    assert!(browser.source().await.contains("being created"));
+    let started = std::time::Instant::now();
+    while store
+        .pending_company(m.id, create.id)
+        .await
+        .expect("get")
+        .is_none_or(|p| p.state != ferry_storage::PendingState::Created)
+    {
+        assert!(started.elapsed().as_secs() < 60, "the company is created");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    browser.goto(&format!("{pending}/{}", create.id)).await;
+    assert_eq!(browser.text("#pending-state").await, "created");
+    browser.shot(&shots, "pending-6-created").await;
+    let contact = create.contact_email.clone().expect("a primary contact");
+    let outbox = store.outbox(Some(m.id), 50).await.expect("outbox");
+    assert!(
+        outbox
+            .iter()
+            .any(|e| e.to_address.eq_ignore_ascii_case(&contact)),
+        "the new company's admin {contact} is invited"
+    );
+
+    browser.goto(&format!("{pending}/{}", dismiss.id)).await;
+    browser.click("#dismiss").await;
+    assert_eq!(browser.text("#pending-state").await, "dismissed");
+    browser.shot(&shots, "pending-7-dismissed").await;
+    sign_out().await;
+
+    sign_in("manager@demo.example", password).await;
+    browser.click("nav a[href='/m/demo/outbox']").await;
+    assert!(browser.source().await.contains(&contact));
+    browser
+        .shot(&shots, "pending-8-invitation-in-the-outbox")
+        .await;
+    println!("screenshots of Pending Companies: {}", shots.display());
 }
 
 /// The worker-crash guarantee, on PostgreSQL with real processes: a worker is killed in the

@@ -140,6 +140,11 @@ pub async fn keep_navigation(
         return response;
     };
     let (mut parts, ()) = asked.into_parts();
+    // The frame's forms (signing out) carry the session's token, as on every other page.
+    if let Some(session) = crate::web::cookie(&parts.headers, crate::web::SESSION_COOKIE) {
+        let token = crate::csrf::session_token(session);
+        parts.extensions.insert(crate::csrf::CsrfToken(token));
+    }
     let Ok(signed_in) = SignedIn::from_request_parts(&mut parts, &state).await else {
         return response;
     };

@@ -75,8 +75,8 @@ pub async fn connect(
 
 /// On the demo's first start: companies that make each standing of the audit show — one
 /// linked to a tenant with all its subscriptions (Synced), one with a subscription missing and
-/// one extra (Out of sync), and one unlinked that looks like a tenant (a possible match) — and
-/// the storefront made a tenant reseller.
+/// one extra (Out of sync), one unlinked that looks like a tenant by its name (a possible
+/// match) and one only by its website's domain — and the storefront made a tenant reseller.
 pub async fn link_examples(
     store: &Arc<dyn Store>,
     marketplace: &Marketplace,
@@ -108,6 +108,10 @@ pub async fn link_examples(
         direct.next().context("a second direct customer")?,
         direct.next().context("a third direct customer")?,
     );
+    // One whose billing e-mail shows its own domain: only that domain says which it is.
+    let by_domain = direct
+        .find(|c| c["allowDelegatedAccess"] == true)
+        .context("a direct customer with delegated access")?;
     let m = marketplace.id;
     for (n, (customer, drift)) in [(synced, false), (drifted, true)].into_iter().enumerate() {
         let tenant = customer["id"].as_str().context("a tenant id")?;
@@ -180,6 +184,24 @@ pub async fn link_examples(
         )
     };
     store.create_company(m, &lookalike).await?;
+    // Known by its initials, with the customer's own website: a match only the domain reveals.
+    let name = by_domain["companyName"].as_str().unwrap_or("Customer");
+    let initials: String = name
+        .split_whitespace()
+        .filter_map(|w| w.chars().next())
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    let domain = by_domain["billingProfile"]["email"]
+        .as_str()
+        .and_then(|e| e.rsplit_once('@'))
+        .map(|(_, d)| d.to_owned())
+        .context("the customer's billing e-mail")?;
+    let by_initials = NewCompany {
+        external_id: Some("DEMO-PC4".into()),
+        website: Some(format!("https://www.{domain}")),
+        ..NewCompany::named(format!("{initials} Holding"), Origin::Demo)
+    };
+    store.create_company(m, &by_initials).await?;
     // The storefront resells through the first indirect reseller: a tenant reseller.
     let storefront = store
         .marketplace_by_slug(TENANT_RESELLER)

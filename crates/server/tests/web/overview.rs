@@ -58,6 +58,12 @@ pub(crate) async fn error_pages_keep_the_navigation(app: App) {
         page.contains("Not allowed") && page.contains(&nav),
         "{page}"
     );
+    // Its sign-out form carries the session's token.
+    let token = app.csrf_of(sales, super::harness::CSRF);
+    assert!(
+        page.contains(&format!("name=\"csrf\" value=\"{token}\"")),
+        "{page}"
+    );
 
     let elsewhere = format!("/m/{}/companies", app.b.slug);
     let (status, page) = app.page_raw(manager, "GET", &elsewhere, "", None).await;
