@@ -3,7 +3,6 @@
 //! suggest links with it.
 //!
 //! The score (0 to 100) adds signals a person can check on both records:
-//! - the tenant id already linked to the company in this marketplace (100: it is already here);
 //! - a domain in common — a tenant's custom domain or billing e-mail's domain is the company's
 //!   e-mail or website domain (50), or only the tenant's `onmicrosoft.com` prefix is the first
 //!   label of one (40);
@@ -13,7 +12,8 @@
 //!
 //! A match is suggested from 50: a name alone is not enough when the countries differ, a shared
 //! domain is. Candidates are found through [`CandidateIndex`], never by comparing every tenant
-//! with every company.
+//! with every company. (A tenant already linked to a company of the marketplace is that
+//! company's, and is not matched at all.)
 
 use std::collections::{BTreeSet, HashMap};
 use std::fmt;
@@ -21,7 +21,6 @@ use std::fmt;
 /// The score from which a match is suggested.
 pub const SUGGESTED_FROM: u8 = 50;
 
-const ALREADY_LINKED: i32 = 100;
 const SAME_NAME: f64 = 60.0;
 const SHARED_DOMAIN: i32 = 50;
 const SHARED_PREFIX: i32 = 40;
@@ -160,9 +159,6 @@ pub struct Party {
     pub domains: Vec<Domain>,
     /// ISO 3166 country code.
     pub country: Option<String>,
-    /// Microsoft tenant ids, lower-case: a tenant's own; those linked to a company in the
-    /// marketplace being compared.
-    pub tenant_ids: Vec<String>,
 }
 
 /// A party made ready for comparing: its name normalised once.
@@ -212,9 +208,6 @@ impl Prepared {
                 keys.push((KeyKind::Label, label.to_owned()));
             }
         }
-        for tenant in &self.party.tenant_ids {
-            keys.push((KeyKind::Tenant, tenant.clone()));
-        }
         keys.sort();
         keys.dedup();
         keys
@@ -224,8 +217,6 @@ impl Prepared {
 /// Why two records look alike, each reason a sentence a person can check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reason {
-    /// The tenant id is already linked to the company in this marketplace.
-    AlreadyLinked(String),
     /// The same domain on both sides, as each side holds it.
     SharedDomain {
         domain: String,
@@ -250,9 +241,6 @@ pub enum Reason {
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::AlreadyLinked(tenant) => {
-                write!(f, "tenant {tenant} is already linked to this company")
-            }
             Reason::SharedDomain {
                 domain,
                 ours,
@@ -324,16 +312,6 @@ pub fn likeness(a: &Party, b: &Party) -> Likeness {
 pub fn compare(a: &Prepared, b: &Prepared) -> Likeness {
     let mut score = 0;
     let mut reasons = Vec::new();
-    let linked = a
-        .party
-        .tenant_ids
-        .iter()
-        .filter(|t| b.party.tenant_ids.contains(t))
-        .min();
-    if let Some(tenant) = linked {
-        score += ALREADY_LINKED;
-        reasons.push(Reason::AlreadyLinked(tenant.clone()));
-    }
     if let Some(reason) = shared_domain(a, b) {
         score += match reason {
             Reason::SharedDomain { .. } => SHARED_DOMAIN,
@@ -640,7 +618,6 @@ enum KeyKind {
     Word,
     Domain,
     Label,
-    Tenant,
 }
 
 /// Parties (tenants, say) looked up by what another party (a company) shares with them: a
@@ -706,7 +683,6 @@ mod tests {
             name: name.into(),
             domains: domains.iter().map(|(k, d)| Domain::new(*k, d)).collect(),
             country: country.map(str::to_owned),
-            tenant_ids: Vec::new(),
         }
     }
 
@@ -778,24 +754,10 @@ mod tests {
     }
 
     #[test]
-    fn free_mail_says_nothing_and_a_linked_tenant_says_everything() {
+    fn free_mail_says_nothing() {
         let a = party("A", &[(Email, "gmail.com")], None);
         let b = party("B", &[(Email, "gmail.com")], None);
         assert_eq!(likeness(&a, &b).score, 0);
-        let tenant = Party {
-            tenant_ids: vec!["t-1".into()],
-            ..party("Anything", &[], None)
-        };
-        let company = Party {
-            tenant_ids: vec!["t-1".into()],
-            ..party("Else", &[], None)
-        };
-        let like = likeness(&tenant, &company);
-        assert_eq!(like.score, 100);
-        assert_eq!(
-            like.explained(),
-            "tenant t-1 is already linked to this company"
-        );
     }
 
     #[test]
@@ -862,9 +824,8 @@ mod tests {
             proptest::collection::vec("[a-z]{1,8}\\.(com|example|de|onmicrosoft\\.com)", 0..3),
             proptest::collection::vec(0..4u8, 0..3),
             proptest::option::of("(US|DE|FR|NL)"),
-            proptest::option::of("t-[0-3]"),
         )
-            .prop_map(|(name, domains, kinds, country, tenant)| Party {
+            .prop_map(|(name, domains, kinds, country)| Party {
                 name,
                 domains: domains
                     .iter()
@@ -880,7 +841,6 @@ mod tests {
                     })
                     .collect(),
                 country,
-                tenant_ids: tenant.into_iter().collect(),
             })
     }
 
@@ -892,9 +852,7 @@ mod tests {
 
         #[test]
         fn a_record_is_suggested_as_its_own_match(a in any_party()) {
-            prop_assume!(!name_key(&a.name).is_empty()
-                || a.domains.iter().any(Domain::telling)
-                || !a.tenant_ids.is_empty());
+            prop_assume!(!name_key(&a.name).is_empty() || a.domains.iter().any(Domain::telling));
             prop_assert!(likeness(&a, &a).suggested());
         }
 

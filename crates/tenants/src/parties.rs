@@ -5,7 +5,7 @@ use ferry_domain::matching::{Domain, DomainKind, Party, email_domain, website_do
 use ferry_storage::{CandidateCompany, StoredTenant};
 
 /// A tenant: its name, its domains (the initial `onmicrosoft.com` one, its custom domains, its
-/// billing and company e-mails' domains), its billing country and its id.
+/// billing and company e-mails' domains) and its billing country.
 pub fn tenant_party(tenant: &StoredTenant) -> Party {
     let billing = tenant.billing.as_ref();
     let mut domains: Vec<Domain> = tenant
@@ -40,12 +40,10 @@ pub fn tenant_party(tenant: &StoredTenant) -> Party {
         country: billing
             .and_then(|b| b["country"].as_str())
             .map(str::to_owned),
-        tenant_ids: vec![tenant.tenant_id.to_ascii_lowercase()],
     }
 }
 
-/// A company: its name, its e-mail's and website's domains, its country, and the tenants
-/// linked to it in the marketplace.
+/// A company: its name, its e-mail's and website's domains and its country.
 pub fn company_party(company: &CandidateCompany) -> Party {
     let domains = company
         .email
@@ -65,6 +63,5 @@ pub fn company_party(company: &CandidateCompany) -> Party {
         name: company.name.clone(),
         domains,
         country: company.country.clone(),
-        tenant_ids: Vec::new(),
     }
 }
