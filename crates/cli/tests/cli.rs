@@ -975,6 +975,130 @@ async fn a_sales_rep_works_the_pending_companies_of_the_demo() {
     println!("screenshots of Pending Companies: {}", shots.display());
 }
 
+/// `ferry sync` against the demo, as a script uses it: the settings changed and printed, a sync
+/// run at once (joining the demo's first one if it still runs), the queue as JSON with its
+/// contract's fields, a tenant linked, one created, one dismissed and brought back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ferry_sync_works_the_queue_from_a_script() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut command = ferry(dir.path(), "");
+    command.env_remove("FERRY_DATABASE_URL").arg("demo");
+    let demo = Running::start(command, "Partner Center:");
+    let mut admin = ferry(dir.path(), "");
+    admin.env_remove("FERRY_DATABASE_URL").args([
+        "admin",
+        "create-token",
+        "--marketplace",
+        "demo",
+        "--role",
+        "marketplace-manager",
+    ]);
+    let token = stdout(&run(&mut admin)).trim().to_owned();
+    let sync = |args: &[&str]| {
+        let mut command = ferry(dir.path(), "");
+        command
+            .env_remove("FERRY_DATABASE_URL")
+            .env("FERRY_SERVER", &demo.url)
+            .env("FERRY_TOKEN", &token)
+            .arg("sync")
+            .args(args);
+        run(&mut command)
+    };
+
+    let settings = stdout(&sync(&[
+        "settings",
+        "--customer-support-pending",
+        "on",
+        "--interval-minutes",
+        "30",
+    ]));
+    assert!(
+        settings.contains("company sync               on")
+            && settings.contains("customer support pending   on")
+            && settings.contains("interval                   30 minutes"),
+        "{settings}"
+    );
+    fails_with(
+        &sync(&["settings", "--interval-minutes", "1"]),
+        "The interval must be 5 to 10,080 minutes (a week). (422)",
+    );
+    let found = stdout(&sync(&["now"]));
+    assert!(
+        found.starts_with("sync ") && found.contains("completed"),
+        "{found}"
+    );
+
+    let listed = stdout(&sync(&["pending", "--format", "json"]));
+    let queue: Vec<serde_json::Value> = serde_json::from_str(&listed).expect("json");
+    assert!(
+        queue.len() > 100,
+        "the demo's tenants wait: {}",
+        queue.len()
+    );
+    for field in [
+        "id",
+        "tenant_id",
+        "name",
+        "domain",
+        "country",
+        "first_seen",
+        "match",
+        "suggestions",
+    ] {
+        assert!(queue[0].get(field).is_some(), "{field} in {}", queue[0]);
+    }
+    let matched = queue
+        .iter()
+        .find(|p| p["match"] == true)
+        .expect("a tenant with a suggestion");
+    let best = &matched["suggestions"][0];
+    assert!(best["score"].as_u64().is_some_and(|s| s >= 50), "{best}");
+    assert!(
+        best["reasons"].as_array().is_some_and(|r| !r.is_empty()),
+        "{best}"
+    );
+    let id = |p: &serde_json::Value| p["id"].as_i64().expect("an id").to_string();
+    let linked = stdout(&sync(&[
+        "link",
+        &id(matched),
+        &best["company_id"].as_i64().expect("a company").to_string(),
+    ]));
+    assert!(
+        linked.contains(&format!(
+            "linked to {}",
+            best["company_name"].as_str().unwrap_or("")
+        )),
+        "{linked}"
+    );
+    fails_with(
+        &sync(&["link", &id(matched), &best["company_id"].to_string()]),
+        "was already linked to",
+    );
+
+    let unmatched: Vec<&serde_json::Value> = queue
+        .iter()
+        .filter(|p| p["match"] == false)
+        .take(2)
+        .collect();
+    let created = stdout(&sync(&["create", &id(unmatched[0])]));
+    assert!(created.contains(": created "), "{created}");
+    let dismissed = stdout(&sync(&["dismiss", &id(unmatched[1])]));
+    assert!(dismissed.contains(": dismissed"), "{dismissed}");
+    let csv = stdout(&sync(&[
+        "pending",
+        "--format",
+        "csv",
+        "--state",
+        "dismissed",
+    ]));
+    assert!(
+        csv.starts_with("id,tenant_id,name,domain,country,") && csv.lines().count() == 2,
+        "{csv}"
+    );
+    let restored = stdout(&sync(&["dismiss", "--undo", &id(unmatched[1])]));
+    assert!(restored.contains(": pending"), "{restored}");
+}
+
 /// The worker-crash guarantee, on PostgreSQL with real processes: a worker is killed in the
 /// middle of a job, another finishes it from the checkpoint, and no step is done twice.
 #[tokio::test]

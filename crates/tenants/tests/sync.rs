@@ -2,7 +2,8 @@
 //! company holds wait in Pending Companies with their suggestions; what is decided of them
 //! sticks through later syncs (nothing duplicated, automatic creation included); a tenant a
 //! dataset linked stays out; two people linking one tenant give one link and one refusal;
-//! with Company Sync off nothing runs, and on again it picks up.
+//! with Company Sync off nothing runs, and on again it picks up; a due sync is queued once by
+//! any number of schedulers, and *Sync now* joins it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +22,7 @@ ferry_storage::on_both_backends!(open =>
     automatic_creation_never_duplicates_a_company,
     two_people_linking_one_tenant_give_one_link,
     company_sync_off_stops_everything,
+    a_due_sync_is_queued_once_whatever_the_schedulers,
 );
 
 const CUSTOMERS: usize = 12;
@@ -353,4 +355,33 @@ async fn company_sync_off_stops_everything(store: Arc<dyn Store>) {
     turn_on(&setup, SyncSettings::default()).await;
     sync(&setup).await;
     assert_eq!(queue(&setup, PendingState::Pending).await.len(), CUSTOMERS);
+}
+
+async fn a_due_sync_is_queued_once_whatever_the_schedulers(store: Arc<dyn Store>) {
+    let setup = world(store).await;
+    let store = setup.store.clone();
+    turn_on(
+        &setup,
+        SyncSettings {
+            interval_minutes: 15,
+            ..SyncSettings::default()
+        },
+    )
+    .await;
+    let due = ferry_domain::Timestamp(ferry_storage::now().millis() + 16 * 60_000);
+    let (a, b, c) = tokio::join!(
+        store.queue_due_runs(due),
+        store.queue_due_runs(due),
+        store.queue_due_runs(due),
+    );
+    let queued: Vec<i64> = [a, b, c]
+        .into_iter()
+        .flat_map(|r| r.expect("tick"))
+        .collect();
+    assert_eq!(queued.len(), 1, "{queued:?}");
+    let now = sync_now(&*store, setup.marketplace_id).await.expect("now");
+    assert_eq!((now.job_id, now.joined), (queued[0], true));
+    // Queued for its slot, a quarter of an hour on: it runs then.
+    let job = store.job(queued[0]).await.expect("read").expect("the job");
+    assert_eq!(job.kind, "sync.companies");
 }

@@ -68,7 +68,7 @@ pub struct SettingsIn {
 
 /// The marketplace's Company Sync settings. With Company Sync off, the others have no effect.
 #[utoipa::path(get, path = "/api/v1/sync/settings", tag = "company-sync",
-    responses((status = 200, body = SettingsOut)))]
+    responses((status = 200, description = "The settings", body = SettingsOut)))]
 pub async fn get_settings(
     State(state): State<AppState>,
     scope: ApiScope,
@@ -180,7 +180,7 @@ pub fn run_out(run: SyncRun) -> SyncRunOut {
 
 /// The marketplace's sync runs, newest first.
 #[utoipa::path(get, path = "/api/v1/sync/runs", tag = "company-sync", params(PageParams),
-    responses((status = 200, body = Vec<SyncRunOut>)))]
+    responses((status = 200, description = "The runs, newest first", body = Vec<SyncRunOut>)))]
 pub async fn list_runs(
     State(state): State<AppState>,
     scope: ApiScope,
@@ -292,7 +292,7 @@ fn state_named(text: &str) -> Result<PendingState, ApiError> {
 /// linked to, in name order.
 #[utoipa::path(get, path = "/api/v1/sync/pending", tag = "company-sync",
     params(PendingParams, PageParams),
-    responses((status = 200, body = PendingPage),
+    responses((status = 200, description = "A page of the queue", body = PendingPage),
               (status = 422, description = "A filter or cursor that is not valid", body = ErrorEnvelope)))]
 pub async fn list_pending(
     State(state): State<AppState>,
@@ -343,8 +343,8 @@ async fn load(state: &AppState, scope: &ApiScope, id: i64) -> Result<PendingComp
 }
 
 /// One waiting tenant: its Partner Center data and every suggestion with its score and reasons.
-#[utoipa::path(get, path = "/api/v1/sync/pending/{id}", tag = "company-sync",
-    responses((status = 200, body = PendingOut), (status = 404, body = ErrorEnvelope)))]
+#[utoipa::path(get, path = "/api/v1/sync/pending/{id}", tag = "company-sync", params(("id" = i64, Path, description = "The pending company")),
+    responses((status = 200, description = "The pending company", body = PendingOut), (status = 404, description = "The answer", body = ErrorEnvelope)))]
 pub async fn get_pending(
     State(state): State<AppState>,
     scope: ApiScope,
@@ -393,8 +393,8 @@ async fn create(
 
 /// Creates the tenant's company with the import's mapping (and invites its admin when the
 /// settings say so), as a background import.
-#[utoipa::path(post, path = "/api/v1/sync/pending/{id}/create", tag = "company-sync",
-    responses((status = 202, body = CreationStarted),
+#[utoipa::path(post, path = "/api/v1/sync/pending/{id}/create", tag = "company-sync", params(("id" = i64, Path, description = "The pending company")),
+    responses((status = 202, description = "Accepted: follow the imports' jobs", body = CreationStarted),
               (status = 409, description = "Already decided, or the tenant list has no such tenant now", body = ErrorEnvelope)))]
 pub async fn create_one(
     State(state): State<AppState>,
@@ -413,7 +413,7 @@ pub struct IdsIn {
 
 /// Creates the companies of several waiting tenants.
 #[utoipa::path(post, path = "/api/v1/sync/pending/create", tag = "company-sync", request_body = IdsIn,
-    responses((status = 202, body = CreationStarted),
+    responses((status = 202, description = "Accepted: follow the imports' jobs", body = CreationStarted),
               (status = 404, description = "An id that is not a pending company of this marketplace", body = ErrorEnvelope),
               (status = 409, description = "None of them is waiting", body = ErrorEnvelope)))]
 pub async fn create_many(
@@ -438,8 +438,8 @@ pub struct LinkIn {
 
 /// Links the tenant to a company of the marketplace (a suggested one or any other). Of two
 /// people linking one tenant, the second is refused and told who was first.
-#[utoipa::path(post, path = "/api/v1/sync/pending/{id}/link", tag = "company-sync", request_body = LinkIn,
-    responses((status = 200, body = PendingOut),
+#[utoipa::path(post, path = "/api/v1/sync/pending/{id}/link", tag = "company-sync", params(("id" = i64, Path, description = "The pending company")), request_body = LinkIn,
+    responses((status = 200, description = "The pending company", body = PendingOut),
               (status = 404, description = "No such pending company or company", body = ErrorEnvelope),
               (status = 409, description = "Already decided, or the company is linked to another tenant of the instance", body = ErrorEnvelope)))]
 pub async fn link(
@@ -463,8 +463,8 @@ pub async fn link(
 }
 
 /// Dismisses the tenant: it leaves the queue until restored.
-#[utoipa::path(post, path = "/api/v1/sync/pending/{id}/dismiss", tag = "company-sync",
-    responses((status = 200, body = PendingOut), (status = 404, body = ErrorEnvelope)))]
+#[utoipa::path(post, path = "/api/v1/sync/pending/{id}/dismiss", tag = "company-sync", params(("id" = i64, Path, description = "The pending company")),
+    responses((status = 200, description = "The pending company", body = PendingOut), (status = 404, description = "The answer", body = ErrorEnvelope)))]
 pub async fn dismiss(
     State(state): State<AppState>,
     scope: ApiScope,
@@ -474,8 +474,8 @@ pub async fn dismiss(
 }
 
 /// Brings a dismissed tenant back into the queue.
-#[utoipa::path(post, path = "/api/v1/sync/pending/{id}/restore", tag = "company-sync",
-    responses((status = 200, body = PendingOut), (status = 404, body = ErrorEnvelope)))]
+#[utoipa::path(post, path = "/api/v1/sync/pending/{id}/restore", tag = "company-sync", params(("id" = i64, Path, description = "The pending company")),
+    responses((status = 200, description = "The pending company", body = PendingOut), (status = 404, description = "The answer", body = ErrorEnvelope)))]
 pub async fn restore(
     State(state): State<AppState>,
     scope: ApiScope,
