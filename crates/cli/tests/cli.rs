@@ -46,6 +46,28 @@ fn fails_with(output: &Output, why: &str) {
     assert!(stderr.contains(why), "'{why}' not in: {stderr}");
 }
 
+/// `ferry demo` in `dir` with its defaults (an SQLite database in the data directory), read up
+/// to the line that holds `last`.
+fn demo(dir: &Path, last: &str) -> Running {
+    let mut command = ferry(dir, "");
+    command.env_remove("FERRY_DATABASE_URL").arg("demo");
+    Running::start(command, last)
+}
+
+/// A Marketplace Manager's API token for the demo in `dir`.
+fn demo_token(dir: &Path) -> String {
+    let mut admin = ferry(dir, "");
+    admin.env_remove("FERRY_DATABASE_URL").args([
+        "admin",
+        "create-token",
+        "--marketplace",
+        "demo",
+        "--role",
+        "marketplace-manager",
+    ]);
+    stdout(&run(&mut admin)).trim().to_owned()
+}
+
 #[tokio::test]
 async fn admin_commands_print_what_they_create() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -303,6 +325,15 @@ impl Running {
         self.request("GET", path, "", "")
     }
 
+    /// What it printed after `label` on one line: the demo's password, its example folder.
+    fn printed_after(&self, label: &str) -> String {
+        self.printed
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(label))
+            .map(|rest| rest.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {label} in {}", self.printed))
+    }
+
     /// One HTTP/1.1 request; `extra` holds more header lines, each ending in CRLF.
     fn request(&self, method: &str, path: &str, extra: &str, body: &str) -> (u16, String) {
         let address = self.url.trim_start_matches("http://");
@@ -364,10 +395,7 @@ fn serve_answers_health_and_readiness() {
 #[tokio::test]
 async fn demo_starts_with_data_and_a_login() {
     let dir = tempfile::tempdir().expect("temp dir");
-    // The demo's defaults: an SQLite database inside the data directory.
-    let mut command = ferry(dir.path(), "");
-    command.env_remove("FERRY_DATABASE_URL").arg("demo");
-    let demo = Running::start(command, "Stop it with Ctrl-C");
+    let demo = demo(dir.path(), "Stop it with Ctrl-C");
     assert!(
         demo.printed
             .contains("ferry admin create-token --marketplace demo --role marketplace-manager"),
@@ -376,12 +404,7 @@ async fn demo_starts_with_data_and_a_login() {
     );
     assert_eq!(demo.get("/healthz").0, 200);
     assert_eq!(demo.get("/readyz").0, 200);
-    let password = demo
-        .printed
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Password:"))
-        .map(str::trim)
-        .expect("a printed password");
+    let password = demo.printed_after("Password:");
     let url = format!("sqlite://{}", dir.path().join("data/ferry.db").display());
     let store = ferry_storage::connect(&url).await.expect("connect");
     let marketplace = store
@@ -405,16 +428,7 @@ async fn demo_starts_with_data_and_a_login() {
 
     // Every migration template, as the page gives it, validates on the demo marketplace; the
     // Microsoft types need a Partner Center instance, which the demo does not connect.
-    let mut admin = ferry(dir.path(), "");
-    admin.env_remove("FERRY_DATABASE_URL").args([
-        "admin",
-        "create-token",
-        "--marketplace",
-        "demo",
-        "--role",
-        "marketplace-manager",
-    ]);
-    let token = stdout(&run(&mut admin)).trim().to_owned();
+    let token = demo_token(dir.path());
     let mut upload = ferry(dir.path(), "");
     upload
         .env_remove("FERRY_DATABASE_URL")
@@ -459,18 +473,9 @@ async fn demo_starts_with_data_and_a_login() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newcomer_takes_the_demo_from_sign_in_to_history() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut command = ferry(dir.path(), "");
-    command.env_remove("FERRY_DATABASE_URL").arg("demo");
-    let demo = Running::start(command, "Example:");
-    let printed = |label: &str| {
-        demo.printed
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(label))
-            .map(|rest| rest.trim().to_owned())
-            .unwrap_or_else(|| panic!("no {label} in {}", demo.printed))
-    };
-    let password = printed("Password:");
-    let example = printed("Example:");
+    let demo = demo(dir.path(), "Example:");
+    let password = demo.printed_after("Password:");
+    let example = demo.printed_after("Example:");
     let example = Path::new(example.split(" (").next().expect("a folder"));
     let shots = ferry_webdriver::screenshot_dir(env!("CARGO_MANIFEST_DIR"));
     let browser = ferry_webdriver::Browser::start().await;
@@ -564,15 +569,8 @@ async fn a_newcomer_takes_the_demo_from_sign_in_to_history() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_gets_the_hierarchy_of_the_demo() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut command = ferry(dir.path(), "");
-    command.env_remove("FERRY_DATABASE_URL").arg("demo");
-    let demo = Running::start(command, "Partner Center:");
-    let password = demo
-        .printed
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Password:"))
-        .map(|p| p.trim().to_owned())
-        .expect("a password");
+    let demo = demo(dir.path(), "Partner Center:");
+    let password = demo.printed_after("Password:");
     let url = format!("sqlite://{}", dir.path().join("data/ferry.db").display());
     let store = ferry_storage::connect(&url).await.expect("connect");
     let demo_marketplace = store
@@ -759,15 +757,8 @@ async fn an_operator_gets_the_hierarchy_of_the_demo() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sales_rep_works_the_pending_companies_of_the_demo() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut command = ferry(dir.path(), "");
-    command.env_remove("FERRY_DATABASE_URL").arg("demo");
-    let demo = Running::start(command, "Partner Center:");
-    let password = demo
-        .printed
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("Password:"))
-        .map(|p| p.trim().to_owned())
-        .expect("a password");
+    let demo = demo(dir.path(), "Partner Center:");
+    let password = demo.printed_after("Password:");
     let mut rep = ferry(dir.path(), "");
     rep.env_remove("FERRY_DATABASE_URL")
         .env("FERRY_PASSWORD", "a long enough password")
@@ -943,7 +934,7 @@ async fn a_sales_rep_works_the_pending_companies_of_the_demo() {
         .pending_company(m.id, create.id)
         .await
         .expect("get")
-        .is_none_or(|p| p.state != ferry_storage::PendingState::Created)
+        .is_none_or(|p| p.state != ferry_domain::PendingState::Created)
     {
         assert!(started.elapsed().as_secs() < 60, "the company is created");
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
@@ -981,19 +972,8 @@ async fn a_sales_rep_works_the_pending_companies_of_the_demo() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ferry_sync_works_the_queue_from_a_script() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut command = ferry(dir.path(), "");
-    command.env_remove("FERRY_DATABASE_URL").arg("demo");
-    let demo = Running::start(command, "Partner Center:");
-    let mut admin = ferry(dir.path(), "");
-    admin.env_remove("FERRY_DATABASE_URL").args([
-        "admin",
-        "create-token",
-        "--marketplace",
-        "demo",
-        "--role",
-        "marketplace-manager",
-    ]);
-    let token = stdout(&run(&mut admin)).trim().to_owned();
+    let demo = demo(dir.path(), "Partner Center:");
+    let token = demo_token(dir.path());
     let sync = |args: &[&str]| {
         let mut command = ferry(dir.path(), "");
         command

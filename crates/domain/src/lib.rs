@@ -43,7 +43,7 @@ pub use job::{JobState, Progress};
 pub use marketplace::{HierarchyError, MarketplaceKind, Slug, is_mpn_id};
 pub use role::{CompanyRoles, Role};
 pub use subscription::{NewSubscription, SubscriptionStatus};
-pub use tenant::{Importability, TenantStatus, importability};
+pub use tenant::{Importability, PendingState, TenantStatus, importability};
 pub use text::{MAX_TEXT_CHARS, TextError, text_problem};
 pub use time::Timestamp;
 pub use user::{NewUser, UserStatus};

@@ -1,6 +1,7 @@
 //! Microsoft tenants as the Import Customers tool audits them against a marketplace
 //! (docs/import-customers.md): which Partner Center subscriptions the import brings in, and
-//! where a tenant stands.
+//! where a tenant stands — against the marketplace, and in its Pending Companies
+//! (docs/company-sync.md).
 
 use crate::text_enum;
 
@@ -23,6 +24,25 @@ pub fn importability(status: Option<&str>, product_type: Option<&str>) -> Import
     match status.map(str::to_ascii_lowercase).as_deref() {
         Some("active" | "suspended" | "pending") => Importability::Importable,
         _ => Importability::Ended,
+    }
+}
+
+text_enum! {
+    /// Where a tenant waiting in Pending Companies stands.
+    PendingState, "pending company state" {
+        Pending = "pending",
+        Dismissed = "dismissed",
+        /// An import run is creating its company.
+        Creating = "creating",
+        Created = "created",
+        Linked = "linked",
+    }
+}
+
+impl PendingState {
+    /// Whether someone may still create, link or dismiss it.
+    pub fn open(self) -> bool {
+        matches!(self, PendingState::Pending | PendingState::Dismissed)
     }
 }
 

@@ -71,8 +71,7 @@ pub use outbox::{NewEmail, OutboxEmail, OutboxStore};
 pub use schedules::{NewSchedule, RunNow, Schedule, ScheduleStore};
 pub use subscriptions::{SubscriptionRow, SubscriptionStore};
 pub use sync::{
-    NewPending, PendingCompany, PendingQuery, PendingState, SyncFound, SyncRun, SyncSettings,
-    SyncStore,
+    NewPending, PendingCompany, PendingQuery, SyncFound, SyncRun, SyncSettings, SyncStore,
 };
 pub use users::{Membership, User, UserQuery, UserStore};
 

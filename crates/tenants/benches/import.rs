@@ -25,6 +25,10 @@ use ferry_storage::{
 };
 use ferry_tenants::{ImportTenants, Visible};
 
+mod support;
+
+use support::{env_number, peak_rss_mb, reset_peak_rss};
+
 /// The offers of the world, each mapped to an edition.
 const OFFERS: [&str; 3] = [
     "CFQ7TTC0LH18:0001:CFQ7TTC0K971",
@@ -36,10 +40,7 @@ const CHUNK: usize = 2_000;
 
 #[tokio::main]
 async fn main() {
-    let tenants = std::env::var("FERRY_BENCH_TENANTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+    let tenants = env_number("FERRY_BENCH_TENANTS", 20_000);
     let dir = tempfile::tempdir().expect("temp dir");
     for side in ["ferry", "loader"] {
         std::fs::create_dir_all(dir.path().join(side)).expect("dir");
@@ -651,28 +652,4 @@ impl Imported {
             self.peak_rss_mb - self.rss_before_mb
         )
     }
-}
-
-/// Starts this process's peak resident size again from its current size, which it answers.
-fn reset_peak_rss() -> f64 {
-    std::fs::write("/proc/self/clear_refs", "5").expect("peak resident size reset (Linux)");
-    status_mb("VmRSS:")
-}
-
-/// This process's peak resident size since it was last reset, in MB.
-fn peak_rss_mb() -> f64 {
-    status_mb("VmHWM:")
-}
-
-/// A size `/proc/self/status` gives, in MB.
-fn status_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -23,6 +23,10 @@ use ferry_storage::{
     SnapshotTenant, Store, SyncSettings, TenantDetails,
 };
 
+mod support;
+
+use support::{backends, env_number, peak_rss_mb, reset_peak_rss};
+
 /// A tenant as the labelled set and the generated world give it.
 struct Tenant {
     name: String,
@@ -38,11 +42,7 @@ async fn main() {
     let tenants = env_number("FERRY_BENCH_TENANTS", 20_000);
     let companies = env_number("FERRY_BENCH_COMPANIES", 1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut backends = vec![ferry_storage::testing::sqlite_url(dir.path())];
-    if std::env::var("FERRY_TEST_POSTGRES_URL").is_ok() {
-        backends.push(ferry_storage::testing::postgres_url().await);
-    }
-    for url in backends {
+    for url in backends(dir.path()).await {
         let store = ferry_storage::connect(&url).await.expect("connect");
         store.migrate().await.expect("migrate");
         at_scale(&store, tenants, companies).await;
@@ -399,34 +399,4 @@ fn some(cell: &str) -> Option<String> {
 
 fn some_str(cell: &str) -> Option<&str> {
     Some(cell.trim()).filter(|c| !c.is_empty())
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Starts this process's peak resident size again from its current size, which it answers.
-fn reset_peak_rss() -> f64 {
-    std::fs::write("/proc/self/clear_refs", "5").expect("peak resident size reset (Linux)");
-    status_mb("VmRSS:")
-}
-
-/// This process's peak resident size since it was last reset, in MB.
-fn peak_rss_mb() -> f64 {
-    status_mb("VmHWM:")
-}
-
-fn status_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }

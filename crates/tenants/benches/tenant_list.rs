@@ -16,6 +16,10 @@ use ferry_storage::{
     SnapshotSubscription, SnapshotTenant, Store, TenantAuditQuery, TenantDetails,
 };
 
+mod support;
+
+use support::{backends, env_number};
+
 const RUNS: usize = 101;
 const WORDS: &[&str] = &[
     "Alpine", "Blue", "Cedar", "Delta", "Elm", "Fjord", "Granite", "Harbour", "Iron", "Juniper",
@@ -36,11 +40,7 @@ async fn main() {
     let tenants = env_number("FERRY_BENCH_TENANTS", 100_000);
     let companies = env_number("FERRY_BENCH_COMPANIES", 1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut backends = vec![ferry_storage::testing::sqlite_url(dir.path())];
-    if std::env::var("FERRY_TEST_POSTGRES_URL").is_ok() {
-        backends.push(ferry_storage::testing::postgres_url().await);
-    }
-    for url in backends {
+    for url in backends(dir.path()).await {
         let store = ferry_storage::connect(&url).await.expect("connect");
         store.migrate().await.expect("migrate");
         run(&store, tenants, companies).await;
@@ -324,11 +324,4 @@ async fn run(store: &Arc<dyn Store>, tenants: usize, companies: usize) {
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

@@ -11,12 +11,12 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
+use ferry_domain::PendingState;
 use ferry_domain::{Progress, TenantStatus};
 use ferry_jobs::{BackgroundJob, JobContext, JobError};
 use ferry_storage::{
-    NewHierarchyRun, NewPending, PendingCompany, PendingQuery, PendingState, RunNow, RunStart,
-    Selection, Store, StoreError, StoredTenant, SyncFound, SyncRun, SyncSettings, TenantAudit,
-    TenantAuditQuery,
+    NewHierarchyRun, NewPending, PendingCompany, PendingQuery, RunNow, RunStart, Selection, Store,
+    StoreError, StoredTenant, SyncFound, SyncRun, SyncSettings, TenantAudit, TenantAuditQuery,
 };
 use serde::{Deserialize, Serialize};
 

@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ferry_domain::PendingState;
 use ferry_domain::{NewCompany, Origin, TenantLink};
 use ferry_emulators::partner_center::Options;
-use ferry_storage::{PendingCompany, PendingQuery, PendingState, Store, StoreError, SyncSettings};
+use ferry_storage::{PendingCompany, PendingQuery, Store, StoreError, SyncSettings};
 use ferry_tenants::sync::{SyncRefused, create_pending, save_settings, sync_now};
 
 mod support;

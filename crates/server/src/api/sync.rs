@@ -4,8 +4,9 @@
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use ferry_domain::PendingState;
 use ferry_domain::Permission;
-use ferry_storage::{PendingCompany, PendingQuery, PendingState, SyncRun, SyncSettings};
+use ferry_storage::{PendingCompany, PendingQuery, SyncRun, SyncSettings};
 use ferry_tenants::sync::{SyncRefused, create_pending, save_settings, sync_now};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -285,7 +286,7 @@ pub struct PendingPage {
 }
 
 fn state_named(text: &str) -> Result<PendingState, ApiError> {
-    PendingState::try_from(text.to_ascii_lowercase()).map_err(ApiError::Invalid)
+    Ok(text.parse()?)
 }
 
 /// Pending Companies: tenants of the followed instances no company of the marketplace is

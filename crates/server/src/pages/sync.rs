@@ -9,9 +9,10 @@ use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use ferry_domain::PendingState;
 use ferry_domain::Permission;
 use ferry_storage::{
-    CompanyQuery, PendingCompany, PendingQuery, PendingState, Subject, SyncRun, SyncSettings, Total,
+    CompanyQuery, PendingCompany, PendingQuery, Subject, SyncRun, SyncSettings, Total,
 };
 use ferry_tenants::instances;
 use ferry_tenants::sync::{SyncRefused, create_pending, save_settings, sync_now};
@@ -92,12 +93,11 @@ async fn settings_page(
         runs: runs.into_iter().map(run_view).collect(),
         error,
     };
-    let status = if template.error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Html(template.render()?)).into_response())
+    let refused = template.error.is_some();
+    answer(
+        &template,
+        refused.then_some(StatusCode::UNPROCESSABLE_ENTITY),
+    )
 }
 
 pub async fn settings(
@@ -245,7 +245,7 @@ pub async fn queue(
         .state
         .as_deref()
         .filter(|s| !s.is_empty())
-        .and_then(|s| PendingState::try_from(s.to_owned()).ok())
+        .and_then(|s| s.parse().ok())
         .unwrap_or(PendingState::Pending);
     let matched = match query.matched.as_deref() {
         Some("yes") => Some(true),
@@ -451,11 +451,13 @@ async fn details_page(
         found,
         error,
     };
-    let status = if template.error.is_some() {
-        StatusCode::CONFLICT
-    } else {
-        StatusCode::OK
-    };
+    let refused = template.error.is_some();
+    answer(&template, refused.then_some(StatusCode::CONFLICT))
+}
+
+/// A page that says why a form was refused answers with `refused`'s status, else 200.
+fn answer(template: &impl Template, refused: Option<StatusCode>) -> Result<Response, PageError> {
+    let status = refused.unwrap_or(StatusCode::OK);
     Ok((status, Html(template.render()?)).into_response())
 }
 

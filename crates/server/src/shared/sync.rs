@@ -1,7 +1,8 @@
 //! Company Sync as both front doors use it: a change to the settings as typed, and what to say
 //! when a decision on a pending company comes too late.
 
-use ferry_storage::{PendingState, Store, StoreError, SyncSettings};
+use ferry_domain::PendingState;
+use ferry_storage::{Store, StoreError, SyncSettings};
 use ferry_tenants::sync::SyncRefused;
 
 /// The settings a form or a request changes; what it leaves out stays as it was.

@@ -9,6 +9,7 @@
 //! link and one refusal.
 
 use async_trait::async_trait;
+use ferry_domain::PendingState;
 use serde::{Deserialize, Serialize};
 
 use crate::{PossibleMatch, Result};
@@ -85,12 +86,14 @@ pub trait SyncStore: Send + Sync {
         dismissed: bool,
         by: &str,
     ) -> Result<i64>;
-    /// Marks waiting tenants as being created by the import run; answers their tenant ids.
+    /// Of the selected tenants, those a creation may take: open and linked to no company.
     async fn pending_for_creation(
         &self,
         marketplace_id: i64,
         ids: &[i64],
     ) -> Result<Vec<PendingCompany>>;
+    /// Marks open tenants of the instance as being created by the import run, which settles
+    /// them as it writes them (`ImportStore::apply_import`).
     async fn mark_pending_creating(
         &self,
         marketplace_id: i64,
@@ -178,50 +181,6 @@ pub struct NewPending {
     pub contact_email: Option<String>,
     /// Best first.
     pub suggestions: Vec<PossibleMatch>,
-}
-
-/// Where a waiting tenant stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum PendingState {
-    Pending,
-    Dismissed,
-    /// An import run is creating its company.
-    Creating,
-    Created,
-    Linked,
-}
-
-impl PendingState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PendingState::Pending => "pending",
-            PendingState::Dismissed => "dismissed",
-            PendingState::Creating => "creating",
-            PendingState::Created => "created",
-            PendingState::Linked => "linked",
-        }
-    }
-
-    /// Whether someone may still create, link or dismiss it.
-    pub fn open(self) -> bool {
-        matches!(self, PendingState::Pending | PendingState::Dismissed)
-    }
-}
-
-impl TryFrom<String> for PendingState {
-    type Error = String;
-
-    fn try_from(text: String) -> std::result::Result<Self, String> {
-        Ok(match text.as_str() {
-            "pending" => PendingState::Pending,
-            "dismissed" => PendingState::Dismissed,
-            "creating" => PendingState::Creating,
-            "created" => PendingState::Created,
-            "linked" => PendingState::Linked,
-            _ => return Err(format!("'{text}' is not a pending company's state")),
-        })
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -1,8 +1,10 @@
 //! The Company Sync statements, the same for both backends: compiled once into `crate::sqlite`
 //! and once into `crate::postgres` (see `statements.rs`).
 
+use ferry_domain::PendingState;
+
 use super::{BEGIN_WRITE, Db, This, insert_audit, like_escape};
-use crate::{NewAuditEntry, PendingCompany, PendingState, StoreError, SyncFound, SyncRun};
+use crate::{NewAuditEntry, PendingCompany, StoreError, SyncFound, SyncRun};
 
 const SETTINGS_COLUMNS: &str = "company_sync, create_automatically, invite_admins, \
     sales_support_pending, customer_support_pending, instance_id, interval_minutes";
