@@ -395,7 +395,8 @@ pub async fn fill_queue(
     Ok(found)
 }
 
-/// The instance's tenants waiting in the queue (dismissed ones left out).
+/// The instance's tenants waiting in the queue and still in Partner Center's list (dismissed
+/// ones left out).
 async fn waiting_on(
     store: &dyn Store,
     marketplace_id: i64,
@@ -412,7 +413,11 @@ async fn waiting_on(
         let Some(last) = page.last() else { break };
         query.after = Some((last.name.to_lowercase(), last.id));
         let full = i64::try_from(page.len()).unwrap_or(0) == PAGE;
-        waiting.extend(page.into_iter().filter(|p| p.instance_id == instance_id));
+        // A tenant Partner Center no longer lists cannot be imported.
+        waiting.extend(
+            page.into_iter()
+                .filter(|p| p.instance_id == instance_id && p.gone_at.is_none()),
+        );
         if !full {
             break;
         }

@@ -240,6 +240,28 @@ async fn a_sync_queues_tenants_and_decisions_stick(store: Arc<dyn Store>) {
         (found.state, found.company_id),
         (PendingState::Linked, Some(dataset_company))
     );
+
+    // A tenant Partner Center no longer lists stays in the queue, marked gone.
+    let gone = &waiting[4];
+    reqwest::Client::new()
+        .delete(format!(
+            "{}/_admin/customers/{}",
+            setup.base, gone.tenant_id
+        ))
+        .send()
+        .await
+        .expect("admin")
+        .error_for_status()
+        .expect("removed");
+    let after = sync(&setup).await;
+    assert_eq!(after.found.gone, 1);
+    let marked = store
+        .pending_company(m, gone.id)
+        .await
+        .expect("read")
+        .expect("pending");
+    assert_eq!(marked.state, PendingState::Pending);
+    assert!(marked.gone_at.is_some());
 }
 
 async fn automatic_creation_never_duplicates_a_company(store: Arc<dyn Store>) {
