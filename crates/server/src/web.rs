@@ -100,6 +100,14 @@ impl Principal {
         }
     }
 
+    /// The user this person is in the marketplace; none for a platform admin.
+    pub fn user_id(&self) -> Option<i64> {
+        match self.account.subject {
+            Subject::User { id, .. } => Some(id),
+            Subject::PlatformAdmin { .. } => None,
+        }
+    }
+
     /// Whether this person holds no staff role: a company user.
     pub fn is_company_user(&self) -> bool {
         self.account.roles.is_empty()

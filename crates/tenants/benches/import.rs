@@ -15,13 +15,11 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ferry_domain::{
-    Connector, MarketplaceKind, NewEdition, NewProduct, OfferId, PricingUnit, Slug,
-};
+use ferry_domain::{Connector, NewEdition, NewProduct, OfferId, PricingUnit};
 use ferry_jobs::{Worker, WorkerConfig};
 use ferry_storage::{
-    NewHierarchyRun, NewInstance, NewMarketplace, RunScope, RunStart, Selection,
-    SnapshotSubscription, SnapshotTenant, Store, TenantDetails,
+    NewHierarchyRun, RunScope, RunStart, Selection, SnapshotSubscription, SnapshotTenant, Store,
+    TenantDetails,
 };
 use ferry_tenants::{ImportTenants, Visible};
 
@@ -130,33 +128,8 @@ struct Seeded {
 
 /// The marketplace, its instance and its catalog, the same on both sides.
 async fn seeded(store: &Arc<dyn Store>) -> Seeded {
-    let marketplace = store
-        .create_marketplace(&NewMarketplace {
-            slug: Slug::parse("bench").expect("slug"),
-            name: "Bench".into(),
-            kind: MarketplaceKind::Distributor,
-            parent_id: None,
-        })
-        .await
-        .expect("marketplace");
+    let (marketplace, instance_id) = support::marketplace(store, "direct").await;
     let m = marketplace.id;
-    let instance_id = store
-        .create_instance(
-            m,
-            &NewInstance {
-                name: "Bench".into(),
-                model: "direct".into(),
-                partner_tenant_id: tenant_id(usize::MAX >> 40),
-                application_id: "app".into(),
-                secret_encrypted: None,
-                refresh_token_encrypted: None,
-                mpn_id: None,
-                api_base_url: "http://127.0.0.1:9".into(),
-                login_base_url: "http://127.0.0.1:9".into(),
-            },
-        )
-        .await
-        .expect("instance");
     let product = store
         .create_product(
             m,

@@ -17,10 +17,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferry_domain::{CountryCode, Email, MarketplaceKind, NewCompany, Origin, Slug};
+use ferry_domain::{CountryCode, Email, NewCompany, Origin};
 use ferry_storage::{
-    Marketplace, NewHierarchyRun, NewInstance, NewMarketplace, PendingQuery, RunScope, RunStart,
-    SnapshotTenant, Store, SyncSettings, TenantDetails,
+    Marketplace, NewHierarchyRun, PendingQuery, RunScope, RunStart, SnapshotTenant, Store,
+    SyncSettings, TenantDetails,
 };
 
 mod support;
@@ -242,32 +242,7 @@ fn syllables(mut i: usize) -> String {
 }
 
 async fn world(store: &Arc<dyn Store>) -> (Marketplace, i64) {
-    let marketplace = store
-        .create_marketplace(&NewMarketplace {
-            slug: Slug::parse("bench").expect("slug"),
-            name: "Bench".into(),
-            kind: MarketplaceKind::Distributor,
-            parent_id: None,
-        })
-        .await
-        .expect("marketplace");
-    let instance = store
-        .create_instance(
-            marketplace.id,
-            &NewInstance {
-                name: "Bench".into(),
-                model: "both".into(),
-                partner_tenant_id: "00000000-0000-4000-8000-000000000000".into(),
-                application_id: "app".into(),
-                secret_encrypted: None,
-                refresh_token_encrypted: None,
-                mpn_id: None,
-                api_base_url: "http://127.0.0.1:9".into(),
-                login_base_url: "http://127.0.0.1:9".into(),
-            },
-        )
-        .await
-        .expect("instance");
+    let (marketplace, instance) = support::marketplace(store, "both").await;
     let settings = SyncSettings {
         company_sync: true,
         ..SyncSettings::default()

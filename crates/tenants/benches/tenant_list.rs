@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use ferry_domain::{MarketplaceKind, NewCompany, Origin, Slug, TenantLink, TenantStatus};
 use ferry_storage::{
-    NewHierarchyRun, NewInstance, NewMarketplace, RunScope, RunStart, SnapshotReseller,
-    SnapshotSubscription, SnapshotTenant, Store, TenantAuditQuery, TenantDetails,
+    NewHierarchyRun, NewMarketplace, RunScope, RunStart, SnapshotReseller, SnapshotSubscription,
+    SnapshotTenant, Store, TenantAuditQuery, TenantDetails,
 };
 
 mod support;
@@ -60,33 +60,8 @@ fn tenant_id(i: usize) -> String {
 }
 
 async fn run(store: &Arc<dyn Store>, tenants: usize, companies: usize) {
-    let marketplace = store
-        .create_marketplace(&NewMarketplace {
-            slug: Slug::parse("bench").expect("slug"),
-            name: "Bench".into(),
-            kind: MarketplaceKind::Distributor,
-            parent_id: None,
-        })
-        .await
-        .expect("marketplace");
+    let (marketplace, instance) = support::marketplace(store, "both").await;
     let m = marketplace.id;
-    let instance = store
-        .create_instance(
-            m,
-            &NewInstance {
-                name: "Bench".into(),
-                model: "both".into(),
-                partner_tenant_id: tenant_id(0),
-                application_id: "app".into(),
-                secret_encrypted: None,
-                refresh_token_encrypted: None,
-                mpn_id: None,
-                api_base_url: "http://127.0.0.1:9".into(),
-                login_base_url: "http://127.0.0.1:9".into(),
-            },
-        )
-        .await
-        .expect("instance");
 
     // A snapshot: every other tenant is a reseller's end customer; three subscriptions each.
     let started = Instant::now();

@@ -277,10 +277,7 @@ pub async fn upload(
     } else {
         None
     };
-    let user_id = match scope.principal.account.subject {
-        Subject::User { id, .. } => Some(id),
-        Subject::PlatformAdmin { .. } => None,
-    };
+    let user_id = scope.principal.user_id();
     let creator = Creator {
         user_id,
         company_id,

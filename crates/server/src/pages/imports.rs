@@ -11,8 +11,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use ferry_domain::{OfferId, Permission, Timestamp};
 use ferry_storage::{
-    ImportCount, ImportRun, ImportState, ImportTab, Selection, Subject, TenantOutcome,
-    UnmappedOffer,
+    ImportCount, ImportRun, ImportState, ImportTab, Selection, TenantOutcome, UnmappedOffer,
 };
 use ferry_tenants::{ImportRefused, instances};
 use serde::Deserialize;
@@ -54,10 +53,7 @@ pub async fn start(
         }
     };
     // The person who runs it is the companies' responsible user.
-    let responsible = match scope.principal.account.subject {
-        Subject::User { id, .. } => Some(id),
-        Subject::PlatformAdmin { .. } => None,
-    };
+    let responsible = scope.principal.user_id();
     let started = ferry_tenants::start_import(
         &*state.store,
         scope.id(),

@@ -11,9 +11,7 @@ use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use ferry_domain::PendingState;
 use ferry_domain::Permission;
-use ferry_storage::{
-    CompanyQuery, PendingCompany, PendingQuery, Subject, SyncRun, SyncSettings, Total,
-};
+use ferry_storage::{CompanyQuery, PendingCompany, PendingQuery, SyncRun, SyncSettings, Total};
 use ferry_tenants::instances;
 use ferry_tenants::sync::{SyncRefused, create_pending, save_settings, sync_now};
 use serde::Deserialize;
@@ -489,10 +487,7 @@ pub async fn create(
     if ids.is_empty() {
         return Ok(scope.see_other("pending-companies", "nothing-selected"));
     }
-    let responsible = match scope.principal.account.subject {
-        Subject::User { id, .. } => Some(id),
-        Subject::PlatformAdmin { .. } => None,
-    };
+    let responsible = scope.principal.user_id();
     match create_pending(
         &*state.store,
         &scope.marketplace,

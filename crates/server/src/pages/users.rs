@@ -506,10 +506,7 @@ pub async fn suspend(
     scope: Scope,
     Path((_, id)): Path<(String, i64)>,
 ) -> Result<Response, PageError> {
-    let actor = match scope.principal.account.subject {
-        Subject::User { id, .. } => Some(id),
-        Subject::PlatformAdmin { .. } => None,
-    };
+    let actor = scope.principal.user_id();
     if suspension_refused(state.store.as_ref(), scope.id(), actor, id)
         .await?
         .is_some()

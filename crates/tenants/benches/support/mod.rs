@@ -1,7 +1,44 @@
 //! What the tenant benchmarks share: their sizes from the environment, the backends to run on,
-//! and the process's memory as `/proc/self/status` gives it.
+//! the marketplace they run in, and the process's memory as `/proc/self/status` gives it.
 
 #![allow(dead_code)]
+
+use std::sync::Arc;
+
+use ferry_domain::{MarketplaceKind, Slug};
+use ferry_storage::{Marketplace, NewInstance, NewMarketplace, Store};
+
+/// The distributor "bench" and an instance of it (`model`) whose addresses answer nothing:
+/// benchmarks store what Get Hierarchy would have read.
+pub async fn marketplace(store: &Arc<dyn Store>, model: &str) -> (Marketplace, i64) {
+    let marketplace = store
+        .create_marketplace(&NewMarketplace {
+            slug: Slug::parse("bench").expect("slug"),
+            name: "Bench".into(),
+            kind: MarketplaceKind::Distributor,
+            parent_id: None,
+        })
+        .await
+        .expect("marketplace");
+    let instance = store
+        .create_instance(
+            marketplace.id,
+            &NewInstance {
+                name: "Bench".into(),
+                model: model.into(),
+                partner_tenant_id: "ffffffff-0000-4000-8000-000000000000".into(),
+                application_id: "app".into(),
+                secret_encrypted: None,
+                refresh_token_encrypted: None,
+                mpn_id: None,
+                api_base_url: "http://127.0.0.1:9".into(),
+                login_base_url: "http://127.0.0.1:9".into(),
+            },
+        )
+        .await
+        .expect("instance");
+    (marketplace, instance)
+}
 
 /// A size from the environment variable `name`, or `default`.
 pub fn env_number(name: &str, default: usize) -> usize {
