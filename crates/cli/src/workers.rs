@@ -15,6 +15,7 @@ use ferry_integrations::webhook::WebhookClient;
 use ferry_jobs::{DeliverEmail, Probe, Scheduler, SystemClock, Worker, WorkerConfig};
 use ferry_storage::Store;
 use ferry_tenants::sync::CompanySync;
+use ferry_tenants::users::UserSync;
 use ferry_tenants::{Clients, GetHierarchy, HierarchyEnv, ImportTenants, InstanceLookup};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -67,6 +68,10 @@ pub fn spawn_workers(
                 clients: clients.clone(),
             })
             .with_job::<CompanySync>(HierarchyEnv {
+                sealer: sealer.clone(),
+                clients: clients.clone(),
+            })
+            .with_job::<UserSync>(HierarchyEnv {
                 sealer: sealer.clone(),
                 clients: clients.clone(),
             })

@@ -70,6 +70,10 @@ pub use marketplaces::{Marketplace, MarketplaceSettings, MarketplaceStore, NewMa
 pub use outbox::{NewEmail, OutboxEmail, OutboxStore};
 pub use schedules::{NewSchedule, RunNow, Schedule, ScheduleStore};
 pub use subscriptions::{SubscriptionRow, SubscriptionStore};
+pub use sync::users::{
+    SourceCompany, SourceUser, TenantCompany, UserSyncConflict, UserSyncCounts, UserSyncRun,
+    UserSyncStore,
+};
 pub use sync::{
     NewPending, PendingCompany, PendingQuery, SyncFound, SyncRun, SyncSettings, SyncStore,
 };
@@ -144,6 +148,7 @@ pub trait Store:
     + HierarchyStore
     + ImportStore
     + SyncStore
+    + UserSyncStore
     + AuditStore
     + OutboxStore
     + JobStore

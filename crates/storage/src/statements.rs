@@ -43,6 +43,8 @@ mod schedules;
 mod subscriptions;
 #[path = "sync/sql.rs"]
 mod sync;
+#[path = "sync/users_sql.rs"]
+mod sync_users;
 #[path = "users/sql.rs"]
 mod users;
 

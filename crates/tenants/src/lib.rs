@@ -18,6 +18,7 @@ pub mod import;
 pub mod instances;
 pub mod parties;
 pub mod sync;
+pub mod users;
 
 pub use hierarchy::{GetHierarchy, HierarchyEnv, Scope, get_hierarchy};
 pub use import::{ImportRefused, ImportTenants, Started, start_import};

@@ -6,7 +6,8 @@
 //! an import of the new ones at once. Creating and linking by hand start here too.
 //!
 //! Each marketplace has one schedule while Company Sync is on, none while it is off: a sync
-//! never runs with it off, and *Sync now* joins a sync already queued or running.
+//! never runs with it off, and *Sync now* joins a sync already queued or running. User Sync
+//! (`crate::users`) has its own schedule, kept here with the settings.
 
 use std::collections::HashMap;
 
@@ -24,6 +25,7 @@ use crate::Visible;
 use crate::hierarchy::{HierarchyEnv, Reached, Steps, retrieve};
 use crate::import::{ImportRefused, Started, start_import};
 use crate::instances::{find, visible};
+use crate::users::UserSync;
 
 /// Tenants read and queued together.
 const PAGE: i64 = 1_000;
@@ -35,6 +37,8 @@ pub const ACTOR: &str = "Company Sync";
 pub enum SyncRefused {
     #[error("Company Sync is off: turn it on in Sync Settings first.")]
     Off,
+    #[error("User Sync is off: turn it on in Sync Settings first.")]
+    UsersOff,
     #[error("The marketplace has no Partner Center instance to follow.")]
     NoInstance,
     #[error("The instance is not one this marketplace may use.")]
@@ -62,7 +66,10 @@ pub async fn save_settings(
     settings: &SyncSettings,
     by: &str,
 ) -> Result<(), SyncRefused> {
-    if !(5..=10_080).contains(&settings.interval_minutes) {
+    if ![settings.interval_minutes, settings.user_interval_minutes]
+        .iter()
+        .all(|m| (5..=10_080).contains(m))
+    {
         return Err(SyncRefused::Interval);
     }
     if let Some(id) = settings.instance_id
@@ -85,6 +92,20 @@ pub async fn save_settings(
     } else {
         store
             .remove_schedule(CompanySync::KIND, &scope(marketplace.id))
+            .await?;
+    }
+    if settings.user_sync() {
+        let every_ms = i64::from(settings.user_interval_minutes) * 60_000;
+        let job = UserSync {
+            marketplace_id: marketplace.id,
+        };
+        let first_run_at = ferry_domain::Timestamp(ferry_storage::now().millis() + every_ms);
+        store
+            .set_schedule(&job.schedule(&scope(marketplace.id), every_ms, first_run_at))
+            .await?;
+    } else {
+        store
+            .remove_schedule(UserSync::KIND, &scope(marketplace.id))
             .await?;
     }
     Ok(())

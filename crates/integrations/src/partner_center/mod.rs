@@ -393,6 +393,22 @@ impl Client {
         )
     }
 
+    /// A customer's users deleted in the last 30 days (U1 filtered by `UserState` inactive),
+    /// page by page; App+User only.
+    pub fn inactive_users(&self, customer: &str) -> Pager<'_, User> {
+        let filter = serde_json::json!({
+            "Field": "UserState", "Value": "Inactive", "Operator": "equals",
+        });
+        Pager::new(
+            self,
+            format!(
+                "/v1/customers/{customer}/users?size=0&filter={}",
+                percent_encode(&filter.to_string())
+            ),
+            Some(customer.to_owned()),
+        )
+    }
+
     /// Whether the settings work: a token, then one small call.
     pub async fn check(&self) -> Result<(), PcError> {
         let _: Collection<serde_json::Value> = self.get("/v1/customers?size=1", None, &[]).await?;

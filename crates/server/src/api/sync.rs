@@ -34,6 +34,9 @@ pub struct SettingsOut {
     /// The instance followed; null: every instance the marketplace may use.
     instance_id: Option<i64>,
     interval_minutes: i32,
+    user_sync_partner_center: bool,
+    user_sync_google: bool,
+    user_interval_minutes: i32,
 }
 
 impl From<SyncSettings> for SettingsOut {
@@ -46,6 +49,9 @@ impl From<SyncSettings> for SettingsOut {
             customer_support_pending: s.customer_support_pending,
             instance_id: s.instance_id,
             interval_minutes: s.interval_minutes,
+            user_sync_partner_center: s.user_sync_partner_center,
+            user_sync_google: s.user_sync_google,
+            user_interval_minutes: s.user_interval_minutes,
         }
     }
 }
@@ -65,6 +71,12 @@ pub struct SettingsIn {
     instance_id: Option<i64>,
     /// Follow every instance the marketplace may use (instead of `instance_id`).
     all_instances: Option<bool>,
+    /// User Sync of the users of companies linked to a tenant, from Partner Center.
+    user_sync_partner_center: Option<bool>,
+    /// User Sync from Google Workspace.
+    user_sync_google: Option<bool>,
+    /// Minutes between User Syncs (5 to 10,080).
+    user_interval_minutes: Option<i32>,
 }
 
 /// The marketplace's Company Sync settings. With Company Sync off, the others have no effect.
@@ -106,6 +118,9 @@ pub async fn put_settings(
         customer_support_pending: input.customer_support_pending,
         interval_minutes: input.interval_minutes,
         instance_id,
+        user_sync_partner_center: input.user_sync_partner_center,
+        user_sync_google: input.user_sync_google,
+        user_interval_minutes: input.user_interval_minutes,
     };
     let settings = change.over(state.store.sync_settings(scope.id()).await?);
     save_settings(&*state.store, &scope.marketplace, &settings, &scope.actor())

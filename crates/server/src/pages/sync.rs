@@ -146,6 +146,7 @@ pub async fn save(
             customer_support_pending: form.customer_support_pending.is_some(),
             instance_id,
             interval_minutes,
+            ..current
         }
     } else {
         SyncSettings {

@@ -16,6 +16,9 @@ pub struct SettingsChange {
     pub interval_minutes: Option<i32>,
     /// `Some(None)`: every instance the marketplace may use.
     pub instance_id: Option<Option<i64>>,
+    pub user_sync_partner_center: Option<bool>,
+    pub user_sync_google: Option<bool>,
+    pub user_interval_minutes: Option<i32>,
 }
 
 impl SettingsChange {
@@ -34,6 +37,13 @@ impl SettingsChange {
                 .unwrap_or(current.customer_support_pending),
             interval_minutes: self.interval_minutes.unwrap_or(current.interval_minutes),
             instance_id: self.instance_id.unwrap_or(current.instance_id),
+            user_sync_partner_center: self
+                .user_sync_partner_center
+                .unwrap_or(current.user_sync_partner_center),
+            user_sync_google: self.user_sync_google.unwrap_or(current.user_sync_google),
+            user_interval_minutes: self
+                .user_interval_minutes
+                .unwrap_or(current.user_interval_minutes),
         }
     }
 }

@@ -602,6 +602,10 @@ impl App {
             sealer: sealer(),
             clients: ferry_tenants::Clients::default(),
         })
+        .with_job::<ferry_tenants::users::UserSync>(ferry_tenants::HierarchyEnv {
+            sealer: sealer(),
+            clients: ferry_tenants::Clients::default(),
+        })
         .with_job::<ferry_tenants::ImportTenants>("http://ferry.test".to_owned());
         while worker.run_next().await.expect("run") {}
     }

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::{PossibleMatch, Result};
 
+pub mod users;
+
 #[async_trait]
 pub trait SyncStore: Send + Sync {
     /// The marketplace's settings; everything off until they are first saved.
@@ -115,6 +117,11 @@ pub struct SyncSettings {
     /// The instance followed; none: every instance the marketplace may use.
     pub instance_id: Option<i64>,
     pub interval_minutes: i32,
+    /// User Sync: the users of companies linked to a tenant, from Partner Center.
+    pub user_sync_partner_center: bool,
+    /// User Sync from the Google Workspace customers companies are linked to.
+    pub user_sync_google: bool,
+    pub user_interval_minutes: i32,
 }
 
 impl Default for SyncSettings {
@@ -127,11 +134,19 @@ impl Default for SyncSettings {
             customer_support_pending: false,
             instance_id: None,
             interval_minutes: 60,
+            user_sync_partner_center: false,
+            user_sync_google: false,
+            user_interval_minutes: 60,
         }
     }
 }
 
 impl SyncSettings {
+    /// Whether User Sync has any source to follow.
+    pub fn user_sync(&self) -> bool {
+        self.user_sync_partner_center || self.user_sync_google
+    }
+
     /// Who besides Marketplace Managers may work the queue: nobody while Company Sync is off.
     pub fn pending_open_to(&self) -> ferry_domain::PendingOpenTo {
         ferry_domain::PendingOpenTo {

@@ -7,7 +7,8 @@ use super::{BEGIN_WRITE, Db, This, insert_audit, like_escape};
 use crate::{NewAuditEntry, PendingCompany, StoreError, SyncFound, SyncRun};
 
 const SETTINGS_COLUMNS: &str = "company_sync, create_automatically, invite_admins, \
-    sales_support_pending, customer_support_pending, instance_id, interval_minutes";
+    sales_support_pending, customer_support_pending, instance_id, interval_minutes, \
+    user_sync_partner_center, user_sync_google, user_interval_minutes";
 const RUN_COLUMNS: &str = "id, marketplace_id, job_id, state, started_by, started_at, \
     finished_at, tenants, new_pending, created, linked, gone, error";
 const PENDING_COLUMNS: &str = "p.id, p.instance_id, p.tenant_id, p.name, p.domain, p.country, \
@@ -42,7 +43,7 @@ impl crate::SyncStore for This {
     ) -> crate::Result<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO sync_settings (marketplace_id, {SETTINGS_COLUMNS}, updated_at, updated_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
              ON CONFLICT (marketplace_id) DO UPDATE SET company_sync = excluded.company_sync,
                 create_automatically = excluded.create_automatically,
                 invite_admins = excluded.invite_admins,
@@ -50,6 +51,9 @@ impl crate::SyncStore for This {
                 customer_support_pending = excluded.customer_support_pending,
                 instance_id = excluded.instance_id,
                 interval_minutes = excluded.interval_minutes,
+                user_sync_partner_center = excluded.user_sync_partner_center,
+                user_sync_google = excluded.user_sync_google,
+                user_interval_minutes = excluded.user_interval_minutes,
                 updated_at = excluded.updated_at, updated_by = excluded.updated_by"
         )))
         .bind(marketplace_id)
@@ -60,6 +64,9 @@ impl crate::SyncStore for This {
         .bind(s.customer_support_pending)
         .bind(s.instance_id)
         .bind(s.interval_minutes)
+        .bind(s.user_sync_partner_center)
+        .bind(s.user_sync_google)
+        .bind(s.user_interval_minutes)
         .bind(crate::now().millis())
         .bind(by)
         .execute(&self.pool)

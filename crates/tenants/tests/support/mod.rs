@@ -1,5 +1,5 @@
 //! What the tenant tests share: a distributor with an instance of the Partner Center emulator,
-//! and a worker that runs Get Hierarchy, import and Company Sync jobs.
+//! and a worker that runs Get Hierarchy, import, Company Sync and User Sync jobs.
 
 #![allow(dead_code)]
 
@@ -12,6 +12,7 @@ use ferry_jobs::{Worker, WorkerConfig};
 use ferry_storage::seal::Sealer;
 use ferry_storage::{HierarchyRun, NewInstance, NewMarketplace, RunStart, Store};
 use ferry_tenants::sync::CompanySync;
+use ferry_tenants::users::UserSync;
 use ferry_tenants::{
     Clients, GetHierarchy, HierarchyEnv, ImportTenants, Scope, Visible, get_hierarchy,
 };
@@ -111,6 +112,10 @@ impl Setup {
             })
             .with_job::<ImportTenants>("http://ferry.test".to_owned())
             .with_job::<CompanySync>(HierarchyEnv {
+                sealer: sealer(),
+                clients: self.clients.clone(),
+            })
+            .with_job::<UserSync>(HierarchyEnv {
                 sealer: sealer(),
                 clients: self.clients.clone(),
             })

@@ -1,0 +1,426 @@
+//! The User Sync statements, the same for both backends: compiled once into `crate::sqlite` and
+//! once into `crate::postgres` (see `statements.rs`).
+
+use ferry_domain::UserStatus;
+
+use super::{BEGIN_WRITE, Db, This};
+use crate::{SourceCompany, SourceUser, StoreError, UserSyncCounts, UserSyncRun};
+
+const RUN_COLUMNS: &str = "id, marketplace_id, job_id, state, started_at, finished_at, companies, \
+    created, updated, suspended, reactivated, conflicts, notes, error";
+
+type Tx<'a> = sqlx::Transaction<'a, Db>;
+
+/// A synced user as the store holds them.
+#[derive(sqlx::FromRow)]
+struct Known {
+    user_id: i64,
+    suspended_by_sync: Option<String>,
+    email: String,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    status: String,
+}
+
+#[async_trait::async_trait]
+impl crate::UserSyncStore for This {
+    async fn start_user_sync_run(
+        &self,
+        marketplace_id: i64,
+        job_id: i64,
+    ) -> crate::Result<UserSyncRun> {
+        sqlx::query(
+            "INSERT INTO user_sync_runs (marketplace_id, job_id, state, started_at)
+             VALUES ($1, $2, 'running', $3) ON CONFLICT (job_id) DO NOTHING",
+        )
+        .bind(marketplace_id)
+        .bind(job_id)
+        .bind(crate::now().millis())
+        .execute(&self.pool)
+        .await?;
+        self.user_sync_run_of_job(marketplace_id, job_id)
+            .await?
+            .ok_or(StoreError::NotFound {
+                what: "user sync run",
+            })
+    }
+
+    async fn apply_source_users(
+        &self,
+        marketplace_id: i64,
+        run_id: i64,
+        company: &SourceCompany<'_>,
+    ) -> crate::Result<UserSyncCounts> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut counts = UserSyncCounts::default();
+        let tenant = company.tenant_id.to_ascii_lowercase();
+        for user in company.users {
+            apply_one(
+                &mut tx,
+                marketplace_id,
+                run_id,
+                company,
+                &tenant,
+                user,
+                &mut counts,
+            )
+            .await?;
+        }
+        if company.complete {
+            // Gone at the source: every synced user of the tenant it no longer lists.
+            let known: Vec<(String, i64, String)> = sqlx::query_as(
+                "SELECT s.source_id, u.id, u.status FROM user_sources s
+                 JOIN users u ON u.id = s.user_id
+                 WHERE s.marketplace_id = $1 AND s.tenant_id = $2",
+            )
+            .bind(marketplace_id)
+            .bind(&tenant)
+            .fetch_all(&mut *tx)
+            .await?;
+            for (source_id, user_id, status) in known {
+                let listed = company.users.iter().any(|u| u.source_id == source_id);
+                if !listed && status != UserStatus::Suspended.as_str() {
+                    suspend(
+                        &mut tx,
+                        marketplace_id,
+                        &tenant,
+                        &source_id,
+                        user_id,
+                        &status,
+                    )
+                    .await?;
+                    counts.suspended += 1;
+                }
+            }
+        }
+        sqlx::query(
+            "UPDATE user_sync_runs SET companies = companies + 1, created = created + $2,
+                updated = updated + $3, suspended = suspended + $4,
+                reactivated = reactivated + $5, conflicts = conflicts + $6
+             WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(counts.created)
+        .bind(counts.updated)
+        .bind(counts.suspended)
+        .bind(counts.reactivated)
+        .bind(counts.conflicts)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(counts)
+    }
+
+    async fn finish_user_sync_run(
+        &self,
+        run_id: i64,
+        notes: &[String],
+        error: Option<&str>,
+    ) -> crate::Result<()> {
+        sqlx::query(
+            "UPDATE user_sync_runs SET state = $2, notes = $3, error = $4, finished_at = $5
+             WHERE id = $1",
+        )
+        .bind(run_id)
+        .bind(if error.is_some() {
+            "failed"
+        } else {
+            "completed"
+        })
+        .bind(sqlx::types::Json(notes))
+        .bind(error)
+        .bind(crate::now().millis())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn user_sync_runs(
+        &self,
+        marketplace_id: i64,
+        limit: i64,
+    ) -> crate::Result<Vec<UserSyncRun>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM user_sync_runs WHERE marketplace_id = $1
+             ORDER BY id DESC LIMIT $2"
+        )))
+        .bind(marketplace_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn user_sync_run_of_job(
+        &self,
+        marketplace_id: i64,
+        job_id: i64,
+    ) -> crate::Result<Option<UserSyncRun>> {
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(format!(
+            "SELECT {RUN_COLUMNS} FROM user_sync_runs WHERE marketplace_id = $1 AND job_id = $2"
+        )))
+        .bind(marketplace_id)
+        .bind(job_id)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn user_sync_conflicts(
+        &self,
+        run_id: i64,
+    ) -> crate::Result<Vec<crate::UserSyncConflict>> {
+        Ok(sqlx::query_as(
+            "SELECT tenant_id, source_id, email, source_name, company_id, existing_user_id
+             FROM user_sync_conflicts WHERE run_id = $1 ORDER BY email, source_id",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn tenant_companies(
+        &self,
+        marketplace_id: i64,
+        after: i64,
+        limit: i64,
+    ) -> crate::Result<Vec<crate::TenantCompany>> {
+        Ok(sqlx::query_as(
+            "SELECT company_id, instance_id, tenant_id FROM tenant_links
+             WHERE marketplace_id = $1 AND company_id > $2
+             ORDER BY company_id, instance_id LIMIT $3",
+        )
+        .bind(marketplace_id)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+}
+
+/// Writes one source user: known ones follow their source, new active ones are created as
+/// members of the company, an e-mail taken by someone else is a conflict.
+async fn apply_one(
+    tx: &mut Tx<'_>,
+    marketplace_id: i64,
+    run_id: i64,
+    company: &SourceCompany<'_>,
+    tenant: &str,
+    user: &SourceUser,
+    counts: &mut UserSyncCounts,
+) -> crate::Result<()> {
+    let known: Option<Known> = sqlx::query_as(
+        "SELECT s.user_id, s.suspended_by_sync, u.email, u.first_name, u.last_name, u.status
+         FROM user_sources s JOIN users u ON u.id = s.user_id
+         WHERE s.marketplace_id = $1 AND s.tenant_id = $2 AND s.source_id = $3",
+    )
+    .bind(marketplace_id)
+    .bind(tenant)
+    .bind(&user.source_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(known) = known else {
+        if user.active {
+            create(tx, marketplace_id, run_id, company, tenant, user, counts).await?;
+        }
+        return Ok(());
+    };
+    if !user.active {
+        if known.status != UserStatus::Suspended.as_str() {
+            suspend(
+                tx,
+                marketplace_id,
+                tenant,
+                &user.source_id,
+                known.user_id,
+                &known.status,
+            )
+            .await?;
+            counts.suspended += 1;
+        }
+        return Ok(());
+    }
+    let email = user.email.as_str();
+    if known.email != email {
+        let taken = email_holder(tx, marketplace_id, email).await?;
+        match taken {
+            Some(other) if other != known.user_id => {
+                conflict(tx, run_id, company, tenant, user, other).await?;
+                counts.conflicts += 1;
+            }
+            _ => {
+                set_profile(tx, known.user_id, Some(email), user).await?;
+                counts.updated += 1;
+            }
+        }
+    } else if known.first_name != user.first_name || known.last_name != user.last_name {
+        set_profile(tx, known.user_id, None, user).await?;
+        counts.updated += 1;
+    }
+    if let Some(before) = &known.suspended_by_sync
+        && known.status == UserStatus::Suspended.as_str()
+    {
+        sqlx::query("UPDATE users SET status = $2, updated_at = $3 WHERE id = $1")
+            .bind(known.user_id)
+            .bind(before)
+            .bind(crate::now().millis())
+            .execute(&mut **tx)
+            .await?;
+        counts.reactivated += 1;
+    }
+    // Whoever suspended the user, the sync no longer holds them suspended.
+    if known.suspended_by_sync.is_some() {
+        mark_suspended_by_sync(tx, marketplace_id, tenant, &user.source_id, None).await?;
+    }
+    join(tx, known.user_id, company.company_id).await
+}
+
+async fn create(
+    tx: &mut Tx<'_>,
+    marketplace_id: i64,
+    run_id: i64,
+    company: &SourceCompany<'_>,
+    tenant: &str,
+    user: &SourceUser,
+    counts: &mut UserSyncCounts,
+) -> crate::Result<()> {
+    if let Some(other) = email_holder(tx, marketplace_id, user.email.as_str()).await? {
+        conflict(tx, run_id, company, tenant, user, other).await?;
+        counts.conflicts += 1;
+        return Ok(());
+    }
+    let new = ferry_domain::NewUser {
+        first_name: user.first_name.clone(),
+        last_name: user.last_name.clone(),
+        ..ferry_domain::NewUser::with_email(user.email.clone(), ferry_domain::Origin::Sync)
+    };
+    let user_id = super::insert_user(&mut **tx, marketplace_id, &new, None).await?;
+    sqlx::query(
+        "INSERT INTO user_sources (marketplace_id, tenant_id, source_id, user_id)
+         VALUES ($1, $2, $3, $4)",
+    )
+    .bind(marketplace_id)
+    .bind(tenant)
+    .bind(&user.source_id)
+    .bind(user_id)
+    .execute(&mut **tx)
+    .await?;
+    counts.created += 1;
+    join(tx, user_id, company.company_id).await
+}
+
+/// The user of the marketplace with this e-mail, if any.
+async fn email_holder(
+    tx: &mut Tx<'_>,
+    marketplace_id: i64,
+    email: &str,
+) -> crate::Result<Option<i64>> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM users WHERE marketplace_id = $1 AND email = $2")
+            .bind(marketplace_id)
+            .bind(email)
+            .fetch_optional(&mut **tx)
+            .await?,
+    )
+}
+
+async fn set_profile(
+    tx: &mut Tx<'_>,
+    user_id: i64,
+    email: Option<&str>,
+    user: &SourceUser,
+) -> crate::Result<()> {
+    sqlx::query(
+        "UPDATE users SET email = COALESCE($2, email), first_name = $3, last_name = $4,
+            updated_at = $5, import_hash = NULL
+         WHERE id = $1",
+    )
+    .bind(user_id)
+    .bind(email)
+    .bind(&user.first_name)
+    .bind(&user.last_name)
+    .bind(crate::now().millis())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Suspends a synced user and signs them out, remembering the status to give back.
+async fn suspend(
+    tx: &mut Tx<'_>,
+    marketplace_id: i64,
+    tenant: &str,
+    source_id: &str,
+    user_id: i64,
+    status: &str,
+) -> crate::Result<()> {
+    sqlx::query("UPDATE users SET status = 'suspended', updated_at = $2 WHERE id = $1")
+        .bind(user_id)
+        .bind(crate::now().millis())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE subject_kind = 'user' AND subject_id = $1")
+        .bind(user_id)
+        .execute(&mut **tx)
+        .await?;
+    mark_suspended_by_sync(tx, marketplace_id, tenant, source_id, Some(status)).await
+}
+
+async fn mark_suspended_by_sync(
+    tx: &mut Tx<'_>,
+    marketplace_id: i64,
+    tenant: &str,
+    source_id: &str,
+    before: Option<&str>,
+) -> crate::Result<()> {
+    sqlx::query(
+        "UPDATE user_sources SET suspended_by_sync = $4
+         WHERE marketplace_id = $1 AND tenant_id = $2 AND source_id = $3",
+    )
+    .bind(marketplace_id)
+    .bind(tenant)
+    .bind(source_id)
+    .bind(before)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Makes the user a member of the company, when they are not yet.
+async fn join(tx: &mut Tx<'_>, user_id: i64, company_id: i64) -> crate::Result<()> {
+    sqlx::query(
+        "INSERT INTO memberships (user_id, company_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(company_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn conflict(
+    tx: &mut Tx<'_>,
+    run_id: i64,
+    company: &SourceCompany<'_>,
+    tenant: &str,
+    user: &SourceUser,
+    existing_user_id: i64,
+) -> crate::Result<()> {
+    let name = match (&user.first_name, &user.last_name) {
+        (Some(first), Some(last)) => Some(format!("{first} {last}")),
+        (first, last) => first.clone().or_else(|| last.clone()),
+    };
+    sqlx::query(
+        "INSERT INTO user_sync_conflicts (run_id, tenant_id, source_id, email, source_name,
+            company_id, existing_user_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+    )
+    .bind(run_id)
+    .bind(tenant)
+    .bind(&user.source_id)
+    .bind(user.email.as_str())
+    .bind(name)
+    .bind(company.company_id)
+    .bind(existing_user_id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
