@@ -13,6 +13,12 @@ use crate::remote::{Api, follow, instance_named};
 pub enum SyncCommand {
     /// Change the Company Sync settings given, then print them all.
     Settings(SettingsArgs),
+    /// Run User Sync now (or join the one under way) and print what it changed.
+    Users {
+        /// Print the job's id and return without following it.
+        #[arg(long)]
+        no_wait: bool,
+    },
     /// Run a sync now (or join the one under way) and print what it found.
     Now {
         /// Print the job's id and return without following it.
@@ -86,12 +92,22 @@ pub struct SettingsArgs {
     /// The instance to follow, by name; `all` for every instance the marketplace uses.
     #[arg(long)]
     instance: Option<String>,
+    /// User Sync from Partner Center.
+    #[arg(long, value_enum)]
+    user_sync_partner_center: Option<Switch>,
+    /// User Sync from Google Workspace.
+    #[arg(long, value_enum)]
+    user_sync_google: Option<Switch>,
+    /// Minutes between User Syncs (5 to 10,080).
+    #[arg(long)]
+    user_interval_minutes: Option<i32>,
 }
 
 pub async fn run(api: &Api, command: SyncCommand) -> anyhow::Result<()> {
     match command {
         SyncCommand::Settings(args) => settings(api, args).await,
         SyncCommand::Now { no_wait } => now(api, no_wait).await,
+        SyncCommand::Users { no_wait } => users(api, no_wait).await,
         SyncCommand::Pending {
             format,
             search,
@@ -135,6 +151,8 @@ async fn settings(api: &Api, args: SettingsArgs) -> anyhow::Result<()> {
         ("invite_admins", args.invite_admins),
         ("sales_support_pending", args.sales_support_pending),
         ("customer_support_pending", args.customer_support_pending),
+        ("user_sync_partner_center", args.user_sync_partner_center),
+        ("user_sync_google", args.user_sync_google),
     ] {
         if let Some(switch) = switch {
             change.insert(key.into(), json!(switch.on()));
@@ -142,6 +160,9 @@ async fn settings(api: &Api, args: SettingsArgs) -> anyhow::Result<()> {
     }
     if let Some(minutes) = args.interval_minutes {
         change.insert("interval_minutes".into(), json!(minutes));
+    }
+    if let Some(minutes) = args.user_interval_minutes {
+        change.insert("user_interval_minutes".into(), json!(minutes));
     }
     match args.instance.as_deref() {
         Some("all") => {
@@ -188,6 +209,15 @@ async fn settings(api: &Api, args: SettingsArgs) -> anyhow::Result<()> {
         s["interval_minutes"]
     );
     println!("follows                    {instance}");
+    println!(
+        "user sync partner center   {}",
+        switch("user_sync_partner_center")
+    );
+    println!("user sync google           {}", switch("user_sync_google"));
+    println!(
+        "user sync interval         {} minutes",
+        s["user_interval_minutes"]
+    );
     if s["company_sync"] != true {
         println!("(Company Sync is off: nothing is synced and the other settings have no effect.)");
     }
@@ -232,6 +262,47 @@ async fn now(api: &Api, no_wait: bool) -> anyhow::Result<()> {
             "the sync did not run ({}): is Company Sync on?",
             text(&ended["state"])
         ),
+    }
+    Ok(())
+}
+
+async fn users(api: &Api, no_wait: bool) -> anyhow::Result<()> {
+    let started = api.post("/sync/users").await?;
+    let job = started["job_id"].as_i64().context("no job in the answer")?;
+    if started["joined"] == true {
+        eprintln!("a User Sync was already under way: following it");
+    }
+    if no_wait {
+        println!("{job}");
+        return Ok(());
+    }
+    follow(api, job).await?;
+    let runs = api.get("/sync/users?limit=20").await?;
+    let Some(r) = runs
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["job_id"] == job)
+    else {
+        bail!("the User Sync did not run: is it on?");
+    };
+    println!(
+        "user sync {}: {}: {} created, {} updated, {} suspended, {} reactivated, {} conflicts \
+         ({} companies)",
+        r["id"],
+        text(&r["state"]),
+        r["created"],
+        r["updated"],
+        r["suspended"],
+        r["reactivated"],
+        r["conflicts"],
+        r["companies"]
+    );
+    for note in r["notes"].as_array().into_iter().flatten() {
+        eprintln!("{}", text(note));
+    }
+    if r["state"] == "failed" {
+        bail!("{}", text(&r["error"]));
     }
     Ok(())
 }

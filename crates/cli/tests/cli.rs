@@ -1077,6 +1077,34 @@ async fn ferry_sync_works_the_queue_from_a_script() {
     );
     let restored = stdout(&sync(&["dismiss", "--undo", &id(unmatched[1])]));
     assert!(restored.contains(": pending"), "{restored}");
+
+    // User Sync: off, refused; on, the linked companies' users arrive, nobody e-mailed.
+    fails_with(
+        &sync(&["users"]),
+        "User Sync is off: turn it on in Sync Settings first. (409)",
+    );
+    let settings = stdout(&sync(&["settings", "--user-sync-partner-center", "on"]));
+    assert!(
+        settings.contains("user sync partner center   on"),
+        "{settings}"
+    );
+    let users = stdout(&sync(&["users"]));
+    assert!(
+        users.starts_with("user sync ") && users.contains(": completed: "),
+        "{users}"
+    );
+    let created: i64 = users
+        .split(": completed: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .expect("a count of created users");
+    assert!(created > 0, "{users}");
+    let again = stdout(&sync(&["users"]));
+    assert!(
+        again.contains(": completed: 0 created, 0 updated"),
+        "{again}"
+    );
 }
 
 /// The worker-crash guarantee, on PostgreSQL with real processes: a worker is killed in the

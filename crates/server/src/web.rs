@@ -419,6 +419,11 @@ impl Chrome {
                  Sync Settings page follows it.",
             ),
             Some("sync-joined") => Some("A sync was already under way; it goes on."),
+            Some("syncing-users") => Some(
+                "User Sync has started: it reads the users of every company linked to a tenant. \
+                 Its run is listed below.",
+            ),
+            Some("user-sync-off") => Some("User Sync is off: turn it on below first."),
             Some("sync-off") => Some("Company Sync is off: turn it on in Sync Settings first."),
             Some("creating") => Some(
                 "The companies are being created with the import's mapping; Import Results \

@@ -119,6 +119,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sync::link))
         .routes(routes!(sync::dismiss))
         .routes(routes!(sync::restore))
+        .routes(routes!(sync::list_user_syncs, sync::start_user_sync))
         .routes(routes!(
             instances::get_partner_center_settings,
             instances::put_partner_center_settings

@@ -8,6 +8,7 @@ use ferry_domain::PendingState;
 use ferry_domain::Permission;
 use ferry_storage::{PendingCompany, PendingQuery, SyncRun, SyncSettings};
 use ferry_tenants::sync::{SyncRefused, create_pending, save_settings, sync_now};
+use ferry_tenants::users::sync_users_now;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -513,4 +514,80 @@ async fn decide(
         .dismiss_pending(scope.id(), &[id], dismissed, &scope.actor())
         .await?;
     Ok(Json(pending_out(load(state, scope, id).await?)))
+}
+
+/// Runs User Sync now: the users of every company linked to a tenant, from Partner Center. A
+/// User Sync already queued or running is joined.
+#[utoipa::path(post, path = "/api/v1/sync/users", tag = "user-sync",
+    responses((status = 202, description = "Accepted: follow the job", body = SyncStarted),
+              (status = 409, description = "User Sync is off", body = ErrorEnvelope)))]
+pub async fn start_user_sync(
+    State(state): State<AppState>,
+    scope: ApiScope,
+) -> Result<(StatusCode, Json<SyncStarted>), ApiError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let now = sync_users_now(&*state.store, scope.id())
+        .await
+        .map_err(refused)?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(SyncStarted {
+            job_id: now.job_id,
+            joined: now.joined,
+        }),
+    ))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserSyncRunOut {
+    id: i64,
+    job_id: i64,
+    /// running, completed or failed.
+    state: String,
+    started_at: String,
+    finished_at: Option<String>,
+    /// Companies whose users were read.
+    companies: i64,
+    created: i64,
+    updated: i64,
+    suspended: i64,
+    reactivated: i64,
+    conflicts: i64,
+    /// What it could not do (an App-only instance cannot list users, …).
+    notes: Vec<String>,
+    error: Option<String>,
+}
+
+/// The marketplace's User Sync runs, newest first.
+#[utoipa::path(get, path = "/api/v1/sync/users", tag = "user-sync", params(PageParams),
+    responses((status = 200, description = "The runs, newest first", body = Vec<UserSyncRunOut>)))]
+pub async fn list_user_syncs(
+    State(state): State<AppState>,
+    scope: ApiScope,
+    Query(paging): Query<PageParams>,
+) -> ApiResult<Vec<UserSyncRunOut>> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let runs = state
+        .store
+        .user_sync_runs(scope.id(), paging.limit())
+        .await?;
+    Ok(Json(
+        runs.into_iter()
+            .map(|r| UserSyncRunOut {
+                id: r.id,
+                job_id: r.job_id,
+                state: r.state,
+                started_at: rfc3339(r.started_at),
+                finished_at: r.finished_at.map(rfc3339),
+                companies: r.companies,
+                created: r.counts.created,
+                updated: r.counts.updated,
+                suspended: r.counts.suspended,
+                reactivated: r.counts.reactivated,
+                conflicts: r.counts.conflicts,
+                notes: r.notes,
+                error: r.error,
+            })
+            .collect(),
+    ))
 }

@@ -180,7 +180,9 @@ pub fn routes(state: AppState) -> Router<AppState> {
             "/m/{slug}/settings/sync",
             get(sync::settings).post(sync::save),
         )
+        .route("/m/{slug}/settings/sync/users", post(sync::save_users))
         .route("/m/{slug}/sync/now", post(sync::now))
+        .route("/m/{slug}/sync/users", post(sync::users_now))
         .route("/m/{slug}/pending-companies", get(sync::queue))
         .route("/m/{slug}/pending-companies/create", post(sync::create))
         .route("/m/{slug}/pending-companies/dismiss", post(sync::dismiss))

@@ -14,6 +14,7 @@ use ferry_domain::Permission;
 use ferry_storage::{CompanyQuery, PendingCompany, PendingQuery, SyncRun, SyncSettings, Total};
 use ferry_tenants::instances;
 use ferry_tenants::sync::{SyncRefused, create_pending, save_settings, sync_now};
+use ferry_tenants::users::sync_users_now;
 use serde::Deserialize;
 
 use super::{NoticeQuery, Pager, page};
@@ -63,7 +64,28 @@ struct SettingsPage {
     /// (id, name, chosen) of every instance the marketplace may use.
     instances: Vec<(i64, String, bool)>,
     runs: Vec<RunView>,
+    user_runs: Vec<RunView>,
     error: Option<String>,
+}
+
+fn user_run_view(run: ferry_storage::UserSyncRun) -> RunView {
+    let c = run.counts;
+    let mut found = format!(
+        "{} companies: {} created, {} updated, {} suspended, {} reactivated, {} conflicts",
+        run.companies, c.created, c.updated, c.suspended, c.reactivated, c.conflicts
+    );
+    for note in run.notes.iter().chain(&run.error) {
+        found.push_str(&format!(". {note}"));
+    }
+    RunView {
+        id: run.id,
+        state: run.state,
+        started: when(ferry_domain::Timestamp(run.started_at)),
+        finished: run
+            .finished_at
+            .map_or("—".into(), |at| when(ferry_domain::Timestamp(at))),
+        found,
+    }
 }
 
 async fn settings_page(
@@ -89,6 +111,13 @@ async fn settings_page(
         settings,
         instances,
         runs: runs.into_iter().map(run_view).collect(),
+        user_runs: state
+            .store
+            .user_sync_runs(scope.id(), RUNS_SHOWN)
+            .await?
+            .into_iter()
+            .map(user_run_view)
+            .collect(),
         error,
     };
     let refused = template.error.is_some();
@@ -158,6 +187,50 @@ pub async fn save(
         Ok(()) => Ok(scope.see_other("settings/sync", "saved")),
         Err(SyncRefused::Store(error)) => Err(error.into()),
         Err(refused) => settings_page(&state, &scope, None, Some(refused.to_string())).await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct UserSettingsForm {
+    user_sync_partner_center: Option<String>,
+    user_sync_google: Option<String>,
+    user_interval_minutes: Option<String>,
+}
+
+/// The User Sync panel's settings; Company Sync's stay as they are.
+pub async fn save_users(
+    State(state): State<AppState>,
+    scope: Scope,
+    Form(form): Form<UserSettingsForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let current = state.store.sync_settings(scope.id()).await?;
+    let interval = form.user_interval_minutes.as_deref().unwrap_or("").trim();
+    let Ok(user_interval_minutes) = interval.parse::<i32>() else {
+        let why = format!("The interval '{interval}' is not a number of minutes.");
+        return settings_page(&state, &scope, None, Some(why)).await;
+    };
+    let settings = SyncSettings {
+        user_sync_partner_center: form.user_sync_partner_center.is_some(),
+        user_sync_google: form.user_sync_google.is_some(),
+        user_interval_minutes,
+        ..current
+    };
+    match save_settings(&*state.store, &scope.marketplace, &settings, &scope.actor()).await {
+        Ok(()) => Ok(scope.see_other("settings/sync", "saved")),
+        Err(SyncRefused::Store(error)) => Err(error.into()),
+        Err(refused) => settings_page(&state, &scope, None, Some(refused.to_string())).await,
+    }
+}
+
+/// *Sync users now*: a User Sync already queued or running is joined.
+pub async fn users_now(State(state): State<AppState>, scope: Scope) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    match sync_users_now(&*state.store, scope.id()).await {
+        Ok(run) if run.joined => Ok(scope.see_other("settings/sync", "sync-joined")),
+        Ok(_) => Ok(scope.see_other("settings/sync", "syncing-users")),
+        Err(SyncRefused::Store(error)) => Err(error.into()),
+        Err(_) => Ok(scope.see_other("settings/sync", "user-sync-off")),
     }
 }
 

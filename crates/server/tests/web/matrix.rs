@@ -354,6 +354,18 @@ const PAGES: &[Route] = &[
         body: "",
     },
     Route {
+        method: "POST",
+        path: "/m/{m}/settings/sync/users",
+        allowed: "M",
+        body: "user_interval_minutes=30",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/sync/users",
+        allowed: "M",
+        body: "",
+    },
+    Route {
         method: "GET",
         path: "/m/{m}/pending-companies",
         allowed: "M",
@@ -646,6 +658,18 @@ pub(crate) const API: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/v1/sync/users",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/api/v1/sync/users",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "GET",
         path: "/api/v1/sync/pending",
         allowed: "M",
         body: "",
@@ -824,10 +848,11 @@ pub(crate) async fn every_api_route_checks_role_and_marketplace(app: App) {
                     (true, "foreign") if touches_ids && route.path != "/api/v1/invitations" => {
                         vec![StatusCode::NOT_FOUND]
                     }
-                    // Company Sync is off; the seeded import holds the tenant.
+                    // Company Sync and User Sync are off; the seeded import holds the tenant.
                     (true, _)
                         if route.method == "POST"
                             && (route.path == "/api/v1/sync/runs"
+                                || route.path == "/api/v1/sync/users"
                                 || route.path.ends_with("/create")) =>
                     {
                         vec![StatusCode::CONFLICT]
@@ -1094,6 +1119,7 @@ pub(crate) async fn pending_companies_follow_the_sync_toggles(app: App) {
         routes.iter().filter(|r| {
             (r.path.contains("pending") || r.path.contains("/sync/"))
                 && !r.path.contains("settings")
+                && !r.path.contains("/sync/users")
         })
     };
     let settings = |sync: bool, sales: bool, support: bool| ferry_storage::SyncSettings {
