@@ -154,6 +154,8 @@ impl BackgroundJob for InviteUsers {
         let total = i64::try_from(self.user_ids.len()).unwrap_or(i64::MAX);
         for (index, id) in self.user_ids.iter().enumerate().skip(first) {
             match store.user(self.marketplace_id, *id).await? {
+                // Signed up already: the invitation was accepted.
+                Some(user) if user.status == UserStatus::Active => passed_over += 1,
                 // Keyed by job and user: a run that follows one that died before its checkpoint
                 // does not invite the same user twice.
                 Some(user) => match invite_user(

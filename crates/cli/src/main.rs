@@ -11,6 +11,7 @@ mod imports;
 mod remote;
 mod run;
 mod sync;
+mod users;
 mod workers;
 
 use std::path::PathBuf;
@@ -93,6 +94,13 @@ enum Command {
         #[command(flatten)]
         args: imports::ResultsArgs,
     },
+    /// The marketplace's users and invitations (through a running Ferry's API).
+    Users {
+        #[command(flatten)]
+        api: remote::Api,
+        #[command(subcommand)]
+        command: users::UsersCommand,
+    },
     /// Company Sync and Pending Companies (through a running Ferry's API).
     Sync {
         #[command(flatten)]
@@ -145,6 +153,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Catalog { api, command } => catalog::run(&api, command).await,
             Command::Results { api, args } => imports::results(&api, args).await,
             Command::Sync { api, command } => sync::run(&api, command).await,
+            Command::Users { api, command } => users::run(&api, command).await,
         }
     });
     // Blocking work still running (a request waiting on the database) does not hold the

@@ -1105,6 +1105,51 @@ async fn ferry_sync_works_the_queue_from_a_script() {
         again.contains(": completed: 0 created, 0 updated"),
         "{again}"
     );
+
+    // The synced users wait, not invited, until invited in bulk.
+    let users = |args: &[&str]| {
+        let mut command = ferry(dir.path(), "");
+        command
+            .env_remove("FERRY_DATABASE_URL")
+            .env("FERRY_SERVER", &demo.url)
+            .env("FERRY_TOKEN", &token)
+            .arg("users")
+            .args(args);
+        run(&mut command)
+    };
+    let waiting = stdout(&users(&[
+        "list",
+        "--synced-not-invited",
+        "--format",
+        "json",
+    ]));
+    let waiting: Vec<serde_json::Value> = serde_json::from_str(&waiting).expect("json");
+    assert_eq!(i64::try_from(waiting.len()).unwrap_or(0), created);
+    for field in [
+        "id",
+        "email",
+        "first_name",
+        "last_name",
+        "status",
+        "origin",
+        "invited",
+    ] {
+        assert!(waiting[0].get(field).is_some(), "{field} in {}", waiting[0]);
+    }
+    assert!(
+        waiting
+            .iter()
+            .all(|u| u["origin"] == "sync" && u["invited"] == false)
+    );
+    let invited = stdout(&users(&["invite", "--all-synced-not-invited"]));
+    assert!(invited.starts_with("invitations: "), "{invited}");
+    let left = stdout(&users(&[
+        "list",
+        "--synced-not-invited",
+        "--format",
+        "json",
+    ]));
+    assert_eq!(left.trim(), "[]", "every synced user invited");
 }
 
 /// The worker-crash guarantee, on PostgreSQL with real processes: a worker is killed in the

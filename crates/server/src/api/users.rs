@@ -32,7 +32,10 @@ pub struct UserOut {
     /// created, invited, active or suspended.
     status: String,
     custom_attributes: BTreeMap<String, String>,
+    /// Where the user came from: sync, dataset, import, manual or demo.
     origin: String,
+    /// Whether an invitation went out (or the user is active).
+    invited: bool,
     created_at: String,
     updated_at: String,
 }
@@ -50,6 +53,7 @@ impl From<User> for UserOut {
             allow_login: u.allow_login,
             status: u.status.as_str().into(),
             custom_attributes: u.custom_attributes,
+            invited: u.status != UserStatus::Created,
             origin: u.origin_kind,
             created_at: u.created_at.to_rfc3339(),
             updated_at: u.updated_at.to_rfc3339(),
@@ -71,6 +75,12 @@ pub struct UserFilters {
     q: Option<String>,
     /// created, invited, active or suspended.
     status: Option<String>,
+    /// sync, dataset, import, manual or demo.
+    origin: Option<String>,
+    /// false: never invited (created); true: invited or active.
+    invited: Option<bool>,
+    /// Only the members of this company.
+    company_id: Option<i64>,
 }
 
 /// Users in email order, a page at a time.
@@ -97,6 +107,9 @@ pub async fn list_users(
             &UserQuery {
                 search: super::search_term(filters.q)?,
                 status,
+                origin: filters.origin,
+                invited: filters.invited,
+                company_id: filters.company_id,
                 after: page.after,
                 before: None,
                 limit,
@@ -356,11 +369,33 @@ pub async fn send_invitation(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct InvitationsIn {
-    /// The users to invite; managed and suspended users are passed over.
-    user_ids: Vec<i64>,
+    /// The users to invite; managed, suspended and active users are passed over.
+    user_ids: Option<Vec<i64>>,
+    /// Every user User Sync created who was never invited (instead of `user_ids`).
+    all_synced_not_invited: Option<bool>,
 }
 
-/// Invites many users in the background.
+/// Every user User Sync created who was never invited.
+async fn synced_not_invited(state: &AppState, scope: &ApiScope) -> Result<Vec<i64>, ApiError> {
+    let mut ids = Vec::new();
+    let mut query = UserQuery {
+        origin: Some("sync".into()),
+        invited: Some(false),
+        limit: 500,
+        ..UserQuery::default()
+    };
+    loop {
+        let page = state.store.users(scope.id(), &query).await?;
+        let full = page.len() == 500;
+        query.after = page.last().map(|u| u.email.to_string());
+        ids.extend(page.into_iter().map(|u| u.id));
+        if !full {
+            return Ok(ids);
+        }
+    }
+}
+
+/// Invites many users in the background: those named, or every synced user never invited.
 #[utoipa::path(post, path = "/api/v1/invitations", tag = "users", request_body = InvitationsIn,
     responses((status = 202, description = "Accepted: follow the job", body = Accepted), (status = 403, description = "The token's role does not allow this", body = super::ErrorEnvelope)))]
 pub async fn send_invitations(
@@ -369,13 +404,23 @@ pub async fn send_invitations(
     Json(input): Json<InvitationsIn>,
 ) -> Result<(StatusCode, Json<Accepted>), ApiError> {
     scope.require(Permission::WriteUsers)?;
-    refuse_outranking(&state, &scope, &input.user_ids).await?;
+    let user_ids = match (input.user_ids, input.all_synced_not_invited) {
+        (Some(ids), None | Some(false)) if !ids.is_empty() => ids,
+        (None, Some(true)) => synced_not_invited(&state, &scope).await?,
+        _ => {
+            return Err(ApiError::Invalid(
+                "Give user_ids (at least one) or \"all_synced_not_invited\": true, not both."
+                    .into(),
+            ));
+        }
+    };
+    refuse_outranking(&state, &scope, &user_ids).await?;
     let job_id = state
         .store
         .enqueue_job(
             &InviteUsers {
                 marketplace_id: scope.id(),
-                user_ids: input.user_ids,
+                user_ids,
             }
             .new_job(),
         )

@@ -68,6 +68,7 @@ pub async fn list(
         after: query.after.clone(),
         before: query.before.clone(),
         limit: PAGE_SIZE + 1,
+        ..UserQuery::default()
     };
     let size = usize::try_from(PAGE_SIZE).unwrap_or(0);
     let mut users = state.store.users(scope.id(), &list).await?;

@@ -123,6 +123,13 @@ pub struct UserQuery {
     /// Matches any part of the e-mail address, name ("dana whit") or external id.
     pub search: Option<String>,
     pub status: Option<UserStatus>,
+    /// Only users of this origin (`sync`, `dataset`, `import`, `manual`, `demo`).
+    pub origin: Option<String>,
+    /// `Some(false)`: only users never invited (still *created*); `Some(true)`: invited or
+    /// active.
+    pub invited: Option<bool>,
+    /// Only members of this company.
+    pub company_id: Option<i64>,
     pub after: Option<String>,
     pub before: Option<String>,
     pub limit: i64,

@@ -348,6 +348,19 @@ fn user_page_sql(
     if let Some(status) = query.status {
         sql.push(" AND status = ").push_bind(status.as_str());
     }
+    if let Some(origin) = &query.origin {
+        sql.push(" AND origin_kind = ").push_bind(origin.clone());
+    }
+    match query.invited {
+        Some(false) => sql.push(" AND status = 'created'"),
+        Some(true) => sql.push(" AND status IN ('invited', 'active')"),
+        None => &mut sql,
+    };
+    if let Some(company) = query.company_id {
+        sql.push(" AND id IN (SELECT m.user_id FROM memberships m WHERE m.company_id = ")
+            .push_bind(company)
+            .push(")");
+    }
     match (&query.after, &query.before) {
         (Some(after), _) if page => {
             sql.push(" AND email > ").push_bind(after.clone());
