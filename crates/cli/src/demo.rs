@@ -87,17 +87,17 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
             partner_center::INSTANCE
         );
         println!(
-            "  Company Sync: on; Pending Companies fills from it as the demo starts (Sync \
-             Settings to change it)\n"
+            "  Company Sync and User Sync: on; Pending Companies and the synced users fill as the \
+             demo starts (Sync Settings to change them)\n"
         );
         println!("Stop it with Ctrl-C. Run `ferry demo` again to get a new password.");
     })
     .await
 }
 
-/// Company Sync on, inviting the admins of the companies it creates, and its first sync
-/// queued: the workers fill Pending Companies from the emulated Partner Center as the demo
-/// starts.
+/// Company Sync on, inviting the admins of the companies it creates, and User Sync on, with
+/// their first runs queued: as the demo starts, the workers fill Pending Companies from the
+/// emulated Partner Center and bring in the users of the companies linked to its tenants.
 async fn start_company_sync(
     store: &Arc<dyn Store>,
     marketplace: &Marketplace,
@@ -105,10 +105,12 @@ async fn start_company_sync(
     let settings = ferry_storage::SyncSettings {
         company_sync: true,
         invite_admins: true,
+        user_sync_partner_center: true,
         ..ferry_storage::SyncSettings::default()
     };
     ferry_tenants::sync::save_settings(&**store, marketplace, &settings, "demo").await?;
     ferry_tenants::sync::sync_now(&**store, marketplace.id).await?;
+    ferry_tenants::users::sync_users_now(&**store, marketplace.id).await?;
     Ok(())
 }
 

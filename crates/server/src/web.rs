@@ -434,6 +434,10 @@ impl Chrome {
             }
             Some("nothing-selected") => Some("Tick the tenants first."),
             Some("linked") => Some("Linked: the tenant left the queue."),
+            Some("inviting") => Some(
+                "The invitations are being sent; the job below follows them. Active, suspended \
+                 and managed users are passed over.",
+            ),
             Some("dismissed") => {
                 Some("Dismissed. The Dismissed filter shows it; restore it there.")
             }

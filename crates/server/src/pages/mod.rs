@@ -71,6 +71,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/m/{slug}/companies/{id}/edit", get(companies::edit_form))
         .route("/m/{slug}/users", get(users::list).post(users::create))
         .route("/m/{slug}/users/new", get(users::new_form))
+        .route("/m/{slug}/users/invitations", post(users::invite_many))
         .route("/m/{slug}/users/{id}", get(users::show).post(users::update))
         .route("/m/{slug}/users/{id}/edit", get(users::edit_form))
         .route("/m/{slug}/users/{id}/suspend", post(users::suspend))

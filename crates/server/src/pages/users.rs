@@ -28,12 +28,21 @@ pub struct ListQuery {
     q: String,
     #[serde(default)]
     status: String,
+    /// "synced-not-invited": the users User Sync created who were never invited.
+    #[serde(default)]
+    show: String,
+    #[serde(default)]
+    origin: String,
+    #[serde(default)]
+    notice: Option<String>,
     after: Option<String>,
     before: Option<String>,
 }
 
 struct UserRow {
     id: i64,
+    /// Never invited yet: the row may be ticked for a bulk invitation.
+    invitable: bool,
     email: String,
     name: String,
     external_id: String,
@@ -50,6 +59,9 @@ struct ListPage {
     can_write: bool,
     q: String,
     statuses: Vec<(&'static str, bool)>,
+    /// (value, chosen) of each origin.
+    origins: Vec<(&'static str, bool)>,
+    synced_not_invited: bool,
     rows: Vec<UserRow>,
     filtered: bool,
     pager: Pager,
@@ -62,9 +74,17 @@ pub async fn list(
 ) -> Result<Response, PageError> {
     scope.require(Permission::ReadUsers)?;
     let status = query.status.parse::<UserStatus>().ok();
+    let synced_not_invited = query.show == "synced-not-invited";
+    let origin = ORIGINS.iter().copied().find(|o| *o == query.origin);
     let mut list = UserQuery {
         search: search_term(&query.q),
         status,
+        origin: if synced_not_invited {
+            Some("sync".into())
+        } else {
+            origin.map(str::to_owned)
+        },
+        invited: synced_not_invited.then_some(false),
         after: query.after.clone(),
         before: query.before.clone(),
         limit: PAGE_SIZE + 1,
@@ -93,13 +113,17 @@ pub async fn list(
         .flatten()
         .map(|u| format!("after={}", url_encode(u.email.as_str())));
     let first = format!(
-        "{}/users?q={}&status={}",
+        "{}/users?q={}&status={}&show={}&origin={}",
         scope.base(),
         url_encode(&query.q),
-        status.map_or("", |s| s.as_str())
+        status.map_or("", |s| s.as_str()),
+        url_encode(&query.show),
+        origin.unwrap_or("")
     );
     page(&ListPage {
-        chrome: scope.chrome("Users"),
+        chrome: scope.chrome("Users").notice(query.notice.as_deref()),
+        origins: ORIGINS.iter().map(|o| (*o, Some(*o) == origin)).collect(),
+        synced_not_invited,
         base: scope.base(),
         can_write: scope.principal.allows(Permission::WriteUsers),
         q: query.q.clone(),
@@ -107,12 +131,16 @@ pub async fn list(
             .iter()
             .map(|s| (s.as_str(), Some(*s) == status))
             .collect(),
-        filtered: !query.q.trim().is_empty() || status.is_some(),
+        filtered: !query.q.trim().is_empty()
+            || status.is_some()
+            || origin.is_some()
+            || synced_not_invited,
         rows: window
             .rows
             .into_iter()
             .map(|u| UserRow {
                 id: u.id,
+                invitable: u.status == UserStatus::Created && u.allow_login,
                 name: or_dash(Some(&full_name(&u))),
                 external_id: or_dash(u.external_id.as_deref()),
                 status: u.status.as_str(),
@@ -123,6 +151,43 @@ pub async fn list(
             .collect(),
         pager: Pager::new(total, ("user", "users"), &first, previous, next),
     })
+}
+
+/// Where users come from, as the list filters them.
+const ORIGINS: [&str; 5] = ["sync", "dataset", "import", "manual", "demo"];
+
+/// Invites the ticked users in the background (the Jobs page follows it); those the person may
+/// not change are refused, and active, suspended and managed ones passed over.
+pub async fn invite_many(
+    State(state): State<AppState>,
+    scope: Scope,
+    Form(fields): Form<Vec<(String, String)>>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteUsers)?;
+    let ids: Vec<i64> = fields
+        .iter()
+        .filter(|(k, _)| k == "id")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    if ids.is_empty() {
+        return Ok(scope.see_other("users", "nothing-selected"));
+    }
+    let roles = &scope.principal.account.roles;
+    if !outranking(state.store.as_ref(), scope.id(), roles, &ids)
+        .await?
+        .is_empty()
+    {
+        return Err(PageError::Forbidden);
+    }
+    let job = ferry_accounts::InviteUsers {
+        marketplace_id: scope.id(),
+        user_ids: ids,
+    };
+    state
+        .store
+        .enqueue_job(&ferry_jobs::BackgroundJob::new_job(&job))
+        .await?;
+    Ok(scope.see_other("jobs", "inviting"))
 }
 
 fn full_name(u: &User) -> String {

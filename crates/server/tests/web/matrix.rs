@@ -336,6 +336,12 @@ const PAGES: &[Route] = &[
         body: "name=Seeded",
     },
     Route {
+        method: "POST",
+        path: "/m/{m}/users/invitations",
+        allowed: "MS",
+        body: "id={user}",
+    },
+    Route {
         method: "GET",
         path: "/m/{m}/settings/sync",
         allowed: "M",
