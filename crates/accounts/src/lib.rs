@@ -3,6 +3,7 @@
 //! `credentials.rs` hashes passwords (Argon2id) and makes the random secrets of sessions, API
 //! tokens and e-mailed links, of which only a hash is stored. `invitations.rs` sends
 //! invitations and password resets through the outbox, and holds the bulk-invitation job.
+//! `reminders.rs` sends registration reminders to migrated users who have not registered.
 //!
 //! Invariants:
 //! - No HTTP: the pages, the API and the workers all call in here.
@@ -10,5 +11,7 @@
 
 pub mod credentials;
 mod invitations;
+mod reminders;
 
 pub use invitations::{InviteError, InviteUsers, invitation_key, invite_user, send_password_reset};
+pub use reminders::{SendReminders, send_due_reminders};

@@ -101,6 +101,9 @@ pub struct SettingsArgs {
     /// Minutes between User Syncs (5 to 10,080).
     #[arg(long)]
     user_interval_minutes: Option<i32>,
+    /// One activation e-mail to migrated users who have not registered, two days on.
+    #[arg(long, value_enum)]
+    registration_reminders: Option<Switch>,
 }
 
 pub async fn run(api: &Api, command: SyncCommand) -> anyhow::Result<()> {
@@ -153,6 +156,7 @@ async fn settings(api: &Api, args: SettingsArgs) -> anyhow::Result<()> {
         ("customer_support_pending", args.customer_support_pending),
         ("user_sync_partner_center", args.user_sync_partner_center),
         ("user_sync_google", args.user_sync_google),
+        ("registration_reminders", args.registration_reminders),
     ] {
         if let Some(switch) = switch {
             change.insert(key.into(), json!(switch.on()));

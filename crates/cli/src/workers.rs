@@ -5,14 +5,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use ferry_accounts::InviteUsers;
+use ferry_accounts::{InviteUsers, SendReminders};
 use ferry_datasets::{
     ActivateDataset, Connectors, ProvisionDataset, ReclaimStaging, TenantLookup, UndoDataset,
     ValidateDataset,
 };
 use ferry_integrations::mail::SmtpMailer;
 use ferry_integrations::webhook::WebhookClient;
-use ferry_jobs::{DeliverEmail, Probe, Scheduler, SystemClock, Worker, WorkerConfig};
+use ferry_jobs::{
+    BackgroundJob, DeliverEmail, Probe, Scheduler, SystemClock, Worker, WorkerConfig,
+};
 use ferry_storage::Store;
 use ferry_tenants::sync::CompanySync;
 use ferry_tenants::users::UserSync;
@@ -77,13 +79,22 @@ pub fn spawn_workers(
             })
             .with_job::<ImportTenants>(public_url.to_owned())
             .with_job::<InviteUsers>(public_url.to_owned())
+            .with_job::<SendReminders>(public_url.to_owned())
             .with_job::<DeliverEmail>(mailer.clone());
         let stopped = stopped.clone();
         set.spawn(async move { worker.run(stopped).await });
     }
     let scheduler = Scheduler::new(store.clone(), Arc::new(SystemClock), config.scheduler_tick);
     let stopped = stopped.clone();
-    set.spawn(async move { scheduler.run(stopped).await });
+    // Registration reminders are looked for every ten minutes, whichever process does it.
+    let reminders = SendReminders::default().schedule("all", 10 * 60_000, ferry_storage::now());
+    let store = store.clone();
+    set.spawn(async move {
+        if let Err(error) = store.set_schedule(&reminders).await {
+            tracing::warn!(%error, "registration reminders are not scheduled");
+        }
+        scheduler.run(stopped).await
+    });
     Ok(set)
 }
 

@@ -2,7 +2,7 @@
 //! users are created (nobody e-mailed) as its members; a user renamed at the source is updated,
 //! one deleted is suspended, and one back is reactivated only if User Sync suspended them; an
 //! e-mail another user has is a conflict and nothing is merged; two runs at once create nobody
-//! twice.
+//! twice; a migrated user who has not registered is reminded once, two days on.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,7 @@ ferry_storage::on_both_backends!(open =>
     users_follow_their_source,
     an_e_mail_another_user_has_is_a_conflict,
     two_runs_at_once_create_nobody_twice,
+    a_registration_reminder_goes_out_once_two_days_on,
 );
 
 /// A world, User Sync on, and a company linked to the first tenant with users.
@@ -305,4 +306,84 @@ async fn two_runs_at_once_create_nobody_twice(store: Arc<dyn Store>) {
     assert!(x.expect("ran") && y.expect("ran"));
     let users = synced_users(&setup).await;
     assert_eq!(users.len(), active(&customer).len());
+}
+
+async fn a_registration_reminder_goes_out_once_two_days_on(store: Arc<dyn Store>) {
+    let (setup, _, _) = linked(store).await;
+    let store = setup.store.clone();
+    let m = setup.marketplace_id;
+    sync(&setup).await;
+    let synced = synced_users(&setup).await;
+    // Created before reminders were turned on: reminded two days after they were.
+    let older = store
+        .create_user(
+            m,
+            &NewUser::with_email(
+                Email::parse("older@example.com").expect("email"),
+                Origin::Dataset(1),
+            ),
+        )
+        .await
+        .expect("user");
+    // Made by hand: never reminded.
+    store
+        .create_user(
+            m,
+            &NewUser::with_email(
+                Email::parse("hand@example.com").expect("email"),
+                Origin::Manual,
+            ),
+        )
+        .await
+        .expect("user");
+    let now = ferry_storage::now();
+    let mut settings = store.sync_settings(m).await.expect("settings");
+    settings.reminders_since = Some(now.millis());
+    store
+        .set_sync_settings(m, &settings, "user:1")
+        .await
+        .expect("on");
+    let day = 24 * 3600 * 1000;
+    let at = |days: i64| ferry_domain::Timestamp(now.millis() + days * day + 60_000);
+    let url = "http://ferry.test";
+    assert_eq!(
+        ferry_accounts::send_due_reminders(&*store, url, at(1))
+            .await
+            .expect("tick"),
+        0,
+        "nobody is due after a day"
+    );
+    // Two days on, two processes at once: each user gets one e-mail.
+    let (a, b) = tokio::join!(
+        ferry_accounts::send_due_reminders(&*store, url, at(2)),
+        ferry_accounts::send_due_reminders(&*store, url, at(2)),
+    );
+    let sent = a.expect("one") + b.expect("other");
+    assert!(sent >= i64::try_from(synced.len() + 1).unwrap_or(0));
+    let outbox = store.outbox(Some(m), 500).await.expect("outbox");
+    for user in synced
+        .iter()
+        .map(|u| u.email.to_string())
+        .chain(["older@example.com".into()])
+    {
+        let mails = outbox.iter().filter(|e| e.to_address == user).count();
+        assert_eq!(mails, 1, "{user} reminded once");
+    }
+    assert!(outbox.iter().all(|e| e.to_address != "hand@example.com"));
+    assert!(
+        store
+            .user(m, older)
+            .await
+            .expect("read")
+            .expect("user")
+            .reminded_at
+            .is_some()
+    );
+    // Later ticks send nothing more.
+    assert_eq!(
+        ferry_accounts::send_due_reminders(&*store, url, at(5))
+            .await
+            .expect("tick"),
+        0
+    );
 }

@@ -38,6 +38,7 @@ pub struct SettingsOut {
     user_sync_partner_center: bool,
     user_sync_google: bool,
     user_interval_minutes: i32,
+    registration_reminders: bool,
 }
 
 impl From<SyncSettings> for SettingsOut {
@@ -53,6 +54,7 @@ impl From<SyncSettings> for SettingsOut {
             user_sync_partner_center: s.user_sync_partner_center,
             user_sync_google: s.user_sync_google,
             user_interval_minutes: s.user_interval_minutes,
+            registration_reminders: s.reminders_since.is_some(),
         }
     }
 }
@@ -78,6 +80,8 @@ pub struct SettingsIn {
     user_sync_google: Option<bool>,
     /// Minutes between User Syncs (5 to 10,080).
     user_interval_minutes: Option<i32>,
+    /// One activation e-mail to migrated users who have not registered, two days on.
+    registration_reminders: Option<bool>,
 }
 
 /// The marketplace's Company Sync settings. With Company Sync off, the others have no effect.
@@ -122,6 +126,7 @@ pub async fn put_settings(
         user_sync_partner_center: input.user_sync_partner_center,
         user_sync_google: input.user_sync_google,
         user_interval_minutes: input.user_interval_minutes,
+        registration_reminders: input.registration_reminders,
     };
     let settings = change.over(state.store.sync_settings(scope.id()).await?);
     save_settings(&*state.store, &scope.marketplace, &settings, &scope.actor())

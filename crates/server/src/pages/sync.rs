@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::{NoticeQuery, Pager, page};
 use crate::AppState;
 use crate::error::PageError;
-use crate::shared::sync::link_refusal;
+use crate::shared::sync::{SettingsChange, link_refusal};
 use crate::web::{Chrome, Scope, or_dash, search_term, url_encode, when};
 
 /// Tenants a page of the queue shows.
@@ -195,6 +195,7 @@ pub struct UserSettingsForm {
     user_sync_partner_center: Option<String>,
     user_sync_google: Option<String>,
     user_interval_minutes: Option<String>,
+    registration_reminders: Option<String>,
 }
 
 /// The User Sync panel's settings; Company Sync's stay as they are.
@@ -210,12 +211,14 @@ pub async fn save_users(
         let why = format!("The interval '{interval}' is not a number of minutes.");
         return settings_page(&state, &scope, None, Some(why)).await;
     };
-    let settings = SyncSettings {
-        user_sync_partner_center: form.user_sync_partner_center.is_some(),
-        user_sync_google: form.user_sync_google.is_some(),
-        user_interval_minutes,
-        ..current
-    };
+    let settings = SettingsChange {
+        user_sync_partner_center: Some(form.user_sync_partner_center.is_some()),
+        user_sync_google: Some(form.user_sync_google.is_some()),
+        user_interval_minutes: Some(user_interval_minutes),
+        registration_reminders: Some(form.registration_reminders.is_some()),
+        ..SettingsChange::default()
+    }
+    .over(current);
     match save_settings(&*state.store, &scope.marketplace, &settings, &scope.actor()).await {
         Ok(()) => Ok(scope.see_other("settings/sync", "saved")),
         Err(SyncRefused::Store(error)) => Err(error.into()),

@@ -243,7 +243,7 @@ pub async fn show(
     };
     let history = history(&state, &scope, "user", id, &provenance).await?;
     let origin = origin_of(&state, &scope, &provenance).await?;
-    let facts = vec![
+    let mut facts = vec![
         ("Email", u.email.to_string()),
         ("External id", or_dash(u.external_id.as_deref())),
         ("Phone", or_dash(u.phone.as_deref())),
@@ -263,6 +263,12 @@ pub async fn show(
         ),
         ("Created", when(u.created_at)),
     ];
+    if let Some(at) = u.reminded_at {
+        facts.push((
+            "Registration reminder",
+            format!("sent {}", when(ferry_domain::Timestamp(at))),
+        ));
+    }
     let invitable = u.allow_login && matches!(u.status, UserStatus::Created | UserStatus::Invited);
     // A user of a higher role is shown without the actions this person may not take.
     let outranks = outranks_viewer(&state, &scope, id).await?;

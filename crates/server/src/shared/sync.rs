@@ -19,6 +19,7 @@ pub struct SettingsChange {
     pub user_sync_partner_center: Option<bool>,
     pub user_sync_google: Option<bool>,
     pub user_interval_minutes: Option<i32>,
+    pub registration_reminders: Option<bool>,
 }
 
 impl SettingsChange {
@@ -44,6 +45,14 @@ impl SettingsChange {
             user_interval_minutes: self
                 .user_interval_minutes
                 .unwrap_or(current.user_interval_minutes),
+            // On since it was first turned on; turning it on again changes nothing.
+            reminders_since: match self.registration_reminders {
+                Some(true) => current
+                    .reminders_since
+                    .or(Some(ferry_storage::now().millis())),
+                Some(false) => None,
+                None => current.reminders_since,
+            },
         }
     }
 }

@@ -4,6 +4,11 @@ ALTER TABLE sync_settings ADD COLUMN user_sync_partner_center BOOLEAN NOT NULL D
 ALTER TABLE sync_settings ADD COLUMN user_sync_google BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE sync_settings ADD COLUMN user_interval_minutes INTEGER NOT NULL DEFAULT 60
     CHECK (user_interval_minutes BETWEEN 5 AND 10080);
+-- Registration reminders: since when they are on (none: off). A migrated user who has not
+-- registered is reminded once, two days after they were created or after this, whichever
+-- is later.
+ALTER TABLE sync_settings ADD COLUMN reminders_since BIGINT;
+ALTER TABLE users ADD COLUMN reminded_at BIGINT;
 
 -- A user as its source knows it: the directory's id of the user (Entra object id) in one
 -- tenant. A renamed e-mail at the source updates the same user.

@@ -122,6 +122,8 @@ pub struct SyncSettings {
     /// User Sync from the Google Workspace customers companies are linked to.
     pub user_sync_google: bool,
     pub user_interval_minutes: i32,
+    /// Registration reminders: on since then (milliseconds), or off.
+    pub reminders_since: Option<i64>,
 }
 
 impl Default for SyncSettings {
@@ -137,6 +139,7 @@ impl Default for SyncSettings {
             user_sync_partner_center: false,
             user_sync_google: false,
             user_interval_minutes: 60,
+            reminders_since: None,
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::{NewAuditEntry, PendingCompany, StoreError, SyncFound, SyncRun};
 
 const SETTINGS_COLUMNS: &str = "company_sync, create_automatically, invite_admins, \
     sales_support_pending, customer_support_pending, instance_id, interval_minutes, \
-    user_sync_partner_center, user_sync_google, user_interval_minutes";
+    user_sync_partner_center, user_sync_google, user_interval_minutes, reminders_since";
 const RUN_COLUMNS: &str = "id, marketplace_id, job_id, state, started_by, started_at, \
     finished_at, tenants, new_pending, created, linked, gone, error";
 const PENDING_COLUMNS: &str = "p.id, p.instance_id, p.tenant_id, p.name, p.domain, p.country, \
@@ -43,7 +43,7 @@ impl crate::SyncStore for This {
     ) -> crate::Result<()> {
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO sync_settings (marketplace_id, {SETTINGS_COLUMNS}, updated_at, updated_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (marketplace_id) DO UPDATE SET company_sync = excluded.company_sync,
                 create_automatically = excluded.create_automatically,
                 invite_admins = excluded.invite_admins,
@@ -54,6 +54,7 @@ impl crate::SyncStore for This {
                 user_sync_partner_center = excluded.user_sync_partner_center,
                 user_sync_google = excluded.user_sync_google,
                 user_interval_minutes = excluded.user_interval_minutes,
+                reminders_since = excluded.reminders_since,
                 updated_at = excluded.updated_at, updated_by = excluded.updated_by"
         )))
         .bind(marketplace_id)
@@ -67,6 +68,7 @@ impl crate::SyncStore for This {
         .bind(s.user_sync_partner_center)
         .bind(s.user_sync_google)
         .bind(s.user_interval_minutes)
+        .bind(s.reminders_since)
         .bind(crate::now().millis())
         .bind(by)
         .execute(&self.pool)

@@ -9,6 +9,9 @@ use ferry_domain::Email;
 
 use crate::Result;
 
+/// How long after a migrated user's creation a registration reminder goes out.
+pub const REMIND_AFTER_MS: i64 = 2 * 24 * 3600 * 1000;
+
 #[async_trait]
 pub trait UserSyncStore: Send + Sync {
     /// The run of job `job_id`, started now or by an earlier attempt of the same job.
@@ -35,6 +38,12 @@ pub trait UserSyncStore: Send + Sync {
         job_id: i64,
     ) -> Result<Option<UserSyncRun>>;
     async fn user_sync_conflicts(&self, run_id: i64) -> Result<Vec<UserSyncConflict>>;
+    /// Users due a registration reminder at `now`, after user `after`, in id order: created
+    /// by a migration (dataset, import, sync), able to sign in, not registered, never reminded,
+    /// in a marketplace with reminders on, two days after they were created or after reminders
+    /// were turned on, whichever is later. Answers (marketplace id, user id).
+    async fn due_reminders(&self, now: i64, after: i64, limit: i64) -> Result<Vec<(i64, i64)>>;
+    async fn mark_reminded(&self, user_id: i64, at: i64) -> Result<()>;
     /// The marketplace's companies linked to a tenant, after company `after`, in id order.
     async fn tenant_companies(
         &self,

@@ -177,6 +177,40 @@ impl crate::UserSyncStore for This {
         .await?)
     }
 
+    async fn due_reminders(
+        &self,
+        now: i64,
+        after: i64,
+        limit: i64,
+    ) -> crate::Result<Vec<(i64, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT u.marketplace_id, u.id FROM users u
+             JOIN sync_settings s ON s.marketplace_id = u.marketplace_id
+             WHERE s.reminders_since IS NOT NULL AND u.id > $2
+               AND u.origin_kind IN ('dataset', 'import', 'sync')
+               AND u.status IN ('created', 'invited') AND u.allow_login
+               AND u.reminded_at IS NULL
+               AND (CASE WHEN u.created_at > s.reminders_since THEN u.created_at
+                         ELSE s.reminders_since END) + $3 <= $1
+             ORDER BY u.id LIMIT $4",
+        )
+        .bind(now)
+        .bind(after)
+        .bind(crate::sync::users::REMIND_AFTER_MS)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn mark_reminded(&self, user_id: i64, at: i64) -> crate::Result<()> {
+        sqlx::query("UPDATE users SET reminded_at = $2 WHERE id = $1 AND reminded_at IS NULL")
+            .bind(user_id)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     async fn tenant_companies(
         &self,
         marketplace_id: i64,

@@ -98,6 +98,8 @@ pub struct User {
     pub created_at: Timestamp,
     #[sqlx(try_from = "i64")]
     pub updated_at: Timestamp,
+    /// When a registration reminder went out to them.
+    pub reminded_at: Option<i64>,
 }
 
 impl User {
@@ -146,7 +148,7 @@ macro_rules! user_columns {
     () => {
         "id, marketplace_id, external_id, email, first_name, last_name, locale, phone,
          allow_login, status, (password_hash IS NOT NULL) AS has_password, custom_attributes,
-         origin_kind, origin_ref, created_at, updated_at"
+         origin_kind, origin_ref, created_at, updated_at, reminded_at"
     };
 }
 
