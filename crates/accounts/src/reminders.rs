@@ -5,6 +5,7 @@
 //! and restarts: the e-mail is keyed by user (`reminder:{user}`) and the user marked reminded.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
 use async_trait::async_trait;
 use ferry_domain::{Progress, Timestamp};
@@ -32,9 +33,8 @@ pub async fn send_due_reminders(
         };
         after = last;
         for (marketplace_id, user_id) in due {
-            if !marketplaces.contains_key(&marketplace_id) {
-                let found = store.marketplace(marketplace_id).await?;
-                marketplaces.insert(marketplace_id, found);
+            if let Entry::Vacant(slot) = marketplaces.entry(marketplace_id) {
+                slot.insert(store.marketplace(marketplace_id).await?);
             }
             let (Some(Some(marketplace)), Some(user)) = (
                 marketplaces.get(&marketplace_id),
