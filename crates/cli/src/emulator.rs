@@ -93,6 +93,12 @@ pub struct PartnerCenterArgs {
     client_secret: Option<String>,
     #[arg(long)]
     refresh_token: Option<String>,
+    /// The fewest users a customer has.
+    #[arg(long, default_value_t = 1)]
+    users_min: usize,
+    /// The most users a customer has.
+    #[arg(long, default_value_t = 6)]
+    users_max: usize,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -123,6 +129,7 @@ pub async fn run(command: EmulatorCommand) -> anyhow::Result<()> {
                 client_id: args.client_id,
                 client_secret: args.client_secret,
                 refresh_token: args.refresh_token,
+                users_per_customer: (args.users_min, args.users_max.max(args.users_min)),
             });
             if let Some(path) = &args.dump {
                 std::fs::write(path, emulator.world_json())

@@ -34,6 +34,8 @@ pub struct Options {
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub refresh_token: Option<String>,
+    /// The fewest and most users a customer has.
+    pub users_per_customer: (usize, usize),
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
             client_id: None,
             client_secret: None,
             refresh_token: None,
+            users_per_customer: world::USERS_PER_CUSTOMER,
         }
     }
 }
@@ -84,7 +87,12 @@ pub struct Emulator {
 
 impl Emulator {
     pub fn new(options: Options) -> Emulator {
-        let mut world = World::generate(options.seed, options.customers, options.resellers);
+        let mut world = World::generate_with_users(
+            options.seed,
+            options.customers,
+            options.resellers,
+            options.users_per_customer,
+        );
         if let Some(id) = &options.partner_tenant_id {
             world.partner_tenant_id = id.to_ascii_lowercase();
         }

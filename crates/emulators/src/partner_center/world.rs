@@ -148,6 +148,7 @@ struct Lazy {
     seed: u64,
     n: usize,
     resellers: Arc<[Reseller]>,
+    users: (usize, usize),
 }
 
 impl Customer {
@@ -155,14 +156,14 @@ impl Customer {
     pub fn full(&self) -> Cow<'_, Customer> {
         match &self.lazy {
             None => Cow::Borrowed(self),
-            Some(lazy) => Cow::Owned(customer_at(lazy.seed, lazy.n, &lazy.resellers)),
+            Some(lazy) => Cow::Owned(customer_at(lazy.seed, lazy.n, &lazy.resellers, lazy.users)),
         }
     }
 
     /// Keeps the subscriptions and users from now on, so they can be changed.
     fn materialize(&mut self) {
         if let Some(lazy) = self.lazy.take() {
-            let full = customer_at(lazy.seed, lazy.n, &lazy.resellers);
+            let full = customer_at(lazy.seed, lazy.n, &lazy.resellers, lazy.users);
             self.subscriptions = full.subscriptions;
             self.users = full.users;
         }
@@ -248,6 +249,16 @@ impl World {
     /// Builds the world of `seed`: `customers` customers, `resellers` indirect resellers
     /// (about half the customers then belong to one), subscriptions of every family, users.
     pub fn generate(seed: u64, customers: usize, resellers: usize) -> World {
+        World::generate_with_users(seed, customers, resellers, USERS_PER_CUSTOMER)
+    }
+
+    /// A world whose customers have `users.0` to `users.1` users each.
+    pub fn generate_with_users(
+        seed: u64,
+        customers: usize,
+        resellers: usize,
+        users: (usize, usize),
+    ) -> World {
         let mut rng = Rng::new(seed);
         let partner_tenant_id = rng.guid();
         let resellers: Vec<Reseller> = (0..resellers)
@@ -270,13 +281,14 @@ impl World {
             index: HashMap::with_capacity(customers),
         };
         for n in 0..customers {
-            let mut customer = customer_at(seed, n, &resellers);
+            let mut customer = customer_at(seed, n, &resellers, users);
             customer.subscriptions = Vec::new();
             customer.users = Vec::new();
             customer.lazy = Some(Lazy {
                 seed,
                 n,
                 resellers: resellers.clone(),
+                users,
             });
             world.add_customer(customer);
         }
@@ -284,8 +296,11 @@ impl World {
     }
 }
 
+/// How many users a customer has, unless the world is asked for more.
+pub const USERS_PER_CUSTOMER: (usize, usize) = (1, 6);
+
 /// Customer `n` of the world of `seed`, in full.
-fn customer_at(seed: u64, n: usize, resellers: &[Reseller]) -> Customer {
+fn customer_at(seed: u64, n: usize, resellers: &[Reseller], users: (usize, usize)) -> Customer {
     // The last reseller, when there are several, has no customers at all.
     let serving = if resellers.len() > 1 {
         resellers.len() - 1
@@ -294,7 +309,7 @@ fn customer_at(seed: u64, n: usize, resellers: &[Reseller]) -> Customer {
     };
     let mut rng = Rng::derive(seed, n as u64);
     let reseller = (serving > 0 && rng.chance(0.5)).then(|| &resellers[rng.index(serving)]);
-    generate_customer(&mut rng, n, reseller)
+    generate_customer(&mut rng, n, reseller, users)
 }
 
 struct Country {
@@ -564,7 +579,12 @@ fn slug(name: &str, n: usize) -> String {
     }
 }
 
-fn generate_customer(rng: &mut Rng, n: usize, reseller: Option<&Reseller>) -> Customer {
+fn generate_customer(
+    rng: &mut Rng,
+    n: usize,
+    reseller: Option<&Reseller>,
+    users_per_customer: (usize, usize),
+) -> Customer {
     let id = rng.guid();
     let country = rng.pick(COUNTRIES);
     let (city, state) = *rng.pick(country.cities);
@@ -614,7 +634,9 @@ fn generate_customer(rng: &mut Rng, n: usize, reseller: Option<&Reseller>) -> Cu
         subscriptions.extend(generate_subscriptions(rng, reseller));
     }
     let mut users = Vec::new();
-    let user_count = 1 + rng.below(6);
+    let (fewest, most) = users_per_customer;
+    let spread = u64::try_from(most.saturating_sub(fewest)).unwrap_or(0) + 1;
+    let user_count = u64::try_from(fewest).unwrap_or(1) + rng.below(spread);
     for u in 0..user_count {
         let first = rng.pick(GIVEN).to_string();
         let last = rng.pick(FAMILY).to_string();
