@@ -11,8 +11,7 @@
 //! 30,000) and `FERRY_BENCH_LARGE` (default 100,000) change the worlds and the throttle.
 //! `FERRY_TEST_POSTGRES_URL` stores the snapshots in PostgreSQL instead of SQLite.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -22,6 +21,10 @@ use ferry_storage::seal::Sealer;
 use ferry_storage::{NewInstance, NewMarketplace, RunStart, RunState, Store};
 use ferry_tenants::{Clients, GetHierarchy, HierarchyEnv, Scope, get_hierarchy};
 use serde_json::Value;
+
+mod support;
+
+use support::{env_number, peak_rss_mb, read_banner};
 
 #[tokio::main]
 async fn main() {
@@ -163,51 +166,4 @@ async fn run(store: &Arc<dyn Store>, label: &str, customers: u64, rate: Option<u
     );
     child.kill().expect("stop the emulator");
     child.wait().expect("reap");
-}
-
-/// The `key: value` lines the emulator prints at start, up to its address.
-fn read_banner(child: &mut Child) -> impl Fn(&str) -> String + use<> {
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut printed = std::collections::HashMap::new();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        if let Some((key, value)) = line.split_once(": ") {
-            printed.insert(key.to_owned(), value.trim().to_owned());
-        }
-        if line.starts_with("base_url:") {
-            break;
-        }
-    }
-    // Keep reading so the emulator never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    move |key: &str| {
-        printed
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {key} printed"))
-    }
-}
-
-/// This process's peak resident size so far (VmHWM), in MB.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(str::to_owned)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|n| n.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kib| kib / 1024.0)
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

@@ -10,8 +10,7 @@
 //! `FERRY_BENCH_RATE` (calls a minute, default 30,000) change the world and the throttle.
 //! `FERRY_TEST_POSTGRES_URL` stores the users in PostgreSQL instead of SQLite.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use ferry_domain::{MarketplaceKind, NewCompany, Origin, Slug, TenantLink, UserStatus};
@@ -21,6 +20,10 @@ use ferry_storage::{NewInstance, NewMarketplace, SyncSettings, UserQuery};
 use ferry_tenants::users::UserSync;
 use ferry_tenants::{Clients, HierarchyEnv};
 use serde_json::Value;
+
+mod support;
+
+use support::{env_number, peak_rss_mb, read_banner, reset_peak_rss};
 
 #[tokio::main]
 async fn main() {
@@ -200,56 +203,4 @@ async fn main() {
     );
     child.kill().expect("stop the emulator");
     child.wait().expect("reap");
-}
-
-/// The `key: value` lines the emulator prints at start, up to its address.
-fn read_banner(child: &mut Child) -> impl Fn(&str) -> String + use<> {
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let mut printed = std::collections::HashMap::new();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
-        if let Some((key, value)) = line.split_once(": ") {
-            printed.insert(key.to_owned(), value.trim().to_owned());
-        }
-        if line.starts_with("base_url:") {
-            break;
-        }
-    }
-    // Keep reading so the emulator never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    move |key: &str| {
-        printed
-            .get(key)
-            .cloned()
-            .unwrap_or_else(|| panic!("no {key} printed"))
-    }
-}
-
-/// Starts this process's peak resident size again from its current size, which it answers.
-fn reset_peak_rss() -> f64 {
-    std::fs::write("/proc/self/clear_refs", "5").expect("peak resident size reset (Linux)");
-    status_mb("VmRSS:")
-}
-
-fn peak_rss_mb() -> f64 {
-    status_mb("VmHWM:")
-}
-
-fn status_mb(field: &str) -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
-fn env_number(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }

@@ -187,7 +187,8 @@ fn companies(v: &Value) -> String {
         .join("; ")
 }
 
-fn text(v: &Value) -> String {
+/// A JSON value as a table or CSV cell: text as it is, nothing for null.
+pub(crate) fn text(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),

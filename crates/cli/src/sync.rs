@@ -6,7 +6,7 @@ use clap::{Args, Subcommand, ValueEnum};
 use ferry_datasets::report::write_record;
 use serde_json::{Map, Value, json};
 
-use crate::hierarchy::encode;
+use crate::hierarchy::{encode, text};
 use crate::remote::{Api, follow, instance_named};
 
 #[derive(Debug, Subcommand)]
@@ -371,14 +371,6 @@ async fn create(api: &Api, ids: &[i64], no_wait: bool) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }
 
 /// The best suggestion: "Fabrikam (92)".

@@ -6,7 +6,7 @@ use clap::Subcommand;
 use ferry_datasets::report::write_record;
 use serde_json::{Value, json};
 
-use crate::hierarchy::encode;
+use crate::hierarchy::{encode, text};
 use crate::remote::{Api, follow};
 use crate::sync::Format;
 
@@ -142,12 +142,4 @@ async fn list(
         }
     }
     Ok(())
-}
-
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
 }

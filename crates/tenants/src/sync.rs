@@ -58,8 +58,8 @@ fn scope(marketplace_id: i64) -> String {
     marketplace_id.to_string()
 }
 
-/// Saves the settings and puts the marketplace's schedule in step with them: on at the
-/// interval, or gone.
+/// Saves the settings and puts the marketplace's schedules (Company Sync, User Sync) in step
+/// with them: on at their interval, or gone.
 pub async fn save_settings(
     store: &dyn Store,
     marketplace: &ferry_storage::Marketplace,
@@ -80,35 +80,46 @@ pub async fn save_settings(
     store
         .set_sync_settings(marketplace.id, settings, by)
         .await?;
-    if settings.company_sync {
-        let every_ms = i64::from(settings.interval_minutes) * 60_000;
-        let job = CompanySync {
-            marketplace_id: marketplace.id,
-        };
-        let first_run_at = ferry_domain::Timestamp(ferry_storage::now().millis() + every_ms);
-        store
-            .set_schedule(&job.schedule(&scope(marketplace.id), every_ms, first_run_at))
-            .await?;
-    } else {
-        store
-            .remove_schedule(CompanySync::KIND, &scope(marketplace.id))
-            .await?;
-    }
-    if settings.user_sync() {
-        let every_ms = i64::from(settings.user_interval_minutes) * 60_000;
-        let job = UserSync {
-            marketplace_id: marketplace.id,
-        };
-        let first_run_at = ferry_domain::Timestamp(ferry_storage::now().millis() + every_ms);
-        store
-            .set_schedule(&job.schedule(&scope(marketplace.id), every_ms, first_run_at))
-            .await?;
-    } else {
-        store
-            .remove_schedule(UserSync::KIND, &scope(marketplace.id))
-            .await?;
-    }
+    let m = marketplace.id;
+    let company_sync = CompanySync { marketplace_id: m };
+    keep_schedule(
+        store,
+        m,
+        &company_sync,
+        settings.company_sync,
+        settings.interval_minutes,
+    )
+    .await?;
+    let user_sync = UserSync { marketplace_id: m };
+    keep_schedule(
+        store,
+        m,
+        &user_sync,
+        settings.user_sync(),
+        settings.user_interval_minutes,
+    )
+    .await?;
     Ok(())
+}
+
+/// The marketplace's schedule of `job`: every `minutes` while `on` (its first run one interval
+/// from now), none otherwise.
+async fn keep_schedule<J: BackgroundJob>(
+    store: &dyn Store,
+    marketplace_id: i64,
+    job: &J,
+    on: bool,
+    minutes: i32,
+) -> Result<(), StoreError> {
+    let scope = scope(marketplace_id);
+    if !on {
+        return store.remove_schedule(J::KIND, &scope).await;
+    }
+    let every_ms = i64::from(minutes) * 60_000;
+    let first_run_at = ferry_domain::Timestamp(ferry_storage::now().millis() + every_ms);
+    store
+        .set_schedule(&job.schedule(&scope, every_ms, first_run_at))
+        .await
 }
 
 /// Runs the marketplace's sync now, or joins the one queued or running.

@@ -158,10 +158,9 @@ pub async fn save(
     // With Company Sync off the other fields are shown disabled and not sent: they keep
     // what they were.
     let settings = if on {
-        let interval = form.interval_minutes.as_deref().unwrap_or("").trim();
-        let Ok(interval_minutes) = interval.parse::<i32>() else {
-            let why = format!("The interval '{interval}' is not a number of minutes.");
-            return settings_page(&state, &scope, None, Some(why)).await;
+        let interval_minutes = match minutes(form.interval_minutes.as_deref()) {
+            Ok(minutes) => minutes,
+            Err(why) => return settings_page(&state, &scope, None, Some(why)).await,
         };
         let instance_id = match form.instance.as_deref().map(str::trim) {
             None | Some("") => None,
@@ -190,6 +189,14 @@ pub async fn save(
     }
 }
 
+/// An interval as typed, in minutes; its range is the settings' to check.
+fn minutes(typed: Option<&str>) -> Result<i32, String> {
+    let typed = typed.unwrap_or("").trim();
+    typed
+        .parse()
+        .map_err(|_| format!("The interval '{typed}' is not a number of minutes."))
+}
+
 #[derive(Deserialize)]
 pub struct UserSettingsForm {
     user_sync_partner_center: Option<String>,
@@ -206,10 +213,9 @@ pub async fn save_users(
 ) -> Result<Response, PageError> {
     scope.require(Permission::ManagePartnerCenter)?;
     let current = state.store.sync_settings(scope.id()).await?;
-    let interval = form.user_interval_minutes.as_deref().unwrap_or("").trim();
-    let Ok(user_interval_minutes) = interval.parse::<i32>() else {
-        let why = format!("The interval '{interval}' is not a number of minutes.");
-        return settings_page(&state, &scope, None, Some(why)).await;
+    let user_interval_minutes = match minutes(form.user_interval_minutes.as_deref()) {
+        Ok(minutes) => minutes,
+        Err(why) => return settings_page(&state, &scope, None, Some(why)).await,
     };
     let settings = SettingsChange {
         user_sync_partner_center: Some(form.user_sync_partner_center.is_some()),
