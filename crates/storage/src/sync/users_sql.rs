@@ -1,6 +1,8 @@
 //! The User Sync statements, the same for both backends: compiled once into `crate::sqlite` and
 //! once into `crate::postgres` (see `statements.rs`).
 
+use std::collections::HashMap;
+
 use ferry_domain::UserStatus;
 
 use super::{BEGIN_WRITE, Db, This};
@@ -11,9 +13,13 @@ const RUN_COLUMNS: &str = "id, marketplace_id, job_id, state, started_at, finish
 
 type Tx<'a> = sqlx::Transaction<'a, Db>;
 
+/// Users written per statement.
+const USERS_AT_ONCE: usize = 200;
+
 /// A synced user as the store holds them.
 #[derive(sqlx::FromRow)]
 struct Known {
+    source_id: String,
     user_id: i64,
     suspended_by_sync: Option<String>,
     email: String,
@@ -54,39 +60,68 @@ impl crate::UserSyncStore for This {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let mut counts = UserSyncCounts::default();
         let tenant = company.tenant_id.to_ascii_lowercase();
+        // The tenant's synced users, read once.
+        let mut known: HashMap<String, Known> = sqlx::query_as::<_, Known>(
+            "SELECT s.source_id, s.user_id, s.suspended_by_sync, u.email, u.first_name,
+                u.last_name, u.status
+             FROM user_sources s JOIN users u ON u.id = s.user_id
+             WHERE s.marketplace_id = $1 AND s.tenant_id = $2",
+        )
+        .bind(marketplace_id)
+        .bind(&tenant)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|k| (k.source_id.clone(), k))
+        .collect();
+        let mut members = Vec::new();
+        let mut new = Vec::new();
         for user in company.users {
-            apply_one(
+            match known.remove(&user.source_id) {
+                Some(was) => {
+                    if user.active {
+                        members.push(was.user_id);
+                    }
+                    follow(
+                        &mut tx,
+                        marketplace_id,
+                        run_id,
+                        company,
+                        &tenant,
+                        user,
+                        was,
+                        &mut counts,
+                    )
+                    .await?;
+                }
+                None if user.active => new.push(user),
+                None => {}
+            }
+        }
+        members.extend(
+            create(
                 &mut tx,
                 marketplace_id,
                 run_id,
                 company,
                 &tenant,
-                user,
+                &new,
                 &mut counts,
             )
-            .await?;
-        }
+            .await?,
+        );
+        join(&mut tx, company.company_id, &members).await?;
         if company.complete {
             // Gone at the source: every synced user of the tenant it no longer lists.
-            let known: Vec<(String, i64, String)> = sqlx::query_as(
-                "SELECT s.source_id, u.id, u.status FROM user_sources s
-                 JOIN users u ON u.id = s.user_id
-                 WHERE s.marketplace_id = $1 AND s.tenant_id = $2",
-            )
-            .bind(marketplace_id)
-            .bind(&tenant)
-            .fetch_all(&mut *tx)
-            .await?;
-            for (source_id, user_id, status) in known {
-                let listed = company.users.iter().any(|u| u.source_id == source_id);
-                if !listed && status != UserStatus::Suspended.as_str() {
+            for gone in known.into_values() {
+                if gone.status != UserStatus::Suspended.as_str() {
                     suspend(
                         &mut tx,
                         marketplace_id,
                         &tenant,
-                        &source_id,
-                        user_id,
-                        &status,
+                        &gone.source_id,
+                        gone.user_id,
+                        &gone.status,
                     )
                     .await?;
                     counts.suspended += 1;
@@ -230,33 +265,19 @@ impl crate::UserSyncStore for This {
     }
 }
 
-/// Writes one source user: known ones follow their source, new active ones are created as
-/// members of the company, an e-mail taken by someone else is a conflict.
-async fn apply_one(
+/// A known user follows their source: renamed, suspended when inactive there, reactivated
+/// when back if User Sync suspended them. A new e-mail another user has is a conflict.
+#[allow(clippy::too_many_arguments)]
+async fn follow(
     tx: &mut Tx<'_>,
     marketplace_id: i64,
     run_id: i64,
     company: &SourceCompany<'_>,
     tenant: &str,
     user: &SourceUser,
+    known: Known,
     counts: &mut UserSyncCounts,
 ) -> crate::Result<()> {
-    let known: Option<Known> = sqlx::query_as(
-        "SELECT s.user_id, s.suspended_by_sync, u.email, u.first_name, u.last_name, u.status
-         FROM user_sources s JOIN users u ON u.id = s.user_id
-         WHERE s.marketplace_id = $1 AND s.tenant_id = $2 AND s.source_id = $3",
-    )
-    .bind(marketplace_id)
-    .bind(tenant)
-    .bind(&user.source_id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(known) = known else {
-        if user.active {
-            create(tx, marketplace_id, run_id, company, tenant, user, counts).await?;
-        }
-        return Ok(());
-    };
     if !user.active {
         if known.status != UserStatus::Suspended.as_str() {
             suspend(
@@ -304,41 +325,83 @@ async fn apply_one(
     if known.suspended_by_sync.is_some() {
         mark_suspended_by_sync(tx, marketplace_id, tenant, &user.source_id, None).await?;
     }
-    join(tx, known.user_id, company.company_id).await
+    Ok(())
 }
 
+/// Creates the new active users a few hundred per statement, with their source keys; one
+/// whose e-mail another user has is a conflict instead. Answers the new users' ids.
 async fn create(
     tx: &mut Tx<'_>,
     marketplace_id: i64,
     run_id: i64,
     company: &SourceCompany<'_>,
     tenant: &str,
-    user: &SourceUser,
+    users: &[&SourceUser],
     counts: &mut UserSyncCounts,
-) -> crate::Result<()> {
-    if let Some(other) = email_holder(tx, marketplace_id, user.email.as_str()).await? {
-        conflict(tx, run_id, company, tenant, user, other).await?;
-        counts.conflicts += 1;
-        return Ok(());
+) -> crate::Result<Vec<i64>> {
+    let now = crate::now().millis();
+    let mut created = Vec::new();
+    for chunk in users.chunks(USERS_AT_ONCE) {
+        let mut held =
+            sqlx::QueryBuilder::<Db>::new("SELECT email, id FROM users WHERE marketplace_id = ");
+        held.push_bind(marketplace_id).push(" AND email IN (");
+        let mut list = held.separated(", ");
+        for user in chunk {
+            list.push_bind(user.email.as_str().to_owned());
+        }
+        held.push(")");
+        let held: HashMap<String, i64> = held
+            .build_query_as::<(String, i64)>()
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
+        let mut fresh = Vec::new();
+        for user in chunk {
+            match held.get(user.email.as_str()) {
+                Some(other) => {
+                    conflict(tx, run_id, company, tenant, user, *other).await?;
+                    counts.conflicts += 1;
+                }
+                None => fresh.push(*user),
+            }
+        }
+        if fresh.is_empty() {
+            continue;
+        }
+        let mut insert = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO users (marketplace_id, email, first_name, last_name, allow_login, status,
+                custom_attributes, origin_kind, origin_ref, created_at, updated_at) ",
+        );
+        let no_attributes = std::collections::BTreeMap::<String, String>::new();
+        insert.push_values(&fresh, |mut row, u| {
+            row.push_bind(marketplace_id)
+                .push_bind(u.email.as_str().to_owned())
+                .push_bind(u.first_name.clone())
+                .push_bind(u.last_name.clone())
+                .push_bind(true)
+                .push_bind(UserStatus::Created.as_str())
+                .push_bind(sqlx::types::Json(no_attributes.clone()))
+                .push_bind(ferry_domain::Origin::Sync.kind())
+                .push_bind(ferry_domain::Origin::Sync.reference())
+                .push_bind(now)
+                .push_bind(now);
+        });
+        let ids = super::inserted_ids(insert, tx).await?;
+        let mut sources = sqlx::QueryBuilder::<Db>::new(
+            "INSERT INTO user_sources (marketplace_id, tenant_id, source_id, user_id) ",
+        );
+        sources.push_values(fresh.iter().zip(&ids), |mut row, (u, id)| {
+            row.push_bind(marketplace_id)
+                .push_bind(tenant.to_owned())
+                .push_bind(u.source_id.clone())
+                .push_bind(*id);
+        });
+        sources.build().execute(&mut **tx).await?;
+        counts.created += i64::try_from(ids.len()).unwrap_or(0);
+        created.extend(ids);
     }
-    let new = ferry_domain::NewUser {
-        first_name: user.first_name.clone(),
-        last_name: user.last_name.clone(),
-        ..ferry_domain::NewUser::with_email(user.email.clone(), ferry_domain::Origin::Sync)
-    };
-    let user_id = super::insert_user(&mut **tx, marketplace_id, &new, None).await?;
-    sqlx::query(
-        "INSERT INTO user_sources (marketplace_id, tenant_id, source_id, user_id)
-         VALUES ($1, $2, $3, $4)",
-    )
-    .bind(marketplace_id)
-    .bind(tenant)
-    .bind(&user.source_id)
-    .bind(user_id)
-    .execute(&mut **tx)
-    .await?;
-    counts.created += 1;
-    join(tx, user_id, company.company_id).await
+    Ok(created)
 }
 
 /// The user of the marketplace with this e-mail, if any.
@@ -418,15 +481,17 @@ async fn mark_suspended_by_sync(
     Ok(())
 }
 
-/// Makes the user a member of the company, when they are not yet.
-async fn join(tx: &mut Tx<'_>, user_id: i64, company_id: i64) -> crate::Result<()> {
-    sqlx::query(
-        "INSERT INTO memberships (user_id, company_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-    )
-    .bind(user_id)
-    .bind(company_id)
-    .execute(&mut **tx)
-    .await?;
+/// Makes the users members of the company, those who are not yet.
+async fn join(tx: &mut Tx<'_>, company_id: i64, users: &[i64]) -> crate::Result<()> {
+    for chunk in users.chunks(USERS_AT_ONCE) {
+        let mut sql =
+            sqlx::QueryBuilder::<Db>::new("INSERT INTO memberships (user_id, company_id) ");
+        sql.push_values(chunk, |mut row, id| {
+            row.push_bind(*id).push_bind(company_id);
+        });
+        sql.push(" ON CONFLICT DO NOTHING");
+        sql.build().execute(&mut **tx).await?;
+    }
     Ok(())
 }
 
