@@ -15,16 +15,14 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Instant;
 
-use ferry_domain::{MarketplaceKind, Slug};
 use ferry_jobs::{Worker, WorkerConfig};
-use ferry_storage::seal::Sealer;
-use ferry_storage::{NewInstance, NewMarketplace, RunStart, RunState, Store};
+use ferry_storage::{RunStart, RunState, Store};
 use ferry_tenants::{Clients, GetHierarchy, HierarchyEnv, Scope, get_hierarchy};
 use serde_json::Value;
 
 mod support;
 
-use support::{env_number, peak_rss_mb, read_banner};
+use support::{env_number, marketplace_on_emulator, peak_rss_mb, read_banner, sealer};
 
 #[tokio::main]
 async fn main() {
@@ -77,34 +75,8 @@ async fn run(store: &Arc<dyn Store>, label: &str, customers: u64, rate: Option<u
     let mut child = emulator.spawn().expect("start the emulator");
     let printed = read_banner(&mut child);
     let base = printed("base_url");
-    let sealer = Sealer::from_hex(&"5e".repeat(32)).expect("key");
     let slug = format!("bench-{customers}-{}", rate.unwrap_or(0));
-    let marketplace = store
-        .create_marketplace(&NewMarketplace {
-            slug: Slug::parse(&slug).expect("slug"),
-            name: slug.clone(),
-            kind: MarketplaceKind::Distributor,
-            parent_id: None,
-        })
-        .await
-        .expect("marketplace");
-    store
-        .create_instance(
-            marketplace.id,
-            &NewInstance {
-                name: "Emulated".into(),
-                model: "both".into(),
-                partner_tenant_id: printed("partner_tenant_id"),
-                application_id: printed("client_id"),
-                secret_encrypted: Some(sealer.seal(&printed("client_secret"))),
-                refresh_token_encrypted: Some(sealer.seal(&printed("refresh_token"))),
-                mpn_id: None,
-                api_base_url: base.clone(),
-                login_base_url: base.clone(),
-            },
-        )
-        .await
-        .expect("instance");
+    let (marketplace, _) = marketplace_on_emulator(store, &slug, &printed).await;
     let instance = ferry_tenants::instances::visible(&**store, &marketplace)
         .await
         .expect("instances")
@@ -112,7 +84,7 @@ async fn run(store: &Arc<dyn Store>, label: &str, customers: u64, rate: Option<u
         .expect("the instance");
     let worker = Worker::new("bench".into(), store.clone(), WorkerConfig::default())
         .with_job::<GetHierarchy>(HierarchyEnv {
-            sealer,
+            sealer: sealer(),
             clients: Clients::default(),
         });
 

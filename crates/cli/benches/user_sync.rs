@@ -13,17 +13,18 @@
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use ferry_domain::{MarketplaceKind, NewCompany, Origin, Slug, TenantLink, UserStatus};
+use ferry_domain::{NewCompany, Origin, TenantLink, UserStatus};
 use ferry_jobs::{BackgroundJob, Worker, WorkerConfig};
-use ferry_storage::seal::Sealer;
-use ferry_storage::{NewInstance, NewMarketplace, SyncSettings, UserQuery};
+use ferry_storage::{SyncSettings, UserQuery};
 use ferry_tenants::users::UserSync;
 use ferry_tenants::{Clients, HierarchyEnv};
 use serde_json::Value;
 
 mod support;
 
-use support::{env_number, peak_rss_mb, read_banner, reset_peak_rss};
+use support::{
+    env_number, marketplace_on_emulator, peak_rss_mb, read_banner, reset_peak_rss, sealer,
+};
 
 #[tokio::main]
 async fn main() {
@@ -56,34 +57,8 @@ async fn main() {
     let printed = read_banner(&mut child);
     let base = printed("base_url");
 
-    let sealer = Sealer::from_hex(&"5e".repeat(32)).expect("key");
-    let marketplace = store
-        .create_marketplace(&NewMarketplace {
-            slug: Slug::parse("bench").expect("slug"),
-            name: "Bench".into(),
-            kind: MarketplaceKind::Distributor,
-            parent_id: None,
-        })
-        .await
-        .expect("marketplace");
+    let (marketplace, instance) = marketplace_on_emulator(&store, "bench", &printed).await;
     let m = marketplace.id;
-    let instance = store
-        .create_instance(
-            m,
-            &NewInstance {
-                name: "Emulated".into(),
-                model: "both".into(),
-                partner_tenant_id: printed("partner_tenant_id"),
-                application_id: printed("client_id"),
-                secret_encrypted: Some(sealer.seal(&printed("client_secret"))),
-                refresh_token_encrypted: Some(sealer.seal(&printed("refresh_token"))),
-                mpn_id: None,
-                api_base_url: base.clone(),
-                login_base_url: base.clone(),
-            },
-        )
-        .await
-        .expect("instance");
 
     // Every tenant of the world linked to a company of its own.
     let world: Value = reqwest::get(format!("{base}/_admin/world"))
@@ -138,7 +113,7 @@ async fn main() {
 
     let worker = Worker::new("bench".into(), store.clone(), WorkerConfig::default())
         .with_job::<UserSync>(HierarchyEnv {
-            sealer,
+            sealer: sealer(),
             clients: Clients::default(),
         });
     store

@@ -974,16 +974,18 @@ async fn ferry_sync_works_the_queue_from_a_script() {
     let dir = tempfile::tempdir().expect("temp dir");
     let demo = demo(dir.path(), "Partner Center:");
     let token = demo_token(dir.path());
-    let sync = |args: &[&str]| {
-        let mut command = ferry(dir.path(), "");
-        command
+    // `ferry sync …` or `ferry users …` against the demo's API.
+    let remote = |command: &str, args: &[&str]| {
+        let mut ferry = ferry(dir.path(), "");
+        ferry
             .env_remove("FERRY_DATABASE_URL")
             .env("FERRY_SERVER", &demo.url)
             .env("FERRY_TOKEN", &token)
-            .arg("sync")
+            .arg(command)
             .args(args);
-        run(&mut command)
+        run(&mut ferry)
     };
+    let sync = |args: &[&str]| remote("sync", args);
 
     let settings = stdout(&sync(&[
         "settings",
@@ -1098,16 +1100,7 @@ async fn ferry_sync_works_the_queue_from_a_script() {
     );
 
     // The synced users wait, not invited, until invited in bulk.
-    let users = |args: &[&str]| {
-        let mut command = ferry(dir.path(), "");
-        command
-            .env_remove("FERRY_DATABASE_URL")
-            .env("FERRY_SERVER", &demo.url)
-            .env("FERRY_TOKEN", &token)
-            .arg("users")
-            .args(args);
-        run(&mut command)
-    };
+    let users = |args: &[&str]| remote("users", args);
     let waiting = stdout(&users(&[
         "list",
         "--synced-not-invited",

@@ -1,10 +1,59 @@
-//! What the benchmarks against the emulator's own process share: its banner, sizes from the
-//! environment, and this process's memory as `/proc/self/status` gives it.
+//! What the benchmarks against the emulator's own process share: its banner, a marketplace
+//! with an instance on it, sizes from the environment, and this process's memory as
+//! `/proc/self/status` gives it.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::process::Child;
+use std::sync::Arc;
+
+use ferry_domain::{MarketplaceKind, Slug};
+use ferry_storage::seal::Sealer;
+use ferry_storage::{Marketplace, NewInstance, NewMarketplace, Store};
+
+/// The benchmarks' key for sealing the emulator's secrets.
+pub fn sealer() -> Sealer {
+    Sealer::from_hex(&"5e".repeat(32)).expect("key")
+}
+
+/// A distributor `slug` with an instance on the emulator whose banner is `printed`; answers
+/// the marketplace and the instance's id.
+pub async fn marketplace_on_emulator(
+    store: &Arc<dyn Store>,
+    slug: &str,
+    printed: &impl Fn(&str) -> String,
+) -> (Marketplace, i64) {
+    let marketplace = store
+        .create_marketplace(&NewMarketplace {
+            slug: Slug::parse(slug).expect("slug"),
+            name: slug.to_owned(),
+            kind: MarketplaceKind::Distributor,
+            parent_id: None,
+        })
+        .await
+        .expect("marketplace");
+    let sealer = sealer();
+    let base = printed("base_url");
+    let instance = store
+        .create_instance(
+            marketplace.id,
+            &NewInstance {
+                name: "Emulated".into(),
+                model: "both".into(),
+                partner_tenant_id: printed("partner_tenant_id"),
+                application_id: printed("client_id"),
+                secret_encrypted: Some(sealer.seal(&printed("client_secret"))),
+                refresh_token_encrypted: Some(sealer.seal(&printed("refresh_token"))),
+                mpn_id: None,
+                api_base_url: base.clone(),
+                login_base_url: base,
+            },
+        )
+        .await
+        .expect("instance");
+    (marketplace, instance)
+}
 
 /// The `key: value` lines the emulator prints at start, up to its address.
 pub fn read_banner(child: &mut Child) -> impl Fn(&str) -> String + use<> {

@@ -153,12 +153,19 @@ pub async fn start_sync(
     scope: ApiScope,
 ) -> Result<(StatusCode, Json<SyncStarted>), ApiError> {
     scope.require_pending(&state).await?;
-    let now = sync_now(&*state.store, scope.id()).await.map_err(refused)?;
+    started(sync_now(&*state.store, scope.id()).await)
+}
+
+/// A sync asked for: 202 with its job, started now or joined.
+fn started(
+    run: Result<ferry_storage::RunNow, SyncRefused>,
+) -> Result<(StatusCode, Json<SyncStarted>), ApiError> {
+    let run = run.map_err(refused)?;
     Ok((
         StatusCode::ACCEPTED,
         Json(SyncStarted {
-            job_id: now.job_id,
-            joined: now.joined,
+            job_id: run.job_id,
+            joined: run.joined,
         }),
     ))
 }
@@ -531,16 +538,7 @@ pub async fn start_user_sync(
     scope: ApiScope,
 ) -> Result<(StatusCode, Json<SyncStarted>), ApiError> {
     scope.require(Permission::ManagePartnerCenter)?;
-    let now = sync_users_now(&*state.store, scope.id())
-        .await
-        .map_err(refused)?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(SyncStarted {
-            job_id: now.job_id,
-            joined: now.joined,
-        }),
-    ))
+    started(sync_users_now(&*state.store, scope.id()).await)
 }
 
 #[derive(Serialize, ToSchema)]

@@ -182,10 +182,19 @@ pub async fn save(
             ..current
         }
     };
-    match save_settings(&*state.store, &scope.marketplace, &settings, &scope.actor()).await {
+    saved(&state, &scope, &settings).await
+}
+
+/// Saves the settings and goes back to their page, or shows it again saying why not.
+async fn saved(
+    state: &AppState,
+    scope: &Scope,
+    settings: &SyncSettings,
+) -> Result<Response, PageError> {
+    match save_settings(&*state.store, &scope.marketplace, settings, &scope.actor()).await {
         Ok(()) => Ok(scope.see_other("settings/sync", "saved")),
         Err(SyncRefused::Store(error)) => Err(error.into()),
-        Err(refused) => settings_page(&state, &scope, None, Some(refused.to_string())).await,
+        Err(refused) => settings_page(state, scope, None, Some(refused.to_string())).await,
     }
 }
 
@@ -225,32 +234,41 @@ pub async fn save_users(
         ..SettingsChange::default()
     }
     .over(current);
-    match save_settings(&*state.store, &scope.marketplace, &settings, &scope.actor()).await {
-        Ok(()) => Ok(scope.see_other("settings/sync", "saved")),
-        Err(SyncRefused::Store(error)) => Err(error.into()),
-        Err(refused) => settings_page(&state, &scope, None, Some(refused.to_string())).await,
-    }
+    saved(&state, &scope, &settings).await
 }
 
 /// *Sync users now*: a User Sync already queued or running is joined.
 pub async fn users_now(State(state): State<AppState>, scope: Scope) -> Result<Response, PageError> {
     scope.require(Permission::ManagePartnerCenter)?;
-    match sync_users_now(&*state.store, scope.id()).await {
-        Ok(run) if run.joined => Ok(scope.see_other("settings/sync", "sync-joined")),
-        Ok(_) => Ok(scope.see_other("settings/sync", "syncing-users")),
-        Err(SyncRefused::Store(error)) => Err(error.into()),
-        Err(_) => Ok(scope.see_other("settings/sync", "user-sync-off")),
-    }
+    let run = sync_users_now(&*state.store, scope.id()).await;
+    ran(
+        &scope,
+        run,
+        "settings/sync",
+        ["syncing-users", "user-sync-off"],
+    )
 }
 
 /// *Sync now*: a sync already queued or running is joined.
 pub async fn now(State(state): State<AppState>, scope: Scope) -> Result<Response, PageError> {
     scope.require_pending()?;
-    match sync_now(&*state.store, scope.id()).await {
-        Ok(run) if run.joined => Ok(scope.see_other("pending-companies", "sync-joined")),
-        Ok(_) => Ok(scope.see_other("pending-companies", "syncing")),
+    let run = sync_now(&*state.store, scope.id()).await;
+    ran(&scope, run, "pending-companies", ["syncing", "sync-off"])
+}
+
+/// Back to `path` after a sync was asked for, saying whether it started (`notices[0]`), was
+/// joined, or is off (`notices[1]`).
+fn ran(
+    scope: &Scope,
+    run: Result<ferry_storage::RunNow, SyncRefused>,
+    path: &str,
+    notices: [&str; 2],
+) -> Result<Response, PageError> {
+    match run {
+        Ok(run) if run.joined => Ok(scope.see_other(path, "sync-joined")),
+        Ok(_) => Ok(scope.see_other(path, notices[0])),
         Err(SyncRefused::Store(error)) => Err(error.into()),
-        Err(_) => Ok(scope.see_other("pending-companies", "sync-off")),
+        Err(_) => Ok(scope.see_other(path, notices[1])),
     }
 }
 
