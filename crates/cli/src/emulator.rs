@@ -11,7 +11,7 @@ use ferry_emulators::{Faults, google, partner_center};
 pub enum EmulatorCommand {
     /// Serve a Partner Center emulator (Entra token endpoints and the REST API) on one address.
     PartnerCenter(PartnerCenterArgs),
-    /// Serve a Google Admin Directory `users.list` emulator.
+    /// Serve a Google Admin Directory `users.list` emulator with its OAuth token endpoint.
     GoogleDirectory(GoogleArgs),
 }
 
@@ -109,9 +109,13 @@ pub struct GoogleArgs {
     listen: SocketAddr,
     #[command(flatten)]
     world: WorldArgs,
-    /// The bearer token callers must send (generated from the seed when not given).
+    /// Where to write the service account's JSON key (the same seed makes the same key);
+    /// a file in the temporary directory when not given.
     #[arg(long)]
-    token: Option<String>,
+    key_file: Option<PathBuf>,
+    /// Also accept this fixed bearer token, without the token exchange.
+    #[arg(long)]
+    static_token: Option<String>,
     #[command(flatten)]
     faults: FaultArgs,
 }
@@ -156,15 +160,21 @@ pub async fn run(command: EmulatorCommand) -> anyhow::Result<()> {
                 customers: args.world.customers,
                 resellers: args.world.resellers,
                 faults: args.faults.into(),
-                token: args.token,
+                static_token: args.static_token,
             });
             let listener = bind(args.listen).await?;
-            let url = format!("http://{}", listener.local_addr()?);
+            let address = listener.local_addr()?;
+            let url = format!("http://{address}");
+            let key_file = args.key_file.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("ferry-google-emulator-{}.json", address.port()))
+            });
+            std::fs::write(&key_file, emulator.service_account_key(&url))
+                .with_context(|| format!("cannot write the key to {}", key_file.display()))?;
             println!(
                 "Google Directory emulator: {} Workspace customers",
                 emulator.customers().len()
             );
-            println!("token: {}", emulator.token());
+            println!("key_file: {}", key_file.display());
             println!("admin: {url}/_admin/customers");
             println!("base_url: {url}");
             serve(listener, emulator.router()).await

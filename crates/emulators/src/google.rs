@@ -2,8 +2,16 @@
 //! with the same faults and an admin API. Its Workspace customers are tenants of the Partner
 //! Center world built from the same seed, under those tenants' custom domains, so one customer
 //! can be synced from both.
+//!
+//! Callers authenticate as Google requires: a service account's JSON key (the emulator makes
+//! one from the seed and hands it out, [`Emulator::service_account_key`]) signs a JWT that
+//! `POST /token` exchanges for an access token (the JWT bearer grant, RS256), checking the
+//! signature against the key it handed out. A fixed bearer token is accepted only when one is
+//! given ([`Options::static_token`]).
 
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequestParts, Path, Query, Request, State};
 use axum::http::StatusCode;
@@ -11,7 +19,11 @@ use axum::http::request::Parts;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use axum::{Json, Router};
+use axum::{Form, Json, Router};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use rand::SeedableRng;
+use rsa::pkcs8::{EncodePrivateKey, LineEnding};
+use rsa::traits::PublicKeyParts;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -26,8 +38,43 @@ pub struct Options {
     pub customers: usize,
     pub resellers: usize,
     pub faults: Faults,
-    /// The bearer token callers must send; generated from the seed when not given.
-    pub token: Option<String>,
+    /// A fixed bearer token accepted besides the issued ones; none unless given.
+    pub static_token: Option<String>,
+}
+
+/// The scope User Sync asks for.
+pub const DIRECTORY_SCOPE: &str = "https://www.googleapis.com/auth/admin.directory.user.readonly";
+/// How long an issued access token lasts, as Google's do.
+const TOKEN_LIFETIME: Duration = Duration::from_secs(3599);
+
+/// The emulator's service account: its key pair, made from the seed so one seed always hands
+/// out the same key file.
+struct ServiceAccount {
+    client_email: String,
+    key_id: String,
+    private_key_pem: String,
+    verifying_key: DecodingKey,
+}
+
+impl ServiceAccount {
+    fn generate(seed: u64) -> ServiceAccount {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed ^ 0x5E41_CE00);
+        let key = rsa::PrivateKey::new(&mut rng, 2048).expect("an RSA key from a seeded rng");
+        let private_key_pem = key
+            .to_pkcs8_pem(LineEnding::LF)
+            .expect("a generated key encodes")
+            .to_string();
+        let public = key.to_public_key();
+        ServiceAccount {
+            client_email: "ferry-sync@ferry-emulator.iam.gserviceaccount.com".into(),
+            key_id: format!("{:040x}", Rng::new(seed ^ 0x4B1D).below(u64::MAX)),
+            private_key_pem,
+            verifying_key: DecodingKey::from_rsa_raw_components(
+                &public.n_bytes(),
+                &public.e_bytes(),
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -120,7 +167,11 @@ pub fn workspace_customers(world: &World, seed: u64) -> Vec<WorkspaceCustomer> {
 
 struct Shared {
     customers: RwLock<Vec<WorkspaceCustomer>>,
-    token: String,
+    account: ServiceAccount,
+    static_token: Option<String>,
+    /// Access tokens issued by `/token`, with when they expire.
+    issued: Mutex<HashMap<String, Instant>>,
+    minted: std::sync::atomic::AtomicU64,
     injector: Injector,
 }
 
@@ -148,23 +199,34 @@ pub struct Emulator {
 impl Emulator {
     pub fn new(options: Options) -> Emulator {
         let world = World::generate(options.seed, options.customers, options.resellers);
-        let token = options.token.unwrap_or_else(|| {
-            format!(
-                "ya29.{}",
-                Rng::new(options.seed ^ 0x70C3).guid().replace('-', "")
-            )
-        });
         Emulator {
             shared: Arc::new(Shared {
                 customers: RwLock::new(workspace_customers(&world, options.seed)),
-                token,
+                account: ServiceAccount::generate(options.seed),
+                static_token: options.static_token,
+                issued: Mutex::new(HashMap::new()),
+                minted: std::sync::atomic::AtomicU64::new(0),
                 injector: Injector::new(options.faults, options.seed, "google".into()),
             }),
         }
     }
 
-    pub fn token(&self) -> String {
-        self.shared.token.clone()
+    /// The service account's JSON key file, as Google Cloud's console downloads it, for an
+    /// emulator served at `base_url`.
+    pub fn service_account_key(&self, base_url: &str) -> String {
+        let account = &self.shared.account;
+        let key = json!({
+            "type": "service_account",
+            "project_id": "ferry-emulator",
+            "private_key_id": account.key_id,
+            "private_key": account.private_key_pem,
+            "client_email": account.client_email,
+            "client_id": "104250966281933530000",
+            "auth_uri": format!("{base_url}/o/oauth2/auth"),
+            "token_uri": format!("{base_url}/token"),
+            "universe_domain": "googleapis.com",
+        });
+        serde_json::to_string_pretty(&key).unwrap_or_default()
     }
 
     pub fn customers(&self) -> Vec<WorkspaceCustomer> {
@@ -174,6 +236,7 @@ impl Emulator {
     pub fn router(&self) -> Router {
         let api = Router::new()
             .route("/admin/directory/v1/users", get(list_users))
+            .route("/token", post(token))
             .layer(from_fn_with_state(self.shared.clone(), inject_faults));
         let admin = Router::new()
             .route("/stats", get(stats))
@@ -257,7 +320,14 @@ impl FromRequestParts<Arc<Shared>> for Authorized {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, Response> {
-        if crate::bearer_token(parts) == Some(shared.token.as_str()) {
+        let token = crate::bearer_token(parts).unwrap_or_default();
+        let issued = shared
+            .issued
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(token)
+            .is_some_and(|expires| *expires > Instant::now());
+        if issued || shared.static_token.as_deref() == Some(token) {
             Ok(Authorized)
         } else {
             Err(google_error(
@@ -267,6 +337,103 @@ impl FromRequestParts<Arc<Shared>> for Authorized {
             ))
         }
     }
+}
+
+/// The OAuth error answer of Google's token endpoint.
+fn grant_error(error: &str, description: &str) -> Response {
+    let body = json!({ "error": error, "error_description": description });
+    (StatusCode::BAD_REQUEST, Json(body)).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenRequest {
+    grant_type: String,
+    assertion: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Assertion {
+    iss: String,
+    sub: Option<String>,
+    scope: Option<String>,
+    aud: String,
+}
+
+/// The JWT bearer grant: a JWT signed with the service account's key, for an access token.
+async fn token(State(shared): State<Arc<Shared>>, Form(request): Form<TokenRequest>) -> Response {
+    if request.grant_type != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+        return grant_error("unsupported_grant_type", "Invalid grant_type.");
+    }
+    let Some(assertion) = request.assertion else {
+        return grant_error("invalid_request", "Missing required parameter: assertion");
+    };
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud"]);
+    let claims = match jsonwebtoken::decode::<Assertion>(
+        &assertion,
+        &shared.account.verifying_key,
+        &validation,
+    ) {
+        Ok(data) => data.claims,
+        Err(error) => {
+            use jsonwebtoken::errors::ErrorKind;
+            let description = match error.kind() {
+                ErrorKind::InvalidSignature | ErrorKind::InvalidAlgorithm => {
+                    "Invalid JWT Signature."
+                }
+                ErrorKind::ExpiredSignature | ErrorKind::ImmatureSignature => {
+                    "Invalid JWT: Token must be a short-lived token (60 minutes) and in a \
+                     reasonable timeframe. Check your iat and exp values in the JWT claim."
+                }
+                _ => "Invalid JWT.",
+            };
+            return grant_error("invalid_grant", description);
+        }
+    };
+    if claims.iss != shared.account.client_email {
+        return grant_error("invalid_grant", "Invalid grant: account not found");
+    }
+    if !claims.aud.ends_with("/token") {
+        return grant_error(
+            "invalid_grant",
+            "Invalid JWT: audience is not the token URI.",
+        );
+    }
+    if claims.sub.as_deref().is_none_or(|s| !s.contains('@')) {
+        return grant_error(
+            "unauthorized_client",
+            "Client is unauthorized to retrieve access tokens using this method, or client not \
+             authorized for any of the scopes requested.",
+        );
+    }
+    let scopes = claims.scope.unwrap_or_default();
+    if !scopes.split(' ').any(|s| s == DIRECTORY_SCOPE) {
+        return grant_error(
+            "invalid_scope",
+            "Invalid OAuth scope or ID token audience provided.",
+        );
+    }
+    let n = shared
+        .minted
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let access_token = format!(
+        "ya29.emulator-{:016x}",
+        Rng::new(n ^ 0x70C3).below(u64::MAX)
+    );
+    let now = Instant::now();
+    let mut issued = shared
+        .issued
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    issued.retain(|_, expires| *expires > now);
+    issued.insert(access_token.clone(), now + TOKEN_LIFETIME);
+    Json(json!({
+        "access_token": access_token,
+        "expires_in": TOKEN_LIFETIME.as_secs(),
+        "token_type": "Bearer",
+    }))
+    .into_response()
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -894,20 +894,20 @@ async fn google_directory_lists_users_page_by_page() {
         customers: 200,
         resellers: 3,
         faults: Faults::default(),
-        token: None,
+        static_token: None,
     });
     let customers = emulator.customers();
-    let token = emulator.token();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(ferry_emulators::serve(
-        listener,
-        emulator.router(),
-        std::future::pending(),
-    ));
+    let base = serve_google(&emulator).await;
     let http = reqwest::Client::new();
+    let (status, answer) = google_token(
+        &http,
+        &emulator.service_account_key(&base),
+        "admin@example.com",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(answer["token_type"], "Bearer");
+    let token = answer["access_token"].as_str().expect("a token").to_owned();
     let customer = customers
         .iter()
         .max_by_key(|c| c.users.len())
@@ -979,4 +979,97 @@ async fn google_directory_lists_users_page_by_page() {
     let body: Value = refused.json().await.expect("json");
     assert_eq!(body["error"]["code"], 401);
     assert_eq!(body["error"]["status"], "UNAUTHENTICATED");
+}
+
+async fn serve_google(emulator: &google::Emulator) -> String {
+    install_tls();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(ferry_emulators::serve(
+        listener,
+        emulator.router(),
+        std::future::pending(),
+    ));
+    base
+}
+
+/// The JWT bearer grant as Google's client libraries make it, with a service account key file.
+async fn google_token(http: &reqwest::Client, key_file: &str, admin: &str) -> (StatusCode, Value) {
+    let key: Value = serde_json::from_str(key_file).expect("a JSON key file");
+    let token_uri = key["token_uri"].as_str().expect("token_uri");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("time")
+        .as_secs();
+    let claims = serde_json::json!({
+        "iss": key["client_email"], "sub": admin, "aud": token_uri,
+        "scope": google::DIRECTORY_SCOPE, "iat": now, "exp": now + 3600,
+    });
+    let signing = jsonwebtoken::EncodingKey::from_rsa_pem(
+        key["private_key"].as_str().expect("private_key").as_bytes(),
+    )
+    .expect("an RSA key");
+    let assertion = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+        &claims,
+        &signing,
+    )
+    .expect("signed");
+    let response = http
+        .post(token_uri)
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+            ("assertion", assertion.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token call");
+    let status = response.status();
+    (status, response.json().await.expect("json"))
+}
+
+#[tokio::test]
+async fn google_tokens_come_only_from_the_key_the_emulator_handed_out() {
+    let options = |seed, static_token| google::Options {
+        seed,
+        customers: 20,
+        resellers: 1,
+        faults: Faults::default(),
+        static_token,
+    };
+    let emulator = google::Emulator::new(options(3, Some("fixed".into())));
+    let base = serve_google(&emulator).await;
+    let http = reqwest::Client::new();
+    // Another emulator's key: well formed, the same service account, another signature.
+    let foreign = google::Emulator::new(options(4, None)).service_account_key(&base);
+    let (status, answer) = google_token(&http, &foreign, "admin@example.com").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer["error"], "invalid_grant");
+    assert_eq!(answer["error_description"], "Invalid JWT Signature.");
+    // The right key, but nobody to act as.
+    let own = emulator.service_account_key(&base);
+    let (status, answer) = google_token(&http, &own, "").await;
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unauthorized_client"))
+    );
+    // The same seed hands out the same key; the fixed token works only when it was asked for.
+    assert_eq!(
+        own,
+        google::Emulator::new(options(3, None)).service_account_key(&base)
+    );
+    let list = |token: &'static str| {
+        http.get(format!(
+            "{base}/admin/directory/v1/users?customer=my_customer"
+        ))
+        .bearer_auth(token)
+        .send()
+    };
+    assert_eq!(list("fixed").await.expect("call").status(), StatusCode::OK);
+    assert_eq!(
+        list("ya29.guessed").await.expect("call").status(),
+        StatusCode::UNAUTHORIZED
+    );
 }

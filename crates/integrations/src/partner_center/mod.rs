@@ -33,32 +33,7 @@ pub const MICROSOFT_HOSTS: &[&str] = &[
 /// Whether an instance's credentials may be sent to `url`: Microsoft's services over HTTPS
 /// and, when `local` is allowed, this machine (the emulators of tests and the demo).
 pub fn check_base_url(url: &str, local: bool) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url).map_err(|_| format!("'{url}' is not an address"))?;
-    let host = parsed.host_str().unwrap_or_default();
-    let on_this_machine = host == "localhost"
-        || host
-            .trim_matches(['[', ']'])
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    if on_this_machine {
-        return if local {
-            Ok(())
-        } else {
-            Err(format!(
-                "'{url}' is on this machine, which is for emulators: an operator allows it with \
-                 partner_center_local = true (FERRY_PARTNER_CENTER_LOCAL)"
-            ))
-        };
-    }
-    if parsed.scheme() == "https" && MICROSOFT_HOSTS.contains(&host) && parsed.port().is_none() {
-        Ok(())
-    } else {
-        Err(format!(
-            "'{url}' is not a Partner Center address: credentials go only to Microsoft's \
-             services over HTTPS ({})",
-            MICROSOFT_HOSTS.join(", ")
-        ))
-    }
+    crate::check_service_url(url, local, "Partner Center", MICROSOFT_HOSTS)
 }
 const AUDIENCE: &str = "https://api.partnercenter.microsoft.com";
 
@@ -247,7 +222,7 @@ impl Client {
                     if failures > RETRIES {
                         return Err(PcError::Network(error.to_string()));
                     }
-                    backoff(failures).await;
+                    crate::backoff(failures).await;
                     continue;
                 }
             };
@@ -278,7 +253,7 @@ impl Client {
                     if failures > RETRIES {
                         return Err(api_error(status, &body));
                     }
-                    backoff(failures).await;
+                    crate::backoff(failures).await;
                 }
                 _ => {
                     self.governor.release(permit, Outcome::Other);
@@ -483,12 +458,6 @@ fn api_error(status: u16, body: &[u8]) -> PcError {
 }
 
 /// Exponential backoff with jitter: about 0.2 s, 0.4 s, 0.8 s … at most 10 s.
-async fn backoff(attempt: u32) {
-    let base = 200.0 * 2f64.powi(i32::try_from(attempt.min(6)).unwrap_or(6) - 1);
-    let jitter = 0.5 + f64::from(rand::random::<u16>()) / f64::from(u16::MAX);
-    tokio::time::sleep(Duration::from_millis((base * jitter).min(10_000.0) as u64)).await;
-}
-
 fn guid() -> String {
     let b: [u8; 16] = rand::random();
     format!(
