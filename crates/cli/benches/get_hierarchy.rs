@@ -86,6 +86,7 @@ async fn run(store: &Arc<dyn Store>, label: &str, customers: u64, rate: Option<u
         .with_job::<GetHierarchy>(HierarchyEnv {
             sealer: sealer(),
             clients: Clients::default(),
+            google: Default::default(),
         });
 
     let started = Instant::now();

@@ -115,6 +115,7 @@ async fn main() {
         .with_job::<UserSync>(HierarchyEnv {
             sealer: sealer(),
             clients: Clients::default(),
+            google: Default::default(),
         });
     store
         .enqueue_job(&UserSync { marketplace_id: m }.new_job())

@@ -68,14 +68,17 @@ pub fn spawn_workers(
             .with_job::<GetHierarchy>(HierarchyEnv {
                 sealer: sealer.clone(),
                 clients: clients.clone(),
+                google: Default::default(),
             })
             .with_job::<CompanySync>(HierarchyEnv {
                 sealer: sealer.clone(),
                 clients: clients.clone(),
+                google: Default::default(),
             })
             .with_job::<UserSync>(HierarchyEnv {
                 sealer: sealer.clone(),
                 clients: clients.clone(),
+                google: Default::default(),
             })
             .with_job::<ImportTenants>(public_url.to_owned())
             .with_job::<InviteUsers>(public_url.to_owned())

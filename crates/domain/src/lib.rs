@@ -11,6 +11,7 @@ mod company;
 mod country;
 mod dataset;
 mod email;
+mod google;
 mod ids;
 mod instance;
 mod job;
@@ -37,6 +38,7 @@ pub use company::{
 pub use country::CountryCode;
 pub use dataset::{DatasetKind, DatasetState, ReportOutcome};
 pub use email::Email;
+pub use google::GoogleCustomer;
 pub use ids::{CompanyId, SubscriptionId, UserId};
 pub use instance::{InstanceAuth, is_guid};
 pub use job::{JobState, Progress};

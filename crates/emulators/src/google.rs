@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{get, post, put};
 use axum::{Form, Json, Router};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use rand::SeedableRng;
@@ -233,6 +233,11 @@ impl Emulator {
         self.shared.customers().clone()
     }
 
+    /// Serves the emulator on a free port of this machine; its address.
+    pub async fn serve_locally(&self) -> std::io::Result<String> {
+        crate::serve_locally(self.router()).await
+    }
+
     pub fn router(&self) -> Router {
         let api = Router::new()
             .route("/admin/directory/v1/users", get(list_users))
@@ -244,7 +249,10 @@ impl Emulator {
             .route("/faults", put(set_faults))
             .route("/customers", get(customers))
             .route("/customers/{customer}/users", post(add_user))
-            .route("/customers/{customer}/users/{user}", delete(remove_user));
+            .route(
+                "/customers/{customer}/users/{user}",
+                put(replace_user).delete(remove_user),
+            );
         Router::new()
             .merge(api)
             .nest("/_admin", admin)
@@ -569,6 +577,26 @@ async fn add_user(
         Some(c) => {
             c.users.push(user);
             StatusCode::CREATED
+        }
+        None => StatusCode::NOT_FOUND,
+    }
+}
+
+/// Changes a user as an admin would: renamed, suspended, deleted (`deletionTime`).
+async fn replace_user(
+    State(shared): State<Arc<Shared>>,
+    Path((customer, user)): Path<(String, String)>,
+    Json(changed): Json<DirectoryUser>,
+) -> StatusCode {
+    let mut customers = shared.customers_mut();
+    let found = customers
+        .iter_mut()
+        .find(|c| c.customer_id == customer)
+        .and_then(|c| c.users.iter_mut().find(|u| u.id == user));
+    match found {
+        Some(u) => {
+            *u = changed;
+            StatusCode::NO_CONTENT
         }
         None => StatusCode::NOT_FOUND,
     }

@@ -34,3 +34,11 @@ pub async fn serve(
         .with_graceful_shutdown(shutdown)
         .await
 }
+
+/// Serves a router on a free port of this machine for as long as the process runs; its address.
+pub async fn serve_locally(router: axum::Router) -> std::io::Result<String> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(serve(listener, router, std::future::pending()));
+    Ok(url)
+}

@@ -983,16 +983,7 @@ async fn google_directory_lists_users_page_by_page() {
 
 async fn serve_google(emulator: &google::Emulator) -> String {
     install_tls();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    tokio::spawn(ferry_emulators::serve(
-        listener,
-        emulator.router(),
-        std::future::pending(),
-    ));
-    base
+    emulator.serve_locally().await.expect("the emulator")
 }
 
 /// The JWT bearer grant as Google's client libraries make it, with a service account key file.

@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod companies;
 pub mod datasets;
 mod error;
+pub mod google;
 pub mod hierarchy;
 pub mod imports;
 pub mod instances;
@@ -53,6 +54,7 @@ pub use datasets::{
 };
 pub use error::{Result, StoreError};
 use ferry_domain::Timestamp;
+pub use google::{GoogleCompany, GoogleConnection, GoogleStore, NewGoogleConnection};
 pub use hierarchy::{
     AuditGeneration, CandidateCompany, CompanyRef, HierarchyChange, HierarchyRun, HierarchyState,
     HierarchyStore, LinkedCompany, NewHierarchyRun, NotImportable, PossibleMatch, RunScope,
@@ -149,6 +151,7 @@ pub trait Store:
     + ImportStore
     + SyncStore
     + UserSyncStore
+    + GoogleStore
     + AuditStore
     + OutboxStore
     + JobStore

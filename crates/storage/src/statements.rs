@@ -25,6 +25,8 @@ mod dataset_report;
 mod dataset_staging;
 #[path = "datasets/sql.rs"]
 mod datasets;
+#[path = "google/sql.rs"]
+mod google;
 #[path = "hierarchy/sql.rs"]
 mod hierarchy;
 #[path = "imports/sql.rs"]

@@ -111,6 +111,8 @@ pub enum Reached {
 pub struct HierarchyEnv {
     pub sealer: Sealer,
     pub clients: Clients,
+    /// User Sync's Google clients.
+    pub google: crate::google::GoogleClients,
 }
 
 /// Why a retrieval stopped.

@@ -13,6 +13,7 @@
 //! - Secrets are opened only to build a client, and never logged.
 
 pub mod audit;
+pub mod google;
 pub mod hierarchy;
 pub mod import;
 pub mod instances;

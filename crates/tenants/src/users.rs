@@ -1,10 +1,11 @@
-//! User Sync from Partner Center (docs/user-sync.md): on the scheduler at the marketplace's
-//! User Sync interval, or at once with *Sync now*, the `UserSync` job reads the users of every
-//! company linked to a tenant — active ones, and those deleted at the source through the
-//! `UserState` filter (U1, every page) — and writes them into the marketplace
-//! (`ferry_storage::UserSyncStore`): created without an e-mail, renamed, suspended when gone,
-//! reactivated when they return if User Sync suspended them. An App-only instance cannot list
-//! users: the run says so and skips its tenants.
+//! User Sync (docs/user-sync.md): on the scheduler at the marketplace's User Sync interval, or
+//! at once with *Sync now*, the `UserSync` job reads the users of every company linked to a
+//! tenant — active ones, and those deleted at the source through the `UserState` filter (U1,
+//! every page) — then those of every company linked to a Google Workspace customer
+//! (`crate::google`), and writes them into the marketplace (`ferry_storage::UserSyncStore`):
+//! created without an e-mail, renamed, suspended when gone, reactivated when they return if
+//! User Sync suspended them. An App-only instance cannot list users: the run says so and skips
+//! its tenants.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -17,6 +18,7 @@ use ferry_storage::{RunNow, SourceCompany, SourceUser, Store, TenantCompany, Use
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::google;
 use crate::hierarchy::HierarchyEnv;
 use crate::instances::visible;
 use crate::sync::SyncRefused;
@@ -31,12 +33,55 @@ pub struct UserSync {
     pub marketplace_id: i64,
 }
 
-/// Where a run carries on: after this company, with what it could not do so far.
+/// Where a run carries on: after this company of Partner Center's, then of Google's, with
+/// what it could not do so far.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct UsersSynced {
     pub after_company: i64,
+    pub partner_center_done: bool,
+    pub after_google_company: i64,
     pub companies: i64,
     pub notes: Vec<String>,
+    pub counts: UserSyncCounts,
+}
+
+impl UsersSynced {
+    /// Adds one page of companies' results and says where the run stands.
+    async fn record(
+        &mut self,
+        ctx: &JobContext<UsersSynced>,
+        results: Vec<Result<UserSyncCounts, String>>,
+    ) -> Result<(), JobError> {
+        let mut notes: BTreeSet<String> = std::mem::take(&mut self.notes).into_iter().collect();
+        for result in results {
+            self.companies += 1;
+            match result {
+                Ok(counts) => self.counts.add(counts),
+                Err(why) => {
+                    notes.insert(why);
+                }
+            }
+        }
+        self.notes = notes.into_iter().collect();
+        let c = self.counts;
+        let progress = Progress {
+            done: self.companies,
+            total: None,
+            message: Some(format!(
+                "{} companies: {} created, {} updated, {} suspended, {} conflicts",
+                self.companies, c.created, c.updated, c.suspended, c.conflicts
+            )),
+        };
+        ctx.checkpoint(self, progress, None).await?;
+        Ok(())
+    }
+
+    fn note(&mut self, why: String) {
+        if !self.notes.contains(&why) {
+            self.notes.push(why);
+        }
+    }
 }
 
 /// Runs the marketplace's User Sync now, or joins the one queued or running.
@@ -66,15 +111,38 @@ impl BackgroundJob for UserSync {
         let Some(marketplace) = store.marketplace(self.marketplace_id).await? else {
             return Ok(());
         };
-        if !settings.user_sync_partner_center {
+        if !settings.user_sync() {
             return Ok(());
         }
         let run = store
             .start_user_sync_run(self.marketplace_id, ctx.job().id)
             .await?;
+        let mut at = ctx.resume_from().cloned().unwrap_or_default();
+        if settings.user_sync_partner_center && !at.partner_center_done {
+            self.from_partner_center(env, ctx, &marketplace, run.id, &mut at)
+                .await?;
+        }
+        at.partner_center_done = true;
+        if settings.user_sync_google {
+            self.from_google(env, ctx, run.id, &mut at).await?;
+        }
+        Ok(store.finish_user_sync_run(run.id, &at.notes, None).await?)
+    }
+}
+
+impl UserSync {
+    async fn from_partner_center(
+        &self,
+        env: &HierarchyEnv,
+        ctx: &JobContext<UsersSynced>,
+        marketplace: &ferry_storage::Marketplace,
+        run_id: i64,
+        at: &mut UsersSynced,
+    ) -> Result<(), JobError> {
+        let store = ctx.store();
         // The instances' clients; an App-only one cannot list users.
         let mut clients: HashMap<i64, Result<std::sync::Arc<Client>, String>> = HashMap::new();
-        for instance in visible(&**store, &marketplace).await? {
+        for instance in visible(&**store, marketplace).await? {
             let summary = &instance.record.summary;
             let client = if summary.has_refresh_token {
                 env.clients
@@ -89,20 +157,18 @@ impl BackgroundJob for UserSync {
             };
             clients.insert(summary.id, client);
         }
-        let mut at = ctx.resume_from().cloned().unwrap_or_default();
-        let mut notes: BTreeSet<String> = at.notes.iter().cloned().collect();
-        let mut total = UserSyncCounts::default();
         loop {
             let page = store
                 .tenant_companies(self.marketplace_id, at.after_company, COMPANY_PAGE)
                 .await?;
-            let Some(last) = page.last() else { break };
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
             at.after_company = last.company_id;
-            let results: Vec<Result<UserSyncCounts, String>> = futures_util::stream::iter(page)
+            let results = futures_util::stream::iter(page)
                 .map(|link| {
                     let client = clients.get(&link.instance_id).cloned();
                     let store = store.clone();
-                    let run_id = run.id;
                     let m = self.marketplace_id;
                     async move {
                         match client {
@@ -118,27 +184,52 @@ impl BackgroundJob for UserSync {
                 .buffer_unordered(AT_ONCE)
                 .collect()
                 .await;
-            for result in results {
-                at.companies += 1;
-                match result {
-                    Ok(counts) => total.add(counts),
-                    Err(why) => {
-                        notes.insert(why);
-                    }
-                }
-            }
-            at.notes = notes.iter().cloned().collect();
-            let progress = Progress {
-                done: at.companies,
-                total: None,
-                message: Some(format!(
-                    "{} companies: {} created, {} updated, {} suspended, {} conflicts",
-                    at.companies, total.created, total.updated, total.suspended, total.conflicts
-                )),
-            };
-            ctx.checkpoint(&at, progress, None).await?;
+            at.record(ctx, results).await?;
         }
-        Ok(store.finish_user_sync_run(run.id, &at.notes, None).await?)
+    }
+
+    async fn from_google(
+        &self,
+        env: &HierarchyEnv,
+        ctx: &JobContext<UsersSynced>,
+        run_id: i64,
+        at: &mut UsersSynced,
+    ) -> Result<(), JobError> {
+        let store = ctx.store();
+        let Some(connection) = store.google_connection(self.marketplace_id).await? else {
+            at.note(
+                "User Sync from Google Workspace is on, but the marketplace has no Google \
+                 connection: connect one in Sync Settings."
+                    .into(),
+            );
+            return Ok(());
+        };
+        let client = match env.google.get(&env.sealer, &connection) {
+            Ok(client) => client,
+            Err(why) => {
+                at.note(format!("The Google connection cannot be used: {why}"));
+                return Ok(());
+            }
+        };
+        loop {
+            let page = store
+                .google_companies(self.marketplace_id, at.after_google_company, COMPANY_PAGE)
+                .await?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            at.after_google_company = last.company_id;
+            let results = futures_util::stream::iter(page)
+                .map(|link| {
+                    let (store, client) = (store.clone(), client.clone());
+                    let m = self.marketplace_id;
+                    async move { google::sync_company(&*store, m, run_id, &client, &link).await }
+                })
+                .buffer_unordered(AT_ONCE)
+                .collect()
+                .await;
+            at.record(ctx, results).await?;
+        }
     }
 }
 

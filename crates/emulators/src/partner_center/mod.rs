@@ -142,14 +142,7 @@ impl Emulator {
     /// Serves the emulator on a free port of this machine for as long as the process runs, and
     /// answers its base URL: for tests, benchmarks and the demo.
     pub async fn serve_locally(&self) -> std::io::Result<String> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        tokio::spawn(crate::serve(
-            listener,
-            self.router(),
-            std::future::pending(),
-        ));
-        Ok(url)
+        crate::serve_locally(self.router()).await
     }
 
     pub fn router(&self) -> Router {

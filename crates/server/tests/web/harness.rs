@@ -597,14 +597,17 @@ impl App {
         .with_job::<ferry_tenants::GetHierarchy>(ferry_tenants::HierarchyEnv {
             sealer: sealer(),
             clients: ferry_tenants::Clients::default(),
+            google: Default::default(),
         })
         .with_job::<ferry_tenants::sync::CompanySync>(ferry_tenants::HierarchyEnv {
             sealer: sealer(),
             clients: ferry_tenants::Clients::default(),
+            google: Default::default(),
         })
         .with_job::<ferry_tenants::users::UserSync>(ferry_tenants::HierarchyEnv {
             sealer: sealer(),
             clients: ferry_tenants::Clients::default(),
+            google: Default::default(),
         })
         .with_job::<ferry_tenants::ImportTenants>("http://ferry.test".to_owned());
         while worker.run_next().await.expect("run") {}

@@ -84,7 +84,9 @@ pub struct SourceCompany<'a> {
 }
 
 /// What a run (or one company of it) changed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize,
+)]
 pub struct UserSyncCounts {
     pub created: i64,
     pub updated: i64,

@@ -109,15 +109,18 @@ impl Setup {
             .with_job::<GetHierarchy>(HierarchyEnv {
                 sealer: sealer(),
                 clients: self.clients.clone(),
+                google: Default::default(),
             })
             .with_job::<ImportTenants>("http://ferry.test".to_owned())
             .with_job::<CompanySync>(HierarchyEnv {
                 sealer: sealer(),
                 clients: self.clients.clone(),
+                google: Default::default(),
             })
             .with_job::<UserSync>(HierarchyEnv {
                 sealer: sealer(),
                 clients: self.clients.clone(),
+                google: Default::default(),
             })
     }
 
