@@ -96,7 +96,8 @@ pub enum GoogleError {
     /// admin or scope).
     #[error("Google refused the service account: {0}")]
     Refused(String),
-    #[error("Google answered {status} ({reason}): {message}")]
+    /// Google's message is kept for the log; what is shown is the status and the reason code.
+    #[error("Google answered {status} ({reason})")]
     Api {
         status: u16,
         reason: String,
@@ -343,7 +344,8 @@ impl Client {
     }
 }
 
-/// The token endpoint's OAuth error (`{"error", "error_description"}`) in words.
+/// The token endpoint's OAuth error (`{"error", "error_description"}`) in Ferry's words: the
+/// text itself is logged, not shown.
 fn grant_error(status: u16, body: &[u8]) -> GoogleError {
     #[derive(Deserialize)]
     struct Answer {
@@ -351,18 +353,45 @@ fn grant_error(status: u16, body: &[u8]) -> GoogleError {
         #[serde(default)]
         error_description: Option<String>,
     }
-    match serde_json::from_slice::<Answer>(body) {
-        Ok(a) => GoogleError::Refused(match a.error_description {
-            Some(description) => format!("{}: {description}", a.error),
-            None => a.error,
-        }),
-        Err(_) if status >= 500 => GoogleError::Api {
-            status,
-            reason: "backendError".into(),
-            message: String::from_utf8_lossy(body).chars().take(200).collect(),
-        },
-        Err(_) => GoogleError::Refused(format!("the token endpoint answered {status}")),
-    }
+    let Ok(answer) = serde_json::from_slice::<Answer>(body) else {
+        return if status >= 500 {
+            GoogleError::Api {
+                status,
+                reason: "backendError".into(),
+                message: String::from_utf8_lossy(body).chars().take(200).collect(),
+            }
+        } else {
+            GoogleError::Refused(format!("the token endpoint answered {status}"))
+        };
+    };
+    let description = answer.error_description.unwrap_or_default();
+    tracing::info!(error = %answer.error, %description, "Google refused a token");
+    GoogleError::Refused(match answer.error.as_str() {
+        "invalid_grant" if description.contains("Signature") => {
+            "Invalid JWT Signature: the key file is not a current key of the service account \
+             (deleted or replaced in Google Cloud)"
+                .into()
+        }
+        "invalid_grant" => {
+            "invalid_grant: Google does not know the service account, or the admin, or the \
+             clock of this machine is wrong"
+                .into()
+        }
+        "unauthorized_client" => format!(
+            "unauthorized_client: the service account may not act as the admin; give it \
+             domain-wide delegation for {DIRECTORY_SCOPE} in the Admin console"
+        ),
+        "invalid_scope" => format!("invalid_scope: {DIRECTORY_SCOPE} is not granted"),
+        code if is_code(code) => format!("{code} (status {status})"),
+        _ => format!("the token endpoint answered {status}"),
+    })
+}
+
+/// A short OAuth or API code, safe to show as it is.
+fn is_code(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 40
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// Google's error envelope (`{"error": {"code", "message", "errors": [{"reason"}]}}`).
@@ -374,6 +403,7 @@ fn api_error(status: u16, body: &[u8]) -> GoogleError {
         reason: error["errors"][0]["reason"]
             .as_str()
             .or_else(|| error["status"].as_str())
+            .filter(|r| is_code(r))
             .unwrap_or("unknown")
             .to_owned(),
         message: error["message"]

@@ -420,10 +420,26 @@ impl Chrome {
             ),
             Some("sync-joined") => Some("A sync was already under way; it goes on."),
             Some("syncing-users") => Some(
-                "User Sync has started: it reads the users of every company linked to a tenant. \
-                 Its run is listed below.",
+                "User Sync has started: it reads the users of every company linked to a tenant \
+                 or a Google Workspace customer. Its run is listed below.",
             ),
             Some("user-sync-off") => Some("User Sync is off: turn it on below first."),
+            Some("google-linked") => Some(
+                "Linked: User Sync from Google Workspace brings this customer's users in as the \
+                 company's members.",
+            ),
+            Some("google-unlinked") => Some("The company is no longer linked to Google Workspace."),
+            Some("google-invalid") => Some(
+                "Not linked: give a Google customer id (a C followed by letters and digits, as the \
+                 Admin console shows it) or a domain name.",
+            ),
+            Some("no-google") => Some("Nothing to check: connect Google Workspace first."),
+            Some("google-works") => {
+                Some("The Google connection is saved and works: Google gave it a token.")
+            }
+            Some("google-refused") => {
+                Some("The Google connection is saved, but Google refused it: see why below.")
+            }
             Some("sync-off") => Some("Company Sync is off: turn it on in Sync Settings first."),
             Some("creating") => Some(
                 "The companies are being created with the import's mapping; Import Results \

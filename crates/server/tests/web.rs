@@ -1,8 +1,8 @@
 //! The web UI and the API, driven over HTTP in-process, one module per area: the role × route
 //! matrix and CSRF (`matrix.rs`), signing in and invitations (`accounts.rs`), the API's
 //! envelopes and OpenAPI document (`api.rs`), Partner Center instances (`instances.rs`),
-//! datasets (`datasets.rs`), the catalog (`catalog.rs`), the Overview (`overview.rs`) and the
-//! security headers (`headers.rs`). Every test runs on SQLite and on
+//! datasets (`datasets.rs`), the catalog (`catalog.rs`), the Overview (`overview.rs`), Google
+//! Workspace (`google.rs`) and the security headers (`headers.rs`). Every test runs on SQLite and on
 //! PostgreSQL; the browser journeys are in `browser.rs`. A new area adds a module here.
 
 #[path = "web/accounts.rs"]
@@ -15,6 +15,8 @@ mod browser;
 mod catalog;
 #[path = "web/datasets.rs"]
 mod datasets;
+#[path = "web/google.rs"]
+mod google;
 #[path = "web/harness.rs"]
 mod harness;
 #[path = "web/headers.rs"]
@@ -46,6 +48,7 @@ use datasets::{
     datasets_through_the_api, history_shows_what_a_dataset_changed,
     microsoft_records_are_checked_against_partner_center, order_datasets_through_the_api,
 };
+use google::google_workspace_is_connected_and_linked;
 use harness::App;
 use headers::every_answer_carries_the_security_headers;
 use imports::{import_through_the_api, imports_from_the_page};
@@ -103,6 +106,7 @@ ferry_storage::on_both_backends!(App::start =>
     the_import_customers_page_follows_a_retrieval,
     import_through_the_api,
     imports_from_the_page,
+    google_workspace_is_connected_and_linked,
 );
 
 /// The browser journeys run once, on SQLite: the matrix above already covers both backends.

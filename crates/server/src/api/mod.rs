@@ -4,6 +4,7 @@
 
 mod companies;
 mod datasets;
+mod google;
 mod hierarchy;
 mod imports;
 mod instances;
@@ -120,6 +121,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(sync::dismiss))
         .routes(routes!(sync::restore))
         .routes(routes!(sync::list_user_syncs, sync::start_user_sync))
+        .routes(routes!(google::get_connection, google::put_connection))
+        .routes(routes!(
+            google::get_company_google,
+            google::put_company_google
+        ))
         .routes(routes!(
             instances::get_partner_center_settings,
             instances::put_partner_center_settings

@@ -15,6 +15,7 @@ use super::{COUNT_CAP, NoticeQuery, Pager, Window, page};
 use crate::AppState;
 use crate::error::PageError;
 use crate::shared::companies::{CompanyForm, leaves_pending, stored_as_new};
+use crate::shared::google::customer_as_typed;
 use crate::web::{Chrome, Scope, or_dash, search_term, url_encode, when};
 
 pub const PAGE_SIZE: i64 = 50;
@@ -180,6 +181,7 @@ struct DetailPage {
     history: Vec<HistoryLine>,
     /// Where the record came from, and the page of what created it.
     origin: (String, Option<String>),
+    google: Option<ferry_domain::GoogleCustomer>,
 }
 
 /// "Company admin, Billing admin", from a membership's flags.
@@ -228,6 +230,7 @@ pub async fn show(
     let members = store.memberships_of_company(m, id).await?;
     let subscriptions = store.subscriptions_of_company(m, id).await?;
     let tenants = store.tenant_links(m, id).await?;
+    let google = store.company_google(m, id).await?;
     let provenance = Provenance {
         kind: &c.origin_kind,
         reference: c.origin_ref,
@@ -266,6 +269,7 @@ pub async fn show(
     ];
     let date = |d: Option<time::Date>| d.map_or("—".to_owned(), |d| d.to_string());
     page(&DetailPage {
+        google,
         chrome: scope.chrome("Companies").notice(query.notice.as_deref()),
         base: scope.base(),
         can_write: scope.principal.allows(Permission::WriteCompanies),
@@ -508,4 +512,45 @@ async fn company_of(state: &AppState, scope: &Scope, id: i64) -> Result<Company,
         .company(scope.id(), id)
         .await?
         .ok_or(PageError::NotFound)
+}
+
+#[derive(Deserialize)]
+pub struct GoogleForm {
+    /// `id` or `domain`.
+    kind: String,
+    /// Empty: no link.
+    value: String,
+}
+
+/// Links the company to its Google Workspace customer, or unlinks it.
+pub async fn link_google(
+    State(state): State<AppState>,
+    scope: Scope,
+    Path((_, id)): Path<(String, i64)>,
+    Form(form): Form<GoogleForm>,
+) -> Result<Response, PageError> {
+    scope.require(Permission::WriteCompanies)?;
+    let value = Some(form.value.as_str());
+    let typed = if form.kind == "domain" {
+        customer_as_typed(None, value)
+    } else {
+        customer_as_typed(value, None)
+    };
+    let path = format!("companies/{id}");
+    let Ok(customer) = typed else {
+        return Ok(scope.see_other(&path, "google-invalid"));
+    };
+    let found = state
+        .store
+        .set_company_google(scope.id(), id, customer.as_ref(), &scope.actor())
+        .await?;
+    if !found {
+        return Err(PageError::NotFound);
+    }
+    let notice = if customer.is_some() {
+        "google-linked"
+    } else {
+        "google-unlinked"
+    };
+    Ok(scope.see_other(&path, notice))
 }

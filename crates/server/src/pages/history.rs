@@ -162,6 +162,16 @@ fn audit_sentence(entry: &AuditEntry, entity: &str) -> String {
             entry.changes["tenant_id"].as_str().unwrap_or("?"),
             entry.changes["from"].as_str().unwrap_or("a form")
         ),
+        "google_linked" => match (
+            entry.changes["google_customer_id"].as_str(),
+            entry.changes["google_domain"].as_str(),
+        ) {
+            (Some(id), _) => format!("linked this {entity} to Google Workspace customer {id}"),
+            (None, Some(domain)) => {
+                format!("linked this {entity} to Google Workspace domain {domain}")
+            }
+            (None, None) => format!("unlinked this {entity} from Google Workspace"),
+        },
         "updated" if !changed.is_empty() => format!("changed {changed}"),
         "updated" => format!("saved this {entity} unchanged"),
         verb => format!("{verb} this {entity}"),

@@ -69,6 +69,10 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(companies::show).post(companies::update),
         )
         .route("/m/{slug}/companies/{id}/edit", get(companies::edit_form))
+        .route(
+            "/m/{slug}/companies/{id}/google",
+            post(companies::link_google),
+        )
         .route("/m/{slug}/users", get(users::list).post(users::create))
         .route("/m/{slug}/users/new", get(users::new_form))
         .route("/m/{slug}/users/invitations", post(users::invite_many))
@@ -182,6 +186,11 @@ pub fn routes(state: AppState) -> Router<AppState> {
             get(sync::settings).post(sync::save),
         )
         .route("/m/{slug}/settings/sync/users", post(sync::save_users))
+        .route("/m/{slug}/settings/sync/google", post(sync::save_google))
+        .route(
+            "/m/{slug}/settings/sync/google/check",
+            post(sync::check_google),
+        )
         .route("/m/{slug}/sync/now", post(sync::now))
         .route("/m/{slug}/sync/users", post(sync::users_now))
         .route("/m/{slug}/pending-companies", get(sync::queue))

@@ -4,14 +4,17 @@
 //! suggestions with their reasons; create, link (suggested or found by search), dismiss and
 //! restore.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use ferry_domain::PendingState;
 use ferry_domain::Permission;
 use ferry_storage::{CompanyQuery, PendingCompany, PendingQuery, SyncRun, SyncSettings, Total};
+use ferry_tenants::google::{self, ConnectGoogle, GoogleRefused};
 use ferry_tenants::instances;
 use ferry_tenants::sync::{SyncRefused, create_pending, save_settings, sync_now};
 use ferry_tenants::users::sync_users_now;
@@ -65,7 +68,34 @@ struct SettingsPage {
     instances: Vec<(i64, String, bool)>,
     runs: Vec<RunView>,
     user_runs: Vec<RunView>,
+    google: Option<GoogleView>,
     error: Option<String>,
+}
+
+/// The Google connection as the page shows it; its key never.
+struct GoogleView {
+    client_email: String,
+    admin: String,
+    api_url: String,
+    token_url: String,
+    /// When it was last checked, and why that failed.
+    checked: String,
+    check_error: Option<String>,
+}
+
+impl From<ferry_storage::GoogleConnection> for GoogleView {
+    fn from(c: ferry_storage::GoogleConnection) -> Self {
+        GoogleView {
+            client_email: c.client_email,
+            admin: c.admin_email,
+            api_url: c.api_url,
+            token_url: c.token_url,
+            checked: c
+                .checked_at
+                .map_or("never".into(), |at| when(ferry_domain::Timestamp(at))),
+            check_error: c.check_error,
+        }
+    }
 }
 
 fn user_run_view(run: ferry_storage::UserSyncRun) -> RunView {
@@ -118,6 +148,11 @@ async fn settings_page(
             .into_iter()
             .map(user_run_view)
             .collect(),
+        google: state
+            .store
+            .google_connection(scope.id())
+            .await?
+            .map(GoogleView::from),
         error,
     };
     let refused = template.error.is_some();
@@ -236,6 +271,92 @@ pub async fn save_users(
     .over(current);
     saved(&state, &scope, &settings).await
 }
+
+/// The Google connection form (multipart: the key file is uploaded), saved and checked at once.
+/// The role is checked before the upload is read.
+pub async fn save_google(
+    State(state): State<AppState>,
+    scope: Scope,
+    request: axum::extract::Request,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let fields = match google_form(&state, request).await {
+        Ok(fields) => fields,
+        Err(why) => return settings_page(&state, &scope, None, Some(why)).await,
+    };
+    let field = |name: &str| fields.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+    let Some(key_file) = field("key_file") else {
+        let why = "Choose the service account's JSON key file.";
+        return settings_page(&state, &scope, None, Some(why.into())).await;
+    };
+    let request = ConnectGoogle {
+        key_file,
+        admin: field("admin").unwrap_or_default(),
+        api_url: field("api_url"),
+        token_url: field("token_url"),
+    };
+    let local = state.partner_center_local;
+    let actor = scope.actor();
+    match google::connect(
+        &*state.store,
+        &state.sealer,
+        scope.id(),
+        &request,
+        local,
+        &actor,
+    )
+    .await
+    {
+        Ok(saved) if saved.check_error.is_none() => {
+            Ok(scope.see_other("settings/sync", "google-works"))
+        }
+        Ok(_) => Ok(scope.see_other("settings/sync", "google-refused")),
+        Err(GoogleRefused::Store(error)) => Err(error.into()),
+        Err(refused) => settings_page(&state, &scope, None, Some(refused.to_string())).await,
+    }
+}
+
+/// The connection form's fields; a key file larger than any service account's is refused.
+async fn google_form(
+    state: &AppState,
+    request: axum::extract::Request,
+) -> Result<HashMap<String, String>, String> {
+    let unreadable = |e: &dyn std::fmt::Display| format!("The form could not be read: {e}.");
+    let mut multipart = Multipart::from_request(request, state)
+        .await
+        .map_err(|e| unreadable(&e))?;
+    let mut fields = HashMap::new();
+    while let Some(field) = multipart.next_field().await.map_err(|e| unreadable(&e))? {
+        let name = field.name().unwrap_or_default().to_owned();
+        let bytes = field.bytes().await.map_err(|e| unreadable(&e))?;
+        if bytes.len() > KEY_FILE_LIMIT {
+            return Err("The key file is larger than a service account's key (64 KB).".into());
+        }
+        fields.insert(name, String::from_utf8_lossy(&bytes).into_owned());
+    }
+    Ok(fields)
+}
+
+/// *Check again*: a fresh token for the saved connection.
+pub async fn check_google(
+    State(state): State<AppState>,
+    scope: Scope,
+) -> Result<Response, PageError> {
+    scope.require(Permission::ManagePartnerCenter)?;
+    let Some(connection) = state.store.google_connection(scope.id()).await? else {
+        return Ok(scope.see_other("settings/sync", "no-google"));
+    };
+    let checked = google::check(&*state.store, &state.sealer, &connection).await?;
+    let notice = if checked.check_error.is_none() {
+        "google-works"
+    } else {
+        "google-refused"
+    };
+    Ok(scope.see_other("settings/sync", notice))
+}
+
+/// A service account's key is about 2.4 KB.
+const KEY_FILE_LIMIT: usize = 64 * 1024;
 
 /// *Sync users now*: a User Sync already queued or running is joined.
 pub async fn users_now(State(state): State<AppState>, scope: Scope) -> Result<Response, PageError> {

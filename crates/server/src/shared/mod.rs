@@ -6,6 +6,7 @@
 //! - `datasets.rs`: receiving an upload file by file into the store (removing the dataset if
 //!   anything fails), replacing files before activation, activate, deny, delete with undo, and
 //!   the streamed report download.
+//! - `google.rs`: a company's Google Workspace customer as typed, checked.
 //! - `hierarchy.rs`: asking for Get Hierarchy: the scope as typed, checked; a retrieval that
 //!   already runs, named.
 //! - `imports.rs`: an import run's results as CSV.
@@ -17,6 +18,7 @@
 pub mod catalog;
 pub mod companies;
 pub mod datasets;
+pub mod google;
 pub mod hierarchy;
 pub mod imports;
 pub mod instances;

@@ -372,6 +372,24 @@ const PAGES: &[Route] = &[
         body: "",
     },
     Route {
+        method: "POST",
+        path: "/m/{m}/settings/sync/google",
+        allowed: "M",
+        body: "admin=admin%40example.com",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/settings/sync/google/check",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "POST",
+        path: "/m/{m}/companies/{company}/google",
+        allowed: "MS",
+        body: "kind=domain&value=example.com",
+    },
+    Route {
         method: "GET",
         path: "/m/{m}/pending-companies",
         allowed: "M",
@@ -676,6 +694,30 @@ pub(crate) const API: &[Route] = &[
     },
     Route {
         method: "GET",
+        path: "/api/v1/google/connection",
+        allowed: "M",
+        body: "",
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/google/connection",
+        allowed: "M",
+        body: r#"{"key_file": {"type": "authorized_user"}, "admin": "admin@example.com"}"#,
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/companies/{company}/google",
+        allowed: "MSC",
+        body: "",
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/companies/{company}/google",
+        allowed: "MS",
+        body: r#"{"domain": "example.com"}"#,
+    },
+    Route {
+        method: "GET",
         path: "/api/v1/sync/pending",
         allowed: "M",
         body: "",
@@ -777,6 +819,10 @@ pub(crate) async fn every_page_checks_role_and_marketplace(app: App) {
                     (_, true, true) if route.path.ends_with("/import") => {
                         vec![StatusCode::UNPROCESSABLE_ENTITY]
                     }
+                    // Not an upload with a key file: the page says so.
+                    (_, true, true) if route.path.ends_with("/settings/sync/google") => {
+                        vec![StatusCode::UNPROCESSABLE_ENTITY]
+                    }
                     // The seeded import holds the tenant: its page says so.
                     (_, true, true) if route.path.ends_with("/pending-companies/create") => {
                         vec![StatusCode::CONFLICT, StatusCode::SEE_OTHER]
@@ -871,6 +917,13 @@ pub(crate) async fn every_api_route_checks_role_and_marketplace(app: App) {
                     {
                         vec![StatusCode::OK]
                     }
+                    // A key that is not a service account's.
+                    (true, _)
+                        if route.path == "/api/v1/google/connection" && route.method == "PUT" =>
+                    {
+                        vec![StatusCode::UNPROCESSABLE_ENTITY]
+                    }
+                    (true, _) if route.path.ends_with("/google") => vec![StatusCode::OK],
                     // Nothing to import: the instance has no list yet, the seeded run runs.
                     (true, _)
                         if route.method == "POST" && route.path.starts_with("/api/v1/imports") =>
