@@ -1,6 +1,8 @@
 //! `ferry demo`: everything on one machine with no setup — a marketplace with data, a manager
-//! login, an example dataset, and Partner Center emulated (`demo/partner_center.rs`).
+//! login, an example dataset, and Partner Center (`demo/partner_center.rs`) and Google
+//! Workspace (`demo/google.rs`) emulated.
 
+mod google;
 mod partner_center;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +36,7 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
     };
     let store = open_migrated(&config).await?;
     let (emulator, partner_center_url) = partner_center::start().await?;
+    let (directory, google_url) = google::start().await?;
     let sealer = config.sealer()?;
     let (marketplace, first_edition) = match store.marketplace_by_slug(SLUG).await? {
         Some(existing) => (existing, None),
@@ -51,10 +54,24 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
     )
     .await
     .context("cannot connect the demo's Partner Center")?;
+    let google_key = google::connect_demo(
+        &store,
+        &sealer,
+        &marketplace,
+        &directory,
+        &google_url,
+        &config.data_dir,
+    )
+    .await
+    .context("cannot connect the demo's Google Workspace")?;
     if let Some(edition) = first_edition {
         partner_center::link_examples(&store, &marketplace, instance, &emulator, edition)
             .await
             .context("cannot link the demo's companies to its tenants")?;
+        let world: serde_json::Value = serde_json::from_str(&emulator.world_json())?;
+        google::link_examples(&store, &marketplace, &directory, &world)
+            .await
+            .context("cannot link the demo's companies to Google Workspace")?;
         start_company_sync(&store, &marketplace)
             .await
             .context("cannot turn the demo's Company Sync on")?;
@@ -87,6 +104,12 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
             partner_center::INSTANCE
         );
         println!(
+            "  Google Workspace: emulated on this machine, connected with the service account \
+             key {} (acting as {})",
+            google_key.display(),
+            google::ADMIN
+        );
+        println!(
             "  Company Sync and User Sync: on; Pending Companies and the synced users fill as the \
              demo starts (Sync Settings to change them)\n"
         );
@@ -95,9 +118,10 @@ pub async fn run(config: Config, _args: DemoArgs) -> anyhow::Result<()> {
     .await
 }
 
-/// Company Sync on, inviting the admins of the companies it creates, and User Sync on, with
-/// their first runs queued: as the demo starts, the workers fill Pending Companies from the
-/// emulated Partner Center and bring in the users of the companies linked to its tenants.
+/// Company Sync on, inviting the admins of the companies it creates, and User Sync on from
+/// both sources, with their first runs queued: as the demo starts, the workers fill Pending
+/// Companies from the emulated Partner Center and bring in the users of the companies linked
+/// to its tenants and to its Google Workspace customers.
 async fn start_company_sync(
     store: &Arc<dyn Store>,
     marketplace: &Marketplace,
@@ -106,6 +130,7 @@ async fn start_company_sync(
         company_sync: true,
         invite_admins: true,
         user_sync_partner_center: true,
+        user_sync_google: true,
         ..ferry_storage::SyncSettings::default()
     };
     ferry_tenants::sync::save_settings(&**store, marketplace, &settings, "demo").await?;

@@ -6,6 +6,7 @@ mod config;
 mod datasets;
 mod demo;
 mod emulator;
+mod google;
 mod hierarchy;
 mod imports;
 mod remote;
@@ -108,6 +109,20 @@ enum Command {
         #[command(subcommand)]
         command: sync::SyncCommand,
     },
+    /// The Google Workspace connection of User Sync (through a running Ferry's API).
+    Google {
+        #[command(flatten)]
+        api: remote::Api,
+        #[command(subcommand)]
+        command: google::GoogleCommand,
+    },
+    /// A company's links to other services (through a running Ferry's API).
+    Company {
+        #[command(flatten)]
+        api: remote::Api,
+        #[command(subcommand)]
+        command: google::CompanyCommand,
+    },
     /// Datasets: bulk CSV migration (through a running Ferry's API).
     Dataset {
         #[command(flatten)]
@@ -154,6 +169,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Command::Results { api, args } => imports::results(&api, args).await,
             Command::Sync { api, command } => sync::run(&api, command).await,
             Command::Users { api, command } => users::run(&api, command).await,
+            Command::Google { api, command } => google::google(&api, command).await,
+            Command::Company { api, command } => google::company(&api, command).await,
         }
     });
     // Blocking work still running (a request waiting on the database) does not hold the

@@ -1081,13 +1081,26 @@ async fn ferry_sync_works_the_queue_from_a_script() {
     assert!(restored.contains(": pending"), "{restored}");
 
     // User Sync (on in the demo): off, refused; on again, it runs and changes nothing twice.
-    let off = stdout(&sync(&["settings", "--user-sync-partner-center", "off"]));
+    let off = stdout(&sync(&[
+        "settings",
+        "--user-sync-partner-center",
+        "off",
+        "--user-sync-google",
+        "off",
+    ]));
     assert!(off.contains("user sync partner center   off"), "{off}");
+    assert!(off.contains("user sync google           off"), "{off}");
     fails_with(
         &sync(&["users"]),
         "User Sync is off: turn it on in Sync Settings first. (409)",
     );
-    stdout(&sync(&["settings", "--user-sync-partner-center", "on"]));
+    stdout(&sync(&[
+        "settings",
+        "--user-sync-partner-center",
+        "on",
+        "--user-sync-google",
+        "on",
+    ]));
     let users = stdout(&sync(&["users"]));
     assert!(
         users.starts_with("user sync ") && users.contains(": completed: "),
@@ -1134,6 +1147,55 @@ async fn ferry_sync_works_the_queue_from_a_script() {
         "json",
     ]));
     assert_eq!(left.trim(), "[]", "every synced user invited");
+
+    // Google Workspace: a key Google refuses is saved and says why; the demo's key works.
+    let key_file = dir.path().join("data/google-service-account.json");
+    let key: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&key_file).expect("the demo's key"))
+            .expect("json");
+    let token_uri = key["token_uri"].as_str().expect("token_uri");
+    let google_url = token_uri
+        .strip_suffix("/token")
+        .expect("the emulator's address");
+    let foreign = dir.path().join("foreign-key.json");
+    let other = ferry_emulators::google::Emulator::new(ferry_emulators::google::Options {
+        seed: 7,
+        customers: 4,
+        resellers: 1,
+        faults: Default::default(),
+        static_token: None,
+    });
+    std::fs::write(&foreign, other.service_account_key(google_url)).expect("write");
+    let connect = |file: &Path| {
+        let file = file.display().to_string();
+        let args = [
+            "connect",
+            "--key-file",
+            &file,
+            "--admin",
+            "admin@demo.example",
+        ];
+        remote("google", &[&args[..], &["--api-url", google_url]].concat())
+    };
+    fails_with(
+        &connect(&foreign),
+        "the connection is saved, but Google refused the service account: Invalid JWT Signature",
+    );
+    let works = stdout(&connect(&key_file));
+    assert!(works.contains("works: Google gave a token"), "{works}");
+    let company = best["company_id"].to_string();
+    let linked = stdout(&remote(
+        "company",
+        &["google-link", &company, "--domain", "Example.COM"],
+    ));
+    assert_eq!(
+        linked.trim(),
+        format!("company {company} → Google Workspace domain example.com")
+    );
+    fails_with(
+        &remote("company", &["google-link", &company, "--customer", "nope"]),
+        "is not a Google customer id",
+    );
 }
 
 /// User Sync on the demo, in headless Chromium: the manager runs User Sync, filters the users

@@ -18,9 +18,9 @@ pub const INSTANCE: &str = "Demo Partner Center";
 pub const TENANT_RESELLER: &str = "northwind";
 
 /// The world is the same on every start: the links the demo made to its tenants stay true.
-const SEED: u64 = 2026;
-const CUSTOMERS: usize = 300;
-const RESELLERS: usize = 4;
+pub(super) const SEED: u64 = 2026;
+pub(super) const CUSTOMERS: usize = 300;
+pub(super) const RESELLERS: usize = 4;
 
 /// Starts the emulator on this machine; it serves until the process ends.
 pub async fn start() -> anyhow::Result<(Emulator, String)> {
