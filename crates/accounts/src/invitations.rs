@@ -30,6 +30,56 @@ pub async fn invite_user(
     user: &User,
     once_key: Option<String>,
 ) -> Result<(), InviteError> {
+    let greeting = format!("{} has an account for you.", marketplace.name);
+    let subject = format!("Your account at {}", marketplace.name);
+    send_activation(
+        store,
+        public_url,
+        marketplace,
+        user,
+        once_key,
+        subject,
+        greeting,
+    )
+    .await
+}
+
+/// The registration reminder: the invitation again, saying it is a reminder.
+pub(crate) async fn remind_user(
+    store: &dyn Store,
+    public_url: &str,
+    marketplace: &Marketplace,
+    user: &User,
+    once_key: String,
+) -> Result<(), InviteError> {
+    let greeting = format!(
+        "{} created an account for you a few days ago, and it is waiting.",
+        marketplace.name
+    );
+    let subject = format!("Reminder: your account at {}", marketplace.name);
+    send_activation(
+        store,
+        public_url,
+        marketplace,
+        user,
+        Some(once_key),
+        subject,
+        greeting,
+    )
+    .await
+}
+
+/// An e-mail with a link to choose a password, which activates the account; a user just
+/// created becomes invited.
+async fn send_activation(
+    store: &dyn Store,
+    public_url: &str,
+    marketplace: &Marketplace,
+    user: &User,
+    once_key: Option<String>,
+    subject: String,
+    greeting: String,
+) -> Result<(), InviteError> {
     if !user.allow_login {
         return Err(InviteError::ManagedUser(user.email.to_string()));
     }
@@ -37,18 +87,23 @@ pub async fn invite_user(
         return Err(InviteError::Suspended(user.email.to_string()));
     }
     let name = user.display_name();
-    email_link(store, user, LinkPurpose::Invitation, ferry_storage::now(), |token| NewEmail {
-        marketplace_id: Some(marketplace.id),
-        to: user.email.to_string(),
-        subject: format!("Your account at {}", marketplace.name),
-        body: format!(
-            "Hello {name},\n\n{marketplace} has an account for you. Choose your password to sign in \
-             (the link works for 7 days):\n\n{public_url}/invitations/{token}\n\nIf you did not \
-             expect this e-mail, you can ignore it.\n",
-            marketplace = marketplace.name,
-        ),
-        once_key,
-    })
+    email_link(
+        store,
+        user,
+        LinkPurpose::Invitation,
+        ferry_storage::now(),
+        |token| NewEmail {
+            marketplace_id: Some(marketplace.id),
+            to: user.email.to_string(),
+            subject,
+            body: format!(
+                "Hello {name},\n\n{greeting} Choose your password to sign in (the link works for 7 \
+             days):\n\n{public_url}/invitations/{token}\n\nIf you did not expect this e-mail, you \
+             can ignore it.\n",
+            ),
+            once_key,
+        },
+    )
     .await?;
     if user.status == UserStatus::Created {
         store

@@ -13,7 +13,7 @@ use ferry_jobs::{BackgroundJob, JobContext, JobError};
 use ferry_storage::{Marketplace, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::invitations::{InviteError, invite_user};
+use crate::invitations::{InviteError, remind_user};
 
 /// Users reminded per page.
 const PAGE: i64 = 200;
@@ -43,7 +43,7 @@ pub async fn send_due_reminders(
                 continue;
             };
             let key = format!("reminder:{user_id}");
-            match invite_user(store, public_url, marketplace, &user, Some(key)).await {
+            match remind_user(store, public_url, marketplace, &user, key).await {
                 Ok(()) => sent += 1,
                 Err(InviteError::Store(error)) => return Err(error),
                 // Suspended or managed meanwhile: nothing to remind.

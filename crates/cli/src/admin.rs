@@ -76,6 +76,14 @@ pub enum AdminCommand {
         #[arg(long)]
         every_ms: Option<u32>,
     },
+    /// Send the registration reminders due now, without waiting for the workers' next look
+    /// (every ten minutes), and print how many went out.
+    SendReminders {
+        /// Send those due at this time instead (RFC 3339, e.g. 2026-12-02T09:00:00Z): a
+        /// rehearsal of a later day.
+        #[arg(long)]
+        at: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -103,6 +111,24 @@ fn role_parser() -> impl clap::builder::TypedValueParser<Value = Role> {
 pub async fn run(config: &Config, command: AdminCommand) -> anyhow::Result<()> {
     let store = open_migrated(config).await?;
     match command {
+        AdminCommand::SendReminders { at } => {
+            let now = match at {
+                Some(text) => {
+                    let at = time::OffsetDateTime::parse(
+                        &text,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .with_context(|| format!("'{text}' is not a time like 2026-12-02T09:00:00Z"))?;
+                    ferry_domain::Timestamp(
+                        i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX),
+                    )
+                }
+                None => ferry_storage::now(),
+            };
+            let public_url = config.public_url_or_listen();
+            let sent = ferry_accounts::send_due_reminders(&*store, &public_url, now).await?;
+            println!("{sent} registration reminders sent");
+        }
         AdminCommand::CreateMarketplace {
             name,
             slug,

@@ -203,6 +203,14 @@ impl Config {
         })
     }
 
+    /// The address links in e-mails start with: the configured public URL, else the listen
+    /// address.
+    pub fn public_url_or_listen(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+
     /// The sealer of secrets at rest: the configured key, or the data directory's key file.
     pub fn sealer(&self) -> Result<ferry_storage::seal::Sealer, ferry_storage::seal::SealError> {
         match &self.secret_key {

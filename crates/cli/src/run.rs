@@ -126,10 +126,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 pub async fn workers_only(config: &Config) -> anyhow::Result<()> {
     let store = open_migrated(config).await?;
     let (stop, stopped) = watch::channel(false);
-    let public_url = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let public_url = config.public_url_or_listen();
     let mut workers = spawn_workers(config, &store, &stopped, &public_url, &Clients::default())?;
     tracing::info!(count = config.workers, "workers running; stop with Ctrl-C");
     shutdown_signal().await;

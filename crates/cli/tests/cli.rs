@@ -1303,6 +1303,47 @@ async fn a_manager_invites_the_synced_users_of_the_demo() {
             .await
             .contains("No user matches these filters.")
     );
+
+    // Registration reminders: turned on, none is due today; two days on (the clock moved for
+    // `ferry admin send-reminders`), each invited user who has not registered gets one.
+    browser
+        .goto(&format!("{}/m/demo/settings/sync", demo.url))
+        .await;
+    browser
+        .execute("document.querySelector('input[name=registration_reminders]').checked = true")
+        .await;
+    browser.click("#user-sync button[type=submit]").await;
+    let reminders = |at: Option<String>| {
+        let mut admin = ferry(dir.path(), "");
+        admin
+            .env_remove("FERRY_DATABASE_URL")
+            .args(["admin", "send-reminders"]);
+        if let Some(at) = &at {
+            admin.args(["--at", at]);
+        }
+        stdout(&run(&mut admin))
+    };
+    assert_eq!(reminders(None).trim(), "0 registration reminders sent");
+    let two_days_on = (time::OffsetDateTime::now_utc() + time::Duration::hours(49))
+        .format(&time::format_description::well_known::Rfc3339)
+        .expect("a time");
+    let sent = reminders(Some(two_days_on.clone()));
+    assert_eq!(sent.trim(), format!("{ticked} registration reminders sent"));
+    assert_eq!(
+        reminders(Some(two_days_on)).trim(),
+        "0 registration reminders sent",
+        "once"
+    );
+    browser.click("nav a[href='/m/demo/outbox']").await;
+    assert!(
+        browser
+            .source()
+            .await
+            .contains("Reminder: your account at Demo Marketplace")
+    );
+    browser
+        .shot(&shots, "users-4-reminders-in-the-outbox")
+        .await;
     println!("screenshots of User Sync: {}", shots.display());
 }
 
