@@ -124,7 +124,10 @@ fn client_of(sealer: &Sealer, connection: &GoogleConnection) -> Result<Client, S
 /// One Google client per marketplace for the whole process, so its token serves every run
 /// until it expires; a connection saved since gets a new one.
 #[derive(Clone, Default)]
-pub struct GoogleClients(Arc<Mutex<HashMap<i64, (i64, Arc<Client>)>>>);
+pub struct GoogleClients(Arc<Mutex<HashMap<i64, Kept>>>);
+
+/// A marketplace's client, with when the connection it was made from was saved.
+type Kept = (i64, Arc<Client>);
 
 impl GoogleClients {
     pub fn get(

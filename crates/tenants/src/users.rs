@@ -119,19 +119,19 @@ impl BackgroundJob for UserSync {
             .await?;
         let mut at = ctx.resume_from().cloned().unwrap_or_default();
         if settings.user_sync_partner_center && !at.partner_center_done {
-            self.from_partner_center(env, ctx, &marketplace, run.id, &mut at)
+            self.sync_partner_center(env, ctx, &marketplace, run.id, &mut at)
                 .await?;
         }
         at.partner_center_done = true;
         if settings.user_sync_google {
-            self.from_google(env, ctx, run.id, &mut at).await?;
+            self.sync_google(env, ctx, run.id, &mut at).await?;
         }
         Ok(store.finish_user_sync_run(run.id, &at.notes, None).await?)
     }
 }
 
 impl UserSync {
-    async fn from_partner_center(
+    async fn sync_partner_center(
         &self,
         env: &HierarchyEnv,
         ctx: &JobContext<UsersSynced>,
@@ -188,7 +188,7 @@ impl UserSync {
         }
     }
 
-    async fn from_google(
+    async fn sync_google(
         &self,
         env: &HierarchyEnv,
         ctx: &JobContext<UsersSynced>,
