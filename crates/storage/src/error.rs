@@ -28,6 +28,17 @@ pub enum StoreError {
     Database(sqlx::Error),
 }
 
+impl StoreError {
+    /// Whether a unique key refused the write: what another writer at the same time causes.
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Conflict { .. } => true,
+            StoreError::Database(sqlx::Error::Database(db)) => db.is_unique_violation(),
+            _ => false,
+        }
+    }
+}
+
 impl From<ferry_domain::ParseError> for StoreError {
     fn from(error: ferry_domain::ParseError) -> Self {
         StoreError::Corrupt {

@@ -192,19 +192,14 @@ pub(crate) async fn sync_company(
         .find_map(|u| u.customer_id.clone())
         .unwrap_or_else(|| link.customer.value().to_owned());
     let users: Vec<SourceUser> = listed.iter().filter_map(source_user).collect();
-    store
-        .apply_source_users(
-            marketplace_id,
-            run_id,
-            &SourceCompany {
-                company_id: link.company_id,
-                tenant_id: &format!("google:{key}"),
-                users: &users,
-                complete: true,
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())
+    let source = format!("google:{key}");
+    let company = SourceCompany {
+        company_id: link.company_id,
+        tenant_id: &source,
+        users: &users,
+        complete: true,
+    };
+    crate::users::apply(store, marketplace_id, run_id, &company).await
 }
 
 /// A Google user as User Sync writes them: suspended, archived or deleted there is inactive.

@@ -271,19 +271,33 @@ async fn sync_company(
         }
     };
     let users: Vec<SourceUser> = listed.iter().filter_map(source_user).collect();
-    store
-        .apply_source_users(
-            marketplace_id,
-            run_id,
-            &SourceCompany {
-                company_id: link.company_id,
-                tenant_id: &link.tenant_id,
-                users: &users,
-                complete: true,
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())
+    let company = SourceCompany {
+        company_id: link.company_id,
+        tenant_id: &link.tenant_id,
+        users: &users,
+        complete: true,
+    };
+    apply(store, marketplace_id, run_id, &company).await
+}
+
+/// Writes one company's users. Another run writing the same new users at the same moment
+/// makes the write meet their keys: it is tried again, now seeing them, instead of failing.
+pub(crate) async fn apply(
+    store: &dyn Store,
+    marketplace_id: i64,
+    run_id: i64,
+    company: &SourceCompany<'_>,
+) -> Result<UserSyncCounts, String> {
+    let mut tries = 1;
+    loop {
+        match store
+            .apply_source_users(marketplace_id, run_id, company)
+            .await
+        {
+            Err(error) if error.is_unique_violation() && tries < 3 => tries += 1,
+            written => return written.map_err(|e| e.to_string()),
+        }
+    }
 }
 
 /// A Partner Center user as User Sync writes them; one without a usable sign-in name is left

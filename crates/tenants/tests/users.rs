@@ -306,6 +306,16 @@ async fn two_runs_at_once_create_nobody_twice(store: Arc<dyn Store>) {
     assert!(x.expect("ran") && y.expect("ran"));
     let users = synced_users(&setup).await;
     assert_eq!(users.len(), active(&customer).len());
+    // The one that met the other's new users read them again: neither reports a failure.
+    let runs = store
+        .user_sync_runs(setup.marketplace_id, 5)
+        .await
+        .expect("runs");
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        assert_eq!(run.state, "completed");
+        assert_eq!(run.notes, Vec::<String>::new());
+    }
 }
 
 async fn a_registration_reminder_goes_out_once_two_days_on(store: Arc<dyn Store>) {
