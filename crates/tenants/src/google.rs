@@ -13,9 +13,10 @@ use ferry_integrations::google::{
 };
 use ferry_storage::seal::Sealer;
 use ferry_storage::{
-    GoogleCompany, GoogleConnection, NewGoogleConnection, SourceCompany, SourceUser, Store,
-    StoreError, UserSyncCounts,
+    GoogleCompany, GoogleConnection, NewGoogleConnection, SourceUser, Store, StoreError,
 };
+
+use crate::users::Listed;
 
 /// What a new connection is made of, as typed or uploaded.
 pub struct ConnectGoogle<'a> {
@@ -155,13 +156,7 @@ impl GoogleClients {
 
 /// One company's users from its Workspace customer: the active and suspended ones, then the
 /// deleted ones.
-pub(crate) async fn sync_company(
-    store: &dyn Store,
-    marketplace_id: i64,
-    run_id: i64,
-    client: &Client,
-    link: &GoogleCompany,
-) -> Result<UserSyncCounts, String> {
+pub(crate) async fn read_customer(client: &Client, link: &GoogleCompany) -> Result<Listed, String> {
     let customer = match &link.customer {
         GoogleCustomer::Id(id) => Customer::Id(id),
         GoogleCustomer::Domain(domain) => Customer::Domain(domain),
@@ -191,15 +186,11 @@ pub(crate) async fn sync_company(
         .iter()
         .find_map(|u| u.customer_id.clone())
         .unwrap_or_else(|| link.customer.value().to_owned());
-    let users: Vec<SourceUser> = listed.iter().filter_map(source_user).collect();
-    let source = format!("google:{key}");
-    let company = SourceCompany {
+    Ok(Listed {
         company_id: link.company_id,
-        tenant_id: &source,
-        users: &users,
-        complete: true,
-    };
-    crate::users::apply(store, marketplace_id, run_id, &company).await
+        source: format!("google:{}", key.to_ascii_lowercase()),
+        users: listed.iter().filter_map(source_user).collect(),
+    })
 }
 
 /// A Google user as User Sync writes them: suspended, archived or deleted there is inactive.

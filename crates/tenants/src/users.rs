@@ -7,7 +7,7 @@
 //! User Sync suspended them. An App-only instance cannot list users: the run says so and skips
 //! its tenants.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use ferry_domain::{Email, Progress};
@@ -23,9 +23,11 @@ use crate::hierarchy::HierarchyEnv;
 use crate::instances::visible;
 use crate::sync::SyncRefused;
 
-/// Companies read at once, and synced at once among them.
+/// Companies read from the store at once; of them, read from their source at once; and the
+/// most written in one transaction.
 const COMPANY_PAGE: i64 = 100;
 const AT_ONCE: usize = 8;
+const WRITE_AT_ONCE: usize = 25;
 
 /// The job of one User Sync of a marketplace.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -47,23 +49,14 @@ pub struct UsersSynced {
 }
 
 impl UsersSynced {
-    /// Adds one page of companies' results and says where the run stands.
-    async fn record(
-        &mut self,
-        ctx: &JobContext<UsersSynced>,
-        results: Vec<Result<UserSyncCounts, String>>,
-    ) -> Result<(), JobError> {
-        let mut notes: BTreeSet<String> = std::mem::take(&mut self.notes).into_iter().collect();
-        for result in results {
-            self.companies += 1;
-            match result {
-                Ok(counts) => self.counts.add(counts),
-                Err(why) => {
-                    notes.insert(why);
-                }
-            }
+    /// Adds one page of companies and says where the run stands.
+    async fn record(&mut self, ctx: &JobContext<UsersSynced>, page: Page) -> Result<(), JobError> {
+        self.companies += page.companies;
+        self.counts.add(page.counts);
+        for why in page.notes {
+            self.note(why);
         }
-        self.notes = notes.into_iter().collect();
+        self.notes.sort();
         let c = self.counts;
         let progress = Progress {
             done: self.companies,
@@ -165,26 +158,19 @@ impl UserSync {
                 return Ok(());
             };
             at.after_company = last.company_id;
-            let results = futures_util::stream::iter(page)
-                .map(|link| {
-                    let client = clients.get(&link.instance_id).cloned();
-                    let store = store.clone();
-                    let m = self.marketplace_id;
-                    async move {
-                        match client {
-                            Some(Ok(client)) => {
-                                sync_company(&*store, m, run_id, &client, &link).await
-                            }
-                            Some(Err(why)) => Err(why),
-                            // An instance this marketplace no longer uses.
-                            None => Ok(UserSyncCounts::default()),
-                        }
+            let read = |link: TenantCompany| {
+                let client = clients.get(&link.instance_id).cloned();
+                async move {
+                    match client {
+                        Some(Ok(client)) => read_tenant(&client, &link).await.map(Some),
+                        Some(Err(why)) => Err(why),
+                        // An instance this marketplace no longer uses.
+                        None => Ok(None),
                     }
-                })
-                .buffer_unordered(AT_ONCE)
-                .collect()
-                .await;
-            at.record(ctx, results).await?;
+                }
+            };
+            let page = read_and_write(&**store, self.marketplace_id, run_id, page, read).await;
+            at.record(ctx, page).await?;
         }
     }
 
@@ -219,28 +205,18 @@ impl UserSync {
                 return Ok(());
             };
             at.after_google_company = last.company_id;
-            let results = futures_util::stream::iter(page)
-                .map(|link| {
-                    let (store, client) = (store.clone(), client.clone());
-                    let m = self.marketplace_id;
-                    async move { google::sync_company(&*store, m, run_id, &client, &link).await }
-                })
-                .buffer_unordered(AT_ONCE)
-                .collect()
-                .await;
-            at.record(ctx, results).await?;
+            let read = |link| {
+                let client = client.clone();
+                async move { google::read_customer(&client, &link).await.map(Some) }
+            };
+            let page = read_and_write(&**store, self.marketplace_id, run_id, page, read).await;
+            at.record(ctx, page).await?;
         }
     }
 }
 
 /// One company's users from its tenant: every page of the active ones and of those deleted.
-async fn sync_company(
-    store: &dyn Store,
-    marketplace_id: i64,
-    run_id: i64,
-    client: &Client,
-    link: &TenantCompany,
-) -> Result<UserSyncCounts, String> {
+async fn read_tenant(client: &Client, link: &TenantCompany) -> Result<Listed, String> {
     let fetched = async {
         let mut users = Vec::new();
         for mut pages in [
@@ -270,32 +246,120 @@ async fn sync_company(
             ));
         }
     };
-    let users: Vec<SourceUser> = listed.iter().filter_map(source_user).collect();
-    let company = SourceCompany {
+    Ok(Listed {
         company_id: link.company_id,
-        tenant_id: &link.tenant_id,
-        users: &users,
-        complete: true,
-    };
-    apply(store, marketplace_id, run_id, &company).await
+        source: link.tenant_id.to_ascii_lowercase(),
+        users: listed.iter().filter_map(source_user).collect(),
+    })
 }
 
-/// Writes one company's users. Another run writing the same new users at the same moment
-/// makes the write meet their keys: it is tried again, now seeing them, instead of failing.
-pub(crate) async fn apply(
+/// One company's users as their source listed them, waiting to be written.
+pub(crate) struct Listed {
+    pub company_id: i64,
+    /// Where they come from: the tenant, or the Workspace customer (`google:…`).
+    pub source: String,
+    pub users: Vec<SourceUser>,
+}
+
+/// What one page of companies came to.
+#[derive(Default)]
+struct Page {
+    companies: i64,
+    counts: UserSyncCounts,
+    notes: Vec<String>,
+}
+
+/// Reads a page of companies' users, `AT_ONCE` companies at a time, while what was read is
+/// written as it arrives: as many companies per transaction as have arrived since the last
+/// one, up to `WRITE_AT_ONCE`. So the reads never wait for the writes, and a slow writer
+/// writes bigger transactions rather than fall behind.
+async fn read_and_write<L, R, F>(
     store: &dyn Store,
     marketplace_id: i64,
     run_id: i64,
-    company: &SourceCompany<'_>,
+    links: Vec<L>,
+    read: R,
+) -> Page
+where
+    R: Fn(L) -> F,
+    F: Future<Output = Result<Option<Listed>, String>>,
+{
+    let companies = i64::try_from(links.len()).unwrap_or(i64::MAX);
+    let (sender, mut arrived) = tokio::sync::mpsc::channel::<Listed>(WRITE_AT_ONCE * 2);
+    let reading = async move {
+        let mut notes = Vec::new();
+        let mut read = futures_util::stream::iter(links)
+            .map(read)
+            .buffer_unordered(AT_ONCE);
+        while let Some(result) = read.next().await {
+            match result {
+                Ok(Some(listed)) => {
+                    if sender.send(listed).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => {}
+                Err(why) => notes.push(why),
+            }
+        }
+        notes
+    };
+    let writing = async {
+        let mut written = Page::default();
+        while let Some(first) = arrived.recv().await {
+            let mut batch = vec![first];
+            while batch.len() < WRITE_AT_ONCE
+                && let Ok(next) = arrived.try_recv()
+            {
+                batch.push(next);
+            }
+            match write(store, marketplace_id, run_id, &batch).await {
+                Ok(counts) => written.counts.add(counts),
+                Err(why) => written.notes.push(why),
+            }
+        }
+        written
+    };
+    let (notes, mut page) = tokio::join!(reading, writing);
+    page.companies = companies;
+    page.notes.extend(notes);
+    page
+}
+
+/// Writes some companies' users in one transaction. Another run writing the same new users at
+/// the same moment makes the write meet their keys: it is tried again, now seeing them,
+/// instead of failing.
+async fn write(
+    store: &dyn Store,
+    marketplace_id: i64,
+    run_id: i64,
+    batch: &[Listed],
 ) -> Result<UserSyncCounts, String> {
+    let companies: Vec<SourceCompany<'_>> = batch
+        .iter()
+        .map(|listed| SourceCompany {
+            company_id: listed.company_id,
+            tenant_id: &listed.source,
+            users: &listed.users,
+            complete: true,
+        })
+        .collect();
     let mut tries = 1;
     loop {
         match store
-            .apply_source_users(marketplace_id, run_id, company)
+            .apply_source_users(marketplace_id, run_id, &companies)
             .await
         {
             Err(error) if error.is_unique_violation() && tries < 3 => tries += 1,
-            written => return written.map_err(|e| e.to_string()),
+            written => {
+                return written.map_err(|e| {
+                    tracing::warn!(error = %e, "synced users not written");
+                    format!(
+                        "The users of {} companies could not be written.",
+                        batch.len()
+                    )
+                });
+            }
         }
     }
 }

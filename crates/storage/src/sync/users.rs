@@ -16,13 +16,13 @@ pub const REMIND_AFTER_MS: i64 = 2 * 24 * 3600 * 1000;
 pub trait UserSyncStore: Send + Sync {
     /// The run of job `job_id`, started now or by an earlier attempt of the same job.
     async fn start_user_sync_run(&self, marketplace_id: i64, job_id: i64) -> Result<UserSyncRun>;
-    /// Writes one company's users from its source, in one transaction, and adds what changed
-    /// to the run's figures. Writing the same users again changes nothing.
+    /// Writes some companies' users from their sources, in one transaction, and adds what
+    /// changed to the run's figures. Writing the same users again changes nothing.
     async fn apply_source_users(
         &self,
         marketplace_id: i64,
         run_id: i64,
-        company: &SourceCompany<'_>,
+        companies: &[SourceCompany<'_>],
     ) -> Result<UserSyncCounts>;
     async fn finish_user_sync_run(
         &self,

@@ -55,86 +55,21 @@ impl crate::UserSyncStore for This {
         &self,
         marketplace_id: i64,
         run_id: i64,
-        company: &SourceCompany<'_>,
+        companies: &[SourceCompany<'_>],
     ) -> crate::Result<UserSyncCounts> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let mut counts = UserSyncCounts::default();
-        let tenant = company.tenant_id.to_ascii_lowercase();
-        // The tenant's synced users, read once.
-        let mut known: HashMap<String, Known> = sqlx::query_as::<_, Known>(
-            "SELECT s.source_id, s.user_id, s.suspended_by_sync, u.email, u.first_name,
-                u.last_name, u.status
-             FROM user_sources s JOIN users u ON u.id = s.user_id
-             WHERE s.marketplace_id = $1 AND s.tenant_id = $2",
-        )
-        .bind(marketplace_id)
-        .bind(&tenant)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|k| (k.source_id.clone(), k))
-        .collect();
-        let mut members = Vec::new();
-        let mut new = Vec::new();
-        for user in company.users {
-            match known.remove(&user.source_id) {
-                Some(was) => {
-                    if user.active {
-                        members.push(was.user_id);
-                    }
-                    follow(
-                        &mut tx,
-                        marketplace_id,
-                        run_id,
-                        company,
-                        &tenant,
-                        user,
-                        was,
-                        &mut counts,
-                    )
-                    .await?;
-                }
-                None if user.active => new.push(user),
-                None => {}
-            }
-        }
-        members.extend(
-            create(
-                &mut tx,
-                marketplace_id,
-                run_id,
-                company,
-                &tenant,
-                &new,
-                &mut counts,
-            )
-            .await?,
-        );
-        join(&mut tx, company.company_id, &members).await?;
-        if company.complete {
-            // Gone at the source: every synced user of the tenant it no longer lists.
-            for gone in known.into_values() {
-                if gone.status != UserStatus::Suspended.as_str() {
-                    suspend(
-                        &mut tx,
-                        marketplace_id,
-                        &tenant,
-                        &gone.source_id,
-                        gone.user_id,
-                        &gone.status,
-                    )
-                    .await?;
-                    counts.suspended += 1;
-                }
-            }
+        for company in companies {
+            apply_company(&mut tx, marketplace_id, run_id, company, &mut counts).await?;
         }
         sqlx::query(
-            "UPDATE user_sync_runs SET companies = companies + 1, created = created + $2,
-                updated = updated + $3, suspended = suspended + $4,
-                reactivated = reactivated + $5, conflicts = conflicts + $6
+            "UPDATE user_sync_runs SET companies = companies + $2, created = created + $3,
+                updated = updated + $4, suspended = suspended + $5,
+                reactivated = reactivated + $6, conflicts = conflicts + $7
              WHERE id = $1",
         )
         .bind(run_id)
+        .bind(i64::try_from(companies.len()).unwrap_or(i64::MAX))
         .bind(counts.created)
         .bind(counts.updated)
         .bind(counts.suspended)
@@ -263,6 +198,75 @@ impl crate::UserSyncStore for This {
         .fetch_all(&self.pool)
         .await?)
     }
+}
+
+/// Writes one company's users within the caller's transaction, adding to `counts`.
+async fn apply_company(
+    tx: &mut Tx<'_>,
+    marketplace_id: i64,
+    run_id: i64,
+    company: &SourceCompany<'_>,
+    counts: &mut UserSyncCounts,
+) -> crate::Result<()> {
+    let tenant = company.tenant_id.to_ascii_lowercase();
+    // The tenant's synced users, read once.
+    let mut known: HashMap<String, Known> = sqlx::query_as::<_, Known>(
+        "SELECT s.source_id, s.user_id, s.suspended_by_sync, u.email, u.first_name,
+                u.last_name, u.status
+             FROM user_sources s JOIN users u ON u.id = s.user_id
+             WHERE s.marketplace_id = $1 AND s.tenant_id = $2",
+    )
+    .bind(marketplace_id)
+    .bind(&tenant)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(|k| (k.source_id.clone(), k))
+    .collect();
+    let mut members = Vec::new();
+    let mut new = Vec::new();
+    for user in company.users {
+        match known.remove(&user.source_id) {
+            Some(was) => {
+                if user.active {
+                    members.push(was.user_id);
+                }
+                follow(
+                    tx,
+                    marketplace_id,
+                    run_id,
+                    company,
+                    &tenant,
+                    user,
+                    was,
+                    counts,
+                )
+                .await?;
+            }
+            None if user.active => new.push(user),
+            None => {}
+        }
+    }
+    members.extend(create(tx, marketplace_id, run_id, company, &tenant, &new, counts).await?);
+    join(tx, company.company_id, &members).await?;
+    if company.complete {
+        // Gone at the source: every synced user of the tenant it no longer lists.
+        for gone in known.into_values() {
+            if gone.status != UserStatus::Suspended.as_str() {
+                suspend(
+                    tx,
+                    marketplace_id,
+                    &tenant,
+                    &gone.source_id,
+                    gone.user_id,
+                    &gone.status,
+                )
+                .await?;
+                counts.suspended += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A known user follows their source: renamed, suspended when inactive there, reactivated
