@@ -4,9 +4,10 @@
 //!   service's bucket runs dry, only the requests already on their way can meet it before the
 //!   first 429 comes back and pauses the key, so no key is answered 429 more than twice in a
 //!   row, whatever the latency or the burst the service allows;
-//! - a pace that starts modest and grows by 30% each second until the first 429, then steps down
-//!   and probes slowly. It grows with time, not with successes, and only while it holds requests
-//!   back, so it stays close to what the service allows and 429s stay rare;
+//! - a pace that starts modest and doubles each second until the first 429 (slow start), is
+//!   halved then, and afterwards grows by 4% a second and steps down by 10% at each 429. It
+//!   grows with time, not with successes, and only while it holds requests back, so it stays
+//!   close to what the service allows and 429s stay rare;
 //! - a pause for as long as `Retry-After` says.
 //!
 //! A 429 does not say which key's limit it met; it is put down to the customer only when that
@@ -22,12 +23,12 @@ use tokio::sync::Notify;
 /// before the client hears of it.
 const MAX_IN_FLIGHT: usize = 2;
 /// The pace of a key the service has not throttled yet, in requests a second.
-const INITIAL_PACE: f64 = 100.0;
+const INITIAL_PACE: f64 = 200.0;
 /// How far behind its pace a key may fall and catch up.
 const TIMER_SLACK: Duration = Duration::from_millis(5);
 /// How much the pace of a key grows a second before its first 429, and after.
-const SLOW_START_GROWTH: f64 = 1.3;
-const LEARNED_GROWTH: f64 = 1.01;
+const SLOW_START_GROWTH: f64 = 2.0;
+const LEARNED_GROWTH: f64 = 1.04;
 /// A key unused this long, with nothing in flight and no pause to keep, is forgotten: a
 /// retrieval touches each customer's key for a moment, and tens of thousands of them would
 /// otherwise stay. A key the service throttled keeps what it learned longer.
