@@ -237,17 +237,8 @@ impl Client {
             let token = self.token(false).await?;
             let address = reqwest::Url::parse_with_params(url, query)
                 .map_err(|e| GoogleError::Network(format!("{url}: {e}")))?;
-            let answer = async {
-                let response = self.http.get(address).bearer_auth(&token).send().await?;
-                let status = response.status().as_u16();
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                Ok::<_, reqwest::Error>((status, retry_after, response.bytes().await?))
-            }
-            .await;
+            let request = self.http.get(address).bearer_auth(&token);
+            let answer = crate::read_answer(request).await;
             let (status, retry_after, body) = match answer {
                 Ok(answer) => answer,
                 Err(error) => {

@@ -61,3 +61,17 @@ async fn backoff(attempt: u32) {
     ))
     .await;
 }
+
+/// An answer as the clients read it: its status, its `Retry-After` in seconds, its body.
+async fn read_answer(
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, Option<u64>, Vec<u8>), reqwest::Error> {
+    let response = request.send().await?;
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    Ok((status, retry_after, response.bytes().await?.to_vec()))
+}

@@ -5,18 +5,16 @@
 //! renamed is updated, and nobody is e-mailed.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use ferry_domain::{GoogleCustomer, NewCompany, Origin, UserStatus};
 use ferry_emulators::google;
 use ferry_emulators::partner_center::Options;
 use ferry_storage::{Store, SyncSettings, UserQuery};
 use ferry_tenants::google::{ConnectGoogle, connect};
-use ferry_tenants::users::sync_users_now;
 
 mod support;
 
-use support::{Setup, open, sealer, setup};
+use support::{open, sealer, setup};
 
 ferry_storage::on_both_backends!(open =>
     a_google_workspace_customer_s_users_follow_it,
@@ -30,22 +28,6 @@ fn emulator(seed: u64) -> google::Emulator {
         faults: Default::default(),
         static_token: None,
     })
-}
-
-async fn run_user_sync(setup: &Setup) -> ferry_storage::UserSyncRun {
-    let now = sync_users_now(&*setup.store, setup.marketplace_id)
-        .await
-        .expect("sync now");
-    let worker = setup.worker(Duration::from_secs(30));
-    while worker.run_next().await.expect("run") {}
-    let run = setup
-        .store
-        .user_sync_run_of_job(setup.marketplace_id, now.job_id)
-        .await
-        .expect("read")
-        .expect("a run");
-    assert_eq!(run.state, "completed", "{:?}", run.error);
-    run
 }
 
 async fn status_of(store: &dyn Store, m: i64, email: &str) -> Option<UserStatus> {
@@ -147,7 +129,7 @@ async fn a_google_workspace_customer_s_users_follow_it(store: Arc<dyn Store>) {
     .expect("settings");
 
     let signs_in = |u: &&google::DirectoryUser| !u.suspended && u.deletion_time.is_none();
-    let first = run_user_sync(&setup).await;
+    let first = setup.run_user_sync().await;
     assert_eq!(first.notes, Vec::<String>::new());
     let expected = customer.users.iter().filter(signs_in).count() as i64;
     assert!(expected >= 2, "the customer has {expected} users");
@@ -189,7 +171,7 @@ async fn a_google_workspace_customer_s_users_follow_it(store: Arc<dyn Store>) {
         assert!(answer.status().is_success());
     }
 
-    let second = run_user_sync(&setup).await;
+    let second = setup.run_user_sync().await;
     assert_eq!(second.counts.created, 0);
     assert_eq!(second.counts.updated, 1);
     assert_eq!(second.counts.suspended, 1 + i64::from(removed.is_some()));
@@ -204,6 +186,6 @@ async fn a_google_workspace_customer_s_users_follow_it(store: Arc<dyn Store>) {
         );
     }
     // Nothing changed since: nothing written.
-    let third = run_user_sync(&setup).await;
+    let third = setup.run_user_sync().await;
     assert_eq!(third.counts, ferry_storage::UserSyncCounts::default());
 }

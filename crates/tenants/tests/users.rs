@@ -11,7 +11,7 @@ use ferry_domain::{Email, NewCompany, NewUser, Origin, TenantLink, UserStatus};
 use ferry_emulators::partner_center::Options;
 use ferry_jobs::BackgroundJob;
 use ferry_storage::{Store, SyncSettings, UserQuery};
-use ferry_tenants::users::{UserSync, sync_users_now};
+use ferry_tenants::users::UserSync;
 use serde_json::Value;
 
 mod support;
@@ -77,23 +77,6 @@ async fn linked(store: Arc<dyn Store>) -> (Setup, i64, Value) {
     (setup, company, customer)
 }
 
-/// Runs User Sync now to its end; its run's counts.
-async fn sync(setup: &Setup) -> ferry_storage::UserSyncRun {
-    let now = sync_users_now(&*setup.store, setup.marketplace_id)
-        .await
-        .expect("sync now");
-    let worker = setup.worker(Duration::from_secs(30));
-    while worker.run_next().await.expect("run") {}
-    let run = setup
-        .store
-        .user_sync_run_of_job(setup.marketplace_id, now.job_id)
-        .await
-        .expect("read")
-        .expect("a run");
-    assert_eq!(run.state, "completed", "{:?}", run.error);
-    run
-}
-
 async fn synced_users(setup: &Setup) -> Vec<ferry_storage::User> {
     setup
         .store
@@ -138,7 +121,7 @@ async fn users_follow_their_source(store: Arc<dyn Store>) {
     let (setup, company, customer) = linked(store).await;
     let store = setup.store.clone();
     let m = setup.marketplace_id;
-    let first = sync(&setup).await;
+    let first = setup.run_user_sync().await;
     let sources = active(&customer);
     assert_eq!(
         first.counts.created,
@@ -158,7 +141,7 @@ async fn users_follow_their_source(store: Arc<dyn Store>) {
     assert_eq!(members.len(), sources.len());
 
     // Again: nothing changes.
-    let again = sync(&setup).await;
+    let again = setup.run_user_sync().await;
     assert_eq!(
         (
             again.counts.created,
@@ -214,7 +197,7 @@ async fn users_follow_their_source(store: Arc<dyn Store>) {
         .set_user_status(m, by_hand, UserStatus::Suspended)
         .await
         .expect("suspend");
-    let changed = sync(&setup).await;
+    let changed = setup.run_user_sync().await;
     assert_eq!((changed.counts.updated, changed.counts.suspended), (1, 1));
     let after = synced_users(&setup).await;
     assert_eq!(after.len(), sources.len(), "no user created for the rename");
@@ -242,7 +225,7 @@ async fn users_follow_their_source(store: Arc<dyn Store>) {
         Some(sources[1]),
     )
     .await;
-    let back = sync(&setup).await;
+    let back = setup.run_user_sync().await;
     assert_eq!(back.counts.reactivated, 1);
     let last = synced_users(&setup).await;
     let still: Vec<i64> = last
@@ -269,7 +252,7 @@ async fn an_e_mail_another_user_has_is_a_conflict(store: Arc<dyn Store>) {
         )
         .await
         .expect("user");
-    let run = sync(&setup).await;
+    let run = setup.run_user_sync().await;
     assert_eq!(run.counts.conflicts, 1);
     assert_eq!(
         run.counts.created,
@@ -322,7 +305,7 @@ async fn a_registration_reminder_goes_out_once_two_days_on(store: Arc<dyn Store>
     let (setup, _, _) = linked(store).await;
     let store = setup.store.clone();
     let m = setup.marketplace_id;
-    sync(&setup).await;
+    setup.run_user_sync().await;
     let synced = synced_users(&setup).await;
     // Created before reminders were turned on: reminded two days after they were.
     let older = store

@@ -202,17 +202,7 @@ impl Client {
             for (name, value) in headers {
                 request = request.header(name.as_str(), value.as_str());
             }
-            let answer = async {
-                let response = request.send().await?;
-                let status = response.status().as_u16();
-                let retry_after = response
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok());
-                Ok::<_, reqwest::Error>((status, retry_after, response.bytes().await?))
-            }
-            .await;
+            let answer = crate::read_answer(request).await;
             let (status, retry_after, body) = match answer {
                 Ok(answer) => answer,
                 Err(error) => {

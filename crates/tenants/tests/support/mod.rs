@@ -100,6 +100,23 @@ impl Setup {
         }
     }
 
+    /// Runs User Sync now, to its end; its run, completed.
+    pub async fn run_user_sync(&self) -> ferry_storage::UserSyncRun {
+        let now = ferry_tenants::users::sync_users_now(&*self.store, self.marketplace_id)
+            .await
+            .expect("sync now");
+        let worker = self.worker(Duration::from_secs(30));
+        while worker.run_next().await.expect("run") {}
+        let run = self
+            .store
+            .user_sync_run_of_job(self.marketplace_id, now.job_id)
+            .await
+            .expect("read")
+            .expect("a run");
+        assert_eq!(run.state, "completed", "{:?}", run.error);
+        run
+    }
+
     pub fn worker(&self, lease: Duration) -> Worker {
         let config = WorkerConfig {
             lease,
