@@ -151,8 +151,15 @@ impl<R: Read> Read for Decoded<R> {
 pub enum FileError {
     #[error("the file is empty")]
     Empty,
-    #[error("line {line}: this is not a text file (binary content)")]
+    /// Control characters through the start of the file: not text at all.
+    #[error("line {line}: this is not a text file (binary content); save the data as CSV")]
     Binary { line: u64 },
+    /// A known kind of file that is not CSV, told by its first bytes.
+    #[error("this looks like {kind}: {advice}")]
+    NotCsv {
+        kind: &'static str,
+        advice: &'static str,
+    },
     #[error("line {line}: a quoted value is never closed")]
     UnterminatedQuote { line: u64 },
     #[error("line {line}: the column {column} appears twice")]
@@ -166,7 +173,7 @@ pub enum FileError {
 impl FileError {
     pub fn line(&self) -> u64 {
         match self {
-            FileError::Empty => 1,
+            FileError::Empty | FileError::NotCsv { .. } => 1,
             FileError::Binary { line }
             | FileError::UnterminatedQuote { line }
             | FileError::DuplicateColumn { line, .. }
@@ -176,8 +183,13 @@ impl FileError {
     }
 }
 
+/// How much of the start of a file tells text from binary content.
+const SAMPLE: u64 = 4096;
+
 /// Watches the decoded text as the CSV parser reads it: counts lines, finds where a quoted
-/// value opened (to name the line of an unterminated quote) and notices binary content.
+/// value opened (to name the line of an unterminated quote) and notices binary content: a file
+/// whose first `SAMPLE` bytes are more than a tenth control characters. A stray control
+/// character elsewhere is its row's finding, not the file's.
 struct Watch<R> {
     inner: R,
     delimiter: u8,
@@ -186,6 +198,8 @@ struct Watch<R> {
     quote_opened: u64,
     previous_cr: bool,
     binary_at: Option<u64>,
+    /// Control characters among the first `SAMPLE` bytes.
+    controls: u64,
     /// Bytes seen so far, and where the lines not yet reached by the parser begin.
     offset: u64,
     line_starts: std::collections::VecDeque<u64>,
@@ -213,11 +227,11 @@ impl<R: Read> Watch<R> {
                 self.line += 1;
                 self.line_starts.push_back(self.offset);
             }
-            if self.binary_at.is_none()
-                && byte < 0x20
-                && !matches!(byte, b'\t' | b'\n' | b'\r' | 0x0C)
-            {
-                self.binary_at = Some(self.line);
+            if self.offset <= SAMPLE && is_control(byte) {
+                self.controls += 1;
+                if self.controls * 10 > SAMPLE {
+                    self.binary_at.get_or_insert(self.line);
+                }
             }
             let end_of_field = byte == self.delimiter || byte == b'\n' || byte == b'\r';
             self.state = match (self.state, byte) {
@@ -304,9 +318,21 @@ fn strip_prefix_ignore_case<'a>(value: &'a str, prefix: &str) -> Option<&'a str>
 impl CsvFile {
     /// Opens a file: decodes it, honours a `sep=` line, sniffs the delimiter and reads the header.
     pub fn open(
-        inner: impl Read + Send + 'static,
+        mut inner: impl Read + Send + 'static,
         encoding: TextEncoding,
     ) -> Result<Self, FileError> {
+        let mut head = Vec::with_capacity(8);
+        (&mut inner)
+            .take(8)
+            .read_to_end(&mut head)
+            .map_err(|e| FileError::Unreadable {
+                line: 1,
+                message: e.to_string(),
+            })?;
+        if let Some((kind, advice)) = not_csv(&head) {
+            return Err(FileError::NotCsv { kind, advice });
+        }
+        let inner = io::Cursor::new(head).chain(inner);
         let mut text = BufReader::with_capacity(64 * 1024, Decoded::new(inner, encoding));
         let mut first = Vec::new();
         read_line(&mut text, &mut first)?;
@@ -338,6 +364,7 @@ impl CsvFile {
             quote_opened: header_line,
             previous_cr: false,
             binary_at: None,
+            controls: 0,
             offset: 0,
             line_starts: std::collections::VecDeque::new(),
             lines_passed: 0,
@@ -416,8 +443,49 @@ fn line_breaks(value: &str) -> u64 {
         .count() as u64
 }
 
+/// What a file is, by its first bytes, when it is a kind people upload by mistake.
+fn not_csv(head: &[u8]) -> Option<(&'static str, &'static str)> {
+    const SAVE_AS_CSV: &str = "open it in the spreadsheet and save it as CSV (CSV UTF-8), then \
+                               upload that";
+    const EXTRACT: &str = "extract the CSV file from it and upload that";
+    let kinds: [(&[u8], &str, &str); 9] = [
+        (
+            b"PK\x03\x04",
+            "an Excel workbook (.xlsx) or another ZIP archive",
+            SAVE_AS_CSV,
+        ),
+        (
+            b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1",
+            "an Excel 97-2003 workbook (.xls)",
+            SAVE_AS_CSV,
+        ),
+        (b"%PDF", "a PDF document", "export the data as CSV instead"),
+        (b"\x89PNG", "a PNG image", "upload the data as CSV instead"),
+        (
+            b"\xFF\xD8\xFF",
+            "a JPEG image",
+            "upload the data as CSV instead",
+        ),
+        (b"GIF8", "a GIF image", "upload the data as CSV instead"),
+        (b"\x1F\x8B", "a gzip archive", EXTRACT),
+        (b"7z\xBC\xAF\x27\x1C", "a 7-Zip archive", EXTRACT),
+        (b"Rar!\x1A\x07", "a RAR archive", EXTRACT),
+    ];
+    kinds
+        .iter()
+        .find(|(magic, _, _)| head.starts_with(magic))
+        .map(|(_, kind, advice)| (*kind, *advice))
+}
+
+/// A byte no text holds: the C0 controls but tab, line breaks and form feed, and DEL.
+pub(crate) fn is_control(byte: u8) -> bool {
+    (byte < 0x20 && !matches!(byte, b'\t' | b'\n' | b'\r' | 0x0C)) || byte == 0x7F
+}
+
 fn check_watch<R>(watch: &Watch<R>, at_end: bool) -> Result<(), FileError> {
-    if let Some(line) = watch.binary_at {
+    // A short file is judged on all of it.
+    let short_and_binary = at_end && watch.offset < SAMPLE && watch.controls * 10 > watch.offset;
+    if let Some(line) = watch.binary_at.or(short_and_binary.then_some(1)) {
         return Err(FileError::Binary { line });
     }
     if at_end && watch.state == QuoteState::Quoted {

@@ -8,7 +8,7 @@ use ferry_domain::{CountryCode, Email};
 use serde::Serialize;
 
 use crate::columns::{DataType, Format, Need};
-use crate::read::{FileError, Header, RawRow};
+use crate::read::{FileError, Header, RawRow, is_control};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -130,24 +130,37 @@ impl Layout {
         ))
     }
 
-    /// Warnings about a row's text cells that a spreadsheet would run as a formula (`=1+1`,
-    /// `@SUM(…)`, `+cmd|…`). They are data and stored as given; every CSV Ferry writes
-    /// neutralises them. A signed number or phone number (`+43 1 234`, `-5`) is not one.
-    fn formula_warnings(&self, row: &RawRow, external_id: Option<&str>) -> Vec<Finding> {
+    /// The row's cells Ferry reads — its type's columns and the custom attributes — with their
+    /// column names.
+    fn cells<'r>(&'r self, row: &'r RawRow) -> impl Iterator<Item = (String, &'r str)> + 'r {
         let columns = self.data_type.columns();
-        let text_cells = columns
+        columns
             .iter()
             .zip(&self.positions)
-            .filter(|(c, _)| c.format == crate::columns::Format::Text)
             .filter_map(|(c, p)| Some((c.name.to_owned(), (*p)?)))
             .chain(
                 self.custom
                     .iter()
                     .map(|(p, name)| (format!("CUSTOM:{name}"), *p)),
-            );
-        text_cells
-            .filter_map(|(column, position)| {
-                let value = row.fields.get(position)?.trim_start_matches([' ']);
+            )
+            .filter_map(|(column, p)| Some((column, row.fields.get(p)?.as_str())))
+    }
+
+    /// Warnings about a row's text cells that a spreadsheet would run as a formula (`=1+1`,
+    /// `@SUM(…)`, `+cmd|…`). They are data and stored as given; every CSV Ferry writes
+    /// neutralises them. A signed number or phone number (`+43 1 234`, `-5`) is not one.
+    fn formula_warnings(&self, row: &RawRow, external_id: Option<&str>) -> Vec<Finding> {
+        let columns = self.data_type.columns();
+        let text = |name: &str| {
+            columns
+                .iter()
+                .find(|c| c.name == name)
+                .is_none_or(|c| c.format == crate::columns::Format::Text)
+        };
+        self.cells(row)
+            .filter(|(column, _)| text(column))
+            .filter_map(|(column, value)| {
+                let value = value.trim_start_matches([' ']);
                 formula_like(value).then(|| Finding {
                     data_type: self.data_type,
                     line: row.line,
@@ -205,6 +218,34 @@ impl Layout {
                 ),
                 None,
             )]);
+        }
+        let controls: Vec<Finding> = self
+            .cells(row)
+            .filter_map(|(column, value)| {
+                let at = value
+                    .chars()
+                    .position(|c| u8::try_from(c).is_ok_and(is_control))?;
+                let shown: String = value
+                    .chars()
+                    .map(|c| match u8::try_from(c) {
+                        Ok(b) if is_control(b) => format!("\\u{{{b:04X}}}"),
+                        _ => c.to_string(),
+                    })
+                    .collect();
+                Some(finding(
+                    "CONTROL_CHARACTER".to_owned(),
+                    Some(&column),
+                    format!(
+                        "{column} holds a control character (character {} of the value), which \
+                         no text may: remove it from the cell",
+                        at + 1
+                    ),
+                    Some(&shown),
+                ))
+            })
+            .collect();
+        if !controls.is_empty() {
+            return Err(controls);
         }
         if key.len() < self.data_type.key().len() {
             return Err(vec![finding(

@@ -153,8 +153,24 @@ fn files_that_cannot_be_read_name_the_line() {
     );
     let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
     png.extend_from_slice(&[0; 32]);
+    assert_eq!(
+        read(&png).expect_err("unreadable").to_string(),
+        "this looks like a PNG image: upload the data as CSV instead"
+    );
+    let workbook = b"PK\x03\x04\x14\0\x06\0[Content_Types].xml";
+    let said = read(workbook).expect_err("unreadable").to_string();
+    assert!(said.contains("an Excel workbook (.xlsx)") && said.contains("save it as CSV"));
+    let legacy = b"\xD0\xCF\x11\xE0\xA1\xB1\x1A\xE1\0\0\0\0";
+    assert!(
+        read(legacy)
+            .expect_err("unreadable")
+            .to_string()
+            .contains("(.xls)")
+    );
+    // Binary all through, of no known kind.
+    let noise: Vec<u8> = (0..2_000u32).map(|n| (n * 7 % 32) as u8).collect();
     assert!(matches!(
-        read(&png).expect_err("unreadable"),
+        read(&noise).expect_err("unreadable"),
         FileError::Binary { .. }
     ));
     assert_eq!(
@@ -166,6 +182,30 @@ fn files_that_cannot_be_read_name_the_line() {
     );
     let (names, rows) = read(b"EXTERNAL_ID,NAME\n").expect("a header alone is readable");
     assert_eq!((names.len(), rows.len()), (2, 0));
+}
+
+#[test]
+fn a_stray_control_character_is_its_rows_finding() {
+    let text = "EXTERNAL_ID,EMAIL_ADDRESS,FIRST_NAME\nu-1,a@example.com,Ann\nu-2,b@example.com,Bo\0b\n\
+                u-3,c@example.com,Cy\n";
+    let (staged, codes) = check(DataType::Users, text).expect("the file is read");
+    assert_eq!(staged.len(), 2, "the other rows are staged");
+    assert_eq!(codes, vec![(3, "CONTROL_CHARACTER".to_owned())]);
+    let mut file = CsvFile::open(
+        std::io::Cursor::new(text.as_bytes().to_vec()),
+        TextEncoding::Utf8,
+    )
+    .expect("file");
+    let (layout, _) = Layout::new(DataType::Users, &file.header).expect("layout");
+    file.next_row().expect("row");
+    let row = file.next_row().expect("row").expect("the second row");
+    let findings = layout.check(&row).expect_err("refused");
+    assert_eq!(findings[0].column.as_deref(), Some("FIRST_NAME"));
+    assert_eq!(findings[0].value.as_deref(), Some("Bo\\u{0000}b"));
+    assert!(
+        findings[0].message.contains("character 3 of the value"),
+        "{findings:?}"
+    );
 }
 
 fn check(data_type: DataType, text: &str) -> Result<(Vec<StagedRow>, Codes), FileError> {
@@ -1164,7 +1204,8 @@ mod pipeline {
               u-4,not-an-address,TRUE,\n\
               u-5,fay@north.example,maybe,\n\
               u-6,taken@north.example,TRUE,\n\
-              u-7,short@north.example\n",
+              u-7,short@north.example\n\
+              u-8,ding\x07@north.example,TRUE,\n",
         );
         let files: Vec<(DataType, Vec<u8>)> = vec![
             (DataType::Users, users),
@@ -1258,6 +1299,7 @@ mod pipeline {
             "INVALID_IS_ALLOW_LOGIN_USER",
             "EMAIL_ALREADY_USED",
             "ROW_COLUMN_COUNT",
+            "CONTROL_CHARACTER",
             "INVALID_COUNTRY",
             "MISSING_FIELD_CREATED_BY_EXTERNAL_ID",
             "USER_MISSING",
