@@ -884,6 +884,36 @@ mod tests {
         }
 
         #[test]
+        fn the_score_does_not_change_with_case_or_accents(
+            plain in "[A-Za-z .,&-]{0,30}",
+            accents in any::<u64>(),
+            a in any_party(),
+            b in any_party(),
+        ) {
+            // The same name with some of its letters accented, as people type it or not.
+            let accented: String = plain
+                .chars()
+                .enumerate()
+                .map(|(i, c)| match (c, accents >> (i % 64) & 1) {
+                    ('a', 1) => 'á',
+                    ('e', 1) => 'é',
+                    ('i', 1) => 'î',
+                    ('o', 1) => 'ö',
+                    ('u', 1) => 'ü',
+                    ('c', 1) => 'ç',
+                    ('n', 1) => 'ñ',
+                    ('E', 1) => 'É',
+                    (c, _) => c,
+                })
+                .collect();
+            let named = |name: String| Party { name, ..a.clone() };
+            let score = likeness(&named(plain.clone()), &b).score;
+            prop_assert_eq!(likeness(&named(accented.clone()), &b).score, score);
+            prop_assert_eq!(likeness(&named(plain.to_uppercase()), &b).score, score);
+            prop_assert_eq!(likeness(&b, &named(accented.to_lowercase())).score, score);
+        }
+
+        #[test]
         fn scores_stay_between_0_and_100(a in any_party(), b in any_party()) {
             let score = likeness(&a, &b).score;
             prop_assert!(score <= 100);
