@@ -38,6 +38,12 @@ pub struct Config {
     /// The key that seals secrets at rest (64 hex digits); by default generated once into
     /// `secret.key` in the data directory.
     pub secret_key: Option<String>,
+    /// The bearer token `/metrics` beside the pages asks for; without one it is not served
+    /// there.
+    pub metrics_token: Option<String>,
+    /// An address that serves `/metrics` alone, without a token (for a scraper on a private
+    /// network).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// The TOML file; every key may be left out. The same names, upper-cased and prefixed with
@@ -58,6 +64,8 @@ struct Settings {
     smtp_url: Option<String>,
     smtp_from: Option<String>,
     secret_key: Option<String>,
+    metrics_token: Option<String>,
+    metrics_listen: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,6 +152,12 @@ impl Config {
         if let Some(v) = env("FERRY_SECRET_KEY") {
             s.secret_key = Some(v);
         }
+        if let Some(v) = env("FERRY_METRICS_TOKEN") {
+            s.metrics_token = Some(v);
+        }
+        if let Some(v) = env("FERRY_METRICS_LISTEN") {
+            s.metrics_listen = Some(v);
+        }
         if let Some(v) = env("FERRY_SECURE_COOKIES") {
             s.secure_cookies = Some(parse_flag("FERRY_SECURE_COOKIES", v)?);
         }
@@ -168,6 +182,24 @@ impl Config {
             value: listen.to_owned(),
             why: "expected ADDRESS:PORT, such as 127.0.0.1:8080",
         })?;
+        let metrics_listen = match s.metrics_listen.as_deref() {
+            Some(address) => Some(address.parse().map_err(|_| ConfigError::Invalid {
+                name: "metrics address",
+                value: address.to_owned(),
+                why: "expected ADDRESS:PORT, such as 127.0.0.1:9090",
+            })?),
+            None => None,
+        };
+        if s.metrics_token
+            .as_ref()
+            .is_some_and(|t| t.trim().len() < 16)
+        {
+            return Err(ConfigError::Invalid {
+                name: "metrics token",
+                value: "(hidden)".into(),
+                why: "it must be at least 16 characters",
+            });
+        }
         let lease_seconds = s.job_lease_seconds.unwrap_or(30);
         if lease_seconds == 0 {
             return Err(ConfigError::Invalid {
@@ -200,6 +232,8 @@ impl Config {
                 .smtp_from
                 .unwrap_or_else(|| "Ferry <ferry@localhost>".into()),
             secret_key: s.secret_key,
+            metrics_token: s.metrics_token,
+            metrics_listen,
         })
     }
 

@@ -89,6 +89,7 @@ pub async fn serve_store(
     let public_url = config.public_url.clone().unwrap_or(url);
 
     let (stop, stopped) = watch::channel(false);
+    serve_metrics(config, &store, &stopped).await?;
     // The pages and the workers share one Partner Center client per instance.
     let clients = Clients::default();
     let mut workers = spawn_workers(config, &store, &stopped, &public_url, &clients)?;
@@ -96,6 +97,7 @@ pub async fn serve_store(
         clients,
         partner_center_local: config.partner_center_local,
         sends_mail: config.smtp_url.is_some(),
+        metrics_token: config.metrics_token.clone(),
         ..AppState::new(store, public_url, config.secure_cookies, config.sealer()?)
     };
     let mut until_stopped = stopped.clone();
@@ -119,6 +121,35 @@ pub async fn serve_store(
     Ok(())
 }
 
+/// Records metrics from now on, and serves them alone on the metrics address when one is set.
+async fn serve_metrics(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    stopped: &watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    ferry_server::metrics::install();
+    let Some(address) = config.metrics_listen else {
+        return Ok(());
+    };
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address} for metrics"))?;
+    tracing::info!(%address, "metrics served at /metrics");
+    let mut until_stopped = stopped.clone();
+    let router = ferry_server::metrics::router(store.clone());
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = until_stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::warn!(%error, "the metrics address stopped");
+        }
+    });
+    Ok(())
+}
+
 /// How long a stop signal leaves requests in flight to finish. Jobs stop at once: each is
 /// queued again and resumes from its last checkpoint.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
@@ -126,6 +157,7 @@ const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(3);
 pub async fn workers_only(config: &Config) -> anyhow::Result<()> {
     let store = open_migrated(config).await?;
     let (stop, stopped) = watch::channel(false);
+    serve_metrics(config, &store, &stopped).await?;
     let public_url = config.public_url_or_listen();
     let mut workers = spawn_workers(config, &store, &stopped, &public_url, &Clients::default())?;
     tracing::info!(count = config.workers, "workers running; stop with Ctrl-C");

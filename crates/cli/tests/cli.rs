@@ -1198,6 +1198,178 @@ async fn ferry_sync_works_the_queue_from_a_script() {
     );
 }
 
+/// `/metrics` of the demo after a dataset, Get Hierarchy (inside Company Sync) and User Sync
+/// have run: parsed as the Prometheus text format, the expected series there with sensible
+/// values, only for the metrics token (or on the metrics address), and no marketplace data in
+/// it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_scrapes_the_metrics_of_the_demo() {
+    const TOKEN: &str = "metrics-token-for-the-test";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let metrics_address = {
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        free.local_addr().expect("address")
+    };
+    let mut command = ferry(dir.path(), "");
+    command
+        .env_remove("FERRY_DATABASE_URL")
+        .env("FERRY_METRICS_TOKEN", TOKEN)
+        .env("FERRY_METRICS_LISTEN", metrics_address.to_string())
+        .arg("demo");
+    let demo = Running::start(command, "Partner Center:");
+    let url = format!("sqlite://{}", dir.path().join("data/ferry.db").display());
+    let store = ferry_storage::connect(&url).await.expect("connect");
+    let m = store
+        .marketplace_by_slug("demo")
+        .await
+        .expect("get")
+        .expect("demo")
+        .id;
+    // The first Company Sync (Get Hierarchy inside) and User Sync, queued by the demo.
+    let started = std::time::Instant::now();
+    loop {
+        let company = store.sync_runs(m, 1).await.expect("runs");
+        let users = store.user_sync_runs(m, 1).await.expect("runs");
+        let done = |state: Option<&str>| state.is_some_and(|s| s != "running");
+        if done(company.first().map(|r| r.state.as_str()))
+            && done(users.first().map(|r| r.state.as_str()))
+        {
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 120, "the first syncs end");
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    let example = dir.path().join("data/example-dataset");
+    let file = |name: &str| example.join(name).display().to_string();
+    let mut upload = ferry(dir.path(), "");
+    upload
+        .env_remove("FERRY_DATABASE_URL")
+        .env("FERRY_SERVER", &demo.url)
+        .env("FERRY_TOKEN", demo_token(dir.path()))
+        .args(["dataset", "upload", "--name", "Metrics"])
+        .args([
+            "--companies",
+            &file("companies.csv"),
+            "--users",
+            &file("users.csv"),
+        ])
+        .args(["--memberships", &file("memberships.csv")]);
+    stdout(&run(&mut upload));
+
+    ferry_integrations::install_tls();
+    let http = reqwest::Client::new();
+    let scrape = |address: String, token: Option<&str>| {
+        let mut request = http.get(format!("{address}/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    for wrong in [None, Some("not-the-token")] {
+        let refused = scrape(demo.url.clone(), wrong).await.expect("answer");
+        assert_eq!(refused.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    let text = scrape(demo.url.clone(), Some(TOKEN))
+        .await
+        .expect("answer")
+        .text()
+        .await
+        .expect("text");
+    for private in ["Demo Marketplace", "manager@demo.example", "/m/demo/"] {
+        assert!(!text.contains(private), "{private} in the metrics");
+    }
+    let lines = text.lines().map(|l| Ok(l.to_owned()));
+    let parsed = prometheus_parse::Scrape::parse(lines).expect("the Prometheus text format");
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        parsed
+            .samples
+            .iter()
+            .filter(|s| s.metric == name)
+            .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match &s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => *v,
+                prometheus_parse::Value::Histogram(buckets) => {
+                    buckets.last().map_or(0.0, |b| b.count)
+                }
+                prometheus_parse::Value::Summary(_) => 0.0,
+            })
+            .sum()
+    };
+    let finished = |kind: &str| {
+        value(
+            "ferry_jobs_finished_total",
+            &[("kind", kind), ("outcome", "succeeded")],
+        )
+    };
+    for kind in ["sync.companies", "sync.users", "dataset.validate"] {
+        assert!(finished(kind) >= 1.0, "{kind} finished: {text}");
+    }
+    assert!(value("ferry_job_duration_seconds", &[("kind", "sync.companies")]) >= 1.0);
+    let answered = value("ferry_partner_center_calls_total", &[("outcome", "2xx")]);
+    assert!(
+        answered >= 300.0,
+        "a call per customer at least: {answered}"
+    );
+    assert!(
+        value(
+            "ferry_partner_center_calls_total",
+            &[
+                ("route", "/v1/customers/:id/subscriptions"),
+                ("outcome", "2xx")
+            ]
+        ) >= 1.0
+    );
+    assert!(value("ferry_dataset_rows_total", &[]) >= 5.0);
+    assert!(
+        value(
+            "ferry_dataset_findings_total",
+            &[("code", "INVALID_COUNTRY")]
+        ) >= 1.0
+    );
+    let uploads = [
+        ("method", "POST"),
+        ("route", "/api/v1/datasets"),
+        ("status", "202"),
+    ];
+    assert!(
+        value("ferry_http_requests_total", &uploads) >= 1.0,
+        "{text}"
+    );
+    assert!(value("ferry_http_request_duration_seconds", &uploads[..2]) >= 1.0);
+    assert!(
+        parsed
+            .samples
+            .iter()
+            .any(|s| s.metric == "ferry_scheduler_lag_seconds")
+    );
+    assert_eq!(
+        value(
+            "ferry_jobs",
+            &[("kind", "sync.companies"), ("state", "running")]
+        ),
+        0.0
+    );
+
+    // The metrics address answers without a token, and only /metrics.
+    let alone = format!("http://{metrics_address}");
+    let open = scrape(alone.clone(), None).await.expect("answer");
+    assert_eq!(open.status(), reqwest::StatusCode::OK);
+    assert!(
+        open.text()
+            .await
+            .expect("text")
+            .contains("ferry_jobs_finished_total")
+    );
+    let other = http
+        .get(format!("{alone}/healthz"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(other.status(), reqwest::StatusCode::NOT_FOUND);
+}
+
 /// User Sync on the demo, in headless Chromium: the manager runs User Sync, filters the users
 /// it brought in that were never invited, ticks them, invites them, and finds the invitations in
 /// the Outbox.

@@ -125,11 +125,12 @@ fn parse(
         }));
     }
     let orders = (data_type == DataType::Orders).then(OrderSplit::default);
-    let mut rows = 0;
+    let mut rows: i64 = 0;
     while let Some(row) = file.next_row()? {
         rows += 1;
         match layout.check(&row) {
             Ok(checked) => {
+                checked.warnings.iter().for_each(count_finding);
                 batch.findings.extend(checked.warnings.iter().map(stored));
                 match &orders {
                     Some(orders) => batch.rows.extend(
@@ -141,7 +142,10 @@ fn parse(
                     None => batch.rows.push((data_type, stage_row(checked))),
                 }
             }
-            Err(findings) => batch.findings.extend(findings.iter().map(stored)),
+            Err(findings) => {
+                findings.iter().for_each(count_finding);
+                batch.findings.extend(findings.iter().map(stored));
+            }
         }
         if batch.rows.len() >= BATCH_ROWS || batch.findings.len() >= BATCH_ROWS {
             let full = std::mem::replace(
@@ -157,6 +161,7 @@ fn parse(
         }
     }
     let _ = batches.blocking_send(batch);
+    metrics::counter!("ferry_dataset_rows_total").increment(rows.unsigned_abs());
     Ok(rows)
 }
 
@@ -259,4 +264,9 @@ impl std::io::Read for ChunkReader {
         self.at += n;
         Ok(n)
     }
+}
+
+/// Findings by code, for operators (docs/operations.md).
+fn count_finding(finding: &Finding) {
+    metrics::counter!("ferry_dataset_findings_total", "code" => finding.code.clone()).increment(1);
 }

@@ -68,10 +68,12 @@ impl BackgroundJob for DeliverEmail {
             .await
         {
             Ok(()) => {
+                metrics::counter!("ferry_emails_total", "outcome" => "sent").increment(1);
                 store.mark_email_sent(id).await?;
                 Ok(())
             }
             Err(error) => {
+                metrics::counter!("ferry_emails_total", "outcome" => "failed").increment(1);
                 // Kept on the message, so the Outbox page says why it is still there.
                 store.mark_email_failed(id, &error.to_string()).await?;
                 Err(JobError::Retry(error.to_string()))

@@ -99,9 +99,14 @@ impl Worker {
         let span =
             tracing::info_span!("job", id = job.id, kind = %job.kind, attempt = job.attempts);
         let _entered = span.enter();
+        let kind = job.kind.clone();
+        let started = std::time::Instant::now();
         let outcome = self.run_claimed(job, &lease, shutdown).await;
         match self.store.finish_job(&lease, &outcome).await {
-            Ok(()) => log_outcome(&outcome),
+            Ok(()) => {
+                log_outcome(&outcome);
+                count_outcome(&kind, &outcome, started.elapsed());
+            }
             Err(StoreError::LeaseLost { .. }) => {
                 tracing::warn!("the job was taken over by another worker before it finished");
             }
@@ -231,6 +236,21 @@ fn retry(error: String, attempts: i32) -> JobOutcome {
         error,
         run_at: Timestamp(ferry_storage::now().millis() + delay_ms.min(300_000)),
     }
+}
+
+/// Jobs finished by kind and outcome, and how long their attempts took (docs/operations.md).
+fn count_outcome(kind: &str, outcome: &JobOutcome, took: Duration) {
+    let outcome = match outcome {
+        JobOutcome::Succeeded => "succeeded",
+        JobOutcome::Cancelled => "cancelled",
+        JobOutcome::Failed { .. } => "failed",
+        JobOutcome::Retry { .. } => "retried",
+        JobOutcome::Interrupted => "interrupted",
+    };
+    let labels = [("kind", kind.to_owned()), ("outcome", outcome.to_owned())];
+    metrics::counter!("ferry_jobs_finished_total", &labels).increment(1);
+    metrics::histogram!("ferry_job_duration_seconds", "kind" => kind.to_owned())
+        .record(took.as_secs_f64());
 }
 
 fn log_outcome(outcome: &JobOutcome) {

@@ -16,6 +16,7 @@ mod error;
 mod headers;
 mod health;
 pub mod limits;
+pub mod metrics;
 mod pages;
 mod shared;
 mod web;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub partner_center_local: bool,
     /// Whether e-mail leaves by SMTP; otherwise it stays in the outbox, and pages say so.
     pub sends_mail: bool,
+    /// The token `/metrics` asks for; none: `/metrics` is not served beside the pages.
+    pub metrics_token: Option<String>,
 }
 
 impl AppState {
@@ -67,6 +70,7 @@ impl AppState {
             limits: Arc::default(),
             partner_center_local: false,
             sends_mail: false,
+            metrics_token: None,
         }
     }
 }
@@ -77,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::routes(state.clone()))
         .merge(api::routes())
         .merge(health::routes())
+        .merge(metrics::routes())
         .merge(assets::routes())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
@@ -84,6 +89,7 @@ pub fn router(state: AppState) -> Router {
             error::keep_navigation,
         ))
         .layer(axum::middleware::from_fn(headers::security_headers))
+        .layer(axum::middleware::from_fn(metrics::track_requests))
         .with_state(state)
 }
 

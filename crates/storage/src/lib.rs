@@ -67,7 +67,7 @@ pub use imports::{
     SubscriptionPlan, TenantOutcome, TenantPlan, UnmappedOffer,
 };
 pub use instances::{InstanceRecord, InstanceStore, InstanceSummary, NewInstance};
-pub use jobs::{Checkpoint, Job, JobOutcome, JobStore, Lease, LeaseStatus, NewJob};
+pub use jobs::{Checkpoint, Job, JobOutcome, JobStore, Lease, LeaseStatus, NewJob, QueueGauges};
 pub use marketplaces::{Marketplace, MarketplaceSettings, MarketplaceStore, NewMarketplace};
 pub use outbox::{NewEmail, OutboxEmail, OutboxStore};
 pub use schedules::{NewSchedule, RunNow, Schedule, ScheduleStore};

@@ -182,8 +182,16 @@ impl Client {
         let (mut failures, mut throttled) = (0, 0);
         let mut stale: Option<String> = None;
         let mut refreshed = false;
+        let route = route_of(path);
+        let mut first = true;
         loop {
+            if !std::mem::take(&mut first) {
+                metrics::counter!("ferry_partner_center_retries_total").increment(1);
+            }
+            let waited = std::time::Instant::now();
             let permit = self.governor.acquire(&keys).await;
+            metrics::histogram!("ferry_partner_center_throttle_wait_seconds")
+                .record(waited.elapsed().as_secs_f64());
             let token = match self.auth.token(&self.http, stale.as_deref()).await {
                 Ok(token) => token,
                 Err(e) => {
@@ -203,6 +211,7 @@ impl Client {
                 request = request.header(name.as_str(), value.as_str());
             }
             let answer = crate::read_answer(request).await;
+            count_call(&route, answer.as_ref().map(|(status, _, _)| *status).ok());
             let (status, retry_after, body) = match answer {
                 Ok(answer) => answer,
                 Err(error) => {
@@ -447,7 +456,31 @@ fn api_error(status: u16, body: &[u8]) -> PcError {
     }
 }
 
-/// Exponential backoff with jitter: about 0.2 s, 0.4 s, 0.8 s … at most 10 s.
+/// A route as the metrics name it: its path, ids replaced by `:id`, without the query.
+fn route_of(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or(path);
+    path.split('/')
+        .map(|segment| {
+            let id = segment.len() >= 8 && segment.chars().any(|c| c.is_ascii_digit());
+            if id { ":id" } else { segment }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// One answer (or a network failure, `None`) of a route, by its class (docs/operations.md).
+fn count_call(route: &str, status: Option<u16>) {
+    let outcome = match status {
+        None => "network",
+        Some(429) => "429",
+        Some(200..=299) => "2xx",
+        Some(500..=599) => "5xx",
+        Some(_) => "4xx",
+    };
+    let labels = [("route", route.to_owned()), ("outcome", outcome.to_owned())];
+    metrics::counter!("ferry_partner_center_calls_total", &labels).increment(1);
+}
+
 fn guid() -> String {
     let b: [u8; 16] = rand::random();
     format!(

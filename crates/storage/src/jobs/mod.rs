@@ -23,6 +23,18 @@ pub trait JobStore: Send + Sync {
     /// Cancels a queued job at once, or asks a running one to stop. Returns the job's state
     /// afterwards, or `None` when there is no such job.
     async fn cancel_job(&self, id: i64) -> Result<Option<JobState>>;
+    /// What the queue looks like at `now`, for operators' gauges.
+    async fn queue_gauges(&self, now: Timestamp) -> Result<QueueGauges>;
+}
+
+/// The queue at one moment: jobs waiting or running by kind, the oldest waiting one, and the
+/// longest a due scheduled run has waited to be queued (none of either: nothing waits).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct QueueGauges {
+    /// (kind, state, count) of queued and running jobs.
+    pub jobs: Vec<(String, String, i64)>,
+    pub oldest_queued_ms: Option<i64>,
+    pub most_overdue_schedule_ms: Option<i64>,
 }
 
 /// Work to be done in the background.

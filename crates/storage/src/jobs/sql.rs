@@ -148,4 +148,35 @@ impl crate::JobStore for This {
         .await?;
         Ok(crate::JobStore::job(self, id).await?.map(|job| job.state))
     }
+
+    async fn queue_gauges(
+        &self,
+        now: ferry_domain::Timestamp,
+    ) -> crate::Result<crate::QueueGauges> {
+        let jobs: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT kind, state, COUNT(*) FROM jobs WHERE state IN ('queued', 'running')
+             GROUP BY kind, state ORDER BY kind, state",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let oldest: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(run_at) FROM jobs WHERE state = 'queued' AND run_at <= $1",
+        )
+        .bind(now.millis())
+        .fetch_one(&self.pool)
+        .await?;
+        // A due run whose last job still runs is not late: it waits for that job by design.
+        let overdue: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(s.next_run_at) FROM schedules s LEFT JOIN jobs j ON j.id = s.last_job_id
+             WHERE s.next_run_at <= $1 AND (j.id IS NULL OR j.state NOT IN ('queued', 'running'))",
+        )
+        .bind(now.millis())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(crate::QueueGauges {
+            jobs,
+            oldest_queued_ms: oldest.map(|at| now.millis() - at),
+            most_overdue_schedule_ms: overdue.map(|at| now.millis() - at),
+        })
+    }
 }
