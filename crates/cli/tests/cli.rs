@@ -54,6 +54,18 @@ fn demo(dir: &Path, last: &str) -> Running {
     Running::start(command, last)
 }
 
+/// The database of the demo in `dir`, and its marketplace.
+async fn demo_store(dir: &Path) -> (std::sync::Arc<dyn Store>, ferry_storage::Marketplace) {
+    let url = format!("sqlite://{}", dir.join("data/ferry.db").display());
+    let store = ferry_storage::connect(&url).await.expect("connect");
+    let marketplace = store
+        .marketplace_by_slug("demo")
+        .await
+        .expect("get")
+        .expect("demo");
+    (store, marketplace)
+}
+
 /// A Marketplace Manager's API token for the demo in `dir`.
 fn demo_token(dir: &Path) -> String {
     let mut admin = ferry(dir, "");
@@ -405,13 +417,7 @@ async fn demo_starts_with_data_and_a_login() {
     assert_eq!(demo.get("/healthz").0, 200);
     assert_eq!(demo.get("/readyz").0, 200);
     let password = demo.printed_after("Password:");
-    let url = format!("sqlite://{}", dir.path().join("data/ferry.db").display());
-    let store = ferry_storage::connect(&url).await.expect("connect");
-    let marketplace = store
-        .marketplace_by_slug("demo")
-        .await
-        .expect("get")
-        .expect("demo");
+    let (store, marketplace) = demo_store(dir.path()).await;
     assert!(store.count_companies(marketplace.id).await.expect("count") >= 10);
     let manager = ferry_domain::Email::parse("manager@demo.example").expect("email");
     assert!(
@@ -571,13 +577,7 @@ async fn an_operator_gets_the_hierarchy_of_the_demo() {
     let dir = tempfile::tempdir().expect("temp dir");
     let demo = demo(dir.path(), "Partner Center:");
     let password = demo.printed_after("Password:");
-    let url = format!("sqlite://{}", dir.path().join("data/ferry.db").display());
-    let store = ferry_storage::connect(&url).await.expect("connect");
-    let demo_marketplace = store
-        .marketplace_by_slug("demo")
-        .await
-        .expect("get")
-        .expect("demo");
+    let (store, demo_marketplace) = demo_store(dir.path()).await;
     let lookalike = store
         .company_by_external_id(demo_marketplace.id, "DEMO-PC3")
         .await
@@ -773,13 +773,7 @@ async fn a_sales_rep_works_the_pending_companies_of_the_demo() {
             "sales-support",
         ]);
     stdout(&run(&mut rep));
-    let url = format!("sqlite://{}", dir.path().join("data/ferry.db").display());
-    let store = ferry_storage::connect(&url).await.expect("connect");
-    let m = store
-        .marketplace_by_slug("demo")
-        .await
-        .expect("get")
-        .expect("demo");
+    let (store, m) = demo_store(dir.path()).await;
     // The demo's first sync fills the queue as it starts.
     let started = std::time::Instant::now();
     while store
@@ -1162,8 +1156,7 @@ async fn ferry_sync_works_the_queue_from_a_script() {
         seed: 7,
         customers: 4,
         resellers: 1,
-        faults: Default::default(),
-        static_token: None,
+        ..Default::default()
     });
     std::fs::write(&foreign, other.service_account_key(google_url)).expect("write");
     let connect = |file: &Path| {
@@ -1217,14 +1210,8 @@ async fn an_operator_scrapes_the_metrics_of_the_demo() {
         .env("FERRY_METRICS_LISTEN", metrics_address.to_string())
         .arg("demo");
     let demo = Running::start(command, "Partner Center:");
-    let url = format!("sqlite://{}", dir.path().join("data/ferry.db").display());
-    let store = ferry_storage::connect(&url).await.expect("connect");
-    let m = store
-        .marketplace_by_slug("demo")
-        .await
-        .expect("get")
-        .expect("demo")
-        .id;
+    let (store, demo_marketplace) = demo_store(dir.path()).await;
+    let m = demo_marketplace.id;
     // The first Company Sync (Get Hierarchy inside) and User Sync, queued by the demo.
     let started = std::time::Instant::now();
     loop {
@@ -1378,14 +1365,8 @@ async fn a_manager_invites_the_synced_users_of_the_demo() {
     let dir = tempfile::tempdir().expect("temp dir");
     let demo = demo(dir.path(), "Partner Center:");
     let password = demo.printed_after("Password:");
-    let url = format!("sqlite://{}", dir.path().join("data/ferry.db").display());
-    let store = ferry_storage::connect(&url).await.expect("connect");
-    let m = store
-        .marketplace_by_slug("demo")
-        .await
-        .expect("get")
-        .expect("demo")
-        .id;
+    let (store, demo_marketplace) = demo_store(dir.path()).await;
+    let m = demo_marketplace.id;
     let shots = ferry_webdriver::screenshot_dir(env!("CARGO_MANIFEST_DIR"));
     let browser = ferry_webdriver::Browser::start().await;
     browser.goto(&demo.url).await;

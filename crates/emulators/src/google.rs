@@ -42,6 +42,19 @@ pub struct Options {
     pub static_token: Option<String>,
 }
 
+impl Default for Options {
+    /// The world of `ferry emulator google-directory` without flags.
+    fn default() -> Self {
+        Options {
+            seed: 1,
+            customers: 200,
+            resellers: 4,
+            faults: Faults::default(),
+            static_token: None,
+        }
+    }
+}
+
 /// The scope User Sync asks for.
 pub const DIRECTORY_SCOPE: &str = "https://www.googleapis.com/auth/admin.directory.user.readonly";
 /// How long an issued access token lasts, as Google's do.

@@ -893,8 +893,7 @@ async fn google_directory_lists_users_page_by_page() {
         seed: 11,
         customers: 200,
         resellers: 3,
-        faults: Faults::default(),
-        static_token: None,
+        ..Default::default()
     });
     let customers = emulator.customers();
     let base = serve_google(&emulator).await;

@@ -25,8 +25,7 @@ fn emulator(seed: u64) -> google::Emulator {
         seed,
         customers: 40,
         resellers: 1,
-        faults: Default::default(),
-        static_token: None,
+        ..Default::default()
     })
 }
 

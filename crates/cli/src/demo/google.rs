@@ -26,8 +26,7 @@ pub async fn start() -> anyhow::Result<(Emulator, String)> {
         seed: SEED,
         customers: CUSTOMERS,
         resellers: RESELLERS,
-        faults: Default::default(),
-        static_token: None,
+        ..Default::default()
     });
     let url = emulator
         .serve_locally()

@@ -14,8 +14,7 @@ fn directory(seed: u64) -> google::Emulator {
         seed,
         customers: 40,
         resellers: 1,
-        faults: Default::default(),
-        static_token: None,
+        ..Default::default()
     })
 }
 
