@@ -23,6 +23,8 @@ pub struct Config {
     pub scheduler_tick: Duration,
     /// A `tracing` filter, such as `info` or `ferry=debug`.
     pub log: String,
+    /// Log lines as JSON objects (for log collectors) rather than text.
+    pub log_json: bool,
     /// The address people reach Ferry at, for links in e-mail; by default the listen address.
     pub public_url: Option<String>,
     /// Mark cookies `Secure`: set it when Ferry is served over HTTPS.
@@ -58,6 +60,7 @@ struct Settings {
     job_lease_seconds: Option<u64>,
     scheduler_tick_ms: Option<u64>,
     log: Option<String>,
+    log_format: Option<String>,
     public_url: Option<String>,
     secure_cookies: Option<bool>,
     partner_center_local: Option<bool>,
@@ -140,6 +143,9 @@ impl Config {
         if let Some(v) = env("FERRY_LOG") {
             s.log = Some(v);
         }
+        if let Some(v) = env("FERRY_LOG_FORMAT") {
+            s.log_format = Some(v);
+        }
         if let Some(v) = env("FERRY_PUBLIC_URL") {
             s.public_url = Some(v);
         }
@@ -182,6 +188,17 @@ impl Config {
             value: listen.to_owned(),
             why: "expected ADDRESS:PORT, such as 127.0.0.1:8080",
         })?;
+        let log_json = match s.log_format.as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "log format",
+                    value: other.to_owned(),
+                    why: "expected text or json",
+                });
+            }
+        };
         let metrics_listen = match s.metrics_listen.as_deref() {
             Some(address) => Some(address.parse().map_err(|_| ConfigError::Invalid {
                 name: "metrics address",
@@ -224,6 +241,7 @@ impl Config {
             job_lease: Duration::from_secs(lease_seconds),
             scheduler_tick: Duration::from_millis(tick_ms),
             log: s.log.unwrap_or_else(|| "info".into()),
+            log_json,
             public_url: s.public_url.map(|u| u.trim_end_matches('/').to_owned()),
             secure_cookies: s.secure_cookies.unwrap_or(false),
             partner_center_local: s.partner_center_local.unwrap_or(false),

@@ -404,6 +404,58 @@ fn serve_answers_health_and_readiness() {
     assert_eq!((status, body.contains("ready")), (200, true), "{body}");
 }
 
+/// With `log_format = json`, every log line is a JSON object, and a request's lines carry its
+/// id — the one its answer gives back, and a proxy's when it sent one.
+#[test]
+fn json_logs_follow_a_request_by_its_id() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = ferry_storage::testing::sqlite_url(dir.path());
+    let log = dir.path().join("server.log");
+    let mut command = ferry(dir.path(), &url);
+    command
+        .arg("serve")
+        .env("FERRY_LOG_FORMAT", "json")
+        .env("FERRY_LOG", "ferry_server=debug");
+    let log_file = Stdio::from(std::fs::File::create(&log).expect("log file"));
+    let server = Running::launch(command, "listening on", log_file);
+    let (status, body) = server.request(
+        "GET",
+        "/api/v1/companies",
+        "X-Request-Id: trace-me-0042\r\n",
+        "",
+    );
+    assert_eq!(status, 401);
+    let answer: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(answer["error"]["request_id"], "trace-me-0042");
+    let started = Instant::now();
+    let line = loop {
+        let logged = std::fs::read_to_string(&log).expect("log");
+        let lines: Vec<serde_json::Value> = logged
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+            .collect();
+        if let Some(line) = lines
+            .into_iter()
+            .find(|l| l["span"]["id"] == "trace-me-0042")
+        {
+            break line;
+        }
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "the request's line: {logged}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(line["fields"]["status"], 401);
+    assert_eq!(line["span"]["path"], "/api/v1/companies");
+    fails_with(
+        &run(ferry(dir.path(), &url)
+            .env("FERRY_LOG_FORMAT", "yaml")
+            .arg("migrate")),
+        "invalid log format: 'yaml' (expected text or json)",
+    );
+}
+
 #[tokio::test]
 async fn demo_starts_with_data_and_a_login() {
     let dir = tempfile::tempdir().expect("temp dir");

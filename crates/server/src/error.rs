@@ -50,6 +50,8 @@ pub struct MessagePage {
     pub text: &'static str,
     pub link_href: &'static str,
     pub link_label: &'static str,
+    /// On error pages: the request's id.
+    pub reference: Option<String>,
 }
 
 impl IntoResponse for PageError {
@@ -84,8 +86,12 @@ impl IntoResponse for PageError {
                 )
             }
         };
-        let failure = Failure { heading, text };
-        let mut response = failure.render(status, Chrome::bare());
+        let failure = Failure {
+            heading,
+            text,
+            reference: crate::request_id::current(),
+        };
+        let mut response = failure.clone().render(status, Chrome::bare());
         response.extensions_mut().insert(failure);
         response
     }
@@ -93,10 +99,12 @@ impl IntoResponse for PageError {
 
 /// What an error page says, kept on its response so `keep_navigation` can say it again inside
 /// the marketplace's frame.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Failure {
     heading: &'static str,
     text: &'static str,
+    /// The request's id, for the person to quote to whoever reads the logs.
+    reference: Option<String>,
 }
 
 impl Failure {
@@ -107,6 +115,7 @@ impl Failure {
             text: self.text,
             link_href: "/",
             link_label: "Go to the start page",
+            reference: self.reference,
         };
         match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
@@ -136,7 +145,7 @@ pub async fn keep_navigation(
     *asked.uri_mut() = request.uri().clone();
     *asked.headers_mut() = request.headers().clone();
     let response = next.run(request).await;
-    let Some(failure) = response.extensions().get::<Failure>().copied() else {
+    let Some(failure) = response.extensions().get::<Failure>().cloned() else {
         return response;
     };
     let (mut parts, ()) = asked.into_parts();
@@ -163,7 +172,7 @@ pub async fn not_found(uri: axum::http::Uri) -> Response {
     }
 }
 
-/// A failed API request, answered as `{"error": {"code", "message", "details"}}`. Each code has
+/// A failed API request, answered as `{"error": {"code", "message", "details", "request_id"}}`. Each code has
 /// one HTTP status.
 #[derive(Debug)]
 pub enum ApiError {
@@ -231,7 +240,10 @@ impl IntoResponse for ApiError {
             tracing::error!(%cause, "API request failed");
         }
         let (status, code, message) = self.parts();
-        let body = json!({ "error": { "code": code, "message": message, "details": null } });
+        let body = json!({ "error": {
+            "code": code, "message": message, "details": null,
+            "request_id": crate::request_id::current(),
+        } });
         (status, Json(body)).into_response()
     }
 }

@@ -18,6 +18,7 @@ mod health;
 pub mod limits;
 pub mod metrics;
 mod pages;
+mod request_id;
 mod shared;
 mod web;
 
@@ -90,6 +91,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(axum::middleware::from_fn(metrics::track_requests))
+        .layer(axum::middleware::from_fn(request_id::assign))
         .with_state(state)
 }
 

@@ -58,6 +58,7 @@ impl Busy {
             text: "Ferry is answering many sign-in requests just now. Wait a moment and try again.",
             link_href: "/sign-in",
             link_label: "Back to sign-in",
+            reference: None,
         };
         let body = askama::Template::render(&page).unwrap_or_else(|_| page.heading.to_owned());
         (status, [(header::RETRY_AFTER, seconds)], Html(body)).into_response()

@@ -69,6 +69,8 @@ pub struct ErrorBody {
     /// What went wrong, for a person.
     message: String,
     details: Option<serde_json::Value>,
+    /// The request's id, also in the `X-Request-Id` header and on the request's log lines.
+    request_id: Option<String>,
 }
 
 fn api_router() -> OpenApiRouter<AppState> {

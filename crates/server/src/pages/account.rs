@@ -271,6 +271,7 @@ pub async fn forgot(
                password. The link works for 2 hours.",
         link_href: "/sign-in",
         link_label: "Back to sign in",
+        reference: None,
     })
 }
 
@@ -343,6 +344,7 @@ fn expired_link(csrf: &str) -> Result<Response, PageError> {
                “Forgot your password?” on the sign-in page.",
         link_href: "/sign-in",
         link_label: "Go to sign in",
+        reference: None,
     }
     .render()?;
     Ok((StatusCode::GONE, Html(html)).into_response())

@@ -161,6 +161,33 @@ pub(crate) async fn api_errors_use_one_envelope(app: App) {
         .await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(body["error"]["code"], "conflict");
+    // The request's id, to find its log lines by.
+    let id = body["error"]["request_id"].as_str().expect("a request id");
+    assert!(
+        id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+        "{id}"
+    );
+    let page = app
+        .page_response(
+            Who::Staff(Role::MarketplaceManager),
+            "GET",
+            "/no-such-page",
+            "",
+            None,
+        )
+        .await;
+    let id = page.headers()["x-request-id"]
+        .to_str()
+        .expect("text")
+        .to_owned();
+    let html = axum::body::to_bytes(page.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let html = String::from_utf8_lossy(&html);
+    assert!(
+        html.contains(&format!("Reference: <code>{id}</code>")),
+        "{html}"
+    );
     assert!(
         body["error"]["message"]
             .as_str()
