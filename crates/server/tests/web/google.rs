@@ -62,15 +62,12 @@ pub(crate) async fn google_workspace_is_connected_and_linked(app: App) {
     let why = refused["check_error"].as_str().expect("why");
     assert!(why.contains("Invalid JWT Signature"), "{why}");
     let settings = format!("/m/{}/settings/sync", app.a.slug);
-    let (status, page) = app
-        .page_raw(
-            Who::Staff(Role::MarketplaceManager),
-            "GET",
-            &settings,
-            "",
-            None,
-        )
-        .await;
+    let app = &app;
+    let manager_sees = |path: String| async move {
+        app.page_raw(Who::Staff(Role::MarketplaceManager), "GET", &path, "", None)
+            .await
+    };
+    let (status, page) = manager_sees(settings.clone()).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("id=\"google-refused\""), "the page says why");
     assert!(page.contains("Invalid JWT Signature"));
@@ -95,15 +92,7 @@ pub(crate) async fn google_workspace_is_connected_and_linked(app: App) {
         .await;
     assert_eq!(works["works"], true, "{works}");
     assert_eq!(works["client_email"], key["client_email"]);
-    let (_, page) = app
-        .page_raw(
-            Who::Staff(Role::MarketplaceManager),
-            "GET",
-            &settings,
-            "",
-            None,
-        )
-        .await;
+    let (_, page) = manager_sees(settings.clone()).await;
     for shown in [works.to_string(), page] {
         assert!(!shown.contains("PRIVATE KEY"));
     }
