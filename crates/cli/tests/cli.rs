@@ -66,6 +66,19 @@ async fn demo_store(dir: &Path) -> (std::sync::Arc<dyn Store>, ferry_storage::Ma
     (store, marketplace)
 }
 
+/// `ferry serve` on `database_url` with `env`, its logs going to `server.log` in `dir`.
+fn serve_logging_to_a_file(
+    dir: &Path,
+    database_url: &str,
+    env: &[(&str, &str)],
+) -> (Running, std::path::PathBuf) {
+    let log = dir.join("server.log");
+    let mut command = ferry(dir, database_url);
+    command.arg("serve").envs(env.iter().copied());
+    let log_file = Stdio::from(std::fs::File::create(&log).expect("log file"));
+    (Running::launch(command, "listening on", log_file), log)
+}
+
 /// A Marketplace Manager's API token for the demo in `dir`.
 fn demo_token(dir: &Path) -> String {
     let mut admin = ferry(dir, "");
@@ -410,14 +423,14 @@ fn serve_answers_health_and_readiness() {
 fn json_logs_follow_a_request_by_its_id() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = ferry_storage::testing::sqlite_url(dir.path());
-    let log = dir.path().join("server.log");
-    let mut command = ferry(dir.path(), &url);
-    command
-        .arg("serve")
-        .env("FERRY_LOG_FORMAT", "json")
-        .env("FERRY_LOG", "ferry_server=debug");
-    let log_file = Stdio::from(std::fs::File::create(&log).expect("log file"));
-    let server = Running::launch(command, "listening on", log_file);
+    let (server, log) = serve_logging_to_a_file(
+        dir.path(),
+        &url,
+        &[
+            ("FERRY_LOG_FORMAT", "json"),
+            ("FERRY_LOG", "ferry_server=debug"),
+        ],
+    );
     let (status, body) = server.request(
         "GET",
         "/api/v1/companies",
@@ -2031,14 +2044,14 @@ async fn instances_through_the_command_line() {
     };
     let (parent_token, shop_token) = (token(&parent), token(&shop));
 
-    let log = dir.path().join("server.log");
-    let mut server = ferry(dir.path(), &url);
-    server
-        .arg("serve")
-        .env("FERRY_LOG", "debug")
-        .env("FERRY_PARTNER_CENTER_LOCAL", "true");
-    let log_file = Stdio::from(std::fs::File::create(&log).expect("log file"));
-    let server = Running::launch(server, "listening on", log_file);
+    let (server, log) = serve_logging_to_a_file(
+        dir.path(),
+        &url,
+        &[
+            ("FERRY_LOG", "debug"),
+            ("FERRY_PARTNER_CENTER_LOCAL", "true"),
+        ],
+    );
     let client = |token: &str| {
         let mut command = ferry(dir.path(), &url);
         command

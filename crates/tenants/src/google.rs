@@ -97,15 +97,15 @@ pub async fn check(
         Err(why) => Err(why),
     };
     let at = ferry_storage::now().millis();
+    let check_error = outcome.err();
     store
-        .set_google_check(connection.marketplace_id, at, outcome.err().as_deref())
+        .set_google_check(connection.marketplace_id, at, check_error.as_deref())
         .await?;
-    store
-        .google_connection(connection.marketplace_id)
-        .await?
-        .ok_or(StoreError::NotFound {
-            what: "Google connection",
-        })
+    Ok(GoogleConnection {
+        checked_at: Some(at),
+        check_error,
+        ..connection.clone()
+    })
 }
 
 fn client_of(sealer: &Sealer, connection: &GoogleConnection) -> Result<Client, String> {
