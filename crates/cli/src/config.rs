@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ferry_storage::{FileStorage, S3Bucket};
 use serde::Deserialize;
 
 /// The settings a `ferry` process runs with.
@@ -46,6 +47,9 @@ pub struct Config {
     /// An address that serves `/metrics` alone, without a token (for a scraper on a private
     /// network).
     pub metrics_listen: Option<SocketAddr>,
+    /// Where uploaded files are kept: the database (the default), a directory or an
+    /// S3-compatible bucket.
+    pub files: ferry_storage::FileStorage,
 }
 
 /// The TOML file; every key may be left out. The same names, upper-cased and prefixed with
@@ -69,6 +73,13 @@ struct Settings {
     secret_key: Option<String>,
     metrics_token: Option<String>,
     metrics_listen: Option<String>,
+    files: Option<String>,
+    files_directory: Option<PathBuf>,
+    s3_bucket: Option<String>,
+    s3_region: Option<String>,
+    s3_endpoint: Option<String>,
+    s3_access_key_id: Option<String>,
+    s3_secret_access_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +175,27 @@ impl Config {
         if let Some(v) = env("FERRY_METRICS_LISTEN") {
             s.metrics_listen = Some(v);
         }
+        if let Some(v) = env("FERRY_FILES") {
+            s.files = Some(v);
+        }
+        if let Some(v) = env("FERRY_FILES_DIRECTORY") {
+            s.files_directory = Some(v.into());
+        }
+        if let Some(v) = env("FERRY_S3_BUCKET") {
+            s.s3_bucket = Some(v);
+        }
+        if let Some(v) = env("FERRY_S3_REGION") {
+            s.s3_region = Some(v);
+        }
+        if let Some(v) = env("FERRY_S3_ENDPOINT") {
+            s.s3_endpoint = Some(v);
+        }
+        if let Some(v) = env("FERRY_S3_ACCESS_KEY_ID") {
+            s.s3_access_key_id = Some(v);
+        }
+        if let Some(v) = env("FERRY_S3_SECRET_ACCESS_KEY") {
+            s.s3_secret_access_key = Some(v);
+        }
         if let Some(v) = env("FERRY_SECURE_COOKIES") {
             s.secure_cookies = Some(parse_flag("FERRY_SECURE_COOKIES", v)?);
         }
@@ -217,6 +249,32 @@ impl Config {
                 why: "it must be at least 16 characters",
             });
         }
+        let files = match s.files.as_deref() {
+            None | Some("database") => FileStorage::Database,
+            Some("directory") => {
+                FileStorage::Directory(s.files_directory.unwrap_or_else(|| data_dir.join("files")))
+            }
+            Some("s3") => FileStorage::S3(S3Bucket {
+                bucket: s.s3_bucket.filter(|b| !b.trim().is_empty()).ok_or(
+                    ConfigError::Invalid {
+                        name: "S3 bucket",
+                        value: String::new(),
+                        why: "files = \"s3\" needs s3_bucket (FERRY_S3_BUCKET)",
+                    },
+                )?,
+                region: s.s3_region,
+                endpoint: s.s3_endpoint,
+                access_key_id: s.s3_access_key_id,
+                secret_access_key: s.s3_secret_access_key,
+            }),
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "files",
+                    value: other.to_owned(),
+                    why: "expected database, directory or s3",
+                });
+            }
+        };
         let lease_seconds = s.job_lease_seconds.unwrap_or(30);
         if lease_seconds == 0 {
             return Err(ConfigError::Invalid {
@@ -252,6 +310,7 @@ impl Config {
             secret_key: s.secret_key,
             metrics_token: s.metrics_token,
             metrics_listen,
+            files,
         })
     }
 
@@ -293,6 +352,7 @@ impl std::fmt::Debug for Config {
             .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
             .field("smtp_from", &self.smtp_from)
             .field("secret_key", &self.secret_key.as_ref().map(|_| "***"))
+            .field("files", &self.files)
             .finish()
     }
 }
@@ -375,6 +435,31 @@ mod tests {
         let error =
             load(None, &[("FERRY_DATABASE_URL", "mysql://u:secret@h/db")]).expect_err("mysql");
         assert!(!error.to_string().contains("secret"), "{error}");
+    }
+
+    #[test]
+    fn files_go_where_the_setting_says() {
+        let config = load(None, &[]).expect("config");
+        assert!(matches!(config.files, FileStorage::Database));
+        let config = load(Some("files = 'directory'"), &[]).expect("config");
+        assert!(
+            matches!(&config.files, FileStorage::Directory(d) if d == Path::new("ferry-data/files"))
+        );
+        let file = "files = 's3'\ns3_bucket = 'uploads'\ns3_endpoint = 'http://127.0.0.1:9000'\n";
+        let config = load(Some(file), &[("FERRY_S3_SECRET_ACCESS_KEY", "hunter2")]).expect("s3");
+        let FileStorage::S3(s3) = &config.files else {
+            panic!("{config:?}")
+        };
+        assert_eq!(s3.bucket, "uploads");
+        assert_eq!(s3.secret_access_key.as_deref(), Some("hunter2"));
+        assert!(!format!("{config:?}").contains("hunter2"));
+        let error = load(Some("files = 's3'"), &[]).expect_err("no bucket");
+        assert!(error.to_string().contains("s3_bucket"), "{error}");
+        let error = load(None, &[("FERRY_FILES", "ftp")]).expect_err("ftp");
+        assert!(
+            error.to_string().contains("database, directory or s3"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -33,7 +33,7 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             )
         })?;
     }
-    ferry_storage::connect(&config.database_url)
+    ferry_storage::connect_with_files(&config.database_url, &config.files)
         .await
         .with_context(|| {
             format!(

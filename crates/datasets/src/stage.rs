@@ -7,6 +7,7 @@ use ferry_jobs::JobError;
 use ferry_storage::{
     Dataset, DatasetFile, DatasetFinding, StageRow, StagedRows, Store, datasets::staging_table,
 };
+use futures_util::TryStreamExt;
 use tokio::sync::mpsc;
 
 use crate::columns::DataType;
@@ -51,12 +52,11 @@ pub(crate) async fn stage_file(
     let feeder = {
         let (store, part) = (store.clone(), data_type.part());
         tokio::spawn(async move {
-            let mut seq = 0;
-            while let Some(chunk) = store.dataset_chunk(dataset_id, part, seq).await? {
-                if chunk_tx.send(chunk).await.is_err() {
+            let mut bytes = store.read_dataset_file(dataset_id, part).await?;
+            while let Some(chunk) = bytes.try_next().await? {
+                if chunk_tx.send(chunk.into()).await.is_err() {
                     break; // The parser stopped early: the file failed.
                 }
-                seq += 1;
             }
             Ok::<(), ferry_storage::StoreError>(())
         })

@@ -1,14 +1,15 @@
-//! Storing an uploaded file: its bytes go to the store in chunks as they arrive, while its
-//! encoding is found, so no upload is ever held whole in memory.
+//! Storing an uploaded file: its bytes go to the store in chunks as they arrive — to the
+//! database or the file store — while its encoding is found, so no upload is ever held whole
+//! in memory.
 
 use std::sync::Arc;
 
-use ferry_storage::{Store, StoreError};
+use ferry_storage::{FileWriter, Store, StoreError};
 
 use crate::columns::DataType;
 use crate::read::EncodingSniffer;
 
-/// Bytes per stored chunk.
+/// Bytes per stored chunk (in the database, a row each).
 const CHUNK_BYTES: usize = 1024 * 1024;
 /// The largest file accepted (docs/datasets.md).
 pub const MAX_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -28,8 +29,8 @@ pub struct FileUpload {
     /// The name the file is stored under: its data type, or a temporary name for a replacement.
     stored_as: String,
     file_name: String,
+    writer: Box<dyn FileWriter>,
     buffer: Vec<u8>,
-    seq: i64,
     sniffer: EncodingSniffer,
 }
 
@@ -68,7 +69,7 @@ impl FileUpload {
         stored_as: String,
         file_name: &str,
     ) -> Result<Self, UploadError> {
-        store
+        let writer = store
             .add_dataset_file(dataset_id, &stored_as, file_name)
             .await?;
         Ok(FileUpload {
@@ -76,8 +77,8 @@ impl FileUpload {
             dataset_id,
             stored_as,
             file_name: file_name.to_owned(),
+            writer,
             buffer: Vec::with_capacity(CHUNK_BYTES),
-            seq: 0,
             sniffer: EncodingSniffer::default(),
         })
     }
@@ -105,6 +106,7 @@ impl FileUpload {
         if !self.buffer.is_empty() {
             self.flush().await?;
         }
+        self.writer.finish().await?;
         let bytes = self.sniffer.bytes();
         let encoding = self.sniffer.finish().as_str();
         self.store
@@ -113,12 +115,15 @@ impl FileUpload {
         Ok(bytes)
     }
 
+    /// Gives the file up after a failure: what was written of it goes, though its record
+    /// stays until the caller removes it with its dataset or edit.
+    pub async fn abort(self) {
+        self.writer.abort().await;
+    }
+
     async fn flush(&mut self) -> Result<(), UploadError> {
-        self.store
-            .append_dataset_chunk(self.dataset_id, &self.stored_as, self.seq, &self.buffer)
-            .await?;
-        self.seq += 1;
-        self.buffer.clear();
+        let chunk = std::mem::replace(&mut self.buffer, Vec::with_capacity(CHUNK_BYTES));
+        self.writer.write(chunk.into()).await?;
         Ok(())
     }
 }

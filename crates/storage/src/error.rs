@@ -26,6 +26,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("database error: {0}")]
     Database(sqlx::Error),
+    /// The directory or bucket uploaded files are kept in failed (`files.rs`).
+    #[error("the file store failed: {0}")]
+    Files(String),
 }
 
 impl StoreError {

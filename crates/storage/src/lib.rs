@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod companies;
 pub mod datasets;
 mod error;
+pub mod files;
 pub mod google;
 pub mod hierarchy;
 pub mod imports;
@@ -54,6 +55,7 @@ pub use datasets::{
 };
 pub use error::{Result, StoreError};
 use ferry_domain::Timestamp;
+pub use files::{FileBytes, FileStorage, FileWriter, S3Bucket};
 pub use google::{GoogleCompany, GoogleConnection, GoogleStore, NewGoogleConnection};
 pub use hierarchy::{
     AuditGeneration, CandidateCompany, CompanyRef, HierarchyChange, HierarchyRun, HierarchyState,
@@ -117,12 +119,19 @@ impl Total {
     }
 }
 
-/// Opens the database a URL names — `sqlite://PATH` or `postgres://…` — without migrating it.
+/// Opens the database a URL names — `sqlite://PATH` or `postgres://…` — without migrating it,
+/// keeping uploaded files in it.
 pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    connect_with_files(url, &FileStorage::Database).await
+}
+
+/// Opens the database a URL names, keeping uploaded files where `files` says.
+pub async fn connect_with_files(url: &str, files: &FileStorage) -> Result<Arc<dyn Store>> {
+    let files = files::Files::open(files)?;
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::connect(url).await?))
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, files).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Ok(Arc::new(postgres::PgStore::connect(url).await?))
+        Ok(Arc::new(postgres::PgStore::connect(url, files).await?))
     } else {
         Err(StoreError::UnsupportedUrl)
     }

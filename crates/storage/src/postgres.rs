@@ -11,10 +11,11 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 pub struct PgStore {
     pool: PgPool,
+    files: crate::files::Files,
 }
 
 impl PgStore {
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub(crate) async fn connect(url: &str, files: crate::files::Files) -> Result<Self> {
         // Ferry's statements are many and short; compiling one with JIT costs more than it
         // saves (about 10 ms per staging batch).
         let options = PgConnectOptions::from_str(url)?.options([("jit", "off")]);
@@ -22,7 +23,7 @@ impl PgStore {
             .max_connections(16)
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool })
+        Ok(PgStore { pool, files })
     }
 
     /// Closes every connection, waiting for those in use.

@@ -12,11 +12,12 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    files: crate::files::Files,
 }
 
 impl SqliteStore {
     /// Opens (creating if missing) the database file a `sqlite://PATH` URL names.
-    pub async fn connect(url: &str) -> Result<Self> {
+    pub(crate) async fn connect(url: &str, files: crate::files::Files) -> Result<Self> {
         let options = SqliteConnectOptions::from_str(url)?;
         owner_only(options.get_filename())?;
         let options = options
@@ -33,7 +34,7 @@ impl SqliteStore {
             .max_connections(8)
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore { pool, files })
     }
 }
 

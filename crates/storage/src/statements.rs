@@ -294,7 +294,9 @@ mod tests {
     #[tokio::test]
     async fn dataset_jobs_queued_before_migration_10_get_their_marketplace_in_the_payload() {
         let database = test_database().await;
-        let store = This::connect(database.url()).await.expect("connect");
+        let store = This::connect(database.url(), crate::files::Files::Database)
+            .await
+            .expect("connect");
         store.migrate().await.expect("migrate");
         let marketplace = store
             .create_marketplace(&NewMarketplace {

@@ -191,9 +191,12 @@ async fn template(admin: &str) -> &'static str {
                         .await
                         .expect("create the template");
                 }
-                let store = crate::postgres::PgStore::connect(&with_database(admin, &building))
-                    .await
-                    .expect("connect to the template");
+                let store = crate::postgres::PgStore::connect(
+                    &with_database(admin, &building),
+                    crate::files::Files::Database,
+                )
+                .await
+                .expect("connect to the template");
                 crate::Store::migrate(&store)
                     .await
                     .expect("migrate the template");
@@ -223,5 +226,113 @@ fn with_database(url: &str, database: &str) -> String {
         format!("{server}/{database}")
     } else {
         format!("{server}/{database}?{query}")
+    }
+}
+
+/// A real S3-compatible server for one test: moto's (`moto[server]` from PyPI, which
+/// `scripts/test` installs beside the SMTP sink), with one empty bucket, stopped with this value.
+/// Moto answers the S3 calls `object_store` makes — multipart uploads included — from memory,
+/// and installs from the registries here; MinIO and Garage do not.
+pub struct S3Server {
+    process: std::process::Child,
+    pub endpoint: String,
+    pub bucket: String,
+}
+
+impl S3Server {
+    /// # Panics
+    /// When `FERRY_TEST_PYTHON` is not set or the server does not start.
+    pub async fn start() -> S3Server {
+        let python = std::env::var("FERRY_TEST_PYTHON").unwrap_or_else(|_| {
+            panic!(
+                "FERRY_TEST_PYTHON is not set: this test needs the Python with moto that \
+                 scripts/test installs. Run the suite with scripts/test."
+            )
+        });
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let process = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start moto's S3 server with {python}: {e}"));
+        let server = S3Server {
+            process,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            bucket: "ferry-files".to_owned(),
+        };
+        // The crypto Ferry's processes install at start, for the HTTP clients here.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        // Moto takes no signature by default: the bucket is made with a plain PUT.
+        let bucket = format!("{}/{}", server.endpoint, server.bucket);
+        while !client
+            .put(&bucket)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "moto's S3 server did not start on port {port}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        server
+    }
+
+    /// The storage setting for this server's bucket, reached at `endpoint`.
+    pub fn storage(&self, endpoint: &str) -> crate::FileStorage {
+        crate::FileStorage::S3(crate::S3Bucket {
+            bucket: self.bucket.clone(),
+            region: Some("us-east-1".to_owned()),
+            endpoint: Some(endpoint.to_owned()),
+            access_key_id: Some("ferry-test".to_owned()),
+            secret_access_key: Some("ferry-test-secret".to_owned()),
+        })
+    }
+
+    /// The names of the bucket's objects.
+    pub async fn objects(&self) -> Vec<String> {
+        self.listed("?list-type=2", "Key").await
+    }
+
+    /// The multipart uploads begun and neither completed nor aborted.
+    pub async fn unfinished_uploads(&self) -> Vec<String> {
+        self.listed("?uploads", "UploadId").await
+    }
+
+    async fn listed(&self, query: &str, element: &str) -> Vec<String> {
+        let url = format!("{}/{}{query}", self.endpoint, self.bucket);
+        let xml = reqwest::get(&url)
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .expect("list the bucket")
+            .text()
+            .await
+            .expect("the listing");
+        let (open, close) = (format!("<{element}>"), format!("</{element}>"));
+        xml.split(&open)
+            .skip(1)
+            .filter_map(|rest| rest.split_once(&close).map(|(value, _)| value.to_owned()))
+            .collect()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
     }
 }

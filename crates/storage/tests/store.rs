@@ -16,6 +16,7 @@ use ferry_storage::{
     NewInstance, NewJob, NewMarketplace, NewSchedule, Store, StoreError, Subject, Total, UserQuery,
 };
 use ferry_storage::{DatasetFinding, NewDataset, StageRow, StagedRows};
+use futures_util::TryStreamExt;
 use serde_json::json;
 
 #[path = "store/hierarchy.rs"]
@@ -1457,18 +1458,14 @@ async fn a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted(store:
         Some(dataset.id)
     );
 
-    store
+    let mut file = store
         .add_dataset_file(dataset.id, "users", "users.csv")
         .await
         .expect("file");
-    store
-        .append_dataset_chunk(dataset.id, "users", 0, b"EXTERNAL_ID,EMAIL_ADDRESS\n")
-        .await
-        .expect("chunk");
-    store
-        .append_dataset_chunk(dataset.id, "users", 1, b"u-1,a@north.example\n")
-        .await
-        .expect("chunk");
+    for chunk in ["EXTERNAL_ID,EMAIL_ADDRESS\n", "u-1,a@north.example\n"] {
+        file.write(chunk.into()).await.expect("chunk");
+    }
+    file.finish().await.expect("the file");
     store
         .finish_dataset_file(dataset.id, "users", "utf8", 45)
         .await
@@ -1478,20 +1475,19 @@ async fn a_dataset_keeps_its_files_findings_and_staged_rows_until_deleted(store:
         (files.len(), files[0].bytes, files[0].file_name.as_str()),
         (1, 45, "users.csv")
     );
+    let chunks: Vec<_> = store
+        .read_dataset_file(dataset.id, "users")
+        .await
+        .expect("read")
+        .try_collect()
+        .await
+        .expect("chunks");
     assert_eq!(
-        store
-            .dataset_chunk(dataset.id, "users", 1)
-            .await
-            .expect("chunk")
-            .as_deref(),
-        Some(&b"u-1,a@north.example\n"[..])
-    );
-    assert_eq!(
-        store
-            .dataset_chunk(dataset.id, "users", 2)
-            .await
-            .expect("chunk"),
-        None
+        chunks,
+        [
+            bytes::Bytes::from("EXTERNAL_ID,EMAIL_ADDRESS\n"),
+            bytes::Bytes::from("u-1,a@north.example\n")
+        ]
     );
 
     let columns = vec!["external_id".to_owned(), "email_address".to_owned()];

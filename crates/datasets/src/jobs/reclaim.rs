@@ -1,4 +1,5 @@
-//! Deleting a dataset, and reclaiming afterwards the room its staged rows took.
+//! Deleting a dataset, and reclaiming afterwards the room its staged rows took and what the
+//! file store still holds of its files.
 
 use async_trait::async_trait;
 use ferry_jobs::{BackgroundJob, JobContext, JobError};
@@ -13,8 +14,10 @@ pub async fn delete_dataset(store: &dyn Store, dataset: DatasetRef) -> Result<()
     Ok(())
 }
 
-/// Makes the room of deleted staged rows reusable (see `StagingStore::reclaim_staging`). It is
-/// the installation's work, of no marketplace: every marketplace shares the staging tables.
+/// Makes the room of deleted staged rows reusable (see `StagingStore::reclaim_staging`), and
+/// deletes the objects of files no dataset has (`DatasetStore::sweep_files`). It is the
+/// installation's work, of no marketplace: every marketplace shares the staging tables and the
+/// file store.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 pub struct ReclaimStaging {}
 
@@ -26,6 +29,10 @@ impl BackgroundJob for ReclaimStaging {
 
     async fn run(&self, _: &(), ctx: &JobContext<()>) -> Result<(), JobError> {
         ctx.store().reclaim_staging().await?;
+        let swept = ctx.store().sweep_files().await?;
+        if swept > 0 {
+            tracing::info!(swept, "files no dataset has deleted from the file store");
+        }
         Ok(())
     }
 }

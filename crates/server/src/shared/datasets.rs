@@ -321,17 +321,30 @@ fn file_part(field: &Field<'_>) -> Result<(DataType, String), DatasetError> {
     Ok((data_type, file_name))
 }
 
-/// Streams a file part into the store as it arrives.
+/// Streams a file part into the store as it arrives; on a failure, nothing of it stays
+/// readable.
 async fn store_part(mut field: Field<'_>, mut upload: FileUpload) -> Result<(), DatasetError> {
-    while let Some(bytes) = field
-        .chunk()
-        .await
-        .map_err(|e| DatasetError::Invalid(format!("the upload broke off: {e}")))?
-    {
-        upload.write(&bytes).await?;
+    let received: Result<(), DatasetError> = async {
+        while let Some(bytes) = field
+            .chunk()
+            .await
+            .map_err(|e| DatasetError::Invalid(format!("the upload broke off: {e}")))?
+        {
+            upload.write(&bytes).await?;
+        }
+        Ok(())
     }
-    upload.finish().await?;
-    Ok(())
+    .await;
+    match received {
+        Ok(()) => {
+            upload.finish().await?;
+            Ok(())
+        }
+        Err(error) => {
+            upload.abort().await;
+            Err(error)
+        }
+    }
 }
 
 async fn next_field<'a>(multipart: &'a mut Multipart) -> Result<Option<Field<'a>>, DatasetError> {

@@ -647,7 +647,9 @@ mod tests {
     #[tokio::test]
     async fn the_status_filter_reads_the_status_index() {
         let database = super::super::test_database().await;
-        let store = This::connect(database.url()).await.expect("connect");
+        let store = This::connect(database.url(), crate::files::Files::Database)
+            .await
+            .expect("connect");
         store.migrate().await.expect("migrate");
         let query = CompanyQuery {
             search: None,

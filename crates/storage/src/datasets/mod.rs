@@ -231,13 +231,14 @@ pub trait DatasetStore: Send + Sync {
     /// Removes the dataset, its files, findings and staged rows.
     async fn delete_dataset(&self, dataset: DatasetRef) -> Result<()>;
 
-    /// Starts a file (replacing one of the same type) before its chunks are appended.
+    /// Starts a file (replacing one of the same type): its bytes go to the writer returned, to
+    /// the database or the file store (`files.rs`).
     async fn add_dataset_file(
         &self,
         dataset_id: i64,
         data_type: &str,
         file_name: &str,
-    ) -> Result<()>;
+    ) -> Result<Box<dyn crate::FileWriter>>;
     /// Puts each file stored under a temporary name in place of the dataset's file of its type
     /// (`(temporary, data_type)` pairs), and sends the dataset back to `Created`, to be
     /// validated again, without the findings of the files it had — all in one transaction. Refused with `Conflict` while another dataset
@@ -248,15 +249,8 @@ pub trait DatasetStore: Send + Sync {
         dataset_id: i64,
         files: &[(String, String)],
     ) -> Result<()>;
-    /// Removes one stored file and its chunks.
+    /// Removes one stored file and its bytes.
     async fn remove_dataset_file(&self, dataset_id: i64, data_type: &str) -> Result<()>;
-    async fn append_dataset_chunk(
-        &self,
-        dataset_id: i64,
-        data_type: &str,
-        seq: i64,
-        data: &[u8],
-    ) -> Result<()>;
     /// Records what storing the file found: its encoding and size.
     async fn finish_dataset_file(
         &self,
@@ -267,12 +261,12 @@ pub trait DatasetStore: Send + Sync {
     ) -> Result<()>;
     async fn set_rows_read(&self, dataset_id: i64, data_type: &str, rows: i64) -> Result<()>;
     async fn dataset_files(&self, dataset_id: i64) -> Result<Vec<DatasetFile>>;
-    async fn dataset_chunk(
-        &self,
-        dataset_id: i64,
-        data_type: &str,
-        seq: i64,
-    ) -> Result<Option<Vec<u8>>>;
+    /// The bytes of a stored file, read as they are consumed.
+    async fn read_dataset_file(&self, dataset_id: i64, data_type: &str)
+    -> Result<crate::FileBytes>;
+    /// Deletes what the file store holds of files no dataset has any more (left by a crash or
+    /// a delete the store did not answer); returns how many objects went.
+    async fn sweep_files(&self) -> Result<u64>;
 }
 
 /// What undoing a dataset did, per kind of record ("companies", "memberships", …): how many it

@@ -1,7 +1,7 @@
 //! The datasets statements for dataset records and files, the same for both backends: compiled once into
 //! `crate::sqlite` and once into `crate::postgres` (see `statements.rs`).
 
-use super::{BEGIN_WRITE, DIALECT, This, insert_audit};
+use super::{BEGIN_WRITE, DIALECT, Db, This, insert_audit};
 use crate::datasets::dataset_columns;
 
 #[async_trait::async_trait]
@@ -205,6 +205,7 @@ impl crate::datasets::DatasetStore for This {
             changes: serde_json::to_value(&outcome).unwrap_or_default(),
         };
         insert_audit(&mut *tx, &trace).await?;
+        let objects = dataset_objects(&mut tx, marketplace_id, id).await?;
         // Staging tables, findings, files and chunks go with it (ON DELETE CASCADE).
         sqlx::query("DELETE FROM datasets WHERE marketplace_id = $1 AND id = $2")
             .bind(marketplace_id)
@@ -212,18 +213,23 @@ impl crate::datasets::DatasetStore for This {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.files.delete(objects).await;
         Ok(Some(outcome))
     }
 
     async fn delete_dataset(&self, dataset: crate::DatasetRef) -> crate::Result<()> {
         let (marketplace_id, id) = (dataset.marketplace_id, dataset.dataset_id);
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let objects = dataset_objects(&mut tx, marketplace_id, id).await?;
         // Staging tables, findings, files and chunks go with it (ON DELETE CASCADE); the room
         // of its staged rows is reclaimed later (`reclaim_staging`).
         sqlx::query("DELETE FROM datasets WHERE marketplace_id = $1 AND id = $2")
             .bind(marketplace_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
+        self.files.delete(objects).await;
         Ok(())
     }
 
@@ -232,24 +238,37 @@ impl crate::datasets::DatasetStore for This {
         dataset_id: i64,
         data_type: &str,
         file_name: &str,
-    ) -> crate::Result<()> {
+    ) -> crate::Result<Box<dyn crate::FileWriter>> {
+        let object_key = self.files.new_key(dataset_id, data_type);
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let replaced = file_objects(&mut tx, dataset_id, data_type).await?;
         sqlx::query("DELETE FROM dataset_files WHERE dataset_id = $1 AND data_type = $2")
             .bind(dataset_id)
             .bind(data_type)
             .execute(&mut *tx)
             .await?;
+        // The record names its object before the object exists (see `files.rs`).
         sqlx::query(
-            "INSERT INTO dataset_files (dataset_id, data_type, file_name, encoding, bytes)
-             VALUES ($1, $2, $3, 'utf8', 0)",
+            "INSERT INTO dataset_files (dataset_id, data_type, file_name, encoding, bytes, object_key)
+             VALUES ($1, $2, $3, 'utf8', 0, $4)",
         )
         .bind(dataset_id)
         .bind(data_type)
         .bind(file_name)
+        .bind(&object_key)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        Ok(())
+        self.files.delete(replaced).await;
+        Ok(match object_key {
+            Some(key) => self.files.writer(&key).await?,
+            None => Box::new(ChunkWriter {
+                pool: self.pool.clone(),
+                dataset_id,
+                data_type: data_type.to_owned(),
+                seq: 0,
+            }),
+        })
     }
 
     async fn replace_dataset_files(
@@ -259,16 +278,19 @@ impl crate::datasets::DatasetStore for This {
     ) -> crate::Result<()> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
         let remove = "DELETE FROM dataset_files WHERE dataset_id = $1 AND data_type = $2";
+        let mut replaced = Vec::new();
         for (temporary, data_type) in files {
+            replaced.extend(file_objects(&mut tx, dataset_id, data_type).await?);
             sqlx::query(remove)
                 .bind(dataset_id)
                 .bind(data_type)
                 .execute(&mut *tx)
                 .await?;
-            // The chunks move to a file row of the type before the temporary row goes.
+            // The chunks or the object move to a file row of the type before the temporary row
+            // goes.
             for sql in [
-                "INSERT INTO dataset_files (dataset_id, data_type, file_name, encoding, bytes)
-                 SELECT dataset_id, $2, file_name, encoding, bytes FROM dataset_files
+                "INSERT INTO dataset_files (dataset_id, data_type, file_name, encoding, bytes, object_key)
+                 SELECT dataset_id, $2, file_name, encoding, bytes, object_key FROM dataset_files
                  WHERE dataset_id = $1 AND data_type = $3",
                 "UPDATE dataset_file_chunks SET data_type = $2 WHERE dataset_id = $1 AND data_type = $3",
             ] {
@@ -307,35 +329,20 @@ impl crate::datasets::DatasetStore for This {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.files.delete(replaced).await;
         Ok(())
     }
 
     async fn remove_dataset_file(&self, dataset_id: i64, data_type: &str) -> crate::Result<()> {
+        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let objects = file_objects(&mut tx, dataset_id, data_type).await?;
         sqlx::query("DELETE FROM dataset_files WHERE dataset_id = $1 AND data_type = $2")
             .bind(dataset_id)
             .bind(data_type)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
-        Ok(())
-    }
-
-    async fn append_dataset_chunk(
-        &self,
-        dataset_id: i64,
-        data_type: &str,
-        seq: i64,
-        data: &[u8],
-    ) -> crate::Result<()> {
-        sqlx::query(
-            "INSERT INTO dataset_file_chunks (dataset_id, data_type, seq, data)
-             VALUES ($1, $2, $3, $4)",
-        )
-        .bind(dataset_id)
-        .bind(data_type)
-        .bind(seq)
-        .bind(data)
-        .execute(&self.pool)
-        .await?;
+        tx.commit().await?;
+        self.files.delete(objects).await;
         Ok(())
     }
 
@@ -390,21 +397,124 @@ impl crate::datasets::DatasetStore for This {
         .await?)
     }
 
-    async fn dataset_chunk(
+    async fn read_dataset_file(
         &self,
         dataset_id: i64,
         data_type: &str,
-        seq: i64,
-    ) -> crate::Result<Option<Vec<u8>>> {
-        let row: Option<(Vec<u8>,)> = sqlx::query_as(
-            "SELECT data FROM dataset_file_chunks
-             WHERE dataset_id = $1 AND data_type = $2 AND seq = $3",
+    ) -> crate::Result<crate::FileBytes> {
+        let object: Option<(Option<String>,)> = sqlx::query_as(
+            "SELECT object_key FROM dataset_files WHERE dataset_id = $1 AND data_type = $2",
         )
         .bind(dataset_id)
         .bind(data_type)
-        .bind(seq)
         .fetch_optional(&self.pool)
         .await?;
-        Ok(row.map(|(data,)| data))
+        match object {
+            None => Err(crate::StoreError::NotFound {
+                what: "dataset file",
+            }),
+            Some((Some(key),)) => self.files.reader(&key).await,
+            Some((None,)) => {
+                // One chunk read at a time, as the reader asks for it.
+                let (pool, data_type) = (self.pool.clone(), data_type.to_owned());
+                let chunks = futures_util::stream::try_unfold(0_i64, move |seq| {
+                    let (pool, data_type) = (pool.clone(), data_type.clone());
+                    async move {
+                        let chunk: Option<(Vec<u8>,)> = sqlx::query_as(
+                            "SELECT data FROM dataset_file_chunks
+                             WHERE dataset_id = $1 AND data_type = $2 AND seq = $3",
+                        )
+                        .bind(dataset_id)
+                        .bind(&data_type)
+                        .bind(seq)
+                        .fetch_optional(&pool)
+                        .await?;
+                        Ok(chunk.map(|(data,)| (bytes::Bytes::from(data), seq + 1)))
+                    }
+                });
+                Ok(Box::pin(chunks))
+            }
+        }
+    }
+
+    async fn sweep_files(&self) -> crate::Result<u64> {
+        self.files
+            .sweep(async || {
+                let named: Vec<(String,)> = sqlx::query_as(
+                    "SELECT object_key FROM dataset_files WHERE object_key IS NOT NULL",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(named.into_iter().map(|(key,)| key).collect())
+            })
+            .await
+    }
+}
+
+/// The objects of a dataset's files, read before the records go.
+async fn dataset_objects(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    marketplace_id: i64,
+    dataset_id: i64,
+) -> crate::Result<Vec<String>> {
+    let keys: Vec<(String,)> = sqlx::query_as(
+        "SELECT f.object_key FROM dataset_files f JOIN datasets d ON d.id = f.dataset_id
+         WHERE d.marketplace_id = $1 AND d.id = $2 AND f.object_key IS NOT NULL",
+    )
+    .bind(marketplace_id)
+    .bind(dataset_id)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(keys.into_iter().map(|(key,)| key).collect())
+}
+
+/// The object of one file of a dataset, if it has one, read before its record goes.
+async fn file_objects(
+    tx: &mut sqlx::Transaction<'_, Db>,
+    dataset_id: i64,
+    data_type: &str,
+) -> crate::Result<Vec<String>> {
+    let keys: Vec<(String,)> = sqlx::query_as(
+        "SELECT object_key FROM dataset_files
+         WHERE dataset_id = $1 AND data_type = $2 AND object_key IS NOT NULL",
+    )
+    .bind(dataset_id)
+    .bind(data_type)
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(keys.into_iter().map(|(key,)| key).collect())
+}
+
+/// A file kept in the database: each write one chunk row, in order.
+struct ChunkWriter {
+    pool: sqlx::Pool<Db>,
+    dataset_id: i64,
+    data_type: String,
+    seq: i64,
+}
+
+#[async_trait::async_trait]
+impl crate::FileWriter for ChunkWriter {
+    async fn write(&mut self, bytes: bytes::Bytes) -> crate::Result<()> {
+        sqlx::query(
+            "INSERT INTO dataset_file_chunks (dataset_id, data_type, seq, data)
+             VALUES ($1, $2, $3, $4)",
+        )
+        .bind(self.dataset_id)
+        .bind(&self.data_type)
+        .bind(self.seq)
+        .bind(bytes.as_ref())
+        .execute(&self.pool)
+        .await?;
+        self.seq += 1;
+        Ok(())
+    }
+
+    async fn finish(self: Box<Self>) -> crate::Result<()> {
+        Ok(())
+    }
+
+    async fn abort(self: Box<Self>) {
+        // The chunks go with their file record, which the caller removes.
     }
 }
