@@ -184,6 +184,8 @@ pub enum ApiError {
     Invalid(String),
     /// A unique key is taken.
     Conflict(String),
+    /// A service Ferry depends on failed (the file store); the request may be sent again.
+    Unavailable(String),
     Internal(String),
 }
 
@@ -209,6 +211,13 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "invalid", message.clone())
             }
             ApiError::Conflict(message) => (StatusCode::CONFLICT, "conflict", message.clone()),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the file store did not answer, so nothing of this request was kept; \
+                 send it again later"
+                    .into(),
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -223,6 +232,7 @@ impl From<StoreError> for ApiError {
         match error {
             StoreError::NotFound { what } => ApiError::NotFound(what),
             StoreError::Conflict { .. } => ApiError::Conflict(error.to_string()),
+            StoreError::Files(cause) => ApiError::Unavailable(cause),
             other => ApiError::Internal(other.to_string()),
         }
     }
@@ -236,7 +246,7 @@ impl From<ferry_domain::ParseError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Internal(cause) = &self {
+        if let ApiError::Internal(cause) | ApiError::Unavailable(cause) = &self {
             tracing::error!(%cause, "API request failed");
         }
         let (status, code, message) = self.parts();

@@ -1,7 +1,7 @@
 //! The web UI and the API, driven over HTTP in-process, one module per area: the role × route
 //! matrix and CSRF (`matrix.rs`), signing in and invitations (`accounts.rs`), the API's
 //! envelopes and OpenAPI document (`api.rs`), Partner Center instances (`instances.rs`),
-//! datasets (`datasets.rs`), the catalog (`catalog.rs`), the Overview (`overview.rs`), Google
+//! datasets (`datasets.rs`) and their files in a failing bucket (`files.rs`), the catalog (`catalog.rs`), the Overview (`overview.rs`), Google
 //! Workspace (`google.rs`) and the security headers (`headers.rs`). Every test runs on SQLite and on
 //! PostgreSQL; the browser journeys are in `browser.rs`. A new area adds a module here.
 
@@ -15,6 +15,8 @@ mod browser;
 mod catalog;
 #[path = "web/datasets.rs"]
 mod datasets;
+#[path = "web/files.rs"]
+mod files;
 #[path = "web/google.rs"]
 mod google;
 #[path = "web/harness.rs"]

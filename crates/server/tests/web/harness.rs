@@ -96,8 +96,15 @@ const STAFF: [(Role, &str); 4] = [
 
 impl App {
     pub async fn start(url: &str) -> App {
+        App::start_with_files(url, &ferry_storage::FileStorage::Database).await
+    }
+
+    /// The same world, with uploaded files kept where `files` says.
+    pub async fn start_with_files(url: &str, files: &ferry_storage::FileStorage) -> App {
         ferry_integrations::install_tls();
-        let store = ferry_storage::connect(url).await.expect("connect");
+        let store = ferry_storage::connect_with_files(url, files)
+            .await
+            .expect("connect");
         store.migrate().await.expect("migrate");
         let hash = hash_password(PASSWORD).expect("hash");
         let a = world(&store, "alpha").await;
