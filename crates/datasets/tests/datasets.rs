@@ -1,5 +1,9 @@
 //! Reading and checking dataset files: every form docs/datasets.md allows, every way a file can
-//! be unreadable, and every syntax-level error code.
+//! be unreadable, and every syntax-level error code; the pipeline on each backend; files kept in
+//! a directory or a bucket (`datasets/files.rs`).
+
+#[path = "datasets/files.rs"]
+mod files;
 
 use ferry_datasets::{
     CsvFile, DataType, EncodingSniffer, FileError, Layout, Severity, StagedRow, TextEncoding,
