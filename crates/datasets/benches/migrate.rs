@@ -397,7 +397,8 @@ async fn sqlite_loader(url: &str, db: &Path, files: &Path) -> f64 {
     let store = ferry_storage::connect(url).await.expect("connect");
     store.migrate().await.expect("migrate");
     marketplace(&store).await;
-    drop(store);
+    // Every connection closed, so sqlite3 finds the file free.
+    store.close().await;
     let mut script = String::from(
         ".bail on\n.mode csv\nPRAGMA temp_store = MEMORY;\nPRAGMA cache_size = -262144;\nBEGIN;\n",
     );
@@ -441,7 +442,8 @@ async fn postgres_loader(url: &str, files: &Path) -> f64 {
     let store = ferry_storage::connect(url).await.expect("connect");
     store.migrate().await.expect("migrate");
     marketplace(&store).await;
-    drop(store);
+    // Ferry's connections closed: psql has the database to itself.
+    store.close().await;
     let mut script = String::from("BEGIN;\n");
     script.push_str(&load_tables());
     for (file, _) in LOAD_TABLES {

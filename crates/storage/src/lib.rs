@@ -174,6 +174,9 @@ pub trait Store:
     + 'static
 {
     fn backend(&self) -> Backend;
+    /// Closes every connection, waiting for those in use: the database is free for another
+    /// program once it returns.
+    async fn close(&self);
     /// Applies the migrations not yet applied and returns how many there were.
     async fn migrate(&self) -> Result<usize>;
     /// How many migrations this build knows that the database has not applied. Fails when the

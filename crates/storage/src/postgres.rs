@@ -11,6 +11,9 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 pub struct PgStore {
     pool: PgPool,
+    /// The dataset pipeline's statements share the pool here: PostgreSQL's buffers are the
+    /// server's, not a connection's (compare `SqliteStore::bulk`).
+    bulk: PgPool,
     files: crate::files::Files,
 }
 
@@ -23,12 +26,11 @@ impl PgStore {
             .max_connections(16)
             .connect_with(options)
             .await?;
-        Ok(PgStore { pool, files })
-    }
-
-    /// Closes every connection, waiting for those in use.
-    pub async fn close(&self) {
-        self.pool.close().await;
+        Ok(PgStore {
+            bulk: pool.clone(),
+            pool,
+            files,
+        })
     }
 }
 

@@ -12,6 +12,11 @@ pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// One connection with a large page cache, for the dataset pipeline's set-based statements
+    /// (`datasets/staging_sql.rs`): they touch far more pages than a request, and with the
+    /// default 2 MB cache a transaction of 100,000 rows spills its pages to the WAL and reads
+    /// them back. One connection, so the cache is held once; SQLite writes one at a time anyway.
+    bulk: SqlitePool,
     files: crate::files::Files,
 }
 
@@ -32,11 +37,26 @@ impl SqliteStore {
             .row_buffer_size(1024);
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        Ok(SqliteStore { pool, files })
+        let bulk = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                options
+                    .pragma("cache_size", BULK_CACHE)
+                    .pragma("wal_autocheckpoint", BULK_CHECKPOINT),
+            )
+            .await?;
+        Ok(SqliteStore { pool, bulk, files })
     }
 }
+
+/// The bulk connection's page cache, in KiB (SQLite's negative `cache_size`): 64 MB.
+const BULK_CACHE: &str = "-65536";
+/// The bulk connection moves the WAL into the database once it holds this many pages (64 MB)
+/// rather than SQLite's 1,000: the pipeline commits every few thousand rows, and each
+/// checkpoint writes and syncs the database file.
+const BULK_CHECKPOINT: &str = "16384";
 
 /// Makes the database file readable by its owner only, creating it so when new: SQLite gives
 /// its WAL and shared-memory files the database file's mode. The file holds sessions' and

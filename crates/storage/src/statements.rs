@@ -62,6 +62,11 @@ impl crate::Store for This {
         BACKEND
     }
 
+    async fn close(&self) {
+        self.pool.close().await;
+        self.bulk.close().await;
+    }
+
     async fn migrate(&self) -> crate::Result<usize> {
         let before = self.applied_migrations().await?;
         MIGRATOR.run(&self.pool).await?;

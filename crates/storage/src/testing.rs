@@ -200,7 +200,7 @@ async fn template(admin: &str) -> &'static str {
                 crate::Store::migrate(&store)
                     .await
                     .expect("migrate the template");
-                store.close().await;
+                crate::Store::close(&store).await;
                 // Renamed only once complete, so a failed build is never taken for a template.
                 sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                     "ALTER DATABASE {building} RENAME TO {name}"

@@ -26,17 +26,23 @@ pub(crate) struct TypeRules {
     pub rules: &'static [Rule],
 }
 
-/// The row's key is on an earlier line too. One pass ranks every row among those of its key
-/// by line, so the check stays linear in rows whatever they hold (a probe for an earlier line
-/// of the same key walked every row of that key: a file of one row repeated was quadratic).
+/// The row's key is on an earlier line too. The keys that repeat are found first, by grouping
+/// (in the order of the staging table's key index, without a sort); then only their rows are
+/// ranked among those of their key by line. Both passes stay linear in rows whatever they hold
+/// (a probe for an earlier line of the same key walked every row of that key: a file of one row
+/// repeated was quadratic), and a file without duplicates sorts nothing.
 macro_rules! earlier_duplicate {
     ($table:literal, $first:literal $(, $column:literal)*) => {
         concat!(
             "(s.line, s.", $first, $(", s.", $column,)* ") IN (SELECT line, ", $first,
             $(", ", $column,)* " FROM (SELECT line, ", $first, $(", ", $column,)*
             ", RANK() OVER (PARTITION BY ", $first, $(", ", $column,)* " ORDER BY line) AS place",
-            " FROM ", $table, " WHERE dataset_id = $1 AND ", $first, " IS NOT NULL",
-            $(" AND ", $column, " IS NOT NULL",)* ") ranked WHERE place > 1)"
+            " FROM ", $table, " WHERE dataset_id = $1 AND (", $first, $(", ", $column,)*
+            ") IN (SELECT ", $first, $(", ", $column,)* " FROM ", $table,
+            " WHERE dataset_id = $1 AND ", $first, " IS NOT NULL",
+            $(" AND ", $column, " IS NOT NULL",)*
+            " GROUP BY ", $first, $(", ", $column,)* " HAVING COUNT(*) > 1)",
+            ") ranked WHERE place > 1)"
         )
     };
 }
@@ -142,13 +148,17 @@ pub(crate) const ALL: &[TypeRules] = &[
                 value: "s.email_address",
                 message: "'another user of the file has this address'",
                 // An earlier line has the address with another external id: the lowest or
-                // the highest external id before this line differs from this one (linear,
-                // as above).
+                // the highest external id before this line differs from this one. Only the
+                // addresses of more than one external id are ranked (linear, as above).
                 condition: "(s.line, s.email_address) IN (SELECT line, email_address FROM (
                         SELECT line, email_address, external_id,
                             MIN(external_id) OVER earlier AS lowest,
                             MAX(external_id) OVER earlier AS highest
-                        FROM stage_users WHERE dataset_id = $1 AND email_address IS NOT NULL
+                        FROM stage_users WHERE dataset_id = $1 AND email_address IN (
+                            SELECT email_address FROM stage_users
+                            WHERE dataset_id = $1 AND email_address IS NOT NULL
+                            GROUP BY email_address
+                            HAVING MIN(external_id) <> MAX(external_id))
                         WINDOW earlier AS (PARTITION BY email_address ORDER BY line
                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) ranked
                     WHERE ranked.lowest <> ranked.external_id

@@ -14,14 +14,14 @@ impl crate::datasets::StagingStore for This {
         // The fastest way in differs per backend; each marks the rows whose record was
         // last written by the very same row unchanged as they go in, which costs far
         // less than a pass over the staged table later.
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.bulk.begin_with(BEGIN_WRITE).await?;
         Self::stage_rows_fast(&mut tx, dataset_id, staged).await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn clear_staging(&self, dataset_id: i64) -> crate::Result<()> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.bulk.begin_with(BEGIN_WRITE).await?;
         let mut removed = 0;
         for table in crate::datasets::staging_tables() {
             let table = crate::datasets::identifier(table)?;
@@ -60,7 +60,7 @@ impl crate::datasets::StagingStore for This {
         dataset_id: i64,
         findings: &[crate::datasets::DatasetFinding],
     ) -> crate::Result<()> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.bulk.begin_with(BEGIN_WRITE).await?;
         for chunk in findings.chunks(2_000) {
             let mut sql = sqlx::QueryBuilder::new(
                 "INSERT INTO dataset_findings (dataset_id, data_type, line, external_id,
@@ -84,7 +84,7 @@ impl crate::datasets::StagingStore for This {
     }
 
     async fn merge_repeated_rows(&self, dataset_id: i64, tables: &[&str]) -> crate::Result<()> {
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.bulk.begin_with(BEGIN_WRITE).await?;
         for table in tables {
             let table = crate::datasets::identifier(table)?;
             // `identifier` admitted only a plain name.
@@ -131,7 +131,7 @@ impl crate::datasets::StagingStore for This {
         .bind(dataset_id)
         .bind(marketplace_id)
         .bind(reseller_company_id)
-        .execute(&self.pool)
+        .execute(&self.bulk)
         .await?;
         Ok(())
     }
@@ -203,7 +203,7 @@ impl crate::datasets::StagingStore for This {
     ) -> crate::Result<Vec<crate::datasets::PlanLine>> {
         let (marketplace_id, dataset_id) = (dataset.marketplace_id, dataset.dataset_id);
         // Decide every row's outcome as activation would, and count.
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.bulk.begin_with(BEGIN_WRITE).await?;
         for apply in crate::datasets::apply::ALL {
             let sql = crate::datasets::dialect(apply.decide(), &DIALECT);
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -277,7 +277,7 @@ impl crate::datasets::StagingStore for This {
             return Err(crate::StoreError::Identifier(data_type.to_owned()));
         };
         let now = crate::now().millis();
-        let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+        let mut tx = self.bulk.begin_with(BEGIN_WRITE).await?;
         for statement in apply.apply() {
             let sql = crate::datasets::dialect(statement, &DIALECT);
             sqlx::query(sqlx::AssertSqlSafe(sql))
@@ -302,7 +302,7 @@ impl This {
             let table = crate::datasets::identifier(table)?;
             let sql = format!("{command} {table}");
             sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&self.pool)
+                .execute(&self.bulk)
                 .await?;
         }
         Ok(())
@@ -318,7 +318,7 @@ impl This {
         params: &[i64],
     ) -> crate::Result<()> {
         for rules in types {
-            let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
+            let mut tx = self.bulk.begin_with(BEGIN_WRITE).await?;
             for rule in rules.rules {
                 let sql = crate::datasets::rules::finding_statement(rules, rule);
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(dataset_id);
