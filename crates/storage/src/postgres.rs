@@ -61,6 +61,8 @@ const DIALECT: crate::datasets::Dialect = crate::datasets::Dialect {
     analyze: "ANALYZE",
     vacuum: "VACUUM",
     json_object: "json_build_object",
+    checks_begin: "",
+    checks_end: "",
 };
 
 // The one implementation of the shared statements, compiled here for this backend as in the

@@ -10,6 +10,14 @@ use crate::Result;
 
 pub(crate) static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// The bulk connection's page cache, in KiB (SQLite's negative `cache_size`): 64 MB. The
+/// set-level checks run with less (`DIALECT.checks_begin`).
+macro_rules! bulk_cache {
+    () => {
+        "-65536"
+    };
+}
+
 pub struct SqliteStore {
     pool: SqlitePool,
     /// One connection with a large page cache, for the dataset pipeline's set-based statements
@@ -43,7 +51,7 @@ impl SqliteStore {
             .max_connections(1)
             .connect_with(
                 options
-                    .pragma("cache_size", BULK_CACHE)
+                    .pragma("cache_size", bulk_cache!())
                     .pragma("wal_autocheckpoint", BULK_CHECKPOINT),
             )
             .await?;
@@ -51,8 +59,6 @@ impl SqliteStore {
     }
 }
 
-/// The bulk connection's page cache, in KiB (SQLite's negative `cache_size`): 64 MB.
-const BULK_CACHE: &str = "-65536";
 /// The bulk connection moves the WAL into the database once it holds this many pages (64 MB)
 /// rather than SQLite's 1,000: the pipeline commits every few thousand rows, and each
 /// checkpoint writes and syncs the database file.
@@ -116,6 +122,9 @@ const DIALECT: crate::datasets::Dialect = crate::datasets::Dialect {
     analyze: "",
     vacuum: "",
     json_object: "json_object",
+    // 8 MB while checking; the bulk connection's own after.
+    checks_begin: "PRAGMA cache_size = -8192",
+    checks_end: concat!("PRAGMA cache_size = ", bulk_cache!()),
 };
 
 // The one implementation of the shared statements, compiled here for this backend as in the

@@ -429,6 +429,11 @@ pub(crate) struct Dialect {
     pub analyze: &'static str,
     /// Makes the room of deleted rows reusable; empty where the backend does it by itself.
     pub vacuum: &'static str,
+    /// Run before the set-level checks and after them, where memory needs it: SQLite sorts
+    /// (grouping addresses, ranking duplicates) in as much memory as its page cache holds
+    /// before spilling to a temporary file, so the checks run with a small cache.
+    pub checks_begin: &'static str,
+    pub checks_end: &'static str,
 }
 
 macro_rules! dataset_columns {

@@ -4,6 +4,10 @@
 use super::write_checkpoint;
 use super::{BEGIN_WRITE, DIALECT, Db, This};
 
+/// Lines whose outcome one statement of the plan decides: SQLite keeps the ids of the rows an
+/// UPDATE changes in memory (about 24 bytes each) until it has found them all.
+const PLAN_LINES: i64 = 500_000;
+
 #[async_trait::async_trait]
 impl crate::datasets::StagingStore for This {
     async fn stage_rows(
@@ -202,18 +206,34 @@ impl crate::datasets::StagingStore for This {
         keep: bool,
     ) -> crate::Result<Vec<crate::datasets::PlanLine>> {
         let (marketplace_id, dataset_id) = (dataset.marketplace_id, dataset.dataset_id);
-        // Decide every row's outcome as activation would, and count.
+        // Decide every row's outcome as activation would, and count; a range of lines at a
+        // time, so memory does not grow with the file.
         let mut tx = self.bulk.begin_with(BEGIN_WRITE).await?;
         for apply in crate::datasets::apply::ALL {
+            let table = crate::datasets::staging_table(apply.data_type)
+                .ok_or_else(|| crate::StoreError::Identifier(apply.data_type.to_owned()))?;
+            let sql = format!("SELECT MIN(line), MAX(line) FROM {table} WHERE dataset_id = $1");
+            let (first, last): (Option<i64>, Option<i64>) =
+                sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(dataset_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let Some((mut from, last)) = first.zip(last) else {
+                continue;
+            };
             let sql = crate::datasets::dialect(apply.decide(), &DIALECT);
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(dataset_id)
-                .bind(marketplace_id)
-                .bind(i64::MIN)
-                .bind(i64::MAX)
-                .bind(crate::now().millis())
-                .execute(&mut *tx)
-                .await?;
+            while from <= last {
+                let to = from.saturating_add(PLAN_LINES - 1).min(last);
+                sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+                    .bind(dataset_id)
+                    .bind(marketplace_id)
+                    .bind(from)
+                    .bind(to)
+                    .bind(crate::now().millis())
+                    .execute(&mut *tx)
+                    .await?;
+                from = to + 1;
+            }
         }
         let plan = outcomes(&mut *tx, dataset_id).await?;
         if keep {
@@ -317,24 +337,38 @@ impl This {
         types: &[crate::datasets::rules::TypeRules],
         params: &[i64],
     ) -> crate::Result<()> {
-        for rules in types {
-            let mut tx = self.bulk.begin_with(BEGIN_WRITE).await?;
-            for rule in rules.rules {
-                let sql = crate::datasets::rules::finding_statement(rules, rule);
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(dataset_id);
-                for param in params {
-                    query = query.bind(*param);
-                }
-                query.execute(&mut *tx).await?;
-            }
-            let sql = crate::datasets::rules::reject_statement(rules);
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(dataset_id)
-                .execute(&mut *tx)
+        let dialect = DIALECT;
+        let mut conn = self.bulk.acquire().await?;
+        if !dialect.checks_begin.is_empty() {
+            sqlx::query(dialect.checks_begin)
+                .execute(&mut *conn)
                 .await?;
-            tx.commit().await?;
         }
-        Ok(())
+        let checked: crate::Result<()> = async {
+            for rules in types {
+                let mut tx = sqlx::Connection::begin_with(&mut *conn, BEGIN_WRITE).await?;
+                for rule in rules.rules {
+                    let sql = crate::datasets::rules::finding_statement(rules, rule);
+                    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(dataset_id);
+                    for param in params {
+                        query = query.bind(*param);
+                    }
+                    query.execute(&mut *tx).await?;
+                }
+                let sql = crate::datasets::rules::reject_statement(rules);
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(dataset_id)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+            }
+            Ok(())
+        }
+        .await;
+        if !dialect.checks_end.is_empty() {
+            sqlx::query(dialect.checks_end).execute(&mut *conn).await?;
+        }
+        checked
     }
 }
 
