@@ -383,7 +383,7 @@ mod pipeline {
     }
 
     /// A marketplace with one edition (code E1, 2 included units) and one existing user.
-    async fn marketplace(store: &Arc<dyn Store>) -> i64 {
+    pub(crate) async fn marketplace(store: &Arc<dyn Store>) -> i64 {
         let market = store
             .create_marketplace(&NewMarketplace {
                 slug: Slug::parse("north").expect("slug"),
@@ -546,7 +546,7 @@ mod pipeline {
     }
 
     /// Runs queued jobs until none is left.
-    async fn work(store: &Arc<dyn Store>) {
+    pub(crate) async fn work(store: &Arc<dyn Store>) {
         let worker = Worker::new("test".to_owned(), store.clone(), WorkerConfig::default())
             .with_job::<ValidateDataset>(None)
             .with_job::<ActivateDataset>(())

@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ferry_datasets::{DataType, FileUpload, ReclaimStaging, ValidateDataset, delete_dataset};
-use ferry_domain::{DatasetKind, DatasetState, MarketplaceKind, Slug};
-use ferry_jobs::{BackgroundJob, Worker, WorkerConfig};
+use ferry_datasets::{DataType, FileUpload, ValidateDataset, delete_dataset};
+use ferry_domain::{DatasetKind, DatasetState};
+use ferry_jobs::BackgroundJob;
 use ferry_storage::testing::S3Server;
-use ferry_storage::{Dataset, FileStorage, NewDataset, NewMarketplace, Store};
+use ferry_storage::{Dataset, FileStorage, NewDataset, Store};
 
 /// Users in a file larger than one part of an object upload (5 MiB).
 const USERS: usize = 30_000;
@@ -137,16 +137,7 @@ mod directory {
 
 async fn files_live_and_die_with_their_datasets(files: Files) {
     let store = &files.store;
-    let market = store
-        .create_marketplace(&NewMarketplace {
-            slug: Slug::parse("north").expect("slug"),
-            name: "North".to_owned(),
-            kind: MarketplaceKind::Distributor,
-            parent_id: None,
-        })
-        .await
-        .expect("marketplace")
-        .id;
+    let market = crate::pipeline::marketplace(store).await;
     let dataset = store
         .create_dataset(&NewDataset {
             marketplace_id: market,
@@ -243,7 +234,7 @@ async fn files_live_and_die_with_their_datasets(files: Files) {
     delete_dataset(store.as_ref(), dataset.key())
         .await
         .expect("delete");
-    work(store).await;
+    crate::pipeline::work(store).await;
     assert_eq!(files.objects().await, Vec::<String>::new());
 }
 
@@ -271,7 +262,7 @@ async fn validate(store: &Arc<dyn Store>, dataset: &Dataset) {
         .enqueue_job(&ValidateDataset(dataset.key()).new_job())
         .await
         .expect("enqueue");
-    work(store).await;
+    crate::pipeline::work(store).await;
     let validated = store
         .dataset(dataset.key())
         .await
@@ -293,20 +284,4 @@ async fn rows_read(store: &Arc<dyn Store>, dataset: &Dataset) -> Vec<(String, i6
         .into_iter()
         .map(|f| (f.data_type, f.rows_read.unwrap_or(-1)))
         .collect()
-}
-
-/// Runs queued jobs until none is left; none may fail.
-async fn work(store: &Arc<dyn Store>) {
-    let worker = Worker::new("test".to_owned(), store.clone(), WorkerConfig::default())
-        .with_job::<ValidateDataset>(None)
-        .with_job::<ReclaimStaging>(());
-    while worker.run_next().await.expect("run") {}
-    for job in store.jobs(None, 100).await.expect("jobs") {
-        assert!(
-            job.last_error.is_none(),
-            "job {} failed: {:?}",
-            job.kind,
-            job.last_error
-        );
-    }
 }
