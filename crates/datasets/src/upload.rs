@@ -103,9 +103,13 @@ impl FileUpload {
 
     /// Stores the last chunk and what was found about the file; returns its size in bytes.
     pub async fn finish(mut self) -> Result<u64, UploadError> {
-        if !self.buffer.is_empty() {
-            self.flush().await?;
+        if !self.buffer.is_empty()
+            && let Err(error) = self.flush().await
+        {
+            self.writer.abort().await;
+            return Err(error);
         }
+        // A writer that cannot finish gives the file up itself.
         self.writer.finish().await?;
         let bytes = self.sniffer.bytes();
         let encoding = self.sniffer.finish().as_str();

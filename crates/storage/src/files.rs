@@ -70,7 +70,7 @@ pub type FileBytes = BoxStream<'static, Result<Bytes>>;
 pub trait FileWriter: Send {
     /// Appends the next bytes of the file.
     async fn write(&mut self, bytes: Bytes) -> Result<()>;
-    /// Makes the file whole and readable.
+    /// Makes the file whole and readable; on a failure, gives it up as `abort` does.
     async fn finish(self: Box<Self>) -> Result<()>;
     /// Gives up the file: nothing of it remains readable.
     async fn abort(self: Box<Self>);
@@ -158,7 +158,11 @@ impl Files {
     /// Reads the object `key` as it arrives.
     pub(crate) async fn reader(&self, key: &str) -> Result<FileBytes> {
         let Files::Objects(objects) = self else {
-            return Err(StoreError::Files("files are kept in the database".into()));
+            return Err(StoreError::Files(
+                "this file was stored in a directory or bucket, but `files` is now `database`: \
+                 set it as it was when the file was uploaded"
+                    .into(),
+            ));
         };
         let found = objects
             .get(&ObjectPath::from(key))
@@ -222,6 +226,7 @@ impl FileWriter for ObjectWriter {
     }
 
     async fn finish(self: Box<Self>) -> Result<()> {
+        // `object_store` aborts the upload itself when it cannot complete it.
         self.0.finish().await.map_err(files_error)?;
         Ok(())
     }
