@@ -7,7 +7,9 @@
 //! default, WAL mode) and [`postgres::PgStore`] — each with its own migrations under
 //! `migrations/<backend>/`. The statements both backends share are written once and compiled
 //! into each (`statements.rs`); what differs (how a writer takes its lock, how jobs are
-//! claimed, the spelling of a few types) is named by each backend's module.
+//! claimed, the spelling of a few types) is named by each backend's module. The bytes of
+//! uploaded files are kept in the database or, as configured, in a directory or an
+//! S3-compatible bucket ([`files`]).
 //!
 //! Invariants:
 //! - Every read and write of marketplace data names its marketplace, and a record of another
