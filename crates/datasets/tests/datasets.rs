@@ -537,7 +537,7 @@ mod pipeline {
     }
 
     /// Queues the dataset's validation and runs it, with activation unless it waits for review.
-    async fn run_validation(store: &Arc<dyn Store>, dataset: &Dataset) {
+    pub(crate) async fn run_validation(store: &Arc<dyn Store>, dataset: &Dataset) {
         store
             .enqueue_job(&ValidateDataset(dataset.key()).new_job())
             .await

@@ -173,7 +173,7 @@ impl Files {
 
     /// Deletes objects whose records are gone. A failure is logged, not returned: the records
     /// are already deleted, and `sweep` removes the objects later.
-    pub(crate) async fn delete(&self, keys: Vec<String>) {
+    pub(crate) async fn delete(&self, keys: impl IntoIterator<Item = String>) {
         let Files::Objects(objects) = self else {
             return;
         };

@@ -6,9 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ferry_datasets::{DataType, FileUpload, ValidateDataset, delete_dataset};
+use ferry_datasets::{DataType, FileUpload, delete_dataset};
 use ferry_domain::{DatasetKind, DatasetState};
-use ferry_jobs::BackgroundJob;
 use ferry_storage::testing::S3Server;
 use ferry_storage::{Dataset, FileStorage, NewDataset, Store};
 
@@ -258,11 +257,7 @@ async fn store_file(store: &Arc<dyn Store>, dataset: &Dataset, data_type: DataTy
 }
 
 async fn validate(store: &Arc<dyn Store>, dataset: &Dataset) {
-    store
-        .enqueue_job(&ValidateDataset(dataset.key()).new_job())
-        .await
-        .expect("enqueue");
-    crate::pipeline::work(store).await;
+    crate::pipeline::run_validation(store, dataset).await;
     let validated = store
         .dataset(dataset.key())
         .await

@@ -241,12 +241,7 @@ impl crate::datasets::DatasetStore for This {
     ) -> crate::Result<Box<dyn crate::FileWriter>> {
         let object_key = self.files.new_key(dataset_id, data_type);
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let replaced = file_objects(&mut tx, dataset_id, data_type).await?;
-        sqlx::query("DELETE FROM dataset_files WHERE dataset_id = $1 AND data_type = $2")
-            .bind(dataset_id)
-            .bind(data_type)
-            .execute(&mut *tx)
-            .await?;
+        let replaced = delete_file(&mut tx, dataset_id, data_type).await?;
         // The record names its object before the object exists (see `files.rs`).
         sqlx::query(
             "INSERT INTO dataset_files (dataset_id, data_type, file_name, encoding, bytes, object_key)
@@ -277,15 +272,9 @@ impl crate::datasets::DatasetStore for This {
         files: &[(String, String)],
     ) -> crate::Result<()> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let remove = "DELETE FROM dataset_files WHERE dataset_id = $1 AND data_type = $2";
         let mut replaced = Vec::new();
         for (temporary, data_type) in files {
-            replaced.extend(file_objects(&mut tx, dataset_id, data_type).await?);
-            sqlx::query(remove)
-                .bind(dataset_id)
-                .bind(data_type)
-                .execute(&mut *tx)
-                .await?;
+            replaced.extend(delete_file(&mut tx, dataset_id, data_type).await?);
             // The chunks or the object move to a file row of the type before the temporary row
             // goes.
             for sql in [
@@ -301,11 +290,8 @@ impl crate::datasets::DatasetStore for This {
                     .execute(&mut *tx)
                     .await?;
             }
-            sqlx::query(remove)
-                .bind(dataset_id)
-                .bind(temporary)
-                .execute(&mut *tx)
-                .await?;
+            // Its object now belongs to the row of its type.
+            delete_file(&mut tx, dataset_id, temporary).await?;
         }
         // Only a dataset between validation and activation takes new files
         // (`DatasetState::takes_files`).
@@ -335,12 +321,7 @@ impl crate::datasets::DatasetStore for This {
 
     async fn remove_dataset_file(&self, dataset_id: i64, data_type: &str) -> crate::Result<()> {
         let mut tx = self.pool.begin_with(BEGIN_WRITE).await?;
-        let objects = file_objects(&mut tx, dataset_id, data_type).await?;
-        sqlx::query("DELETE FROM dataset_files WHERE dataset_id = $1 AND data_type = $2")
-            .bind(dataset_id)
-            .bind(data_type)
-            .execute(&mut *tx)
-            .await?;
+        let objects = delete_file(&mut tx, dataset_id, data_type).await?;
         tx.commit().await?;
         self.files.delete(objects).await;
         Ok(())
@@ -468,21 +449,21 @@ async fn dataset_objects(
     Ok(keys.into_iter().map(|(key,)| key).collect())
 }
 
-/// The object of one file of a dataset, if it has one, read before its record goes.
-async fn file_objects(
+/// Deletes one file's record (its chunks go with it) and returns its object, if it has one,
+/// for the caller to delete once the transaction commits.
+async fn delete_file(
     tx: &mut sqlx::Transaction<'_, Db>,
     dataset_id: i64,
     data_type: &str,
-) -> crate::Result<Vec<String>> {
-    let keys: Vec<(String,)> = sqlx::query_as(
-        "SELECT object_key FROM dataset_files
-         WHERE dataset_id = $1 AND data_type = $2 AND object_key IS NOT NULL",
+) -> crate::Result<Option<String>> {
+    let deleted: Option<(Option<String>,)> = sqlx::query_as(
+        "DELETE FROM dataset_files WHERE dataset_id = $1 AND data_type = $2 RETURNING object_key",
     )
     .bind(dataset_id)
     .bind(data_type)
-    .fetch_all(&mut **tx)
+    .fetch_optional(&mut **tx)
     .await?;
-    Ok(keys.into_iter().map(|(key,)| key).collect())
+    Ok(deleted.and_then(|(key,)| key))
 }
 
 /// A file kept in the database: each write one chunk row, in order.
